@@ -1,0 +1,15 @@
+//! The plain types of pawpost: who people are, which household they belong to, and
+//! the rules a password and an email address must follow. No I/O lives here.
+#![forbid(unsafe_code)]
+
+pub mod email;
+pub mod ids;
+pub mod model;
+pub mod password;
+pub mod roles;
+
+pub use email::{Email, EmailError};
+pub use ids::{AccountId, HouseholdId, InvitationId};
+pub use model::{Account, Household, Invitation, Member, Membership, Session};
+pub use password::{PasswordPolicy, PasswordRejection};
+pub use roles::{MemberStatus, Role};

@@ -1,0 +1,566 @@
+//! The embedded metadata store: one SQLite file, no network port at all.
+#![forbid(unsafe_code)]
+
+use async_trait::async_trait;
+use pawpost_domain::{
+    Account, AccountId, Email, Household, HouseholdId, Invitation, Member, MemberStatus,
+    Membership, Role, Session,
+};
+use pawpost_store::{MetadataStore, Redemption, StoreError, StoreResult};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// How long a writer waits for another writer before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections in the pool; SQLite serialises writers anyway.
+pub const MAX_CONNECTIONS: u32 = 8;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed, with mode 0600) the database at `url`
+    /// (`sqlite://path/to/file.db`) and applies pending migrations.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Backend(format!("bad SQLite URL {url:?}: {e}")))?
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: an acknowledged write survives a power cut, not only a crash.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT);
+        create_private_file(options.get_filename())?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(options)
+            .await
+            .map_err(backend)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migrating the SQLite database failed: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+/// SQLite gives its -wal and -shm files the mode of the main file, so making the main
+/// file 0600 before SQLite opens it keeps all three private.
+fn create_private_file(path: &Path) -> StoreResult<()> {
+    if path.as_os_str().is_empty() || path.to_str() == Some(":memory:") || path.exists() {
+        return Ok(());
+    }
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+        .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", path.display())))
+}
+
+fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn unique_violation(e: sqlx::Error, what: &'static str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
+        _ => backend(e),
+    }
+}
+
+fn ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn from_ms(v: i64) -> StoreResult<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(v as i128 * 1_000_000)
+        .map_err(|e| StoreError::Backend(format!("bad timestamp {v}: {e}")))
+}
+
+fn uuid_col(row: &SqliteRow, col: &str) -> StoreResult<Uuid> {
+    let text: String = row.try_get(col).map_err(backend)?;
+    Uuid::parse_str(&text).map_err(|e| StoreError::Backend(format!("bad id in {col}: {e}")))
+}
+
+fn hash_col(row: &SqliteRow, col: &str) -> StoreResult<[u8; 32]> {
+    let bytes: Vec<u8> = row.try_get(col).map_err(backend)?;
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Backend(format!("bad hash length in {col}")))
+}
+
+fn parse_col<T: FromStr>(row: &SqliteRow, col: &str) -> StoreResult<T>
+where
+    T::Err: std::fmt::Display,
+{
+    let text: String = row.try_get(col).map_err(backend)?;
+    text.parse()
+        .map_err(|e: T::Err| StoreError::Backend(format!("bad value in {col}: {e}")))
+}
+
+fn account_row(row: &SqliteRow) -> StoreResult<Account> {
+    let email: String = row.try_get("email").map_err(backend)?;
+    Ok(Account {
+        id: AccountId(uuid_col(row, "id")?),
+        email: Email::parse(&email).map_err(|e| StoreError::Backend(format!("bad stored email: {e}")))?,
+        display_name: row.try_get("display_name").map_err(backend)?,
+        password_hash: row.try_get("password_hash").map_err(backend)?,
+        created_at: from_ms(row.try_get("created_at").map_err(backend)?)?,
+        locked: row.try_get::<i64, _>("locked").map_err(backend)? != 0,
+    })
+}
+
+fn session_row(row: &SqliteRow) -> StoreResult<Session> {
+    Ok(Session {
+        id: uuid_col(row, "id")?,
+        account_id: AccountId(uuid_col(row, "account_id")?),
+        token_hash: hash_col(row, "token_hash")?,
+        csrf_token: row.try_get("csrf_token").map_err(backend)?,
+        created_at: from_ms(row.try_get("created_at").map_err(backend)?)?,
+        expires_at: from_ms(row.try_get("expires_at").map_err(backend)?)?,
+        client_address: row.try_get("client_address").map_err(backend)?,
+        user_agent: row.try_get("user_agent").map_err(backend)?,
+    })
+}
+
+fn household_row(row: &SqliteRow) -> StoreResult<Household> {
+    Ok(Household {
+        id: HouseholdId(uuid_col(row, "id")?),
+        name: row.try_get("name").map_err(backend)?,
+        created_at: from_ms(row.try_get("created_at").map_err(backend)?)?,
+    })
+}
+
+fn membership_row(row: &SqliteRow) -> StoreResult<Membership> {
+    Ok(Membership {
+        household_id: HouseholdId(uuid_col(row, "household_id")?),
+        account_id: AccountId(uuid_col(row, "account_id")?),
+        role: parse_col(row, "role")?,
+        status: parse_col(row, "status")?,
+        joined_at: from_ms(row.try_get("joined_at").map_err(backend)?)?,
+    })
+}
+
+const ACCOUNT_COLUMNS: &str = "id, email, display_name, password_hash, created_at, locked";
+const SESSION_COLUMNS: &str =
+    "id, account_id, token_hash, csrf_token, created_at, expires_at, client_address, user_agent";
+
+#[async_trait]
+impl MetadataStore for SqliteStore {
+    async fn create_account(&self, a: &Account) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO accounts (id, email, display_name, password_hash, created_at, locked) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(a.id.to_string())
+        .bind(a.email.as_str())
+        .bind(&a.display_name)
+        .bind(&a.password_hash)
+        .bind(ms(a.created_at))
+        .bind(a.locked as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| unique_violation(e, "an account with this email address"))?;
+        Ok(())
+    }
+
+    async fn account_by_email(&self, email: &Email) -> StoreResult<Option<Account>> {
+        sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email = ?"))
+            .bind(email.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(account_row)
+            .transpose()
+    }
+
+    async fn account_by_id(&self, id: AccountId) -> StoreResult<Option<Account>> {
+        sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(account_row)
+            .transpose()
+    }
+
+    async fn set_password_hash(&self, id: AccountId, password_hash: &str) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE accounts SET password_hash = ? WHERE id = ?")
+            .bind(password_hash)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        found(done.rows_affected(), "account")
+    }
+
+    async fn set_account_locked(&self, id: AccountId, locked: bool) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE accounts SET locked = ? WHERE id = ?")
+            .bind(locked as i64)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        found(done.rows_affected(), "account")
+    }
+
+    async fn create_session(&self, s: &Session) -> StoreResult<()> {
+        sqlx::query(&format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"))
+            .bind(s.id.to_string())
+            .bind(s.account_id.to_string())
+            .bind(s.token_hash.as_slice())
+            .bind(&s.csrf_token)
+            .bind(ms(s.created_at))
+            .bind(ms(s.expires_at))
+            .bind(&s.client_address)
+            .bind(&s.user_agent)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| unique_violation(e, "a session with this token"))?;
+        Ok(())
+    }
+
+    async fn session_by_token_hash(
+        &self,
+        token_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Session>> {
+        sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = ? AND expires_at > ?"
+        ))
+        .bind(token_hash.as_slice())
+        .bind(ms(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?
+        .as_ref()
+        .map(session_row)
+        .transpose()
+    }
+
+    async fn sessions_of(&self, account: AccountId, now: OffsetDateTime) -> StoreResult<Vec<Session>> {
+        sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE account_id = ? AND expires_at > ? ORDER BY created_at DESC"
+        ))
+        .bind(account.to_string())
+        .bind(ms(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(session_row)
+        .collect()
+    }
+
+    async fn delete_session(&self, id: Uuid) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn delete_other_sessions(&self, account: AccountId, keep: Uuid) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE account_id = ? AND id <> ?")
+            .bind(account.to_string())
+            .bind(keep.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn delete_expired_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+            .bind(ms(now))
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn create_household(&self, h: &Household, owner: AccountId) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query("INSERT INTO households (id, name, created_at) VALUES (?, ?, ?)")
+            .bind(h.id.to_string())
+            .bind(&h.name)
+            .bind(ms(h.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO memberships (household_id, account_id, role, status, joined_at) VALUES (?, ?, 'owner', 'approved', ?)",
+        )
+        .bind(h.id.to_string())
+        .bind(owner.to_string())
+        .bind(ms(h.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn household(&self, id: HouseholdId) -> StoreResult<Option<Household>> {
+        sqlx::query("SELECT id, name, created_at FROM households WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(household_row)
+            .transpose()
+    }
+
+    async fn rename_household(&self, id: HouseholdId, name: &str) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE households SET name = ? WHERE id = ?")
+            .bind(name)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        found(done.rows_affected(), "household")
+    }
+
+    async fn households_of(&self, account: AccountId) -> StoreResult<Vec<(Household, Membership)>> {
+        let rows = sqlx::query(
+            "SELECT h.id, h.name, h.created_at, m.household_id, m.account_id, m.role, m.status, m.joined_at \
+             FROM memberships m JOIN households h ON h.id = m.household_id \
+             WHERE m.account_id = ? ORDER BY h.created_at",
+        )
+        .bind(account.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|r| Ok((household_row(r)?, membership_row(r)?)))
+            .collect()
+    }
+
+    async fn membership(
+        &self,
+        household: HouseholdId,
+        account: AccountId,
+    ) -> StoreResult<Option<Membership>> {
+        sqlx::query(
+            "SELECT household_id, account_id, role, status, joined_at FROM memberships WHERE household_id = ? AND account_id = ?",
+        )
+        .bind(household.to_string())
+        .bind(account.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?
+        .as_ref()
+        .map(membership_row)
+        .transpose()
+    }
+
+    async fn members(&self, household: HouseholdId) -> StoreResult<Vec<Member>> {
+        let rows = sqlx::query(
+            "SELECT m.household_id, m.account_id, m.role, m.status, m.joined_at, a.display_name, a.email \
+             FROM memberships m JOIN accounts a ON a.id = m.account_id \
+             WHERE m.household_id = ? ORDER BY m.joined_at",
+        )
+        .bind(household.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                let email: String = r.try_get("email").map_err(backend)?;
+                Ok(Member {
+                    membership: membership_row(r)?,
+                    display_name: r.try_get("display_name").map_err(backend)?,
+                    email: Email::parse(&email)
+                        .map_err(|e| StoreError::Backend(format!("bad stored email: {e}")))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn update_member(
+        &self,
+        household: HouseholdId,
+        account: AccountId,
+        role: Role,
+        status: MemberStatus,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE memberships SET role = ?, status = ? WHERE household_id = ? AND account_id = ?",
+        )
+        .bind(role.as_str())
+        .bind(status.as_str())
+        .bind(household.to_string())
+        .bind(account.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        found(done.rows_affected(), "membership")
+    }
+
+    async fn remove_member(&self, household: HouseholdId, account: AccountId) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM memberships WHERE household_id = ? AND account_id = ?")
+            .bind(household.to_string())
+            .bind(account.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        found(done.rows_affected(), "membership")
+    }
+
+    async fn create_invitation(&self, i: &Invitation) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO invitations (id, household_id, token_hash, role, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(i.id.to_string())
+        .bind(i.household_id.to_string())
+        .bind(i.token_hash.as_slice())
+        .bind(i.role.as_str())
+        .bind(i.created_by.to_string())
+        .bind(ms(i.created_at))
+        .bind(ms(i.expires_at))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| unique_violation(e, "an invitation with this token"))?;
+        Ok(())
+    }
+
+    async fn redeem_invitation(
+        &self,
+        token_hash: &[u8; 32],
+        account: AccountId,
+        now: OffsetDateTime,
+    ) -> StoreResult<Redemption> {
+        // BEGIN IMMEDIATE would be ideal; the conditional UPDATE below is the real guard:
+        // only one redeemer can flip `used_at` from NULL.
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let Some(row) = sqlx::query(
+            "SELECT id, household_id, role, expires_at, used_at FROM invitations WHERE token_hash = ?",
+        )
+        .bind(token_hash.as_slice())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?
+        else {
+            return Ok(Redemption::Unknown);
+        };
+        let household = HouseholdId(uuid_col(&row, "household_id")?);
+        let role: Role = parse_col(&row, "role")?;
+        let used_at: Option<i64> = row.try_get("used_at").map_err(backend)?;
+        let expires_at: i64 = row.try_get("expires_at").map_err(backend)?;
+        if used_at.is_some() || expires_at <= ms(now) {
+            return Ok(Redemption::Spent);
+        }
+        let existing = sqlx::query("SELECT 1 FROM memberships WHERE household_id = ? AND account_id = ?")
+            .bind(household.to_string())
+            .bind(account.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if existing.is_some() {
+            return Ok(Redemption::AlreadyMember(household));
+        }
+        let spent = sqlx::query(
+            "UPDATE invitations SET used_by = ?, used_at = ? WHERE token_hash = ? AND used_at IS NULL",
+        )
+        .bind(account.to_string())
+        .bind(ms(now))
+        .bind(token_hash.as_slice())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if spent.rows_affected() != 1 {
+            return Ok(Redemption::Spent);
+        }
+        let membership = Membership {
+            household_id: household,
+            account_id: account,
+            role,
+            status: MemberStatus::Pending,
+            joined_at: now,
+        };
+        sqlx::query(
+            "INSERT INTO memberships (household_id, account_id, role, status, joined_at) VALUES (?, ?, ?, 'pending', ?)",
+        )
+        .bind(household.to_string())
+        .bind(account.to_string())
+        .bind(role.as_str())
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| unique_violation(e, "a membership in this household"))?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Redemption::Joined(membership))
+    }
+}
+
+fn found(rows: u64, what: &'static str) -> StoreResult<()> {
+    if rows == 0 {
+        Err(StoreError::NotFound(what))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[tokio::test]
+    async fn sqlite_passes_the_metadata_store_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("pawpost.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        pawpost_store::testsuite::metadata_store(&store).await;
+    }
+
+    #[tokio::test]
+    async fn the_database_file_is_private_and_reopens_with_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pawpost.db");
+        let url = format!("sqlite://{}", path.display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let household = Household {
+            id: HouseholdId::new(),
+            name: "kept".into(),
+            created_at: OffsetDateTime::now_utc(),
+        };
+        let owner = Account {
+            id: AccountId::new(),
+            email: Email::parse("o@example.org").unwrap(),
+            display_name: "O".into(),
+            password_hash: "h".into(),
+            created_at: OffsetDateTime::now_utc(),
+            locked: false,
+        };
+        store.create_account(&owner).await.unwrap();
+        store.create_household(&household, owner.id).await.unwrap();
+        store.pool().close().await;
+        for file in ["pawpost.db", "pawpost.db-wal", "pawpost.db-shm"] {
+            let p = dir.path().join(file);
+            if p.exists() {
+                assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600, "{file}");
+            }
+        }
+        let reopened = SqliteStore::open(&url).await.unwrap();
+        assert_eq!(reopened.household(household.id).await.unwrap().unwrap().name, "kept");
+    }
+}

@@ -1,0 +1,29 @@
+//! The two storage seams of pawpost. Every backend (SQLite and a local folder by
+//! default; PostgreSQL and S3-compatible storage at scale) implements these traits, and
+//! nothing above them knows which one runs.
+#![forbid(unsafe_code)]
+
+mod blob;
+mod metadata;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
+
+pub use blob::{BlobKey, BlobKeyError, BlobStore};
+pub use metadata::{MetadataStore, Redemption};
+
+/// What can go wrong below the traits. Messages are for logs; clients see a generic
+/// answer for `Backend`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique value (an email address, a membership) already exists.
+    #[error("already exists: {0}")]
+    Conflict(&'static str),
+    /// The row or blob to change does not exist.
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    /// The database or disk failed.
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;

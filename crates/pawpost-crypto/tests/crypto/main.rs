@@ -1,0 +1,7 @@
+//! Stories of families and attackers, the shared test vectors, and RFC 9180 conformance.
+
+mod envelope_stories;
+mod fixtures;
+mod hpke_rfc9180;
+mod roster_stories;
+mod vectors;

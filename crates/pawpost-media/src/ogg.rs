@@ -76,7 +76,7 @@ fn le_u32(b: &[u8]) -> u32 {
 /// Parses the page at `offset` in `data`, checking its CRC before trusting any
 /// field beyond the lengths needed to find the page's end.
 pub fn parse_page(data: &[u8], offset: usize) -> Result<Page<'_>, MediaError> {
-    let rest = &data[offset..];
+    let rest = data.get(offset..).unwrap_or_default();
     if rest.len() < CAPTURE_PATTERN.len() || rest[..4] != CAPTURE_PATTERN {
         return Err(
             if rest.len() < CAPTURE_PATTERN.len() && CAPTURE_PATTERN.starts_with(rest) {
@@ -173,6 +173,7 @@ mod tests {
 
     #[test]
     fn a_partial_capture_pattern_at_the_end_is_truncation() {
+        assert_eq!(parse_page(b"", 5), Err(MediaError::Truncated { offset: 5 }));
         assert_eq!(
             parse_page(b"Og", 0),
             Err(MediaError::Truncated { offset: 0 })

@@ -13,7 +13,7 @@ pub fn voice(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 % 251) as u8).collect()
 }
 
-pub const VOICE_LEN: usize = 2 * CHUNK_SIZE + 1000;
+pub const VOICE_LEN: usize = 2 * CHUNK_SIZE + 100;
 
 fn params<'a>(recipients: &'a [PublicIdentity]) -> MessageParams<'a> {
     MessageParams {

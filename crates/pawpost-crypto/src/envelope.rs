@@ -255,8 +255,8 @@ impl EnvelopeHeader {
         out.put_u64(self.created_at_ms);
         out.put_u32(self.duration_ms);
         out.put_u64(self.payload_len);
-        // Callers keep recipients within MAX_RECIPIENTS, so the count fits in u16.
-        out.put_u16(self.recipients.len() as u16);
+        // A list too long for u16 encodes as an over-limit count, which parsing refuses.
+        out.put_u16(u16::try_from(self.recipients.len()).unwrap_or(u16::MAX));
         for id in &self.recipients {
             out.put(&id.0);
         }

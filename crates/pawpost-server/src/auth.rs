@@ -1,0 +1,178 @@
+//! Who is asking: the session behind a cookie or bearer token, the client's address,
+//! and the CSRF check for browsers.
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{header, Method};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use pawpost_domain::{Account, Session};
+use sha2::{Digest, Sha256};
+use std::net::{IpAddr, SocketAddr};
+use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "pawpost_session";
+/// Header in which the web app echoes its session's CSRF token.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// 32 random bytes, base64url: an unguessable token.
+pub fn new_token() -> String {
+    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
+
+/// Tokens are stored only as their SHA-256.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// The address of the client on the other end of the connection.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| ClientAddr(addr.ip()))
+            .ok_or_else(ApiError::internal)
+    }
+}
+
+/// The signed-in account behind this request.
+pub struct Auth {
+    pub account: Account,
+    pub session: Session,
+    /// True when the browser's cookie authenticated the request (CSRF applies).
+    pub via_cookie: bool,
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn changes_state(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let (token, via_cookie) = match (bearer(parts), cookie(parts, SESSION_COOKIE)) {
+            (Some(t), _) => (t, false),
+            (None, Some(t)) => (t, true),
+            (None, None) => return Err(ApiError::unauthorized()),
+        };
+        let now = OffsetDateTime::now_utc();
+        let session = state
+            .store
+            .session_by_token_hash(&token_hash(token), now)
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(
+                    axum::http::StatusCode::UNAUTHORIZED,
+                    "session_expired",
+                    "your session has ended or was signed out; sign in again",
+                )
+            })?;
+        if via_cookie && changes_state(&parts.method) {
+            let sent = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !bool::from(sent.as_bytes().ct_eq(session.csrf_token.as_bytes())) {
+                return Err(ApiError::forbidden(
+                    "csrf",
+                    format!("missing or wrong {CSRF_HEADER} header: send the csrf_token from your session with every change"),
+                ));
+            }
+        }
+        let account = state
+            .store
+            .account_by_id(session.account_id)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        if account.locked {
+            return Err(ApiError::forbidden(
+                "account_locked",
+                "this account is locked; contact the operator of this server",
+            ));
+        }
+        Ok(Auth {
+            account,
+            session,
+            via_cookie,
+        })
+    }
+}
+
+/// Refuses a state-changing request that a browser sent from another site, before any
+/// session exists (sign-in, sign-up): the cross-site request forgery of a login.
+pub async fn reject_cross_site(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if changes_state(request.method()) {
+        let headers = request.headers();
+        let cross_site = headers
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v == "cross-site");
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+        let origin_mismatch = headers
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|origin| {
+                let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or(origin);
+                origin == "null" || Some(origin_host) != host
+            });
+        if cross_site || origin_mismatch {
+            return ApiError::forbidden(
+                "cross_site",
+                "this request came from another site; use pawpost's own web app",
+            )
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_random_and_stored_only_hashed() {
+        let a = new_token();
+        let b = new_token();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+        assert_ne!(token_hash(&a), token_hash(&b));
+        assert_eq!(token_hash(&a), token_hash(&a));
+    }
+}

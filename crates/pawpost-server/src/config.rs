@@ -1,0 +1,117 @@
+//! Everything an operator can set. Every limit lives here or is a named constant.
+pub use pawpost_domain::password::{DEFAULT_MIN_PASSWORD_CHARS, MAX_PASSWORD_CHARS};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default address: loopback only, so a fresh install is not on the network.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default data folder, relative to the working directory.
+pub const DEFAULT_DATA_DIR: &str = "pawpost-data";
+/// Largest JSON body accepted on the API.
+pub const DEFAULT_MAX_JSON_BYTES: usize = 64 * 1024;
+/// How long a session lasts after sign-in.
+pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How long an invitation link can be used.
+pub const INVITATION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// A request that takes longer than this (a slow body, say) is answered 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often expired sessions are swept away.
+pub const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
+/// Failed sign-ins allowed per account within `LOGIN_WINDOW`.
+pub const DEFAULT_LOGIN_FAILURES_PER_ACCOUNT: u32 = 10;
+/// Failed sign-ins allowed per client address within `LOGIN_WINDOW`.
+pub const DEFAULT_LOGIN_FAILURES_PER_ADDRESS: u32 = 100;
+/// The window over which failed sign-ins are counted.
+pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// New accounts allowed per client address within `SIGNUP_WINDOW`.
+pub const DEFAULT_SIGNUPS_PER_ADDRESS: u32 = 20;
+pub const SIGNUP_WINDOW: Duration = Duration::from_secs(3600);
+/// Password hashes allowed to wait for a worker.
+pub const DEFAULT_HASH_QUEUE: usize = 64;
+/// Default security.txt contact; operators set their own.
+pub const DEFAULT_SECURITY_CONTACT: &str = "mailto:security@pawpost.invalid";
+/// Longest display name and household name.
+pub const MAX_NAME_CHARS: usize = 80;
+
+/// Throttling of one kind of attempt: at most `max` within `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub max: u32,
+    pub window: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `sqlite://...`; defaults to `<data_dir>/pawpost.db`.
+    pub database_url: Option<String>,
+    /// `file://...` or a plain path; defaults to `<data_dir>/blobs`.
+    pub blob_url: Option<String>,
+    /// The address people use to reach this server, for links in invitations.
+    pub public_url: String,
+    /// Leave `Secure` off the session cookie, for plain-http local use only.
+    pub insecure_cookies: bool,
+    /// security.txt `Contact:` value (a `mailto:` or `https:` URI).
+    pub security_contact: String,
+    pub min_password_chars: usize,
+    pub max_password_chars: usize,
+    pub session_ttl: Duration,
+    pub max_json_bytes: usize,
+    /// Failed sign-ins allowed per account.
+    pub login_failures_per_account: RateLimit,
+    /// Failed sign-ins allowed per client address.
+    pub login_failures_per_address: RateLimit,
+    /// New accounts allowed per client address.
+    pub signups_per_address: RateLimit,
+    /// Password hashes computed at once; each takes 19 MiB and one core.
+    pub hash_workers: usize,
+    /// Password hashes allowed to wait for a worker before the server answers 503.
+    pub hash_queue: usize,
+}
+
+impl ServerConfig {
+    /// The embedded defaults, with data under `data_dir`.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.parse().expect("valid default address"),
+            data_dir: data_dir.into(),
+            database_url: None,
+            blob_url: None,
+            public_url: format!("http://{DEFAULT_LISTEN}"),
+            insecure_cookies: false,
+            security_contact: DEFAULT_SECURITY_CONTACT.into(),
+            min_password_chars: DEFAULT_MIN_PASSWORD_CHARS,
+            max_password_chars: MAX_PASSWORD_CHARS,
+            session_ttl: DEFAULT_SESSION_TTL,
+            max_json_bytes: DEFAULT_MAX_JSON_BYTES,
+            login_failures_per_account: RateLimit {
+                max: DEFAULT_LOGIN_FAILURES_PER_ACCOUNT,
+                window: LOGIN_WINDOW,
+            },
+            login_failures_per_address: RateLimit {
+                max: DEFAULT_LOGIN_FAILURES_PER_ADDRESS,
+                window: LOGIN_WINDOW,
+            },
+            signups_per_address: RateLimit {
+                max: DEFAULT_SIGNUPS_PER_ADDRESS,
+                window: SIGNUP_WINDOW,
+            },
+            hash_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            hash_queue: DEFAULT_HASH_QUEUE,
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("pawpost.db").display()))
+    }
+
+    pub fn blob_url(&self) -> String {
+        self.blob_url
+            .clone()
+            .unwrap_or_else(|| format!("file://{}", self.data_dir.join("blobs").display()))
+    }
+}

@@ -1,0 +1,186 @@
+//! The pawpost server: one HTTP port, the family API, and (in later parts) the toy
+//! WebSocket and the web app. `start` runs it on any address, which is how the tests and
+//! `pawpost serve` both use it.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod passwords;
+pub mod ratelimit;
+pub mod routes;
+pub mod state;
+mod storage;
+
+use axum::http::{header, HeaderName, HeaderValue};
+use axum::Router;
+use config::ServerConfig;
+use routes::{accounts, households, meta, sessions};
+use state::{AppState, Limits};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use storage::StartError;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "pawpost",
+        description = "Voice messages between a family and a child's toy, end-to-end encrypted. \
+            Browsers authenticate with the HttpOnly session cookie and echo `csrf_token` in \
+            `X-CSRF-Token` on changes; API clients send `Authorization: Bearer <token>`.",
+        license(name = "AGPL-3.0-or-later")
+    ),
+    tags(
+        (name = "meta", description = "Health, security contact, this document"),
+        (name = "accounts", description = "Accounts and passwords"),
+        (name = "sessions", description = "Signing in and out"),
+        (name = "households", description = "Households, members, invitations"),
+    )
+)]
+struct ApiDoc;
+
+/// The router and the OpenAPI document, built from one list of handlers so they agree.
+pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    let max_json = state.config.max_json_bytes;
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(meta::healthz))
+        .routes(routes!(meta::security_txt))
+        .routes(routes!(meta::security_policy))
+        .routes(routes!(accounts::create_account))
+        .routes(routes!(accounts::me))
+        .routes(routes!(accounts::change_password))
+        .routes(routes!(sessions::sign_in, sessions::list))
+        .routes(routes!(sessions::current, sessions::sign_out))
+        .routes(routes!(households::create, households::list))
+        .routes(routes!(households::get, households::rename))
+        .routes(routes!(households::members))
+        .routes(routes!(households::invite))
+        .routes(routes!(households::accept))
+        .routes(routes!(households::approve))
+        .routes(routes!(households::block))
+        .routes(routes!(households::unblock))
+        .routes(routes!(households::change_role, households::remove))
+        .with_state(state)
+        .split_for_parts();
+    let doc_json: Arc<str> = doc.to_pretty_json().expect("the document serialises").into();
+    let router = router
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(move || {
+                let body = doc_json.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], body.to_string()) }
+            }),
+        )
+        .fallback(|| async { error::ApiError::not_found("page") })
+        .layer(axum::middleware::from_fn(auth::reject_cross_site))
+        .layer(axum::extract::DefaultBodyLimit::max(max_json))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            config::REQUEST_TIMEOUT,
+        ));
+    (security_headers(router), doc)
+}
+
+/// Headers every answer carries: no framing, no sniffing, no referrer, a strict CSP.
+fn security_headers(router: Router) -> Router {
+    const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; \
+        media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+        form-action 'self'; frame-ancestors 'none'";
+    let headers: [(HeaderName, &'static str); 6] = [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+        (HeaderName::from_static("permissions-policy"), "microphone=(self), camera=(), geolocation=()"),
+    ];
+    headers.into_iter().fold(router, |router, (name, value)| {
+        router.layer(SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value)))
+    })
+}
+
+/// A server that is listening. Dropping it does not stop it; call `shutdown`.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets requests in flight finish, and returns.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        let _ = self.shutdown.send(());
+        self.task.await.map_err(std::io::Error::other)?
+    }
+
+    /// Serves until `stop` completes (a signal, say), then shuts down gracefully.
+    pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+        let RunningServer { shutdown, mut task, .. } = self;
+        tokio::select! {
+            result = &mut task => return result.map_err(std::io::Error::other)?,
+            () = stop => {}
+        }
+        let _ = shutdown.send(());
+        task.await.map_err(std::io::Error::other)?
+    }
+}
+
+/// Opens the storage named by `config`, binds its address and starts serving.
+pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
+    let (store, blobs) = storage::open(&config).await?;
+    let hasher = passwords::PasswordHasher::new(config.hash_workers, config.hash_queue)
+        .map_err(|e| StartError::Other(e.to_string()))?;
+    let limits = Arc::new(Limits {
+        login_per_account: ratelimit::Limiter::new(config.login_failures_per_account),
+        login_per_address: ratelimit::Limiter::new(config.login_failures_per_address),
+        signup_per_address: ratelimit::Limiter::new(config.signups_per_address),
+    });
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| StartError::Bind(config.listen, e))?;
+    let addr = listener.local_addr().map_err(|e| StartError::Bind(config.listen, e))?;
+    let state = AppState {
+        store: store.clone(),
+        blobs,
+        config: Arc::new(config),
+        hasher,
+        limits,
+        started_at: time::OffsetDateTime::now_utc(),
+    };
+    let (router, _) = app(state);
+    let sweeper = tokio::spawn(sweep_sessions(store));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let result = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await;
+        sweeper.abort();
+        result
+    });
+    tracing::info!(%addr, "pawpost is listening");
+    Ok(RunningServer {
+        addr,
+        shutdown: tx,
+        task,
+    })
+}
+
+async fn sweep_sessions(store: Arc<dyn pawpost_store::MetadataStore>) {
+    let mut tick = tokio::time::interval(config::SESSION_SWEEP_INTERVAL);
+    loop {
+        tick.tick().await;
+        match store.delete_expired_sessions(time::OffsetDateTime::now_utc()).await {
+            Ok(n) if n > 0 => tracing::info!(ended = n, "expired sessions removed"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "sweeping expired sessions failed"),
+        }
+    }
+}

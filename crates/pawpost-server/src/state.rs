@@ -1,0 +1,34 @@
+use crate::config::ServerConfig;
+use crate::passwords::PasswordHasher;
+use crate::ratelimit::Limiter;
+use pawpost_domain::PasswordPolicy;
+use pawpost_store::{BlobStore, MetadataStore};
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn MetadataStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub config: Arc<ServerConfig>,
+    pub hasher: PasswordHasher,
+    pub limits: Arc<Limits>,
+    pub started_at: OffsetDateTime,
+}
+
+/// The keyed rate limiters.
+pub struct Limits {
+    pub login_per_account: Limiter,
+    pub login_per_address: Limiter,
+    pub signup_per_address: Limiter,
+}
+
+impl AppState {
+    pub fn password_policy(&self) -> PasswordPolicy {
+        PasswordPolicy {
+            min_chars: self.config.min_password_chars,
+            max_chars: self.config.max_password_chars,
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! Picks the storage backends named by the configuration.
+use crate::config::ServerConfig;
+use pawpost_blob_local::LocalBlobStore;
+use pawpost_store::{BlobStore, MetadataStore};
+use pawpost_store_sqlite::SqliteStore;
+use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot prepare the data folder {0}: {1}")]
+    DataDir(PathBuf, std::io::Error),
+    #[error("unsupported database URL {0:?}: use sqlite://PATH")]
+    DatabaseScheme(String),
+    #[error("unsupported blob URL {0:?}: use file://PATH or a plain folder path")]
+    BlobScheme(String),
+    #[error("cannot open storage: {0}")]
+    Storage(#[from] pawpost_store::StoreError),
+    #[error("cannot listen on {0}: {1} (is another server using it? choose another with --listen)")]
+    Bind(SocketAddr, std::io::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Creates the data folder with mode 0700, or tightens an existing one to 0700.
+fn prepare_private_dir(dir: &Path) -> Result<(), StartError> {
+    let fail = |e| StartError::DataDir(dir.to_owned(), e);
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(fail)?;
+    let mode = std::fs::metadata(dir).map_err(fail)?.permissions().mode() & 0o777;
+    if mode != 0o700 {
+        tracing::warn!(dir = %dir.display(), mode = format!("{mode:o}"), "data folder was readable by others; setting it to 0700");
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+    }
+    Ok(())
+}
+
+pub async fn open(
+    config: &ServerConfig,
+) -> Result<(Arc<dyn MetadataStore>, Arc<dyn BlobStore>), StartError> {
+    prepare_private_dir(&config.data_dir)?;
+    let database_url = config.database_url();
+    let store: Arc<dyn MetadataStore> = if database_url.starts_with("sqlite:") {
+        Arc::new(SqliteStore::open(&database_url).await?)
+    } else {
+        return Err(StartError::DatabaseScheme(database_url));
+    };
+    let blob_url = config.blob_url();
+    let blob_path = match blob_url.split_once("://") {
+        Some(("file", path)) => PathBuf::from(path),
+        Some(_) => return Err(StartError::BlobScheme(blob_url)),
+        None => PathBuf::from(&blob_url),
+    };
+    let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::open(blob_path)?);
+    Ok((store, blobs))
+}

@@ -1,0 +1,183 @@
+//! `pawpost`: the one binary. `pawpost serve` runs the server.
+#![forbid(unsafe_code)]
+
+use clap::{Args, Parser, Subcommand};
+use pawpost_server::config::{self, RateLimit, ServerConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "pawpost",
+    version,
+    about = "Voice messages between a family and a child's toy, end-to-end encrypted",
+    long_about = "pawpost carries short voice messages between relatives and a child's plush toy. \
+        Voices are encrypted on the sender's device; the server stores only ciphertext, and only \
+        members a parent approved can reach the toy.\n\nStart with `pawpost serve`: with no options \
+        it keeps everything in ./pawpost-data (SQLite and a blob folder) and listens on 127.0.0.1:8080."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: the family API, and nothing on any other port.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address and port to listen on. Keep it on loopback behind a TLS proxy in production.
+    #[arg(long, env = "PAWPOST_LISTEN", default_value = config::DEFAULT_LISTEN)]
+    listen: SocketAddr,
+
+    /// Folder for the database and blobs (created with mode 0700).
+    #[arg(long, env = "PAWPOST_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+
+    /// Metadata database, e.g. sqlite:///srv/pawpost/pawpost.db [default: sqlite://<data-dir>/pawpost.db].
+    #[arg(long, env = "PAWPOST_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+
+    /// Where encrypted blobs go: file:///path or a folder path [default: <data-dir>/blobs].
+    #[arg(long, env = "PAWPOST_BLOB_URL", hide_env_values = true)]
+    blob_url: Option<String>,
+
+    /// The URL people use to reach this server; used in invitation links [default: http://<listen>].
+    #[arg(long, env = "PAWPOST_PUBLIC_URL")]
+    public_url: Option<String>,
+
+    /// Leave the Secure flag off the session cookie. Only for plain-http use away from
+    /// localhost; browsers already accept Secure cookies on http://localhost.
+    #[arg(long, env = "PAWPOST_INSECURE_COOKIES")]
+    insecure_cookies: bool,
+
+    /// Where security researchers reach you, for /.well-known/security.txt (mailto: or https:).
+    #[arg(long, env = "PAWPOST_SECURITY_CONTACT", default_value = config::DEFAULT_SECURITY_CONTACT)]
+    security_contact: String,
+
+    /// Shortest password accepted (NIST SP 800-63B-4 asks for 15 without a second factor).
+    #[arg(long, env = "PAWPOST_MIN_PASSWORD_CHARS", default_value_t = config::DEFAULT_MIN_PASSWORD_CHARS)]
+    min_password_chars: usize,
+
+    /// How long a sign-in lasts, in hours.
+    #[arg(long, env = "PAWPOST_SESSION_HOURS", default_value_t = config::DEFAULT_SESSION_TTL.as_secs() / 3600)]
+    session_hours: u64,
+
+    /// Largest JSON request body accepted, in bytes.
+    #[arg(long, env = "PAWPOST_MAX_JSON_BYTES", default_value_t = config::DEFAULT_MAX_JSON_BYTES)]
+    max_json_bytes: usize,
+
+    /// Failed sign-ins allowed per account within 15 minutes; then 429 until the window ends.
+    #[arg(long, env = "PAWPOST_LOGIN_FAILURES_PER_ACCOUNT", default_value_t = config::DEFAULT_LOGIN_FAILURES_PER_ACCOUNT)]
+    login_failures_per_account: u32,
+
+    /// Failed sign-ins allowed per client address within 15 minutes.
+    #[arg(long, env = "PAWPOST_LOGIN_FAILURES_PER_ADDRESS", default_value_t = config::DEFAULT_LOGIN_FAILURES_PER_ADDRESS)]
+    login_failures_per_address: u32,
+
+    /// New accounts allowed per client address per hour.
+    #[arg(long, env = "PAWPOST_SIGNUPS_PER_ADDRESS", default_value_t = config::DEFAULT_SIGNUPS_PER_ADDRESS)]
+    signups_per_address: u32,
+
+    /// Password hashes computed at once (each uses 19 MiB and a core) [default: number of cores].
+    #[arg(long, env = "PAWPOST_HASH_WORKERS")]
+    hash_workers: Option<usize>,
+}
+
+impl ServeArgs {
+    fn into_config(self) -> ServerConfig {
+        let mut c = ServerConfig::with_data_dir(self.data_dir);
+        c.public_url = self.public_url.unwrap_or_else(|| format!("http://{}", self.listen));
+        c.listen = self.listen;
+        c.database_url = self.database_url;
+        c.blob_url = self.blob_url;
+        c.insecure_cookies = self.insecure_cookies;
+        c.security_contact = self.security_contact;
+        c.min_password_chars = self.min_password_chars;
+        c.session_ttl = Duration::from_secs(self.session_hours.max(1) * 3600);
+        c.max_json_bytes = self.max_json_bytes;
+        c.login_failures_per_account = RateLimit {
+            max: self.login_failures_per_account,
+            window: config::LOGIN_WINDOW,
+        };
+        c.login_failures_per_address = RateLimit {
+            max: self.login_failures_per_address,
+            window: config::LOGIN_WINDOW,
+        };
+        c.signups_per_address = RateLimit {
+            max: self.signups_per_address,
+            window: config::SIGNUP_WINDOW,
+        };
+        if let Some(workers) = self.hash_workers {
+            c.hash_workers = workers.max(1);
+        }
+        c
+    }
+}
+
+async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("stopping: finishing requests in flight");
+}
+
+#[tokio::main]
+async fn main() -> eyre::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PAWPOST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Serve(args) => {
+            let config = args.into_config();
+            let data_dir = config.data_dir.clone();
+            let server = pawpost_server::start(config).await?;
+            println!(
+                "pawpost is serving http://{} (data in {})",
+                server.addr,
+                data_dir.display()
+            );
+            server.run_until(stop_signal()).await?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_with_no_options_uses_the_embedded_defaults() {
+        let cli = Cli::try_parse_from(["pawpost", "serve"]).unwrap();
+        let Command::Serve(args) = cli.command;
+        let config = args.into_config();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.database_url(), "sqlite://pawpost-data/pawpost.db");
+        assert_eq!(config.blob_url(), "file://pawpost-data/blobs");
+        assert!(!config.insecure_cookies);
+        assert_eq!(config.min_password_chars, 15);
+    }
+}

@@ -117,6 +117,9 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .filter(|n| n.to_string_lossy().starts_with(".tmp"))
             .collect();
-        assert!(leftovers.is_empty(), "temporary files left behind: {leftovers:?}");
+        assert!(
+            leftovers.is_empty(),
+            "temporary files left behind: {leftovers:?}"
+        );
     }
 }

@@ -79,7 +79,17 @@ mod tests {
 
     #[test]
     fn malformed_addresses_are_refused() {
-        for bad in ["", "   ", "rose", "rose@", "@example.org", "rose@example", "ro se@example.org", "rose@@example.org", "rose@example..org"] {
+        for bad in [
+            "",
+            "   ",
+            "rose",
+            "rose@",
+            "@example.org",
+            "rose@example",
+            "ro se@example.org",
+            "rose@@example.org",
+            "rose@example..org",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} was accepted");
         }
         let long = format!("{}@example.org", "a".repeat(300));

@@ -13,7 +13,14 @@ pub const MIN_PASSWORD_CHARS_WITH_SECOND_FACTOR: usize = 8;
 /// Longest password accepted; NIST asks for at least 64. The cap bounds hashing work.
 pub const MAX_PASSWORD_CHARS: usize = 256;
 /// Words a password must not be built from, whoever the user is: the service's own names.
-pub const SERVICE_WORDS: &[&str] = &["pawpost", "cloudpets", "cloudpet", "spiraltoys", "teddy", "plush"];
+pub const SERVICE_WORDS: &[&str] = &[
+    "pawpost",
+    "cloudpets",
+    "cloudpet",
+    "spiraltoys",
+    "teddy",
+    "plush",
+];
 /// Passwords that zxcvbn scores below this are common, breached, or built from patterns.
 const MIN_SCORE: Score = Score::Three;
 
@@ -58,7 +65,9 @@ impl PasswordPolicy {
             });
         }
         if chars > self.max_chars {
-            return Err(PasswordRejection::TooLong { max: self.max_chars });
+            return Err(PasswordRejection::TooLong {
+                max: self.max_chars,
+            });
         }
         let lowered = normalised.to_lowercase();
         let mut context: Vec<String> = SERVICE_WORDS.iter().map(|w| (*w).to_owned()).collect();
@@ -79,7 +88,9 @@ impl PasswordPolicy {
         // A repetition is only as strong as the part that repeats: judge that part.
         let judged = repeated_unit(&lowered).unwrap_or(lowered);
         // Part of the user's own address or name is no secret, even cut short.
-        if context.iter().any(|w| w.contains(judged.as_str())) || zxcvbn::zxcvbn(&judged, &context_refs).score() < MIN_SCORE {
+        if context.iter().any(|w| w.contains(judged.as_str()))
+            || zxcvbn::zxcvbn(&judged, &context_refs).score() < MIN_SCORE
+        {
             return Err(PasswordRejection::Blocklisted);
         }
         Ok(())
@@ -105,7 +116,14 @@ mod tests {
     use super::*;
 
     fn check(pw: &str) -> Result<(), PasswordRejection> {
-        PasswordPolicy::default().check(pw, &["margaret.whitfield@example.org", "margaret.whitfield", "Margaret Whitfield"])
+        PasswordPolicy::default().check(
+            pw,
+            &[
+                "margaret.whitfield@example.org",
+                "margaret.whitfield",
+                "Margaret Whitfield",
+            ],
+        )
     }
 
     fn repeat_to(unit: &str, len: usize) -> String {
@@ -115,9 +133,19 @@ mod tests {
     #[test]
     fn the_cloudpets_era_passwords_are_refused() {
         for short in ["123456", "qwe", "cloudpets", "password", "q"] {
-            assert!(matches!(check(short), Err(PasswordRejection::TooShort { .. })), "{short}");
+            assert!(
+                matches!(check(short), Err(PasswordRejection::TooShort { .. })),
+                "{short}"
+            );
         }
-        for unit in ["123456", "qwe", "cloudpets", "password", "qwerty", "margaret.whitfield"] {
+        for unit in [
+            "123456",
+            "qwe",
+            "cloudpets",
+            "password",
+            "qwerty",
+            "margaret.whitfield",
+        ] {
             for len in [15, 16, 24, 40] {
                 let pw = repeat_to(unit, len);
                 assert_eq!(check(&pw), Err(PasswordRejection::Blocklisted), "{pw}");
@@ -127,13 +155,25 @@ mod tests {
 
     #[test]
     fn the_users_own_email_local_part_is_refused() {
-        assert_eq!(check("margaret.whitfield"), Err(PasswordRejection::Blocklisted));
-        assert_eq!(check("Margaret.Whitfield1"), Err(PasswordRejection::Blocklisted));
+        assert_eq!(
+            check("margaret.whitfield"),
+            Err(PasswordRejection::Blocklisted)
+        );
+        assert_eq!(
+            check("Margaret.Whitfield1"),
+            Err(PasswordRejection::Blocklisted)
+        );
     }
 
     #[test]
     fn common_passwords_padded_to_length_are_refused() {
-        for pw in ["passwordpassword", "qwertyuiopasdfgh", "abcdefghijklmnop", "111111111111111", "iloveyouiloveyou"] {
+        for pw in [
+            "passwordpassword",
+            "qwertyuiopasdfgh",
+            "abcdefghijklmnop",
+            "111111111111111",
+            "iloveyouiloveyou",
+        ] {
             assert_eq!(check(pw), Err(PasswordRejection::Blocklisted), "{pw}");
         }
     }
@@ -156,7 +196,12 @@ mod tests {
         };
         assert_eq!(relaxed.check("vq7#Lmz!ke2", &[]), Ok(()));
         let too_long = "x".repeat(MAX_PASSWORD_CHARS + 1);
-        assert_eq!(check(&too_long), Err(PasswordRejection::TooLong { max: MAX_PASSWORD_CHARS }));
+        assert_eq!(
+            check(&too_long),
+            Err(PasswordRejection::TooLong {
+                max: MAX_PASSWORD_CHARS
+            })
+        );
         let msg = check("short").unwrap_err().to_string();
         assert!(msg.contains("min_length") && msg.contains("15"), "{msg}");
     }

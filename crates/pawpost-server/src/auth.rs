@@ -148,7 +148,10 @@ pub async fn reject_cross_site(
             .get(header::ORIGIN)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|origin| {
-                let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or(origin);
+                let origin_host = origin
+                    .split_once("://")
+                    .map(|(_, rest)| rest)
+                    .unwrap_or(origin);
                 origin == "null" || Some(origin_host) != host
             });
         if cross_site || origin_mismatch {

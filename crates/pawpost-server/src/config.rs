@@ -49,8 +49,9 @@ pub struct ServerConfig {
     pub database_url: Option<String>,
     /// `file://...` or a plain path; defaults to `<data_dir>/blobs`.
     pub blob_url: Option<String>,
-    /// The address people use to reach this server, for links in invitations.
-    pub public_url: String,
+    /// The address people use to reach this server, for links in invitations and
+    /// security.txt; `http://<bound address>` when unset.
+    pub public_url: Option<String>,
     /// Leave `Secure` off the session cookie, for plain-http local use only.
     pub insecure_cookies: bool,
     /// security.txt `Contact:` value (a `mailto:` or `https:` URI).
@@ -79,7 +80,7 @@ impl ServerConfig {
             data_dir: data_dir.into(),
             database_url: None,
             blob_url: None,
-            public_url: format!("http://{DEFAULT_LISTEN}"),
+            public_url: None,
             insecure_cookies: false,
             security_contact: DEFAULT_SECURITY_CONTACT.into(),
             min_password_chars: DEFAULT_MIN_PASSWORD_CHARS,

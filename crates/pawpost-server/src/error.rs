@@ -57,7 +57,9 @@ impl ApiError {
         Self::new(
             StatusCode::NOT_FOUND,
             "not_found",
-            format!("{what} not found: check the id, or ask a parent of the household to invite you"),
+            format!(
+                "{what} not found: check the id, or ask a parent of the household to invite you"
+            ),
         )
     }
 
@@ -96,7 +98,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(what) => ApiError::not_found(what),
-            StoreError::Conflict(what) => ApiError::conflict("conflict", format!("{what} already exists")),
+            StoreError::Conflict(what) => {
+                ApiError::conflict("conflict", format!("{what} already exists"))
+            }
             StoreError::Backend(detail) => {
                 tracing::error!(%detail, "storage failed");
                 ApiError::internal()
@@ -142,10 +146,14 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
         let status = rejection.status();
         let (code, hint) = match status {
             StatusCode::PAYLOAD_TOO_LARGE => ("body_too_large", "send a smaller body"),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-                ("unsupported_media_type", "send `Content-Type: application/json`")
-            }
-            _ => ("invalid_json", "send a JSON body that matches the API document at /api/openapi.json"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+                "unsupported_media_type",
+                "send `Content-Type: application/json`",
+            ),
+            _ => (
+                "invalid_json",
+                "send a JSON body that matches the API document at /api/openapi.json",
+            ),
         };
         ApiError::new(status, code, format!("{}: {hint}", rejection.body_text()))
     }
@@ -153,7 +161,10 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
 
 impl From<axum::extract::rejection::PathRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
-        ApiError::bad_request("invalid_path", format!("{}: ids are UUIDs", rejection.body_text()))
+        ApiError::bad_request(
+            "invalid_path",
+            format!("{}: ids are UUIDs", rejection.body_text()),
+        )
     }
 }
 

@@ -68,13 +68,21 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(households::change_role, households::remove))
         .with_state(state)
         .split_for_parts();
-    let doc_json: Arc<str> = doc.to_pretty_json().expect("the document serialises").into();
+    let doc_json: Arc<str> = doc
+        .to_pretty_json()
+        .expect("the document serialises")
+        .into();
     let router = router
         .route(
             "/api/openapi.json",
             axum::routing::get(move || {
                 let body = doc_json.clone();
-                async move { ([(header::CONTENT_TYPE, "application/json")], body.to_string()) }
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        body.to_string(),
+                    )
+                }
             }),
         )
         .fallback(|| async { error::ApiError::not_found("page") })
@@ -89,7 +97,8 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
 
 /// Headers every answer carries: no framing, no sniffing, no referrer, a strict CSP.
 fn security_headers(router: Router) -> Router {
-    const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; \
+    const CSP: &str =
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; \
         media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
         form-action 'self'; frame-ancestors 'none'";
     let headers: [(HeaderName, &'static str); 6] = [
@@ -97,11 +106,20 @@ fn security_headers(router: Router) -> Router {
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "no-referrer"),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
-        (HeaderName::from_static("permissions-policy"), "microphone=(self), camera=(), geolocation=()"),
+        (
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
+        (
+            HeaderName::from_static("permissions-policy"),
+            "microphone=(self), camera=(), geolocation=()",
+        ),
     ];
     headers.into_iter().fold(router, |router, (name, value)| {
-        router.layer(SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value)))
+        router.layer(SetResponseHeaderLayer::overriding(
+            name,
+            HeaderValue::from_static(value),
+        ))
     })
 }
 
@@ -120,8 +138,13 @@ impl RunningServer {
     }
 
     /// Serves until `stop` completes (a signal, say), then shuts down gracefully.
-    pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
-        let RunningServer { shutdown, mut task, .. } = self;
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        let RunningServer {
+            shutdown, mut task, ..
+        } = self;
         tokio::select! {
             result = &mut task => return result.map_err(std::io::Error::other)?,
             () = stop => {}
@@ -144,8 +167,17 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| StartError::Bind(config.listen, e))?;
-    let addr = listener.local_addr().map_err(|e| StartError::Bind(config.listen, e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Bind(config.listen, e))?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"))
+        .trim_end_matches('/')
+        .into();
     let state = AppState {
+        public_url,
         store: store.clone(),
         blobs,
         config: Arc::new(config),
@@ -157,11 +189,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let sweeper = tokio::spawn(sweep_sessions(store));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        let result = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await;
+        let result = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = rx.await;
+        })
+        .await;
         sweeper.abort();
         result
     });
@@ -177,7 +212,10 @@ async fn sweep_sessions(store: Arc<dyn pawpost_store::MetadataStore>) {
     let mut tick = tokio::time::interval(config::SESSION_SWEEP_INTERVAL);
     loop {
         tick.tick().await;
-        match store.delete_expired_sessions(time::OffsetDateTime::now_utc()).await {
+        match store
+            .delete_expired_sessions(time::OffsetDateTime::now_utc())
+            .await
+        {
             Ok(n) if n > 0 => tracing::info!(ended = n, "expired sessions removed"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "sweeping expired sessions failed"),

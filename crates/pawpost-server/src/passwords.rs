@@ -31,8 +31,13 @@ pub struct PasswordHasher {
 }
 
 fn argon2() -> Argon2<'static> {
-    let params = Params::new(ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_PARALLELISM, None)
-        .expect("valid Argon2 parameters");
+    let params = Params::new(
+        ARGON2_MEMORY_KIB,
+        ARGON2_ITERATIONS,
+        ARGON2_PARALLELISM,
+        None,
+    )
+    .expect("valid Argon2 parameters");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
@@ -47,7 +52,10 @@ fn hash_now(password: &str) -> Result<String, HashError> {
 impl PasswordHasher {
     pub fn new(workers: usize, queue: usize) -> Result<Self, HashError> {
         let random: [u8; 32] = rand::random();
-        let dummy = hash_now(&base64::Engine::encode(&base64::engine::general_purpose::STANDARD, random))?;
+        let dummy = hash_now(&base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            random,
+        ))?;
         Ok(Self {
             workers: Arc::new(Semaphore::new(workers.max(1))),
             queue: Arc::new(Semaphore::new(queue.max(1) + workers.max(1))),
@@ -72,13 +80,21 @@ impl PasswordHasher {
 
     /// Checks `password` against `stored`, or against a dummy hash when there is no
     /// account, taking the same time either way.
-    pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, HashError> {
+    pub async fn verify(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<bool, HashError> {
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| (*self.dummy).clone());
         let matched = self
             .run(move || {
                 PasswordHash::new(&phc)
-                    .map(|parsed| argon2().verify_password(password.as_bytes(), &parsed).is_ok())
+                    .map(|parsed| {
+                        argon2()
+                            .verify_password(password.as_bytes(), &parsed)
+                            .is_ok()
+                    })
                     .unwrap_or(false)
             })
             .await?;
@@ -95,8 +111,14 @@ mod tests {
         let hasher = PasswordHasher::new(1, 4).unwrap();
         let phc = hasher.hash("violet kettle harbour".into()).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
-        assert!(hasher.verify("violet kettle harbour".into(), Some(phc.clone())).await.unwrap());
-        assert!(!hasher.verify("violet kettle harbor".into(), Some(phc)).await.unwrap());
+        assert!(hasher
+            .verify("violet kettle harbour".into(), Some(phc.clone()))
+            .await
+            .unwrap());
+        assert!(!hasher
+            .verify("violet kettle harbor".into(), Some(phc))
+            .await
+            .unwrap());
         assert!(!hasher.verify("anything".into(), None).await.unwrap());
     }
 
@@ -115,6 +137,9 @@ mod tests {
                 busy += 1;
             }
         }
-        assert!(busy > 0, "some of 8 simultaneous hashes should find the queue of 2 full");
+        assert!(
+            busy > 0,
+            "some of 8 simultaneous hashes should find the queue of 2 full"
+        );
     }
 }

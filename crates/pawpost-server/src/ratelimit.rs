@@ -33,7 +33,10 @@ impl Limiter {
         let now = Instant::now();
         let windows = self.windows.lock().expect("limiter lock");
         match windows.get(key) {
-            Some(w) if now.duration_since(w.started) < self.limit.window && w.count >= self.limit.max => {
+            Some(w)
+                if now.duration_since(w.started) < self.limit.window
+                    && w.count >= self.limit.max =>
+            {
                 Err(self.limit.window - now.duration_since(w.started))
             }
             _ => Ok(()),
@@ -54,9 +57,15 @@ impl Limiter {
                 windows.retain(|_, w| w.started > cutoff);
             }
         }
-        let entry = windows.entry(key.to_owned()).or_insert(Window { started: now, count: 0 });
+        let entry = windows.entry(key.to_owned()).or_insert(Window {
+            started: now,
+            count: 0,
+        });
         if now.duration_since(entry.started) >= self.limit.window {
-            *entry = Window { started: now, count: 0 };
+            *entry = Window {
+                started: now,
+                count: 0,
+            };
         }
         entry.count = entry.count.saturating_add(1);
     }

@@ -15,6 +15,8 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     pub limits: Arc<Limits>,
     pub started_at: OffsetDateTime,
+    /// The configured public URL, or the bound address; without a trailing slash.
+    pub public_url: Arc<str>,
 }
 
 /// The keyed rate limiters.

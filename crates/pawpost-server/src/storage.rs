@@ -18,7 +18,9 @@ pub enum StartError {
     BlobScheme(String),
     #[error("cannot open storage: {0}")]
     Storage(#[from] pawpost_store::StoreError),
-    #[error("cannot listen on {0}: {1} (is another server using it? choose another with --listen)")]
+    #[error(
+        "cannot listen on {0}: {1} (is another server using it? choose another with --listen)"
+    )]
     Bind(SocketAddr, std::io::Error),
     #[error("{0}")]
     Other(String),
@@ -27,7 +29,11 @@ pub enum StartError {
 /// Creates the data folder with mode 0700, or tightens an existing one to 0700.
 fn prepare_private_dir(dir: &Path) -> Result<(), StartError> {
     let fail = |e| StartError::DataDir(dir.to_owned(), e);
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(fail)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(fail)?;
     let mode = std::fs::metadata(dir).map_err(fail)?.permissions().mode() & 0o777;
     if mode != 0o700 {
         tracing::warn!(dir = %dir.display(), mode = format!("{mode:o}"), "data folder was readable by others; setting it to 0700");

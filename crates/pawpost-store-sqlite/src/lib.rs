@@ -7,7 +7,9 @@ use pawpost_domain::{
     Membership, Role, Session,
 };
 use pawpost_store::{MetadataStore, Redemption, StoreError, StoreResult};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, SqlitePool};
 use std::path::Path;
 use std::str::FromStr;
@@ -45,10 +47,9 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(backend)?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Backend(format!("migrating the SQLite database failed: {e}")))?;
+        MIGRATOR.run(&pool).await.map_err(|e| {
+            StoreError::Backend(format!("migrating the SQLite database failed: {e}"))
+        })?;
         Ok(Self { pool })
     }
 
@@ -118,7 +119,8 @@ fn account_row(row: &SqliteRow) -> StoreResult<Account> {
     let email: String = row.try_get("email").map_err(backend)?;
     Ok(Account {
         id: AccountId(uuid_col(row, "id")?),
-        email: Email::parse(&email).map_err(|e| StoreError::Backend(format!("bad stored email: {e}")))?,
+        email: Email::parse(&email)
+            .map_err(|e| StoreError::Backend(format!("bad stored email: {e}")))?,
         display_name: row.try_get("display_name").map_err(backend)?,
         password_hash: row.try_get("password_hash").map_err(backend)?,
         created_at: from_ms(row.try_get("created_at").map_err(backend)?)?,
@@ -180,25 +182,29 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn account_by_email(&self, email: &Email) -> StoreResult<Option<Account>> {
-        sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email = ?"))
-            .bind(email.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?
-            .as_ref()
-            .map(account_row)
-            .transpose()
+        sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email = ?"
+        ))
+        .bind(email.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?
+        .as_ref()
+        .map(account_row)
+        .transpose()
     }
 
     async fn account_by_id(&self, id: AccountId) -> StoreResult<Option<Account>> {
-        sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?"))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?
-            .as_ref()
-            .map(account_row)
-            .transpose()
+        sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?
+        .as_ref()
+        .map(account_row)
+        .transpose()
     }
 
     async fn set_password_hash(&self, id: AccountId, password_hash: &str) -> StoreResult<()> {
@@ -222,18 +228,20 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn create_session(&self, s: &Session) -> StoreResult<()> {
-        sqlx::query(&format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"))
-            .bind(s.id.to_string())
-            .bind(s.account_id.to_string())
-            .bind(s.token_hash.as_slice())
-            .bind(&s.csrf_token)
-            .bind(ms(s.created_at))
-            .bind(ms(s.expires_at))
-            .bind(&s.client_address)
-            .bind(&s.user_agent)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| unique_violation(e, "a session with this token"))?;
+        sqlx::query(&format!(
+            "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(s.id.to_string())
+        .bind(s.account_id.to_string())
+        .bind(s.token_hash.as_slice())
+        .bind(&s.csrf_token)
+        .bind(ms(s.created_at))
+        .bind(ms(s.expires_at))
+        .bind(&s.client_address)
+        .bind(&s.user_agent)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| unique_violation(e, "a session with this token"))?;
         Ok(())
     }
 
@@ -255,7 +263,11 @@ impl MetadataStore for SqliteStore {
         .transpose()
     }
 
-    async fn sessions_of(&self, account: AccountId, now: OffsetDateTime) -> StoreResult<Vec<Session>> {
+    async fn sessions_of(
+        &self,
+        account: AccountId,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Session>> {
         sqlx::query(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE account_id = ? AND expires_at > ? ORDER BY created_at DESC"
         ))
@@ -468,12 +480,13 @@ impl MetadataStore for SqliteStore {
         if used_at.is_some() || expires_at <= ms(now) {
             return Ok(Redemption::Spent);
         }
-        let existing = sqlx::query("SELECT 1 FROM memberships WHERE household_id = ? AND account_id = ?")
-            .bind(household.to_string())
-            .bind(account.to_string())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?;
+        let existing =
+            sqlx::query("SELECT 1 FROM memberships WHERE household_id = ? AND account_id = ?")
+                .bind(household.to_string())
+                .bind(account.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
         if existing.is_some() {
             return Ok(Redemption::AlreadyMember(household));
         }
@@ -557,10 +570,22 @@ mod tests {
         for file in ["pawpost.db", "pawpost.db-wal", "pawpost.db-shm"] {
             let p = dir.path().join(file);
             if p.exists() {
-                assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600, "{file}");
+                assert_eq!(
+                    std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                    0o600,
+                    "{file}"
+                );
             }
         }
         let reopened = SqliteStore::open(&url).await.unwrap();
-        assert_eq!(reopened.household(household.id).await.unwrap().unwrap().name, "kept");
+        assert_eq!(
+            reopened
+                .household(household.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .name,
+            "kept"
+        );
     }
 }

@@ -18,7 +18,9 @@ impl BlobKey {
     pub fn new(key: impl Into<String>) -> Result<Self, BlobKeyError> {
         let key = key.into();
         let segment_ok = |s: &str| {
-            !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         };
         if key.len() > MAX_BLOB_KEY_LEN || !key.split('/').all(segment_ok) {
             return Err(BlobKeyError(key));
@@ -53,7 +55,17 @@ mod tests {
 
     #[test]
     fn keys_cannot_climb_out_of_their_folder() {
-        for bad in ["", "../etc/passwd", "a//b", "/abs", "a/", "A", "a/./b", "a b", "a\\b"] {
+        for bad in [
+            "",
+            "../etc/passwd",
+            "a//b",
+            "/abs",
+            "a/",
+            "A",
+            "a/./b",
+            "a b",
+            "a\\b",
+        ] {
             assert!(BlobKey::new(bad).is_err(), "{bad:?} accepted");
         }
         assert!(BlobKey::new("envelopes/0190-abc/ff01").is_ok());

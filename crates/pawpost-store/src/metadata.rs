@@ -37,7 +37,11 @@ pub trait MetadataStore: Send + Sync + 'static {
         token_hash: &[u8; 32],
         now: OffsetDateTime,
     ) -> StoreResult<Option<Session>>;
-    async fn sessions_of(&self, account: AccountId, now: OffsetDateTime) -> StoreResult<Vec<Session>>;
+    async fn sessions_of(
+        &self,
+        account: AccountId,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Session>>;
     async fn delete_session(&self, id: Uuid) -> StoreResult<()>;
     /// Ends every session of `account` but `keep`; returns how many ended.
     async fn delete_other_sessions(&self, account: AccountId, keep: Uuid) -> StoreResult<u64>;

@@ -11,7 +11,8 @@ use uuid::Uuid;
 fn now() -> OffsetDateTime {
     // Whole milliseconds: the precision every backend keeps.
     let t = OffsetDateTime::now_utc();
-    t.replace_nanosecond(t.millisecond() as u32 * 1_000_000).unwrap()
+    t.replace_nanosecond(t.millisecond() as u32 * 1_000_000)
+        .unwrap()
 }
 
 fn account(email: &str) -> Account {
@@ -49,12 +50,22 @@ async fn accounts(store: &dyn MetadataStore) {
     let rose = account("rose@example.org");
     store.create_account(&rose).await.unwrap();
     let again = account("ROSE@example.org");
-    assert!(matches!(store.create_account(&again).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.create_account(&again).await,
+        Err(StoreError::Conflict(_))
+    ));
     let found = store.account_by_email(&rose.email).await.unwrap().unwrap();
     assert_eq!(found, rose);
     assert_eq!(store.account_by_id(rose.id).await.unwrap().unwrap(), rose);
-    assert!(store.account_by_id(AccountId::new()).await.unwrap().is_none());
-    store.set_password_hash(rose.id, "$argon2id$new").await.unwrap();
+    assert!(store
+        .account_by_id(AccountId::new())
+        .await
+        .unwrap()
+        .is_none());
+    store
+        .set_password_hash(rose.id, "$argon2id$new")
+        .await
+        .unwrap();
     store.set_account_locked(rose.id, true).await.unwrap();
     let changed = store.account_by_id(rose.id).await.unwrap().unwrap();
     assert_eq!(changed.password_hash, "$argon2id$new");
@@ -75,17 +86,45 @@ async fn sessions(store: &dyn MetadataStore) {
     for s in [&live, &other, &expired] {
         store.create_session(s).await.unwrap();
     }
-    assert_eq!(store.session_by_token_hash(&[1; 32], t).await.unwrap(), Some(live.clone()));
-    assert_eq!(store.session_by_token_hash(&[3; 32], t).await.unwrap(), None, "expired sessions are not found");
+    assert_eq!(
+        store.session_by_token_hash(&[1; 32], t).await.unwrap(),
+        Some(live.clone())
+    );
+    assert_eq!(
+        store.session_by_token_hash(&[3; 32], t).await.unwrap(),
+        None,
+        "expired sessions are not found"
+    );
     assert_eq!(store.sessions_of(ann.id, t).await.unwrap().len(), 2);
-    assert_eq!(store.delete_other_sessions(ann.id, live.id).await.unwrap(), 2);
-    assert!(store.session_by_token_hash(&[2; 32], t).await.unwrap().is_none());
-    assert_eq!(store.delete_expired_sessions(t + Duration::hours(2)).await.unwrap(), 1);
-    assert!(store.session_by_token_hash(&[1; 32], t).await.unwrap().is_none());
+    assert_eq!(
+        store.delete_other_sessions(ann.id, live.id).await.unwrap(),
+        2
+    );
+    assert!(store
+        .session_by_token_hash(&[2; 32], t)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store
+            .delete_expired_sessions(t + Duration::hours(2))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store
+        .session_by_token_hash(&[1; 32], t)
+        .await
+        .unwrap()
+        .is_none());
     let again = session(ann.id, [4; 32], t + Duration::hours(1));
     store.create_session(&again).await.unwrap();
     store.delete_session(again.id).await.unwrap();
-    assert!(store.session_by_token_hash(&[4; 32], t).await.unwrap().is_none());
+    assert!(store
+        .session_by_token_hash(&[4; 32], t)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 async fn households_and_invitations(store: &dyn MetadataStore) {
@@ -100,9 +139,15 @@ async fn households_and_invitations(store: &dyn MetadataStore) {
     };
     store.create_household(&home, mum.id).await.unwrap();
     let owner = store.membership(home.id, mum.id).await.unwrap().unwrap();
-    assert_eq!((owner.role, owner.status), (Role::Owner, MemberStatus::Approved));
+    assert_eq!(
+        (owner.role, owner.status),
+        (Role::Owner, MemberStatus::Approved)
+    );
     store.rename_household(home.id, "Lee family").await.unwrap();
-    assert_eq!(store.household(home.id).await.unwrap().unwrap().name, "Lee family");
+    assert_eq!(
+        store.household(home.id).await.unwrap().unwrap().name,
+        "Lee family"
+    );
     assert!(store.household(HouseholdId::new()).await.unwrap().is_none());
 
     let t = now();
@@ -116,19 +161,33 @@ async fn households_and_invitations(store: &dyn MetadataStore) {
         expires_at: t + Duration::days(7),
     };
     store.create_invitation(&invitation).await.unwrap();
-    assert_eq!(store.redeem_invitation(&[8; 32], gran.id, t).await.unwrap(), Redemption::Unknown);
+    assert_eq!(
+        store.redeem_invitation(&[8; 32], gran.id, t).await.unwrap(),
+        Redemption::Unknown
+    );
     assert_eq!(
         store.redeem_invitation(&[9; 32], mum.id, t).await.unwrap(),
         Redemption::AlreadyMember(home.id),
         "a member redeeming does not spend the invitation"
     );
-    let Redemption::Joined(joined) = store.redeem_invitation(&[9; 32], gran.id, t).await.unwrap() else {
+    let Redemption::Joined(joined) = store.redeem_invitation(&[9; 32], gran.id, t).await.unwrap()
+    else {
         panic!("the invitation should have been redeemed");
     };
-    assert_eq!((joined.role, joined.status), (Role::Family, MemberStatus::Pending));
+    assert_eq!(
+        (joined.role, joined.status),
+        (Role::Family, MemberStatus::Pending)
+    );
     let third = account("third@example.org");
     store.create_account(&third).await.unwrap();
-    assert_eq!(store.redeem_invitation(&[9; 32], third.id, t).await.unwrap(), Redemption::Spent, "single use");
+    assert_eq!(
+        store
+            .redeem_invitation(&[9; 32], third.id, t)
+            .await
+            .unwrap(),
+        Redemption::Spent,
+        "single use"
+    );
 
     let late = Invitation {
         id: InvitationId::new(),
@@ -137,19 +196,40 @@ async fn households_and_invitations(store: &dyn MetadataStore) {
         ..invitation
     };
     store.create_invitation(&late).await.unwrap();
-    assert_eq!(store.redeem_invitation(&[7; 32], third.id, t).await.unwrap(), Redemption::Spent, "expired");
+    assert_eq!(
+        store
+            .redeem_invitation(&[7; 32], third.id, t)
+            .await
+            .unwrap(),
+        Redemption::Spent,
+        "expired"
+    );
 
     let members = store.members(home.id).await.unwrap();
     assert_eq!(members.len(), 2);
     assert_eq!(members[1].email, gran.email);
-    store.update_member(home.id, gran.id, Role::Family, MemberStatus::Blocked).await.unwrap();
-    assert_eq!(store.membership(home.id, gran.id).await.unwrap().unwrap().status, MemberStatus::Blocked);
+    store
+        .update_member(home.id, gran.id, Role::Family, MemberStatus::Blocked)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .membership(home.id, gran.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        MemberStatus::Blocked
+    );
     let mine = store.households_of(gran.id).await.unwrap();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].0.id, home.id);
     store.remove_member(home.id, gran.id).await.unwrap();
     assert!(store.membership(home.id, gran.id).await.unwrap().is_none());
-    assert!(matches!(store.remove_member(home.id, gran.id).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.remove_member(home.id, gran.id).await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 /// Runs every blob promise against `store`.
@@ -157,9 +237,15 @@ pub async fn blob_store(store: &dyn BlobStore) {
     let key = BlobKey::new("suite/first").unwrap();
     assert_eq!(store.get(&key).await.unwrap(), None);
     store.put(&key, b"ciphertext one").await.unwrap();
-    assert_eq!(store.get(&key).await.unwrap().as_deref(), Some(&b"ciphertext one"[..]));
+    assert_eq!(
+        store.get(&key).await.unwrap().as_deref(),
+        Some(&b"ciphertext one"[..])
+    );
     store.put(&key, b"replaced").await.unwrap();
-    assert_eq!(store.get(&key).await.unwrap().as_deref(), Some(&b"replaced"[..]));
+    assert_eq!(
+        store.get(&key).await.unwrap().as_deref(),
+        Some(&b"replaced"[..])
+    );
     let big = vec![0xa5u8; 1 << 20];
     let big_key = BlobKey::new("suite/big").unwrap();
     store.put(&big_key, &big).await.unwrap();

@@ -91,7 +91,7 @@ struct ServeArgs {
 impl ServeArgs {
     fn into_config(self) -> ServerConfig {
         let mut c = ServerConfig::with_data_dir(self.data_dir);
-        c.public_url = self.public_url.unwrap_or_else(|| format!("http://{}", self.listen));
+        c.public_url = self.public_url;
         c.listen = self.listen;
         c.database_url = self.database_url;
         c.blob_url = self.blob_url;

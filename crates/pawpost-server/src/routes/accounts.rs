@@ -54,14 +54,27 @@ pub async fn create_account(
     let display_name = clean_name(&body.display_name, "display_name")?;
     state
         .password_policy()
-        .check(&body.password, &[email.as_str(), email.local_part(), &display_name])
+        .check(
+            &body.password,
+            &[email.as_str(), email.local_part(), &display_name],
+        )
         .map_err(|rule| ApiError::unprocessable("password_rejected", rule.to_string()))?;
     let addr_key = addr.to_string();
-    state.limits.signup_per_address.check(&addr_key).map_err(|retry| {
-        ApiError::too_many(retry, "too many new accounts from your address; try again later")
-    })?;
+    state
+        .limits
+        .signup_per_address
+        .check(&addr_key)
+        .map_err(|retry| {
+            ApiError::too_many(
+                retry,
+                "too many new accounts from your address; try again later",
+            )
+        })?;
     state.limits.signup_per_address.record(&addr_key);
-    let password_hash = state.hasher.hash(pawpost_domain::password::normalise(&body.password)).await?;
+    let password_hash = state
+        .hasher
+        .hash(pawpost_domain::password::normalise(&body.password))
+        .await?;
     let account = Account {
         id: AccountId::new(),
         email,
@@ -106,22 +119,52 @@ pub async fn change_password(
     Json(body): Json<PasswordChange>,
 ) -> ApiResult<StatusCode> {
     let account_key = auth.account.email.to_string();
-    state.limits.login_per_account.check(&account_key).map_err(|retry| {
-        ApiError::too_many(retry, "too many wrong passwords for this account; try again later")
-    })?;
+    state
+        .limits
+        .login_per_account
+        .check(&account_key)
+        .map_err(|retry| {
+            ApiError::too_many(
+                retry,
+                "too many wrong passwords for this account; try again later",
+            )
+        })?;
     let current = pawpost_domain::password::normalise(&body.current_password);
-    if !state.hasher.verify(current, Some(auth.account.password_hash.clone())).await? {
+    if !state
+        .hasher
+        .verify(current, Some(auth.account.password_hash.clone()))
+        .await?
+    {
         state.limits.login_per_account.record(&account_key);
-        return Err(ApiError::forbidden("wrong_password", "the current password is wrong"));
+        return Err(ApiError::forbidden(
+            "wrong_password",
+            "the current password is wrong",
+        ));
     }
     let email = &auth.account.email;
     state
         .password_policy()
-        .check(&body.new_password, &[email.as_str(), email.local_part(), &auth.account.display_name])
+        .check(
+            &body.new_password,
+            &[
+                email.as_str(),
+                email.local_part(),
+                &auth.account.display_name,
+            ],
+        )
         .map_err(|rule| ApiError::unprocessable("password_rejected", rule.to_string()))?;
-    let hash = state.hasher.hash(pawpost_domain::password::normalise(&body.new_password)).await?;
-    state.store.set_password_hash(auth.account.id, &hash).await?;
-    let ended = state.store.delete_other_sessions(auth.account.id, auth.session.id).await?;
+    let hash = state
+        .hasher
+        .hash(pawpost_domain::password::normalise(&body.new_password))
+        .await?;
+    state
+        .store
+        .set_password_hash(auth.account.id, &hash)
+        .await?;
+    let ended = state
+        .store
+        .delete_other_sessions(auth.account.id, auth.session.id)
+        .await?;
     tracing::info!(account = %auth.account.id, ended, "password changed; other sessions ended");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -62,7 +62,11 @@ pub async fn active_membership(
     }
 }
 
-async fn managing_membership(state: &AppState, household: HouseholdId, account: AccountId) -> ApiResult<Membership> {
+async fn managing_membership(
+    state: &AppState,
+    household: HouseholdId,
+    account: AccountId,
+) -> ApiResult<Membership> {
     let membership = active_membership(state, household, account).await?;
     if !membership.manages() {
         return Err(ApiError::forbidden(
@@ -91,7 +95,10 @@ pub async fn create(
         name: clean_name(&body.name, "name")?,
         created_at: OffsetDateTime::now_utc(),
     };
-    state.store.create_household(&household, auth.account.id).await?;
+    state
+        .store
+        .create_household(&household, auth.account.id)
+        .await?;
     let membership = Membership {
         household_id: household.id,
         account_id: auth.account.id,
@@ -99,15 +106,23 @@ pub async fn create(
         status: MemberStatus::Approved,
         joined_at: household.created_at,
     };
-    Ok((StatusCode::CREATED, Json(household_view(&household, &membership))))
+    Ok((
+        StatusCode::CREATED,
+        Json(household_view(&household, &membership)),
+    ))
 }
 
 /// The households the caller belongs to, including pending and blocked ones.
 #[utoipa::path(get, path = "/api/v1/households", tag = TAG,
     responses((status = 200, body = [HouseholdView]), (status = 401, body = ErrorBody)))]
-pub async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<HouseholdView>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> ApiResult<Json<Vec<HouseholdView>>> {
     let mine = state.store.households_of(auth.account.id).await?;
-    Ok(Json(mine.iter().map(|(h, m)| household_view(h, m)).collect()))
+    Ok(Json(
+        mine.iter().map(|(h, m)| household_view(h, m)).collect(),
+    ))
 }
 
 /// One household.
@@ -235,7 +250,7 @@ pub async fn invite(
         expires_at: now + INVITATION_TTL,
     };
     state.store.create_invitation(&invitation).await?;
-    let url = format!("{}/join#{token}", state.config.public_url.trim_end_matches('/'));
+    let url = format!("{}/join#{token}", &*state.public_url);
     Ok((
         StatusCode::CREATED,
         Json(InvitationView {
@@ -267,7 +282,11 @@ pub async fn accept(
     Json(body): Json<AcceptInvitation>,
 ) -> ApiResult<Json<HouseholdView>> {
     let hash = token_hash(body.token.trim());
-    match state.store.redeem_invitation(&hash, auth.account.id, OffsetDateTime::now_utc()).await? {
+    match state
+        .store
+        .redeem_invitation(&hash, auth.account.id, OffsetDateTime::now_utc())
+        .await?
+    {
         Redemption::Joined(membership) => {
             let household = state
                 .store
@@ -336,18 +355,28 @@ async fn set_status(
     if !from.contains(&member.status) {
         return Err(ApiError::conflict(
             "wrong_status",
-            format!("this member is {}, so they cannot become {to} this way", member.status),
+            format!(
+                "this member is {}, so they cannot become {to} this way",
+                member.status
+            ),
         ));
     }
     if member.role == Role::Owner && to != MemberStatus::Approved {
         ensure_another_owner(state, household_id, account_id).await?;
     }
-    state.store.update_member(household_id, account_id, member.role, to).await?;
+    state
+        .store
+        .update_member(household_id, account_id, member.role, to)
+        .await?;
     tracing::info!(household = %household_id, member = %account_id, by = %auth.account.id, status = %to, "member status changed");
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn ensure_another_owner(state: &AppState, household: HouseholdId, leaving: AccountId) -> ApiResult<()> {
+async fn ensure_another_owner(
+    state: &AppState,
+    household: HouseholdId,
+    leaving: AccountId,
+) -> ApiResult<()> {
     let members = state.store.members(household).await?;
     let others = members.iter().any(|m| {
         m.membership.account_id != leaving
@@ -373,7 +402,15 @@ pub async fn approve(
     auth: Auth,
     Path((household_id, account_id)): Path<(HouseholdId, AccountId)>,
 ) -> ApiResult<StatusCode> {
-    set_status(&state, &auth, household_id, account_id, &[MemberStatus::Pending], MemberStatus::Approved).await
+    set_status(
+        &state,
+        &auth,
+        household_id,
+        account_id,
+        &[MemberStatus::Pending],
+        MemberStatus::Approved,
+    )
+    .await
 }
 
 /// Block a member at once: they stay listed but can send nothing (owner or guardian).
@@ -405,7 +442,15 @@ pub async fn unblock(
     auth: Auth,
     Path((household_id, account_id)): Path<(HouseholdId, AccountId)>,
 ) -> ApiResult<StatusCode> {
-    set_status(&state, &auth, household_id, account_id, &[MemberStatus::Blocked], MemberStatus::Approved).await
+    set_status(
+        &state,
+        &auth,
+        household_id,
+        account_id,
+        &[MemberStatus::Blocked],
+        MemberStatus::Approved,
+    )
+    .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -435,7 +480,10 @@ pub async fn change_role(
     if member.role == Role::Owner && body.role != Role::Owner {
         ensure_another_owner(&state, household_id, account_id).await?;
     }
-    state.store.update_member(household_id, account_id, body.role, member.status).await?;
+    state
+        .store
+        .update_member(household_id, account_id, body.role, member.status)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -30,7 +30,7 @@ pub async fn healthz() -> axum::Json<Health> {
 #[utoipa::path(get, path = "/.well-known/security.txt", tag = TAG,
     responses((status = 200, content_type = "text/plain", body = String)))]
 pub async fn security_txt(State(state): State<AppState>) -> impl IntoResponse {
-    let base = state.config.public_url.trim_end_matches('/');
+    let base = &*state.public_url;
     let expires = super::rfc3339(state.started_at + SECURITY_TXT_VALIDITY);
     let body = format!(
         "Contact: {contact}\nExpires: {expires}\nPolicy: {base}/security-policy\nPreferred-Languages: en\nCanonical: {base}/.well-known/security.txt\n",
@@ -43,5 +43,8 @@ pub async fn security_txt(State(state): State<AppState>) -> impl IntoResponse {
 #[utoipa::path(get, path = "/security-policy", tag = TAG,
     responses((status = 200, content_type = "text/markdown", body = String)))]
 pub async fn security_policy() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/markdown; charset=utf-8")], SECURITY_POLICY)
+    (
+        [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+        SECURITY_POLICY,
+    )
 }

@@ -34,7 +34,11 @@ pub struct SignedIn {
 }
 
 fn session_cookie(state: &AppState, token: &str, max_age_secs: u64) -> HeaderValue {
-    let secure = if state.config.insecure_cookies { "" } else { "; Secure" };
+    let secure = if state.config.insecure_cookies {
+        ""
+    } else {
+        "; Secure"
+    };
     HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}"
     ))
@@ -66,7 +70,9 @@ pub async fn sign_in(
     // An unparsable address cannot have an account, but it is checked like any other
     // so that the answer and its timing say nothing.
     let email = parse_email(&body.email).ok();
-    let account_key = email.as_ref().map_or_else(|| body.email.trim().to_lowercase(), |e| e.to_string());
+    let account_key = email
+        .as_ref()
+        .map_or_else(|| body.email.trim().to_lowercase(), |e| e.to_string());
     let addr_key = addr.to_string();
     for (limiter, key) in [
         (&state.limits.login_per_account, &account_key),
@@ -183,7 +189,10 @@ pub struct SessionView {
 #[utoipa::path(get, path = "/api/v1/sessions", tag = TAG,
     responses((status = 200, body = [SessionView]), (status = 401, body = ErrorBody)))]
 pub async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<SessionView>>> {
-    let sessions = state.store.sessions_of(auth.account.id, OffsetDateTime::now_utc()).await?;
+    let sessions = state
+        .store
+        .sessions_of(auth.account.id, OffsetDateTime::now_utc())
+        .await?;
     Ok(Json(
         sessions
             .into_iter()

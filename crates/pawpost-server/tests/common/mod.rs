@@ -1,0 +1,174 @@
+//! A real server on 127.0.0.1:0 with its own data folder, and a small API client.
+#![allow(dead_code)]
+
+use pawpost_server::config::{RateLimit, ServerConfig};
+use pawpost_server::RunningServer;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Failed sign-ins allowed per account in these stories.
+pub const TEST_LOGIN_FAILURES: u32 = 5;
+/// A password that passes every rule.
+pub const GOOD_PASSWORD: &str = "violet kettle harbour sprocket";
+
+pub struct TestServer {
+    pub base: String,
+    pub server: Option<RunningServer>,
+    pub data: tempfile::TempDir,
+}
+
+pub fn test_config(data: &std::path::Path) -> ServerConfig {
+    let mut config = ServerConfig::with_data_dir(data.join("data"));
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.login_failures_per_account = RateLimit {
+        max: TEST_LOGIN_FAILURES,
+        window: Duration::from_secs(600),
+    };
+    config.signups_per_address = RateLimit {
+        max: 1000,
+        window: Duration::from_secs(600),
+    };
+    config
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let mut config = test_config(data.path());
+        adjust(&mut config);
+        let server = pawpost_server::start(config).await.expect("server starts");
+        Self {
+            base: format!("http://{}", server.addr),
+            server: Some(server),
+            data,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A client with no session.
+    pub fn anonymous(&self) -> Client {
+        Client {
+            base: self.base.clone(),
+            http: reqwest::Client::new(),
+            token: None,
+        }
+    }
+
+    /// Signs up and signs in a new person; returns their client and account id.
+    pub async fn person(&self, email: &str, name: &str) -> (Client, String) {
+        let anon = self.anonymous();
+        let (status, body) = anon
+            .call(
+                Method::POST,
+                "/api/v1/accounts",
+                Some(json!({"email": email, "password": GOOD_PASSWORD, "display_name": name})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let client = self.sign_in(email, GOOD_PASSWORD).await;
+        (client, body["id"].as_str().unwrap().to_owned())
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> Client {
+        let anon = self.anonymous();
+        let (status, body) = anon
+            .call(
+                Method::POST,
+                "/api/v1/sessions",
+                Some(json!({"email": email, "password": password})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        Client {
+            token: Some(body["token"].as_str().unwrap().to_owned()),
+            ..anon
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub token: Option<String>,
+}
+
+impl Client {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+}
+
+/// A parent with a household, and the household's id.
+pub async fn parent_with_household(server: &TestServer, email: &str) -> (Client, String, String) {
+    let (parent, parent_id) = server.person(email, "Parent").await;
+    let (status, body) = parent
+        .post("/api/v1/households", json!({"name": "Lee family"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    (parent, parent_id, body["id"].as_str().unwrap().to_owned())
+}
+
+/// Invites `email` into the household as `role`, has them accept, and returns their
+/// client and account id (still pending).
+pub async fn invited_member(
+    server: &TestServer,
+    parent: &Client,
+    household: &str,
+    email: &str,
+    role: &str,
+) -> (Client, String) {
+    let (status, invitation) = parent
+        .post(
+            &format!("/api/v1/households/{household}/invitations"),
+            json!({"role": role}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{invitation}");
+    let (member, member_id) = server.person(email, "Relative").await;
+    let (status, joined) = member
+        .post(
+            "/api/v1/invitations/accept",
+            json!({"token": invitation["token"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{joined}");
+    assert_eq!(joined["status"], "pending");
+    (member, member_id)
+}

@@ -1,0 +1,44 @@
+//! The pawpost toy: its logic as a sans-I/O state machine, and the wire protocol it speaks
+//! with the server.
+//!
+//! - [`Toy`]: fed with [`Event`]s (paw presses, frames, timer ticks, recordings), returns
+//!   [`Action`]s (send a frame, play, record, light the heart, speak, persist, report). It
+//!   does no I/O, reads no clock and draws randomness only from the `CryptoRng` passed in.
+//! - [`Frame`]: every frame of the toy protocol, encoded and decoded the same way by the toy
+//!   and the server; strict decoding from borrowed bytes, small `Copy` errors.
+//! - [`signing`]: the byte strings signed in the protocol (auth, pairing, key rotation,
+//!   parent approval) and their verifiers, for the server and the parents' apps.
+//!
+//! The toy plays only messages whose envelope opens for it, signed by an approved member of
+//! its household's roster, never seen before, and valid Ogg Opus of at most 30 s. It
+//! accepts only rosters that chain from the one it holds and are signed by an owner it has
+//! pinned. The microphone starts only from a physical short paw press: no frame can start
+//! it. `docs/TOY-PROTOCOL.md` specifies the frames and what each check defends against.
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+mod frame;
+pub mod signing;
+mod state;
+mod toy;
+
+pub use frame::{
+    frame_len, Frame, FrameError, FrameType, PairingCode, RejectReason, RosterRefusal, ServerError,
+    FRAME_HEADER_LEN, FRAME_SIGNATURE_LEN, MAX_ENVELOPE_LEN, MAX_FRAME_LEN, MAX_SIGNED_ROSTER_LEN,
+    NONCE_LEN, PAIRING_CODE_DIGITS, PROTOCOL_VERSION,
+};
+pub use pawpost_crypto::{DeviceId, HouseholdId, MessageId, PublicIdentity};
+pub use signing::{
+    approval_signature_input, auth_signature_input, pair_request_signature_input,
+    rotation_signature_input,
+};
+pub use state::{StateBlob, StateError, STATE_VERSION};
+pub use toy::{
+    Action, ApprovalRefusal, Event, Heart, Prompt, RecordingProblem, Report, Toy,
+    KEY_ROTATION_INTERVAL_MS, MAX_MESSAGE_MS, MAX_OUTBOX_FRAMES, MAX_PENDING_UPLOADS,
+    MAX_QUEUED_MESSAGES, MAX_RECORDING_BYTES, MAX_RECORDING_MS, MAX_SEEN_IDS, PAIRING_WINDOW_MS,
+    RECORDING_GRACE_MS, ROTATION_RETRY_MS,
+};

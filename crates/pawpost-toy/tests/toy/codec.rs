@@ -1,0 +1,231 @@
+//! The frame codec: every frame survives a round trip, and nothing else decodes.
+
+use pawpost_crypto::{DeviceId, HouseholdId, MessageId};
+use pawpost_toy::{
+    frame_len, Frame, FrameError, FrameType, PairingCode, RejectReason, RosterRefusal, ServerError,
+    FRAME_HEADER_LEN, MAX_ENVELOPE_LEN, MAX_FRAME_LEN, MAX_SIGNED_ROSTER_LEN, PROTOCOL_VERSION,
+};
+
+use crate::support::{keys, rng};
+
+/// One frame of every type, with recognisable field values.
+pub fn one_of_each<'a>(envelope: &'a [u8], roster: &'a [u8]) -> Vec<Frame<'a>> {
+    let identity = keys(9).public();
+    let id = MessageId([7; 16]);
+    let frames = vec![
+        Frame::PairRequest {
+            identity,
+            signature: [1; 64],
+        },
+        Frame::Auth {
+            device_id: identity.device_id,
+            roster_version: 3,
+            signature: [2; 64],
+        },
+        Frame::RotateKey {
+            new_identity: identity,
+            signature_by_old_key: [3; 64],
+        },
+        Frame::Delivered { message_id: id },
+        Frame::Rejected {
+            message_id: id,
+            reason: RejectReason::SenderBlocked,
+        },
+        Frame::Played { message_id: id },
+        Frame::Upload { envelope },
+        Frame::RosterRejected {
+            version: 4,
+            reason: RosterRefusal::StaleVersion,
+        },
+        Frame::Challenge {
+            nonce: [4; 32],
+            server_time_ms: 1_748_779_200_000,
+        },
+        Frame::PairCode {
+            code: PairingCode::from_number(13_579).unwrap(),
+            expires_in_s: 600,
+        },
+        Frame::Paired {
+            household_id: HouseholdId([5; 16]),
+            signed_roster: roster,
+        },
+        Frame::RosterUpdate {
+            signed_roster: roster,
+        },
+        Frame::Deliver { envelope },
+        Frame::Approval {
+            message_id: id,
+            approver: DeviceId([6; 16]),
+            signature: [8; 64],
+        },
+        Frame::UploadAck { message_id: id },
+        Frame::RotateAck {
+            ed25519_pub: identity.ed25519_pub,
+        },
+        Frame::Error {
+            code: ServerError::PairingExpired,
+        },
+    ];
+    let types: Vec<FrameType> = frames.iter().map(Frame::frame_type).collect();
+    assert_eq!(types, FrameType::ALL, "one frame of every type, in order");
+    frames
+}
+
+#[test]
+fn every_frame_round_trips_and_its_header_tells_its_length() {
+    let envelope = vec![0xee; 300];
+    let roster = vec![0x77; 200];
+    for frame in one_of_each(&envelope, &roster) {
+        let bytes = frame.encode().unwrap();
+        assert_eq!(bytes[0], PROTOCOL_VERSION);
+        assert_eq!(bytes[1], frame.frame_type() as u8);
+        assert_eq!(frame_len(&bytes), Ok(bytes.len()));
+        assert_eq!(Frame::decode(&bytes), Ok(frame));
+    }
+}
+
+#[test]
+fn a_frame_cut_short_or_followed_by_anything_is_refused() {
+    let envelope = vec![0xee; 40];
+    let roster = vec![0x77; 40];
+    for frame in one_of_each(&envelope, &roster) {
+        let bytes = frame.encode().unwrap();
+        for cut in 0..bytes.len() {
+            assert_eq!(
+                Frame::decode(&bytes[..cut]),
+                Err(FrameError::Truncated),
+                "{:?} cut at {cut}",
+                frame.frame_type()
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(Frame::decode(&longer), Err(FrameError::TrailingBytes));
+        // A body length that claims one more byte than the fields use.
+        let mut padded = bytes.clone();
+        padded.push(0);
+        let body = u32::from_be_bytes(padded[2..6].try_into().unwrap()) + 1;
+        padded[2..6].copy_from_slice(&body.to_be_bytes());
+        assert_eq!(Frame::decode(&padded), Err(FrameError::TrailingBytes));
+    }
+}
+
+#[test]
+fn unknown_versions_types_and_codes_are_refused() {
+    let bytes = Frame::Played {
+        message_id: MessageId([1; 16]),
+    }
+    .encode()
+    .unwrap();
+    let mut wrong_version = bytes.clone();
+    wrong_version[0] = 2;
+    assert_eq!(
+        Frame::decode(&wrong_version),
+        Err(FrameError::UnsupportedVersion)
+    );
+    for t in 0..=255u8 {
+        if FrameType::from_u8(t).is_none() {
+            let mut unknown = bytes.clone();
+            unknown[1] = t;
+            assert_eq!(Frame::decode(&unknown), Err(FrameError::UnknownType));
+        }
+    }
+    let rejected = Frame::Rejected {
+        message_id: MessageId([1; 16]),
+        reason: RejectReason::Replayed,
+    }
+    .encode()
+    .unwrap();
+    let mut unknown_reason = rejected.clone();
+    *unknown_reason.last_mut().unwrap() = 0;
+    assert_eq!(Frame::decode(&unknown_reason), Err(FrameError::UnknownCode));
+    let error = Frame::Error {
+        code: ServerError::AuthFailed,
+    }
+    .encode()
+    .unwrap();
+    let mut unknown_error = error.clone();
+    *unknown_error.last_mut().unwrap() = 200;
+    assert_eq!(Frame::decode(&unknown_error), Err(FrameError::UnknownCode));
+    let code = Frame::PairCode {
+        code: PairingCode::from_number(1).unwrap(),
+        expires_in_s: 1,
+    }
+    .encode()
+    .unwrap();
+    let mut not_a_digit = code.clone();
+    not_a_digit[FRAME_HEADER_LEN] = 10;
+    assert_eq!(
+        Frame::decode(&not_a_digit),
+        Err(FrameError::InvalidPairingCode)
+    );
+}
+
+#[test]
+fn over_long_fields_are_neither_sent_nor_accepted() {
+    let big_roster = vec![0; MAX_SIGNED_ROSTER_LEN + 1];
+    assert_eq!(
+        Frame::RosterUpdate {
+            signed_roster: &big_roster
+        }
+        .encode(),
+        Err(FrameError::FieldTooLong)
+    );
+    let big_envelope = vec![0; MAX_ENVELOPE_LEN + 1];
+    assert_eq!(
+        Frame::Deliver {
+            envelope: &big_envelope
+        }
+        .encode(),
+        Err(FrameError::FieldTooLong)
+    );
+    let largest = vec![0; MAX_ENVELOPE_LEN];
+    let bytes = Frame::Deliver { envelope: &largest }.encode().unwrap();
+    assert_eq!(bytes.len(), MAX_FRAME_LEN);
+    assert!(Frame::decode(&bytes).is_ok());
+
+    // A roster field whose length says more than the limit, inside a small frame.
+    let mut lying = Frame::RosterUpdate {
+        signed_roster: &[1, 2, 3],
+    }
+    .encode()
+    .unwrap();
+    lying[FRAME_HEADER_LEN..FRAME_HEADER_LEN + 4]
+        .copy_from_slice(&((MAX_SIGNED_ROSTER_LEN + 1) as u32).to_be_bytes());
+    assert_eq!(Frame::decode(&lying), Err(FrameError::FieldTooLong));
+}
+
+#[test]
+fn a_weak_or_invalid_public_key_in_a_pair_request_is_refused() {
+    let mut identity = keys(9).public();
+    // The identity point has small order: anyone could forge signatures for it.
+    identity.ed25519_pub = [0; 32];
+    identity.ed25519_pub[0] = 1;
+    let mut bytes = Frame::PairRequest {
+        identity: keys(9).public(),
+        signature: [0; 64],
+    }
+    .encode()
+    .unwrap();
+    let key_at = FRAME_HEADER_LEN + 1 + 16 + 32;
+    bytes[key_at..key_at + 32].copy_from_slice(&identity.ed25519_pub);
+    assert_eq!(Frame::decode(&bytes), Err(FrameError::InvalidKey));
+}
+
+#[test]
+fn random_bytes_never_panic_the_decoder() {
+    use pawpost_crypto::rand_core::Rng;
+    let mut rng = rng(42);
+    for len in 0..2000usize {
+        let mut bytes = vec![0u8; len % 200];
+        rng.fill_bytes(&mut bytes);
+        if len % 3 == 0 && bytes.len() >= 6 {
+            // A plausible header, so that the body parsers run too.
+            bytes[0] = PROTOCOL_VERSION;
+            bytes[1] = FrameType::ALL[len % FrameType::ALL.len()] as u8;
+            let body = (bytes.len() - 6) as u32;
+            bytes[2..6].copy_from_slice(&body.to_be_bytes());
+        }
+        let _ = Frame::decode(&bytes);
+    }
+}

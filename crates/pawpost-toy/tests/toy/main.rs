@@ -1,7 +1,13 @@
 //! Stories of a plush toy, its family, a stand-in server and the people who attack them.
 
 mod attacks;
+mod ble;
 mod codec;
 mod delivery;
+mod microphone;
 mod pairing;
+mod persistence;
+mod recording;
+mod rotation;
+mod settings;
 mod support;

@@ -393,6 +393,15 @@ impl World {
         )
     }
 
+    /// A voice message to the toy's current keys, paired or not.
+    pub fn message_from_any(&self, sender: &DeviceKeys, id: MessageId) -> Vec<u8> {
+        let toy = match &self.roster {
+            Some(_) => self.toy_in_roster(),
+            None => self.toy.identity(),
+        };
+        seal_voice(sender, household_id(), id, &[toy], &voice(1000))
+    }
+
     pub fn deliver(&mut self, envelope: &[u8]) -> Vec<Action> {
         self.receive(Frame::Deliver { envelope })
     }

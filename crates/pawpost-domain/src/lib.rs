@@ -10,6 +10,9 @@ pub mod roles;
 
 pub use email::{Email, EmailError};
 pub use ids::{AccountId, HouseholdId, InvitationId};
-pub use model::{Account, Household, Invitation, Member, Membership, Session};
+pub use model::{
+    Account, Device, DeviceId, DeviceKind, Household, Invitation, Member, Membership, Message,
+    Receipt, ReceiptState, Session, StoredRoster,
+};
 pub use password::{PasswordPolicy, PasswordRejection};
 pub use roles::{MemberStatus, Role};

@@ -80,3 +80,108 @@ pub struct Invitation {
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
 }
+
+/// A device's 16-byte id (UUID), as in the end-to-end format.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct DeviceId(pub Uuid);
+
+impl std::fmt::Display for DeviceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What kind of device holds the keys.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    /// A member's browser profile or app.
+    Member,
+    /// A toy.
+    Toy,
+}
+
+impl DeviceKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DeviceKind::Member => "member",
+            DeviceKind::Toy => "toy",
+        }
+    }
+}
+
+impl std::str::FromStr for DeviceKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "member" => Ok(DeviceKind::Member),
+            "toy" => Ok(DeviceKind::Toy),
+            other => Err(format!("unknown device kind {other:?}")),
+        }
+    }
+}
+
+/// A device's public keys as registered with the server. Private keys never leave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub id: DeviceId,
+    pub kind: DeviceKind,
+    /// The member account that owns it; none for a toy.
+    pub account_id: Option<AccountId>,
+    /// The household a toy is paired with; none for a member device.
+    pub household_id: Option<HouseholdId>,
+    /// The encoded public identity (version, device id, X25519 and Ed25519 keys).
+    pub identity: Vec<u8>,
+    pub label: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// One signed roster version, stored as the owner signed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRoster {
+    pub household_id: HouseholdId,
+    pub version: u64,
+    pub signed: Vec<u8>,
+    pub created_at: OffsetDateTime,
+}
+
+/// What the server knows of a message: the cleartext header fields and where the
+/// ciphertext lies. Never the content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub id: Uuid,
+    pub household_id: HouseholdId,
+    pub sender_device: DeviceId,
+    /// The member account behind the sender device; none when a toy sent it.
+    pub sender_account: Option<AccountId>,
+    pub media_type: u8,
+    pub duration_ms: u32,
+    pub envelope_len: u64,
+    pub created_at: OffsetDateTime,
+    pub blob_key: String,
+}
+
+/// Where a message stands for one recipient device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub device_id: DeviceId,
+    pub delivered_at: Option<OffsetDateTime>,
+    pub played_at: Option<OffsetDateTime>,
+}
+
+/// How far a recipient got with a message.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ReceiptState {
+    /// The device has the envelope.
+    Delivered,
+    /// The message was played (heard) or opened.
+    Played,
+}

@@ -10,6 +10,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "pawpost-data";
 /// Largest JSON body accepted on the API.
 pub const DEFAULT_MAX_JSON_BYTES: usize = 64 * 1024;
+/// Largest message envelope accepted (a 30 s voice message is about 100 KiB).
+pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 1024 * 1024;
 /// How long a session lasts after sign-in.
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 /// How long an invitation link can be used.
@@ -60,6 +62,8 @@ pub struct ServerConfig {
     pub max_password_chars: usize,
     pub session_ttl: Duration,
     pub max_json_bytes: usize,
+    /// Largest message envelope accepted; bigger uploads get 413 and nothing is stored.
+    pub max_envelope_bytes: usize,
     /// Failed sign-ins allowed per account.
     pub login_failures_per_account: RateLimit,
     /// Failed sign-ins allowed per client address.
@@ -87,6 +91,7 @@ impl ServerConfig {
             max_password_chars: MAX_PASSWORD_CHARS,
             session_ttl: DEFAULT_SESSION_TTL,
             max_json_bytes: DEFAULT_MAX_JSON_BYTES,
+            max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
             login_failures_per_account: RateLimit {
                 max: DEFAULT_LOGIN_FAILURES_PER_ACCOUNT,
                 window: LOGIN_WINDOW,

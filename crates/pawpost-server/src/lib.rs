@@ -15,7 +15,7 @@ mod storage;
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::Router;
 use config::ServerConfig;
-use routes::{accounts, households, meta, sessions};
+use routes::{accounts, households, keys, messages, meta, sessions};
 use state::{AppState, Limits};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,6 +41,8 @@ pub use storage::StartError;
         (name = "accounts", description = "Accounts and passwords"),
         (name = "sessions", description = "Signing in and out"),
         (name = "households", description = "Households, members, invitations"),
+        (name = "keys", description = "Device public keys and the signed household roster"),
+        (name = "messages", description = "End-to-end encrypted message envelopes"),
     )
 )]
 struct ApiDoc;
@@ -66,6 +68,12 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(households::block))
         .routes(routes!(households::unblock))
         .routes(routes!(households::change_role, households::remove))
+        .routes(routes!(keys::register_device, keys::my_devices))
+        .routes(routes!(keys::household_devices))
+        .routes(routes!(keys::get_roster, keys::publish_roster))
+        .routes(routes!(messages::upload, messages::list))
+        .routes(routes!(messages::download))
+        .routes(routes!(messages::receipt))
         .with_state(state)
         .split_for_parts();
     let doc_json: Arc<str> = doc

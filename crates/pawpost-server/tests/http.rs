@@ -107,7 +107,8 @@ async fn the_openapi_document_lists_every_route() {
         for method in item.as_object().unwrap().keys() {
             let concrete = path
                 .replace("{household_id}", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")
-                .replace("{account_id}", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c");
+                .replace("{account_id}", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c")
+                .replace("{message_id}", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5d");
             let method: reqwest::Method = method.to_uppercase().parse().unwrap();
             let (status, body) = anon.call(method.clone(), &concrete, Some(json!({}))).await;
             assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");

@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 use pawpost_domain::{
-    Account, AccountId, Email, Household, HouseholdId, Invitation, Member, MemberStatus,
-    Membership, Role, Session,
+    Account, AccountId, Device, DeviceId, DeviceKind, Email, Household, HouseholdId, Invitation,
+    Member, MemberStatus, Membership, Message, Receipt, ReceiptState, Role, Session, StoredRoster,
 };
 use pawpost_store::{MetadataStore, Redemption, StoreError, StoreResult};
 use sqlx::sqlite::{
@@ -158,6 +158,49 @@ fn membership_row(row: &SqliteRow) -> StoreResult<Membership> {
         joined_at: from_ms(row.try_get("joined_at").map_err(backend)?)?,
     })
 }
+
+fn opt_uuid_col(row: &SqliteRow, col: &str) -> StoreResult<Option<Uuid>> {
+    let text: Option<String> = row.try_get(col).map_err(backend)?;
+    text.map(|t| {
+        Uuid::parse_str(&t).map_err(|e| StoreError::Backend(format!("bad id in {col}: {e}")))
+    })
+    .transpose()
+}
+
+fn opt_time_col(row: &SqliteRow, col: &str) -> StoreResult<Option<OffsetDateTime>> {
+    let v: Option<i64> = row.try_get(col).map_err(backend)?;
+    v.map(from_ms).transpose()
+}
+
+fn device_row(row: &SqliteRow) -> StoreResult<Device> {
+    Ok(Device {
+        id: DeviceId(uuid_col(row, "id")?),
+        kind: parse_col::<DeviceKind>(row, "kind")?,
+        account_id: opt_uuid_col(row, "account_id")?.map(AccountId),
+        household_id: opt_uuid_col(row, "household_id")?.map(HouseholdId),
+        identity: row.try_get("identity").map_err(backend)?,
+        label: row.try_get("label").map_err(backend)?,
+        created_at: from_ms(row.try_get("created_at").map_err(backend)?)?,
+    })
+}
+
+fn message_row(row: &SqliteRow) -> StoreResult<Message> {
+    Ok(Message {
+        id: uuid_col(row, "id")?,
+        household_id: HouseholdId(uuid_col(row, "household_id")?),
+        sender_device: DeviceId(uuid_col(row, "sender_device")?),
+        sender_account: opt_uuid_col(row, "sender_account")?.map(AccountId),
+        media_type: row.try_get::<i64, _>("media_type").map_err(backend)? as u8,
+        duration_ms: row.try_get::<i64, _>("duration_ms").map_err(backend)? as u32,
+        envelope_len: row.try_get::<i64, _>("envelope_len").map_err(backend)? as u64,
+        created_at: from_ms(row.try_get("created_at").map_err(backend)?)?,
+        blob_key: row.try_get("blob_key").map_err(backend)?,
+    })
+}
+
+const DEVICE_COLUMNS: &str = "id, kind, account_id, household_id, identity, label, created_at";
+const MESSAGE_COLUMNS: &str =
+    "id, household_id, sender_device, sender_account, media_type, duration_ms, envelope_len, created_at, blob_key";
 
 const ACCOUNT_COLUMNS: &str = "id, email, display_name, password_hash, created_at, locked";
 const SESSION_COLUMNS: &str =
@@ -521,6 +564,216 @@ impl MetadataStore for SqliteStore {
         .map_err(|e| unique_violation(e, "a membership in this household"))?;
         tx.commit().await.map_err(backend)?;
         Ok(Redemption::Joined(membership))
+    }
+
+    async fn create_device(&self, d: &Device) -> StoreResult<()> {
+        sqlx::query(&format!(
+            "INSERT INTO devices ({DEVICE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(d.id.to_string())
+        .bind(d.kind.as_str())
+        .bind(d.account_id.map(|a| a.to_string()))
+        .bind(d.household_id.map(|h| h.to_string()))
+        .bind(&d.identity)
+        .bind(&d.label)
+        .bind(ms(d.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| unique_violation(e, "a device with this id"))?;
+        Ok(())
+    }
+
+    async fn device(&self, id: DeviceId) -> StoreResult<Option<Device>> {
+        sqlx::query(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?
+        .as_ref()
+        .map(device_row)
+        .transpose()
+    }
+
+    async fn devices_of_account(&self, account: AccountId) -> StoreResult<Vec<Device>> {
+        sqlx::query(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices WHERE account_id = ? ORDER BY created_at"
+        ))
+        .bind(account.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(device_row)
+        .collect()
+    }
+
+    async fn devices_of_household(&self, household: HouseholdId) -> StoreResult<Vec<Device>> {
+        sqlx::query(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices WHERE household_id = ?1 \
+             OR account_id IN (SELECT account_id FROM memberships WHERE household_id = ?1 AND status = 'approved') \
+             ORDER BY created_at"
+        ))
+        .bind(household.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(device_row)
+        .collect()
+    }
+
+    async fn latest_roster(&self, household: HouseholdId) -> StoreResult<Option<StoredRoster>> {
+        let row = sqlx::query(
+            "SELECT version, signed, created_at FROM rosters WHERE household_id = ? ORDER BY version DESC LIMIT 1",
+        )
+        .bind(household.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.map(|r| {
+            Ok(StoredRoster {
+                household_id: household,
+                version: r.try_get::<i64, _>("version").map_err(backend)? as u64,
+                signed: r.try_get("signed").map_err(backend)?,
+                created_at: from_ms(r.try_get("created_at").map_err(backend)?)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn insert_roster(&self, r: &StoredRoster) -> StoreResult<()> {
+        let version = i64::try_from(r.version)
+            .map_err(|_| StoreError::Backend(format!("roster version {} too large", r.version)))?;
+        sqlx::query(
+            "INSERT INTO rosters (household_id, version, signed, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(r.household_id.to_string())
+        .bind(version)
+        .bind(&r.signed)
+        .bind(ms(r.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| unique_violation(e, "a roster with this version"))?;
+        Ok(())
+    }
+
+    async fn insert_message(&self, m: &Message, recipients: &[DeviceId]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query(&format!(
+            "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(m.id.to_string())
+        .bind(m.household_id.to_string())
+        .bind(m.sender_device.to_string())
+        .bind(m.sender_account.map(|a| a.to_string()))
+        .bind(i64::from(m.media_type))
+        .bind(i64::from(m.duration_ms))
+        .bind(m.envelope_len as i64)
+        .bind(ms(m.created_at))
+        .bind(&m.blob_key)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| unique_violation(e, "a message with this id"))?;
+        for device in recipients {
+            sqlx::query("INSERT OR IGNORE INTO receipts (message_id, device_id) VALUES (?, ?)")
+                .bind(m.id.to_string())
+                .bind(device.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn message(&self, id: Uuid) -> StoreResult<Option<Message>> {
+        sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?
+        .as_ref()
+        .map(message_row)
+        .transpose()
+    }
+
+    async fn receipts(&self, message: Uuid) -> StoreResult<Vec<Receipt>> {
+        sqlx::query("SELECT device_id, delivered_at, played_at FROM receipts WHERE message_id = ? ORDER BY device_id")
+            .bind(message.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|r| {
+                Ok(Receipt {
+                    device_id: DeviceId(uuid_col(r, "device_id")?),
+                    delivered_at: opt_time_col(r, "delivered_at")?,
+                    played_at: opt_time_col(r, "played_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn messages_for_account(
+        &self,
+        household: HouseholdId,
+        account: AccountId,
+    ) -> StoreResult<Vec<Message>> {
+        sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE household_id = ?1 AND (sender_account = ?2 OR id IN \
+             (SELECT r.message_id FROM receipts r JOIN devices d ON d.id = r.device_id WHERE d.account_id = ?2)) \
+             ORDER BY created_at, id"
+        ))
+        .bind(household.to_string())
+        .bind(account.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(message_row)
+        .collect()
+    }
+
+    async fn messages_of_household(&self, household: HouseholdId) -> StoreResult<Vec<Message>> {
+        sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE household_id = ? ORDER BY created_at, id"
+        ))
+        .bind(household.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(message_row)
+        .collect()
+    }
+
+    async fn set_receipt(
+        &self,
+        message: Uuid,
+        device: DeviceId,
+        state: ReceiptState,
+        at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let sql = match state {
+            ReceiptState::Delivered => {
+                "UPDATE receipts SET delivered_at = COALESCE(delivered_at, ?1) WHERE message_id = ?2 AND device_id = ?3"
+            }
+            ReceiptState::Played => {
+                "UPDATE receipts SET delivered_at = COALESCE(delivered_at, ?1), played_at = COALESCE(played_at, ?1) \
+                 WHERE message_id = ?2 AND device_id = ?3"
+            }
+        };
+        let done = sqlx::query(sql)
+            .bind(ms(at))
+            .bind(message.to_string())
+            .bind(device.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        found(done.rows_affected(), "receipt")
     }
 }
 

@@ -1,8 +1,8 @@
 use crate::StoreResult;
 use async_trait::async_trait;
 use pawpost_domain::{
-    Account, AccountId, Email, Household, HouseholdId, Invitation, Member, MemberStatus,
-    Membership, Role, Session,
+    Account, AccountId, Device, DeviceId, Email, Household, HouseholdId, Invitation, Member,
+    MemberStatus, Membership, Message, Receipt, ReceiptState, Role, Session, StoredRoster,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -76,4 +76,38 @@ pub trait MetadataStore: Send + Sync + 'static {
         account: AccountId,
         now: OffsetDateTime,
     ) -> StoreResult<Redemption>;
+
+    /// Fails with `Conflict` when the device id is taken.
+    async fn create_device(&self, device: &Device) -> StoreResult<()>;
+    async fn device(&self, id: DeviceId) -> StoreResult<Option<Device>>;
+    async fn devices_of_account(&self, account: AccountId) -> StoreResult<Vec<Device>>;
+    /// Member devices of the household's approved members, and the toys paired with it.
+    async fn devices_of_household(&self, household: HouseholdId) -> StoreResult<Vec<Device>>;
+
+    async fn latest_roster(&self, household: HouseholdId) -> StoreResult<Option<StoredRoster>>;
+    /// Fails with `Conflict` when that version exists: two owners raced, one must retry.
+    async fn insert_roster(&self, roster: &StoredRoster) -> StoreResult<()>;
+
+    /// Records a message whose envelope is already stored, with one receipt per recipient.
+    /// Fails with `Conflict` when the message id exists (a replay).
+    async fn insert_message(&self, message: &Message, recipients: &[DeviceId]) -> StoreResult<()>;
+    async fn message(&self, id: Uuid) -> StoreResult<Option<Message>>;
+    async fn receipts(&self, message: Uuid) -> StoreResult<Vec<Receipt>>;
+    /// The household's messages sent by `account` or addressed to one of its devices,
+    /// oldest first.
+    async fn messages_for_account(
+        &self,
+        household: HouseholdId,
+        account: AccountId,
+    ) -> StoreResult<Vec<Message>>;
+    /// Every message of the household, oldest first (for its parents).
+    async fn messages_of_household(&self, household: HouseholdId) -> StoreResult<Vec<Message>>;
+    /// Marks a recipient's progress; `Played` implies `Delivered`. Earlier times are kept.
+    async fn set_receipt(
+        &self,
+        message: Uuid,
+        device: DeviceId,
+        state: ReceiptState,
+        at: OffsetDateTime,
+    ) -> StoreResult<()>;
 }

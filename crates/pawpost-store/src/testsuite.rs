@@ -2,8 +2,8 @@
 //! PostgreSQL, a local folder and a bucket all keep the same promises.
 use crate::{BlobKey, BlobStore, MetadataStore, Redemption, StoreError};
 use pawpost_domain::{
-    Account, AccountId, Email, Household, HouseholdId, Invitation, InvitationId, MemberStatus,
-    Role, Session,
+    Account, AccountId, Device, DeviceId, DeviceKind, Email, Household, HouseholdId, Invitation,
+    InvitationId, MemberStatus, Message, ReceiptState, Role, Session, StoredRoster,
 };
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -44,6 +44,175 @@ pub async fn metadata_store(store: &dyn MetadataStore) {
     accounts(store).await;
     sessions(store).await;
     households_and_invitations(store).await;
+    devices_rosters_and_messages(store).await;
+}
+
+async fn devices_rosters_and_messages(store: &dyn MetadataStore) {
+    let mum = account("keys-mum@example.org");
+    let gran = account("keys-gran@example.org");
+    let outsider = account("keys-out@example.org");
+    for a in [&mum, &gran, &outsider] {
+        store.create_account(a).await.unwrap();
+    }
+    let home = Household {
+        id: HouseholdId::new(),
+        name: "Keys".into(),
+        created_at: now(),
+    };
+    store.create_household(&home, mum.id).await.unwrap();
+    let device = |account: Option<AccountId>, household: Option<HouseholdId>, kind| Device {
+        id: DeviceId(Uuid::new_v4()),
+        kind,
+        account_id: account,
+        household_id: household,
+        identity: vec![1, 2, 3],
+        label: "laptop".into(),
+        created_at: now(),
+    };
+    let mum_laptop = device(Some(mum.id), None, DeviceKind::Member);
+    let gran_phone = device(Some(gran.id), None, DeviceKind::Member);
+    let stranger = device(Some(outsider.id), None, DeviceKind::Member);
+    let toy = device(None, Some(home.id), DeviceKind::Toy);
+    for d in [&mum_laptop, &gran_phone, &stranger, &toy] {
+        store.create_device(d).await.unwrap();
+    }
+    assert!(matches!(
+        store.create_device(&mum_laptop).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.device(toy.id).await.unwrap().unwrap(), toy);
+    assert_eq!(
+        store.devices_of_account(mum.id).await.unwrap(),
+        vec![mum_laptop.clone()]
+    );
+    let in_home: Vec<DeviceId> = store
+        .devices_of_household(home.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    assert!(in_home.contains(&mum_laptop.id) && in_home.contains(&toy.id));
+    assert!(
+        !in_home.contains(&gran_phone.id),
+        "only approved members' devices"
+    );
+    assert!(!in_home.contains(&stranger.id));
+
+    assert!(store.latest_roster(home.id).await.unwrap().is_none());
+    for version in [1u64, 2] {
+        let roster = StoredRoster {
+            household_id: home.id,
+            version,
+            signed: vec![version as u8; 4],
+            created_at: now(),
+        };
+        store.insert_roster(&roster).await.unwrap();
+    }
+    let latest = store.latest_roster(home.id).await.unwrap().unwrap();
+    assert_eq!((latest.version, latest.signed), (2, vec![2; 4]));
+    let again = StoredRoster {
+        household_id: home.id,
+        version: 2,
+        signed: vec![9],
+        created_at: now(),
+    };
+    assert!(matches!(
+        store.insert_roster(&again).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    let message = Message {
+        id: Uuid::now_v7(),
+        household_id: home.id,
+        sender_device: mum_laptop.id,
+        sender_account: Some(mum.id),
+        media_type: 1,
+        duration_ms: 2500,
+        envelope_len: 4096,
+        created_at: now(),
+        blob_key: "envelopes/x/y".into(),
+    };
+    store
+        .insert_message(&message, &[toy.id, gran_phone.id])
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            store.insert_message(&message, &[toy.id]).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a replayed id"
+    );
+    assert_eq!(store.message(message.id).await.unwrap().unwrap(), message);
+    assert_eq!(
+        store
+            .messages_for_account(home.id, mum.id)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "the sender sees it"
+    );
+    assert_eq!(
+        store
+            .messages_for_account(home.id, gran.id)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "a recipient sees it"
+    );
+    assert!(store
+        .messages_for_account(home.id, outsider.id)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.messages_of_household(home.id).await.unwrap(),
+        vec![message.clone()]
+    );
+    assert!(store
+        .messages_of_household(HouseholdId::new())
+        .await
+        .unwrap()
+        .is_empty());
+
+    let t = now();
+    store
+        .set_receipt(message.id, toy.id, ReceiptState::Played, t)
+        .await
+        .unwrap();
+    store
+        .set_receipt(
+            message.id,
+            toy.id,
+            ReceiptState::Played,
+            t + Duration::hours(1),
+        )
+        .await
+        .unwrap();
+    store
+        .set_receipt(message.id, gran_phone.id, ReceiptState::Delivered, t)
+        .await
+        .unwrap();
+    let receipts = store.receipts(message.id).await.unwrap();
+    let of = |d: DeviceId| receipts.iter().find(|r| r.device_id == d).unwrap().clone();
+    assert_eq!(
+        (of(toy.id).delivered_at, of(toy.id).played_at),
+        (Some(t), Some(t)),
+        "first times are kept"
+    );
+    assert_eq!(
+        (of(gran_phone.id).delivered_at, of(gran_phone.id).played_at),
+        (Some(t), None)
+    );
+    assert!(matches!(
+        store
+            .set_receipt(message.id, stranger.id, ReceiptState::Played, t)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 async fn accounts(store: &dyn MetadataStore) {

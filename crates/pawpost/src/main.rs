@@ -71,6 +71,10 @@ struct ServeArgs {
     #[arg(long, env = "PAWPOST_MAX_JSON_BYTES", default_value_t = config::DEFAULT_MAX_JSON_BYTES)]
     max_json_bytes: usize,
 
+    /// Largest message envelope accepted, in bytes; bigger uploads get 413 and nothing is stored.
+    #[arg(long, env = "PAWPOST_MAX_ENVELOPE_BYTES", default_value_t = config::DEFAULT_MAX_ENVELOPE_BYTES)]
+    max_envelope_bytes: usize,
+
     /// Failed sign-ins allowed per account within 15 minutes; then 429 until the window ends.
     #[arg(long, env = "PAWPOST_LOGIN_FAILURES_PER_ACCOUNT", default_value_t = config::DEFAULT_LOGIN_FAILURES_PER_ACCOUNT)]
     login_failures_per_account: u32,
@@ -100,6 +104,7 @@ impl ServeArgs {
         c.min_password_chars = self.min_password_chars;
         c.session_ttl = Duration::from_secs(self.session_hours.max(1) * 3600);
         c.max_json_bytes = self.max_json_bytes;
+        c.max_envelope_bytes = self.max_envelope_bytes;
         c.login_failures_per_account = RateLimit {
             max: self.login_failures_per_account,
             window: config::LOGIN_WINDOW,

@@ -2,6 +2,8 @@
 //! and the router and the document are built from the same list.
 pub mod accounts;
 pub mod households;
+pub mod keys;
+pub mod messages;
 pub mod meta;
 pub mod sessions;
 

@@ -1,0 +1,553 @@
+//! End-to-end encrypted messages through a real server: what families can do, what
+//! outsiders and blocked relatives cannot, and what a stolen copy of the data reveals.
+mod common;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use common::{invited_member, parent_with_household, Client, TestServer};
+use pawpost_crypto::{
+    open, os_rng, seal, DeviceKeys, HouseholdSettings, MediaType, Member, MemberStatus, MessageId,
+    MessageParams, PublicIdentity, Role, Roster, SignedRoster,
+};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+const VOICE: &[u8] = include_bytes!("../../pawpost-media/tests/fixtures/hello-mono-20ms.ogg");
+const CHILD_NAME: &str = "Matilda Quenneville-Oyelaran";
+
+fn uuid_bytes(text: &str) -> [u8; 16] {
+    *Uuid::parse_str(text).unwrap().as_bytes()
+}
+
+fn new_device() -> DeviceKeys {
+    DeviceKeys::generate(
+        &mut os_rng(),
+        pawpost_crypto::DeviceId(*Uuid::new_v4().as_bytes()),
+    )
+}
+
+async fn register(client: &Client, keys: &DeviceKeys, label: &str) -> Value {
+    let identity = URL_SAFE_NO_PAD.encode(keys.public().encode());
+    let (status, body) = client
+        .post(
+            "/api/v1/devices",
+            json!({"identity": identity, "label": label}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+fn member(keys: &DeviceKeys, account: &str, role: Role) -> Member {
+    Member::new(
+        &keys.public(),
+        pawpost_crypto::AccountId(uuid_bytes(account)),
+        role,
+        MemberStatus::Approved,
+    )
+}
+
+fn settings() -> HouseholdSettings {
+    HouseholdSettings {
+        quiet_hours: None,
+        timezone_offset_minutes: 60,
+        parent_approves_before_play: false,
+        retention_days: 30,
+    }
+}
+
+async fn publish(client: &Client, household: &str, signed: &SignedRoster) -> (StatusCode, Value) {
+    client
+        .post(
+            &format!("/api/v1/households/{household}/roster"),
+            json!({"signed_roster": URL_SAFE_NO_PAD.encode(signed.encode())}),
+        )
+        .await
+}
+
+fn sealed(
+    sender: &DeviceKeys,
+    household: &str,
+    media: MediaType,
+    recipients: &[PublicIdentity],
+    payload: &[u8],
+) -> (Vec<u8>, Uuid) {
+    let id = Uuid::now_v7();
+    let params = MessageParams {
+        message_id: MessageId(*id.as_bytes()),
+        household_id: pawpost_crypto::HouseholdId(uuid_bytes(household)),
+        created_at_ms: 1_764_000_000_000,
+        media_type: media,
+        duration_ms: if media == MediaType::OggOpus { 3633 } else { 0 },
+        recipients,
+    };
+    (seal(&mut os_rng(), sender, &params, payload).unwrap(), id)
+}
+
+async fn upload(client: &Client, household: &str, envelope: Vec<u8>) -> (StatusCode, Value) {
+    let mut request = client
+        .http
+        .post(format!(
+            "{}/api/v1/households/{household}/messages",
+            client.base
+        ))
+        .header("content-type", "application/octet-stream")
+        .body(envelope);
+    if let Some(token) = &client.token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn download(client: &Client, message: &str) -> (StatusCode, Vec<u8>) {
+    let response = client
+        .http
+        .get(format!("{}/api/v1/messages/{message}", client.base))
+        .bearer_auth(client.token.as_ref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.bytes().await.unwrap().to_vec())
+}
+
+/// Every byte the server keeps: database files and blobs.
+fn everything_stored(server: &TestServer) -> Vec<u8> {
+    let mut all = Vec::new();
+    let mut stack = vec![server.data.path().join("data")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                all.extend(std::fs::read(path).unwrap());
+            }
+        }
+    }
+    all
+}
+
+fn blob_count(server: &TestServer) -> usize {
+    let mut count = 0;
+    let mut stack = vec![server.data.path().join("data/blobs")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                count += 1;
+            }
+        }
+    }
+    count
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+struct Family {
+    server: TestServer,
+    home: String,
+    mum: Client,
+    mum_keys: DeviceKeys,
+    gran: Client,
+    gran_keys: DeviceKeys,
+    gran_id: String,
+    toy_keys: DeviceKeys,
+    roster: SignedRoster,
+}
+
+/// A household with an owner, an approved grandmother, a toy, and a published roster.
+async fn family() -> Family {
+    let server = TestServer::start().await;
+    let (mum, mum_id, home) = parent_with_household(&server, "mum@example.org").await;
+    let (gran, gran_id) = invited_member(&server, &mum, &home, "gran@example.org", "family").await;
+    mum.post(
+        &format!("/api/v1/households/{home}/members/{gran_id}/approve"),
+        json!({}),
+    )
+    .await;
+    let (mum_keys, gran_keys, toy_keys) = (new_device(), new_device(), new_device());
+    register(&mum, &mum_keys, "Mum's laptop").await;
+    let view = register(&gran, &gran_keys, "Gran's tablet").await;
+    assert_eq!(
+        view["fingerprint"],
+        gran_keys.public().fingerprint().to_string()
+    );
+    let roster = Roster::genesis(
+        pawpost_crypto::HouseholdId(uuid_bytes(&home)),
+        settings(),
+        vec![
+            member(&mum_keys, &mum_id, Role::Owner),
+            member(&gran_keys, &gran_id, Role::Family),
+            member(&toy_keys, &home, Role::Toy),
+        ],
+    );
+    let signed = SignedRoster::sign(&roster, &mum_keys).unwrap();
+    let (status, body) = publish(&mum, &home, &signed).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    Family {
+        server,
+        home,
+        mum,
+        mum_keys,
+        gran,
+        gran_keys,
+        gran_id,
+        toy_keys,
+        roster: signed,
+    }
+}
+
+#[tokio::test]
+async fn a_grandmothers_voice_reaches_the_toy_and_mum_and_the_server_keeps_only_ciphertext() {
+    let f = family().await;
+    let (_, roster) = f
+        .gran
+        .get(&format!("/api/v1/households/{}/roster", f.home))
+        .await;
+    let fetched = SignedRoster::decode(
+        &URL_SAFE_NO_PAD
+            .decode(roster["signed_roster"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    fetched
+        .verify_signed_by(&f.mum_keys.public().ed25519_pub)
+        .expect("the roster is mum's");
+
+    // Gran sends her voice to the toy and to mum; mum sets the child's name; gran an avatar.
+    let recipients = [f.toy_keys.public(), f.mum_keys.public()];
+    let (voice, voice_id) = sealed(
+        &f.gran_keys,
+        &f.home,
+        MediaType::OggOpus,
+        &recipients,
+        VOICE,
+    );
+    let (status, sent) = upload(&f.gran, &f.home, voice).await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    assert_eq!(sent["duration_ms"], 3633);
+    let family_devices = [
+        f.mum_keys.public(),
+        f.gran_keys.public(),
+        f.toy_keys.public(),
+    ];
+    let (name, _) = sealed(
+        &f.mum_keys,
+        &f.home,
+        MediaType::Text,
+        &family_devices,
+        CHILD_NAME.as_bytes(),
+    );
+    assert_eq!(upload(&f.mum, &f.home, name).await.0, StatusCode::CREATED);
+    let avatar: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let (picture, _) = sealed(
+        &f.gran_keys,
+        &f.home,
+        MediaType::Image,
+        &family_devices,
+        &avatar,
+    );
+    assert_eq!(
+        upload(&f.gran, &f.home, picture).await.0,
+        StatusCode::CREATED
+    );
+
+    // Mum finds it, fetches the envelope, and both she and the toy open it.
+    let (status, listed) = f
+        .mum
+        .get(&format!("/api/v1/households/{}/messages", f.home))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed.as_array().unwrap().len(), 3);
+    let (status, envelope) = download(&f.mum, &voice_id.to_string()).await;
+    assert_eq!(status, StatusCode::OK);
+    let gran_public = f.gran_keys.public();
+    assert_eq!(
+        open(&envelope, &f.mum_keys, &gran_public).unwrap().payload,
+        VOICE
+    );
+    assert_eq!(
+        open(&envelope, &f.toy_keys, &gran_public).unwrap().payload,
+        VOICE
+    );
+
+    // Mum reports it played; gran sees "heard".
+    let (status, _) = f
+        .mum
+        .post(
+            &format!("/api/v1/messages/{voice_id}/receipts"),
+            json!({"device_id": Uuid::from_bytes(f.mum_keys.device_id().0), "state": "played"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, gran_view) = f
+        .gran
+        .get(&format!("/api/v1/households/{}/messages", f.home))
+        .await;
+    let voice_view = gran_view
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["message_id"] == voice_id.to_string())
+        .unwrap();
+    let heard = voice_view["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["played_at"].is_string())
+        .count();
+    assert_eq!(heard, 1);
+
+    // A full copy of the database and the blob folder reveals no voice, name or picture.
+    let stored = everything_stored(&f.server);
+    assert!(stored.len() > VOICE.len(), "the copy holds the envelopes");
+    assert!(
+        !contains(&stored, CHILD_NAME.as_bytes()),
+        "the child's name leaked"
+    );
+    for offset in (0..VOICE.len() - 24).step_by(997) {
+        assert!(
+            !contains(&stored, &VOICE[offset..offset + 24]),
+            "voice bytes at {offset} leaked"
+        );
+    }
+    for offset in (0..avatar.len() - 24).step_by(499) {
+        assert!(
+            !contains(&stored, &avatar[offset..offset + 24]),
+            "avatar bytes at {offset} leaked"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_blocked_relative_and_an_outsider_cannot_send_or_read() {
+    let f = family().await;
+    let recipients = [f.toy_keys.public()];
+    let (first, first_id) = sealed(
+        &f.gran_keys,
+        &f.home,
+        MediaType::OggOpus,
+        &recipients,
+        VOICE,
+    );
+    assert_eq!(upload(&f.gran, &f.home, first).await.0, StatusCode::CREATED);
+
+    let (status, _) = f
+        .mum
+        .post(
+            &format!("/api/v1/households/{}/members/{}/block", f.home, f.gran_id),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let blobs_before = blob_count(&f.server);
+    let (blocked, _) = sealed(
+        &f.gran_keys,
+        &f.home,
+        MediaType::OggOpus,
+        &recipients,
+        VOICE,
+    );
+    let (status, body) = upload(&f.gran, &f.home, blocked).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"], "blocked");
+    let (_, listed) = f
+        .mum
+        .get(&format!("/api/v1/households/{}/messages", f.home))
+        .await;
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        1,
+        "nothing new was stored"
+    );
+    assert_eq!(
+        blob_count(&f.server),
+        blobs_before,
+        "no envelope blob was written"
+    );
+
+    // An outsider with an account and keys of their own.
+    let (outsider, _, _) = parent_with_household(&f.server, "stranger@example.org").await;
+    let stranger_keys = new_device();
+    register(&outsider, &stranger_keys, "Stranger").await;
+    let (theirs, _) = sealed(
+        &stranger_keys,
+        &f.home,
+        MediaType::OggOpus,
+        &recipients,
+        b"hello child",
+    );
+    assert_eq!(
+        upload(&outsider, &f.home, theirs).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        download(&outsider, &first_id.to_string()).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        outsider
+            .get(&format!("/api/v1/households/{}/roster", f.home))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        outsider
+            .get(&format!("/api/v1/households/{}/devices", f.home))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    // Guessing ids finds nothing either.
+    assert_eq!(
+        download(&outsider, &Uuid::now_v7().to_string()).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn forged_replayed_misaddressed_and_oversized_envelopes_are_refused() {
+    let f = family().await;
+    let recipients = [f.toy_keys.public()];
+
+    // Signed by a key that is not gran's, under gran's device id.
+    let impostor = DeviceKeys::generate(&mut os_rng(), f.gran_keys.device_id());
+    let (forged, _) = sealed(&impostor, &f.home, MediaType::OggOpus, &recipients, VOICE);
+    let (status, body) = upload(&f.gran, &f.home, forged).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"], "bad_signature");
+
+    // Sent with mum's device id from gran's account.
+    let (not_hers, _) = sealed(&f.mum_keys, &f.home, MediaType::OggOpus, &recipients, VOICE);
+    let (status, body) = upload(&f.gran, &f.home, not_hers).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+
+    // One flipped bit in the ciphertext.
+    let (mut flipped, _) = sealed(
+        &f.gran_keys,
+        &f.home,
+        MediaType::OggOpus,
+        &recipients,
+        VOICE,
+    );
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    assert_eq!(
+        upload(&f.gran, &f.home, flipped).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    // A replay of an accepted envelope.
+    let (good, _) = sealed(
+        &f.gran_keys,
+        &f.home,
+        MediaType::OggOpus,
+        &recipients,
+        VOICE,
+    );
+    assert_eq!(
+        upload(&f.gran, &f.home, good.clone()).await.0,
+        StatusCode::CREATED
+    );
+    let (status, body) = upload(&f.gran, &f.home, good).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    // Addressed to a device outside the roster.
+    let (misaddressed, _) = sealed(
+        &f.gran_keys,
+        &f.home,
+        MediaType::OggOpus,
+        &[new_device().public()],
+        VOICE,
+    );
+    assert_eq!(
+        upload(&f.gran, &f.home, misaddressed).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    // Not an envelope at all, and far too big.
+    let (status, body) = upload(&f.gran, &f.home, b"OggS not sealed".to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = upload(&f.gran, &f.home, vec![0u8; 2 << 20]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    let (big, _) = sealed(
+        &f.gran_keys,
+        &f.home,
+        MediaType::OggOpus,
+        &recipients,
+        &vec![7u8; 1 << 20],
+    );
+    assert_eq!(
+        upload(&f.gran, &f.home, big).await.0,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+}
+
+#[tokio::test]
+async fn only_a_valid_newer_roster_signed_by_an_owner_is_accepted() {
+    let f = family().await;
+    let base = f.roster.unverified_roster().clone();
+
+    // Stale: version 1 again.
+    let (status, body) = publish(&f.mum, &f.home, &f.roster).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    // A family member cannot publish at all.
+    let next = base.next_version();
+    let by_gran = SignedRoster::sign(&next, &f.gran_keys).unwrap();
+    assert_eq!(
+        publish(&f.gran, &f.home, &by_gran).await.0,
+        StatusCode::FORBIDDEN
+    );
+    // Signed by a key that is not an owner in the previous version, even from mum's account.
+    let rogue = new_device();
+    register(&f.mum, &rogue, "Rogue").await;
+    let by_rogue = SignedRoster::sign(&next, &rogue).unwrap();
+    assert_eq!(
+        publish(&f.mum, &f.home, &by_rogue).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    // Tampered after signing.
+    let mut tampered = SignedRoster::sign(&next, &f.mum_keys).unwrap().encode();
+    tampered[10] ^= 0x40;
+    let (status, _) = f
+        .mum
+        .post(
+            &format!("/api/v1/households/{}/roster", f.home),
+            json!({"signed_roster": URL_SAFE_NO_PAD.encode(&tampered)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Mum blocks gran in version 2; the server then refuses gran's device as a sender
+    // even though her account is still approved.
+    let mut v2 = base.next_version();
+    for m in &mut v2.members {
+        if m.device_id == f.gran_keys.device_id() {
+            m.status = MemberStatus::Blocked;
+        }
+    }
+    let signed = SignedRoster::sign(&v2, &f.mum_keys).unwrap();
+    let (status, body) = publish(&f.mum, &f.home, &signed).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["version"], 2);
+    let (envelope, _) = sealed(
+        &f.gran_keys,
+        &f.home,
+        MediaType::OggOpus,
+        &[f.toy_keys.public()],
+        VOICE,
+    );
+    let (status, body) = upload(&f.gran, &f.home, envelope).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"], "not_in_roster");
+}

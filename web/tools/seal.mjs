@@ -75,7 +75,9 @@ async function seal(request) {
     createdAtMs: BigInt(m.created_at_ms),
     mediaType: Number(m.media_type),
     durationMs: Number(m.duration_ms),
-    recipients: request.recipients.map((/** @type {string} */ r) => decodePublicIdentity(fromHex(r))),
+    recipients: request.recipients.map((/** @type {string} */ r) =>
+      decodePublicIdentity(fromHex(r)),
+    ),
   };
   const payload = fromHex(request.payload);
   if (request.random === undefined) return sealEnvelope(sender, params, payload);
@@ -98,7 +100,10 @@ async function signRosterRequest(request) {
     previousDigest: fromHex(r.previous_digest),
     settings: {
       quietHours: s.quiet_hours
-        ? { startMinute: Number(s.quiet_hours.start_minute), endMinute: Number(s.quiet_hours.end_minute) }
+        ? {
+            startMinute: Number(s.quiet_hours.start_minute),
+            endMinute: Number(s.quiet_hours.end_minute),
+          }
         : null,
       timezoneOffsetMinutes: Number(s.timezone_offset_minutes),
       parentApprovesBeforePlay: Boolean(s.parent_approves_before_play),

@@ -40,6 +40,8 @@ export const SIGNATURE_LEN = 64;
 
 /** What the payload is. */
 export const MediaType = Object.freeze({ OGG_OPUS: 1, IMAGE: 2, TEXT: 3, JSON: 4 });
+/** @type {readonly number[]} */
+const MEDIA_TYPES = Object.values(MediaType);
 
 const SIGNATURE_DOMAIN = utf8('pawpost/v1/envelope-signature');
 const KEY_WRAP_DOMAIN = utf8('pawpost/v1/content-key');
@@ -127,7 +129,7 @@ function checkRecipientCount(count) {
  * @returns {Uint8Array}
  */
 export function encodeHeader(header) {
-  if (!Object.values(MediaType).includes(header.mediaType)) {
+  if (!MEDIA_TYPES.includes(header.mediaType)) {
     throw new RangeError(`unknown media type ${header.mediaType}`);
   }
   const w = new Writer()
@@ -152,7 +154,7 @@ export function encodeHeader(header) {
 function readHeader(r) {
   r.version();
   const mediaType = r.u8();
-  if (!Object.values(MediaType).includes(mediaType)) fail('unknown_media_type', 'unknown media type');
+  if (!MEDIA_TYPES.includes(mediaType)) fail('unknown_media_type', 'unknown media type');
   const messageId = r.copy(ID_LEN);
   const householdId = r.copy(ID_LEN);
   const sender = r.copy(ID_LEN);
@@ -278,7 +280,11 @@ export async function verifySenderInRoster(prefix, roster) {
     (m) => m.status === 'approved' && bytesEqual(m.deviceId, prefix.header.sender),
   );
   if (!member) fail('sender_not_approved', 'the sender is not an approved member of the household');
-  const sender = { deviceId: member.deviceId, x25519Pub: member.x25519Pub, ed25519Pub: member.ed25519Pub };
+  const sender = {
+    deviceId: member.deviceId,
+    x25519Pub: member.x25519Pub,
+    ed25519Pub: member.ed25519Pub,
+  };
   await verifySender(prefix, sender);
   return sender;
 }
@@ -331,7 +337,10 @@ class ChunkCipher {
     const count = chunkCount(payload.length);
     const chunks = [];
     for (let i = 0; i < count; i++) {
-      const plain = payload.subarray(i * CHUNK_SIZE, i * CHUNK_SIZE + chunkPlainLen(payload.length, i));
+      const plain = payload.subarray(
+        i * CHUNK_SIZE,
+        i * CHUNK_SIZE + chunkPlainLen(payload.length, i),
+      );
       chunks.push(aesGcmSeal(this.key, this.nonce(i, i + 1 === count), headerBytes, plain));
     }
     return concat(...(await Promise.all(chunks)));
@@ -407,7 +416,10 @@ export async function sealEnvelope(sender, params, payload, options = {}) {
   const cipher = await ChunkCipher.derive(contentKey, params.messageId);
   const chunks = await cipher.sealAll(headerBytes, payload);
   const payloadDigest = await sha256(chunks);
-  const signature = await ed25519Sign(sender.ed25519Private, signatureInput(headerBytes, payloadDigest));
+  const signature = await ed25519Sign(
+    sender.ed25519Private,
+    signatureInput(headerBytes, payloadDigest),
+  );
 
   const info = await keyWrapInfo(headerBytes);
   const wrapped = await Promise.all(

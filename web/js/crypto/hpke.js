@@ -69,6 +69,7 @@ function extract(salt, ikm) {
  */
 async function expand(prk, info, length) {
   const out = new Uint8Array(length);
+  /** @type {Uint8Array} */
   let previous = EMPTY;
   for (let i = 1, filled = 0; filled < length; i++) {
     previous = await hmacSha256(prk, concat(previous, info, Uint8Array.of(i)));

@@ -42,7 +42,11 @@ const FINGERPRINT_DOMAIN = utf8('pawpost/v1/fingerprint');
 
 /**
  * The raw secrets of a device, as in the 81-byte device secret encoding.
- * @typedef {{ deviceId: Uint8Array, x25519Secret: Uint8Array, ed25519Seed: Uint8Array }} DeviceSecret
+ * @typedef {{
+ *   deviceId: Uint8Array,
+ *   x25519Secret: Uint8Array,
+ *   ed25519Seed: Uint8Array,
+ * }} DeviceSecret
  */
 
 /**
@@ -128,7 +132,10 @@ export async function deviceKeysFromSecret(secret, options = {}) {
     expectLength(secret.x25519Secret, 32, 'x25519Secret'),
     extractable,
   );
-  const ed = await importEd25519Seed(expectLength(secret.ed25519Seed, 32, 'ed25519Seed'), extractable);
+  const ed = await importEd25519Seed(
+    expectLength(secret.ed25519Seed, 32, 'ed25519Seed'),
+    extractable,
+  );
   return {
     deviceId,
     x25519Private,

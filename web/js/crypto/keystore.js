@@ -54,13 +54,13 @@ export function indexedDbKeyStore(dbName = 'pawpost-keys') {
     async add(id, keys) {
       const tx = (await open()).transaction(STORE_NAME, 'readwrite');
       const request = tx.objectStore(STORE_NAME).add(keys, id);
-      // A ConstraintError means another tab stored keys for this device first.
-      request.onerror = (event) => {
-        if (request.error?.name === 'ConstraintError') event.preventDefault();
-      };
       return new Promise((resolve, reject) => {
         tx.oncomplete = () => resolve(true);
-        tx.onabort = () => (tx.error?.name === 'ConstraintError' ? resolve(false) : reject(tx.error));
+        // add() never overwrites: a ConstraintError means another tab stored keys first.
+        tx.onabort = () =>
+          request.error?.name === 'ConstraintError'
+            ? resolve(false)
+            : reject(tx.error ?? request.error);
       });
     },
   };

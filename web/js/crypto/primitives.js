@@ -7,6 +7,15 @@ import { concat } from './bytes.js';
 const subtle = globalThis.crypto.subtle;
 
 /**
+ * Our byte arrays are always backed by a plain ArrayBuffer, never a SharedArrayBuffer
+ * (which WebCrypto refuses); recent TypeScript cannot see that through `Uint8Array`, so
+ * this says it once, for every call into WebCrypto below.
+ * @param {Uint8Array} bytes
+ * @returns {BufferSource}
+ */
+const source = (bytes) => /** @type {BufferSource} */ (bytes);
+
+/**
  * A source of random bytes. The default is the platform's CSPRNG; tests pass a scripted one
  * to reproduce vectors, as the Rust side passes a seeded generator.
  * @typedef {(length: number) => Uint8Array} Rng
@@ -34,11 +43,11 @@ export function draw(rng, length) {
 }
 
 /**
- * @param {BufferSource} data
+ * @param {Uint8Array} data
  * @returns {Promise<Uint8Array>}
  */
 export async function sha256(data) {
-  return new Uint8Array(await subtle.digest('SHA-256', data));
+  return new Uint8Array(await subtle.digest('SHA-256', source(data)));
 }
 
 /**
@@ -49,8 +58,9 @@ export async function sha256(data) {
  * @returns {Promise<Uint8Array>}
  */
 export async function hmacSha256(key, data) {
-  const k = await subtle.importKey('raw', key, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-  return new Uint8Array(await subtle.sign('HMAC', k, data));
+  const algorithm = { name: 'HMAC', hash: 'SHA-256' };
+  const k = await subtle.importKey('raw', source(key), algorithm, false, ['sign']);
+  return new Uint8Array(await subtle.sign('HMAC', k, source(data)));
 }
 
 /**
@@ -62,8 +72,9 @@ export async function hmacSha256(key, data) {
  * @returns {Promise<Uint8Array>}
  */
 export async function hkdfSha256(salt, ikm, info, length) {
-  const k = await subtle.importKey('raw', ikm, 'HKDF', false, ['deriveBits']);
-  const bits = await subtle.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt, info }, k, 8 * length);
+  const k = await subtle.importKey('raw', source(ikm), 'HKDF', false, ['deriveBits']);
+  const params = { name: 'HKDF', hash: 'SHA-256', salt: source(salt), info: source(info) };
+  const bits = await subtle.deriveBits(params, k, 8 * length);
   return new Uint8Array(bits);
 }
 
@@ -73,7 +84,7 @@ export async function hkdfSha256(salt, ikm, info, length) {
  * @returns {Promise<CryptoKey>}
  */
 export function importAesGcmKey(raw) {
-  return subtle.importKey('raw', raw, 'AES-GCM', false, ['encrypt', 'decrypt']);
+  return subtle.importKey('raw', source(raw), 'AES-GCM', false, ['encrypt', 'decrypt']);
 }
 
 /**
@@ -85,8 +96,13 @@ export function importAesGcmKey(raw) {
  * @returns {Promise<Uint8Array>}
  */
 export async function aesGcmSeal(key, nonce, aad, plaintext) {
-  const params = { name: 'AES-GCM', iv: nonce, additionalData: aad, tagLength: 128 };
-  return new Uint8Array(await subtle.encrypt(params, key, plaintext));
+  const params = {
+    name: 'AES-GCM',
+    iv: source(nonce),
+    additionalData: source(aad),
+    tagLength: 128,
+  };
+  return new Uint8Array(await subtle.encrypt(params, key, source(plaintext)));
 }
 
 /**
@@ -98,9 +114,14 @@ export async function aesGcmSeal(key, nonce, aad, plaintext) {
  * @returns {Promise<Uint8Array | null>}
  */
 export async function aesGcmOpen(key, nonce, aad, sealed) {
-  const params = { name: 'AES-GCM', iv: nonce, additionalData: aad, tagLength: 128 };
+  const params = {
+    name: 'AES-GCM',
+    iv: source(nonce),
+    additionalData: source(aad),
+    tagLength: 128,
+  };
   try {
-    return new Uint8Array(await subtle.decrypt(params, key, sealed));
+    return new Uint8Array(await subtle.decrypt(params, key, source(sealed)));
   } catch {
     return null;
   }
@@ -110,10 +131,40 @@ export async function aesGcmOpen(key, nonce, aad, sealed) {
 // OCTET STRING { OCTET STRING (32) } }. WebCrypto accepts no other way to import a raw
 // X25519 scalar or Ed25519 seed (JWK would also need the public key, which we do not have).
 const PKCS8_X25519_PREFIX = Uint8Array.of(
-  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20,
+  0x30,
+  0x2e,
+  0x02,
+  0x01,
+  0x00,
+  0x30,
+  0x05,
+  0x06,
+  0x03,
+  0x2b,
+  0x65,
+  0x6e,
+  0x04,
+  0x22,
+  0x04,
+  0x20,
 );
 const PKCS8_ED25519_PREFIX = Uint8Array.of(
-  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+  0x30,
+  0x2e,
+  0x02,
+  0x01,
+  0x00,
+  0x30,
+  0x05,
+  0x06,
+  0x03,
+  0x2b,
+  0x65,
+  0x70,
+  0x04,
+  0x22,
+  0x04,
+  0x20,
 );
 
 /**
@@ -123,7 +174,7 @@ const PKCS8_ED25519_PREFIX = Uint8Array.of(
  * @returns {Promise<CryptoKey>}
  */
 export function importX25519Secret(secret, extractable) {
-  const der = concat(PKCS8_X25519_PREFIX, secret);
+  const der = source(concat(PKCS8_X25519_PREFIX, secret));
   return subtle.importKey('pkcs8', der, { name: 'X25519' }, extractable, ['deriveBits']);
 }
 
@@ -133,7 +184,7 @@ export function importX25519Secret(secret, extractable) {
  * @returns {Promise<CryptoKey>}
  */
 export function importX25519Public(publicKey) {
-  return subtle.importKey('raw', publicKey, { name: 'X25519' }, true, []);
+  return subtle.importKey('raw', source(publicKey), { name: 'X25519' }, true, []);
 }
 
 const BASE_POINT = new Uint8Array(32);
@@ -178,7 +229,7 @@ export async function x25519PublicOf(secret) {
  * @returns {Promise<{ privateKey: CryptoKey, publicKey: Uint8Array }>}
  */
 export async function importEd25519Seed(seed, extractable) {
-  const der = concat(PKCS8_ED25519_PREFIX, seed);
+  const der = source(concat(PKCS8_ED25519_PREFIX, seed));
   const readable = await subtle.importKey('pkcs8', der, { name: 'Ed25519' }, true, ['sign']);
   const jwk = await subtle.exportKey('jwk', readable);
   const publicKey = base64UrlDecode(/** @type {string} */ (jwk.x));
@@ -205,7 +256,7 @@ function base64UrlDecode(text) {
  * @returns {Promise<Uint8Array>} 64 bytes
  */
 export async function ed25519Sign(privateKey, message) {
-  return new Uint8Array(await subtle.sign({ name: 'Ed25519' }, privateKey, message));
+  return new Uint8Array(await subtle.sign({ name: 'Ed25519' }, privateKey, source(message)));
 }
 
 /**
@@ -218,8 +269,10 @@ export async function ed25519Sign(privateKey, message) {
  */
 export async function ed25519VerifyPlain(publicKey, message, signature) {
   try {
-    const key = await subtle.importKey('raw', publicKey, { name: 'Ed25519' }, true, ['verify']);
-    return await subtle.verify({ name: 'Ed25519' }, key, signature, message);
+    const key = await subtle.importKey('raw', source(publicKey), { name: 'Ed25519' }, true, [
+      'verify',
+    ]);
+    return await subtle.verify({ name: 'Ed25519' }, key, source(signature), source(message));
   } catch {
     return false;
   }

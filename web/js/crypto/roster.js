@@ -2,7 +2,16 @@
  * The household roster: members, their keys and roles, and the household's settings, as a
  * chain of versions each signed by an owner device (docs/ENVELOPE.md, "Roster").
  */
-import { bytesEqual, compareBytes, concat, expectLength, FORMAT_VERSION, Reader, utf8, Writer } from './bytes.js';
+import {
+  bytesEqual,
+  compareBytes,
+  concat,
+  expectLength,
+  FORMAT_VERSION,
+  Reader,
+  utf8,
+  Writer,
+} from './bytes.js';
 import { verifyStrict } from './ed25519.js';
 import { fail } from './errors.js';
 import { ID_LEN, readKeys } from './identity.js';
@@ -75,7 +84,12 @@ const STATUSES = /** @type {const} */ (['approved', 'blocked']);
  * A roster with the device id and signature of the owner device that signed it. Decoding
  * checks structure only: verify it with {@link verifyGenesis}, {@link verifySuccessor} or
  * {@link verifySignedBy} before trusting its contents.
- * @typedef {{ roster: Roster, rosterBytes: Uint8Array, signer: Uint8Array, signature: Uint8Array }} SignedRoster
+ * @typedef {{
+ *   roster: Roster,
+ *   rosterBytes: Uint8Array,
+ *   signer: Uint8Array,
+ *   signature: Uint8Array,
+ * }} SignedRoster
  */
 
 /**
@@ -130,7 +144,8 @@ export function encodeRoster(roster) {
   for (const m of members) {
     const role = ROLES.indexOf(m.role);
     const status = STATUSES.indexOf(m.status);
-    if (role < 0 || status < 0) throw new RangeError(`unknown role or status ${m.role}/${m.status}`);
+    if (role < 0 || status < 0)
+      throw new RangeError(`unknown role or status ${m.role}/${m.status}`);
     w.bytes(expectLength(m.deviceId, ID_LEN, 'member deviceId'))
       .bytes(expectLength(m.accountId, ID_LEN, 'member accountId'))
       .u8(role + 1)

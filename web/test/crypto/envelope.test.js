@@ -57,7 +57,9 @@ for (const m of file.messages) {
 
   test(`envelope vector reseals byte for byte from its randomness: ${m.name}`, async () => {
     const sender = await deviceFrom(file, m.sender);
-    const recipients = await Promise.all(m.recipients.map((/** @type {string} */ r) => deviceFrom(file, r)));
+    const recipients = await Promise.all(
+      m.recipients.map((/** @type {string} */ r) => deviceFrom(file, r)),
+    );
     const script = scriptedRng(fromHex(m.content_key), ...m.hpke_ephemeral_ikm.map(fromHex));
     const params = {
       messageId: fromHex(m.message_id),
@@ -72,7 +74,12 @@ for (const m of file.messages) {
     assert.equal(toHex(envelope), m.envelope);
 
     // Intermediate values, each on its own.
-    const okm = await hkdfSha256(fromHex(m.message_id), fromHex(m.content_key), new TextEncoder().encode('pawpost/v1/payload'), 39);
+    const okm = await hkdfSha256(
+      fromHex(m.message_id),
+      fromHex(m.content_key),
+      new TextEncoder().encode('pawpost/v1/payload'),
+      39,
+    );
     assert.equal(toHex(okm.subarray(0, 32)), m.payload_key);
     assert.equal(toHex(okm.subarray(32)), m.nonce_prefix);
     const { prefix, rest } = parseEnvelopePrefix(envelope);
@@ -82,8 +89,10 @@ for (const m of file.messages) {
     assert.equal(rest.length, ciphertextLen(fromHex(m.payload).length));
     assert.deepEqual(
       m.chunk_lengths,
-      m.chunk_nonces.map((/** @type {string} */ _, /** @type {number} */ i) =>
-        Math.min(CHUNK_SIZE, Math.max(0, fromHex(m.payload).length - i * CHUNK_SIZE)) + TAG_LEN),
+      m.chunk_nonces.map(
+        (/** @type {string} */ _, /** @type {number} */ i) =>
+          Math.min(CHUNK_SIZE, Math.max(0, fromHex(m.payload).length - i * CHUNK_SIZE)) + TAG_LEN,
+      ),
     );
     for (const [i, nonce] of m.chunk_nonces.entries()) {
       const last = i + 1 === m.chunk_nonces.length ? '01' : '00';
@@ -102,7 +111,11 @@ for (const n of file.invalid_envelopes) {
   test(`invalid envelope refused with ${n.expected_error}: ${n.name}`, async () => {
     const me = await deviceFrom(file, n.opener);
     const sender = await deviceFrom(file, n.sender);
-    await rejectsWith(() => openEnvelope(fromHex(n.envelope), me, sender.public), n.expected_error, n.name);
+    await rejectsWith(
+      () => openEnvelope(fromHex(n.envelope), me, sender.public),
+      n.expected_error,
+      n.name,
+    );
   });
 }
 
@@ -136,7 +149,10 @@ for (const size of [0, 1, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE + 100]) {
     };
     const envelope = await sealEnvelope(sender, params, payload);
     const n = recipients.length;
-    assert.equal(envelope.length, HEADER_FIXED_LEN + 16 * n + 32 + 64 + WRAPPED_KEY_LEN * n + ciphertextLen(size));
+    assert.equal(
+      envelope.length,
+      HEADER_FIXED_LEN + 16 * n + 32 + 64 + WRAPPED_KEY_LEN * n + ciphertextLen(size),
+    );
     for (const me of recipients) {
       const opened = await openEnvelope(envelope, me, sender.public);
       assert.deepEqual(opened.payload, payload);
@@ -163,16 +179,36 @@ test('sealing refuses what the format cannot carry', async () => {
     durationMs: 0,
     recipients: [other.public],
   };
-  await rejectsWith(() => sealEnvelope(sender, { ...base, recipients: [] }, new Uint8Array(1)), 'no_recipients');
-  const many = Array.from({ length: MAX_RECIPIENTS + 1 }, (_, i) => ({ ...other.public, deviceId: deviceId(i) }));
-  await rejectsWith(() => sealEnvelope(sender, { ...base, recipients: many }, new Uint8Array(1)), 'too_many_recipients');
   await rejectsWith(
-    () => sealEnvelope(sender, { ...base, recipients: [other.public, other.public] }, new Uint8Array(1)),
+    () => sealEnvelope(sender, { ...base, recipients: [] }, new Uint8Array(1)),
+    'no_recipients',
+  );
+  const many = Array.from({ length: MAX_RECIPIENTS + 1 }, (_, i) => ({
+    ...other.public,
+    deviceId: deviceId(i),
+  }));
+  await rejectsWith(
+    () => sealEnvelope(sender, { ...base, recipients: many }, new Uint8Array(1)),
+    'too_many_recipients',
+  );
+  await rejectsWith(
+    () =>
+      sealEnvelope(
+        sender,
+        { ...base, recipients: [other.public, other.public] },
+        new Uint8Array(1),
+      ),
     'duplicate_recipient',
   );
-  await rejectsWith(() => sealEnvelope(sender, base, new Uint8Array(MAX_PAYLOAD_LEN + 1)), 'payload_too_large');
+  await rejectsWith(
+    () => sealEnvelope(sender, base, new Uint8Array(MAX_PAYLOAD_LEN + 1)),
+    'payload_too_large',
+  );
   const lowOrder = { ...other.public, x25519Pub: new Uint8Array(32) };
-  await rejectsWith(() => sealEnvelope(sender, { ...base, recipients: [lowOrder] }, new Uint8Array(1)), 'invalid_recipient_key');
+  await rejectsWith(
+    () => sealEnvelope(sender, { ...base, recipients: [lowOrder] }, new Uint8Array(1)),
+    'invalid_recipient_key',
+  );
 });
 
 test('header decoding is strict', async () => {
@@ -199,24 +235,40 @@ test('a trusting device checks the sender against its roster first', async () =>
   const rosters = vectorFile('roster-v1.json');
   const v3 = decodeSignedRoster(fromHex(rosters.rosters[2].signed_roster)).roster;
   const devices = Object.fromEntries(
-    await Promise.all(['grandma', 'uncle', 'outsider', 'toy'].map(async (n) => [n, await deviceFrom(rosters, n)])),
+    await Promise.all(
+      ['grandma', 'uncle', 'outsider', 'toy'].map(async (n) => [n, await deviceFrom(rosters, n)]),
+    ),
   );
   /** @param {import('../../js/crypto/identity.js').DeviceKeys} sender */
   const sealFrom = (sender, householdId = v3.householdId) =>
-    sealEnvelope(sender, {
-      messageId: fromHex('3e3e3e3e3e3e403e803e3e3e3e3e3e77'),
-      householdId,
-      createdAtMs: 1767225600000,
-      mediaType: MediaType.OGG_OPUS,
-      durationMs: 500,
-      recipients: [devices.toy.public],
-    }, payloadOf(10));
+    sealEnvelope(
+      sender,
+      {
+        messageId: fromHex('3e3e3e3e3e3e403e803e3e3e3e3e3e77'),
+        householdId,
+        createdAtMs: 1767225600000,
+        mediaType: MediaType.OGG_OPUS,
+        durationMs: 500,
+        recipients: [devices.toy.public],
+      },
+      payloadOf(10),
+    );
   const fromGrandma = parseEnvelopePrefix(await sealFrom(devices.grandma)).prefix;
   assert.deepEqual(await verifySenderInRoster(fromGrandma, v3), devices.grandma.public);
   const fromUncle = parseEnvelopePrefix(await sealFrom(devices.uncle)).prefix;
-  await rejectsWith(() => verifySenderInRoster(fromUncle, v3), 'sender_not_approved', 'blocked in v3');
+  await rejectsWith(
+    () => verifySenderInRoster(fromUncle, v3),
+    'sender_not_approved',
+    'blocked in v3',
+  );
   const fromOutsider = parseEnvelopePrefix(await sealFrom(devices.outsider)).prefix;
-  await rejectsWith(() => verifySenderInRoster(fromOutsider, v3), 'sender_not_approved', 'never a member');
-  const elsewhere = parseEnvelopePrefix(await sealFrom(devices.grandma, fromHex('40000000000040008000000000000002'))).prefix;
+  await rejectsWith(
+    () => verifySenderInRoster(fromOutsider, v3),
+    'sender_not_approved',
+    'never a member',
+  );
+  const elsewhere = parseEnvelopePrefix(
+    await sealFrom(devices.grandma, fromHex('40000000000040008000000000000002')),
+  ).prefix;
   await rejectsWith(() => verifySenderInRoster(elsewhere, v3), 'wrong_household');
 });

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { deriveKeyPair, labeledExpand, setupBaseR, setupBaseS, SUITE_IDS } from '../../js/crypto/hpke.js';
+import {
+  deriveKeyPair,
+  labeledExpand,
+  setupBaseR,
+  setupBaseS,
+  SUITE_IDS,
+} from '../../js/crypto/hpke.js';
 import { fromHex, vectorFile } from './helpers.js';
 
 const file = vectorFile('hpke-rfc9180-x25519-sha256-aes256gcm.json');
@@ -44,7 +50,11 @@ for (const [n, v] of file.vectors.entries()) {
       receiver.seq = e.seq;
       const ct = await sender.context.seal(fromHex(e.aad), fromHex(e.pt));
       assert.deepEqual(ct, fromHex(e.ct), `seal at seq ${e.seq}`);
-      assert.deepEqual(await receiver.open(fromHex(e.aad), ct), fromHex(e.pt), `open at seq ${e.seq}`);
+      assert.deepEqual(
+        await receiver.open(fromHex(e.aad), ct),
+        fromHex(e.pt),
+        `open at seq ${e.seq}`,
+      );
     }
 
     for (const x of v.exports) {

@@ -97,7 +97,11 @@ for (const c of file.invalid_signed_rosters) {
     } else {
       const prev = valid.get(c.previous);
       assert.ok(prev, `roster ${c.previous} must have been accepted first`);
-      await rejectsWith(() => verifySuccessor(decodeSignedRoster(bytes), prev), c.expected_error, c.name);
+      await rejectsWith(
+        () => verifySuccessor(decodeSignedRoster(bytes), prev),
+        c.expected_error,
+        c.name,
+      );
     }
   });
 }
@@ -140,7 +144,10 @@ test('signing refuses a roster that would not decode', async () => {
     await rejectsWith(() => signRoster(roster, mum), code, JSON.stringify(change));
   }
   await rejectsWith(() => signRoster({ ...base, members: [] }, mum), 'no_members');
-  await rejectsWith(() => signRoster({ ...base, members: [base.members[0], base.members[0]] }, mum), 'members_not_sorted');
+  await rejectsWith(
+    () => signRoster({ ...base, members: [base.members[0], base.members[0]] }, mum),
+    'members_not_sorted',
+  );
   await rejectsWith(() => signRoster({ ...base, version: 0n }, mum), 'invalid_roster_version');
   await rejectsWith(() => signRoster({ ...base, version: 2n }, mum), 'invalid_roster_version');
   const weak = { ...base.members[0], ed25519Pub: fromHex(`01${'00'.repeat(31)}`) };

@@ -11,6 +11,7 @@ pub mod ratelimit;
 pub mod routes;
 pub mod state;
 mod storage;
+mod web;
 
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::Router;
@@ -93,7 +94,7 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
                 }
             }),
         )
-        .fallback(|| async { error::ApiError::not_found("page") })
+        .fallback(web::serve)
         .layer(axum::middleware::from_fn(auth::reject_cross_site))
         .layer(axum::extract::DefaultBodyLimit::max(max_json))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

@@ -334,3 +334,34 @@ async fn a_stopped_server_keeps_everything_for_the_next_start() {
     assert_eq!(status, StatusCode::OK);
     second.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_web_app_is_served_by_the_server_itself() {
+    let server = TestServer::start().await;
+    for path in ["/", "/join"] {
+        let response = reqwest::get(server.url(path)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        assert!(response.text().await.unwrap().contains("<main"), "{path}");
+    }
+    let module = reqwest::get(server.url("/js/crypto/index.js"))
+        .await
+        .unwrap();
+    assert_eq!(module.status(), StatusCode::OK);
+    assert!(module.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .contains("javascript"));
+    for hidden in [
+        "/test/crypto.test.js",
+        "/tools/seal.mjs",
+        "/js/missing.js",
+        "/api/v1/nothing",
+    ] {
+        let response = reqwest::get(server.url(hidden)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{hidden}");
+    }
+}

@@ -1,0 +1,449 @@
+//! The PostgreSQL store against a real server. Each test works in a schema of its own,
+//! named at random and dropped at the end, so runs never see each other's rows.
+//! Without `PAWPOST_TEST_DATABASE_URL` these tests say they are skipped and pass.
+use pawpost_domain::{
+    Account, AccountId, DeviceId, Email, Household, HouseholdId, Invitation, InvitationId, Message,
+    PairingClaim, PendingPairing, Role,
+};
+use pawpost_store::{MetadataStore, Redemption, StoreError};
+use pawpost_store_postgres::PostgresStore;
+use sqlx::{Connection, PgConnection};
+use std::future::Future;
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+use tokio::sync::Barrier;
+use uuid::Uuid;
+
+const URL_VAR: &str = "PAWPOST_TEST_DATABASE_URL";
+/// Rounds of the race tests: one round may not overlap, several nearly always do.
+const RACE_ROUNDS: usize = 20;
+
+fn database_url(test: &str) -> Option<String> {
+    match std::env::var(URL_VAR) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!(
+                "skipped {test}: set {URL_VAR} (e.g. postgres://postgres@127.0.0.1:5432/test) to run it"
+            );
+            None
+        }
+    }
+}
+
+/// Runs `body` with a fresh schema name and drops that schema afterwards, even when
+/// `body` panics (it runs as its own task so that its panic can be caught and
+/// re-raised after the cleanup).
+async fn in_fresh_schema<F, Fut>(url: String, body: F)
+where
+    F: FnOnce(String, String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let schema = format!("pawpost_test_{}", Uuid::new_v4().simple());
+    let outcome = tokio::spawn(body(url.clone(), schema.clone())).await;
+    let mut conn = PgConnection::connect(&url).await.unwrap();
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    match outcome {
+        Ok(()) => {}
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("test task did not finish: {e}"),
+    }
+}
+
+fn now() -> OffsetDateTime {
+    let t = OffsetDateTime::now_utc();
+    t.replace_nanosecond(t.millisecond() as u32 * 1_000_000)
+        .unwrap()
+}
+
+fn account(email: &str) -> Account {
+    Account {
+        id: AccountId::new(),
+        email: Email::parse(email).unwrap(),
+        display_name: email.into(),
+        password_hash: "$argon2id$not-a-real-hash".into(),
+        created_at: now(),
+        locked: false,
+    }
+}
+
+async fn household_of(store: &PostgresStore, owner: &Account) -> Household {
+    store.create_account(owner).await.unwrap();
+    let home = Household {
+        id: HouseholdId::new(),
+        name: "Home".into(),
+        created_at: now(),
+    };
+    store.create_household(&home, owner.id).await.unwrap();
+    home
+}
+
+fn invitation(home: &Household, by: AccountId, token_hash: [u8; 32]) -> Invitation {
+    Invitation {
+        id: InvitationId::new(),
+        household_id: home.id,
+        token_hash,
+        role: Role::Family,
+        created_by: by,
+        created_at: now(),
+        expires_at: now() + Duration::days(7),
+    }
+}
+
+#[tokio::test]
+async fn postgres_passes_the_metadata_store_suite() {
+    let Some(url) = database_url("postgres_passes_the_metadata_store_suite") else {
+        return;
+    };
+    in_fresh_schema(url, |url, schema| async move {
+        let store = PostgresStore::open_in_schema(&url, &schema).await.unwrap();
+        pawpost_store::testsuite::metadata_store(&store).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_strangers_racing_for_one_invitation_exactly_one_joins() {
+    let Some(url) = database_url("of_two_strangers_racing_for_one_invitation_exactly_one_joins")
+    else {
+        return;
+    };
+    in_fresh_schema(url, |url, schema| async move {
+        let store = Arc::new(PostgresStore::open_in_schema(&url, &schema).await.unwrap());
+        let mum = account("race-mum@example.org");
+        let home = household_of(&store, &mum).await;
+        for round in 0..RACE_ROUNDS {
+            let token = [round as u8; 32];
+            store
+                .create_invitation(&invitation(&home, mum.id, token))
+                .await
+                .unwrap();
+            let start = Arc::new(Barrier::new(2));
+            let mut racers = Vec::new();
+            for who in ["a", "b"] {
+                let racer = account(&format!("racer-{round}-{who}@example.org"));
+                store.create_account(&racer).await.unwrap();
+                let (store, start) = (store.clone(), start.clone());
+                racers.push(tokio::spawn(async move {
+                    start.wait().await;
+                    store.redeem_invitation(&token, racer.id, now()).await
+                }));
+            }
+            let mut joined = 0;
+            for racer in racers {
+                match racer.await.unwrap().unwrap() {
+                    Redemption::Joined(_) => joined += 1,
+                    Redemption::Spent => {}
+                    other => panic!("round {round}: unexpected {other:?}"),
+                }
+            }
+            assert_eq!(joined, 1, "round {round}: a single-use invitation");
+        }
+        assert_eq!(
+            store.members(home.id).await.unwrap().len(),
+            1 + RACE_ROUNDS,
+            "the owner and one winner per invitation"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_person_redeeming_two_invitations_at_once_joins_once_and_spends_one() {
+    let Some(url) =
+        database_url("one_person_redeeming_two_invitations_at_once_joins_once_and_spends_one")
+    else {
+        return;
+    };
+    in_fresh_schema(url, |url, schema| async move {
+        let store = Arc::new(PostgresStore::open_in_schema(&url, &schema).await.unwrap());
+        let mum = account("twice-mum@example.org");
+        let home = household_of(&store, &mum).await;
+        for round in 0..RACE_ROUNDS {
+            let gran = account(&format!("twice-gran-{round}@example.org"));
+            store.create_account(&gran).await.unwrap();
+            let tokens = [[2 * round as u8; 32], [2 * round as u8 + 1; 32]];
+            for token in tokens {
+                store
+                    .create_invitation(&invitation(&home, mum.id, token))
+                    .await
+                    .unwrap();
+            }
+            let start = Arc::new(Barrier::new(2));
+            let racers: Vec<_> = tokens
+                .into_iter()
+                .map(|token| {
+                    let (store, start) = (store.clone(), start.clone());
+                    tokio::spawn(async move {
+                        start.wait().await;
+                        let got = store.redeem_invitation(&token, gran.id, now()).await;
+                        (token, got.unwrap())
+                    })
+                })
+                .collect();
+            let mut joined = 0;
+            let mut unspent = Vec::new();
+            for racer in racers {
+                match racer.await.unwrap() {
+                    (_, Redemption::Joined(_)) => joined += 1,
+                    (token, Redemption::AlreadyMember(h)) if h == home.id => unspent.push(token),
+                    (_, other) => panic!("round {round}: unexpected {other:?}"),
+                }
+            }
+            assert_eq!((joined, unspent.len()), (1, 1), "round {round}");
+            let cousin = account(&format!("twice-cousin-{round}@example.org"));
+            store.create_account(&cousin).await.unwrap();
+            assert!(
+                matches!(
+                    store
+                        .redeem_invitation(&unspent[0], cousin.id, now())
+                        .await
+                        .unwrap(),
+                    Redemption::Joined(_)
+                ),
+                "round {round}: the losing invitation stays usable"
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reopening_keeps_the_data_and_applies_no_migration_twice() {
+    let Some(url) = database_url("reopening_keeps_the_data_and_applies_no_migration_twice") else {
+        return;
+    };
+    in_fresh_schema(url, |url, schema| async move {
+        let store = PostgresStore::open_in_schema(&url, &schema).await.unwrap();
+        let mum = account("reopen-mum@example.org");
+        let home = household_of(&store, &mum).await;
+        let applied = migrations(&store).await;
+        assert!(!applied.is_empty());
+        store.pool().close().await;
+
+        let reopened = PostgresStore::open_in_schema(&url, &schema).await.unwrap();
+        assert_eq!(migrations(&reopened).await, applied, "nothing re-applied");
+        assert_eq!(reopened.household(home.id).await.unwrap().unwrap(), home);
+        assert_eq!(reopened.account_by_id(mum.id).await.unwrap().unwrap(), mum);
+
+        let tables: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM information_schema.tables \
+             WHERE table_schema = $1 AND table_name IN ('accounts', '_sqlx_migrations')",
+        )
+        .bind(&schema)
+        .fetch_one(reopened.pool())
+        .await
+        .unwrap();
+        assert_eq!(tables, 2, "tables and history live in the chosen schema");
+    })
+    .await;
+}
+
+/// (version, success, checksum, installed_on) of every applied migration.
+async fn migrations(store: &PostgresStore) -> Vec<(i64, bool, Vec<u8>, OffsetDateTime)> {
+    sqlx::query_as(
+        "SELECT version, success, checksum, installed_on FROM _sqlx_migrations ORDER BY version",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn each_schema_is_a_store_of_its_own() {
+    let Some(url) = database_url("each_schema_is_a_store_of_its_own") else {
+        return;
+    };
+    in_fresh_schema(url, |url, first| async move {
+        let rose = account("schema-rose@example.org");
+        PostgresStore::open_in_schema(&url, &first)
+            .await
+            .unwrap()
+            .create_account(&rose)
+            .await
+            .unwrap();
+        in_fresh_schema(url, move |url, second| async move {
+            let other = PostgresStore::open_in_schema(&url, &second).await.unwrap();
+            assert!(other.account_by_id(rose.id).await.unwrap().is_none());
+            other.create_account(&rose).await.unwrap();
+        })
+        .await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn times_come_back_in_whole_milliseconds_and_out_of_range_sizes_are_refused() {
+    let Some(url) =
+        database_url("times_come_back_in_whole_milliseconds_and_out_of_range_sizes_are_refused")
+    else {
+        return;
+    };
+    in_fresh_schema(url, |url, schema| async move {
+        let store = PostgresStore::open_in_schema(&url, &schema).await.unwrap();
+        let mut mum = account("precise-mum@example.org");
+        mum.created_at =
+            OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_789).unwrap();
+        let home = household_of(&store, &mum).await;
+        let stored = store.account_by_id(mum.id).await.unwrap().unwrap();
+        assert_eq!(
+            stored.created_at.unix_timestamp_nanos(),
+            1_700_000_000_123_000_000,
+            "as SQLite keeps it"
+        );
+
+        let huge = Message {
+            id: Uuid::now_v7(),
+            household_id: home.id,
+            sender_device: DeviceId(Uuid::new_v4()),
+            sender_account: Some(mum.id),
+            media_type: 1,
+            duration_ms: u32::MAX,
+            envelope_len: u64::MAX,
+            created_at: now(),
+            blob_key: "envelopes/huge".into(),
+        };
+        assert!(matches!(
+            store.insert_message(&huge, &[]).await,
+            Err(StoreError::Backend(_))
+        ));
+        let largest = Message {
+            id: Uuid::now_v7(),
+            envelope_len: i64::MAX as u64,
+            ..huge
+        };
+        store.insert_message(&largest, &[]).await.unwrap();
+        assert_eq!(store.message(largest.id).await.unwrap().unwrap(), largest);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_bad_schema_name_is_refused_before_connecting() {
+    // No server is needed: the name is checked first, so this runs everywhere.
+    let refused = PostgresStore::open_in_schema(
+        "postgres://nobody@127.0.0.1:1/none",
+        "x\"; DROP SCHEMA public CASCADE; --",
+    )
+    .await;
+    match refused {
+        Err(StoreError::Backend(message)) => assert!(message.contains("refused"), "{message}"),
+        Err(other) => panic!("unexpected error {other:?}"),
+        Ok(_) => panic!("an unsafe schema name was accepted"),
+    }
+}
+
+#[tokio::test]
+async fn a_password_in_the_url_never_appears_in_an_error() {
+    let refused =
+        PostgresStore::open("postgres://pawpost:hunter2-secret@127.0.0.1:1/x?sslmode=nonsense")
+            .await;
+    match refused {
+        Err(e) => assert!(!e.to_string().contains("hunter2-secret"), "{e}"),
+        Ok(_) => panic!("a bad URL was accepted"),
+    }
+}
+
+fn pending_pairing(code: &str) -> PendingPairing {
+    PendingPairing {
+        code: code.into(),
+        device_id: DeviceId(Uuid::new_v4()),
+        identity: vec![7; 81],
+        created_at: now(),
+        expires_at: now() + Duration::minutes(10),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_toys_drawing_the_same_code_at_once_get_one_pairing() {
+    let Some(url) = database_url("two_toys_drawing_the_same_code_at_once_get_one_pairing") else {
+        return;
+    };
+    in_fresh_schema(url, |url, schema| async move {
+        let store = Arc::new(PostgresStore::open_in_schema(&url, &schema).await.unwrap());
+        for round in 0..RACE_ROUNDS {
+            let code = format!("{round:06}");
+            let start = Arc::new(Barrier::new(2));
+            let toys: Vec<_> = (0..2)
+                .map(|_| {
+                    let (store, start) = (store.clone(), start.clone());
+                    let pairing = pending_pairing(&code);
+                    tokio::spawn(async move {
+                        start.wait().await;
+                        store.create_pairing(&pairing).await
+                    })
+                })
+                .collect();
+            let mut created = 0;
+            for toy in toys {
+                match toy.await.unwrap() {
+                    Ok(()) => created += 1,
+                    Err(StoreError::Conflict(_)) => {}
+                    Err(e) => panic!("round {round}: {e}"),
+                }
+            }
+            assert_eq!(created, 1, "round {round}: one live pairing per code");
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_parallel_guesses_cannot_outrun_the_wrong_try_limit() {
+    const MAX_WRONG_TRIES: u32 = 5;
+    const GUESSES: usize = 12;
+    let Some(url) = database_url("a_burst_of_parallel_guesses_cannot_outrun_the_wrong_try_limit")
+    else {
+        return;
+    };
+    in_fresh_schema(url, |url, schema| async move {
+        let store = Arc::new(PostgresStore::open_in_schema(&url, &schema).await.unwrap());
+        for round in 0..RACE_ROUNDS {
+            let code = format!("{:06}", 500_000 + round);
+            let toy = pending_pairing(&code);
+            store.create_pairing(&toy).await.unwrap();
+            let start = Arc::new(Barrier::new(GUESSES + 1));
+            let guesses: Vec<_> = (0..=GUESSES)
+                .map(|n| {
+                    // One right code among the wrong ones, in the middle of the burst.
+                    let guess = if n == GUESSES / 2 {
+                        code.clone()
+                    } else {
+                        format!("{:06}", 900_000 + n)
+                    };
+                    let (store, start) = (store.clone(), start.clone());
+                    tokio::spawn(async move {
+                        start.wait().await;
+                        store.claim_pairing(&guess, now(), MAX_WRONG_TRIES).await
+                    })
+                })
+                .collect();
+            let mut claimed = 0;
+            for guess in guesses {
+                if let PairingClaim::Claimed(p) = guess.await.unwrap().unwrap() {
+                    assert_eq!(p, toy);
+                    claimed += 1;
+                }
+            }
+            let (wrong_tries, was_claimed): (i64, bool) = sqlx::query_as(
+                "SELECT wrong_tries, claimed_at IS NOT NULL FROM pairings WHERE device_id = $1",
+            )
+            .bind(toy.device_id.0)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+            assert_eq!(was_claimed, claimed == 1, "round {round}");
+            if was_claimed {
+                assert!(
+                    wrong_tries < i64::from(MAX_WRONG_TRIES),
+                    "round {round}: claimed after {wrong_tries} wrong tries"
+                );
+            } else {
+                assert!(wrong_tries >= i64::from(MAX_WRONG_TRIES), "round {round}");
+            }
+        }
+    })
+    .await;
+}

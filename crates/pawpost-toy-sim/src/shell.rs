@@ -1,0 +1,400 @@
+//! The shell around the toy's brain: feeds it events from the button, the clock and the
+//! connection, and carries out its actions in order.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use eyre::{eyre, WrapErr};
+use pawpost_crypto::os_rng;
+use pawpost_crypto::rand_core::CryptoRng;
+use pawpost_toy::{
+    Action, ApprovalRefusal, Event, Frame, Heart, Prompt, RecordingProblem, Report, StateBlob, Toy,
+};
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::{interval, Instant, MissedTickBehavior};
+
+use crate::link::{Link, LinkEvent};
+use crate::speech::{prompt_text, Speaker};
+use crate::store::Store;
+use crate::{uuid, Command, SimConfig, SimEvent, SimStatus, STATE_FILE};
+
+/// The toy's timers (pairing window, recording limit, key rotation) need about one tick a
+/// second.
+const TICK: Duration = Duration::from_secs(1);
+
+pub(crate) struct Shell<R> {
+    toy: Toy,
+    rng: R,
+    store: Store,
+    link: Link,
+    speaker: Option<Speaker>,
+    events: broadcast::Sender<SimEvent>,
+    status: Arc<Mutex<SimStatus>>,
+    /// The toy's monotonic clock starts at zero here.
+    started: Instant,
+    /// The microphone is on: the toy asked for `StartRecording` and has not had its
+    /// `RecordingFinished` yet.
+    microphone_on: bool,
+    /// The last connection failure reported, so that a server that stays down is reported
+    /// once, not at every retry.
+    last_failure: Option<String>,
+}
+
+/// The toy could not save its state: it must not go on, since what it tells the server next
+/// may depend on that state having been saved.
+#[derive(Debug)]
+struct SaveFailed(String);
+
+/// Loads or makes the toy and powers it on, saving a new toy's keys before returning.
+pub(crate) async fn start(
+    config: &SimConfig,
+    ws_url: String,
+    events: broadcast::Sender<SimEvent>,
+) -> eyre::Result<Shell<impl CryptoRng + Send + 'static>> {
+    let store = Store::open(&config.state_dir)
+        .wrap_err_with(|| format!("cannot create {}", config.state_dir.display()))?;
+    let mut rng = os_rng();
+    let saved = store
+        .load_state()
+        .wrap_err_with(|| format!("cannot read {}", store.state_path().display()))?;
+    let first_start = saved.is_none();
+    let toy = match saved {
+        // A toy whose state cannot be read is not silently replaced: that would throw
+        // away its keys and its household.
+        Some(bytes) => Toy::restore(&bytes).map_err(|e| {
+            eyre!(
+                "{} is not a toy state this version can read ({e:?}); move it away to reset the toy",
+                store.state_path().display()
+            )
+        })?,
+        None => Toy::first_start(&mut rng),
+    };
+    let identity = toy.identity();
+    let status = SimStatus {
+        device_id: uuid(toy.device_id().0),
+        fingerprint: identity.fingerprint().to_string(),
+        household_id: toy.household_id().map(|h| uuid(h.0)),
+        roster_version: toy.roster_version(),
+        queued: toy.queued_messages(),
+        heart: heart_text(Heart::Off).into(),
+        connected: false,
+        first_start,
+        ws_url: ws_url.clone(),
+    };
+    let speaker = Speaker::new(config.speak_wav, store.spoken_dir());
+    let mut shell = Shell {
+        toy,
+        rng,
+        store,
+        link: Link::new(ws_url),
+        speaker,
+        events,
+        status: Arc::new(Mutex::new(status)),
+        started: Instant::now(),
+        microphone_on: false,
+        last_failure: None,
+    };
+    let wall_clock_unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()
+        .and_then(|d| u64::try_from(d.as_millis()).ok());
+    let now_ms = shell.now_ms();
+    shell
+        .feed(Event::PowerOn {
+            now_ms,
+            wall_clock_unix_ms,
+        })
+        .await
+        .map_err(|SaveFailed(e)| eyre!("cannot save the toy's state: {e}"))?;
+    Ok(shell)
+}
+
+impl<R: CryptoRng + Send + 'static> Shell<R> {
+    pub(crate) fn status_handle(&self) -> Arc<Mutex<SimStatus>> {
+        self.status.clone()
+    }
+
+    /// Runs until told to stop, or until the toy's state can no longer be saved.
+    pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut ticker = interval(TICK);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let outcome: Result<(), SaveFailed> = async {
+            loop {
+                tokio::select! {
+                    command = commands.recv() => match command {
+                        None | Some(Command::Stop) => return Ok(()),
+                        Some(Command::Press { long }) => {
+                            self.feed(Event::PawPressed { long }).await?;
+                        }
+                        Some(Command::Record(ogg)) => self.record(ogg).await?,
+                    },
+                    _ = ticker.tick() => {
+                        let now_ms = self.now_ms();
+                        self.feed(Event::Timer { now_ms }).await?;
+                    }
+                    event = self.link.next() => self.link_event(event).await?,
+                }
+                if let Some(reason) = self.link.take_lost() {
+                    self.link_event(LinkEvent::Lost(reason)).await?;
+                }
+            }
+        }
+        .await;
+        if let Err(SaveFailed(reason)) = outcome {
+            self.emit(SimEvent::Report {
+                text: format!("stopped: cannot save {STATE_FILE}: {reason}"),
+            });
+        }
+        let was_up = self.link.is_up();
+        self.link.close().await;
+        if was_up {
+            self.set_status(|s| s.connected = false);
+            self.emit(SimEvent::Disconnected);
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    async fn link_event(&mut self, event: LinkEvent) -> Result<(), SaveFailed> {
+        match event {
+            LinkEvent::Connected => {
+                self.last_failure = None;
+                self.set_status(|s| s.connected = true);
+                self.emit(SimEvent::Connected);
+                self.feed(Event::Connected).await
+            }
+            LinkEvent::Frame(bytes) => {
+                let acked_upload = match Frame::decode(&bytes) {
+                    Ok(Frame::UploadAck { message_id }) => Some(message_id),
+                    _ => None,
+                };
+                let actions = self.toy.handle(Event::FrameReceived(&bytes), &mut self.rng);
+                // The toy says "sent" only for an acknowledgement of one of its uploads.
+                let sent = actions
+                    .iter()
+                    .any(|a| matches!(a, Action::Speak(Prompt::Sent)));
+                self.execute(actions).await?;
+                if let (Some(message_id), true) = (acked_upload, sent) {
+                    self.emit(SimEvent::Uploaded {
+                        message_id: uuid(message_id.0),
+                    });
+                }
+                Ok(())
+            }
+            LinkEvent::Lost(reason) => {
+                self.set_status(|s| s.connected = false);
+                self.emit(SimEvent::Disconnected);
+                self.emit(SimEvent::Report {
+                    text: format!("connection lost: {reason}"),
+                });
+                self.feed(Event::Disconnected).await
+            }
+            LinkEvent::ConnectFailed(reason) => {
+                if self.last_failure.as_ref() != Some(&reason) {
+                    self.emit(SimEvent::Report {
+                        text: reason.clone(),
+                    });
+                    self.last_failure = Some(reason);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// A press that starts the microphone, finished with `ogg` as the recording. If the
+    /// microphone is already on, the recording just finishes.
+    async fn record(&mut self, ogg: Vec<u8>) -> Result<(), SaveFailed> {
+        if !self.microphone_on {
+            self.feed(Event::PawPressed { long: false }).await?;
+        }
+        if !self.microphone_on {
+            self.emit(SimEvent::Report {
+                text: "the press did not start the microphone; recording dropped".into(),
+            });
+            return Ok(());
+        }
+        self.finish_recording(ogg).await
+    }
+
+    async fn finish_recording(&mut self, ogg: Vec<u8>) -> Result<(), SaveFailed> {
+        self.microphone_on = false;
+        self.feed(Event::RecordingFinished { ogg }).await
+    }
+
+    async fn feed(&mut self, event: Event<'_>) -> Result<(), SaveFailed> {
+        let actions = self.toy.handle(event, &mut self.rng);
+        self.execute(actions).await
+    }
+
+    /// Carries out the actions strictly in order: in particular each `Persist` is on disk
+    /// before any later `SendFrame` goes out.
+    async fn execute(&mut self, actions: Vec<Action>) -> Result<(), SaveFailed> {
+        let mut stop_microphone = false;
+        for action in actions {
+            match action {
+                Action::SendFrame(frame) => {
+                    self.link.send(frame).await;
+                }
+                Action::Persist(blob) => self.persist(blob).await?,
+                Action::PlayAudio { message_id, ogg } => {
+                    let id = uuid(message_id.0);
+                    let store = self.store.clone();
+                    let name = format!("{id}.ogg");
+                    let saved =
+                        tokio::task::spawn_blocking(move || store.save_played(&name, &ogg)).await;
+                    match saved {
+                        Ok(Ok(ogg_path)) => self.emit(SimEvent::Played {
+                            message_id: id,
+                            ogg_path,
+                        }),
+                        Ok(Err(e)) => self.emit(SimEvent::Report {
+                            text: format!("cannot write message {id}: {e}"),
+                        }),
+                        Err(e) => self.emit(SimEvent::Report {
+                            text: format!("cannot write message {id}: {e}"),
+                        }),
+                    }
+                }
+                Action::StartRecording { .. } => {
+                    self.microphone_on = true;
+                    self.emit(SimEvent::RecordingStarted);
+                }
+                // This computer has no microphone: what was recorded is what `record` gives,
+                // and a microphone stopped without it recorded nothing.
+                Action::StopRecording => stop_microphone = self.microphone_on,
+                Action::SetHeart(heart) => {
+                    self.set_status(|s| s.heart = heart_text(heart).into());
+                    self.emit(SimEvent::Heart {
+                        state: heart_text(heart).into(),
+                    });
+                }
+                Action::Speak(prompt) => self.speak(prompt).await,
+                Action::Report(report) => self.emit(SimEvent::Report {
+                    text: report_text(&report),
+                }),
+            }
+        }
+        let toy = &self.toy;
+        let (household, version, queued) = (
+            toy.household_id().map(|h| uuid(h.0)),
+            toy.roster_version(),
+            toy.queued_messages(),
+        );
+        self.set_status(|s| {
+            s.household_id = household;
+            s.roster_version = version;
+            s.queued = queued;
+        });
+        if stop_microphone {
+            // Boxed: finishing feeds the toy again, which executes actions again.
+            Box::pin(self.finish_recording(Vec::new())).await?;
+        }
+        Ok(())
+    }
+
+    async fn persist(&mut self, blob: StateBlob) -> Result<(), SaveFailed> {
+        let store = self.store.clone();
+        // Awaited here, so that nothing after it in the batch runs before it is on disk.
+        match tokio::task::spawn_blocking(move || store.save_state(blob.as_bytes())).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(SaveFailed(e.to_string())),
+            Err(e) => Err(SaveFailed(e.to_string())),
+        }
+    }
+
+    async fn speak(&mut self, prompt: Prompt) {
+        let text = prompt_text(prompt);
+        if let Some(speaker) = &mut self.speaker {
+            if let Err(e) = speaker.speak(&text).await {
+                self.emit(SimEvent::Report {
+                    text: format!("no WAV for {text:?}: {e}"),
+                });
+            }
+        }
+        if prompt == Prompt::Paired {
+            if let Some(household) = self.toy.household_id() {
+                self.emit(SimEvent::Paired {
+                    household_id: uuid(household.0),
+                });
+            }
+        }
+        self.emit(SimEvent::Spoke { text });
+        if let Prompt::PairingCode(code) = prompt {
+            self.emit(SimEvent::PairingCode {
+                code: code.to_string(),
+            });
+        }
+    }
+
+    fn emit(&self, event: SimEvent) {
+        // Nobody listening is fine: the toy does not depend on being watched.
+        let _ = self.events.send(event);
+    }
+
+    fn set_status(&self, change: impl FnOnce(&mut SimStatus)) {
+        change(&mut self.status.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+}
+
+fn heart_text(heart: Heart) -> &'static str {
+    match heart {
+        Heart::Off => "off",
+        Heart::On => "on",
+        Heart::Blink => "blink",
+    }
+}
+
+/// One line for the log, with the protocol's stable names for reasons.
+pub(crate) fn report_text(report: &Report) -> String {
+    match report {
+        Report::MessageDropped { message_id, reason } => format!(
+            "message {} dropped: {}",
+            message_id.map_or_else(|| "(unreadable)".into(), |id| uuid(id.0).to_string()),
+            reason.code()
+        ),
+        Report::RosterRefused { version, reason } => format!(
+            "roster {} refused: {}",
+            version.map_or_else(|| "(unreadable)".into(), |v| format!("version {v}")),
+            reason.code()
+        ),
+        Report::ApprovalRefused { message_id, reason } => format!(
+            "approval for message {} refused: {}",
+            uuid(message_id.0),
+            match reason {
+                ApprovalRefusal::UnknownMessage => "unknown_message",
+                ApprovalRefusal::NotApprover => "not_approver",
+                ApprovalRefusal::BadSignature => "bad_signature",
+                ApprovalRefusal::NotPaired => "not_paired",
+            }
+        ),
+        Report::RecordingDiscarded { reason } => format!(
+            "recording discarded: {}",
+            match reason {
+                RecordingProblem::NotRequested => "the microphone was not on".into(),
+                RecordingProblem::BadMedia(e) => format!("not a valid recording ({e})"),
+                RecordingProblem::NoRecipients => "nobody in the household to send to".into(),
+                RecordingProblem::Seal(e) => format!("sealing failed ({e})"),
+                RecordingProblem::NoRosterKeys => "the roster does not list this toy's keys".into(),
+            }
+        ),
+        Report::FrameRefused { error } => format!("frame refused: {}", error.code()),
+        Report::FrameIgnored { frame_type } => format!("frame ignored: {frame_type:?}"),
+        Report::ServerError { code } => format!("server error: {}", code.code()),
+    }
+}
+
+/// The device id and fingerprint lines a new toy shows, for the command line.
+pub(crate) fn identity_lines(status: &SimStatus, state_dir: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    if status.first_start {
+        lines.push(format!("new toy, state saved in {}", state_dir.display()));
+    } else {
+        lines.push(format!("toy restored from {}", state_dir.display()));
+    }
+    lines.push(format!("device id: {}", status.device_id));
+    lines.push(format!("fingerprint: {}", status.fingerprint));
+    lines
+}

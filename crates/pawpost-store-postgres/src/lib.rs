@@ -21,6 +21,12 @@
 //! [`PostgresStore::open`] uses the server's `search_path` (usually `public`, or an
 //! `options=-c search_path=...` parameter in the URL); [`PostgresStore::open_in_schema`]
 //! keeps everything, the migration history included, in a schema of its own.
+//!
+//! # Tests
+//!
+//! The tests run against the server named by `PAWPOST_TEST_DATABASE_URL`, each in a
+//! schema named at random and dropped afterwards; without that variable they say they
+//! are skipped.
 #![forbid(unsafe_code)]
 
 use async_trait::async_trait;
@@ -47,6 +53,7 @@ pub const MAX_SCHEMA_NAME_LEN: usize = 63;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// The metadata store on one PostgreSQL database. Clones share one pool.
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
@@ -99,6 +106,7 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 
+    /// The pool, for maintenance queries and for closing it.
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }

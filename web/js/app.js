@@ -1,2 +1,163 @@
-// The web app's entry point.
-document.documentElement.dataset.ready = 'true';
+// The family web app: routes, session, and the pages. Every server string is rendered as
+// text (textContent via util.h), never as HTML.
+import { api, ApiError, setCsrfToken } from './api.js';
+import { ensureDevice } from './device.js';
+import { h } from './util.js';
+import { authView, joinView, acceptPendingInvitation } from './views/auth.js';
+import { householdsView } from './views/households.js';
+import { householdView } from './views/household.js';
+import { familyView } from './views/family.js';
+import { securityView } from './views/security.js';
+
+/**
+ * @typedef {{
+ *   account: { id: string, email: string, display_name: string } | null,
+ *   device: import('./device.js').ThisDevice | null,
+ *   navigate: (path: string, replace?: boolean) => void,
+ *   signedIn: (session: any) => Promise<void>,
+ *   cleanup: (() => void)[],
+ * }} App
+ */
+
+const root = /** @type {HTMLElement} */ (document.getElementById('app'));
+
+/** @type {App} */
+const app = {
+  account: null,
+  device: null,
+  navigate,
+  signedIn,
+  cleanup: [],
+};
+
+/**
+ * @param {string} path
+ * @param {boolean} [replace]
+ */
+function navigate(path, replace = false) {
+  if (replace) history.replaceState(null, '', path);
+  else history.pushState(null, '', path);
+  render();
+}
+
+/**
+ * Called with the answer of sign-in (or of the current session after a reload).
+ * @param {{ csrf_token: string, account: any }} session
+ */
+async function signedIn(session) {
+  setCsrfToken(session.csrf_token);
+  app.account = session.account;
+  app.device = await ensureDevice(session.account.id);
+}
+
+async function signOut() {
+  try {
+    await api('DELETE', '/api/v1/sessions/current');
+  } catch {
+    // Signed out on the server already, or unreachable: forget locally either way.
+  }
+  setCsrfToken('');
+  app.account = null;
+  app.device = null;
+  navigate('/signin');
+}
+
+function header() {
+  const nav = app.account
+    ? h(
+        'nav',
+        { 'aria-label': 'Main' },
+        h('a', { href: '/', 'data-link': true, text: 'Households' }),
+        h('a', { href: '/security', 'data-link': true, text: 'Security' }),
+        h('span', { class: 'who', text: app.account.display_name }),
+        h('button', { type: 'button', class: 'link', onclick: signOut, text: 'Sign out' }),
+      )
+    : h(
+        'nav',
+        { 'aria-label': 'Main' },
+        h('a', { href: '/signin', 'data-link': true, text: 'Sign in' }),
+        h('a', { href: '/signup', 'data-link': true, text: 'Create account' }),
+      );
+  return h('header', { class: 'top' }, h('a', { href: '/', 'data-link': true, class: 'brand', text: 'pawpost' }), nav);
+}
+
+/** @returns {Promise<HTMLElement>} */
+async function route() {
+  const path = location.pathname.replace(/\/+$/, '') || '/';
+  if (path === '/join') return joinView(app);
+  if (!app.account) {
+    if (path === '/signup') return authView(app, 'signup');
+    if (path !== '/signin') history.replaceState(null, '', `/signin?next=${encodeURIComponent(path)}`);
+    return authView(app, 'signin');
+  }
+  if (path === '/signin' || path === '/signup') {
+    const next = new URLSearchParams(location.search).get('next');
+    history.replaceState(null, '', next && next.startsWith('/') && !next.startsWith('//') ? next : '/');
+    return route();
+  }
+  if (path === '/') return householdsView(app);
+  if (path === '/security') return securityView(app);
+  let m = /^\/households\/([0-9a-f-]{36})$/.exec(path);
+  if (m) return householdView(app, m[1]);
+  m = /^\/households\/([0-9a-f-]{36})\/family$/.exec(path);
+  if (m) return familyView(app, m[1]);
+  return h('section', {}, h('h1', { tabindex: '-1', text: 'Page not found' }), h('p', {}, h('a', { href: '/', 'data-link': true, text: 'Back to your households' })));
+}
+
+let renderSeq = 0;
+async function render() {
+  const seq = ++renderSeq;
+  for (const f of app.cleanup.splice(0)) f();
+  root.setAttribute('aria-busy', 'true');
+  let view;
+  try {
+    view = await route();
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) {
+      app.account = null;
+      app.device = null;
+      if (seq === renderSeq) navigate('/signin', true);
+      return;
+    }
+    view = h(
+      'section',
+      {},
+      h('h1', { tabindex: '-1', text: 'Something went wrong' }),
+      h('p', { class: 'error', role: 'alert', text: e instanceof Error ? e.message : String(e) }),
+      h('p', {}, h('a', { href: '/', 'data-link': true, text: 'Back to your households' })),
+    );
+  }
+  if (seq !== renderSeq) return;
+  root.replaceChildren(header(), h('div', { class: 'view' }, view));
+  root.removeAttribute('aria-busy');
+  document.documentElement.dataset.route = location.pathname;
+  const heading = root.querySelector('h1');
+  if (heading) {
+    heading.setAttribute('tabindex', '-1');
+    document.title = `${heading.textContent} · pawpost`;
+    if (document.activeElement === document.body || !root.contains(document.activeElement)) heading.focus();
+  }
+}
+
+document.addEventListener('click', (e) => {
+  const a = /** @type {HTMLElement} */ (e.target).closest?.('a[data-link]');
+  if (!a || !(a instanceof HTMLAnchorElement)) return;
+  if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
+  e.preventDefault();
+  navigate(a.pathname + a.search);
+});
+window.addEventListener('popstate', render);
+
+async function boot() {
+  try {
+    const session = await api('GET', '/api/v1/sessions/current');
+    await signedIn(session);
+    await acceptPendingInvitation(app);
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 401)) console.error(e);
+  }
+  await render();
+  document.documentElement.dataset.ready = 'true';
+}
+
+boot();

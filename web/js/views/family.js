@@ -1,0 +1,265 @@
+// Managing a household: members (approve, refuse, block, remove, roles), invitations,
+// the toy, the child's name and picture, and the settings the roster carries.
+import { api } from '../api.js';
+import { syncRoster } from '../household-keys.js';
+import { MediaType } from '../mail.js';
+import { formatTime, h } from '../util.js';
+import { loadHousehold, shareChildInfo } from './context.js';
+
+const ROLE_LABEL = /** @type {Record<string, string>} */ ({ owner: 'Owner (parent)', guardian: 'Guardian (parent)', family: 'Family' });
+const MAX_AVATAR_BYTES = 512 * 1024;
+
+/** @param {number} minutes */
+const hhmm = (minutes) => `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
+/** @param {string} text */
+const minutesOf = (text) => {
+  const [hrs, mins] = text.split(':').map(Number);
+  return hrs * 60 + mins;
+};
+
+/**
+ * @param {import('../app.js').App} app
+ * @param {string} householdId
+ */
+export async function familyView(app, householdId) {
+  const ctx = await loadHousehold(app, householdId);
+  const me = app.account?.id;
+  const status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
+  const error = h('p', { class: 'error', role: 'alert' });
+
+  /**
+   * Runs a change, then publishes the roster that reflects it (owners), then redraws.
+   * @param {string} done
+   * @param {() => Promise<any>} change
+   */
+  async function act(done, change) {
+    error.textContent = '';
+    status.textContent = 'Working…';
+    try {
+      await change();
+      if (ctx.isOwner && app.device) {
+        await syncRoster(householdId, app.device.keys);
+        status.textContent = `${done} The household keys are updated and signed on this device.`;
+      } else {
+        status.textContent = `${done} An owner's device will sign the new household keys when they next open pawpost.`;
+      }
+      const saved = status.textContent;
+      await redraw();
+      const s = document.querySelector('.family .status');
+      if (s) s.textContent = saved;
+    } catch (e) {
+      status.textContent = '';
+      error.textContent = e instanceof Error ? e.message : String(e);
+      const err = document.querySelector('.family .error');
+      if (err) err.textContent = error.textContent;
+    }
+  }
+
+  async function redraw() {
+    const view = await familyView(app, householdId);
+    const old = document.querySelector('section.family');
+    if (old) old.replaceWith(view);
+  }
+
+  // Members.
+  const memberBase = `/api/v1/households/${householdId}/members`;
+  const rows = ctx.members.map((m) => {
+    const name = m.display_name;
+    const isMe = m.account_id === me;
+    const actions = h('div', { class: 'row actions' });
+    if (ctx.manages && !isMe) {
+      /**
+       * @param {string} label
+       * @param {string} done
+       * @param {() => Promise<any>} fn
+       * @param {string} [cls]
+       */
+      const button = (label, done, fn, cls) =>
+        h('button', { type: 'button', class: cls, text: label, 'aria-label': `${label} ${name}`, onclick: () => act(done, fn) });
+      if (m.status === 'pending') {
+        actions.append(
+          button('Approve', `${name} is approved.`, () => api('POST', `${memberBase}/${m.account_id}/approve`), 'primary'),
+          button('Refuse', `${name} was refused.`, () => api('DELETE', `${memberBase}/${m.account_id}`)),
+        );
+      } else if (m.status === 'approved') {
+        actions.append(
+          button('Block', `${name} is blocked: the toy refuses their messages from now on.`, () => api('POST', `${memberBase}/${m.account_id}/block`), 'danger'),
+          button('Remove', `${name} was removed.`, () => api('DELETE', `${memberBase}/${m.account_id}`), 'danger'),
+        );
+        const select = /** @type {HTMLSelectElement} */ (
+          h('select', { 'aria-label': `Role of ${name}` }, ...Object.entries(ROLE_LABEL).map(([v, l]) => h('option', { value: v, text: l, selected: v === m.role })))
+        );
+        select.addEventListener('change', () =>
+          act(`${name} is now ${ROLE_LABEL[select.value]}.`, () => api('PATCH', `${memberBase}/${m.account_id}`, { role: select.value })),
+        );
+        actions.append(select);
+      } else if (m.status === 'blocked') {
+        actions.append(
+          button('Unblock', `${name} is unblocked.`, () => api('POST', `${memberBase}/${m.account_id}/unblock`)),
+          button('Remove', `${name} was removed.`, () => api('DELETE', `${memberBase}/${m.account_id}`), 'danger'),
+        );
+      }
+    }
+    return h(
+      'li',
+      { class: `member member-${m.status}`, dataset: { accountId: m.account_id } },
+      h('div', {}, h('strong', { class: 'member-name', text: name }), isMe ? ' (you)' : null),
+      m.email ? h('div', { class: 'muted', text: m.email }) : null,
+      h('div', { class: 'muted', text: `${ROLE_LABEL[m.role] ?? m.role} · ${m.status}` }),
+      actions,
+    );
+  });
+  const membersSection = h('section', { 'aria-labelledby': 'members-title' }, h('h2', { id: 'members-title', text: 'Family members' }), h('ul', { class: 'members' }, ...rows));
+
+  const sections = [membersSection];
+  if (ctx.manages) {
+    // Invitations.
+    const inviteOut = h('div', { class: 'invite-out' });
+    const roleSel = /** @type {HTMLSelectElement} */ (h('select', { id: 'invite-role' }, h('option', { value: 'family', text: 'Family (relative)' }), h('option', { value: 'guardian', text: 'Guardian (second parent)' })));
+    const inviteBtn = h('button', { type: 'button', class: 'primary', text: 'Create invitation link' });
+    inviteBtn.addEventListener('click', async () => {
+      error.textContent = '';
+      try {
+        const inv = await api('POST', `/api/v1/households/${householdId}/invitations`, { role: roleSel.value });
+        const input = /** @type {HTMLInputElement} */ (h('input', { id: 'invite-url', readonly: true, value: inv.url, 'aria-label': 'Invitation link' }));
+        const copy = h('button', { type: 'button', text: 'Copy link' });
+        copy.addEventListener('click', async () => {
+          try {
+            await navigator.clipboard.writeText(inv.url);
+            copy.textContent = 'Copied';
+          } catch {
+            input.select();
+          }
+        });
+        inviteOut.replaceChildren(
+          h('p', { text: `Send this link to your relative; it works once and expires ${formatTime(inv.expires_at)}. You approve them after they join.` }),
+          h('div', { class: 'row' }, input, copy),
+        );
+        input.focus();
+        input.select();
+      } catch (e) {
+        error.textContent = e instanceof Error ? e.message : String(e);
+      }
+    });
+    sections.push(
+      h('section', { 'aria-labelledby': 'invite-title' }, h('h2', { id: 'invite-title', text: 'Invite a relative' }), h('div', { class: 'row' }, h('label', { for: 'invite-role', text: 'Role' }), roleSel, inviteBtn), inviteOut),
+    );
+
+    // Toys.
+    const toyList = h('ul', { class: 'toys' });
+    /** @type {any[]} */
+    let toys = [];
+    try {
+      toys = await api('GET', `/api/v1/households/${householdId}/toys`);
+    } catch {
+      toys = ctx.devices.filter((d) => d.kind === 'toy');
+    }
+    for (const t of toys) {
+      toyList.append(
+        h('li', { class: 'toy', dataset: { deviceId: t.device_id } },
+          h('strong', { text: t.label || 'Toy' }), ' ',
+          'online' in t ? h('span', { class: `online-${t.online ? 'yes' : 'no'}`, text: t.online ? 'online' : 'offline' }) : null,
+          h('div', { class: 'fingerprint' }, 'Fingerprint: ', h('code', { text: t.fingerprint })),
+        ),
+      );
+    }
+    const codeInput = /** @type {HTMLInputElement} */ (h('input', { id: 'toy-code', inputmode: 'numeric', autocomplete: 'off', pattern: '[0-9 ]*', maxlength: '11', 'aria-describedby': 'toy-code-hint' }));
+    const pairForm = /** @type {HTMLFormElement} */ (h('form', { class: 'row' }, h('label', { for: 'toy-code', text: 'Code the toy speaks' }), codeInput, h('button', { type: 'submit', class: 'primary', text: 'Add toy' })));
+    pairForm.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const code = codeInput.value.replace(/\D/g, '');
+      if (code.length !== 6) {
+        error.textContent = 'The code has 6 digits: hold the paw until the toy speaks it.';
+        return;
+      }
+      act('The toy is paired.', () => api('POST', `/api/v1/households/${householdId}/toys`, { code }));
+    });
+    sections.push(
+      h('section', { 'aria-labelledby': 'toy-title' },
+        h('h2', { id: 'toy-title', text: 'Toy' }),
+        toys.length ? toyList : h('p', { text: 'No toy yet.' }),
+        h('p', { id: 'toy-code-hint', class: 'hint', text: 'Hold the toy\'s paw until it speaks six digits, then type them here within 10 minutes. Compare the fingerprint shown here with the one the toy reports.' }),
+        pairForm,
+      ),
+    );
+
+    // The child.
+    const childInput = /** @type {HTMLInputElement} */ (h('input', { id: 'child-name', value: ctx.childName ?? '', maxlength: '100' }));
+    const childForm = /** @type {HTMLFormElement} */ (h('form', { class: 'row' }, h('label', { for: 'child-name', text: "Child's name" }), childInput, h('button', { type: 'submit', text: 'Save name' })));
+    childForm.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const name = childInput.value.trim();
+      if (!name) return;
+      act('The name is saved, encrypted for the family and the toy.', () => shareChildInfo(app, ctx, MediaType.TEXT, new TextEncoder().encode(name)));
+    });
+    const photoInput = /** @type {HTMLInputElement} */ (h('input', { id: 'child-photo', type: 'file', accept: 'image/png,image/jpeg,image/webp' }));
+    photoInput.addEventListener('change', () => {
+      const file = photoInput.files?.[0];
+      if (!file) return;
+      if (file.size > MAX_AVATAR_BYTES) {
+        error.textContent = 'Choose a picture under 512 KB.';
+        return;
+      }
+      act('The picture is saved, encrypted for the family.', async () => shareChildInfo(app, ctx, MediaType.IMAGE, new Uint8Array(await file.arrayBuffer())));
+    });
+    sections.push(
+      h('section', { 'aria-labelledby': 'child-title' }, h('h2', { id: 'child-title', text: 'Your child' }), childForm, h('div', { class: 'row' }, h('label', { for: 'child-photo', text: 'Picture' }), photoInput)),
+    );
+
+    // Settings (in the signed roster).
+    const s = ctx.signed?.roster.settings;
+    if (s) {
+      const quietOn = /** @type {HTMLInputElement} */ (h('input', { id: 'quiet-on', type: 'checkbox', checked: Boolean(s.quietHours) }));
+      const quietFrom = /** @type {HTMLInputElement} */ (h('input', { id: 'quiet-from', type: 'time', value: hhmm(s.quietHours?.startMinute ?? 19 * 60) }));
+      const quietTo = /** @type {HTMLInputElement} */ (h('input', { id: 'quiet-to', type: 'time', value: hhmm(s.quietHours?.endMinute ?? 7 * 60) }));
+      const retention = /** @type {HTMLInputElement} */ (h('input', { id: 'retention', type: 'number', min: '1', max: '365', value: String(s.retentionDays) }));
+      const approval = /** @type {HTMLInputElement} */ (h('input', { id: 'approval', type: 'checkbox', checked: s.parentApprovesBeforePlay }));
+      const settingsForm = /** @type {HTMLFormElement} */ (
+        h('form', { class: 'card settings' },
+          h('div', { class: 'check' }, quietOn, h('label', { for: 'quiet-on', text: 'Quiet hours: the toy stays silent' })),
+          h('div', { class: 'row' }, h('label', { for: 'quiet-from', text: 'from' }), quietFrom, h('label', { for: 'quiet-to', text: 'to' }), quietTo),
+          h('div', { class: 'row' }, h('label', { for: 'retention', text: 'Delete played messages after (days)' }), retention),
+          h('div', { class: 'check' }, approval, h('label', { for: 'approval', text: 'A parent approves each message before the toy plays it' })),
+          ctx.isOwner ? h('button', { type: 'submit', class: 'primary', text: 'Save settings' }) : h('p', { class: 'hint', text: 'Only an owner can change these: they are signed into the household keys.' }),
+        )
+      );
+      if (!ctx.isOwner) for (const el of settingsForm.querySelectorAll('input')) el.setAttribute('disabled', '');
+      settingsForm.addEventListener('submit', (e) => {
+        e.preventDefault();
+        const days = Number(retention.value);
+        const from = minutesOf(quietFrom.value);
+        const to = minutesOf(quietTo.value);
+        if (!Number.isInteger(days) || days < 1 || days > 365) {
+          error.textContent = 'Keep messages between 1 and 365 days.';
+          return;
+        }
+        if (quietOn.checked && (Number.isNaN(from) || Number.isNaN(to) || from === to)) {
+          error.textContent = 'Quiet hours need a start and an end that differ.';
+          return;
+        }
+        /** @type {import('../crypto/roster.js').HouseholdSettings} */
+        const settings = {
+          ...s,
+          quietHours: quietOn.checked ? { startMinute: from, endMinute: to } : null,
+          retentionDays: days,
+          parentApprovesBeforePlay: approval.checked,
+        };
+        act('Settings saved.', async () => {
+          if (!app.device) throw new Error('This browser has no keys.');
+          await syncRoster(householdId, app.device.keys, { settings });
+        });
+      });
+      sections.push(h('section', { 'aria-labelledby': 'settings-title' }, h('h2', { id: 'settings-title', text: 'Settings' }), settingsForm));
+    }
+  }
+
+  return h(
+    'section',
+    { class: 'family' },
+    h('h1', { text: `Family of ${ctx.household.name}` }),
+    h('p', {}, h('a', { href: `/households/${householdId}`, 'data-link': true, text: '← Messages' })),
+    status,
+    error,
+    ...sections,
+  );
+}

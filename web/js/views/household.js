@@ -1,0 +1,190 @@
+// One household: the child's name and picture, the recorder, and the messages with their
+// "delivered" / "heard" state; replies from the toy are opened and played here.
+import { MediaType, sendMessage } from '../mail.js';
+import { recorderPanel } from '../recorder.js';
+import { formatDuration, formatTime, h } from '../util.js';
+import { loadHousehold, openVoice, receipt, senderName, unreadCount } from './context.js';
+
+/**
+ * @param {import('../app.js').App} app
+ * @param {import('./context.js').HouseholdContext} ctx
+ * @param {any} m
+ */
+function deliveryState(app, ctx, m) {
+  const toyIds = new Set(ctx.devices.filter((d) => d.kind === 'toy').map((d) => d.device_id));
+  const others = m.recipients.filter((/** @type {any} */ r) => r.device_id !== app.device?.id);
+  const toys = others.filter((/** @type {any} */ r) => toyIds.has(r.device_id));
+  const watch = toys.length ? toys : others;
+  if (watch.some((/** @type {any} */ r) => r.played_at)) return 'heard';
+  if (watch.some((/** @type {any} */ r) => r.delivered_at)) return 'delivered';
+  return 'sent';
+}
+
+/**
+ * @param {import('../app.js').App} app
+ * @param {import('./context.js').HouseholdContext} ctx
+ * @param {any} m
+ */
+function messageItem(app, ctx, m) {
+  const mine = m.sender_device === app.device?.id;
+  const forMe = m.recipients.some((/** @type {any} */ r) => r.device_id === app.device?.id);
+  const myReceipt = m.recipients.find((/** @type {any} */ r) => r.device_id === app.device?.id);
+  const unread = !mine && forMe && !myReceipt?.played_at;
+  const player = h('div', { class: 'player' });
+  const error = h('p', { class: 'error', role: 'alert' });
+  const who = mine ? 'You' : senderName(ctx, m);
+  const playBtn = /** @type {HTMLButtonElement} */ (
+    h('button', {
+      type: 'button',
+      class: 'play',
+      text: 'Play',
+      'aria-label': `Play the message from ${who}, ${formatDuration(m.duration_ms)}`,
+    })
+  );
+  playBtn.addEventListener('click', async () => {
+    playBtn.disabled = true;
+    error.textContent = '';
+    try {
+      const ogg = await openVoice(app, ctx, m);
+      const url = URL.createObjectURL(new Blob([/** @type {BlobPart} */ (ogg)], { type: 'audio/ogg' }));
+      const audio = /** @type {HTMLAudioElement} */ (h('audio', { controls: true, src: url, 'aria-label': `Message from ${who}` }));
+      player.replaceChildren(audio);
+      audio.play().catch(() => {});
+      if (!mine && forMe) {
+        await receipt(app, m.message_id, 'played');
+        item.classList.remove('unread');
+        badge.remove();
+      }
+    } catch (e) {
+      error.textContent = `This message cannot be played: ${e instanceof Error ? e.message : e}`;
+      playBtn.disabled = false;
+    }
+  });
+  const badge = h('span', { class: 'badge', text: 'new' });
+  const state = mine ? deliveryState(app, ctx, m) : '';
+  const item = h(
+    'li',
+    { class: `message${unread ? ' unread' : ''}${mine ? ' mine' : ''}`, dataset: { messageId: m.message_id } },
+    h(
+      'div',
+      { class: 'meta' },
+      h('strong', { class: 'sender', text: who }),
+      ' ',
+      h('span', { class: 'muted', text: `${formatTime(m.created_at)} · ${formatDuration(m.duration_ms)}` }),
+      ' ',
+      unread ? badge : null,
+      mine ? h('span', { class: `state state-${state}`, dataset: { state }, text: state }) : null,
+    ),
+    h('div', { class: 'row' }, playBtn),
+    player,
+    error,
+  );
+  return item;
+}
+
+/**
+ * @param {import('../app.js').App} app
+ * @param {string} householdId
+ */
+export async function householdView(app, householdId) {
+  let ctx = await loadHousehold(app, householdId);
+  const hh = ctx.household;
+  const title = () => (ctx.childName ? `Messages with ${ctx.childName}` : hh.name);
+  if (hh.status === 'pending') {
+    return h('section', {}, h('h1', { text: hh.name }), h('p', { class: 'notice', role: 'status', text: 'You have joined. A parent of this household has to approve you before you can send or hear messages.' }));
+  }
+  if (hh.status === 'blocked') {
+    return h('section', {}, h('h1', { text: hh.name }), h('p', { class: 'notice', role: 'status', text: 'A parent of this household has blocked you.' }));
+  }
+
+  const avatarImg = h('span', { class: 'avatar-slot' });
+  /** @type {string | null} */
+  let avatarUrl = null;
+  const showAvatar = () => {
+    if (!ctx.avatar) return;
+    if (avatarUrl) URL.revokeObjectURL(avatarUrl);
+    avatarUrl = URL.createObjectURL(new Blob([/** @type {BlobPart} */ (ctx.avatar)]));
+    avatarImg.replaceChildren(h('img', { class: 'avatar', src: avatarUrl, alt: ctx.childName ? `${ctx.childName}'s picture` : "The child's picture" }));
+  };
+  showAvatar();
+  const heading = h('h1', { text: title() });
+  const unreadNote = h('p', { class: 'muted', 'aria-live': 'polite' });
+  const list = h('ul', { class: 'messages', 'aria-label': 'Messages' });
+  const refreshError = h('p', { class: 'error', role: 'alert' });
+
+  function renderList() {
+    /** @type {Set<string>} */
+    const openPlayers = new Set();
+    for (const li of list.querySelectorAll('li.message')) {
+      if (li.querySelector('audio')) openPlayers.add(/** @type {HTMLElement} */ (li).dataset.messageId ?? '');
+    }
+    const voices = ctx.messages
+      .filter((m) => m.media_type === MediaType.OGG_OPUS)
+      .sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
+    // Keep items with a player open: rebuilding them would stop the audio.
+    const items = voices.map((m) => {
+      const existing = openPlayers.has(m.message_id) ? list.querySelector(`li[data-message-id="${CSS.escape(m.message_id)}"]`) : null;
+      if (existing) {
+        const stateEl = existing.querySelector('.state');
+        if (stateEl instanceof HTMLElement && m.sender_device === app.device?.id) {
+          const s = deliveryState(app, ctx, m);
+          stateEl.textContent = s;
+          stateEl.dataset.state = s;
+          stateEl.className = `state state-${s}`;
+        }
+        return existing;
+      }
+      return messageItem(app, ctx, m);
+    });
+    list.replaceChildren(...items);
+    const n = unreadCount(app, ctx.messages);
+    unreadNote.textContent = voices.length === 0 ? 'No messages yet.' : n > 0 ? `${n} new message${n > 1 ? 's' : ''}.` : '';
+  }
+  renderList();
+
+  const canSend = ctx.inRoster && ctx.signed;
+  const recorder = canSend
+    ? recorderPanel({
+        sendLabel: `Send to ${ctx.childName ?? 'the toy'}`,
+        onSend: async (rec, progress) => {
+          // Seal for the roster in force now.
+          const fresh = await loadHousehold(app, householdId, { sync: ctx.isOwner });
+          if (!fresh.signed) throw new Error('This household has no keys yet.');
+          ctx = fresh;
+          const view = await sendMessage(householdId, /** @type {any} */ (app.device).keys, fresh.signed.roster, { mediaType: MediaType.OGG_OPUS, durationMs: rec.durationMs }, rec.ogg, progress);
+          ctx.messages.push(view);
+          renderList();
+        },
+      })
+    : h(
+        'p',
+        { class: 'notice', role: 'status' },
+        ctx.rosterError
+          ? `The household keys could not be checked: ${ctx.rosterError}`
+          : 'This browser is not in the household keys yet. An owner of the household adds it when they next open pawpost.',
+      );
+
+  const timer = setInterval(async () => {
+    try {
+      const fresh = await loadHousehold(app, householdId, { sync: false });
+      ctx = fresh;
+      heading.textContent = title();
+      showAvatar();
+      renderList();
+      refreshError.textContent = '';
+    } catch (e) {
+      refreshError.textContent = `Could not refresh: ${e instanceof Error ? e.message : e}`;
+    }
+  }, 4000);
+  app.cleanup.push(() => clearInterval(timer));
+  app.cleanup.push(() => avatarUrl && URL.revokeObjectURL(avatarUrl));
+
+  return h(
+    'section',
+    { class: 'household' },
+    h('div', { class: 'title-row' }, avatarImg, heading),
+    h('p', { class: 'muted' }, `${hh.name} · you are ${hh.role === 'family' ? 'family' : `a${hh.role === 'owner' ? 'n' : ''} ${hh.role}`} · `, h('a', { href: `/households/${householdId}/family`, 'data-link': true, text: ctx.manages ? 'Family, toy and settings' : 'Family' })),
+    recorder,
+    h('section', { 'aria-labelledby': 'msgs-title' }, h('h2', { id: 'msgs-title', text: 'Messages' }), unreadNote, list, refreshError),
+  );
+}

@@ -1,0 +1,104 @@
+// The list of households, with unread counts, and creating one (with the child's name).
+import { api } from '../api.js';
+import { syncRoster } from '../household-keys.js';
+import { MediaType } from '../mail.js';
+import { h } from '../util.js';
+import { shareChildInfo, loadHousehold, unreadCount } from './context.js';
+
+const STATUS_TEXT = /** @type {Record<string, string>} */ ({
+  pending: 'waiting for a parent to approve you',
+  blocked: 'a parent has blocked you',
+  approved: '',
+});
+
+/** @param {import('../app.js').App} app */
+export async function householdsView(app) {
+  /** @type {any[]} */
+  const households = await api('GET', '/api/v1/households');
+  const list = h('ul', { class: 'households' });
+  for (const hh of households) {
+    const badge = h('span', { class: 'badge', hidden: true });
+    const status = STATUS_TEXT[hh.status] ?? hh.status;
+    list.append(
+      h(
+        'li',
+        {},
+        h('a', { href: `/households/${hh.id}`, 'data-link': true, class: 'household-link', text: hh.name }),
+        ' ',
+        h('span', { class: 'role', text: hh.role }),
+        status ? h('span', { class: 'muted', text: ` — ${status}` }) : null,
+        ' ',
+        badge,
+      ),
+    );
+    if (hh.status === 'approved') {
+      api('GET', `/api/v1/households/${hh.id}/messages`)
+        .then((/** @type {any[]} */ messages) => {
+          const n = unreadCount(app, messages);
+          if (n > 0) {
+            badge.hidden = false;
+            badge.textContent = `${n} new`;
+            badge.setAttribute('aria-label', `${n} new message${n > 1 ? 's' : ''}`);
+          }
+        })
+        .catch(() => {});
+    }
+  }
+
+  const error = h('p', { class: 'error', role: 'alert' });
+  const form = /** @type {HTMLFormElement} */ (
+    h(
+      'form',
+      { class: 'card' },
+      h('h2', { text: 'Start a household' }),
+      h(
+        'div',
+        { class: 'field' },
+        h('label', { for: 'hh-name', text: 'Household name' }),
+        h('input', { id: 'hh-name', name: 'name', required: true, maxlength: '100', 'aria-describedby': 'hh-name-hint' }),
+        h('p', { id: 'hh-name-hint', class: 'hint', text: 'For example "The Rivera family". pawpost\'s server sees this name.' }),
+      ),
+      h(
+        'div',
+        { class: 'field' },
+        h('label', { for: 'child-name', text: "Your child's name" }),
+        h('input', { id: 'child-name', name: 'child', required: true, maxlength: '100', 'aria-describedby': 'child-name-hint' }),
+        h('p', { id: 'child-name-hint', class: 'hint', text: 'Encrypted on this device for your family and the toy; the server never sees it.' }),
+      ),
+      h('button', { type: 'submit', class: 'primary', text: 'Create household' }),
+      error,
+    )
+  );
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    error.textContent = '';
+    const name = /** @type {HTMLInputElement} */ (form.elements.namedItem('name')).value.trim();
+    const child = /** @type {HTMLInputElement} */ (form.elements.namedItem('child')).value.trim();
+    if (!name || !child) {
+      error.textContent = 'Please give both names.';
+      return;
+    }
+    const button = /** @type {HTMLButtonElement} */ (form.querySelector('button'));
+    button.disabled = true;
+    try {
+      if (!app.device) throw new Error('This browser has no keys yet; reload the page.');
+      const hh = await api('POST', '/api/v1/households', { name });
+      await syncRoster(hh.id, app.device.keys);
+      const ctx = await loadHousehold(app, hh.id, { sync: false });
+      await shareChildInfo(app, ctx, MediaType.TEXT, new TextEncoder().encode(child));
+      app.navigate(`/households/${hh.id}`);
+    } catch (err) {
+      error.textContent = err instanceof Error ? err.message : String(err);
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  return h(
+    'section',
+    {},
+    h('h1', { text: 'Your households' }),
+    households.length ? list : h('p', { text: 'You are not in a household yet. Start one below, or open the invitation link a parent sent you.' }),
+    form,
+  );
+}

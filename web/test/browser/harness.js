@@ -1,0 +1,173 @@
+// Real-browser test support: a pawpost server on 127.0.0.1, Chromium with a fake
+// microphone, and helpers shared by the stories.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+export const BINARY = join(REPO, 'target/debug/pawpost');
+export const CHROMIUM = '/usr/bin/chromium';
+export const ARTIFACTS = join(REPO, 'test-artifacts');
+
+/** A strong password for the stories. */
+export const STRONG = 'velvet otter juggles seven plums';
+
+export function requireBinary() {
+  assert.ok(existsSync(BINARY), `${BINARY} is missing: run \`cargo build -p pawpost\` first (scripts/test runs cargo test, which builds it)`);
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install the Debian package chromium (.ci/run does)`);
+}
+
+/**
+ * Starts `pawpost serve` on a free port of 127.0.0.1 with a fresh data folder.
+ * @param {{ timeoutMs?: number }} [options]
+ * @returns {Promise<{ url: string, dataDir: string, stop: () => Promise<void>, log: () => string }>}
+ */
+export async function startServer(options = {}) {
+  requireBinary();
+  const dataDir = mkdtempSync(join(tmpdir(), 'pawpost-web-'));
+  const child = spawn(
+    BINARY,
+    ['serve', '--listen', '127.0.0.1:0', '--data-dir', join(dataDir, 'data'), '--insecure-cookies', '--hash-workers', '2'],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', PAWPOST_LOG: 'warn' } },
+  );
+  let out = '';
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), options.timeoutMs ?? 20000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /pawpost is serving (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}:\n${out}`));
+    });
+  });
+  return {
+    url,
+    dataDir,
+    log: () => out,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A spoken WAV for the fake microphone: espeak-ng if installed, else a sine tone.
+ * @param {string} dir
+ * @param {string} text
+ * @returns {string} the file
+ */
+export function makeVoiceWav(dir, text) {
+  const file = join(dir, 'voice.wav');
+  const espeak = spawnSync('espeak-ng', ['-w', file, text], { timeout: 10000 });
+  if (espeak.status === 0 && existsSync(file)) return file;
+  // 3 s of a 440 Hz tone, 16-bit mono 48 kHz.
+  const rate = 48000;
+  const n = rate * 3;
+  const buf = Buffer.alloc(44 + n * 2);
+  buf.write('RIFF', 0);
+  buf.writeUInt32LE(36 + n * 2, 4);
+  buf.write('WAVEfmt ', 8);
+  buf.writeUInt32LE(16, 16);
+  buf.writeUInt16LE(1, 20);
+  buf.writeUInt16LE(1, 22);
+  buf.writeUInt32LE(rate, 24);
+  buf.writeUInt32LE(rate * 2, 28);
+  buf.writeUInt16LE(2, 32);
+  buf.writeUInt16LE(16, 34);
+  buf.write('data', 36);
+  buf.writeUInt32LE(n * 2, 40);
+  for (let i = 0; i < n; i++) buf.writeInt16LE(Math.round(Math.sin((2 * Math.PI * 440 * i) / rate) * 12000), 44 + i * 2);
+  writeFileSync(file, buf);
+  return file;
+}
+
+/**
+ * One person's browser: Chromium with its own fresh profile and a fake microphone.
+ * @param {string} wav
+ * @returns {Promise<{ context: import('playwright-core').BrowserContext, page: import('playwright-core').Page, close: () => Promise<void>, errors: string[] }>}
+ */
+export async function openBrowser(wav) {
+  const profile = mkdtempSync(join(tmpdir(), 'pawpost-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--use-fake-ui-for-media-stream',
+      '--use-fake-device-for-media-stream',
+      `--use-file-for-fake-audio-capture=${wav}`,
+      '--autoplay-policy=no-user-gesture-required',
+    ],
+    viewport: { width: 420, height: 860 },
+    timeout: 30000,
+  });
+  context.setDefaultTimeout(15000);
+  /** @type {string[]} */
+  const errors = [];
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  // Only 127.0.0.1: anything else is a bug (CSP would block it too).
+  await context.route(/^(?!http:\/\/127\.0\.0\.1[:/]).*/, (route) => {
+    errors.push(`request outside 127.0.0.1: ${route.request().url()}`);
+    return route.abort();
+  });
+  return {
+    context,
+    page,
+    errors,
+    async close() {
+      await context.close().catch(() => {});
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * @param {import('playwright-core').Page} page
+ * @param {string} name
+ */
+export async function screenshot(page, name) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+/**
+ * Signs up through the form and lands signed in.
+ * @param {import('playwright-core').Page} page
+ * @param {{ email: string, name: string, password?: string }} who
+ */
+export async function signUp(page, who) {
+  await page.getByLabel('Email').fill(who.email);
+  await page.getByLabel('Your name (as your family knows you)').fill(who.name);
+  await page.getByLabel('Password', { exact: true }).fill(who.password ?? STRONG);
+  await page.getByRole('button', { name: 'Create account' }).click();
+}

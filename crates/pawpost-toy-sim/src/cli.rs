@@ -101,11 +101,13 @@ pub async fn run_cli(
     let mut lines = input.lines();
     loop {
         let line = tokio::select! {
-            line = lines.next_line() => line.wrap_err("cannot read commands")?,
+            // What the toy already did is shown before the next command runs.
+            biased;
             event = events.recv() => {
                 show_received(&mut output, event)?;
                 continue;
             }
+            line = lines.next_line() => line.wrap_err("cannot read commands")?,
         };
         let Some(line) = line else { break };
         match parse_command(&line) {

@@ -39,8 +39,8 @@ enum State {
 pub(crate) enum LinkEvent {
     Connected,
     Frame(Vec<u8>),
-    /// An open connection closed or failed.
-    Lost(String),
+    /// An open connection failed (with why), or was closed by the server (`None`).
+    Lost(Option<String>),
     /// An attempt to connect failed; another follows after the backoff.
     ConnectFailed(String),
 }
@@ -101,11 +101,11 @@ impl Link {
                     | Some(Ok(Message::Frame(_))) => {}
                     Some(Ok(Message::Close(_))) | None => {
                         self.retry_later();
-                        return LinkEvent::Lost("closed by the server".into());
+                        return LinkEvent::Lost(None);
                     }
                     Some(Err(e)) => {
                         self.retry_later();
-                        return LinkEvent::Lost(e.to_string());
+                        return LinkEvent::Lost(Some(e.to_string()));
                     }
                 },
             }
@@ -137,10 +137,21 @@ impl Link {
 
     /// Closes the connection politely, for a toy being switched off.
     pub(crate) async fn close(&mut self) {
+        self.close_and_retry_at(Instant::now() + MAX_BACKOFF).await;
+    }
+
+    /// Closes the connection and opens a new one at once.
+    pub(crate) async fn reconnect(&mut self) {
+        self.close_and_retry_at(Instant::now()).await;
+    }
+
+    async fn close_and_retry_at(&mut self, at: Instant) {
         if let State::Up(ws) = &mut self.state {
-            let _ = timeout(CLOSE_TIMEOUT, ws.close(None)).await;
+            // Named in full: where another crate turns on futures' `alloc`, `Box<Ws>` is a
+            // `Sink` too and `ws.close(..)` would resolve to the sink's close instead.
+            let _ = timeout(CLOSE_TIMEOUT, WebSocketStream::close(&mut **ws, None)).await;
         }
-        self.state = State::Waiting(Instant::now() + MAX_BACKOFF);
+        self.state = State::Waiting(at);
     }
 
     fn retry_later(&mut self) {

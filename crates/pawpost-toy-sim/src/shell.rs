@@ -136,7 +136,7 @@ impl<R: CryptoRng + Send + 'static> Shell<R> {
                     event = self.link.next() => self.link_event(event).await?,
                 }
                 if let Some(reason) = self.link.take_lost() {
-                    self.link_event(LinkEvent::Lost(reason)).await?;
+                    self.link_event(LinkEvent::Lost(Some(reason))).await?;
                 }
             }
         }
@@ -171,6 +171,7 @@ impl<R: CryptoRng + Send + 'static> Shell<R> {
                     Ok(Frame::UploadAck { message_id }) => Some(message_id),
                     _ => None,
                 };
+                let was_paired = self.toy.household_id().is_some();
                 let actions = self.toy.handle(Event::FrameReceived(&bytes), &mut self.rng);
                 // The toy says "sent" only for an acknowledgement of one of its uploads.
                 let sent = actions
@@ -182,15 +183,23 @@ impl<R: CryptoRng + Send + 'static> Shell<R> {
                         message_id: uuid(message_id.0),
                     });
                 }
+                if !was_paired && self.toy.household_id().is_some() && self.link.is_up() {
+                    // The toy authenticates only in answer to a challenge, and the pairing
+                    // connection's challenge came before it had a household. A fresh
+                    // connection lets it authenticate now, so that its acknowledgements
+                    // and recordings go out at once instead of at the next reconnection.
+                    self.link.reconnect().await;
+                    self.went_down().await?;
+                }
                 Ok(())
             }
             LinkEvent::Lost(reason) => {
-                self.set_status(|s| s.connected = false);
-                self.emit(SimEvent::Disconnected);
-                self.emit(SimEvent::Report {
-                    text: format!("connection lost: {reason}"),
-                });
-                self.feed(Event::Disconnected).await
+                if let Some(reason) = reason {
+                    self.emit(SimEvent::Report {
+                        text: format!("connection lost: {reason}"),
+                    });
+                }
+                self.went_down().await
             }
             LinkEvent::ConnectFailed(reason) => {
                 if self.last_failure.as_ref() != Some(&reason) {
@@ -202,6 +211,12 @@ impl<R: CryptoRng + Send + 'static> Shell<R> {
                 Ok(())
             }
         }
+    }
+
+    async fn went_down(&mut self) -> Result<(), SaveFailed> {
+        self.set_status(|s| s.connected = false);
+        self.emit(SimEvent::Disconnected);
+        self.feed(Event::Disconnected).await
     }
 
     /// A press that starts the microphone, finished with `ogg` as the recording. If the

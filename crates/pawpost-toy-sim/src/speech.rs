@@ -77,11 +77,29 @@ impl Speaker {
             .spawn()
             .map_err(|e| format!("{ESPEAK}: {e}"))?;
         match tokio::time::timeout(ESPEAK_TIMEOUT, child.wait()).await {
-            Ok(Ok(status)) if status.success() => Ok(path),
+            Ok(Ok(status)) if status.success() => {
+                // The synthesiser creates the file with the default permissions; what the toy
+                // says (a pairing code among it) stays as private as the rest of its storage.
+                make_private(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                Ok(path)
+            }
             Ok(Ok(status)) => Err(format!("{ESPEAK} failed: {status}")),
             Ok(Err(e)) => Err(format!("{ESPEAK}: {e}")),
             Err(_) => Err(format!("{ESPEAK} took longer than {ESPEAK_TIMEOUT:?}")),
         }
+    }
+}
+
+fn make_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
     }
 }
 

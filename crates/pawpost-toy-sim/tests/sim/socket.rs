@@ -76,9 +76,9 @@ async fn a_paired_toy_stays_paired_after_a_restart() {
     let toy = SimToy::start(config(&server.base, dir.path()))
         .await
         .unwrap();
-    let mut conn = server.accept().await;
+    let conn = server.accept().await;
     let mut household = Household::new();
-    pair(&toy, &mut conn, &mut household).await;
+    pair(&toy, &server, conn, &mut household).await;
     let status = toy.status();
     assert_eq!(status.household_id, Some(Uuid::from_bytes(household.id.0)));
     assert_eq!(status.roster_version, 1);
@@ -120,15 +120,10 @@ async fn a_message_is_saved_before_it_is_acknowledged_and_plays_on_a_press() {
     let toy = SimToy::start(config(&server.base, dir.path()))
         .await
         .unwrap();
-    let mut conn = server.accept().await;
+    let conn = server.accept().await;
     let mut household = Household::new();
-    let identity = pair(&toy, &mut conn, &mut household).await;
+    let (identity, mut conn) = pair(&toy, &server, conn, &mut household).await;
     let mut events = toy.events();
-    conn.challenge().await;
-    assert!(matches!(
-        Frame::decode(&conn.recv().await).unwrap(),
-        Frame::Auth { .. }
-    ));
 
     let id = MessageId(random_id());
     let ogg = voice(1000);
@@ -186,12 +181,10 @@ async fn a_recording_is_sealed_uploaded_and_acknowledged() {
     let toy = SimToy::start(config(&server.base, dir.path()))
         .await
         .unwrap();
-    let mut conn = server.accept().await;
+    let conn = server.accept().await;
     let mut household = Household::new();
-    pair(&toy, &mut conn, &mut household).await;
+    let (_, mut conn) = pair(&toy, &server, conn, &mut household).await;
     let mut events = toy.events();
-    conn.challenge().await;
-    conn.recv().await;
 
     toy.record(voice(2000));
     wait(&mut events, |e| *e == SimEvent::RecordingStarted).await;
@@ -288,5 +281,14 @@ async fn spoken_prompts_become_wav_files_when_espeak_ng_is_installed() {
         dir.path().join("spoken/001.wav").is_file(),
         espeak_installed
     );
+    #[cfg(unix)]
+    if espeak_installed {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("spoken/001.wav"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
     toy.stop().await;
 }

@@ -216,8 +216,14 @@ impl Household {
 }
 
 /// The server side of pairing, checked step by step: challenge, long press, verified
-/// `PairRequest`, code, roster. Returns the toy's identity as it presented it.
-pub async fn pair(toy: &SimToy, conn: &mut Conn, household: &mut Household) -> PublicIdentity {
+/// `PairRequest`, code, roster; then the toy's fresh connection, authenticated. Returns the
+/// toy's identity as it presented it, and that connection.
+pub async fn pair(
+    toy: &SimToy,
+    server: &FakeServer,
+    mut conn: Conn,
+    household: &mut Household,
+) -> (PublicIdentity, Conn) {
     let mut events = toy.events();
     conn.challenge().await;
     toy.long_press();
@@ -245,5 +251,25 @@ pub async fn pair(toy: &SimToy, conn: &mut Conn, household: &mut Household) -> P
     })
     .await;
     wait(&mut events, |e| matches!(e, SimEvent::Paired { .. })).await;
-    identity
+
+    // The toy leaves the pairing connection and authenticates on a new one.
+    let mut conn = server.accept().await;
+    conn.challenge().await;
+    let Frame::Auth {
+        device_id,
+        roster_version,
+        signature,
+    } = Frame::decode(&conn.recv().await).unwrap()
+    else {
+        panic!("expected Auth");
+    };
+    assert_eq!(device_id, identity.device_id);
+    assert_eq!(roster_version, 1);
+    assert!(pawpost_toy::signing::verify_auth(
+        &identity,
+        &NONCE,
+        roster_version,
+        &signature
+    ));
+    (identity, conn)
 }

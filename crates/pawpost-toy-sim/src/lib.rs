@@ -61,7 +61,8 @@ pub struct SimConfig {
 pub enum SimEvent {
     /// The WebSocket to the server is open.
     Connected,
-    /// The WebSocket closed or failed; the toy reconnects by itself.
+    /// The WebSocket closed or failed, or the toy left the connection it paired on to
+    /// authenticate on a new one; the toy reconnects by itself.
     Disconnected,
     /// The toy said this (a pairing code as digits separated by spaces).
     Spoke {

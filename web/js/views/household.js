@@ -149,6 +149,12 @@ export async function householdView(app, householdId) {
         onSend: async (rec, progress) => {
           // Seal for the roster in force now.
           const fresh = await loadHousehold(app, householdId, { sync: ctx.isOwner });
+          if (fresh.household.status === 'blocked') {
+            throw new Error('a parent of this household has blocked you, so your messages no longer reach the toy.');
+          }
+          if (fresh.household.status === 'pending') {
+            throw new Error('a parent of this household has not approved you yet.');
+          }
           if (!fresh.signed) throw new Error('This household has no keys yet.');
           ctx = fresh;
           const view = await sendMessage(householdId, /** @type {any} */ (app.device).keys, fresh.signed.roster, { mediaType: MediaType.OGG_OPUS, durationMs: rec.durationMs }, rec.ogg, progress);

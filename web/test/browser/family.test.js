@@ -6,7 +6,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { readOggOpus } from '../../js/media/ogg.js';
 import { makeVoiceWav, openBrowser, screenshot, signUp, startServer, STRONG } from './harness.js';
 
 const XSS_NAME = 'Gran <img src=x onerror="window.__pwned=1">';
@@ -94,4 +93,122 @@ test('the parent invites a grandparent, who signs up through the link and is app
   assert.equal(await row.locator('.member-name').textContent(), XSS_NAME);
   assert.equal(await page.locator('li.member img').count(), 0);
   assert.equal(await page.evaluate(() => /** @type {any} */ (window).__pwned), undefined);
+});
+
+/**
+ * Records from the fake microphone for about `ms` milliseconds.
+ * @param {import('playwright-core').Page} page
+ * @param {number} ms
+ */
+async function record(page, ms) {
+  await page.getByRole('button', { name: 'Record' }).click();
+  await page.getByRole('button', { name: 'Stop' }).waitFor();
+  // The level meter moves while the fake microphone speaks.
+  await page.waitForFunction(() => Number(/** @type {HTMLMeterElement} */ (document.querySelector('.rec-meter'))?.value) > 0.01, null, { timeout: 5000 });
+  await page.waitForTimeout(ms);
+  await page.getByRole('button', { name: 'Stop' }).click();
+  await page.locator('.recorder[data-recorded]').waitFor();
+  return Number(await page.locator('.recorder').getAttribute('data-recorded'));
+}
+
+let sentMs = 0;
+
+test('the grandparent records from the microphone and sends to the toy', { timeout: 90000 }, async () => {
+  const g = gran.page;
+  await g.reload();
+  await g.getByRole('heading', { name: 'Messages with Mia Zephyrine' }).waitFor();
+  sentMs = await record(g, 2500);
+  assert.ok(sentMs > 1500 && sentMs < 5000, `recorded ${sentMs} ms`);
+  // The preview plays the remuxed Ogg Opus.
+  const previewOk = await g.locator('.rec-preview audio').evaluate(
+    (a) => new Promise((resolve) => {
+      const audio = /** @type {HTMLAudioElement} */ (a);
+      if (audio.readyState >= 1) resolve(audio.duration);
+      audio.onloadedmetadata = () => resolve(audio.duration);
+      audio.onerror = () => resolve(-1);
+    }),
+  );
+  assert.ok(Number(previewOk) > 1, `preview duration ${previewOk}`);
+  await screenshot(g, 'recorder');
+  await g.getByRole('button', { name: 'Send to Mia Zephyrine' }).click();
+  await g.getByRole('status').filter({ hasText: 'Sent.' }).waitFor();
+  await g.locator('li.message.mine').first().waitFor();
+  assert.deepEqual(gran.errors, []);
+});
+
+test('the parent sees the new message, decrypts and hears it', { timeout: 60000 }, async () => {
+  const page = parent.page;
+  await page.goto(householdUrl);
+  await page.locator('li.message.unread').first().waitFor();
+  const id = await page.locator('li.message.unread').first().getAttribute('data-message-id');
+  const item = page.locator(`li.message[data-message-id="${id}"]`);
+  assert.match(await item.locator('.sender').textContent() ?? '', /^Gran </);
+  await page.getByText('1 new message.').waitFor();
+  await screenshot(page, 'messages');
+  await item.getByRole('button', { name: /^Play/ }).click();
+  const audio = item.locator('audio');
+  await audio.waitFor();
+  const duration = await audio.evaluate(
+    (a) => new Promise((resolve) => {
+      const el = /** @type {HTMLAudioElement} */ (a);
+      if (el.readyState >= 1) resolve(el.duration);
+      el.onloadedmetadata = () => resolve(el.duration);
+      el.onerror = () => resolve(-1);
+    }),
+  );
+  assert.ok(Math.abs(Number(duration) * 1000 - sentMs) < 300, `plays ${duration} s of ${sentMs} ms`);
+  // Heard here: the grandparent's message shows as heard.
+  await gran.page.locator('li.message.mine [data-state=heard]').waitFor({ timeout: 15000 });
+  assert.deepEqual(parent.errors, []);
+});
+
+test('a blocked grandparent cannot send, and is told why', { timeout: 90000 }, async () => {
+  const g = gran.page;
+  await g.reload();
+  await g.getByRole('heading', { name: 'Messages with Mia Zephyrine' }).waitFor();
+  await record(g, 1200);
+
+  const page = parent.page;
+  await page.goto(`${householdUrl}/family`);
+  await page.locator('li.member', { hasText: 'Gran' }).getByRole('button', { name: /^Block/ }).click();
+  await page.getByRole('status').filter({ hasText: 'is blocked' }).waitFor();
+
+  await g.getByRole('button', { name: 'Send to Mia Zephyrine' }).click();
+  const alert = g.locator('.recorder .error');
+  await alert.filter({ hasText: 'blocked' }).waitFor();
+  assert.match(await alert.textContent() ?? '', /Not sent: .*a parent of this household has blocked you/);
+  await screenshot(g, 'blocked-send');
+});
+
+test('settings become a new signed roster version; the security page lists sessions and devices', { timeout: 60000 }, async () => {
+  const page = parent.page;
+  await page.goto(`${householdUrl}/family`);
+  const id = householdUrl.split('/').pop();
+  const version = () => page.evaluate(async (hh) => (await (await fetch(`/api/v1/households/${hh}/roster`)).json()).version, id);
+  const before = await version();
+  await page.getByLabel('Quiet hours: the toy stays silent').check();
+  await page.getByLabel('from', { exact: true }).fill('19:30');
+  await page.getByLabel('to', { exact: true }).fill('07:00');
+  await page.getByLabel('Delete played messages after (days)').fill('14');
+  await page.getByLabel('A parent approves each message before the toy plays it').check();
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await page.getByRole('status').filter({ hasText: 'Settings saved.' }).waitFor();
+  assert.equal(await version(), before + 1);
+  assert.equal(await page.getByLabel('Delete played messages after (days)').inputValue(), '14');
+  assert.ok(await page.getByLabel('Quiet hours: the toy stays silent').isChecked());
+
+  await page.getByRole('link', { name: 'Security' }).click();
+  await page.getByRole('heading', { name: 'Security' }).waitFor();
+  await page.getByText('(this session)').waitFor();
+  await page.getByText('(this browser)').waitFor();
+  await screenshot(page, 'security');
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('heading', { name: 'Sign in to pawpost' }).waitFor();
+  await page.goto(householdUrl);
+  await page.getByRole('heading', { name: 'Sign in to pawpost' }).waitFor();
+  await page.getByLabel('Email').fill('parent@example.com');
+  await page.getByLabel('Password', { exact: true }).fill(STRONG);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Messages with Mia Zephyrine' }).waitFor();
+  assert.deepEqual(parent.errors, []);
 });

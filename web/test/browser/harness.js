@@ -133,7 +133,8 @@ export async function openBrowser(wav) {
   const page = context.pages()[0] ?? (await context.newPage());
   page.on('pageerror', (e) => errors.push(String(e)));
   page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
+    // Expected 4xx answers (signed out, pending, blocked) are shown in the page, not errors.
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text());
   });
   // Only 127.0.0.1: anything else is a bug (CSP would block it too).
   await context.route(/^(?!http:\/\/127\.0\.0\.1[:/]).*/, (route) => {

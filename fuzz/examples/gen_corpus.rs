@@ -102,6 +102,10 @@ fn roster_corpus() {
         c.add(r["name"].as_str().unwrap(), &bytes(&r["signed_roster"]));
     }
     c.add("toy-household-genesis", &paired_genesis().encode());
+    // The last version a roster can have: it has no successor.
+    let mut last = bytes(&v["rosters"][1]["roster_bytes"]);
+    last[17..25].copy_from_slice(&[0xff; 8]);
+    c.add("v2-body-at-u64-max", &last);
 }
 
 fn identity_corpus() {

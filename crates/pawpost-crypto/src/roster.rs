@@ -273,9 +273,12 @@ impl Roster {
     }
 
     /// A copy to edit into the next version: version + 1, chained to this one.
+    ///
+    /// A roster at version `u64::MAX` (which decodes) has no next version: the copy keeps
+    /// that version, so `verify_successor` refuses it as stale instead of anything panicking.
     pub fn next_version(&self) -> Self {
         Self {
-            version: self.version + 1,
+            version: self.version.saturating_add(1),
             previous_digest: self.digest(),
             ..self.clone()
         }

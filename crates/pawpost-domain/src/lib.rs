@@ -12,7 +12,7 @@ pub use email::{Email, EmailError};
 pub use ids::{AccountId, HouseholdId, InvitationId};
 pub use model::{
     Account, Device, DeviceId, DeviceKind, Household, Invitation, Member, Membership, Message,
-    Receipt, ReceiptState, Session, StoredRoster,
+    PairingClaim, PendingPairing, Receipt, ReceiptState, Session, StoredRoster,
 };
 pub use password::{PasswordPolicy, PasswordRejection};
 pub use roles::{MemberStatus, Role};

@@ -185,3 +185,24 @@ pub enum ReceiptState {
     /// The message was played (heard) or opened.
     Played,
 }
+
+/// A toy waiting to be paired: it asked for a code and speaks it. Codes are short, so
+/// they live briefly and wrong guesses burn them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingPairing {
+    pub code: String,
+    pub device_id: DeviceId,
+    /// The toy's encoded public identity.
+    pub identity: Vec<u8>,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// What entering a pairing code found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PairingClaim {
+    /// The code matched a live pairing, which is now spent.
+    Claimed(PendingPairing),
+    /// No live pairing has this code; every live code counted one wrong try.
+    NoMatch,
+}

@@ -33,6 +33,23 @@ pub const SIGNUP_WINDOW: Duration = Duration::from_secs(3600);
 pub const DEFAULT_HASH_QUEUE: usize = 64;
 /// Default security.txt contact; operators set their own.
 pub const DEFAULT_SECURITY_CONTACT: &str = "mailto:security@pawpost.invalid";
+/// How long a toy's pairing code stays valid (DESIGN.md: 10 minutes).
+pub const PAIRING_CODE_TTL: Duration = Duration::from_secs(10 * 60);
+/// Wrong codes entered anywhere while a code is live that burn it.
+pub const PAIRING_MAX_WRONG_TRIES: u32 = 5;
+/// Wrong pairing codes one account may enter within `PAIRING_WINDOW`.
+pub const PAIRING_WRONG_CODES_PER_ACCOUNT: u32 = 5;
+/// Pairing codes one client address may ask for within `PAIRING_WINDOW`.
+pub const DEFAULT_PAIRING_REQUESTS_PER_ADDRESS: u32 = 10;
+pub const PAIRING_WINDOW: Duration = Duration::from_secs(10 * 60);
+/// A toy must authenticate or ask to pair this soon after connecting.
+pub const TOY_HELLO_DEADLINE: Duration = Duration::from_secs(30);
+/// Failed toy authentications on one connection before it is closed.
+pub const TOY_AUTH_ATTEMPTS: u32 = 3;
+/// Frames waiting to be written to one toy; a toy that does not read is disconnected.
+pub const TOY_OUTBOX_FRAMES: usize = 64;
+/// WebSocket buffers per toy connection, kept small so that an idle toy costs little.
+pub const TOY_WS_BUFFER_BYTES: usize = 4 * 1024;
 /// Longest display name and household name.
 pub const MAX_NAME_CHARS: usize = 80;
 
@@ -70,6 +87,8 @@ pub struct ServerConfig {
     pub login_failures_per_address: RateLimit,
     /// New accounts allowed per client address.
     pub signups_per_address: RateLimit,
+    /// Pairing codes a client address may ask for within `PAIRING_WINDOW`.
+    pub pairing_requests_per_address: RateLimit,
     /// Password hashes computed at once; each takes 19 MiB and one core.
     pub hash_workers: usize,
     /// Password hashes allowed to wait for a worker before the server answers 503.
@@ -103,6 +122,10 @@ impl ServerConfig {
             signups_per_address: RateLimit {
                 max: DEFAULT_SIGNUPS_PER_ADDRESS,
                 window: SIGNUP_WINDOW,
+            },
+            pairing_requests_per_address: RateLimit {
+                max: DEFAULT_PAIRING_REQUESTS_PER_ADDRESS,
+                window: PAIRING_WINDOW,
             },
             hash_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             hash_queue: DEFAULT_HASH_QUEUE,

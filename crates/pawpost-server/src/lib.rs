@@ -11,12 +11,13 @@ pub mod ratelimit;
 pub mod routes;
 pub mod state;
 mod storage;
+pub mod toyhub;
 mod web;
 
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::Router;
 use config::ServerConfig;
-use routes::{accounts, households, keys, messages, meta, sessions};
+use routes::{accounts, households, keys, messages, meta, sessions, toy_ws, toys};
 use state::{AppState, Limits};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,6 +45,7 @@ pub use storage::StartError;
         (name = "households", description = "Households, members, invitations"),
         (name = "keys", description = "Device public keys and the signed household roster"),
         (name = "messages", description = "End-to-end encrypted message envelopes"),
+        (name = "toys", description = "Pairing toys, and the toys' WebSocket (docs/TOY-PROTOCOL.md)"),
     )
 )]
 struct ApiDoc;
@@ -75,6 +77,8 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(messages::upload, messages::list))
         .routes(routes!(messages::download))
         .routes(routes!(messages::receipt))
+        .routes(routes!(toys::pair, toys::list))
+        .routes(routes!(toy_ws::toy_ws))
         .with_state(state)
         .split_for_parts();
     let doc_json: Arc<str> = doc
@@ -172,6 +176,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         login_per_account: ratelimit::Limiter::new(config.login_failures_per_account),
         login_per_address: ratelimit::Limiter::new(config.login_failures_per_address),
         signup_per_address: ratelimit::Limiter::new(config.signups_per_address),
+        pairing_per_address: ratelimit::Limiter::new(config.pairing_requests_per_address),
+        wrong_pairing_codes_per_account: ratelimit::Limiter::new(config::RateLimit {
+            max: config::PAIRING_WRONG_CODES_PER_ACCOUNT,
+            window: config::PAIRING_WINDOW,
+        }),
     });
     let listener = TcpListener::bind(config.listen)
         .await
@@ -192,6 +201,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         config: Arc::new(config),
         hasher,
         limits,
+        toys: Arc::new(toyhub::ToyHub::default()),
         started_at: time::OffsetDateTime::now_utc(),
     };
     let (router, _) = app(state);

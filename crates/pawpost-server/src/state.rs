@@ -14,6 +14,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub hasher: PasswordHasher,
     pub limits: Arc<Limits>,
+    /// The toys connected to this process.
+    pub toys: Arc<crate::toyhub::ToyHub>,
     pub started_at: OffsetDateTime,
     /// The configured public URL, or the bound address; without a trailing slash.
     pub public_url: Arc<str>,
@@ -24,6 +26,8 @@ pub struct Limits {
     pub login_per_account: Limiter,
     pub login_per_address: Limiter,
     pub signup_per_address: Limiter,
+    pub pairing_per_address: Limiter,
+    pub wrong_pairing_codes_per_account: Limiter,
 }
 
 impl AppState {

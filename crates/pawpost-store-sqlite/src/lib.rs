@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use pawpost_domain::{
     Account, AccountId, Device, DeviceId, DeviceKind, Email, Household, HouseholdId, Invitation,
-    Member, MemberStatus, Membership, Message, Receipt, ReceiptState, Role, Session, StoredRoster,
+    Member, MemberStatus, Membership, Message, PairingClaim, PendingPairing, Receipt, ReceiptState,
+    Role, Session, StoredRoster,
 };
 use pawpost_store::{MetadataStore, Redemption, StoreError, StoreResult};
 use sqlx::sqlite::{
@@ -774,6 +775,127 @@ impl MetadataStore for SqliteStore {
             .await
             .map_err(backend)?;
         found(done.rows_affected(), "receipt")
+    }
+
+    async fn update_device_identity(&self, id: DeviceId, identity: &[u8]) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE devices SET identity = ? WHERE id = ?")
+            .bind(identity)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        found(done.rows_affected(), "device")
+    }
+
+    async fn rosters_since(
+        &self,
+        household: HouseholdId,
+        version: u64,
+    ) -> StoreResult<Vec<StoredRoster>> {
+        let rows = sqlx::query(
+            "SELECT version, signed, created_at FROM rosters WHERE household_id = ? AND version > ? ORDER BY version",
+        )
+        .bind(household.to_string())
+        .bind(i64::try_from(version).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredRoster {
+                    household_id: household,
+                    version: r.try_get::<i64, _>("version").map_err(backend)? as u64,
+                    signed: r.try_get("signed").map_err(backend)?,
+                    created_at: from_ms(r.try_get("created_at").map_err(backend)?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn undelivered_for(&self, device: DeviceId) -> StoreResult<Vec<Message>> {
+        sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id IN \
+             (SELECT message_id FROM receipts WHERE device_id = ? AND delivered_at IS NULL) \
+             ORDER BY created_at, id"
+        ))
+        .bind(device.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(message_row)
+        .collect()
+    }
+
+    async fn create_pairing(&self, p: &PendingPairing) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let live = sqlx::query(
+            "SELECT 1 FROM pairings WHERE code = ? AND claimed_at IS NULL AND expires_at > ?",
+        )
+        .bind(&p.code)
+        .bind(ms(p.created_at))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if live.is_some() {
+            return Err(StoreError::Conflict("a live pairing with this code"));
+        }
+        sqlx::query(
+            "INSERT INTO pairings (code, device_id, identity, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&p.code)
+        .bind(p.device_id.to_string())
+        .bind(&p.identity)
+        .bind(ms(p.created_at))
+        .bind(ms(p.expires_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        // Spent and expired pairings are of no further use.
+        sqlx::query("DELETE FROM pairings WHERE expires_at <= ? OR claimed_at IS NOT NULL")
+            .bind(ms(p.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn claim_pairing(
+        &self,
+        code: &str,
+        now: OffsetDateTime,
+        max_wrong_tries: u32,
+    ) -> StoreResult<PairingClaim> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let claimed = sqlx::query(
+            "UPDATE pairings SET claimed_at = ?1 WHERE code = ?2 AND claimed_at IS NULL AND expires_at > ?1 \
+             AND wrong_tries < ?3 RETURNING code, device_id, identity, created_at, expires_at",
+        )
+        .bind(ms(now))
+        .bind(code)
+        .bind(i64::from(max_wrong_tries))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let result = match claimed {
+            Some(row) => PairingClaim::Claimed(PendingPairing {
+                code: row.try_get("code").map_err(backend)?,
+                device_id: DeviceId(uuid_col(&row, "device_id")?),
+                identity: row.try_get("identity").map_err(backend)?,
+                created_at: from_ms(row.try_get("created_at").map_err(backend)?)?,
+                expires_at: from_ms(row.try_get("expires_at").map_err(backend)?)?,
+            }),
+            None => {
+                sqlx::query("UPDATE pairings SET wrong_tries = wrong_tries + 1 WHERE claimed_at IS NULL AND expires_at > ?")
+                    .bind(ms(now))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                PairingClaim::NoMatch
+            }
+        };
+        tx.commit().await.map_err(backend)?;
+        Ok(result)
     }
 }
 

@@ -2,7 +2,8 @@ use crate::StoreResult;
 use async_trait::async_trait;
 use pawpost_domain::{
     Account, AccountId, Device, DeviceId, Email, Household, HouseholdId, Invitation, Member,
-    MemberStatus, Membership, Message, Receipt, ReceiptState, Role, Session, StoredRoster,
+    MemberStatus, Membership, Message, PairingClaim, PendingPairing, Receipt, ReceiptState, Role,
+    Session, StoredRoster,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -110,4 +111,28 @@ pub trait MetadataStore: Send + Sync + 'static {
         state: ReceiptState,
         at: OffsetDateTime,
     ) -> StoreResult<()>;
+
+    /// Replaces a device's public identity (a toy rotating its keys).
+    async fn update_device_identity(&self, id: DeviceId, identity: &[u8]) -> StoreResult<()>;
+    /// Roster versions after `version`, oldest first (to bring a toy up to date).
+    async fn rosters_since(
+        &self,
+        household: HouseholdId,
+        version: u64,
+    ) -> StoreResult<Vec<StoredRoster>>;
+    /// Messages addressed to `device` that it has not acknowledged, oldest first.
+    async fn undelivered_for(&self, device: DeviceId) -> StoreResult<Vec<Message>>;
+
+    /// Stores a toy's request for a pairing code. Fails with `Conflict` when the code is
+    /// live for another toy (the caller draws another).
+    async fn create_pairing(&self, pairing: &PendingPairing) -> StoreResult<()>;
+    /// Spends the live pairing with `code`, unless `max_wrong_tries` wrong codes were
+    /// entered while it was live. A wrong code counts against every live pairing, so that
+    /// guessing cannot outrun the limit by spreading guesses.
+    async fn claim_pairing(
+        &self,
+        code: &str,
+        now: OffsetDateTime,
+        max_wrong_tries: u32,
+    ) -> StoreResult<PairingClaim>;
 }

@@ -3,7 +3,8 @@
 use crate::{BlobKey, BlobStore, MetadataStore, Redemption, StoreError};
 use pawpost_domain::{
     Account, AccountId, Device, DeviceId, DeviceKind, Email, Household, HouseholdId, Invitation,
-    InvitationId, MemberStatus, Message, ReceiptState, Role, Session, StoredRoster,
+    InvitationId, MemberStatus, Message, PairingClaim, PendingPairing, ReceiptState, Role, Session,
+    StoredRoster,
 };
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -45,6 +46,149 @@ pub async fn metadata_store(store: &dyn MetadataStore) {
     sessions(store).await;
     households_and_invitations(store).await;
     devices_rosters_and_messages(store).await;
+    toys(store).await;
+}
+
+async fn toys(store: &dyn MetadataStore) {
+    let t = now();
+    let pairing = |code: &str| PendingPairing {
+        code: code.into(),
+        device_id: DeviceId(Uuid::new_v4()),
+        identity: vec![7; 81],
+        created_at: t,
+        expires_at: t + Duration::minutes(10),
+    };
+    let first = pairing("123456");
+    store.create_pairing(&first).await.unwrap();
+    assert!(matches!(
+        store.create_pairing(&pairing("123456")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.claim_pairing("654321", t, 5).await.unwrap(),
+        PairingClaim::NoMatch
+    );
+    assert_eq!(
+        store.claim_pairing("123456", t, 5).await.unwrap(),
+        PairingClaim::Claimed(first.clone())
+    );
+    assert_eq!(
+        store.claim_pairing("123456", t, 5).await.unwrap(),
+        PairingClaim::NoMatch,
+        "single use"
+    );
+
+    let burned = pairing("222222");
+    store.create_pairing(&burned).await.unwrap();
+    for _ in 0..5 {
+        assert_eq!(
+            store.claim_pairing("000000", t, 5).await.unwrap(),
+            PairingClaim::NoMatch
+        );
+    }
+    assert_eq!(
+        store.claim_pairing("222222", t, 5).await.unwrap(),
+        PairingClaim::NoMatch,
+        "five wrong tries burn it"
+    );
+
+    let late = pairing("333333");
+    store.create_pairing(&late).await.unwrap();
+    let after = t + Duration::minutes(11);
+    assert_eq!(
+        store.claim_pairing("333333", after, 5).await.unwrap(),
+        PairingClaim::NoMatch,
+        "expired"
+    );
+    // An expired code may be drawn again.
+    store
+        .create_pairing(&PendingPairing {
+            created_at: after,
+            expires_at: after + Duration::minutes(10),
+            ..pairing("333333")
+        })
+        .await
+        .unwrap();
+
+    let owner = account("toys-owner@example.org");
+    store.create_account(&owner).await.unwrap();
+    let home = Household {
+        id: HouseholdId::new(),
+        name: "Toys".into(),
+        created_at: now(),
+    };
+    store.create_household(&home, owner.id).await.unwrap();
+    let toy = Device {
+        id: first.device_id,
+        kind: DeviceKind::Toy,
+        account_id: None,
+        household_id: Some(home.id),
+        identity: first.identity.clone(),
+        label: "Bear".into(),
+        created_at: now(),
+    };
+    store.create_device(&toy).await.unwrap();
+    store
+        .update_device_identity(toy.id, &[8; 81])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.device(toy.id).await.unwrap().unwrap().identity,
+        vec![8; 81]
+    );
+
+    for version in 1..=3u64 {
+        let r = StoredRoster {
+            household_id: home.id,
+            version,
+            signed: vec![version as u8],
+            created_at: now(),
+        };
+        store.insert_roster(&r).await.unwrap();
+    }
+    let since: Vec<u64> = store
+        .rosters_since(home.id, 1)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.version)
+        .collect();
+    assert_eq!(since, vec![2, 3]);
+
+    let message = |n: i64| Message {
+        id: Uuid::now_v7(),
+        household_id: home.id,
+        sender_device: DeviceId(Uuid::new_v4()),
+        sender_account: Some(owner.id),
+        media_type: 1,
+        duration_ms: 1000,
+        envelope_len: 100,
+        created_at: t + Duration::seconds(n),
+        blob_key: format!("envelopes/toys/{n}"),
+    };
+    let (a, b) = (message(1), message(2));
+    store.insert_message(&a, &[toy.id]).await.unwrap();
+    store.insert_message(&b, &[toy.id]).await.unwrap();
+    let waiting: Vec<Uuid> = store
+        .undelivered_for(toy.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(waiting, vec![a.id, b.id], "oldest first");
+    store
+        .set_receipt(a.id, toy.id, ReceiptState::Delivered, t)
+        .await
+        .unwrap();
+    let waiting: Vec<Uuid> = store
+        .undelivered_for(toy.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(waiting, vec![b.id]);
 }
 
 async fn devices_rosters_and_messages(store: &dyn MetadataStore) {

@@ -26,6 +26,39 @@ struct Cli {
 enum Command {
     /// Run the server: the family API, and nothing on any other port.
     Serve(ServeArgs),
+    /// Run one simulated toy against a server. It reads commands on standard input:
+    /// `press`, `long-press` (pairing), `record FILE.ogg`, `status`, `help`, `quit`.
+    Toy(ToyArgs),
+    /// Try pawpost on this computer: the server with the embedded defaults (plain http on
+    /// loopback) and a simulated toy that reads commands on standard input.
+    Demo(DemoArgs),
+}
+
+#[derive(Args)]
+struct ToyArgs {
+    /// The server's address.
+    #[arg(
+        long,
+        env = "PAWPOST_TOY_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    server: String,
+    /// Where the toy keeps its keys, roster, queue and the audio it plays.
+    #[arg(long, env = "PAWPOST_TOY_STATE_DIR", default_value = "pawpost-toy")]
+    state_dir: PathBuf,
+    /// Also write what the toy says as WAV files (with espeak-ng, when installed).
+    #[arg(long)]
+    speak_wav: bool,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Address and port to listen on.
+    #[arg(long, default_value = config::DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// Folder for the demo's data; the toy keeps its state in `toy/` inside it.
+    #[arg(long, default_value = "pawpost-demo")]
+    data_dir: PathBuf,
 }
 
 #[derive(Args)]
@@ -160,7 +193,44 @@ async fn main() -> eyre::Result<()> {
             );
             server.run_until(stop_signal()).await?;
         }
+        Command::Toy(args) => {
+            let config = pawpost_toy_sim::SimConfig {
+                server: args.server,
+                state_dir: args.state_dir,
+                speak_wav: args.speak_wav,
+            };
+            let input = tokio::io::BufReader::new(tokio::io::stdin());
+            pawpost_toy_sim::run_cli(config, input, std::io::stdout()).await?;
+        }
+        Command::Demo(args) => demo(args).await?,
     }
+    Ok(())
+}
+
+async fn demo(args: DemoArgs) -> eyre::Result<()> {
+    let mut config = ServerConfig::with_data_dir(args.data_dir.join("server"));
+    config.listen = args.listen;
+    // The demo is plain http on loopback.
+    config.insecure_cookies = true;
+    let server = pawpost_server::start(config).await?;
+    let url = format!("http://{}", server.addr);
+    println!("pawpost demo: open {url} in a browser, sign up, and create a household.");
+    println!("A simulated toy is running here. Type `long-press` to hear its pairing code, enter");
+    println!("the code in the app, then send it a message and type `press` to play it.");
+    println!("Type `help` for the toy's commands; Ctrl-C stops the demo.");
+    let toy = pawpost_toy_sim::SimConfig {
+        server: url,
+        state_dir: args.data_dir.join("toy"),
+        speak_wav: true,
+    };
+    let input = tokio::io::BufReader::new(tokio::io::stdin());
+    let toy_task = tokio::spawn(async move {
+        if let Err(e) = pawpost_toy_sim::run_cli(toy, input, std::io::stdout()).await {
+            eprintln!("the simulated toy stopped: {e}");
+        }
+    });
+    server.run_until(stop_signal()).await?;
+    toy_task.abort();
     Ok(())
 }
 
@@ -177,12 +247,26 @@ mod tests {
     #[test]
     fn serve_with_no_options_uses_the_embedded_defaults() {
         let cli = Cli::try_parse_from(["pawpost", "serve"]).unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("`pawpost serve` parses as the serve command");
+        };
         let config = args.into_config();
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.database_url(), "sqlite://pawpost-data/pawpost.db");
         assert_eq!(config.blob_url(), "file://pawpost-data/blobs");
         assert!(!config.insecure_cookies);
         assert_eq!(config.min_password_chars, 15);
+    }
+
+    #[test]
+    fn the_toy_and_demo_commands_have_sane_defaults() {
+        let cli = Cli::try_parse_from(["pawpost", "toy"]).unwrap();
+        let Command::Toy(toy) = cli.command else {
+            panic!("`pawpost toy` parses as the toy command");
+        };
+        assert_eq!(toy.server, "http://127.0.0.1:8080");
+        assert_eq!(toy.state_dir, PathBuf::from("pawpost-toy"));
+        let cli = Cli::try_parse_from(["pawpost", "demo"]).unwrap();
+        assert!(matches!(cli.command, Command::Demo(_)));
     }
 }

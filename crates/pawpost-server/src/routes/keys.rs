@@ -6,6 +6,7 @@ use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, ErrorBody, Json, Path};
 use crate::routes::households::active_membership;
 use crate::state::AppState;
+use crate::toyhub::ToyMode;
 use axum::extract::State;
 use axum::http::StatusCode;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -13,6 +14,7 @@ use base64::Engine;
 use pawpost_crypto::{PublicIdentity, SignedRoster};
 use pawpost_domain::{AccountId, Device, DeviceId, DeviceKind, HouseholdId, Role, StoredRoster};
 use pawpost_store::StoreError;
+use pawpost_toy::Frame;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -242,11 +244,60 @@ pub async fn publish_roster(
         created_at: OffsetDateTime::now_utc(),
     };
     match state.store.insert_roster(&stored).await {
-        Ok(()) => Ok((StatusCode::CREATED, Json(roster_view(&stored)))),
+        Ok(()) => {
+            hand_roster_to_toys(&state, household_id, &signed).await?;
+            Ok((StatusCode::CREATED, Json(roster_view(&stored))))
+        }
         Err(StoreError::Conflict(_)) => Err(ApiError::conflict(
             "roster_version_taken",
             "another owner published this version first; fetch the roster and build on it",
         )),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Gives a new roster to the household's connected toys: a toy waiting to be paired gets
+/// it as `Paired` (once the roster lists it), a connected toy as `RosterUpdate`. Offline
+/// toys catch up when they next authenticate.
+async fn hand_roster_to_toys(
+    state: &AppState,
+    household: HouseholdId,
+    signed: &SignedRoster,
+) -> ApiResult<()> {
+    let bytes = signed.encode();
+    let roster = signed.unverified_roster();
+    for toy in state.store.devices_of_household(household).await? {
+        if toy.kind != DeviceKind::Toy || toy.household_id != Some(household) {
+            continue;
+        }
+        let toy_id = toy.id;
+        if roster
+            .member(pawpost_crypto::DeviceId(*toy_id.0.as_bytes()))
+            .is_none()
+        {
+            continue;
+        }
+        match state.toys.mode(toy_id) {
+            Some(ToyMode::Pairing) => {
+                let paired = Frame::Paired {
+                    household_id: roster.household_id,
+                    signed_roster: &bytes,
+                };
+                if state.toys.send(toy_id, ToyMode::Pairing, &paired) {
+                    state.toys.promote(toy_id);
+                }
+            }
+            Some(ToyMode::Authenticated) => {
+                state.toys.send(
+                    toy_id,
+                    ToyMode::Authenticated,
+                    &Frame::RosterUpdate {
+                        signed_roster: &bytes,
+                    },
+                );
+            }
+            None => {}
+        }
+    }
+    Ok(())
 }

@@ -8,6 +8,7 @@ use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, ErrorBody, Json, Path};
 use crate::routes::households::active_membership;
 use crate::state::AppState;
+use crate::toyhub::ToyMode;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -16,6 +17,7 @@ use futures_util::StreamExt;
 use pawpost_crypto::{Envelope, PublicIdentity, SignedRoster};
 use pawpost_domain::{AccountId, DeviceId, DeviceKind, HouseholdId, Message, ReceiptState};
 use pawpost_store::{BlobKey, StoreError};
+use pawpost_toy::Frame;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -131,6 +133,33 @@ pub async fn upload(
     // Membership first: a blocked or pending member's upload is refused unread.
     active_membership(&state, household_id, auth.account.id).await?;
     let bytes = read_capped(&headers, body, state.config.max_envelope_bytes).await?;
+    let account = auth.account.id;
+    let message = accept_envelope(&state, household_id, bytes, |device| {
+        if device.kind == DeviceKind::Member && device.account_id == Some(account) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "not_your_device",
+                "the envelope's sender is not one of your registered devices",
+            ))
+        }
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(message_view(&state, &message).await?),
+    ))
+}
+
+/// Checks an envelope from a member's device or a toy and stores it durably; then pushes
+/// it to every recipient toy connected to this process. `authorize` decides whether the
+/// caller may speak for the envelope's sender device.
+pub async fn accept_envelope(
+    state: &AppState,
+    household_id: HouseholdId,
+    bytes: Vec<u8>,
+    authorize: impl FnOnce(&pawpost_domain::Device) -> ApiResult<()>,
+) -> ApiResult<Message> {
     let envelope = Envelope::parse(&bytes).map_err(|e| {
         ApiError::bad_request(
             "invalid_envelope",
@@ -145,23 +174,19 @@ pub async fn upload(
         ));
     }
     let sender_device = domain_device_id(header.sender);
-    let device = state
-        .store
-        .device(sender_device)
-        .await?
-        .filter(|d| d.kind == DeviceKind::Member && d.account_id == Some(auth.account.id))
-        .ok_or_else(|| {
-            ApiError::forbidden(
-                "not_your_device",
-                "the envelope's sender is not one of your registered devices",
-            )
-        })?;
+    let device = state.store.device(sender_device).await?.ok_or_else(|| {
+        ApiError::forbidden(
+            "not_your_device",
+            "the envelope's sender is not a registered device",
+        )
+    })?;
+    authorize(&device)?;
     let identity = PublicIdentity::decode(&device.identity)
         .map_err(|e| StoreError::Backend(format!("stored identity does not decode: {e}")))?;
     envelope.prefix().verify_sender(&identity).map_err(|_| {
         refused(
             "bad_signature",
-            "the envelope's signature does not verify with your device's key",
+            "the envelope's signature does not verify with the sender device's key",
         )
     })?;
     let mut digest = envelope.prefix().payload_verifier();
@@ -190,7 +215,7 @@ pub async fn upload(
     if !roster.is_approved_sender(header.sender) {
         return Err(ApiError::forbidden(
             "not_in_roster",
-            "your device is not an approved member of the household's roster; ask a parent to add it",
+            "the sender device is not an approved member of the household's roster; ask a parent to add it",
         ));
     }
     if let Some(stranger) = header
@@ -224,7 +249,7 @@ pub async fn upload(
         id: message_id,
         household_id,
         sender_device,
-        sender_account: Some(auth.account.id),
+        sender_account: device.account_id,
         media_type: header.media_type as u8,
         duration_ms: header.duration_ms,
         envelope_len: bytes.len() as u64,
@@ -247,10 +272,14 @@ pub async fn upload(
         });
     }
     tracing::info!(household = %household_id, message = %message_id, bytes = bytes.len(), "message stored");
-    Ok((
-        StatusCode::CREATED,
-        Json(message_view(&state, &message).await?),
-    ))
+    for recipient in &recipients {
+        state.toys.send(
+            *recipient,
+            ToyMode::Authenticated,
+            &Frame::Deliver { envelope: &bytes },
+        );
+    }
+    Ok(message)
 }
 
 /// The household's messages, oldest first, with receipts: for parents every message

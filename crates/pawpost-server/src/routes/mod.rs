@@ -6,6 +6,8 @@ pub mod keys;
 pub mod messages;
 pub mod meta;
 pub mod sessions;
+pub mod toy_ws;
+pub mod toys;
 
 use crate::error::ApiError;
 use pawpost_domain::model::Account;

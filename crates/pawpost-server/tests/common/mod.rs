@@ -1,6 +1,8 @@
 //! A real server on 127.0.0.1:0 with its own data folder, and a small API client.
 #![allow(dead_code)]
 
+pub mod family;
+
 use pawpost_server::config::{RateLimit, ServerConfig};
 use pawpost_server::RunningServer;
 use reqwest::{Method, StatusCode};

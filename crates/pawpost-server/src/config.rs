@@ -64,8 +64,11 @@ pub struct RateLimit {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
-    /// `sqlite://...`; defaults to `<data_dir>/pawpost.db`.
+    /// `sqlite://...` or `postgres://...`; defaults to `<data_dir>/pawpost.db`.
     pub database_url: Option<String>,
+    /// PostgreSQL schema to keep pawpost's tables in (created if missing); the URL's
+    /// default (usually `public`) when unset.
+    pub database_schema: Option<String>,
     /// `file://...` or a plain path; defaults to `<data_dir>/blobs`.
     pub blob_url: Option<String>,
     /// The address people use to reach this server, for links in invitations and
@@ -102,6 +105,7 @@ impl ServerConfig {
             listen: DEFAULT_LISTEN.parse().expect("valid default address"),
             data_dir: data_dir.into(),
             database_url: None,
+            database_schema: None,
             blob_url: None,
             public_url: None,
             insecure_cookies: false,

@@ -2,6 +2,7 @@
 use crate::config::ServerConfig;
 use pawpost_blob_local::LocalBlobStore;
 use pawpost_store::{BlobStore, MetadataStore};
+use pawpost_store_postgres::PostgresStore;
 use pawpost_store_sqlite::SqliteStore;
 use std::net::SocketAddr;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -12,7 +13,7 @@ use std::sync::Arc;
 pub enum StartError {
     #[error("cannot prepare the data folder {0}: {1}")]
     DataDir(PathBuf, std::io::Error),
-    #[error("unsupported database URL {0:?}: use sqlite://PATH")]
+    #[error("unsupported database URL scheme in {0:?}: use sqlite://PATH or postgres://USER@HOST/DATABASE")]
     DatabaseScheme(String),
     #[error("unsupported blob URL {0:?}: use file://PATH or a plain folder path")]
     BlobScheme(String),
@@ -49,8 +50,15 @@ pub async fn open(
     let database_url = config.database_url();
     let store: Arc<dyn MetadataStore> = if database_url.starts_with("sqlite:") {
         Arc::new(SqliteStore::open(&database_url).await?)
+    } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        match &config.database_schema {
+            Some(schema) => Arc::new(PostgresStore::open_in_schema(&database_url, schema).await?),
+            None => Arc::new(PostgresStore::open(&database_url).await?),
+        }
     } else {
-        return Err(StartError::DatabaseScheme(database_url));
+        // Only the scheme: the rest of a URL may hold a password.
+        let scheme = database_url.split("://").next().unwrap_or("").to_owned();
+        return Err(StartError::DatabaseScheme(format!("{scheme}://...")));
     };
     let blob_url = config.blob_url();
     let blob_path = match blob_url.split_once("://") {

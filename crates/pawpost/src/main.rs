@@ -71,9 +71,14 @@ struct ServeArgs {
     #[arg(long, env = "PAWPOST_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
 
-    /// Metadata database, e.g. sqlite:///srv/pawpost/pawpost.db [default: sqlite://<data-dir>/pawpost.db].
+    /// Metadata database: sqlite:///srv/pawpost/pawpost.db or postgres://pawpost:PASSWORD@db/pawpost
+    /// [default: sqlite://<data-dir>/pawpost.db].
     #[arg(long, env = "PAWPOST_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+
+    /// PostgreSQL schema for pawpost's tables (created if missing) [default: the URL's, usually public].
+    #[arg(long, env = "PAWPOST_DATABASE_SCHEMA")]
+    database_schema: Option<String>,
 
     /// Where encrypted blobs go: file:///path or a folder path [default: <data-dir>/blobs].
     #[arg(long, env = "PAWPOST_BLOB_URL", hide_env_values = true)]
@@ -131,6 +136,7 @@ impl ServeArgs {
         c.public_url = self.public_url;
         c.listen = self.listen;
         c.database_url = self.database_url;
+        c.database_schema = self.database_schema;
         c.blob_url = self.blob_url;
         c.insecure_cookies = self.insecure_cookies;
         c.security_contact = self.security_contact;

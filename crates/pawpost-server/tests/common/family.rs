@@ -116,9 +116,22 @@ pub async fn download(client: &Client, message: &str) -> (StatusCode, Vec<u8>) {
     (response.status(), response.bytes().await.unwrap().to_vec())
 }
 
-/// Every byte the server keeps: database files and blobs.
+/// Every byte the server keeps: database files and blobs, and on PostgreSQL a dump of the
+/// server's schema.
 pub fn everything_stored(server: &TestServer) -> Vec<u8> {
     let mut all = Vec::new();
+    if let Some((url, schema)) = &server.postgres {
+        let dump = std::process::Command::new("pg_dump")
+            .args(["--data-only", "--schema", schema, url])
+            .output()
+            .expect("pg_dump runs");
+        assert!(
+            dump.status.success(),
+            "{}",
+            String::from_utf8_lossy(&dump.stderr)
+        );
+        all.extend(dump.stdout);
+    }
     let mut stack = vec![server.data.path().join("data")];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(dir).unwrap() {
@@ -149,8 +162,14 @@ pub fn blob_count(server: &TestServer) -> usize {
     count
 }
 
+/// Whether `needle` occurs raw or hex-encoded (as a database dump shows bytes).
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    let hex: Vec<u8> = needle
+        .iter()
+        .flat_map(|b| format!("{b:02x}").into_bytes())
+        .collect();
     haystack.windows(needle.len()).any(|w| w == needle)
+        || haystack.windows(hex.len()).any(|w| w == hex.as_slice())
 }
 
 pub struct Family {

@@ -16,6 +16,8 @@ pub const GOOD_PASSWORD: &str = "violet kettle harbour sprocket";
 
 pub struct TestServer {
     pub base: String,
+    /// The PostgreSQL URL and schema when the stories run on PostgreSQL.
+    pub postgres: Option<(String, String)>,
     pub server: Option<RunningServer>,
     pub data: tempfile::TempDir,
 }
@@ -31,7 +33,23 @@ pub fn test_config(data: &std::path::Path) -> ServerConfig {
         max: 1000,
         window: Duration::from_secs(600),
     };
+    if let Some(url) = postgres_url() {
+        config.database_url = Some(url);
+        config.database_schema = Some(format!("pawpost_story_{}", uuid::Uuid::new_v4().simple()));
+    }
     config
+}
+
+/// With `PAWPOST_TEST_BACKEND=postgres` (and `PAWPOST_TEST_DATABASE_URL`), every story
+/// runs on PostgreSQL, each server in a fresh schema.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("PAWPOST_TEST_BACKEND").as_deref() {
+        Ok("postgres") => Some(
+            std::env::var("PAWPOST_TEST_DATABASE_URL")
+                .expect("PAWPOST_TEST_BACKEND=postgres needs PAWPOST_TEST_DATABASE_URL"),
+        ),
+        _ => None,
+    }
 }
 
 impl TestServer {
@@ -43,9 +61,14 @@ impl TestServer {
         let data = tempfile::tempdir().unwrap();
         let mut config = test_config(data.path());
         adjust(&mut config);
+        let postgres = config
+            .database_url
+            .clone()
+            .zip(config.database_schema.clone());
         let server = pawpost_server::start(config).await.expect("server starts");
         Self {
             base: format!("http://{}", server.addr),
+            postgres,
             server: Some(server),
             data,
         }
@@ -92,6 +115,17 @@ impl TestServer {
         Client {
             token: Some(body["token"].as_str().unwrap().to_owned()),
             ..anon
+        }
+    }
+}
+
+impl Drop for TestServer {
+    /// Each story's PostgreSQL schema goes with it, so that runs do not pile up.
+    fn drop(&mut self) {
+        if let Some((url, schema)) = &self.postgres {
+            let _ = std::process::Command::new("psql")
+                .args([url.as_str(), "-q", "-c", &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")])
+                .output();
         }
     }
 }

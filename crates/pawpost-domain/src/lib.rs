@@ -11,8 +11,8 @@ pub mod roles;
 pub use email::{Email, EmailError};
 pub use ids::{AccountId, HouseholdId, InvitationId};
 pub use model::{
-    Account, Device, DeviceId, DeviceKind, Household, Invitation, Member, Membership, Message,
-    PairingClaim, PendingPairing, Receipt, ReceiptState, Session, StoredRoster,
+    Account, Approval, Device, DeviceId, DeviceKind, Household, Invitation, Member, Membership,
+    Message, PairingClaim, PendingPairing, Receipt, ReceiptState, Session, StoredRoster,
 };
 pub use password::{PasswordPolicy, PasswordRejection};
 pub use roles::{MemberStatus, Role};

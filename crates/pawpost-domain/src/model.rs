@@ -206,3 +206,14 @@ pub enum PairingClaim {
     /// No live pairing has this code; every live code counted one wrong try.
     NoMatch,
 }
+
+/// A parent's signed approval of a held message, relayed to the toys as it was signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    pub message_id: Uuid,
+    /// The owner or guardian device that signed it.
+    pub approver: DeviceId,
+    /// Ed25519 signature over the toy protocol's approval input.
+    pub signature: Vec<u8>,
+    pub created_at: OffsetDateTime,
+}

@@ -77,6 +77,7 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(messages::upload, messages::list))
         .routes(routes!(messages::download))
         .routes(routes!(messages::receipt))
+        .routes(routes!(messages::approve))
         .routes(routes!(toys::pair, toys::list))
         .routes(routes!(toy_ws::toy_ws))
         .with_state(state)

@@ -406,3 +406,88 @@ async fn next_frame(
         }
     }
 }
+
+#[tokio::test]
+async fn a_held_message_plays_only_after_a_parent_approves_it() {
+    let f = family().await;
+    let state = tempfile::tempdir().unwrap();
+    let toy = start_toy(&f.server, state.path()).await;
+    let toy_identity = pair(&f, &toy).await;
+    // Mum turns on "parent approves before the toy plays" in a new signed roster.
+    let mut next = latest_roster(&f.mum, &f.home)
+        .await
+        .unverified_roster()
+        .next_version();
+    next.settings.parent_approves_before_play = true;
+    let (status, body) = publish(
+        &f.mum,
+        &f.home,
+        &SignedRoster::sign(&next, &f.mum_keys).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let toy_id = Uuid::from_bytes(toy_identity.device_id.0);
+
+    let (voice, voice_id) = sealed(
+        &f.gran_keys,
+        &f.home,
+        MediaType::OggOpus,
+        &[toy_identity],
+        VOICE,
+    );
+    assert_eq!(upload(&f.gran, &f.home, voice).await.0, StatusCode::CREATED);
+    wait_for_receipt(&f.mum, &f.home, voice_id, toy_id, "delivered_at").await;
+    assert_eq!(
+        toy.status().heart,
+        "off",
+        "a held message does not light the heart"
+    );
+
+    // Gran cannot approve; a forged signature is refused; mum's approval releases it.
+    let mum_device = Uuid::from_bytes(f.mum_keys.device_id().0);
+    let approvals = format!("/api/v1/messages/{voice_id}/approvals");
+    let household = pawpost_crypto::HouseholdId(uuid_bytes(&f.home));
+    let message = pawpost_toy::MessageId(*voice_id.as_bytes());
+    let gran_sig = pawpost_toy::signing::sign_approval(&f.gran_keys, household, message);
+    let (status, _) = f
+        .gran
+        .post(&approvals, json!({"device_id": Uuid::from_bytes(f.gran_keys.device_id().0), "signature": URL_SAFE_NO_PAD.encode(gran_sig)}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = f
+        .mum
+        .post(
+            &approvals,
+            json!({"device_id": mum_device, "signature": URL_SAFE_NO_PAD.encode(gran_sig)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let mut events = toy.events();
+    let mum_sig = pawpost_toy::signing::sign_approval(&f.mum_keys, household, message);
+    let (status, body) = f
+        .mum
+        .post(
+            &approvals,
+            json!({"device_id": mum_device, "signature": URL_SAFE_NO_PAD.encode(mum_sig)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    pawpost_toy_sim::next_event(
+        &mut events,
+        |e| {
+            *e == SimEvent::Heart {
+                state: "blink".into(),
+            }
+        },
+        STEP,
+    )
+    .await
+    .unwrap();
+    toy.press();
+    let played =
+        pawpost_toy_sim::next_event(&mut events, |e| matches!(e, SimEvent::Played { .. }), STEP)
+            .await
+            .unwrap();
+    assert!(matches!(played, SimEvent::Played { message_id, .. } if message_id == voice_id));
+    toy.stop().await;
+}

@@ -31,9 +31,9 @@
 
 use async_trait::async_trait;
 use pawpost_domain::{
-    Account, AccountId, Device, DeviceId, DeviceKind, Email, Household, HouseholdId, Invitation,
-    Member, MemberStatus, Membership, Message, PairingClaim, PendingPairing, Receipt, ReceiptState,
-    Role, Session, StoredRoster,
+    Account, AccountId, Approval, Device, DeviceId, DeviceKind, Email, Household, HouseholdId,
+    Invitation, Member, MemberStatus, Membership, Message, PairingClaim, PendingPairing, Receipt,
+    ReceiptState, Role, Session, StoredRoster,
 };
 use pawpost_store::{MetadataStore, Redemption, StoreError, StoreResult};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
@@ -991,6 +991,43 @@ impl MetadataStore for PostgresStore {
         };
         tx.commit().await.map_err(backend)?;
         Ok(result)
+    }
+
+    async fn insert_approval(&self, a: &Approval) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO approvals (message_id, approver, signature, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (message_id) DO NOTHING",
+        )
+        .bind(a.message_id)
+        .bind(a.approver.0)
+        .bind(&a.signature)
+        .bind(ms(a.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn approvals_pending_for(&self, device: DeviceId) -> StoreResult<Vec<Approval>> {
+        sqlx::query(
+            "SELECT a.message_id, a.approver, a.signature, a.created_at FROM approvals a \
+             JOIN receipts r ON r.message_id = a.message_id \
+             WHERE r.device_id = $1 AND r.played_at IS NULL ORDER BY a.created_at",
+        )
+        .bind(device.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(|r| {
+            Ok(Approval {
+                message_id: get(r, "message_id")?,
+                approver: DeviceId(get(r, "approver")?),
+                signature: get(r, "signature")?,
+                created_at: get(r, "created_at")?,
+            })
+        })
+        .collect()
     }
 }
 

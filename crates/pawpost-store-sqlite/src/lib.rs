@@ -3,9 +3,9 @@
 
 use async_trait::async_trait;
 use pawpost_domain::{
-    Account, AccountId, Device, DeviceId, DeviceKind, Email, Household, HouseholdId, Invitation,
-    Member, MemberStatus, Membership, Message, PairingClaim, PendingPairing, Receipt, ReceiptState,
-    Role, Session, StoredRoster,
+    Account, AccountId, Approval, Device, DeviceId, DeviceKind, Email, Household, HouseholdId,
+    Invitation, Member, MemberStatus, Membership, Message, PairingClaim, PendingPairing, Receipt,
+    ReceiptState, Role, Session, StoredRoster,
 };
 use pawpost_store::{MetadataStore, Redemption, StoreError, StoreResult};
 use sqlx::sqlite::{
@@ -896,6 +896,43 @@ impl MetadataStore for SqliteStore {
         };
         tx.commit().await.map_err(backend)?;
         Ok(result)
+    }
+
+    async fn insert_approval(&self, a: &Approval) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO approvals (message_id, approver, signature, created_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (message_id) DO NOTHING",
+        )
+        .bind(a.message_id.to_string())
+        .bind(a.approver.to_string())
+        .bind(&a.signature)
+        .bind(ms(a.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn approvals_pending_for(&self, device: DeviceId) -> StoreResult<Vec<Approval>> {
+        sqlx::query(
+            "SELECT a.message_id, a.approver, a.signature, a.created_at FROM approvals a \
+             JOIN receipts r ON r.message_id = a.message_id \
+             WHERE r.device_id = ? AND r.played_at IS NULL ORDER BY a.created_at",
+        )
+        .bind(device.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(|r| {
+            Ok(Approval {
+                message_id: uuid_col(r, "message_id")?,
+                approver: DeviceId(uuid_col(r, "approver")?),
+                signature: r.try_get("signature").map_err(backend)?,
+                created_at: from_ms(r.try_get("created_at").map_err(backend)?)?,
+            })
+        })
+        .collect()
     }
 }
 

@@ -1,9 +1,9 @@
 use crate::StoreResult;
 use async_trait::async_trait;
 use pawpost_domain::{
-    Account, AccountId, Device, DeviceId, Email, Household, HouseholdId, Invitation, Member,
-    MemberStatus, Membership, Message, PairingClaim, PendingPairing, Receipt, ReceiptState, Role,
-    Session, StoredRoster,
+    Account, AccountId, Approval, Device, DeviceId, Email, Household, HouseholdId, Invitation,
+    Member, MemberStatus, Membership, Message, PairingClaim, PendingPairing, Receipt, ReceiptState,
+    Role, Session, StoredRoster,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -135,4 +135,9 @@ pub trait MetadataStore: Send + Sync + 'static {
         now: OffsetDateTime,
         max_wrong_tries: u32,
     ) -> StoreResult<PairingClaim>;
+
+    /// Keeps a parent's approval of a message; a second approval of it is ignored.
+    async fn insert_approval(&self, approval: &Approval) -> StoreResult<()>;
+    /// Approvals of messages addressed to `device` that it has not played yet.
+    async fn approvals_pending_for(&self, device: DeviceId) -> StoreResult<Vec<Approval>>;
 }

@@ -2,9 +2,9 @@
 //! PostgreSQL, a local folder and a bucket all keep the same promises.
 use crate::{BlobKey, BlobStore, MetadataStore, Redemption, StoreError};
 use pawpost_domain::{
-    Account, AccountId, Device, DeviceId, DeviceKind, Email, Household, HouseholdId, Invitation,
-    InvitationId, MemberStatus, Message, PairingClaim, PendingPairing, ReceiptState, Role, Session,
-    StoredRoster,
+    Account, AccountId, Approval, Device, DeviceId, DeviceKind, Email, Household, HouseholdId,
+    Invitation, InvitationId, MemberStatus, Message, PairingClaim, PendingPairing, ReceiptState,
+    Role, Session, StoredRoster,
 };
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -189,6 +189,34 @@ async fn toys(store: &dyn MetadataStore) {
         .map(|m| m.id)
         .collect();
     assert_eq!(waiting, vec![b.id]);
+
+    let approval = |id: Uuid, sig: u8| Approval {
+        message_id: id,
+        approver: DeviceId(Uuid::new_v4()),
+        signature: vec![sig; 64],
+        created_at: t,
+    };
+    store.insert_approval(&approval(a.id, 1)).await.unwrap();
+    store.insert_approval(&approval(a.id, 2)).await.unwrap();
+    let pending = store.approvals_pending_for(toy.id).await.unwrap();
+    assert_eq!(pending.len(), 1, "one approval per message");
+    assert_eq!(
+        pending[0].signature,
+        vec![1; 64],
+        "the first approval is kept"
+    );
+    store
+        .set_receipt(a.id, toy.id, ReceiptState::Played, t)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .approvals_pending_for(toy.id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "played messages need no approval"
+    );
 }
 
 async fn devices_rosters_and_messages(store: &dyn MetadataStore) {

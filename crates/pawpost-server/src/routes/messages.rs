@@ -317,7 +317,7 @@ async fn visible_message(state: &AppState, auth: &Auth, message_id: Uuid) -> Api
         .message(message_id)
         .await?
         .ok_or_else(not_found)?;
-    active_membership(state, message.household_id, auth.account.id)
+    let me = active_membership(state, message.household_id, auth.account.id)
         .await
         .map_err(|e| {
             if e.status == StatusCode::NOT_FOUND {
@@ -326,7 +326,8 @@ async fn visible_message(state: &AppState, auth: &Auth, message_id: Uuid) -> Api
                 e
             }
         })?;
-    if message.sender_account == Some(auth.account.id) {
+    // Parents see every message of their household (never its content).
+    if me.manages() || message.sender_account == Some(auth.account.id) {
         return Ok(message);
     }
     let mine = state.store.devices_of_account(auth.account.id).await?;
@@ -400,5 +401,88 @@ pub async fn receipt(
             StoreError::NotFound(_) => ApiError::not_found("recipient"),
             other => other.into(),
         })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ApprovalBody {
+    /// The parent's device that signed the approval.
+    #[schema(value_type = String, format = Uuid)]
+    pub device_id: DeviceId,
+    /// Ed25519 signature over the toy protocol's approval input (docs/TOY-PROTOCOL.md),
+    /// unpadded base64url.
+    pub signature: String,
+}
+
+/// Release a held message to the household's toys (owner or guardian), when the roster
+/// says "parent approves before the toy plays". The server relays the signature; the
+/// toy checks it against its roster.
+#[utoipa::path(post, path = "/api/v1/messages/{message_id}/approvals", tag = TAG, request_body = ApprovalBody,
+    params(("message_id" = String, Path, format = Uuid)),
+    responses(
+        (status = 204, description = "Relayed to the toys (now, or when they connect)"),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, description = "The signature does not verify with that device's key", body = ErrorBody),
+    ))]
+pub async fn approve(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(message_id): Path<Uuid>,
+    Json(body): Json<ApprovalBody>,
+) -> ApiResult<StatusCode> {
+    let message = visible_message(&state, &auth, message_id).await?;
+    let me = active_membership(&state, message.household_id, auth.account.id).await?;
+    if !me.manages() {
+        return Err(ApiError::forbidden(
+            "not_a_parent",
+            "only an owner or guardian approves messages for the toy",
+        ));
+    }
+    let device = state
+        .store
+        .device(body.device_id)
+        .await?
+        .filter(|d| d.account_id == Some(auth.account.id))
+        .ok_or_else(|| ApiError::not_found("device"))?;
+    let identity = PublicIdentity::decode(&device.identity)
+        .map_err(|e| StoreError::Backend(format!("stored identity does not decode: {e}")))?;
+    let signature: [u8; 64] = super::keys::decode_b64("signature", &body.signature)?
+        .try_into()
+        .map_err(|_| refused("invalid_signature", "an approval signature is 64 bytes"))?;
+    let household = pawpost_crypto::HouseholdId(*message.household_id.0.as_bytes());
+    let id = pawpost_toy::MessageId(*message_id.as_bytes());
+    if !pawpost_toy::signing::verify_approval(
+        &identity.ed25519_pub,
+        household,
+        id,
+        identity.device_id,
+        &signature,
+    ) {
+        return Err(refused(
+            "bad_signature",
+            "the approval's signature does not verify with your device's key",
+        ));
+    }
+    state
+        .store
+        .insert_approval(&pawpost_domain::Approval {
+            message_id,
+            approver: body.device_id,
+            signature: signature.to_vec(),
+            created_at: OffsetDateTime::now_utc(),
+        })
+        .await?;
+    let frame = Frame::Approval {
+        message_id: id,
+        approver: identity.device_id,
+        signature,
+    };
+    for receipt in state.store.receipts(message_id).await? {
+        state
+            .toys
+            .send(receipt.device_id, ToyMode::Authenticated, &frame);
+    }
+    tracing::info!(message = %message_id, by = %auth.account.id, "message approved for the toy");
     Ok(StatusCode::NO_CONTENT)
 }

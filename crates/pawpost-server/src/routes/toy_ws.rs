@@ -261,7 +261,8 @@ impl Session {
         Ok(ControlFlow::Continue(()))
     }
 
-    /// Newer rosters, in order, then every message the toy has not acknowledged.
+    /// Newer rosters, in order, then every message the toy has not acknowledged, then the
+    /// approvals of messages it has not played.
     async fn catch_up(&self, toy: &Device, roster_version: u64) -> Result<(), ApiError> {
         let Some(household) = toy.household_id else {
             return Ok(());
@@ -289,6 +290,17 @@ impl Session {
                 }
                 None => tracing::error!(message = %message.id, "envelope blob missing"),
             }
+        }
+        for approval in self.state.store.approvals_pending_for(toy.id).await? {
+            let Ok(signature) = <[u8; 64]>::try_from(approval.signature.as_slice()) else {
+                continue;
+            };
+            self.send(&Frame::Approval {
+                message_id: MessageId(*approval.message_id.as_bytes()),
+                approver: pawpost_toy::DeviceId(*approval.approver.0.as_bytes()),
+                signature,
+            })
+            .await;
         }
         Ok(())
     }

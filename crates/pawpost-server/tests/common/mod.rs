@@ -124,7 +124,12 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some((url, schema)) = &self.postgres {
             let _ = std::process::Command::new("psql")
-                .args([url.as_str(), "-q", "-c", &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")])
+                .args([
+                    url.as_str(),
+                    "-q",
+                    "-c",
+                    &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+                ])
                 .output();
         }
     }

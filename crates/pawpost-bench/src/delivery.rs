@@ -1,0 +1,391 @@
+//! Scenarios 2 and 5: relatives upload sealed envelopes at a fixed offered rate to toys
+//! that are online; latency runs from the start of the upload to the toy's receipt of the
+//! `Deliver` frame. The toy acknowledges (`Delivered`) and opens every envelope, as a real
+//! toy does. Optionally a flood of wrong passwords runs at the same time.
+use crate::keys::BenchDevice;
+use crate::server::{owner_device, plan, seed, HouseholdPlan, OwnerClient, ServerProcess};
+use crate::stats::{round2, summary};
+use crate::toys::{connect_many, Ws};
+use crate::Ctx;
+use eyre::{bail, eyre, Result};
+use futures_util::{SinkExt, StreamExt};
+use pawpost_crypto::{os_rng, seal, Envelope, MediaType, MessageId, MessageParams};
+use pawpost_toy::Frame;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use uuid::Uuid;
+
+/// One toy's receipt of a `Deliver`, with whether the envelope opened and verified.
+struct Receipt {
+    message: [u8; 16],
+    at: Instant,
+    opened: bool,
+}
+
+/// A server with `toys` online toys, one per household, and the owner signed in.
+pub struct Rig {
+    pub server: ServerProcess,
+    pub owner: OwnerClient,
+    pub households: Vec<HouseholdPlan>,
+    receipts: mpsc::UnboundedReceiver<Receipt>,
+    stop: Arc<AtomicBool>,
+    readers: Vec<tokio::task::JoinHandle<()>>,
+    pub data_dir: PathBuf,
+}
+
+/// Failed sign-ins allowed by the storm's server: high enough that every wrong password
+/// costs a full Argon2id hash (many attacking addresses), not a cheap 429.
+const STORM_LIMIT: &str = "1000000000";
+
+impl Rig {
+    pub async fn start(ctx: &Ctx, toys: u64, name: &str) -> Result<Self> {
+        let data_dir = ctx.fresh_dir(name)?;
+        let households = plan(0, toys, 1, "delivery-household");
+        let seeded = seed(&data_dir, &households, &[]).await?;
+        let extra = [
+            "--login-failures-per-account".to_owned(),
+            STORM_LIMIT.to_owned(),
+            "--login-failures-per-address".to_owned(),
+            STORM_LIMIT.to_owned(),
+        ];
+        let server = ServerProcess::start(&ctx.bin, &data_dir, &ctx.log(name), &extra).await?;
+        // The household over the API: sign-in, the owner's device, each roster.
+        let owner = OwnerClient::sign_in(&server.base).await?;
+        owner.register_owner_device().await?;
+        for h in &households {
+            owner.publish_roster(h, seeded.owner_account).await?;
+        }
+        let connected = connect_many(server.addr, 0, toys, 16, Duration::from_secs(60)).await;
+        if connected.sockets.len() as u64 != toys {
+            bail!(
+                "only {} of {toys} toys connected: {:?}",
+                connected.sockets.len(),
+                connected.first_error
+            );
+        }
+        let (tx, receipts) = mpsc::unbounded_channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let readers = connected
+            .sockets
+            .into_iter()
+            .map(|(index, ws)| tokio::spawn(read_toy(index, ws, tx.clone(), stop.clone())))
+            .collect();
+        Ok(Self {
+            server,
+            owner,
+            households,
+            receipts,
+            stop,
+            readers,
+            data_dir,
+        })
+    }
+
+    pub fn stop(self) -> Result<()> {
+        self.stop.store(true, Ordering::Relaxed);
+        for r in &self.readers {
+            r.abort();
+        }
+        let dir = self.data_dir.clone();
+        self.server.stop()?;
+        let _ = std::fs::remove_dir_all(dir.parent().unwrap_or(&dir));
+        Ok(())
+    }
+}
+
+/// Reads one toy's frames: on `Deliver`, note the time, acknowledge, and open the
+/// envelope with the toy's keys (checking the owner's signature).
+async fn read_toy(
+    index: u64,
+    mut ws: Ws,
+    tx: mpsc::UnboundedSender<Receipt>,
+    stop: Arc<AtomicBool>,
+) {
+    let owner = owner_device().public();
+    let me = BenchDevice::toy(index);
+    while !stop.load(Ordering::Relaxed) {
+        let Some(Ok(message)) = ws.next().await else {
+            break;
+        };
+        let WsMessage::Binary(bytes) = message else {
+            continue;
+        };
+        let Ok(Frame::Deliver { envelope }) = Frame::decode(&bytes) else {
+            continue;
+        };
+        let at = Instant::now();
+        let Ok(parsed) = Envelope::parse(envelope) else {
+            continue;
+        };
+        let header = parsed.header();
+        let id = header.message_id;
+        let ack = Frame::Delivered { message_id: id }.encode();
+        if let Ok(ack) = ack {
+            let _ = ws.send(WsMessage::Binary(ack.into())).await;
+        }
+        let opened = pawpost_crypto::open(envelope, &me.keys, &owner).is_ok();
+        let _ = tx.send(Receipt {
+            message: id.0,
+            at,
+            opened,
+        });
+    }
+}
+
+pub struct RunArgs {
+    pub rate: f64,
+    pub duration: Duration,
+    pub envelope_bytes: usize,
+    pub drain: Duration,
+    pub max_in_flight: usize,
+}
+
+/// Seals every envelope before the clock starts, so sealing costs the client nothing
+/// during the run. Message `k` goes to the toy of household `k mod households`.
+fn seal_all(rig: &Rig, count: usize, envelope_bytes: usize) -> Result<Vec<(Uuid, [u8; 16], Vec<u8>)>> {
+    let owner = owner_device();
+    // Envelope overhead with one recipient, measured once.
+    let probe = |payload: usize, h: &HouseholdPlan| -> Result<Vec<u8>> {
+        let toy = BenchDevice::toy(h.first_toy).public();
+        let id = Uuid::now_v7();
+        seal(
+            &mut os_rng(),
+            &owner.keys,
+            &MessageParams {
+                message_id: MessageId(*id.as_bytes()),
+                household_id: pawpost_crypto::HouseholdId(*h.id.as_bytes()),
+                created_at_ms: 1_764_000_000_000,
+                media_type: MediaType::OggOpus,
+                duration_ms: 3000,
+                recipients: &[toy],
+            },
+            &vec![0x4f; payload],
+        )
+        .map_err(|e| eyre!("seal: {e:?}"))
+    };
+    let first = rig.households.first().ok_or_else(|| eyre!("no households"))?;
+    let overhead = probe(1000, first)?.len().saturating_sub(1000);
+    let payload = envelope_bytes.saturating_sub(overhead).max(1);
+    let mut out = Vec::with_capacity(count);
+    for k in 0..count {
+        let h = &rig.households[k % rig.households.len()];
+        let bytes = probe(payload, h)?;
+        let id = Envelope::parse(&bytes)
+            .map_err(|e| eyre!("{e:?}"))?
+            .header()
+            .message_id
+            .0;
+        out.push((h.id, id, bytes));
+    }
+    Ok(out)
+}
+
+struct Upload {
+    message: [u8; 16],
+    start: Instant,
+    done: Instant,
+    status: u16,
+}
+
+/// A flood of wrong passwords from `attackers` concurrent clients until `stop`.
+pub struct Storm {
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<BTreeMap<u16, u64>>>,
+    started: Instant,
+}
+
+impl Storm {
+    pub fn start(base: &str, attackers: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks = (0..attackers)
+            .map(|a| {
+                let stop = stop.clone();
+                let base = base.to_owned();
+                tokio::spawn(async move {
+                    let http = reqwest::Client::builder()
+                        .timeout(Duration::from_secs(30))
+                        .build()
+                        .expect("client builds");
+                    let mut counts = BTreeMap::new();
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        n += 1;
+                        let body = json!({
+                            "email": crate::server::OWNER_EMAIL,
+                            "password": format!("wrong guess {a} {n} harbour kettle"),
+                        });
+                        let status = match http
+                            .post(format!("{base}/api/v1/sessions"))
+                            .json(&body)
+                            .send()
+                            .await
+                        {
+                            Ok(r) => r.status().as_u16(),
+                            Err(_) => 0,
+                        };
+                        *counts.entry(status).or_insert(0) += 1;
+                    }
+                    counts
+                })
+            })
+            .collect();
+        Self {
+            stop,
+            tasks,
+            started: Instant::now(),
+        }
+    }
+
+    pub async fn finish(self) -> Value {
+        self.stop.store(true, Ordering::Relaxed);
+        let elapsed = self.started.elapsed();
+        let mut all: BTreeMap<u16, u64> = BTreeMap::new();
+        for t in self.tasks {
+            if let Ok(counts) = t.await {
+                for (k, v) in counts {
+                    *all.entry(k).or_insert(0) += v;
+                }
+            }
+        }
+        let total: u64 = all.values().sum();
+        let hashed = all.get(&401).copied().unwrap_or(0);
+        json!({
+            "attempts": total,
+            "attempts_per_s": round2(total as f64 / elapsed.as_secs_f64()),
+            "wrong_password_401_per_s": round2(hashed as f64 / elapsed.as_secs_f64()),
+            "by_status": all.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        })
+    }
+}
+
+/// One run at a fixed offered rate: open loop (a slow server does not slow the offer);
+/// a message whose turn comes while `max_in_flight` uploads are unanswered is counted
+/// as not sent.
+pub async fn run(rig: &mut Rig, args: &RunArgs) -> Result<Value> {
+    let count = (args.rate * args.duration.as_secs_f64()).round().max(1.0) as usize;
+    let envelopes = seal_all(rig, count, args.envelope_bytes)?;
+    let envelope_len = envelopes.first().map_or(0, |e| e.2.len());
+    while rig.receipts.try_recv().is_ok() {}
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let skipped = Arc::new(AtomicU64::new(0));
+    let interval = Duration::from_secs_f64(1.0 / args.rate);
+    let t0 = Instant::now();
+    let mut handles = Vec::with_capacity(count);
+    for (k, (household, message, bytes)) in envelopes.into_iter().enumerate() {
+        tokio::time::sleep_until((t0 + interval * k as u32).into()).await;
+        if in_flight.load(Ordering::Relaxed) >= args.max_in_flight {
+            skipped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        in_flight.fetch_add(1, Ordering::Relaxed);
+        let http = rig.owner.http.clone();
+        let url = format!("{}/api/v1/households/{household}/messages", rig.owner.base);
+        let token = rig.owner.token.clone();
+        let in_flight = in_flight.clone();
+        handles.push(tokio::spawn(async move {
+            let start = Instant::now();
+            let status = http
+                .post(url)
+                .bearer_auth(token)
+                .header("content-type", "application/octet-stream")
+                .body(bytes)
+                .send()
+                .await
+                .map_or(0, |r| r.status().as_u16());
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+            Upload {
+                message,
+                start,
+                done: Instant::now(),
+                status,
+            }
+        }));
+    }
+    let offer_ended = t0.elapsed();
+    let mut uploads = Vec::with_capacity(handles.len());
+    for h in handles {
+        uploads.push(h.await?);
+    }
+    let accepted: HashMap<[u8; 16], Instant> = uploads
+        .iter()
+        .filter(|u| u.status == 201)
+        .map(|u| (u.message, u.start))
+        .collect();
+    let mut statuses: BTreeMap<u16, u64> = BTreeMap::new();
+    for u in &uploads {
+        *statuses.entry(u.status).or_insert(0) += 1;
+    }
+    // Every accepted message should reach its toy; wait for the stragglers, bounded.
+    let drain_deadline = Instant::now() + args.drain;
+    let mut latencies = Vec::with_capacity(accepted.len());
+    let mut opened = 0u64;
+    let mut last_receipt = t0;
+    while latencies.len() < accepted.len() {
+        let left = drain_deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, rig.receipts.recv()).await {
+            Ok(Some(r)) => {
+                if let Some(start) = accepted.get(&r.message) {
+                    latencies.push(r.at.duration_since(*start));
+                    opened += u64::from(r.opened);
+                    last_receipt = last_receipt.max(r.at);
+                }
+            }
+            _ => break,
+        }
+    }
+    let mut acks: Vec<Duration> = uploads
+        .iter()
+        .filter(|u| u.status == 201)
+        .map(|u| u.done.duration_since(u.start))
+        .collect();
+    let last_ack = uploads
+        .iter()
+        .filter(|u| u.status == 201)
+        .map(|u| u.done)
+        .max()
+        .unwrap_or(t0);
+    let delivered = latencies.len();
+    let blobs = count_files(&rig.data_dir.join("blobs"));
+    Ok(json!({
+        "offered_per_s": args.rate,
+        "seconds": args.duration.as_secs_f64(),
+        "envelope_bytes": envelope_len,
+        "toys": rig.households.len(),
+        "offered": count,
+        "not_sent_client_backlog": skipped.load(Ordering::Relaxed),
+        "statuses": statuses.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "accepted_201": accepted.len(),
+        "delivered": delivered,
+        "opened_and_verified_by_toy": opened,
+        "blob_files_on_disk_total": blobs,
+        "accepted_per_s": round2(accepted.len() as f64 / last_ack.duration_since(t0).max(offer_ended).as_secs_f64()),
+        "delivered_per_s": round2(delivered as f64 / last_receipt.duration_since(t0).max(offer_ended).as_secs_f64()),
+        "upload_201_latency": summary(&mut acks),
+        "end_to_end_latency": summary(&mut latencies),
+    }))
+}
+
+pub fn count_files(dir: &std::path::Path) -> u64 {
+    let mut count = 0;
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !e.file_name().to_string_lossy().starts_with(".tmp") {
+                count += 1;
+            }
+        }
+    }
+    count
+}

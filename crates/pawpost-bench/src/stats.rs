@@ -1,0 +1,51 @@
+//! Percentiles and small helpers for the result tables.
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Latency summary in milliseconds: count, p50, p90, p99, max.
+pub fn summary(samples: &mut [Duration]) -> Value {
+    if samples.is_empty() {
+        return json!({"count": 0});
+    }
+    samples.sort_unstable();
+    let pick = |q: f64| {
+        let rank = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
+        ms(samples[rank - 1])
+    };
+    json!({
+        "count": samples.len(),
+        "p50_ms": pick(0.50),
+        "p90_ms": pick(0.90),
+        "p99_ms": pick(0.99),
+        "max_ms": ms(*samples.last().expect("not empty")),
+    })
+}
+
+pub fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e5).round() / 1e2
+}
+
+pub fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// `a / b`, or null when either side is missing or b is zero.
+pub fn ratio(a: Option<f64>, b: Option<f64>) -> Value {
+    match (a, b) {
+        (Some(a), Some(b)) if b != 0.0 => json!(round2(a / b)),
+        _ => Value::Null,
+    }
+}
+
+/// Soft limit on open files for this process (inherited by the server it starts).
+pub fn open_file_limit() -> u64 {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3).map(str::to_owned))
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024)
+}

@@ -1,0 +1,144 @@
+//! Toy clients on the WebSocket: challenge, signed `Auth`, then held open (idle) or read
+//! (delivery).
+use crate::keys::BenchDevice;
+use eyre::{bail, eyre, Result};
+use futures_util::{SinkExt, StreamExt};
+use pawpost_toy::Frame;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::WebSocketStream;
+
+pub type Ws = WebSocketStream<TcpStream>;
+
+/// Client connections per loopback source address: well inside the ephemeral port range,
+/// so that 50k connections to one server port do not run out of ports.
+const CONNECTIONS_PER_SOURCE: u64 = 20_000;
+const STEP_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn source_for(index: u64) -> IpAddr {
+    let n = 2 + (index / CONNECTIONS_PER_SOURCE) as u8;
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, n))
+}
+
+async fn next_binary(ws: &mut Ws) -> Result<Vec<u8>> {
+    loop {
+        match tokio::time::timeout(STEP_TIMEOUT, ws.next()).await {
+            Err(_) => bail!("no frame from the server within {STEP_TIMEOUT:?}"),
+            Ok(None) => bail!("the server closed the connection"),
+            Ok(Some(Err(e))) => bail!("WebSocket error: {e}"),
+            Ok(Some(Ok(WsMessage::Binary(bytes)))) => return Ok(bytes.to_vec()),
+            Ok(Some(Ok(WsMessage::Close(_)))) => bail!("the server closed the connection"),
+            Ok(Some(Ok(_))) => continue,
+        }
+    }
+}
+
+/// Connects toy `index`, answers the challenge, and waits for the roster the server sends
+/// to a toy that says it holds version 0: proof that the server accepted the signature.
+pub async fn connect_toy(server: SocketAddr, index: u64) -> Result<Ws> {
+    let toy = BenchDevice::toy(index);
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(source_for(index), 0))?;
+    let stream = tokio::time::timeout(STEP_TIMEOUT, socket.connect(server))
+        .await
+        .map_err(|_| eyre!("TCP connect timed out"))??;
+    stream.set_nodelay(true)?;
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_message_size(Some(pawpost_toy::MAX_FRAME_LEN))
+        .max_frame_size(Some(pawpost_toy::MAX_FRAME_LEN));
+    let url = format!("ws://{server}/api/v1/toy/ws");
+    let (mut ws, _) = tokio::time::timeout(
+        STEP_TIMEOUT,
+        tokio_tungstenite::client_async_with_config(url, stream, Some(config)),
+    )
+    .await
+    .map_err(|_| eyre!("WebSocket handshake timed out"))??;
+    let challenge = next_binary(&mut ws).await?;
+    let nonce = match Frame::decode(&challenge).map_err(|e| eyre!("{e:?}"))? {
+        Frame::Challenge { nonce, .. } => nonce,
+        other => bail!("expected a challenge, got {:?}", other.frame_type()),
+    };
+    let auth = Frame::Auth {
+        device_id: toy.keys.device_id(),
+        roster_version: 0,
+        signature: toy.sign_auth(&nonce, 0),
+    }
+    .encode()
+    .map_err(|e| eyre!("{e:?}"))?;
+    ws.send(WsMessage::Binary(auth.into())).await?;
+    let reply = next_binary(&mut ws).await?;
+    match Frame::decode(&reply).map_err(|e| eyre!("{e:?}"))? {
+        Frame::RosterUpdate { .. } => Ok(ws),
+        Frame::Error { code } => bail!("authentication refused: {code:?}"),
+        other => bail!("unexpected {:?} after Auth", other.frame_type()),
+    }
+}
+
+pub struct Connected {
+    /// Each connected toy's index and socket.
+    pub sockets: Vec<(u64, Ws)>,
+    pub failures: u64,
+    pub first_error: Option<String>,
+    pub elapsed: Duration,
+}
+
+/// Connects toys `first..first + count` with `concurrency` connections in flight; each
+/// worker task holds many connections. Stops starting new ones after `budget`.
+pub async fn connect_many(
+    server: SocketAddr,
+    first: u64,
+    count: u64,
+    concurrency: usize,
+    budget: Duration,
+) -> Connected {
+    let next = Arc::new(AtomicU64::new(first));
+    let failures = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + budget;
+    let mut workers = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let next = next.clone();
+        let failures = failures.clone();
+        workers.push(tokio::spawn(async move {
+            let mut held = Vec::new();
+            let mut first_error = None;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= first + count || Instant::now() > deadline {
+                    break;
+                }
+                match connect_toy(server, i).await {
+                    Ok(ws) => held.push((i, ws)),
+                    Err(e) => {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                        first_error.get_or_insert_with(|| format!("toy {i}: {e}"));
+                    }
+                }
+            }
+            (held, first_error)
+        }));
+    }
+    let mut sockets = Vec::with_capacity(count as usize);
+    let mut first_error = None;
+    for w in workers {
+        if let Ok((held, err)) = w.await {
+            sockets.extend(held);
+            if first_error.is_none() {
+                first_error = err;
+            }
+        }
+    }
+    Connected {
+        sockets,
+        failures: failures.load(Ordering::Relaxed),
+        first_error,
+        elapsed: started.elapsed(),
+    }
+}

@@ -50,6 +50,14 @@ pub const TOY_AUTH_ATTEMPTS: u32 = 3;
 pub const TOY_OUTBOX_FRAMES: usize = 64;
 /// WebSocket buffers per toy connection, kept small so that an idle toy costs little.
 pub const TOY_WS_BUFFER_BYTES: usize = 4 * 1024;
+/// Days a played message is kept when the household's roster does not say.
+pub const DEFAULT_RETENTION_DAYS: u16 = 30;
+/// The most days any household may keep played messages.
+pub const DEFAULT_MAX_RETENTION_DAYS: u16 = 365;
+/// Days an unplayed message is kept before it expires.
+pub const DEFAULT_MAX_UNPLAYED_DAYS: u16 = 90;
+/// How often expired messages are swept away.
+pub const RETENTION_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
 /// Longest display name and household name.
 pub const MAX_NAME_CHARS: usize = 80;
 
@@ -92,6 +100,10 @@ pub struct ServerConfig {
     pub signups_per_address: RateLimit,
     /// Pairing codes a client address may ask for within `PAIRING_WINDOW`.
     pub pairing_requests_per_address: RateLimit,
+    /// The most days a household may keep played messages (its roster asks for fewer).
+    pub max_retention_days: u16,
+    /// Days after which a message nobody played is deleted.
+    pub max_unplayed_days: u16,
     /// Password hashes computed at once; each takes 19 MiB and one core.
     pub hash_workers: usize,
     /// Password hashes allowed to wait for a worker before the server answers 503.
@@ -131,6 +143,8 @@ impl ServerConfig {
                 max: DEFAULT_PAIRING_REQUESTS_PER_ADDRESS,
                 window: PAIRING_WINDOW,
             },
+            max_retention_days: DEFAULT_MAX_RETENTION_DAYS,
+            max_unplayed_days: DEFAULT_MAX_UNPLAYED_DAYS,
             hash_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             hash_queue: DEFAULT_HASH_QUEUE,
         }

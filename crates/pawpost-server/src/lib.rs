@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod passwords;
 pub mod ratelimit;
+pub mod retention;
 pub mod routes;
 pub mod state;
 mod storage;
@@ -17,7 +18,7 @@ mod web;
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::Router;
 use config::ServerConfig;
-use routes::{accounts, households, keys, messages, meta, sessions, toy_ws, toys};
+use routes::{accounts, households, keys, messages, meta, privacy, sessions, toy_ws, toys};
 use state::{AppState, Limits};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,6 +46,7 @@ pub use storage::StartError;
         (name = "households", description = "Households, members, invitations"),
         (name = "keys", description = "Device public keys and the signed household roster"),
         (name = "messages", description = "End-to-end encrypted message envelopes"),
+        (name = "privacy", description = "Export and deletion of a family's data"),
         (name = "toys", description = "Pairing toys, and the toys' WebSocket (docs/TOY-PROTOCOL.md)"),
     )
 )]
@@ -58,12 +60,17 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(meta::security_txt))
         .routes(routes!(meta::security_policy))
         .routes(routes!(accounts::create_account))
-        .routes(routes!(accounts::me))
+        .routes(routes!(accounts::me, privacy::delete_account))
+        .routes(routes!(privacy::export))
         .routes(routes!(accounts::change_password))
         .routes(routes!(sessions::sign_in, sessions::list))
         .routes(routes!(sessions::current, sessions::sign_out))
         .routes(routes!(households::create, households::list))
-        .routes(routes!(households::get, households::rename))
+        .routes(routes!(
+            households::get,
+            households::rename,
+            privacy::delete_household
+        ))
         .routes(routes!(households::members))
         .routes(routes!(households::invite))
         .routes(routes!(households::accept))
@@ -140,6 +147,8 @@ fn security_headers(router: Router) -> Router {
 /// A server that is listening. Dropping it does not stop it; call `shutdown`.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// The server's state, for maintenance run in the same process (and tests).
+    pub state: AppState,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -205,8 +214,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         toys: Arc::new(toyhub::ToyHub::default()),
         started_at: time::OffsetDateTime::now_utc(),
     };
-    let (router, _) = app(state);
+    let (router, _) = app(state.clone());
     let sweeper = tokio::spawn(sweep_sessions(store));
+    let retention = tokio::spawn(retention::run(state.clone()));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let result = axum::serve(
@@ -218,10 +228,12 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         })
         .await;
         sweeper.abort();
+        retention.abort();
         result
     });
     tracing::info!(%addr, "pawpost is listening");
     Ok(RunningServer {
+        state,
         addr,
         shutdown: tx,
         task,

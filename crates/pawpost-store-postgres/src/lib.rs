@@ -1029,6 +1029,103 @@ impl MetadataStore for PostgresStore {
         })
         .collect()
     }
+
+    async fn delete_account(&self, account: AccountId) -> StoreResult<Vec<String>> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let keys: Vec<String> =
+            sqlx::query_scalar("SELECT blob_key FROM messages WHERE sender_account = $1")
+                .bind(account.0)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?;
+        sqlx::query("DELETE FROM messages WHERE sender_account = $1")
+            .bind(account.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        // Receipts name devices, not accounts: remove the account's devices' receipts too.
+        sqlx::query("DELETE FROM receipts WHERE device_id IN (SELECT id FROM devices WHERE account_id = $1)")
+            .bind(account.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let done = sqlx::query("DELETE FROM accounts WHERE id = $1")
+            .bind(account.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        found(done.rows_affected(), "account")?;
+        tx.commit().await.map_err(backend)?;
+        Ok(keys)
+    }
+
+    async fn delete_household(&self, household: HouseholdId) -> StoreResult<Vec<String>> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let keys: Vec<String> =
+            sqlx::query_scalar("SELECT blob_key FROM messages WHERE household_id = $1")
+                .bind(household.0)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?;
+        let done = sqlx::query("DELETE FROM households WHERE id = $1")
+            .bind(household.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        found(done.rows_affected(), "household")?;
+        tx.commit().await.map_err(backend)?;
+        Ok(keys)
+    }
+
+    async fn households_with_messages(&self) -> StoreResult<Vec<HouseholdId>> {
+        let ids: Vec<Uuid> = sqlx::query_scalar("SELECT DISTINCT household_id FROM messages")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(ids.into_iter().map(HouseholdId).collect())
+    }
+
+    async fn played_messages_before(
+        &self,
+        household: HouseholdId,
+        cutoff: OffsetDateTime,
+    ) -> StoreResult<Vec<Message>> {
+        sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE household_id = $1 AND id IN \
+             (SELECT message_id FROM receipts GROUP BY message_id HAVING MIN(played_at) < $2)"
+        ))
+        .bind(household.0)
+        .bind(ms(cutoff))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(message_row)
+        .collect()
+    }
+
+    async fn unplayed_messages_before(&self, cutoff: OffsetDateTime) -> StoreResult<Vec<Message>> {
+        sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE created_at < $1 AND id NOT IN \
+             (SELECT message_id FROM receipts WHERE played_at IS NOT NULL)"
+        ))
+        .bind(ms(cutoff))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(message_row)
+        .collect()
+    }
+
+    async fn delete_messages(&self, ids: &[Uuid]) -> StoreResult<()> {
+        sqlx::query("DELETE FROM messages WHERE id = ANY($1)")
+            .bind(ids)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
 }
 
 /// Serialises pairing writes across processes, as SQLite's single writer does: a

@@ -41,7 +41,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: an acknowledged write survives a power cut, not only a crash.
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            // Deleted content is overwritten with zeros, not left in free pages.
+            .pragma("secure_delete", "ON");
         create_private_file(options.get_filename())?;
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
@@ -56,6 +58,16 @@ impl SqliteStore {
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Copies the write-ahead log into the database file and empties it, so that erased
+    /// data does not linger in the log either.
+    async fn checkpoint(&self) -> StoreResult<()> {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
     }
 }
 
@@ -933,6 +945,116 @@ impl MetadataStore for SqliteStore {
             })
         })
         .collect()
+    }
+
+    async fn delete_account(&self, account: AccountId) -> StoreResult<Vec<String>> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let keys: Vec<String> =
+            sqlx::query_scalar("SELECT blob_key FROM messages WHERE sender_account = ?")
+                .bind(account.to_string())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?;
+        sqlx::query("DELETE FROM messages WHERE sender_account = ?")
+            .bind(account.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        // Receipts name devices, not accounts: remove the account's devices' receipts too.
+        sqlx::query(
+            "DELETE FROM receipts WHERE device_id IN (SELECT id FROM devices WHERE account_id = ?)",
+        )
+        .bind(account.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let done = sqlx::query("DELETE FROM accounts WHERE id = ?")
+            .bind(account.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        found(done.rows_affected(), "account")?;
+        tx.commit().await.map_err(backend)?;
+        self.checkpoint().await?;
+        Ok(keys)
+    }
+
+    async fn delete_household(&self, household: HouseholdId) -> StoreResult<Vec<String>> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let keys: Vec<String> =
+            sqlx::query_scalar("SELECT blob_key FROM messages WHERE household_id = ?")
+                .bind(household.to_string())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?;
+        let done = sqlx::query("DELETE FROM households WHERE id = ?")
+            .bind(household.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        found(done.rows_affected(), "household")?;
+        tx.commit().await.map_err(backend)?;
+        self.checkpoint().await?;
+        Ok(keys)
+    }
+
+    async fn households_with_messages(&self) -> StoreResult<Vec<HouseholdId>> {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT DISTINCT household_id FROM messages")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        ids.iter()
+            .map(|t| {
+                Uuid::parse_str(t)
+                    .map(HouseholdId)
+                    .map_err(|e| StoreError::Backend(format!("bad household id: {e}")))
+            })
+            .collect()
+    }
+
+    async fn played_messages_before(
+        &self,
+        household: HouseholdId,
+        cutoff: OffsetDateTime,
+    ) -> StoreResult<Vec<Message>> {
+        sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE household_id = ? AND id IN \
+             (SELECT message_id FROM receipts GROUP BY message_id HAVING MIN(played_at) < ?)"
+        ))
+        .bind(household.to_string())
+        .bind(ms(cutoff))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(message_row)
+        .collect()
+    }
+
+    async fn unplayed_messages_before(&self, cutoff: OffsetDateTime) -> StoreResult<Vec<Message>> {
+        sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE created_at < ? AND id NOT IN \
+             (SELECT message_id FROM receipts WHERE played_at IS NOT NULL)"
+        ))
+        .bind(ms(cutoff))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(message_row)
+        .collect()
+    }
+
+    async fn delete_messages(&self, ids: &[Uuid]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        for id in ids {
+            sqlx::query("DELETE FROM messages WHERE id = ?")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
     }
 }
 

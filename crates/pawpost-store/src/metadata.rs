@@ -140,4 +140,23 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn insert_approval(&self, approval: &Approval) -> StoreResult<()>;
     /// Approvals of messages addressed to `device` that it has not played yet.
     async fn approvals_pending_for(&self, device: DeviceId) -> StoreResult<Vec<Approval>>;
+
+    /// Deletes the account with its sessions, devices, memberships and the messages it
+    /// sent; returns the blob keys of those messages, for the caller to delete next.
+    async fn delete_account(&self, account: AccountId) -> StoreResult<Vec<String>>;
+    /// Deletes the household with its members' places, invitations, rosters, toys and
+    /// messages; returns the messages' blob keys.
+    async fn delete_household(&self, household: HouseholdId) -> StoreResult<Vec<String>>;
+    /// Households that hold at least one message.
+    async fn households_with_messages(&self) -> StoreResult<Vec<HouseholdId>>;
+    /// The household's messages first played (by any recipient) before `cutoff`.
+    async fn played_messages_before(
+        &self,
+        household: HouseholdId,
+        cutoff: OffsetDateTime,
+    ) -> StoreResult<Vec<Message>>;
+    /// Messages created before `cutoff` that no recipient has played.
+    async fn unplayed_messages_before(&self, cutoff: OffsetDateTime) -> StoreResult<Vec<Message>>;
+    /// Deletes these messages' rows (receipts and approvals with them).
+    async fn delete_messages(&self, ids: &[Uuid]) -> StoreResult<()>;
 }

@@ -47,6 +47,143 @@ pub async fn metadata_store(store: &dyn MetadataStore) {
     households_and_invitations(store).await;
     devices_rosters_and_messages(store).await;
     toys(store).await;
+    forgetting(store).await;
+}
+
+async fn forgetting(store: &dyn MetadataStore) {
+    let t = now();
+    let mum = account("forget-mum@example.org");
+    let gran = account("forget-gran@example.org");
+    for a in [&mum, &gran] {
+        store.create_account(a).await.unwrap();
+    }
+    let home = Household {
+        id: HouseholdId::new(),
+        name: "Forget".into(),
+        created_at: t,
+    };
+    store.create_household(&home, mum.id).await.unwrap();
+    let gran_phone = Device {
+        id: DeviceId(Uuid::new_v4()),
+        kind: DeviceKind::Member,
+        account_id: Some(gran.id),
+        household_id: None,
+        identity: vec![1; 81],
+        label: "phone".into(),
+        created_at: t,
+    };
+    store.create_device(&gran_phone).await.unwrap();
+    let toy = DeviceId(Uuid::new_v4());
+    let message = |sender: AccountId, minutes_ago: i64, key: &str| Message {
+        id: Uuid::now_v7(),
+        household_id: home.id,
+        sender_device: gran_phone.id,
+        sender_account: Some(sender),
+        media_type: 1,
+        duration_ms: 1000,
+        envelope_len: 10,
+        created_at: t - Duration::minutes(minutes_ago),
+        blob_key: key.into(),
+    };
+    let old_played = message(gran.id, 120, "forget/old-played");
+    let new_played = message(gran.id, 120, "forget/new-played");
+    let old_unplayed = message(mum.id, 120, "forget/old-unplayed");
+    let fresh = message(mum.id, 1, "forget/fresh");
+    for m in [&old_played, &new_played, &old_unplayed, &fresh] {
+        store.insert_message(m, &[toy]).await.unwrap();
+    }
+    store
+        .set_receipt(
+            old_played.id,
+            toy,
+            ReceiptState::Played,
+            t - Duration::minutes(90),
+        )
+        .await
+        .unwrap();
+    store
+        .set_receipt(
+            new_played.id,
+            toy,
+            ReceiptState::Played,
+            t - Duration::minutes(5),
+        )
+        .await
+        .unwrap();
+
+    assert!(store
+        .households_with_messages()
+        .await
+        .unwrap()
+        .contains(&home.id));
+    let played: Vec<Uuid> = store
+        .played_messages_before(home.id, t - Duration::minutes(30))
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(played, vec![old_played.id], "played long enough ago");
+    let unplayed: Vec<Uuid> = store
+        .unplayed_messages_before(t - Duration::minutes(30))
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert!(
+        unplayed.contains(&old_unplayed.id)
+            && !unplayed.contains(&fresh.id)
+            && !unplayed.contains(&old_played.id)
+    );
+    store.delete_messages(&[old_played.id]).await.unwrap();
+    assert!(store.message(old_played.id).await.unwrap().is_none());
+    assert!(store.receipts(old_played.id).await.unwrap().is_empty());
+
+    // Deleting gran's account takes her messages, devices and place with it.
+    let (gran_invite, gran_token) = (InvitationId::new(), [42; 32]);
+    store
+        .create_invitation(&Invitation {
+            id: gran_invite,
+            household_id: home.id,
+            token_hash: gran_token,
+            role: Role::Family,
+            created_by: mum.id,
+            created_at: t,
+            expires_at: t + Duration::days(1),
+        })
+        .await
+        .unwrap();
+    store
+        .redeem_invitation(&gran_token, gran.id, t)
+        .await
+        .unwrap();
+    let keys = store.delete_account(gran.id).await.unwrap();
+    assert_eq!(keys, vec!["forget/new-played".to_owned()]);
+    assert!(store.account_by_id(gran.id).await.unwrap().is_none());
+    assert!(store.device(gran_phone.id).await.unwrap().is_none());
+    assert!(store.membership(home.id, gran.id).await.unwrap().is_none());
+    assert!(store.message(new_played.id).await.unwrap().is_none());
+
+    // Deleting the household takes everything in it.
+    let mut keys = store.delete_household(home.id).await.unwrap();
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec!["forget/fresh".to_owned(), "forget/old-unplayed".to_owned()]
+    );
+    assert!(store.household(home.id).await.unwrap().is_none());
+    assert!(store.message(fresh.id).await.unwrap().is_none());
+    assert!(store.membership(home.id, mum.id).await.unwrap().is_none());
+    assert!(!store
+        .households_with_messages()
+        .await
+        .unwrap()
+        .contains(&home.id));
+    assert!(matches!(
+        store.delete_household(home.id).await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 async fn toys(store: &dyn MetadataStore) {

@@ -125,6 +125,14 @@ struct ServeArgs {
     #[arg(long, env = "PAWPOST_SIGNUPS_PER_ADDRESS", default_value_t = config::DEFAULT_SIGNUPS_PER_ADDRESS)]
     signups_per_address: u32,
 
+    /// The most days a household may keep played messages (its signed roster says how many).
+    #[arg(long, env = "PAWPOST_MAX_RETENTION_DAYS", default_value_t = config::DEFAULT_MAX_RETENTION_DAYS)]
+    max_retention_days: u16,
+
+    /// Days after which a message nobody played is deleted.
+    #[arg(long, env = "PAWPOST_MAX_UNPLAYED_DAYS", default_value_t = config::DEFAULT_MAX_UNPLAYED_DAYS)]
+    max_unplayed_days: u16,
+
     /// Password hashes computed at once (each uses 19 MiB and a core) [default: number of cores].
     #[arg(long, env = "PAWPOST_HASH_WORKERS")]
     hash_workers: Option<usize>,
@@ -156,6 +164,8 @@ impl ServeArgs {
             max: self.signups_per_address,
             window: config::SIGNUP_WINDOW,
         };
+        c.max_retention_days = self.max_retention_days.max(1);
+        c.max_unplayed_days = self.max_unplayed_days.max(1);
         if let Some(workers) = self.hash_workers {
             c.hash_workers = workers.max(1);
         }

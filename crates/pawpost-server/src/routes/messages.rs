@@ -49,7 +49,7 @@ pub struct MessageView {
     pub recipients: Vec<ReceiptView>,
 }
 
-async fn message_view(state: &AppState, m: &Message) -> ApiResult<MessageView> {
+pub(crate) async fn message_view(state: &AppState, m: &Message) -> ApiResult<MessageView> {
     let receipts = state.store.receipts(m.id).await?;
     Ok(MessageView {
         message_id: m.id,

@@ -5,6 +5,7 @@ pub mod households;
 pub mod keys;
 pub mod messages;
 pub mod meta;
+pub mod privacy;
 pub mod sessions;
 pub mod toy_ws;
 pub mod toys;

@@ -193,17 +193,20 @@ pub async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<V
         .store
         .sessions_of(auth.account.id, OffsetDateTime::now_utc())
         .await?;
-    Ok(Json(
-        sessions
-            .into_iter()
-            .map(|s| SessionView {
-                current: s.id == auth.session.id,
-                id: s.id,
-                created_at: rfc3339(s.created_at),
-                expires_at: rfc3339(s.expires_at),
-                client_address: s.client_address,
-                user_agent: s.user_agent,
-            })
-            .collect(),
-    ))
+    Ok(Json(session_views(sessions, auth.session.id)))
+}
+
+/// Sessions as their owner sees them; `current` marks the one making the request.
+pub fn session_views(sessions: Vec<Session>, current: Uuid) -> Vec<SessionView> {
+    sessions
+        .into_iter()
+        .map(|s| SessionView {
+            current: s.id == current,
+            id: s.id,
+            created_at: rfc3339(s.created_at),
+            expires_at: rfc3339(s.expires_at),
+            client_address: s.client_address,
+            user_agent: s.user_agent,
+        })
+        .collect()
 }

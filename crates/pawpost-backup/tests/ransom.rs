@@ -1,0 +1,300 @@
+//! The ransom story: a server is backed up while it serves, its data is wiped, and a
+//! restore brings back every account, household, roster and message byte for byte.
+//! Then the ways a restore must refuse.
+mod common;
+
+use common::*;
+use pawpost_backup::{
+    backup, restore, restore_with_options, verify, BackupError, Phase, Progress, RestoreOptions,
+};
+use reqwest::StatusCode;
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Every file under `root` is 0600 and every folder 0700.
+fn assert_private(root: &Path) {
+    assert_eq!(mode(root), 0o700, "{}", root.display());
+    for entry in std::fs::read_dir(root).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            assert_private(&path);
+        } else {
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+        }
+    }
+}
+
+async fn message_ids(client: &Client, home: &str) -> Vec<String> {
+    client
+        .get(&format!("/api/v1/households/{home}/messages"))
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn ransom_story(postgres: Option<String>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (first_schema, second_schema) = (fresh_schema(), fresh_schema());
+    let _cleanup = postgres.as_ref().map(|url| Schemas {
+        url: url.clone(),
+        names: vec![first_schema.clone(), second_schema.clone()],
+    });
+    let pg = |schema: &str| postgres.as_deref().map(|url| (url, schema.to_owned()));
+    let pg_first = pg(&first_schema);
+    let pg_second = pg(&second_schema);
+
+    let live = config(
+        &tmp.path().join("data"),
+        pg_first.as_ref().map(|(u, s)| (*u, s.as_str())),
+    );
+    let server = pawpost_server::start(live.clone()).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    let family = Family::create(&base).await;
+    let mut sent: HashMap<String, Vec<u8>> = HashMap::new();
+    for i in 0..5 {
+        let (id, envelope) = family.seal_from_gran(format!("voice message {i}").as_bytes());
+        assert_eq!(
+            family.gran.upload(&family.home, envelope.clone()).await,
+            StatusCode::CREATED
+        );
+        sent.insert(id, envelope);
+    }
+    let before = family.visible_state(&family.mum).await;
+    let listed_before = message_ids(&family.mum, &family.home).await;
+    assert_eq!(listed_before.len(), 5);
+
+    // The backup runs while gran keeps sending messages.
+    let backup_dir = tmp.path().join("offsite/backup-1");
+    let finished = Cell::new(false);
+    let mut phases: Vec<Progress> = Vec::new();
+    let backing_up = async {
+        let report = backup(&live, &backup_dir, |p| phases.push(p)).await;
+        finished.set(true);
+        report
+    };
+    let sending = async {
+        let mut during = Vec::new();
+        let mut n = 0;
+        while !finished.get() {
+            let (id, envelope) =
+                family.seal_from_gran(format!("sent during the backup {n}").as_bytes());
+            assert_eq!(
+                family.gran.upload(&family.home, envelope.clone()).await,
+                StatusCode::CREATED
+            );
+            during.push((id, envelope));
+            n += 1;
+        }
+        during
+    };
+    let (report, during) = tokio::join!(backing_up, sending);
+    let report = report.unwrap();
+    sent.extend(during);
+    assert!(report.blobs >= 5, "{report:?}");
+    assert!(report.database_bytes > 0);
+    assert_eq!(report.dir, backup_dir);
+    for phase in [Phase::Database, Phase::Blobs, Phase::Manifest] {
+        let last = phases.iter().rfind(|p| p.phase == phase).unwrap();
+        assert_eq!(last.done, last.total, "{phase} finished");
+    }
+    let manifest = verify(&backup_dir).await.unwrap();
+    assert_eq!(manifest.blobs.len() as u64, report.blobs);
+    assert_eq!(manifest.blob_bytes(), report.blob_bytes);
+    assert_private(&backup_dir);
+
+    // The attack: the server goes down and its data is gone.
+    server.shutdown().await.unwrap();
+    std::fs::remove_dir_all(tmp.path().join("data")).unwrap();
+    if let Some(url) = &postgres {
+        drop_schema(url, &first_schema);
+    }
+
+    let fresh = config(
+        &tmp.path().join("restored"),
+        pg_second.as_ref().map(|(u, s)| (*u, s.as_str())),
+    );
+    let restored = restore(&fresh, &backup_dir, |_| {}).await.unwrap();
+    assert_eq!(restored.blobs, report.blobs);
+    assert_private(&tmp.path().join("restored"));
+
+    // A second restore over the restored data is refused.
+    let again = restore(&fresh, &backup_dir, |_| {}).await.unwrap_err();
+    assert!(matches!(again, BackupError::TargetHasData(_)), "{again}");
+
+    let server = pawpost_server::start(fresh).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    let mum = sign_in(&base, "mum@example.org").await;
+    let gran = sign_in(&base, "gran@example.org").await;
+    assert_eq!(family.visible_state(&mum).await, before);
+    let listed_after = message_ids(&gran, &family.home).await;
+    for id in &listed_before {
+        assert!(listed_after.contains(id), "message {id} lost");
+    }
+    assert!(listed_after.len() as u64 <= report.blobs);
+    for id in &listed_after {
+        let (status, bytes) = gran.download(id).await;
+        assert_eq!(status, StatusCode::OK, "message {id}");
+        assert_eq!(&bytes, sent.get(id).unwrap(), "message {id} differs");
+    }
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wiped_sqlite_server_comes_back_from_its_backup() {
+    ransom_story(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wiped_postgres_schema_comes_back_from_its_backup() {
+    let Some(url) = postgres_url() else {
+        eprintln!("skipped: set PAWPOST_TEST_DATABASE_URL to run this on PostgreSQL");
+        return;
+    };
+    ransom_story(Some(url)).await;
+}
+
+/// A stopped SQLite server with a family and one message, and a backup of it.
+async fn backed_up(tmp: &Path) -> (std::path::PathBuf, pawpost_server::config::ServerConfig) {
+    let live = config(&tmp.join("data"), None);
+    let server = pawpost_server::start(live.clone()).await.unwrap();
+    let family = Family::create(&format!("http://{}", server.addr)).await;
+    let (_, envelope) = family.seal_from_gran(b"hello");
+    assert_eq!(
+        family.gran.upload(&family.home, envelope).await,
+        StatusCode::CREATED
+    );
+    let dir = tmp.join("backup");
+    backup(&live, &dir, |_| {}).await.unwrap();
+    server.shutdown().await.unwrap();
+    (dir, live)
+}
+
+fn only_blob(backup_dir: &Path) -> std::path::PathBuf {
+    let mut stack = vec![backup_dir.join("blobs")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                return path;
+            }
+        }
+    }
+    panic!("no blob in the backup");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flipped_byte_is_refused_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, _) = backed_up(tmp.path()).await;
+    let blob = only_blob(&dir);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&blob, bytes).unwrap();
+
+    let err = verify(&dir).await.unwrap_err();
+    assert!(matches!(err, BackupError::ChecksumMismatch { .. }), "{err}");
+    let target = config(&tmp.path().join("restored"), None);
+    let err = restore(&target, &dir, |_| {}).await.unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains(&blob.display().to_string()), "{message}");
+    assert!(message.contains("damaged"), "{message}");
+    assert!(
+        !tmp.path().join("restored/pawpost.db").exists(),
+        "nothing may be restored from a damaged backup"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_without_its_manifest_is_partial() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, _) = backed_up(tmp.path()).await;
+    std::fs::remove_file(dir.join("manifest.json")).unwrap();
+    let target = config(&tmp.path().join("restored"), None);
+    let err = restore(&target, &dir, |_| {}).await.unwrap_err();
+    assert!(matches!(err, BackupError::Partial(_)), "{err}");
+    assert!(err.to_string().contains("partial backup"), "{err}");
+    assert!(!tmp.path().join("restored/pawpost.db").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_empty_target_is_refused_unless_forced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, live) = backed_up(tmp.path()).await;
+    let err = restore(&live, &dir, |_| {}).await.unwrap_err();
+    assert!(matches!(err, BackupError::TargetHasData(_)), "{err}");
+    assert!(err.to_string().contains("force"), "{err}");
+
+    // Forced, the old data is replaced and the server starts on the backup.
+    restore_with_options(&live, &dir, RestoreOptions { force: true }, |_| {})
+        .await
+        .unwrap();
+    assert_private(&live.data_dir);
+    let server = pawpost_server::start(live).await.unwrap();
+    sign_in(&format!("http://{}", server.addr), "gran@example.org").await;
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_extra_and_unknown_versions_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, live) = backed_up(tmp.path()).await;
+    let target = config(&tmp.path().join("restored"), None);
+
+    // Backing up into a folder that holds files would mix two backups.
+    let err = backup(&live, &dir, |_| {}).await.unwrap_err();
+    assert!(matches!(err, BackupError::BackupDirNotEmpty(_)), "{err}");
+
+    let stray = dir.join("blobs/stray");
+    std::fs::write(&stray, b"added later").unwrap();
+    let err = restore(&target, &dir, |_| {}).await.unwrap_err();
+    assert!(
+        matches!(err, BackupError::ExtraFile(ref p) if *p == stray),
+        "{err}"
+    );
+    std::fs::remove_file(&stray).unwrap();
+
+    let blob = only_blob(&dir);
+    let kept = std::fs::read(&blob).unwrap();
+    std::fs::remove_file(&blob).unwrap();
+    let err = restore(&target, &dir, |_| {}).await.unwrap_err();
+    assert!(
+        matches!(err, BackupError::MissingFile(ref p) if *p == blob),
+        "{err}"
+    );
+    std::fs::write(&blob, kept).unwrap();
+
+    let manifest_path = dir.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest_path).unwrap();
+    std::fs::write(
+        &manifest_path,
+        text.replace("\"format_version\": 1", "\"format_version\": 99"),
+    )
+    .unwrap();
+    let err = restore(&target, &dir, |_| {}).await.unwrap_err();
+    assert!(
+        matches!(err, BackupError::UnknownVersion { found: 99, .. }),
+        "{err}"
+    );
+    std::fs::write(&manifest_path, &text).unwrap();
+
+    let edited = text.replacen("\"bytes\": ", "\"bytes\": 1", 1);
+    std::fs::write(&manifest_path, edited).unwrap();
+    let err = restore(&target, &dir, |_| {}).await.unwrap_err();
+    assert!(matches!(err, BackupError::ManifestChecksum(_)), "{err}");
+    std::fs::write(&manifest_path, &text).unwrap();
+
+    assert!(!tmp.path().join("restored/pawpost.db").exists());
+    restore(&target, &dir, |_| {}).await.unwrap();
+}

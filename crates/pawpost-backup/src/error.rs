@@ -11,6 +11,12 @@ pub enum BackupError {
     BackupDirNotEmpty(PathBuf),
 
     #[error(
+        "the backup folder {0} is inside the blob folder it would copy: choose a folder \
+         outside the server's data, ideally on another disk or machine"
+    )]
+    BackupInsideBlobs(PathBuf),
+
+    #[error(
         "{what} {path}: {source} (check that the path exists, that this user may read and \
          write it, and that the disk has room)"
     )]

@@ -192,6 +192,14 @@ pub async fn backup(
         return Err(BackupError::BackupDirNotEmpty(to.to_owned()));
     }
     files::create_private_dir_all(to)?;
+    // A backup inside the blob folder would copy itself as it grows.
+    let canonical =
+        |p: &Path| std::fs::canonicalize(p).map_err(BackupError::io("cannot resolve", p));
+    if source_blobs.exists() && canonical(to)?.starts_with(canonical(&source_blobs)?) {
+        // Only the empty folder just made is removed; remove_dir refuses anything else.
+        let _ = std::fs::remove_dir(to);
+        return Err(BackupError::BackupInsideBlobs(to.to_owned()));
+    }
 
     progress(Progress {
         phase: Phase::Database,

@@ -255,6 +255,10 @@ async fn missing_extra_and_unknown_versions_are_refused() {
     // Backing up into a folder that holds files would mix two backups.
     let err = backup(&live, &dir, |_| {}).await.unwrap_err();
     assert!(matches!(err, BackupError::BackupDirNotEmpty(_)), "{err}");
+    let inside = live.data_dir.join("blobs/backup");
+    let err = backup(&live, &inside, |_| {}).await.unwrap_err();
+    assert!(matches!(err, BackupError::BackupInsideBlobs(_)), "{err}");
+    assert!(!inside.exists());
 
     let stray = dir.join("blobs/stray");
     std::fs::write(&stray, b"added later").unwrap();

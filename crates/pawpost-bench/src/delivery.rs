@@ -148,7 +148,7 @@ pub struct RunArgs {
 
 /// Seals every envelope before the clock starts, so sealing costs the client nothing
 /// during the run. Message `k` goes to the toy of household `k mod households`.
-fn seal_all(rig: &Rig, count: usize, envelope_bytes: usize) -> Result<Vec<(Uuid, [u8; 16], Vec<u8>)>> {
+fn seal_all(rig: &Rig, count: usize, envelope_bytes: usize) -> Result<Vec<Sealed>> {
     let owner = owner_device();
     // Envelope overhead with one recipient, measured once.
     let probe = |payload: usize, h: &HouseholdPlan| -> Result<Vec<u8>> {
@@ -169,7 +169,10 @@ fn seal_all(rig: &Rig, count: usize, envelope_bytes: usize) -> Result<Vec<(Uuid,
         )
         .map_err(|e| eyre!("seal: {e:?}"))
     };
-    let first = rig.households.first().ok_or_else(|| eyre!("no households"))?;
+    let first = rig
+        .households
+        .first()
+        .ok_or_else(|| eyre!("no households"))?;
     let overhead = probe(1000, first)?.len().saturating_sub(1000);
     let payload = envelope_bytes.saturating_sub(overhead).max(1);
     let mut out = Vec::with_capacity(count);
@@ -185,6 +188,9 @@ fn seal_all(rig: &Rig, count: usize, envelope_bytes: usize) -> Result<Vec<(Uuid,
     }
     Ok(out)
 }
+
+/// A sealed envelope ready to upload: its household, message id and bytes.
+type Sealed = (Uuid, [u8; 16], Vec<u8>);
 
 struct Upload {
     message: [u8; 16],

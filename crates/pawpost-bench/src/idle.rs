@@ -64,7 +64,8 @@ pub async fn idle(ctx: &Ctx, args: &IdleArgs) -> Result<Value> {
             rows.push(json!({"toys": n, "skipped": format!("open-file limit {limit}")}));
             continue;
         }
-        let server = ServerProcess::start(&ctx.bin, &dir, &ctx.log(&format!("idle-{n}")), &[]).await?;
+        let server =
+            ServerProcess::start(&ctx.bin, &dir, &ctx.log(&format!("idle-{n}")), &[]).await?;
         tokio::time::sleep(SETTLE).await;
         let before = server.rss_kib()?;
         eprintln!("idle: connecting {n} toys ...");

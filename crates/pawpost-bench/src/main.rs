@@ -4,10 +4,14 @@
 //! writes JSON. Every loop is bounded in count and in time. See BENCHMARKS.md.
 #![forbid(unsafe_code)]
 
+mod delivery;
 mod idle;
 mod keys;
+mod mqtt;
+mod report;
 mod server;
 mod stats;
+mod storage;
 mod toys;
 
 use clap::{Args, Parser, Subcommand};
@@ -17,7 +21,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "pawpost-bench", about = "Benchmarks of a real `pawpost serve` on this machine")]
+#[command(
+    name = "pawpost-bench",
+    about = "Benchmarks of a real `pawpost serve` on this machine"
+)]
 struct Cli {
     /// The server binary to measure.
     #[arg(long, default_value = "target/release/pawpost")]
@@ -38,6 +45,88 @@ enum Command {
     Footprint(FootprintArgs),
     /// N authenticated idle toys: server RSS per toy and connect rate.
     Idle(IdleCli),
+    /// Uploads at fixed offered rates to online toys: end-to-end latency and rate.
+    Delivery(DeliveryCli),
+    /// Delivery latency with and without a flood of wrong passwords.
+    Storm(StormCli),
+    /// The same fan-out through Mosquitto, and its RSS per idle subscriber.
+    Mqtt(MqttCli),
+    /// Blob writes and SQLite inserts as fast as this disk allows, without the server.
+    Storage(StorageCli),
+    /// Every scenario with its defaults; prints the table and writes results.json.
+    All(AllCli),
+}
+
+#[derive(Args, Clone)]
+struct DeliveryCli {
+    /// Online toys, one per household; messages go to them in turn.
+    #[arg(long, default_value_t = 100)]
+    toys: u64,
+    /// Offered upload rates per second, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "50,200")]
+    rates: Vec<f64>,
+    /// Seconds of offered load per rate.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Size of each sealed envelope in bytes (the payload is sized to match).
+    #[arg(long, default_value_t = 30_000)]
+    envelope_bytes: usize,
+    /// Longest wait for deliveries after the offer ends, in seconds.
+    #[arg(long, default_value_t = 20)]
+    drain_s: u64,
+    /// Unanswered uploads at most; a message whose turn comes beyond it is not sent.
+    #[arg(long, default_value_t = 1000)]
+    max_in_flight: usize,
+}
+
+#[derive(Args, Clone)]
+struct StormCli {
+    #[command(flatten)]
+    delivery: DeliveryCli,
+    /// Concurrent clients sending wrong passwords.
+    #[arg(long, default_value_t = 16)]
+    attackers: usize,
+}
+
+#[derive(Args, Clone)]
+struct MqttCli {
+    /// The broker.
+    #[arg(long, default_value = "127.0.0.1:1883")]
+    broker: std::net::SocketAddr,
+    #[command(flatten)]
+    delivery: DeliveryCli,
+    /// Idle subscribers for the broker's RSS per connection.
+    #[arg(long, default_value_t = 10_000)]
+    idle: u64,
+}
+
+#[derive(Args, Clone)]
+struct StorageCli {
+    /// Messages at most per concurrency level.
+    #[arg(long, default_value_t = 20_000)]
+    messages: u64,
+    #[arg(long, default_value_t = 30_000)]
+    envelope_bytes: usize,
+    /// Writers at once, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,16")]
+    concurrency: Vec<usize>,
+    /// Seconds per concurrency level at most.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+}
+
+#[derive(Args, Clone)]
+struct AllCli {
+    #[command(flatten)]
+    idle: IdleCli,
+    #[command(flatten)]
+    mqtt: MqttCli,
+    /// Concurrent clients sending wrong passwords in the storm.
+    #[arg(long, default_value_t = 16)]
+    attackers: usize,
+    /// Offered rate during the storm (and its baseline).
+    #[arg(long, default_value_t = 50.0)]
+    storm_rate: f64,
 }
 
 #[derive(Args, Clone)]
@@ -131,23 +220,187 @@ async fn main() -> Result<()> {
     std::fs::create_dir_all(&ctx.work_dir)?;
     let (name, result) = match cli.command {
         Command::Footprint(a) => ("footprint", idle::footprint(&ctx, a.runs).await?),
-        Command::Idle(a) => (
-            "idle",
-            idle::idle(
-                &ctx,
-                &idle::IdleArgs {
-                    sizes: a.toys,
-                    per_household: a.per_household,
-                    concurrency: a.concurrency,
-                    budget: Duration::from_secs(a.budget_s),
-                },
-            )
-            .await?,
-        ),
+        Command::Idle(a) => ("idle", idle::idle(&ctx, &a.args()).await?),
+        Command::Delivery(a) => ("delivery", delivery_rates(&ctx, &a).await?),
+        Command::Storm(a) => ("storm", storm(&ctx, &a.delivery, a.attackers, None).await?),
+        Command::Mqtt(a) => ("mqtt", mqtt_all(&a).await?),
+        Command::Storage(a) => ("storage", storage::ceiling(&ctx, &a.args()).await?),
+        Command::All(a) => ("results", all(&ctx, &a).await?),
     };
     let result = json!({"machine": machine(), name: result});
-    println!("{}", serde_json::to_string_pretty(&result)?);
+    if name == "results" {
+        report::print(&result);
+    } else {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    }
     let path = ctx.write(name, &result)?;
     eprintln!("results written to {}", path.display());
     Ok(())
+}
+
+impl IdleCli {
+    fn args(&self) -> idle::IdleArgs {
+        idle::IdleArgs {
+            sizes: self.toys.clone(),
+            per_household: self.per_household,
+            concurrency: self.concurrency,
+            budget: Duration::from_secs(self.budget_s),
+        }
+    }
+}
+
+impl StorageCli {
+    fn args(&self) -> storage::StorageArgs {
+        storage::StorageArgs {
+            messages: self.messages,
+            envelope_bytes: self.envelope_bytes,
+            concurrency: self.concurrency.clone(),
+            budget: Duration::from_secs(self.seconds),
+        }
+    }
+}
+
+impl DeliveryCli {
+    fn run(&self, rate: f64) -> delivery::RunArgs {
+        delivery::RunArgs {
+            rate,
+            duration: Duration::from_secs(self.seconds),
+            envelope_bytes: self.envelope_bytes,
+            drain: Duration::from_secs(self.drain_s),
+            max_in_flight: self.max_in_flight,
+        }
+    }
+}
+
+async fn delivery_on(rig: &mut delivery::Rig, a: &DeliveryCli) -> Result<Vec<Value>> {
+    let mut runs = Vec::new();
+    for &rate in &a.rates {
+        eprintln!("delivery: {rate}/s for {} s ...", a.seconds);
+        let r = delivery::run(rig, &a.run(rate)).await?;
+        eprintln!("delivery: {r}");
+        runs.push(r);
+    }
+    Ok(runs)
+}
+
+async fn delivery_rates(ctx: &Ctx, a: &DeliveryCli) -> Result<Value> {
+    let mut rig = delivery::Rig::start(ctx, a.toys, "delivery").await?;
+    let runs = delivery_on(&mut rig, a).await;
+    rig.stop()?;
+    Ok(json!({"runs": runs?}))
+}
+
+/// Delivery at the first rate of `a` without, then with, the storm. A baseline measured
+/// just before on the same server can be passed in.
+async fn storm(
+    ctx: &Ctx,
+    a: &DeliveryCli,
+    attackers: usize,
+    rig: Option<&mut delivery::Rig>,
+) -> Result<Value> {
+    let mut own = None;
+    let rig = match rig {
+        Some(rig) => rig,
+        None => own.insert(delivery::Rig::start(ctx, a.toys, "storm").await?),
+    };
+    let rate = a.rates.first().copied().unwrap_or(50.0);
+    let result = async {
+        eprintln!("storm: baseline at {rate}/s ...");
+        let baseline = delivery::run(rig, &a.run(rate)).await?;
+        eprintln!("storm: {attackers} attackers, delivery at {rate}/s ...");
+        let flood = delivery::Storm::start(&rig.server.base, attackers);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let under = delivery::run(rig, &a.run(rate)).await;
+        let attack = flood.finish().await;
+        let under = under?;
+        let p99 = |v: &Value| v["end_to_end_latency"]["p99_ms"].as_f64();
+        Ok::<Value, eyre::Report>(json!({
+            "attackers": attackers,
+            "baseline": baseline,
+            "under_storm": under,
+            "storm": attack,
+            "p99_factor": stats::ratio(p99(&under), p99(&baseline)),
+        }))
+    }
+    .await;
+    if let Some(rig) = own {
+        rig.stop()?;
+    }
+    result
+}
+
+async fn mqtt_all(a: &MqttCli) -> Result<Value> {
+    let mut runs = Vec::new();
+    for &rate in &a.delivery.rates {
+        eprintln!("mqtt: {rate}/s for {} s ...", a.delivery.seconds);
+        let r = mqtt::delivery(
+            a.broker,
+            &mqtt::MqttRun {
+                subscribers: a.delivery.toys,
+                rate,
+                duration: Duration::from_secs(a.delivery.seconds),
+                payload_bytes: a.delivery.envelope_bytes,
+                drain: Duration::from_secs(a.delivery.drain_s),
+                max_in_flight: a.delivery.max_in_flight.min(u16::MAX as usize) as u16,
+            },
+        )
+        .await?;
+        eprintln!("mqtt: {r}");
+        runs.push(r);
+    }
+    let idle = if a.idle > 0 {
+        eprintln!("mqtt: {} idle subscribers ...", a.idle);
+        mqtt::idle(a.broker, a.idle, 64).await?
+    } else {
+        Value::Null
+    };
+    Ok(json!({"runs": runs, "idle": idle}))
+}
+
+async fn all(ctx: &Ctx, a: &AllCli) -> Result<Value> {
+    eprintln!("footprint ...");
+    let footprint = idle::footprint(ctx, 3).await?;
+    let idle = idle::idle(ctx, &a.idle.args()).await?;
+    eprintln!("storage ceiling ...");
+    let storage = storage::ceiling(
+        ctx,
+        &storage::StorageArgs {
+            messages: 20_000,
+            envelope_bytes: a.mqtt.delivery.envelope_bytes,
+            concurrency: vec![1, 16],
+            budget: Duration::from_secs(10),
+        },
+    )
+    .await?;
+    let d = &a.mqtt.delivery;
+    let mut rig = delivery::Rig::start(ctx, d.toys, "delivery").await?;
+    let outcome = async {
+        let runs = delivery_on(&mut rig, d).await?;
+        let storm_args = DeliveryCli {
+            rates: vec![a.storm_rate],
+            ..d.clone()
+        };
+        let storm = storm(ctx, &storm_args, a.attackers, Some(&mut rig)).await?;
+        Ok::<_, eyre::Report>((runs, storm))
+    }
+    .await;
+    rig.stop()?;
+    let (runs, storm) = outcome?;
+    // The peer runs after the pawpost server has stopped, on the same cores.
+    let mut mqtt_args = a.mqtt.clone();
+    mqtt_args.idle = idle["runs"]
+        .as_array()
+        .and_then(|rows| rows.iter().filter_map(|r| r["connected"].as_u64()).max())
+        .unwrap_or(mqtt_args.idle);
+    let mqtt = mqtt_all(&mqtt_args).await?;
+    let mut result = json!({
+        "footprint": footprint,
+        "idle": idle,
+        "storage": storage,
+        "delivery": {"runs": runs},
+        "storm": storm,
+        "mqtt": mqtt,
+    });
+    result["ratios"] = report::ratios(&result);
+    Ok(result)
 }

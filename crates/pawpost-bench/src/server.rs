@@ -6,7 +6,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use eyre::{bail, eyre, Result, WrapErr};
 use pawpost_crypto::{HouseholdSettings, Member, MemberStatus, Role, Roster, SignedRoster};
-use pawpost_domain::{Account, AccountId, Device, DeviceId, DeviceKind, Email, Household, HouseholdId};
+use pawpost_domain::{
+    Account, AccountId, Device, DeviceId, DeviceKind, Email, Household, HouseholdId,
+};
 use pawpost_store::MetadataStore;
 use pawpost_store_sqlite::SqliteStore;
 use serde_json::{json, Value};

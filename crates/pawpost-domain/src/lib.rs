@@ -2,12 +2,14 @@
 //! the rules a password and an email address must follow. No I/O lives here.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod email;
 pub mod ids;
 pub mod model;
 pub mod password;
 pub mod roles;
 
+pub use audit::{AuditEntry, AuditRecord};
 pub use email::{Email, EmailError};
 pub use ids::{AccountId, HouseholdId, InvitationId};
 pub use model::{

@@ -3,6 +3,7 @@
 //! `pawpost serve` both use it.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod retention;
 pub mod routes;
 pub mod state;
 mod storage;
+pub use storage::open as open_storage;
 pub mod toyhub;
 mod web;
 
@@ -72,6 +74,7 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
             privacy::delete_household
         ))
         .routes(routes!(households::members))
+        .routes(routes!(households::audit_trail))
         .routes(routes!(households::invite))
         .routes(routes!(households::accept))
         .routes(routes!(households::approve))

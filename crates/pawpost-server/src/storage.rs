@@ -43,6 +43,7 @@ fn prepare_private_dir(dir: &Path) -> Result<(), StartError> {
     Ok(())
 }
 
+/// Opens (and migrates) the storage named by `config`, creating the data folder.
 pub async fn open(
     config: &ServerConfig,
 ) -> Result<(Arc<dyn MetadataStore>, Arc<dyn BlobStore>), StartError> {

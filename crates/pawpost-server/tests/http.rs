@@ -110,6 +110,7 @@ async fn the_openapi_document_lists_every_route() {
         ("/api/v1/accounts/me", "delete"),
         ("/api/v1/accounts/me/export", "get"),
         ("/api/v1/households/{household_id}", "delete"),
+        ("/api/v1/households/{household_id}/audit", "get"),
     ];
     let documented: usize = paths
         .values()

@@ -31,9 +31,9 @@
 
 use async_trait::async_trait;
 use pawpost_domain::{
-    Account, AccountId, Approval, Device, DeviceId, DeviceKind, Email, Household, HouseholdId,
-    Invitation, Member, MemberStatus, Membership, Message, PairingClaim, PendingPairing, Receipt,
-    ReceiptState, Role, Session, StoredRoster,
+    Account, AccountId, Approval, AuditEntry, AuditRecord, Device, DeviceId, DeviceKind, Email,
+    Household, HouseholdId, Invitation, Member, MemberStatus, Membership, Message, PairingClaim,
+    PendingPairing, Receipt, ReceiptState, Role, Session, StoredRoster,
 };
 use pawpost_store::{MetadataStore, Redemption, StoreError, StoreResult};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
@@ -265,6 +265,24 @@ fn message_row(row: &PgRow) -> StoreResult<Message> {
 }
 
 /// A u64 for a bigint column; larger values are refused rather than wrapped.
+fn audit_row(row: &PgRow) -> StoreResult<AuditEntry> {
+    Ok(AuditEntry {
+        seq: unsigned_col(row, "seq")?,
+        record: AuditRecord {
+            at: get(row, "at")?,
+            actor: get::<Option<Uuid>>(row, "actor")?.map(AccountId),
+            household: get::<Option<Uuid>>(row, "household")?.map(HouseholdId),
+            action: get(row, "action")?,
+            target: get(row, "target")?,
+            client: get(row, "client")?,
+        },
+        prev_hash: hash_col(row, "prev_hash")?,
+        hash: hash_col(row, "hash")?,
+    })
+}
+
+const AUDIT_COLUMNS: &str = "seq, at, actor, household, action, target, client, prev_hash, hash";
+
 fn to_bigint(v: u64, what: &str) -> StoreResult<i64> {
     i64::try_from(v).map_err(|_| StoreError::Backend(format!("{what} {v} too large")))
 }
@@ -1125,6 +1143,81 @@ impl MetadataStore for PostgresStore {
             .await
             .map_err(backend)?;
         Ok(())
+    }
+
+    async fn append_audit(&self, record: &AuditRecord) -> StoreResult<AuditEntry> {
+        let mut record = record.clone();
+        record.at = ms(record.at);
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // One chain across every server process: appends take turns.
+        sqlx::query("LOCK TABLE audit_log IN EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let (prev_seq, prev_hash) = match last {
+            Some(row) => (unsigned_col::<u64>(&row, "seq")?, hash_col(&row, "hash")?),
+            None => (0, [0u8; 32]),
+        };
+        let seq = prev_seq + 1;
+        let hash = pawpost_domain::audit::chain_hash(&prev_hash, seq, &record);
+        sqlx::query(&format!(
+            "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(to_bigint(seq, "audit sequence")?)
+        .bind(record.at)
+        .bind(record.actor.map(|a| a.0))
+        .bind(record.household.map(|h| h.0))
+        .bind(&record.action)
+        .bind(&record.target)
+        .bind(&record.client)
+        .bind(prev_hash.as_slice())
+        .bind(hash.as_slice())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(AuditEntry {
+            seq,
+            record,
+            prev_hash,
+            hash,
+        })
+    }
+
+    async fn audit_entries(&self, after_seq: u64, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"
+        ))
+        .bind(i64::try_from(after_seq).unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(audit_row)
+        .collect()
+    }
+
+    async fn household_audit(
+        &self,
+        household: HouseholdId,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE household = $1 ORDER BY seq DESC LIMIT $2"
+        ))
+        .bind(household.0)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(audit_row)
+        .collect()
     }
 }
 

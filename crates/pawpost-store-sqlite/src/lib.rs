@@ -3,9 +3,9 @@
 
 use async_trait::async_trait;
 use pawpost_domain::{
-    Account, AccountId, Approval, Device, DeviceId, DeviceKind, Email, Household, HouseholdId,
-    Invitation, Member, MemberStatus, Membership, Message, PairingClaim, PendingPairing, Receipt,
-    ReceiptState, Role, Session, StoredRoster,
+    Account, AccountId, Approval, AuditEntry, AuditRecord, Device, DeviceId, DeviceKind, Email,
+    Household, HouseholdId, Invitation, Member, MemberStatus, Membership, Message, PairingClaim,
+    PendingPairing, Receipt, ReceiptState, Role, Session, StoredRoster,
 };
 use pawpost_store::{MetadataStore, Redemption, StoreError, StoreResult};
 use sqlx::sqlite::{
@@ -214,6 +214,24 @@ fn message_row(row: &SqliteRow) -> StoreResult<Message> {
 const DEVICE_COLUMNS: &str = "id, kind, account_id, household_id, identity, label, created_at";
 const MESSAGE_COLUMNS: &str =
     "id, household_id, sender_device, sender_account, media_type, duration_ms, envelope_len, created_at, blob_key";
+
+fn audit_row(row: &SqliteRow) -> StoreResult<AuditEntry> {
+    Ok(AuditEntry {
+        seq: row.try_get::<i64, _>("seq").map_err(backend)? as u64,
+        record: AuditRecord {
+            at: from_ms(row.try_get("at").map_err(backend)?)?,
+            actor: opt_uuid_col(row, "actor")?.map(AccountId),
+            household: opt_uuid_col(row, "household")?.map(HouseholdId),
+            action: row.try_get("action").map_err(backend)?,
+            target: row.try_get("target").map_err(backend)?,
+            client: row.try_get("client").map_err(backend)?,
+        },
+        prev_hash: hash_col(row, "prev_hash")?,
+        hash: hash_col(row, "hash")?,
+    })
+}
+
+const AUDIT_COLUMNS: &str = "seq, at, actor, household, action, target, client, prev_hash, hash";
 
 const ACCOUNT_COLUMNS: &str = "id, email, display_name, password_hash, created_at, locked";
 const SESSION_COLUMNS: &str =
@@ -1055,6 +1073,93 @@ impl MetadataStore for SqliteStore {
                 .map_err(backend)?;
         }
         tx.commit().await.map_err(backend)
+    }
+
+    async fn append_audit(&self, record: &AuditRecord) -> StoreResult<AuditEntry> {
+        let mut record = record.clone();
+        record.at = from_ms(ms(record.at))?;
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        // IMMEDIATE takes the write lock before reading the chain's end, so that two
+        // appends cannot both chain to the same entry.
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+        let result = async {
+            let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(backend)?;
+            let (prev_seq, prev_hash) = match last {
+                Some(row) => (
+                    row.try_get::<i64, _>("seq").map_err(backend)? as u64,
+                    hash_col(&row, "hash")?,
+                ),
+                None => (0, [0u8; 32]),
+            };
+            let seq = prev_seq + 1;
+            let hash = pawpost_domain::audit::chain_hash(&prev_hash, seq, &record);
+            sqlx::query(&format!(
+                "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ))
+            .bind(seq as i64)
+            .bind(ms(record.at))
+            .bind(record.actor.map(|a| a.to_string()))
+            .bind(record.household.map(|h| h.to_string()))
+            .bind(&record.action)
+            .bind(&record.target)
+            .bind(&record.client)
+            .bind(prev_hash.as_slice())
+            .bind(hash.as_slice())
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+            Ok(AuditEntry {
+                seq,
+                record: record.clone(),
+                prev_hash,
+                hash,
+            })
+        }
+        .await;
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        sqlx::query(end)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+        result
+    }
+
+    async fn audit_entries(&self, after_seq: u64, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?"
+        ))
+        .bind(i64::try_from(after_seq).unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(audit_row)
+        .collect()
+    }
+
+    async fn household_audit(
+        &self,
+        household: HouseholdId,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE household = ? ORDER BY seq DESC LIMIT ?"
+        ))
+        .bind(household.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(audit_row)
+        .collect()
     }
 }
 

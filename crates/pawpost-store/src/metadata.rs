@@ -1,9 +1,9 @@
 use crate::StoreResult;
 use async_trait::async_trait;
 use pawpost_domain::{
-    Account, AccountId, Approval, Device, DeviceId, Email, Household, HouseholdId, Invitation,
-    Member, MemberStatus, Membership, Message, PairingClaim, PendingPairing, Receipt, ReceiptState,
-    Role, Session, StoredRoster,
+    Account, AccountId, Approval, AuditEntry, AuditRecord, Device, DeviceId, Email, Household,
+    HouseholdId, Invitation, Member, MemberStatus, Membership, Message, PairingClaim,
+    PendingPairing, Receipt, ReceiptState, Role, Session, StoredRoster,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -159,4 +159,16 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn unplayed_messages_before(&self, cutoff: OffsetDateTime) -> StoreResult<Vec<Message>>;
     /// Deletes these messages' rows (receipts and approvals with them).
     async fn delete_messages(&self, ids: &[Uuid]) -> StoreResult<()>;
+
+    /// Appends an event to the audit trail, chained to the last entry (atomically, so
+    /// that concurrent appends from several processes keep one chain).
+    async fn append_audit(&self, record: &AuditRecord) -> StoreResult<AuditEntry>;
+    /// Entries after `after_seq`, in order, at most `limit`.
+    async fn audit_entries(&self, after_seq: u64, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+    /// The household's most recent entries, newest first, at most `limit`.
+    async fn household_audit(
+        &self,
+        household: HouseholdId,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEntry>>;
 }

@@ -2,9 +2,9 @@
 //! PostgreSQL, a local folder and a bucket all keep the same promises.
 use crate::{BlobKey, BlobStore, MetadataStore, Redemption, StoreError};
 use pawpost_domain::{
-    Account, AccountId, Approval, Device, DeviceId, DeviceKind, Email, Household, HouseholdId,
-    Invitation, InvitationId, MemberStatus, Message, PairingClaim, PendingPairing, ReceiptState,
-    Role, Session, StoredRoster,
+    Account, AccountId, Approval, AuditRecord, Device, DeviceId, DeviceKind, Email, Household,
+    HouseholdId, Invitation, InvitationId, MemberStatus, Message, PairingClaim, PendingPairing,
+    ReceiptState, Role, Session, StoredRoster,
 };
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -48,6 +48,40 @@ pub async fn metadata_store(store: &dyn MetadataStore) {
     devices_rosters_and_messages(store).await;
     toys(store).await;
     forgetting(store).await;
+    audit_trail(store).await;
+}
+
+async fn audit_trail(store: &dyn MetadataStore) {
+    let home = HouseholdId::new();
+    let record = |action: &str, household: Option<HouseholdId>| AuditRecord {
+        at: OffsetDateTime::now_utc(),
+        actor: Some(AccountId::new()),
+        household,
+        action: action.into(),
+        target: Some("target".into()),
+        client: Some("127.0.0.1".into()),
+    };
+    let first = store.append_audit(&record("sign_in", None)).await.unwrap();
+    let second = store
+        .append_audit(&record("member_blocked", Some(home)))
+        .await
+        .unwrap();
+    assert_eq!(second.seq, first.seq + 1);
+    assert_eq!(second.prev_hash, first.hash);
+    let all = store.audit_entries(0, 1000).await.unwrap();
+    pawpost_domain::audit::verify_chain(0, [0; 32], &all).expect("the stored chain verifies");
+    assert_eq!(
+        all.last().unwrap(),
+        &second,
+        "entries read back exactly as appended"
+    );
+    let theirs = store.household_audit(home, 10).await.unwrap();
+    assert_eq!(theirs, vec![second.clone()]);
+    assert!(store
+        .audit_entries(second.seq, 10)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn forgetting(store: &dyn MetadataStore) {

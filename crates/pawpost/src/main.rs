@@ -32,6 +32,65 @@ enum Command {
     /// Try pawpost on this computer: the server with the embedded defaults (plain http on
     /// loopback) and a simulated toy that reads commands on standard input.
     Demo(DemoArgs),
+    /// Check the audit trail: every entry chained to the one before it, none changed,
+    /// none missing.
+    /// Copy a running server's database and blobs, with a checksummed manifest, into an
+    /// empty folder (keep it off the server: the ransom attack wiped the database).
+    Backup {
+        /// The folder to write (created; must be empty).
+        #[arg(long)]
+        to: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Rebuild the data folder (or PostgreSQL schema) from a backup, after checking every
+    /// checksum. Stop the server first. Refuses a corrupt or partial backup.
+    Restore {
+        /// The backup folder.
+        #[arg(long)]
+        from: PathBuf,
+        /// Replace data that is already there.
+        #[arg(long)]
+        force: bool,
+        /// Only check the backup; restore nothing.
+        #[arg(long)]
+        check_only: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the audit trail's hash chain and report the first broken entry.
+    Verify(StoreArgs),
+}
+
+/// Where the server keeps its data (the same options as `pawpost serve`).
+#[derive(Args)]
+struct StoreArgs {
+    #[arg(long, env = "PAWPOST_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    #[arg(long, env = "PAWPOST_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    #[arg(long, env = "PAWPOST_DATABASE_SCHEMA")]
+    database_schema: Option<String>,
+    #[arg(long, env = "PAWPOST_BLOB_URL", hide_env_values = true)]
+    blob_url: Option<String>,
+}
+
+impl StoreArgs {
+    fn into_config(self) -> ServerConfig {
+        let mut c = ServerConfig::with_data_dir(self.data_dir);
+        c.database_url = self.database_url;
+        c.database_schema = self.database_schema;
+        c.blob_url = self.blob_url;
+        c
+    }
 }
 
 #[derive(Args)]
@@ -219,8 +278,68 @@ async fn main() -> eyre::Result<()> {
             pawpost_toy_sim::run_cli(config, input, std::io::stdout()).await?;
         }
         Command::Demo(args) => demo(args).await?,
+        Command::Backup { to, store } => {
+            let report = pawpost_backup::backup(&store.into_config(), &to, show_progress).await?;
+            eprintln!();
+            println!(
+                "backed up the database ({} bytes) and {} blobs ({} bytes) to {}",
+                report.database_bytes,
+                report.blobs,
+                report.blob_bytes,
+                report.dir.display()
+            );
+        }
+        Command::Restore {
+            from,
+            force,
+            check_only,
+            store,
+        } => {
+            if check_only {
+                pawpost_backup::verify_with_progress(&from, show_progress).await?;
+                eprintln!();
+                println!(
+                    "{} is a complete backup: every checksum matches",
+                    from.display()
+                );
+            } else {
+                let options = pawpost_backup::RestoreOptions { force };
+                let report = pawpost_backup::restore_with_options(
+                    &store.into_config(),
+                    &from,
+                    options,
+                    show_progress,
+                )
+                .await?;
+                eprintln!();
+                println!(
+                    "restored the database ({}) and {} blobs; start the server to use them",
+                    report.database, report.blobs
+                );
+            }
+        }
+        Command::Audit {
+            command: AuditCommand::Verify(args),
+        } => {
+            let (store, _) = pawpost_server::open_storage(&args.into_config()).await?;
+            match pawpost_server::audit::verify(store.as_ref()).await {
+                Ok(entries) => println!(
+                    "the audit trail is intact: {entries} entries, each chained to the one before"
+                ),
+                Err(e) => {
+                    eprintln!("{e}");
+                    eprintln!("restore the database from a backup taken before the break, and treat the gap as an incident");
+                    std::process::exit(1);
+                }
+            }
+        }
     }
     Ok(())
+}
+
+/// One progress line on standard error, rewritten in place.
+fn show_progress(p: pawpost_backup::Progress) {
+    eprint!("\r{}: {}/{}   ", p.phase, p.done, p.total);
 }
 
 async fn demo(args: DemoArgs) -> eyre::Result<()> {

@@ -134,3 +134,89 @@ fn a_bad_database_url_is_refused_with_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_running_server_is_backed_up_checked_and_restored_and_a_corrupt_backup_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = serve(&data);
+    let backup = dir.path().join("backup");
+    let out = pawpost()
+        .args(["backup", "--to"])
+        .arg(&backup)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1/1"),
+        "progress is shown"
+    );
+    drop(server);
+
+    let check = pawpost()
+        .args(["restore", "--check-only", "--from"])
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let audit = pawpost()
+        .args(["audit", "verify", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(audit.status.success());
+    assert!(String::from_utf8_lossy(&audit.stdout).contains("intact"));
+
+    let restored = dir.path().join("restored");
+    let out = pawpost()
+        .args(["restore", "--from"])
+        .arg(&backup)
+        .arg("--data-dir")
+        .arg(&restored)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(restored.join("pawpost.db").exists());
+    let again = pawpost()
+        .args(["restore", "--from"])
+        .arg(&backup)
+        .arg("--data-dir")
+        .arg(&restored)
+        .output()
+        .unwrap();
+    assert!(
+        !again.status.success(),
+        "restoring over existing data needs --force"
+    );
+
+    let db = backup.join("pawpost.db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    std::fs::write(&db, bytes).unwrap();
+    let corrupt = pawpost()
+        .args(["restore", "--check-only", "--from"])
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(!corrupt.status.success());
+    assert!(
+        String::from_utf8_lossy(&corrupt.stderr).contains("damaged"),
+        "{}",
+        String::from_utf8_lossy(&corrupt.stderr)
+    );
+}

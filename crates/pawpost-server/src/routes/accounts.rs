@@ -1,4 +1,5 @@
 use super::{clean_name, AccountView};
+use crate::audit::{record, Event};
 use crate::auth::{Auth, ClientAddr};
 use crate::error::{ApiError, ApiResult, ErrorBody, Json};
 use crate::passwords::HashError;
@@ -84,7 +85,14 @@ pub async fn create_account(
         locked: false,
     };
     match state.store.create_account(&account).await {
-        Ok(()) => Ok((StatusCode::CREATED, Json(AccountView::from(&account)))),
+        Ok(()) => {
+            record(
+                &state,
+                Event::new("account_created").by(account.id).from(addr),
+            )
+            .await;
+            Ok((StatusCode::CREATED, Json(AccountView::from(&account))))
+        }
         Err(StoreError::Conflict(_)) => Err(ApiError::conflict(
             "email_taken",
             "an account with this email address exists: sign in instead",
@@ -166,5 +174,6 @@ pub async fn change_password(
         .delete_other_sessions(auth.account.id, auth.session.id)
         .await?;
     tracing::info!(account = %auth.account.id, ended, "password changed; other sessions ended");
+    record(&state, Event::new("password_changed").by(auth.account.id)).await;
     Ok(StatusCode::NO_CONTENT)
 }

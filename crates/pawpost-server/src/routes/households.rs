@@ -1,6 +1,7 @@
 //! Households, their members and invitations. Every route checks membership first: a
 //! household one does not belong to answers 404, exactly like one that does not exist.
 use super::{clean_name, rfc3339};
+use crate::audit::{record, Event};
 use crate::auth::{new_token, token_hash, Auth};
 use crate::config::INVITATION_TTL;
 use crate::error::{ApiError, ApiResult, ErrorBody, Json, Path};
@@ -99,6 +100,13 @@ pub async fn create(
         .store
         .create_household(&household, auth.account.id)
         .await?;
+    record(
+        &state,
+        Event::new("household_created")
+            .by(auth.account.id)
+            .in_household(household.id),
+    )
+    .await;
     let membership = Membership {
         household_id: household.id,
         account_id: auth.account.id,
@@ -156,6 +164,13 @@ pub async fn rename(
     let membership = managing_membership(&state, household_id, auth.account.id).await?;
     let name = clean_name(&body.name, "name")?;
     state.store.rename_household(household_id, &name).await?;
+    record(
+        &state,
+        Event::new("household_renamed")
+            .by(auth.account.id)
+            .in_household(household_id),
+    )
+    .await;
     let household = state
         .store
         .household(household_id)
@@ -250,6 +265,14 @@ pub async fn invite(
         expires_at: now + INVITATION_TTL,
     };
     state.store.create_invitation(&invitation).await?;
+    record(
+        &state,
+        Event::new("invitation_created")
+            .by(auth.account.id)
+            .in_household(household_id)
+            .on(role),
+    )
+    .await;
     let url = format!("{}/join#{token}", &*state.public_url);
     Ok((
         StatusCode::CREATED,
@@ -288,6 +311,13 @@ pub async fn accept(
         .await?
     {
         Redemption::Joined(membership) => {
+            record(
+                &state,
+                Event::new("invitation_accepted")
+                    .by(auth.account.id)
+                    .in_household(membership.household_id),
+            )
+            .await;
             let household = state
                 .store
                 .household(membership.household_id)
@@ -369,6 +399,20 @@ async fn set_status(
         .update_member(household_id, account_id, member.role, to)
         .await?;
     tracing::info!(household = %household_id, member = %account_id, by = %auth.account.id, status = %to, "member status changed");
+    let action = match to {
+        MemberStatus::Approved if member.status == MemberStatus::Blocked => "member_unblocked",
+        MemberStatus::Approved => "member_approved",
+        MemberStatus::Blocked => "member_blocked",
+        MemberStatus::Pending => "member_pending",
+    };
+    record(
+        state,
+        Event::new(action)
+            .by(auth.account.id)
+            .in_household(household_id)
+            .on(account_id),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -484,6 +528,14 @@ pub async fn change_role(
         .store
         .update_member(household_id, account_id, body.role, member.status)
         .await?;
+    record(
+        &state,
+        Event::new("member_role_changed")
+            .by(auth.account.id)
+            .in_household(household_id)
+            .on(format!("{account_id}:{}", body.role)),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -511,5 +563,54 @@ pub async fn remove(
     }
     state.store.remove_member(household_id, account_id).await?;
     tracing::info!(household = %household_id, member = %account_id, by = %auth.account.id, "member removed");
+    record(
+        &state,
+        Event::new("member_removed")
+            .by(auth.account.id)
+            .in_household(household_id)
+            .on(account_id),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// An event in the household's audit trail.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AuditView {
+    pub seq: u64,
+    pub at: String,
+    pub actor: Option<AccountId>,
+    pub action: String,
+    pub target: Option<String>,
+    /// The client address; shown to owners and guardians only.
+    pub client: Option<String>,
+}
+
+/// The household's audit trail, newest first (approved members).
+#[utoipa::path(get, path = "/api/v1/households/{household_id}/audit", tag = TAG,
+    params(("household_id" = String, Path, format = Uuid)),
+    responses((status = 200, body = [AuditView]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn audit_trail(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(household_id): Path<HouseholdId>,
+) -> ApiResult<Json<Vec<AuditView>>> {
+    let me = active_membership(&state, household_id, auth.account.id).await?;
+    let entries = state
+        .store
+        .household_audit(household_id, crate::audit::HOUSEHOLD_TRAIL_LIMIT)
+        .await?;
+    Ok(Json(
+        entries
+            .into_iter()
+            .map(|e| AuditView {
+                seq: e.seq,
+                at: rfc3339(e.record.at),
+                actor: e.record.actor,
+                action: e.record.action,
+                target: e.record.target,
+                client: e.record.client.filter(|_| me.manages()),
+            })
+            .collect(),
+    ))
 }

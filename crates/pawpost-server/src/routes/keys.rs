@@ -2,6 +2,7 @@
 //! signature chain so that no one can slip in a forged or stale version, but it never
 //! needs to trust what a roster says.
 use super::rfc3339;
+use crate::audit::{record, Event};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, ErrorBody, Json, Path};
 use crate::routes::households::active_membership;
@@ -99,7 +100,16 @@ pub async fn register_device(
         created_at: OffsetDateTime::now_utc(),
     };
     match state.store.create_device(&device).await {
-        Ok(()) => Ok((StatusCode::CREATED, Json(device_view(&device)))),
+        Ok(()) => {
+            record(
+                &state,
+                Event::new("device_registered")
+                    .by(auth.account.id)
+                    .on(device.id),
+            )
+            .await;
+            Ok((StatusCode::CREATED, Json(device_view(&device))))
+        }
         Err(StoreError::Conflict(_)) => Err(ApiError::conflict(
             "device_exists",
             "a device with this id is registered; generate new keys with a fresh device id",
@@ -246,6 +256,14 @@ pub async fn publish_roster(
     match state.store.insert_roster(&stored).await {
         Ok(()) => {
             hand_roster_to_toys(&state, household_id, &signed).await?;
+            record(
+                &state,
+                Event::new("roster_published")
+                    .by(auth.account.id)
+                    .in_household(household_id)
+                    .on(stored.version),
+            )
+            .await;
             Ok((StatusCode::CREATED, Json(roster_view(&stored))))
         }
         Err(StoreError::Conflict(_)) => Err(ApiError::conflict(

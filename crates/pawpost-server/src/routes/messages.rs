@@ -4,6 +4,7 @@
 //! envelope durably before it answers.
 use super::keys::domain_device_id;
 use super::rfc3339;
+use crate::audit::{record, Event};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, ErrorBody, Json, Path};
 use crate::routes::households::active_membership;
@@ -272,6 +273,13 @@ pub async fn accept_envelope(
         });
     }
     tracing::info!(household = %household_id, message = %message_id, bytes = bytes.len(), "message stored");
+    let mut event = Event::new("message_uploaded")
+        .in_household(household_id)
+        .on(message_id);
+    if let Some(account) = device.account_id {
+        event = event.by(account);
+    }
+    record(state, event).await;
     for recipient in &recipients {
         state.toys.send(
             *recipient,
@@ -355,6 +363,14 @@ pub async fn download(
     Path(message_id): Path<Uuid>,
 ) -> ApiResult<impl IntoResponse> {
     let message = visible_message(&state, &auth, message_id).await?;
+    record(
+        &state,
+        Event::new("message_downloaded")
+            .by(auth.account.id)
+            .in_household(message.household_id)
+            .on(message_id),
+    )
+    .await;
     let key =
         BlobKey::new(message.blob_key.clone()).map_err(|e| StoreError::Backend(e.to_string()))?;
     let bytes = state
@@ -484,5 +500,13 @@ pub async fn approve(
             .send(receipt.device_id, ToyMode::Authenticated, &frame);
     }
     tracing::info!(message = %message_id, by = %auth.account.id, "message approved for the toy");
+    record(
+        &state,
+        Event::new("message_approved")
+            .by(auth.account.id)
+            .in_household(message.household_id)
+            .on(message_id),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

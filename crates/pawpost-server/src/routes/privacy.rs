@@ -2,6 +2,7 @@
 use super::households::active_membership;
 use super::keys::device_view;
 use super::{rfc3339, AccountView};
+use crate::audit::{record, Event};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, ErrorBody, Json, Path};
 use crate::retention::delete_blobs;
@@ -82,6 +83,7 @@ pub async fn delete_account(
     let keys = state.store.delete_account(auth.account.id).await?;
     delete_blobs(&state, &keys).await;
     tracing::info!(account = %auth.account.id, messages = keys.len(), "account deleted");
+    record(&state, Event::new("account_deleted").by(auth.account.id)).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -105,6 +107,13 @@ pub async fn delete_household(
     let keys = state.store.delete_household(household_id).await?;
     delete_blobs(&state, &keys).await;
     tracing::info!(household = %household_id, by = %auth.account.id, messages = keys.len(), "household deleted");
+    record(
+        &state,
+        Event::new("household_deleted")
+            .by(auth.account.id)
+            .in_household(household_id),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -141,6 +150,7 @@ pub struct Export {
     responses((status = 200, body = Export), (status = 401, body = ErrorBody)))]
 pub async fn export(State(state): State<AppState>, auth: Auth) -> ApiResult<impl IntoResponse> {
     let now = OffsetDateTime::now_utc();
+    record(&state, Event::new("data_exported").by(auth.account.id)).await;
     let sessions = super::sessions::session_views(
         state.store.sessions_of(auth.account.id, now).await?,
         auth.session.id,

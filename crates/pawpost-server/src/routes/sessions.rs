@@ -1,4 +1,5 @@
 use super::{rfc3339, AccountView};
+use crate::audit::{record, Event};
 use crate::auth::{new_token, token_hash, Auth, ClientAddr, SESSION_COOKIE};
 use crate::error::{ApiError, ApiResult, ErrorBody, Json};
 use crate::routes::accounts::parse_email;
@@ -97,6 +98,11 @@ pub async fn sign_in(
             state.limits.login_per_account.record(&account_key);
             state.limits.login_per_address.record(&addr_key);
             tracing::info!(client = %addr, "failed sign-in");
+            let mut event = Event::new("sign_in_failed").from(addr);
+            if let Some(a) = &account {
+                event = event.by(a.id);
+            }
+            record(&state, event).await;
             return Err(wrong_credentials());
         }
     };
@@ -129,6 +135,14 @@ pub async fn sign_in(
     };
     state.store.create_session(&session).await?;
     tracing::info!(account = %account.id, client = %addr, "signed in");
+    record(
+        &state,
+        Event::new("sign_in")
+            .by(account.id)
+            .on(session.id)
+            .from(addr),
+    )
+    .await;
     let cookie = session_cookie(&state, &token, ttl.as_secs());
     Ok((
         AppendHeaders([(header::SET_COOKIE, cookie)]),
@@ -167,6 +181,13 @@ pub async fn current(auth: Auth) -> Json<CurrentSession> {
     responses((status = 204, description = "Signed out"), (status = 401, body = ErrorBody)))]
 pub async fn sign_out(State(state): State<AppState>, auth: Auth) -> ApiResult<impl IntoResponse> {
     state.store.delete_session(auth.session.id).await?;
+    record(
+        &state,
+        Event::new("sign_out")
+            .by(auth.account.id)
+            .on(auth.session.id),
+    )
+    .await;
     Ok((
         StatusCode::NO_CONTENT,
         AppendHeaders([(header::SET_COOKIE, session_cookie(&state, "", 0))]),

@@ -3,6 +3,7 @@
 //! pairing request or a signed authentication is accepted before it is answered.
 use super::keys::domain_device_id;
 use super::messages::accept_envelope;
+use crate::audit::{record, Event};
 use crate::auth::ClientAddr;
 use crate::config::{
     PAIRING_CODE_TTL, TOY_AUTH_ATTEMPTS, TOY_HELLO_DEADLINE, TOY_OUTBOX_FRAMES, TOY_WS_BUFFER_BYTES,
@@ -217,6 +218,13 @@ impl Session {
             .join(device, ToyMode::Pairing, self.outbox.clone());
         self.toy = Some((device, connection));
         tracing::info!(toy = %device, client = %self.addr, "toy asked for a pairing code");
+        record(
+            &self.state,
+            Event::new("toy_pairing_requested")
+                .on(device)
+                .from(self.addr),
+        )
+        .await;
         self.send(&Frame::PairCode {
             code,
             expires_in_s: PAIRING_CODE_TTL.as_secs() as u32,
@@ -245,6 +253,11 @@ impl Session {
         let Some(toy) = verified.filter(|_| self.toy.is_none()) else {
             self.auth_failures += 1;
             tracing::info!(client = %self.addr, "toy authentication failed");
+            record(
+                &self.state,
+                Event::new("toy_auth_failed").on(id).from(self.addr),
+            )
+            .await;
             self.fail(ServerError::AuthFailed).await;
             if self.auth_failures >= TOY_AUTH_ATTEMPTS {
                 return Ok(ControlFlow::Break(()));
@@ -256,6 +269,11 @@ impl Session {
             .state
             .toys
             .join(id, ToyMode::Authenticated, self.outbox.clone());
+        let mut event = Event::new("toy_connected").on(id).from(self.addr);
+        if let Some(household) = toy.household_id {
+            event = event.in_household(household);
+        }
+        record(&self.state, event).await;
         self.toy = Some((id, connection));
         self.catch_up(&toy, roster_version).await?;
         Ok(ControlFlow::Continue(()))
@@ -411,6 +429,11 @@ impl Session {
                     .update_device_identity(toy, &new.encode())
                     .await?;
                 tracing::info!(toy = %toy, "toy rotated its key");
+                record(
+                    &self.state,
+                    Event::new("toy_key_rotated").on(toy).from(self.addr),
+                )
+                .await;
                 self.send(&Frame::RotateAck {
                     ed25519_pub: new.ed25519_pub,
                 })

@@ -1,5 +1,6 @@
 //! Pairing a toy by the code it speaks, and the household's toys.
 use super::keys::{device_view, DeviceView};
+use crate::audit::{record, Event};
 use crate::auth::Auth;
 use crate::config::PAIRING_MAX_WRONG_TRIES;
 use crate::error::{ApiError, ApiResult, ErrorBody, Json, Path};
@@ -108,6 +109,14 @@ pub async fn pair(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(household = %household_id, toy = %toy.id, by = %auth.account.id, "toy paired; waiting for a roster that lists it");
+    record(
+        &state,
+        Event::new("toy_paired")
+            .by(auth.account.id)
+            .in_household(household_id)
+            .on(toy.id),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(device_view(&toy))))
 }
 

@@ -1,5 +1,7 @@
 // One household: the child's name and picture, the recorder, and the messages with their
 // "delivered" / "heard" state; replies from the toy are opened and played here.
+import { ApiError } from '../api.js';
+import { approvalState, approveForToy } from '../approval.js';
 import { MediaType, sendMessage } from '../mail.js';
 import { recorderPanel } from '../recorder.js';
 import { formatDuration, formatTime, h } from '../util.js';
@@ -20,12 +22,33 @@ function deliveryState(app, ctx, m) {
   return 'sent';
 }
 
+const APPROVAL_TEXT = /** @type {Record<string, string>} */ ({
+  waiting: "waiting for a parent's approval",
+  approved: 'approved',
+});
+
+/**
+ * The approval badge of a message (empty when no approval is involved).
+ * @param {import('./context.js').HouseholdContext} ctx
+ * @param {any} m
+ * @param {HTMLElement} [el] updated in place if given
+ */
+function approvalBadge(ctx, m, el = h('span', { class: 'approval' })) {
+  const state = approvalState(ctx, m);
+  el.className = state ? `approval approval-${state}` : 'approval';
+  el.textContent = state ? APPROVAL_TEXT[state] : '';
+  if (state) el.dataset.approval = state;
+  else delete el.dataset.approval;
+  return el;
+}
+
 /**
  * @param {import('../app.js').App} app
  * @param {import('./context.js').HouseholdContext} ctx
  * @param {any} m
+ * @param {(text: string) => void} announce
  */
-function messageItem(app, ctx, m) {
+function messageItem(app, ctx, m, announce) {
   const mine = m.sender_device === app.device?.id;
   const forMe = m.recipients.some((/** @type {any} */ r) => r.device_id === app.device?.id);
   const myReceipt = m.recipients.find((/** @type {any} */ r) => r.device_id === app.device?.id);
@@ -62,6 +85,34 @@ function messageItem(app, ctx, m) {
   });
   const badge = h('span', { class: 'badge', text: 'new' });
   const state = mine ? deliveryState(app, ctx, m) : '';
+  const approval = approvalBadge(ctx, m);
+  // Owners and guardians whose device is in the roster can release a held message: the
+  // toy checks the signature against the roster.
+  const canApprove = ctx.manages && ctx.inRoster && app.device && approval.dataset.approval === 'waiting';
+  const approveBtn = canApprove
+    ? /** @type {HTMLButtonElement} */ (
+        h('button', {
+          type: 'button',
+          class: 'primary approve',
+          text: 'Approve for the toy',
+          'aria-label': `Approve for the toy: the message from ${who}, ${formatDuration(m.duration_ms)}`,
+        })
+      )
+    : null;
+  approveBtn?.addEventListener('click', async () => {
+    approveBtn.disabled = true;
+    error.textContent = '';
+    try {
+      const listed = new Set(ctx.messages.map((x) => x.message_id));
+      await approveForToy(/** @type {import('../device.js').ThisDevice} */ (app.device), ctx.id, m.message_id, listed);
+      approvalBadge(ctx, m, approval);
+      approveBtn.remove();
+      announce(`The message from ${who} is approved: the toy can play it now.`);
+    } catch (e) {
+      error.textContent = `Not approved: ${e instanceof Error ? e.message : e}`;
+      approveBtn.disabled = false;
+    }
+  });
   const item = h(
     'li',
     { class: `message${unread ? ' unread' : ''}${mine ? ' mine' : ''}`, dataset: { messageId: m.message_id } },
@@ -74,8 +125,10 @@ function messageItem(app, ctx, m) {
       ' ',
       unread ? badge : null,
       mine ? h('span', { class: `state state-${state}`, dataset: { state }, text: state }) : null,
+      ' ',
+      approval,
     ),
-    h('div', { class: 'row' }, playBtn),
+    h('div', { class: 'row' }, playBtn, approveBtn),
     player,
     error,
   );
@@ -111,6 +164,11 @@ export async function householdView(app, householdId) {
   const unreadNote = h('p', { class: 'muted', 'aria-live': 'polite' });
   const list = h('ul', { class: 'messages', 'aria-label': 'Messages' });
   const refreshError = h('p', { class: 'error', role: 'alert' });
+  const approvalStatus = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
+  /** @param {string} text */
+  const announce = (text) => {
+    approvalStatus.textContent = text;
+  };
 
   function renderList() {
     /** @type {Set<string>} */
@@ -132,9 +190,12 @@ export async function householdView(app, householdId) {
           stateEl.dataset.state = s;
           stateEl.className = `state state-${s}`;
         }
+        const approvalEl = existing.querySelector('.approval');
+        if (approvalEl instanceof HTMLElement) approvalBadge(ctx, m, approvalEl);
+        if (!approvalEl?.textContent) existing.querySelector('button.approve')?.remove();
         return existing;
       }
-      return messageItem(app, ctx, m);
+      return messageItem(app, ctx, m, announce);
     });
     list.replaceChildren(...items);
     const n = unreadCount(app, ctx.messages);
@@ -179,18 +240,29 @@ export async function householdView(app, householdId) {
       renderList();
       refreshError.textContent = '';
     } catch (e) {
+      if (e instanceof ApiError && e.status === 404) {
+        // Deleted, or this member was removed: the server no longer shows it.
+        clearInterval(timer);
+        view.replaceChildren(
+          h('h1', { tabindex: '-1', text: hh.name }),
+          h('p', { class: 'notice', role: 'status', text: 'This household is gone: an owner deleted it, or a parent removed you from it.' }),
+          h('p', {}, h('a', { href: '/', 'data-link': true, text: 'Back to your households' })),
+        );
+        return;
+      }
       refreshError.textContent = `Could not refresh: ${e instanceof Error ? e.message : e}`;
     }
   }, 4000);
   app.cleanup.push(() => clearInterval(timer));
   app.cleanup.push(() => avatarUrl && URL.revokeObjectURL(avatarUrl));
 
-  return h(
+  const view = h(
     'section',
     { class: 'household' },
     h('div', { class: 'title-row' }, avatarImg, heading),
     h('p', { class: 'muted' }, `${hh.name} · you are ${hh.role === 'family' ? 'family' : `a${hh.role === 'owner' ? 'n' : ''} ${hh.role}`} · `, h('a', { href: `/households/${householdId}/family`, 'data-link': true, text: ctx.manages ? 'Family, toy and settings' : 'Family' })),
     recorder,
-    h('section', { 'aria-labelledby': 'msgs-title' }, h('h2', { id: 'msgs-title', text: 'Messages' }), unreadNote, list, refreshError),
+    h('section', { 'aria-labelledby': 'msgs-title' }, h('h2', { id: 'msgs-title', text: 'Messages' }), unreadNote, approvalStatus, list, refreshError),
   );
+  return view;
 }

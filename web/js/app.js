@@ -15,6 +15,8 @@ import { securityView } from './views/security.js';
  *   device: import('./device.js').ThisDevice | null,
  *   navigate: (path: string, replace?: boolean) => void,
  *   signedIn: (session: any) => Promise<void>,
+ *   signedOut: (note?: string) => void,
+ *   flash: (note: string) => void,
  *   cleanup: (() => void)[],
  * }} App
  */
@@ -27,8 +29,30 @@ const app = {
   device: null,
   navigate,
   signedIn,
+  signedOut,
+  flash,
   cleanup: [],
 };
+
+/** A note shown at the top of the next page (what just happened). */
+let pendingNote = '';
+
+/** @param {string} note */
+function flash(note) {
+  pendingNote = note;
+}
+
+/**
+ * Forgets the session here (the server already ended it) and goes to sign-in.
+ * @param {string} [note]
+ */
+function signedOut(note) {
+  setCsrfToken('');
+  app.account = null;
+  app.device = null;
+  if (note) flash(note);
+  navigate('/signin');
+}
 
 /**
  * @param {string} path
@@ -56,10 +80,7 @@ async function signOut() {
   } catch {
     // Signed out on the server already, or unreachable: forget locally either way.
   }
-  setCsrfToken('');
-  app.account = null;
-  app.device = null;
-  navigate('/signin');
+  signedOut();
 }
 
 function header() {
@@ -128,7 +149,9 @@ async function render() {
     );
   }
   if (seq !== renderSeq) return;
-  root.replaceChildren(header(), h('div', { class: 'view' }, view));
+  const note = pendingNote ? h('p', { class: 'notice flash', role: 'status', text: pendingNote }) : null;
+  pendingNote = '';
+  root.replaceChildren(header(), h('div', { class: 'view' }, note, view));
   root.removeAttribute('aria-busy');
   document.documentElement.dataset.route = location.pathname;
   const heading = root.querySelector('h1');

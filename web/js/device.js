@@ -62,3 +62,35 @@ export async function ensureDevice(accountId) {
   }
   return { id, keys, fingerprint: await fingerprint(keys.public) };
 }
+
+/**
+ * Forgets this browser's device for an account that no longer exists: its id and its
+ * private keys (removed from IndexedDB, so nothing of the account stays behind here).
+ * @param {string} accountId
+ * @param {string} [deviceId]
+ */
+export async function forgetDevice(accountId, deviceId) {
+  localStorage.removeItem(storageKey(accountId));
+  if (!deviceId) return;
+  const key = deviceId.replace(/-/g, '').toLowerCase();
+  await new Promise((resolve) => {
+    const request = indexedDB.open('pawpost-keys', 1);
+    // Same layout as the key store makes, should the database not exist yet.
+    request.onupgradeneeded = () => request.result.createObjectStore('device-keys');
+    request.onerror = () => resolve(undefined);
+    request.onsuccess = () => {
+      const db = request.result;
+      if (!db.objectStoreNames.contains('device-keys')) {
+        db.close();
+        resolve(undefined);
+        return;
+      }
+      const tx = db.transaction('device-keys', 'readwrite');
+      tx.objectStore('device-keys').delete(key);
+      tx.oncomplete = tx.onabort = tx.onerror = () => {
+        db.close();
+        resolve(undefined);
+      };
+    };
+  });
+}

@@ -1,6 +1,7 @@
 // Managing a household: members (approve, refuse, block, remove, roles), invitations,
 // the toy, the child's name and picture, and the settings the roster carries.
 import { api } from '../api.js';
+import { forgetApprovals } from '../approval.js';
 import { syncRoster } from '../household-keys.js';
 import { MediaType } from '../mail.js';
 import { formatTime, h } from '../util.js';
@@ -253,6 +254,8 @@ export async function familyView(app, householdId) {
     }
   }
 
+  if (ctx.isOwner) sections.push(deleteHouseholdSection(app, ctx.household));
+
   return h(
     'section',
     { class: 'family' },
@@ -261,5 +264,79 @@ export async function familyView(app, householdId) {
     status,
     error,
     ...sections,
+  );
+}
+
+/**
+ * "Delete this household" (owners), confirmed by typing the household's name.
+ * @param {import('../app.js').App} app
+ * @param {{ id: string, name: string }} household
+ */
+function deleteHouseholdSection(app, household) {
+  const error = h('p', { class: 'error', role: 'alert' });
+  const start = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'danger', text: 'Delete this household…', 'aria-expanded': 'false', 'aria-controls': 'delete-household-form' }));
+  const typed = /** @type {HTMLInputElement} */ (h('input', { id: 'delete-household-name', type: 'text', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'delete-household-hint' }));
+  const confirm = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: 'danger', text: 'Delete this household', disabled: true }));
+  const cancel = h('button', { type: 'button', text: 'Cancel' });
+  const form = /** @type {HTMLFormElement} */ (
+    h(
+      'form',
+      { id: 'delete-household-form', class: 'card confirm', hidden: true },
+      h('p', { text: 'Deleting the household removes it for every member at once: their places in it, invitations, the household keys and every message, from the server and the toys\' queues. Its toys are unpaired. It cannot be undone.' }),
+      h(
+        'div',
+        { class: 'field' },
+        h('label', { for: 'delete-household-name', text: "Type the household's name to confirm" }),
+        typed,
+        h('p', { id: 'delete-household-hint', class: 'hint' }, 'Its name is ', h('strong', { class: 'household-name', text: household.name }), '.'),
+      ),
+      h('div', { class: 'row' }, confirm, cancel),
+      error,
+    )
+  );
+  const matches = () => typed.value.trim() === household.name.trim();
+  typed.addEventListener('input', () => {
+    confirm.disabled = !matches();
+  });
+  start.addEventListener('click', () => {
+    form.hidden = false;
+    start.hidden = true;
+    start.setAttribute('aria-expanded', 'true');
+    typed.focus();
+  });
+  cancel.addEventListener('click', () => {
+    form.hidden = true;
+    typed.value = '';
+    confirm.disabled = true;
+    error.textContent = '';
+    start.setAttribute('aria-expanded', 'false');
+    start.hidden = false;
+    start.focus();
+  });
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    error.textContent = '';
+    if (!matches()) {
+      error.textContent = "The name you typed is not the household's name.";
+      return;
+    }
+    confirm.disabled = true;
+    try {
+      await api('DELETE', `/api/v1/households/${household.id}`);
+      localStorage.removeItem(`pawpost.roster.${household.id}`);
+      forgetApprovals(household.id);
+      app.flash(`${household.name} is deleted, with all its messages.`);
+      app.navigate('/', true);
+    } catch (err) {
+      error.textContent = `Not deleted: ${err instanceof Error ? err.message : err}`;
+      confirm.disabled = !matches();
+    }
+  });
+  return h(
+    'section',
+    { 'aria-labelledby': 'delete-household-title', class: 'danger-zone' },
+    h('h2', { id: 'delete-household-title', text: 'Delete this household' }),
+    start,
+    form,
   );
 }

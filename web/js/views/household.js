@@ -140,7 +140,19 @@ function messageItem(app, ctx, m, announce) {
  * @param {string} householdId
  */
 export async function householdView(app, householdId) {
-  let ctx = await loadHousehold(app, householdId);
+  let ctx;
+  try {
+    ctx = await loadHousehold(app, householdId);
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 404)) throw e;
+    return h(
+      'section',
+      {},
+      h('h1', { text: 'Household not found' }),
+      h('p', { class: 'notice', role: 'status', text: 'This household does not exist, or you are not in it any more: an owner may have deleted it, or a parent removed you.' }),
+      h('p', {}, h('a', { href: '/', 'data-link': true, text: 'Back to your households' })),
+    );
+  }
   const hh = ctx.household;
   const title = () => (ctx.childName ? `Messages with ${ctx.childName}` : hh.name);
   if (hh.status === 'pending') {

@@ -1,6 +1,206 @@
-// Security: where this account is signed in, its devices' fingerprints, and paired toys.
-import { api } from '../api.js';
-import { formatTime, h } from '../util.js';
+// Security: where this account is signed in, its devices' fingerprints, paired toys, the
+// account's data (export, with the messages this browser can open) and deleting the account.
+import { api, ApiError } from '../api.js';
+import { forgetDevice } from '../device.js';
+import { fetchExport, openArchive } from '../export.js';
+import { MediaType } from '../mail.js';
+import { formatDuration, formatTime, h } from '../util.js';
+
+const KIND = /** @type {Record<number, string>} */ ({
+  [MediaType.OGG_OPUS]: 'voice message',
+  [MediaType.IMAGE]: 'picture',
+  [MediaType.TEXT]: 'text',
+  [MediaType.JSON]: 'data',
+});
+
+/**
+ * Offers bytes as a download: a link the person can use again, clicked once now.
+ * @param {import('../app.js').App} app
+ * @param {BlobPart} data
+ * @param {string} type
+ * @param {string} filename
+ * @param {string} text
+ */
+function downloadLink(app, data, type, filename, text) {
+  const url = URL.createObjectURL(new Blob([data], { type }));
+  app.cleanup.push(() => URL.revokeObjectURL(url));
+  return /** @type {HTMLAnchorElement} */ (h('a', { href: url, download: filename, class: 'download', text }));
+}
+
+/**
+ * The messages of the archive that this browser opened, readable and playable.
+ * @param {import('../app.js').App} app
+ * @param {import('../export.js').ExportedHousehold[]} households
+ */
+function openedList(app, households) {
+  /** @type {HTMLElement[]} */
+  const parts = [];
+  if (households.length === 0) parts.push(h('p', { text: 'There are no messages in your archive.' }));
+  for (const hh of households) {
+    const items = hh.items.map((item) => {
+      const m = item.message;
+      const kind = KIND[m.media_type] ?? 'message';
+      const meta = h(
+        'div',
+        { class: 'meta' },
+        h('strong', { class: 'sender', text: item.sender }),
+        ' ',
+        h('span', { class: 'muted', text: `${kind} · ${formatTime(m.created_at)}${m.media_type === MediaType.OGG_OPUS ? ` · ${formatDuration(m.duration_ms)}` : ''}` }),
+      );
+      /** @type {(Node | null)[]} */
+      let body = [];
+      if (!item.payload) {
+        body = [h('p', { class: 'error', text: `Could not be opened here: ${item.error ?? 'unknown reason'}` })];
+      } else if (m.media_type === MediaType.OGG_OPUS) {
+        const player = h('div', { class: 'player' });
+        const name = `voice-${m.created_at.slice(0, 10)}-${m.message_id.slice(0, 8)}.ogg`;
+        const play = h('button', {
+          type: 'button',
+          class: 'play',
+          text: 'Play',
+          'aria-label': `Play the message from ${item.sender}, ${formatTime(m.created_at)}`,
+        });
+        play.addEventListener('click', () => {
+          const url = URL.createObjectURL(new Blob([/** @type {BlobPart} */ (item.payload)], { type: 'audio/ogg' }));
+          app.cleanup.push(() => URL.revokeObjectURL(url));
+          const audio = /** @type {HTMLAudioElement} */ (h('audio', { controls: true, src: url, 'aria-label': `Message from ${item.sender}` }));
+          player.replaceChildren(audio);
+          audio.play().catch(() => {});
+        });
+        body = [h('div', { class: 'row' }, play, downloadLink(app, /** @type {BlobPart} */ (item.payload), 'audio/ogg', name, `Save ${name}`)), player];
+      } else if (m.media_type === MediaType.IMAGE) {
+        const url = URL.createObjectURL(new Blob([/** @type {BlobPart} */ (item.payload)]));
+        app.cleanup.push(() => URL.revokeObjectURL(url));
+        body = [h('img', { class: 'avatar', src: url, alt: `Picture sent by ${item.sender}` })];
+      } else {
+        body = [h('p', { class: 'opened-text', text: new TextDecoder().decode(item.payload) })];
+      }
+      return h('li', { class: `message export-message${item.payload ? '' : ' unopened'}`, dataset: { messageId: m.message_id } }, meta, ...body);
+    });
+    parts.push(h('h3', { text: hh.name }));
+    if (items.length) parts.push(h('ul', { class: 'messages export-messages', 'aria-label': `Messages of ${hh.name}` }, ...items));
+    if (hh.elsewhere) {
+      parts.push(h('p', { class: 'muted', text: `${hh.elsewhere} more message${hh.elsewhere > 1 ? 's were' : ' was'} sealed for your other devices or before this browser joined; they stay encrypted in the archive.` }));
+    }
+  }
+  return parts;
+}
+
+/**
+ * "Export my data".
+ * @param {import('../app.js').App} app
+ */
+function exportSection(app) {
+  const status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
+  const error = h('p', { class: 'error', role: 'alert' });
+  const out = h('div', { class: 'export-out' });
+  const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'primary', text: 'Export my data' }));
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    error.textContent = '';
+    status.textContent = 'Preparing your archive…';
+    out.replaceChildren();
+    try {
+      const { text, archive, filename } = await fetchExport();
+      const link = downloadLink(app, text, 'application/json', filename, `Download ${filename} again`);
+      out.replaceChildren(h('p', {}, link));
+      link.click();
+      const total = archive.households.reduce((n, /** @type {any} */ x) => n + (x.messages?.length ?? 0), 0);
+      status.textContent = `Your archive is downloaded (${total} message${total === 1 ? '' : 's'}, still encrypted). Opening what this browser can…`;
+      if (!app.device) throw new Error('This browser has no keys, so it cannot open the messages.');
+      const opened = await openArchive(app.device, archive);
+      const count = opened.reduce((n, x) => n + x.items.filter((i) => i.payload).length, 0);
+      out.append(...openedList(app, opened));
+      status.textContent = `Your archive is downloaded. This browser opened ${count} of its ${total} message${total === 1 ? '' : 's'}.`;
+    } catch (e) {
+      status.textContent = '';
+      error.textContent = `The export failed: ${e instanceof Error ? e.message : e}`;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return h(
+    'section',
+    { 'aria-labelledby': 'export-title', class: 'export' },
+    h('h2', { id: 'export-title', text: 'Your data' }),
+    h('p', { class: 'hint', text: 'One JSON file with everything pawpost\'s server holds about you: your account, sessions, devices, households and every message you sent or can open, still encrypted. This browser then opens the messages sealed for it, so you can read and play them here.' }),
+    button,
+    status,
+    error,
+    out,
+  );
+}
+
+/**
+ * "Delete my account", with a confirmation step that asks for the password.
+ * @param {import('../app.js').App} app
+ */
+function deleteSection(app) {
+  const error = h('p', { class: 'error', role: 'alert' });
+  const start = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'danger', text: 'Delete my account', 'aria-expanded': 'false', 'aria-controls': 'delete-account-form' }));
+  const password = /** @type {HTMLInputElement} */ (h('input', { id: 'delete-password', type: 'password', autocomplete: 'current-password', required: true }));
+  const confirm = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: 'danger', text: 'Delete my account for good' }));
+  const cancel = h('button', { type: 'button', text: 'Cancel' });
+  const form = /** @type {HTMLFormElement} */ (
+    h(
+      'form',
+      { id: 'delete-account-form', class: 'card confirm', hidden: true },
+      h('p', { text: 'This deletes your account at once: your sessions, your devices\' keys, your place in every household, and the messages you sent (from the server and the toys\' queues). Households where you are the only member are deleted too. It cannot be undone; export your data first if you want to keep it.' }),
+      h('div', { class: 'field' }, h('label', { for: 'delete-password', text: 'Your password, to confirm' }), password),
+      h('div', { class: 'row' }, confirm, cancel),
+      error,
+    )
+  );
+  start.addEventListener('click', () => {
+    form.hidden = false;
+    start.hidden = true;
+    start.setAttribute('aria-expanded', 'true');
+    password.focus();
+  });
+  cancel.addEventListener('click', () => {
+    form.hidden = true;
+    password.value = '';
+    error.textContent = '';
+    start.setAttribute('aria-expanded', 'false');
+    start.hidden = false;
+    start.focus();
+  });
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    error.textContent = '';
+    if (!password.value) {
+      error.textContent = 'Type your password to confirm.';
+      password.focus();
+      return;
+    }
+    confirm.disabled = true;
+    try {
+      await api('DELETE', '/api/v1/accounts/me', { password: password.value });
+      const accountId = app.account?.id;
+      const deviceId = app.device?.id;
+      if (accountId) await forgetDevice(accountId, deviceId);
+      app.signedOut('Your account is deleted, with the messages you sent. Goodbye from pawpost.');
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'last_owner') {
+        error.textContent = `Not deleted: ${err.message}. To hand over ownership, open that household's Family page and set another member's role to Owner (parent); or delete the household there first.`;
+      } else if (err instanceof ApiError && err.code === 'wrong_password') {
+        error.textContent = 'Not deleted: that password is wrong.';
+        password.select();
+      } else {
+        error.textContent = `Not deleted: ${err instanceof Error ? err.message : err}`;
+      }
+    } finally {
+      confirm.disabled = false;
+    }
+  });
+  return h(
+    'section',
+    { 'aria-labelledby': 'delete-title', class: 'danger-zone' },
+    h('h2', { id: 'delete-title', text: 'Delete your account' }),
+    start,
+    form,
+  );
+}
 
 /** @param {import('../app.js').App} app */
 export async function securityView(app) {
@@ -66,5 +266,7 @@ export async function securityView(app) {
       deviceList,
     ),
     h('section', { 'aria-labelledby': 'toys-title' }, h('h2', { id: 'toys-title', text: 'Paired toys' }), toyList.childElementCount ? toyList : h('p', { text: 'No toy paired.' })),
+    exportSection(app),
+    deleteSection(app),
   );
 }

@@ -138,9 +138,9 @@ struct FootprintArgs {
 
 #[derive(Args, Clone)]
 struct IdleCli {
-    /// Numbers of toys, comma-separated; sizes beyond the open-file limit are skipped.
+    /// Numbers of idle toys, comma-separated; sizes beyond the open-file limit are skipped.
     #[arg(long, value_delimiter = ',', default_value = "1000,10000,50000")]
-    toys: Vec<u64>,
+    sizes: Vec<u64>,
     /// Toys per household in the seeded database.
     #[arg(long, default_value_t = 4)]
     per_household: u64,
@@ -241,7 +241,7 @@ async fn main() -> Result<()> {
 impl IdleCli {
     fn args(&self) -> idle::IdleArgs {
         idle::IdleArgs {
-            sizes: self.toys.clone(),
+            sizes: self.sizes.clone(),
             per_household: self.per_household,
             concurrency: self.concurrency,
             budget: Duration::from_secs(self.budget_s),
@@ -403,4 +403,15 @@ async fn all(ctx: &Ctx, a: &AllCli) -> Result<Value> {
     });
     result["ratios"] = report::ratios(&result);
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }

@@ -52,6 +52,11 @@ impl<'a> Event<'a> {
 }
 
 pub async fn record(state: &AppState, event: Event<'_>) {
+    record_in(state.store.as_ref(), event).await;
+}
+
+/// Records an event in a store directly (for commands that run without a server).
+pub async fn record_in(store: &dyn pawpost_store::MetadataStore, event: Event<'_>) {
     let record = AuditRecord {
         at: OffsetDateTime::now_utc(),
         actor: event.actor,
@@ -60,7 +65,7 @@ pub async fn record(state: &AppState, event: Event<'_>) {
         target: event.target,
         client: event.client.map(|c| c.to_string()),
     };
-    if let Err(error) = state.store.append_audit(&record).await {
+    if let Err(error) = store.append_audit(&record).await {
         tracing::error!(%error, action = event.action, "could not record an audit event");
     }
 }

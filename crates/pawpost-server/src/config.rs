@@ -104,6 +104,11 @@ pub struct ServerConfig {
     pub max_retention_days: u16,
     /// Days after which a message nobody played is deleted.
     pub max_unplayed_days: u16,
+    /// SMTP server for email (`smtp://host:port`, `smtps://user:password@host`); without
+    /// one, emails are written to `<data_dir>/outbox`.
+    pub smtp_url: Option<String>,
+    /// The sender of pawpost's emails.
+    pub mail_from: String,
     /// Password hashes computed at once; each takes 19 MiB and one core.
     pub hash_workers: usize,
     /// Password hashes allowed to wait for a worker before the server answers 503.
@@ -145,6 +150,8 @@ impl ServerConfig {
             },
             max_retention_days: DEFAULT_MAX_RETENTION_DAYS,
             max_unplayed_days: DEFAULT_MAX_UNPLAYED_DAYS,
+            smtp_url: None,
+            mail_from: crate::mail::DEFAULT_MAIL_FROM.into(),
             hash_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             hash_queue: DEFAULT_HASH_QUEUE,
         }

@@ -3,10 +3,12 @@
 //! `pawpost serve` both use it.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod mail;
 pub mod passwords;
 pub mod ratelimit;
 pub mod retention;
@@ -207,7 +209,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         .unwrap_or_else(|| format!("http://{addr}"))
         .trim_end_matches('/')
         .into();
+    let mailer = mail::Mailer::new(
+        config.smtp_url.as_deref(),
+        &config.mail_from,
+        &config.data_dir,
+    )
+    .map_err(|e| StartError::Other(e.to_string()))?;
     let state = AppState {
+        mailer,
         public_url,
         store: store.clone(),
         blobs,

@@ -17,6 +17,7 @@ pub struct AppState {
     /// The toys connected to this process.
     pub toys: Arc<crate::toyhub::ToyHub>,
     pub started_at: OffsetDateTime,
+    pub mailer: crate::mail::Mailer,
     /// The configured public URL, or the bound address; without a trailing slash.
     pub public_url: Arc<str>,
 }

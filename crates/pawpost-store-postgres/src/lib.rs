@@ -326,6 +326,18 @@ impl MetadataStore for PostgresStore {
         .transpose()
     }
 
+    async fn accounts(&self) -> StoreResult<Vec<Account>> {
+        sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY created_at, id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(account_row)
+        .collect()
+    }
+
     async fn account_by_id(&self, id: AccountId) -> StoreResult<Option<Account>> {
         sqlx::query(&format!(
             "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"

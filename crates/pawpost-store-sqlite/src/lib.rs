@@ -268,6 +268,18 @@ impl MetadataStore for SqliteStore {
         .transpose()
     }
 
+    async fn accounts(&self) -> StoreResult<Vec<Account>> {
+        sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY created_at"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(account_row)
+        .collect()
+    }
+
     async fn account_by_id(&self, id: AccountId) -> StoreResult<Option<Account>> {
         sqlx::query(&format!(
             "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?"

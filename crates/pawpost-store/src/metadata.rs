@@ -171,4 +171,7 @@ pub trait MetadataStore: Send + Sync + 'static {
         household: HouseholdId,
         limit: u32,
     ) -> StoreResult<Vec<AuditEntry>>;
+
+    /// Every account, oldest first (for administrators).
+    async fn accounts(&self) -> StoreResult<Vec<Account>>;
 }

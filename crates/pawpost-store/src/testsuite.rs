@@ -569,6 +569,7 @@ async fn accounts(store: &dyn MetadataStore) {
     let found = store.account_by_email(&rose.email).await.unwrap().unwrap();
     assert_eq!(found, rose);
     assert_eq!(store.account_by_id(rose.id).await.unwrap().unwrap(), rose);
+    assert!(store.accounts().await.unwrap().contains(&rose));
     assert!(store
         .account_by_id(AccountId::new())
         .await

@@ -58,10 +58,79 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Administer the server: accounts, health, breach reports.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// List accounts (email, created, locked), or lock or unlock one.
+    Accounts {
+        /// Lock this account (by email): it can no longer sign in or use its sessions.
+        #[arg(long, conflicts_with = "unlock")]
+        lock: Option<String>,
+        /// Unlock this account (by email).
+        #[arg(long)]
+        unlock: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Counts and the audit trail's integrity.
+    Health(StoreArgs),
+    /// List the accounts an incident could have reached, from the audit trail; with
+    /// --notify, send each a "Notice of Data Breach" email.
+    BreachReport {
+        /// Start of the incident (RFC 3339, e.g. 2026-11-01T00:00:00Z).
+        #[arg(long)]
+        since: String,
+        /// End of the incident (RFC 3339) [default: now].
+        #[arg(long)]
+        until: Option<String>,
+        /// What was exposed: all (database or bucket), sign-ins, messages.
+        #[arg(long, default_value = "all")]
+        scope: String,
+        /// Email each affected account the notice (SMTP with --smtp-url, else the outbox).
+        #[arg(long)]
+        notify: bool,
+        /// For the notice: what happened, in plain words.
+        #[arg(
+            long,
+            default_value = "An unauthorised party gained access to part of the pawpost service."
+        )]
+        what_happened: String,
+        /// For the notice: which of the person's information was involved.
+        #[arg(
+            long,
+            default_value = "Your email address, display name, and the times and sizes of messages you sent or received."
+        )]
+        information: String,
+        /// For the notice: where people reach you.
+        #[arg(long, env = "PAWPOST_SECURITY_CONTACT", default_value = config::DEFAULT_SECURITY_CONTACT)]
+        contact: String,
+        #[command(flatten)]
+        mail: MailArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// Where pawpost's emails go.
+#[derive(Args)]
+struct MailArgs {
+    /// SMTP server: smtp://host:port, smtp://host:587?tls=required, smtps://user:password@host.
+    /// Without one, emails are written to <data-dir>/outbox.
+    #[arg(long, env = "PAWPOST_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// The sender of pawpost's emails.
+    #[arg(long, env = "PAWPOST_MAIL_FROM", default_value = pawpost_server::mail::DEFAULT_MAIL_FROM)]
+    mail_from: String,
 }
 
 #[derive(Subcommand)]
@@ -192,6 +261,9 @@ struct ServeArgs {
     #[arg(long, env = "PAWPOST_MAX_UNPLAYED_DAYS", default_value_t = config::DEFAULT_MAX_UNPLAYED_DAYS)]
     max_unplayed_days: u16,
 
+    #[command(flatten)]
+    mail: MailArgs,
+
     /// Password hashes computed at once (each uses 19 MiB and a core) [default: number of cores].
     #[arg(long, env = "PAWPOST_HASH_WORKERS")]
     hash_workers: Option<usize>,
@@ -225,6 +297,8 @@ impl ServeArgs {
         };
         c.max_retention_days = self.max_retention_days.max(1);
         c.max_unplayed_days = self.max_unplayed_days.max(1);
+        c.smtp_url = self.mail.smtp_url;
+        c.mail_from = self.mail.mail_from;
         if let Some(workers) = self.hash_workers {
             c.hash_workers = workers.max(1);
         }
@@ -318,6 +392,7 @@ async fn main() -> eyre::Result<()> {
                 );
             }
         }
+        Command::Admin { command } => admin(command).await?,
         Command::Audit {
             command: AuditCommand::Verify(args),
         } => {
@@ -331,6 +406,112 @@ async fn main() -> eyre::Result<()> {
                     eprintln!("restore the database from a backup taken before the break, and treat the gap as an incident");
                     std::process::exit(1);
                 }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_time(text: &str) -> eyre::Result<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(|e| {
+        eyre::eyre!("{text:?} is not an RFC 3339 time such as 2026-11-01T00:00:00Z: {e}")
+    })
+}
+
+async fn admin(command: AdminCommand) -> eyre::Result<()> {
+    use pawpost_server::admin;
+    match command {
+        AdminCommand::Accounts {
+            lock,
+            unlock,
+            store,
+        } => {
+            let (store, _) = pawpost_server::open_storage(&store.into_config()).await?;
+            if let Some((email, locked)) = lock.map(|e| (e, true)).or(unlock.map(|e| (e, false))) {
+                let email = pawpost_domain::Email::parse(&email)?;
+                let account = store
+                    .account_by_email(&email)
+                    .await?
+                    .ok_or_else(|| eyre::eyre!("no account has the address {email}"))?;
+                store.set_account_locked(account.id, locked).await?;
+                let action = if locked {
+                    "account_locked"
+                } else {
+                    "account_unlocked"
+                };
+                pawpost_server::audit::record_in(
+                    store.as_ref(),
+                    pawpost_server::audit::Event::new(action).on(account.id),
+                )
+                .await;
+                println!(
+                    "{email} is now {}",
+                    if locked { "locked" } else { "unlocked" }
+                );
+            } else {
+                for a in store.accounts().await? {
+                    println!(
+                        "{}\t{}\t{}{}",
+                        a.email,
+                        a.id,
+                        a.created_at.date(),
+                        if a.locked { "\tlocked" } else { "" }
+                    );
+                }
+            }
+        }
+        AdminCommand::Health(store) => {
+            let (store, _) = pawpost_server::open_storage(&store.into_config()).await?;
+            println!("accounts: {}", store.accounts().await?.len());
+            match pawpost_server::audit::verify(store.as_ref()).await {
+                Ok(n) => println!("audit trail: intact, {n} entries"),
+                Err(e) => println!("audit trail: {e}"),
+            }
+        }
+        AdminCommand::BreachReport {
+            since,
+            until,
+            scope,
+            notify,
+            what_happened,
+            information,
+            contact,
+            mail,
+            store,
+        } => {
+            let since = parse_time(&since)?;
+            let until = until
+                .as_deref()
+                .map(parse_time)
+                .transpose()?
+                .unwrap_or_else(time::OffsetDateTime::now_utc);
+            let scope: admin::BreachScope = scope.parse().map_err(|e: String| eyre::eyre!(e))?;
+            let config = store.into_config();
+            let (store, _) = pawpost_server::open_storage(&config).await?;
+            let affected = admin::breach_report(store.as_ref(), since, until, scope).await?;
+            for a in &affected {
+                let email = a
+                    .email
+                    .as_ref()
+                    .map_or_else(|| "(account deleted)".to_owned(), |e| e.to_string());
+                println!("{email}\t{}\t{}", a.account, a.reasons.join("; "));
+            }
+            println!("{} accounts could have been reached", affected.len());
+            if notify {
+                let mailer = pawpost_server::mail::Mailer::new(
+                    mail.smtp_url.as_deref(),
+                    &mail.mail_from,
+                    &config.data_dir,
+                )?;
+                let incident = admin::Incident {
+                    what_happened,
+                    information_involved: information,
+                    contact,
+                    since,
+                    until,
+                };
+                let sent = admin::notify(store.as_ref(), &mailer, &affected, &incident).await;
+                println!("sent {sent} notices of data breach");
             }
         }
     }

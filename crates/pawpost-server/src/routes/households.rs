@@ -221,6 +221,8 @@ pub async fn members(
 pub struct NewInvitation {
     /// The role the invited person will have once approved; `family` when omitted.
     pub role: Option<Role>,
+    /// Also email the link to this address.
+    pub email: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -274,6 +276,25 @@ pub async fn invite(
     )
     .await;
     let url = format!("{}/join#{token}", &*state.public_url);
+    if let Some(address) = &body.email {
+        let to = crate::routes::accounts::parse_email(address)?;
+        crate::mail::send_later(
+            &state.mailer,
+            crate::mail::Mail {
+                to: to.to_string(),
+                subject: format!(
+                    "{} invites you to their family on pawpost",
+                    auth.account.display_name
+                ),
+                body: format!(
+                    "{} invites you to send voice messages to their child's toy with pawpost.\n\n\
+                     Open this link to join (it works once and expires in 7 days):\n{url}\n\n\
+                     A parent approves you before you can send anything.\n",
+                    auth.account.display_name
+                ),
+            },
+        );
+    }
     Ok((
         StatusCode::CREATED,
         Json(InvitationView {

@@ -81,6 +81,7 @@ pub async fn delete_account(
         delete_blobs(&state, &keys).await;
     }
     let keys = state.store.delete_account(auth.account.id).await?;
+    state.mailer.forget(auth.account.email.as_str()).await;
     delete_blobs(&state, &keys).await;
     tracing::info!(account = %auth.account.id, messages = keys.len(), "account deleted");
     record(&state, Event::new("account_deleted").by(auth.account.id)).await;

@@ -143,6 +143,22 @@ pub async fn sign_in(
             .from(addr),
     )
     .await;
+    crate::mail::send_later(
+        &state.mailer,
+        crate::mail::Mail {
+            to: account.email.to_string(),
+            subject: "New sign-in to your pawpost account".into(),
+            body: format!(
+                "Hello {},\n\nSomeone signed in to your pawpost account at {} (UTC) from {} using {:?}.\n\n\
+                 If this was you, there is nothing to do. If it was not, change your password now: that signs \
+                 out every other session. The security page of the app lists your active sessions.\n",
+                account.display_name,
+                rfc3339(now),
+                addr,
+                session.user_agent
+            ),
+        },
+    );
     let cookie = session_cookie(&state, &token, ttl.as_secs());
     Ok((
         AppendHeaders([(header::SET_COOKIE, cookie)]),

@@ -1,0 +1,232 @@
+//! Email: new sign-in alerts and invitations, through a real SMTP server on loopback or
+//! the outbox folder; and the breach report that tells exactly who was affected.
+mod common;
+
+use common::{parent_with_household, TestServer, GOOD_PASSWORD};
+use pawpost_server::admin::{breach_report, notify, BreachScope, Incident};
+use pawpost_server::mail::Mailer;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::path::Path;
+use std::time::Duration;
+
+/// How long to wait for an email sent in the background.
+const MAIL_WAIT: Duration = Duration::from_secs(15);
+
+fn mails_in(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .collect()
+}
+
+async fn wait_for_mail(dir: &Path, needle: &str) -> String {
+    let deadline = tokio::time::Instant::now() + MAIL_WAIT;
+    loop {
+        if let Some(mail) = mails_in(dir).into_iter().find(|m| m.contains(needle)) {
+            return mail;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no mail containing {needle:?} in {}",
+            dir.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn without_smtp_alerts_and_invitations_land_in_the_outbox() {
+    let server = TestServer::start().await;
+    let (mum, _, home) = parent_with_household(&server, "mum@example.org").await;
+    let outbox = server.data.path().join("data/outbox");
+    let alert = wait_for_mail(&outbox, "New sign-in").await;
+    assert!(alert.contains("To: mum@example.org"), "{alert}");
+    assert!(alert.contains("127.0.0.1"));
+    let (status, invitation) = mum
+        .post(
+            &format!("/api/v1/households/{home}/invitations"),
+            json!({"email": "gran@example.org"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let token = invitation["token"].as_str().unwrap();
+    let invite = wait_for_mail(&outbox, "To: gran@example.org").await;
+    assert!(
+        invite.replace("=\r\n", "").contains(token),
+        "the link is in the mail: {invite}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&outbox).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+}
+
+#[tokio::test]
+async fn alerts_go_through_a_real_smtp_server() {
+    let Ok(port) = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+    else {
+        panic!("no free port on loopback");
+    };
+    let maildir = tempfile::tempdir().unwrap();
+    // aiosmtpd's Mailbox handler writes a Maildir whose folders must exist.
+    for sub in ["tmp", "new", "cur"] {
+        std::fs::create_dir(maildir.path().join(sub)).unwrap();
+    }
+    let smtpd = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{port}"),
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+        ])
+        .arg(maildir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut smtpd = match smtpd {
+        Ok(child) => KillOnDrop(child),
+        Err(e) if std::env::var("PAWPOST_REQUIRE_SMTP").is_err() => {
+            eprintln!("SKIPPED alerts_go_through_a_real_smtp_server: python3 not runnable ({e})");
+            return;
+        }
+        Err(e) => panic!("python3 with aiosmtpd is required: {e}"),
+    };
+    // Wait until it listens (or has died because aiosmtpd is missing).
+    let deadline = tokio::time::Instant::now() + MAIL_WAIT;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        if let Ok(Some(_)) = smtpd.0.try_wait() {
+            if std::env::var("PAWPOST_REQUIRE_SMTP").is_err() {
+                eprintln!("SKIPPED alerts_go_through_a_real_smtp_server: install aiosmtpd (pip install aiosmtpd)");
+                return;
+            }
+            panic!("aiosmtpd did not start; `pip install aiosmtpd`");
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "aiosmtpd never listened"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let server =
+        TestServer::start_with(|c| c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))).await;
+    server.person("ann@example.org", "Ann").await;
+    let alert = wait_for_mail(&maildir.path().join("new"), "New sign-in").await;
+    assert!(alert.contains("ann@example.org"), "{alert}");
+    assert!(
+        mails_in(&server.data.path().join("data/outbox")).is_empty(),
+        "nothing went to the outbox"
+    );
+}
+
+/// Stops the SMTP server however the test ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_breach_report_names_exactly_who_the_incident_reached_and_notifies_them() {
+    let server = TestServer::start().await;
+    let state = server.server.as_ref().unwrap().state.clone();
+    server.person("before@example.org", "Before").await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let since = time::OffsetDateTime::now_utc();
+    server.person("ann@example.org", "Ann").await;
+    server.sign_in("ann@example.org", GOOD_PASSWORD).await;
+    let (status, _) = server
+        .anonymous()
+        .post(
+            "/api/v1/sessions",
+            json!({"email": "bea@example.org", "password": "guessing guessing"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let until = time::OffsetDateTime::now_utc();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    server.person("after@example.org", "After").await;
+
+    let emails = |affected: &[pawpost_server::admin::Affected]| {
+        let mut e: Vec<String> = affected
+            .iter()
+            .filter_map(|a| a.email.as_ref().map(|e| e.to_string()))
+            .collect();
+        e.sort();
+        e
+    };
+    let sign_ins = breach_report(state.store.as_ref(), since, until, BreachScope::SignIns)
+        .await
+        .unwrap();
+    assert_eq!(
+        emails(&sign_ins),
+        ["ann@example.org"],
+        "only who signed in during the incident"
+    );
+    let all = breach_report(state.store.as_ref(), since, until, BreachScope::All)
+        .await
+        .unwrap();
+    assert_eq!(
+        emails(&all),
+        ["ann@example.org", "before@example.org"],
+        "everyone held then; not later sign-ups"
+    );
+
+    let outbox = tempfile::tempdir().unwrap();
+    let mailer = Mailer::new(None, pawpost_server::mail::DEFAULT_MAIL_FROM, outbox.path()).unwrap();
+    let incident = Incident {
+        what_happened: "A backup copy of the database was exposed.".into(),
+        information_involved: "Email addresses and display names.".into(),
+        contact: "mailto:safety@toys.example".into(),
+        since,
+        until,
+    };
+    assert_eq!(
+        notify(state.store.as_ref(), &mailer, &all, &incident).await,
+        2
+    );
+    let notices = mails_in(&outbox.path().join("outbox"));
+    assert_eq!(notices.len(), 2);
+    for notice in &notices {
+        let text = notice.replace("=\r\n", "");
+        let headings = [
+            "What Happened",
+            "What Information Was Involved",
+            "What We Are Doing",
+            "What You Can Do",
+            "For More Information",
+        ];
+        let positions: Vec<usize> = headings
+            .iter()
+            .map(|h| text.find(h).unwrap_or_else(|| panic!("{h} missing")))
+            .collect();
+        assert!(
+            positions.windows(2).all(|w| w[0] < w[1]),
+            "the headings come in order"
+        );
+        assert!(text.contains("Subject: Notice of Data Breach"));
+    }
+    let trail = state.store.audit_entries(0, 1000).await.unwrap();
+    assert_eq!(
+        trail
+            .iter()
+            .filter(|e| e.record.action == "breach_notice_sent")
+            .count(),
+        2,
+        "each notice is in the trail"
+    );
+}

@@ -1,6 +1,8 @@
-// Security: where this account is signed in, its devices' fingerprints, paired toys, the
-// account's data (export, with the messages this browser can open) and deleting the account.
+// Security: where this account is signed in, its devices' fingerprints, paired toys, recent
+// activity (the account's and each household's), the account's data (export, with the
+// messages this browser can open) and deleting the account.
 import { api, ApiError } from '../api.js';
+import { activitySections } from './activity.js';
 import { forgetDevice } from '../device.js';
 import { fetchExport, openArchive } from '../export.js';
 import { MediaType } from '../mail.js';
@@ -231,6 +233,7 @@ export async function securityView(app) {
       ),
     ),
   );
+  const activity = activitySections(app, households);
   const toyList = h('ul', { class: 'toys' });
   for (const hh of households.filter((x) => x.status === 'approved')) {
     /** @type {any[]} */
@@ -254,6 +257,7 @@ export async function securityView(app) {
       );
     }
   }
+  const [recent, householdActivity] = await activity;
   return h(
     'section',
     { class: 'security' },
@@ -266,6 +270,8 @@ export async function securityView(app) {
       deviceList,
     ),
     h('section', { 'aria-labelledby': 'toys-title' }, h('h2', { id: 'toys-title', text: 'Paired toys' }), toyList.childElementCount ? toyList : h('p', { text: 'No toy paired.' })),
+    recent,
+    householdActivity,
     exportSection(app),
     deleteSection(app),
   );

@@ -48,8 +48,9 @@ pub const TOY_HELLO_DEADLINE: Duration = Duration::from_secs(30);
 pub const TOY_AUTH_ATTEMPTS: u32 = 3;
 /// Frames waiting to be written to one toy; a toy that does not read is disconnected.
 pub const TOY_OUTBOX_FRAMES: usize = 64;
-/// WebSocket buffers per toy connection, kept small so that an idle toy costs little.
-pub const TOY_WS_BUFFER_BYTES: usize = 4 * 1024;
+/// WebSocket read buffer per toy connection, kept small so that an idle toy costs little
+/// (larger frames still arrive whole; the buffer is only the unit of each read).
+pub const TOY_WS_READ_BUFFER_BYTES: usize = 1024;
 /// Days a played message is kept when the household's roster does not say.
 pub const DEFAULT_RETENTION_DAYS: u16 = 30;
 /// The most days any household may keep played messages.

@@ -77,6 +77,7 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(households::members))
         .routes(routes!(households::audit_trail))
+        .routes(routes!(households::my_activity))
         .routes(routes!(households::invite))
         .routes(routes!(households::accept))
         .routes(routes!(households::approve))

@@ -97,6 +97,23 @@ async fn sign_ins_and_failed_sign_ins_are_recorded_and_the_chain_verifies() {
             .unwrap(),
         3
     );
+    // Ann sees her own sign-ins, the failed one included, with where they came from.
+    let ann = server
+        .sign_in("ann@example.org", common::GOOD_PASSWORD)
+        .await;
+    let (status, activity) = ann.get("/api/v1/accounts/me/activity").await;
+    assert_eq!(status, StatusCode::OK);
+    let actions: Vec<&str> = activity
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["sign_in", "sign_in_failed", "sign_in", "account_created"]
+    );
+    assert_eq!(activity[1]["client"], "127.0.0.1");
 }
 
 #[tokio::test]

@@ -111,6 +111,7 @@ async fn the_openapi_document_lists_every_route() {
         ("/api/v1/accounts/me/export", "get"),
         ("/api/v1/households/{household_id}", "delete"),
         ("/api/v1/households/{household_id}/audit", "get"),
+        ("/api/v1/accounts/me/activity", "get"),
     ];
     let documented: usize = paths
         .values()

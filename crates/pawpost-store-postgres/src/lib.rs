@@ -1214,6 +1214,20 @@ impl MetadataStore for PostgresStore {
         .collect()
     }
 
+    async fn account_audit(&self, account: AccountId, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE actor = $1 ORDER BY seq DESC LIMIT $2"
+        ))
+        .bind(account.0)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(audit_row)
+        .collect()
+    }
+
     async fn household_audit(
         &self,
         household: HouseholdId,

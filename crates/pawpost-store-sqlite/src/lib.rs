@@ -1156,6 +1156,20 @@ impl MetadataStore for SqliteStore {
         .collect()
     }
 
+    async fn account_audit(&self, account: AccountId, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE actor = ? ORDER BY seq DESC LIMIT ?"
+        ))
+        .bind(account.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(audit_row)
+        .collect()
+    }
+
     async fn household_audit(
         &self,
         household: HouseholdId,

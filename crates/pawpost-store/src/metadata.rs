@@ -174,4 +174,8 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// Every account, oldest first (for administrators).
     async fn accounts(&self) -> StoreResult<Vec<Account>>;
+
+    /// The account's own most recent entries (sign-ins, failed sign-ins, changes), newest
+    /// first, at most `limit`.
+    async fn account_audit(&self, account: AccountId, limit: u32) -> StoreResult<Vec<AuditEntry>>;
 }

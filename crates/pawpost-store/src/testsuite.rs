@@ -82,6 +82,11 @@ async fn audit_trail(store: &dyn MetadataStore) {
         .await
         .unwrap()
         .is_empty());
+    let mine = store
+        .account_audit(first.record.actor.unwrap(), 10)
+        .await
+        .unwrap();
+    assert_eq!(mine, vec![first.clone()], "only that account's own entries");
 }
 
 async fn forgetting(store: &dyn MetadataStore) {

@@ -595,7 +595,7 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// An event in the household's audit trail.
+/// An event in an audit trail.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct AuditView {
     pub seq: u64,
@@ -631,6 +631,33 @@ pub async fn audit_trail(
                 action: e.record.action,
                 target: e.record.target,
                 client: e.record.client.filter(|_| me.manages()),
+            })
+            .collect(),
+    ))
+}
+
+/// The caller's own recent activity: sign-ins (and failed ones), password changes,
+/// devices, exports; newest first, with the addresses they came from.
+#[utoipa::path(get, path = "/api/v1/accounts/me/activity", tag = "accounts",
+    responses((status = 200, body = [AuditView]), (status = 401, body = ErrorBody)))]
+pub async fn my_activity(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> ApiResult<Json<Vec<AuditView>>> {
+    let entries = state
+        .store
+        .account_audit(auth.account.id, crate::audit::HOUSEHOLD_TRAIL_LIMIT)
+        .await?;
+    Ok(Json(
+        entries
+            .into_iter()
+            .map(|e| AuditView {
+                seq: e.seq,
+                at: rfc3339(e.record.at),
+                actor: e.record.actor,
+                action: e.record.action,
+                target: e.record.target,
+                client: e.record.client,
             })
             .collect(),
     ))

@@ -6,7 +6,8 @@ use super::messages::accept_envelope;
 use crate::audit::{record, Event};
 use crate::auth::ClientAddr;
 use crate::config::{
-    PAIRING_CODE_TTL, TOY_AUTH_ATTEMPTS, TOY_HELLO_DEADLINE, TOY_OUTBOX_FRAMES, TOY_WS_BUFFER_BYTES,
+    PAIRING_CODE_TTL, TOY_AUTH_ATTEMPTS, TOY_HELLO_DEADLINE, TOY_OUTBOX_FRAMES,
+    TOY_WS_READ_BUFFER_BYTES,
 };
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -37,8 +38,9 @@ pub async fn toy_ws(
     ClientAddr(addr): ClientAddr,
     ws: WebSocketUpgrade,
 ) -> Response {
-    ws.read_buffer_size(TOY_WS_BUFFER_BYTES)
-        .write_buffer_size(TOY_WS_BUFFER_BYTES)
+    ws.read_buffer_size(TOY_WS_READ_BUFFER_BYTES)
+        // Frames are written as they come: no write buffer to keep per idle toy.
+        .write_buffer_size(0)
         .max_message_size(MAX_FRAME_LEN)
         .max_frame_size(MAX_FRAME_LEN)
         .on_upgrade(move |socket| run(state, socket, addr))
@@ -86,7 +88,9 @@ async fn run(state: AppState, socket: WebSocket, addr: IpAddr) {
         };
         match next {
             Some(Ok(WsMessage::Binary(bytes))) => {
-                if session.on_frame(&bytes).await.is_break() {
+                // Boxed: handling a frame needs a large future (storage, crypto); an idle
+                // connection should not carry its size while it waits.
+                if Box::pin(session.on_frame(&bytes)).await.is_break() {
                     break;
                 }
             }

@@ -5,8 +5,8 @@ use pawpost_domain::{AccountId, AuditRecord, HouseholdId};
 use std::net::IpAddr;
 use time::OffsetDateTime;
 
-/// Entries a household member sees at most on the household's trail.
-pub const HOUSEHOLD_TRAIL_LIMIT: u32 = 200;
+/// Entries shown at most on a household's trail or an account's own activity.
+pub const TRAIL_LIMIT: u32 = 200;
 /// Entries read at a time when verifying the whole chain.
 pub const VERIFY_BATCH: u32 = 1000;
 

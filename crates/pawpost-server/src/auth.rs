@@ -179,3 +179,27 @@ mod tests {
         assert_eq!(token_hash(&a), token_hash(&a));
     }
 }
+
+/// Refuses at once a body whose declared length exceeds every limit the server has,
+/// instead of holding the connection while a client trickles it.
+pub async fn reject_oversized(
+    axum::extract::State(max): axum::extract::State<usize>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max as u64) {
+        return ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request bodies are limited to {max} bytes: send a smaller body"),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}

@@ -59,6 +59,7 @@ struct ApiDoc;
 /// The router and the OpenAPI document, built from one list of handlers so they agree.
 pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let max_json = state.config.max_json_bytes;
+    let max_envelope = state.config.max_envelope_bytes;
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(meta::healthz))
         .routes(routes!(meta::security_txt))
@@ -114,6 +115,10 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         )
         .fallback(web::serve)
         .layer(axum::middleware::from_fn(auth::reject_cross_site))
+        .layer(axum::middleware::from_fn_with_state(
+            max_json.max(max_envelope),
+            auth::reject_oversized,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(max_json))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -603,8 +603,21 @@ pub struct AuditView {
     pub actor: Option<AccountId>,
     pub action: String,
     pub target: Option<String>,
-    /// The client address; shown to owners and guardians only.
+    /// The client address; on a household's trail, shown to owners and guardians only.
     pub client: Option<String>,
+}
+
+impl AuditView {
+    fn from_entry(e: pawpost_domain::AuditEntry, show_client: bool) -> Self {
+        Self {
+            seq: e.seq,
+            at: rfc3339(e.record.at),
+            actor: e.record.actor,
+            action: e.record.action,
+            target: e.record.target,
+            client: e.record.client.filter(|_| show_client),
+        }
+    }
 }
 
 /// The household's audit trail, newest first (approved members).
@@ -619,19 +632,12 @@ pub async fn audit_trail(
     let me = active_membership(&state, household_id, auth.account.id).await?;
     let entries = state
         .store
-        .household_audit(household_id, crate::audit::HOUSEHOLD_TRAIL_LIMIT)
+        .household_audit(household_id, crate::audit::TRAIL_LIMIT)
         .await?;
     Ok(Json(
         entries
             .into_iter()
-            .map(|e| AuditView {
-                seq: e.seq,
-                at: rfc3339(e.record.at),
-                actor: e.record.actor,
-                action: e.record.action,
-                target: e.record.target,
-                client: e.record.client.filter(|_| me.manages()),
-            })
+            .map(|e| AuditView::from_entry(e, me.manages()))
             .collect(),
     ))
 }
@@ -646,19 +652,12 @@ pub async fn my_activity(
 ) -> ApiResult<Json<Vec<AuditView>>> {
     let entries = state
         .store
-        .account_audit(auth.account.id, crate::audit::HOUSEHOLD_TRAIL_LIMIT)
+        .account_audit(auth.account.id, crate::audit::TRAIL_LIMIT)
         .await?;
     Ok(Json(
         entries
             .into_iter()
-            .map(|e| AuditView {
-                seq: e.seq,
-                at: rfc3339(e.record.at),
-                actor: e.record.actor,
-                action: e.record.action,
-                target: e.record.target,
-                client: e.record.client,
-            })
+            .map(|e| AuditView::from_entry(e, true))
             .collect(),
     ))
 }

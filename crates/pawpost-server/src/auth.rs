@@ -165,21 +165,6 @@ pub async fn reject_cross_site(
     next.run(request).await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_are_long_random_and_stored_only_hashed() {
-        let a = new_token();
-        let b = new_token();
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 43);
-        assert_ne!(token_hash(&a), token_hash(&b));
-        assert_eq!(token_hash(&a), token_hash(&a));
-    }
-}
-
 /// Refuses at once a body whose declared length exceeds every limit the server has,
 /// instead of holding the connection while a client trickles it.
 pub async fn reject_oversized(
@@ -202,4 +187,19 @@ pub async fn reject_oversized(
         .into_response();
     }
     next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_random_and_stored_only_hashed() {
+        let a = new_token();
+        let b = new_token();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+        assert_ne!(token_hash(&a), token_hash(&b));
+        assert_eq!(token_hash(&a), token_hash(&a));
+    }
 }

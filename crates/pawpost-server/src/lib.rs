@@ -11,6 +11,7 @@ pub mod error;
 pub mod mail;
 pub mod passwords;
 pub mod ratelimit;
+pub mod relay;
 pub mod retention;
 pub mod routes;
 pub mod state;
@@ -221,6 +222,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         &config.data_dir,
     )
     .map_err(|e| StartError::Other(e.to_string()))?;
+    // Listen before serving, so that no note meant for a toy connected here is missed.
+    let relay = store
+        .peers()
+        .map(|peers| Arc::new(relay::Relay::new(peers)));
+    let notes = match &relay {
+        Some(relay) => Some(relay.listen().await?),
+        None => None,
+    };
     let state = AppState {
         mailer,
         public_url,
@@ -230,11 +239,13 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         hasher,
         limits,
         toys: Arc::new(toyhub::ToyHub::default()),
+        relay: relay.clone(),
         started_at: time::OffsetDateTime::now_utc(),
     };
     let (router, _) = app(state.clone());
     let sweeper = tokio::spawn(sweep_sessions(store));
     let retention = tokio::spawn(retention::run(state.clone()));
+    let relaying = notes.map(|notes| tokio::spawn(relay::run(state.clone(), notes)));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let result = axum::serve(
@@ -247,6 +258,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         .await;
         sweeper.abort();
         retention.abort();
+        if let Some(relaying) = relaying {
+            relaying.abort();
+        }
         result
     });
     tracing::info!(%addr, "pawpost is listening");

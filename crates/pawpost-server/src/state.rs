@@ -16,6 +16,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// The toys connected to this process.
     pub toys: Arc<crate::toyhub::ToyHub>,
+    /// The other processes sharing the store, when it has any (PostgreSQL).
+    pub relay: Option<Arc<crate::relay::Relay>>,
     pub started_at: OffsetDateTime,
     pub mailer: crate::mail::Mailer,
     /// The configured public URL, or the bound address; without a trailing slash.

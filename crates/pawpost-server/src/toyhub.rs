@@ -87,6 +87,17 @@ impl ToyHub {
         }
     }
 
+    /// The authenticated toys connected here.
+    pub fn authenticated(&self) -> Vec<DeviceId> {
+        self.connections
+            .lock()
+            .expect("hub lock")
+            .iter()
+            .filter(|(_, c)| c.mode == ToyMode::Authenticated)
+            .map(|(device, _)| *device)
+            .collect()
+    }
+
     pub fn connected(&self) -> usize {
         self.connections.lock().expect("hub lock").len()
     }

@@ -35,8 +35,10 @@ use pawpost_domain::{
     Household, HouseholdId, Invitation, Member, MemberStatus, Membership, Message, PairingClaim,
     PendingPairing, Receipt, ReceiptState, Role, Session, StoredRoster,
 };
-use pawpost_store::{MetadataStore, Redemption, StoreError, StoreResult};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use pawpost_store::{
+    MetadataStore, PeerListener, Peers, Redemption, StoreError, StoreResult, MAX_NOTE_BYTES,
+};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Postgres, Row};
 use std::str::FromStr;
 use std::time::Duration;
@@ -57,6 +59,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// The LISTEN/NOTIFY channel of the processes sharing this schema.
+    channel: String,
 }
 
 impl PostgresStore {
@@ -103,12 +107,72 @@ impl PostgresStore {
         MIGRATOR.run(&pool).await.map_err(|e| {
             StoreError::Backend(format!("migrating the PostgreSQL database failed: {e}"))
         })?;
-        Ok(Self { pool })
+        let schema: String = sqlx::query_scalar("SELECT current_schema()")
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("reading the current schema failed: {e}")))?;
+        Ok(Self {
+            pool,
+            channel: channel_for(&schema),
+        })
     }
 
     /// The pool, for maintenance queries and for closing it.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+}
+
+/// The notification channel of the processes sharing `schema`. Channel names are
+/// identifiers, cut to [`MAX_SCHEMA_NAME_LEN`] bytes; two long schema names that share a
+/// channel only trade hints, which each process checks against its own schema.
+fn channel_for(schema: &str) -> String {
+    let mut channel = format!("pawpost_{schema}");
+    channel.truncate(MAX_SCHEMA_NAME_LEN);
+    channel
+}
+
+#[async_trait]
+impl Peers for PostgresStore {
+    async fn announce(&self, note: &str) -> StoreResult<()> {
+        if note.len() > MAX_NOTE_BYTES {
+            return Err(StoreError::Backend(format!(
+                "a note of {} bytes is longer than the {MAX_NOTE_BYTES} PostgreSQL carries",
+                note.len()
+            )));
+        }
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(&self.channel)
+            .bind(note)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("notifying other processes failed: {e}")))?;
+        Ok(())
+    }
+
+    async fn listen(&self) -> StoreResult<Box<dyn PeerListener>> {
+        let mut listener = PgListener::connect_with(&self.pool).await.map_err(|e| {
+            StoreError::Backend(format!("listening for other processes failed: {e}"))
+        })?;
+        listener.listen(&self.channel).await.map_err(|e| {
+            StoreError::Backend(format!("listening for other processes failed: {e}"))
+        })?;
+        Ok(Box::new(NoteListener(listener)))
+    }
+}
+
+struct NoteListener(PgListener);
+
+#[async_trait]
+impl PeerListener for NoteListener {
+    async fn next(&mut self) -> StoreResult<Option<String>> {
+        match self.0.try_recv().await {
+            Ok(Some(notification)) => Ok(Some(notification.payload().to_owned())),
+            Ok(None) => Ok(None),
+            Err(e) => Err(StoreError::Backend(format!(
+                "receiving notes from other processes failed: {e}"
+            ))),
+        }
     }
 }
 
@@ -1212,6 +1276,10 @@ impl MetadataStore for PostgresStore {
         .iter()
         .map(audit_row)
         .collect()
+    }
+
+    fn peers(&self) -> Option<std::sync::Arc<dyn Peers>> {
+        Some(std::sync::Arc::new(self.clone()))
     }
 
     async fn account_audit(&self, account: AccountId, limit: u32) -> StoreResult<Vec<AuditEntry>> {

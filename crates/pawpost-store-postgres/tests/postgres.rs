@@ -447,3 +447,60 @@ async fn a_burst_of_parallel_guesses_cannot_outrun_the_wrong_try_limit() {
     })
     .await;
 }
+
+/// Waits for the next note, failing the test after `NOTE_WAIT` rather than hanging.
+async fn next_note(listener: &mut Box<dyn pawpost_store::PeerListener>) -> String {
+    const NOTE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+    tokio::time::timeout(NOTE_WAIT, listener.next())
+        .await
+        .expect("a note arrives")
+        .unwrap()
+        .expect("the connection stays up")
+}
+
+#[tokio::test]
+async fn processes_on_one_schema_hear_each_others_notes_and_no_other_schemas() {
+    let Some(url) =
+        database_url("processes_on_one_schema_hear_each_others_notes_and_no_other_schemas")
+    else {
+        return;
+    };
+    in_fresh_schema(url.clone(), |url, schema| async move {
+        in_fresh_schema(url.clone(), |url, other_schema| async move {
+            // Two "processes" on one schema, and a stranger on another.
+            let a = PostgresStore::open_in_schema(&url, &schema).await.unwrap();
+            let b = PostgresStore::open_in_schema(&url, &schema).await.unwrap();
+            let stranger = PostgresStore::open_in_schema(&url, &other_schema)
+                .await
+                .unwrap();
+            let a_peers = a.peers().expect("PostgreSQL has peers");
+            let b_peers = b.peers().expect("PostgreSQL has peers");
+            let stranger_peers = stranger.peers().expect("PostgreSQL has peers");
+            let mut at_a = a_peers.listen().await.unwrap();
+            let mut at_b = b_peers.listen().await.unwrap();
+            let mut at_stranger = stranger_peers.listen().await.unwrap();
+
+            a_peers.announce("first from a").await.unwrap();
+            b_peers.announce("then from b").await.unwrap();
+            assert_eq!(next_note(&mut at_b).await, "first from a");
+            assert_eq!(next_note(&mut at_b).await, "then from b");
+            assert_eq!(next_note(&mut at_a).await, "first from a");
+            assert_eq!(next_note(&mut at_a).await, "then from b");
+
+            stranger_peers.announce("only for my schema").await.unwrap();
+            assert_eq!(next_note(&mut at_stranger).await, "only for my schema");
+            a_peers.announce("marker").await.unwrap();
+            // Notes arrive in order, so if the stranger's note had crossed over it
+            // would come before the marker.
+            assert_eq!(next_note(&mut at_b).await, "marker");
+
+            let too_long = "x".repeat(pawpost_store::MAX_NOTE_BYTES + 1);
+            assert!(matches!(
+                a_peers.announce(&too_long).await,
+                Err(StoreError::Backend(_))
+            ));
+        })
+        .await;
+    })
+    .await;
+}

@@ -5,11 +5,13 @@
 
 mod blob;
 mod metadata;
+mod peers;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 
 pub use blob::{BlobKey, BlobKeyError, BlobStore};
 pub use metadata::{MetadataStore, Redemption};
+pub use peers::{PeerListener, Peers, MAX_NOTE_BYTES};
 
 /// What can go wrong below the traits. Messages are for logs; clients see a generic
 /// answer for `Backend`.

@@ -178,4 +178,10 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// The account's own most recent entries (sign-ins, failed sign-ins, changes), newest
     /// first, at most `limit`.
     async fn account_audit(&self, account: AccountId, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+
+    /// The other server processes sharing this store, when several can; `None` for a
+    /// store that one process uses alone.
+    fn peers(&self) -> Option<std::sync::Arc<dyn crate::Peers>> {
+        None
+    }
 }

@@ -5,6 +5,7 @@ use super::rfc3339;
 use crate::audit::{record, Event};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, ErrorBody, Json, Path};
+use crate::relay::{self, Note};
 use crate::routes::households::active_membership;
 use crate::state::AppState;
 use crate::toyhub::ToyMode;
@@ -256,6 +257,13 @@ pub async fn publish_roster(
     match state.store.insert_roster(&stored).await {
         Ok(()) => {
             hand_roster_to_toys(&state, household_id, &signed).await?;
+            relay::announce(
+                &state,
+                Note::Roster {
+                    household: household_id,
+                },
+            )
+            .await;
             record(
                 &state,
                 Event::new("roster_published")
@@ -277,7 +285,7 @@ pub async fn publish_roster(
 /// Gives a new roster to the household's connected toys: a toy waiting to be paired gets
 /// it as `Paired` (once the roster lists it), a connected toy as `RosterUpdate`. Offline
 /// toys catch up when they next authenticate.
-async fn hand_roster_to_toys(
+pub(crate) async fn hand_roster_to_toys(
     state: &AppState,
     household: HouseholdId,
     signed: &SignedRoster,

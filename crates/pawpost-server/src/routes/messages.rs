@@ -7,6 +7,7 @@ use super::rfc3339;
 use crate::audit::{record, Event};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, ErrorBody, Json, Path};
+use crate::relay::{self, Note};
 use crate::routes::households::active_membership;
 use crate::state::AppState;
 use crate::toyhub::ToyMode;
@@ -287,6 +288,14 @@ pub async fn accept_envelope(
             &Frame::Deliver { envelope: &bytes },
         );
     }
+    relay::announce(
+        state,
+        Note::Message {
+            id: message.id,
+            devices: recipients,
+        },
+    )
+    .await;
     Ok(message)
 }
 
@@ -494,11 +503,21 @@ pub async fn approve(
         approver: identity.device_id,
         signature,
     };
+    let mut devices = Vec::new();
     for receipt in state.store.receipts(message_id).await? {
         state
             .toys
             .send(receipt.device_id, ToyMode::Authenticated, &frame);
+        devices.push(receipt.device_id);
     }
+    relay::announce(
+        &state,
+        Note::Approval {
+            id: message_id,
+            devices,
+        },
+    )
+    .await;
     tracing::info!(message = %message_id, by = %auth.account.id, "message approved for the toy");
     record(
         &state,

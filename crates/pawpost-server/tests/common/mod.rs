@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod family;
+pub mod toys;
 
 use pawpost_server::config::{RateLimit, ServerConfig};
 use pawpost_server::RunningServer;

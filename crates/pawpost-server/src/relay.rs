@@ -1,0 +1,348 @@
+//! Pushes between the server processes that share one store. A toy stays connected to
+//! one process; a message, a roster or an approval may arrive through any other. The
+//! process that accepts it pushes to its own toys at once and announces it to the
+//! others through the store ([`pawpost_store::Peers`], PostgreSQL's LISTEN/NOTIFY),
+//! whose listeners read the rows back from the store and push to theirs.
+//!
+//! A note is only a hint. Every frame it leads to comes from the store, so a forged or
+//! stale note can at worst repeat what a toy would get on reconnecting; a toy that
+//! misses a note (its process lost the database connection for a moment) is caught up
+//! from the store, exactly as when it connects.
+use crate::state::AppState;
+use crate::toyhub::ToyMode;
+use pawpost_crypto::SignedRoster;
+use pawpost_domain::{Approval, DeviceId, HouseholdId};
+use pawpost_store::{BlobKey, PeerListener, Peers, StoreError, StoreResult};
+use pawpost_toy::{Frame, MessageId};
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Devices named in one note; more recipients are announced in several notes, so that
+/// each stays well under [`pawpost_store::MAX_NOTE_BYTES`].
+pub const MAX_DEVICES_PER_NOTE: usize = 100;
+/// Pause before listening again after the store refused to listen.
+pub const RELISTEN_DELAY: Duration = Duration::from_secs(1);
+
+/// This process's link to the others.
+pub struct Relay {
+    peers: Arc<dyn Peers>,
+    /// Names this process in its notes, so that it skips its own.
+    origin: Uuid,
+}
+
+impl Relay {
+    pub fn new(peers: Arc<dyn Peers>) -> Self {
+        Self {
+            peers,
+            origin: Uuid::new_v4(),
+        }
+    }
+
+    /// Starts listening; notes announced from now on reach [`run`].
+    pub async fn listen(&self) -> StoreResult<Box<dyn PeerListener>> {
+        self.peers.listen().await
+    }
+}
+
+/// What happened, as other processes need to hear it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// A message was stored for these devices.
+    Message { id: Uuid, devices: Vec<DeviceId> },
+    /// A parent approved a held message for these devices.
+    Approval { id: Uuid, devices: Vec<DeviceId> },
+    /// The household published a new roster.
+    Roster { household: HouseholdId },
+}
+
+impl Note {
+    /// The note as text, split so that no part names more than
+    /// [`MAX_DEVICES_PER_NOTE`] devices.
+    fn encode(&self, origin: Uuid) -> Vec<String> {
+        let (kind, subject, devices) = match self {
+            Note::Message { id, devices } => ("message", *id, devices.as_slice()),
+            Note::Approval { id, devices } => ("approval", *id, devices.as_slice()),
+            Note::Roster { household } => return vec![format!("{origin} roster {}", household.0)],
+        };
+        devices
+            .chunks(MAX_DEVICES_PER_NOTE)
+            .map(|chunk| {
+                let mut text = format!("{origin} {kind} {subject}");
+                for device in chunk {
+                    text.push(' ');
+                    text.push_str(&device.0.to_string());
+                }
+                text
+            })
+            .collect()
+    }
+
+    /// Reads a note and the process that sent it; `None` for anything else.
+    fn decode(text: &str) -> Option<(Uuid, Note)> {
+        let mut words = text.split(' ');
+        let origin = words.next()?.parse().ok()?;
+        let kind = words.next()?;
+        let subject: Uuid = words.next()?.parse().ok()?;
+        let devices = words
+            .map(|w| w.parse().map(DeviceId))
+            .collect::<Result<Vec<_>, _>>()
+            .ok()?;
+        let note = match kind {
+            "message" => Note::Message {
+                id: subject,
+                devices,
+            },
+            "approval" => Note::Approval {
+                id: subject,
+                devices,
+            },
+            "roster" if devices.is_empty() => Note::Roster {
+                household: HouseholdId(subject),
+            },
+            _ => return None,
+        };
+        Some((origin, note))
+    }
+}
+
+/// Tells the other processes about `note`. A failure is logged, not returned: what was
+/// stored stays stored, and their toys get it when they next connect.
+pub async fn announce(state: &AppState, note: Note) {
+    let Some(relay) = &state.relay else {
+        return;
+    };
+    for text in note.encode(relay.origin) {
+        if let Err(e) = relay.peers.announce(&text).await {
+            tracing::warn!(error = %e, "could not tell the other server processes; their toys catch up when they reconnect");
+        }
+    }
+}
+
+/// Pushes what other processes announce to the toys connected here, until the process
+/// ends. When the store's connection drops, notes may have been missed: every toy
+/// connected here is caught up from the store.
+pub async fn run(state: AppState, mut listener: Box<dyn PeerListener>) {
+    let Some(relay) = state.relay.clone() else {
+        return;
+    };
+    loop {
+        match listener.next().await {
+            Ok(Some(text)) => match Note::decode(&text) {
+                Some((origin, _)) if origin == relay.origin => {}
+                Some((_, note)) => {
+                    if let Err(e) = handle(&state, note).await {
+                        tracing::warn!(error = %e, "a note from another server process could not be followed; its toys catch up when they reconnect");
+                    }
+                }
+                None => tracing::debug!("ignored a note in an unknown form"),
+            },
+            Ok(None) => {
+                tracing::warn!("lost the database connection that carries notes between server processes; catching up the toys connected here");
+                catch_up_all(&state).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "listening for other server processes failed; trying again");
+                tokio::time::sleep(RELISTEN_DELAY).await;
+                match relay.listen().await {
+                    Ok(fresh) => {
+                        listener = fresh;
+                        catch_up_all(&state).await;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "listening again failed"),
+                }
+            }
+        }
+    }
+}
+
+/// The devices of `devices` that are connected here and authenticated.
+fn connected_here(state: &AppState, devices: &[DeviceId]) -> Vec<DeviceId> {
+    devices
+        .iter()
+        .copied()
+        .filter(|d| state.toys.mode(*d) == Some(ToyMode::Authenticated))
+        .collect()
+}
+
+async fn handle(state: &AppState, note: Note) -> StoreResult<()> {
+    match note {
+        Note::Message { id, devices } => {
+            let here = connected_here(state, &devices);
+            if here.is_empty() {
+                return Ok(());
+            }
+            let Some(envelope) = envelope_of(state, id).await? else {
+                return Ok(());
+            };
+            for device in here {
+                state.toys.send(
+                    device,
+                    ToyMode::Authenticated,
+                    &Frame::Deliver {
+                        envelope: &envelope,
+                    },
+                );
+            }
+        }
+        Note::Approval { id, devices } => {
+            for device in connected_here(state, &devices) {
+                for approval in state.store.approvals_pending_for(device).await? {
+                    if approval.message_id == id {
+                        send_approval(state, device, &approval);
+                    }
+                }
+            }
+        }
+        Note::Roster { household } => {
+            let Some(stored) = state.store.latest_roster(household).await? else {
+                return Ok(());
+            };
+            let signed = SignedRoster::decode(&stored.signed)
+                .map_err(|e| StoreError::Backend(format!("stored roster does not decode: {e}")))?;
+            crate::routes::keys::hand_roster_to_toys(state, household, &signed)
+                .await
+                .map_err(|e| StoreError::Backend(e.message.to_string()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The stored envelope of message `id`; `None` when it is gone (deleted meanwhile).
+async fn envelope_of(state: &AppState, id: Uuid) -> StoreResult<Option<Vec<u8>>> {
+    let Some(message) = state.store.message(id).await? else {
+        return Ok(None);
+    };
+    let key = BlobKey::new(message.blob_key).map_err(|e| StoreError::Backend(e.to_string()))?;
+    state.blobs.get(&key).await
+}
+
+fn send_approval(state: &AppState, device: DeviceId, approval: &Approval) {
+    let Ok(signature) = <[u8; 64]>::try_from(approval.signature.as_slice()) else {
+        return;
+    };
+    state.toys.send(
+        device,
+        ToyMode::Authenticated,
+        &Frame::Approval {
+            message_id: MessageId(*approval.message_id.as_bytes()),
+            approver: pawpost_toy::DeviceId(*approval.approver.0.as_bytes()),
+            signature,
+        },
+    );
+}
+
+/// Gives every toy connected here what the store holds for it: the household's latest
+/// roster, its undelivered messages and the approvals it waits for. A toy refuses what
+/// it already has, so repeating is harmless.
+async fn catch_up_all(state: &AppState) {
+    for device in state.toys.authenticated() {
+        if let Err(e) = catch_up(state, device).await {
+            tracing::warn!(toy = %device, error = %e, "catching a toy up failed; it catches up when it reconnects");
+        }
+    }
+}
+
+async fn catch_up(state: &AppState, device: DeviceId) -> StoreResult<()> {
+    let Some(household) = state
+        .store
+        .device(device)
+        .await?
+        .and_then(|d| d.household_id)
+    else {
+        return Ok(());
+    };
+    if let Some(roster) = state.store.latest_roster(household).await? {
+        state.toys.send(
+            device,
+            ToyMode::Authenticated,
+            &Frame::RosterUpdate {
+                signed_roster: &roster.signed,
+            },
+        );
+    }
+    for message in state.store.undelivered_for(device).await? {
+        if let Some(envelope) = envelope_of(state, message.id).await? {
+            state.toys.send(
+                device,
+                ToyMode::Authenticated,
+                &Frame::Deliver {
+                    envelope: &envelope,
+                },
+            );
+        }
+    }
+    for approval in state.store.approvals_pending_for(device).await? {
+        send_approval(state, device, &approval);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_read_back_as_written_and_split_by_device_count() {
+        let origin = Uuid::new_v4();
+        let devices: Vec<DeviceId> = (0..MAX_DEVICES_PER_NOTE + 1)
+            .map(|_| DeviceId(Uuid::new_v4()))
+            .collect();
+        let id = Uuid::new_v4();
+        let texts = Note::Message {
+            id,
+            devices: devices.clone(),
+        }
+        .encode(origin);
+        assert_eq!(texts.len(), 2);
+        assert!(texts
+            .iter()
+            .all(|t| t.len() <= pawpost_store::MAX_NOTE_BYTES));
+        let mut read_back = Vec::new();
+        for text in &texts {
+            let (from, note) = Note::decode(text).unwrap();
+            assert_eq!(from, origin);
+            match note {
+                Note::Message { id: got, devices } => {
+                    assert_eq!(got, id);
+                    read_back.extend(devices);
+                }
+                other => panic!("read back as {other:?}"),
+            }
+        }
+        assert_eq!(read_back, devices);
+
+        let household = HouseholdId(Uuid::new_v4());
+        let roster = Note::Roster { household }.encode(origin);
+        assert_eq!(
+            Note::decode(&roster[0]),
+            Some((origin, Note::Roster { household }))
+        );
+        let approval = Note::Approval {
+            id,
+            devices: devices[..1].to_vec(),
+        };
+        assert_eq!(
+            Note::decode(&approval.encode(origin)[0]),
+            Some((origin, approval))
+        );
+    }
+
+    #[test]
+    fn anything_else_is_not_a_note() {
+        let origin = Uuid::new_v4();
+        let id = Uuid::new_v4();
+        for text in [
+            String::new(),
+            "hello".into(),
+            format!("{origin}"),
+            format!("{origin} message"),
+            format!("{origin} deliver {id}"),
+            format!("{origin} message {id} not-a-uuid"),
+            format!("{origin} roster {id} {id}"),
+            format!("not-a-uuid message {id}"),
+        ] {
+            assert_eq!(Note::decode(&text), None, "{text:?}");
+        }
+    }
+}

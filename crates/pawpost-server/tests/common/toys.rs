@@ -1,0 +1,128 @@
+//! A simulated toy (over a real WebSocket) paired with a family, as several stories use it.
+use super::family::{publish, uuid_bytes, Family};
+use super::{Client, TestServer};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use pawpost_crypto::{Member, MemberStatus, PublicIdentity, Role, SignedRoster};
+use pawpost_toy_sim::{SimConfig, SimEvent, SimToy};
+use reqwest::StatusCode;
+use serde_json::json;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// How long any single step of a story may take before the test fails.
+pub const STEP: Duration = Duration::from_secs(15);
+
+pub async fn start_toy(server: &TestServer, state_dir: &std::path::Path) -> SimToy {
+    SimToy::start(SimConfig {
+        server: server.base.clone(),
+        state_dir: state_dir.to_owned(),
+        speak_wav: false,
+    })
+    .await
+    .expect("the simulated toy starts")
+}
+
+/// Pairs `toy` with the family's household: long press, code, parent types it, parent
+/// publishes a roster listing it. Returns the toy's public identity.
+pub async fn pair(f: &Family, toy: &SimToy) -> PublicIdentity {
+    let mut events = toy.events();
+    toy.wait_for(|e| *e == SimEvent::Connected, STEP).await.ok();
+    toy.long_press();
+    let code = match pawpost_toy_sim::next_event(
+        &mut events,
+        |e| matches!(e, SimEvent::PairingCode { .. }),
+        STEP,
+    )
+    .await
+    .unwrap()
+    {
+        SimEvent::PairingCode { code } => code,
+        _ => unreachable!(),
+    };
+    assert_eq!(code.len(), 6);
+    let (status, paired) = f
+        .mum
+        .post(
+            &format!("/api/v1/households/{}/toys", f.home),
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{paired}");
+    let identity = PublicIdentity::decode(
+        &URL_SAFE_NO_PAD
+            .decode(paired["identity"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        paired["fingerprint"],
+        toy.status().fingerprint,
+        "the parent sees the toy's own fingerprint"
+    );
+
+    let mut next = latest_roster(&f.mum, &f.home)
+        .await
+        .unverified_roster()
+        .next_version();
+    next.members.push(Member::new(
+        &identity,
+        pawpost_crypto::AccountId(uuid_bytes(&f.home)),
+        Role::Toy,
+        MemberStatus::Approved,
+    ));
+    let signed = SignedRoster::sign(&next, &f.mum_keys).unwrap();
+    let (status, body) = publish(&f.mum, &f.home, &signed).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let household = Uuid::parse_str(&f.home).unwrap();
+    pawpost_toy_sim::next_event(
+        &mut events,
+        |e| {
+            *e == SimEvent::Paired {
+                household_id: household,
+            }
+        },
+        STEP,
+    )
+    .await
+    .expect("the toy accepts the roster and joins the household");
+    identity
+}
+
+pub async fn latest_roster(client: &Client, home: &str) -> SignedRoster {
+    let (_, roster) = client
+        .get(&format!("/api/v1/households/{home}/roster"))
+        .await;
+    SignedRoster::decode(
+        &URL_SAFE_NO_PAD
+            .decode(roster["signed_roster"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// Polls the sender's view of a message until `done` holds for the toy's receipt.
+pub async fn wait_for_receipt(client: &Client, home: &str, message: Uuid, toy: Uuid, field: &str) {
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        let (_, listed) = client
+            .get(&format!("/api/v1/households/{home}/messages"))
+            .await;
+        let found = listed.as_array().unwrap().iter().any(|m| {
+            m["message_id"] == message.to_string()
+                && m["recipients"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|r| r["device_id"] == toy.to_string() && r[field].is_string())
+        });
+        if found {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the toy's {field} never showed for {message}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

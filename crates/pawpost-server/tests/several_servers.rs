@@ -1,0 +1,282 @@
+//! Two servers on one PostgreSQL schema, as behind a load balancer: a toy connected to
+//! one hears at once what arrives through the other (pairing, messages, approvals), and
+//! a toy moving from one to the other loses nothing. Runs when
+//! `PAWPOST_TEST_DATABASE_URL` is set; without it, it says it is skipped.
+mod common;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use common::family::*;
+use common::toys::*;
+use common::{Client, TestServer};
+use pawpost_crypto::{MediaType, PublicIdentity, SignedRoster};
+use pawpost_toy_sim::{SimEvent, SimToy};
+use reqwest::StatusCode;
+use serde_json::json;
+use uuid::Uuid;
+
+fn database_url() -> Option<String> {
+    match std::env::var("PAWPOST_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!("skipped: set PAWPOST_TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run the several-server stories");
+            None
+        }
+    }
+}
+
+/// A second server on the first one's database schema and blob store.
+async fn beside(first: &TestServer) -> TestServer {
+    let (url, schema) = first
+        .postgres
+        .clone()
+        .expect("the first server is on PostgreSQL");
+    let blob_url = first.server.as_ref().unwrap().state.config.blob_url();
+    TestServer::start_with(|config| {
+        config.database_url = Some(url);
+        config.database_schema = Some(schema);
+        config.blob_url = Some(blob_url);
+    })
+    .await
+}
+
+/// Waits until the server `via` has the family's toy connected and authenticated.
+async fn wait_online(f: &Family, via: &TestServer) {
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        let (_, toys) = through(&f.mum, via)
+            .get(&format!("/api/v1/households/{}/toys", f.home))
+            .await;
+        if toys[0]["online"] == true {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the toy never came online at {}: {toys}",
+            via.base
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The same person's session, used through the other server.
+fn through(client: &Client, server: &TestServer) -> Client {
+    Client {
+        base: server.base.clone(),
+        ..client.clone()
+    }
+}
+
+/// Gran seals `voice` for the toy and uploads it through `gran`; returns its id.
+async fn send_voice(f: &Family, gran: &Client, toy: &PublicIdentity, voice: &[u8]) -> Uuid {
+    let (envelope, id) = sealed(&f.gran_keys, &f.home, MediaType::OggOpus, &[*toy], voice);
+    let (status, body) = upload(gran, &f.home, envelope).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    id
+}
+
+/// Waits until the toy holds `n` messages.
+async fn wait_queued(toy: &SimToy, n: usize) {
+    let deadline = tokio::time::Instant::now() + STEP;
+    while toy.status().queued != n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the toy holds {} messages, not {n}",
+            toy.status().queued
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits for `n` messages, then presses the paw `n` times; returns what played, in order.
+async fn play(toy: &SimToy, n: usize) -> Vec<Uuid> {
+    wait_queued(toy, n).await;
+    let mut events = toy.events();
+    let mut played = Vec::new();
+    for _ in 0..n {
+        toy.press();
+        match pawpost_toy_sim::next_event(
+            &mut events,
+            |e| matches!(e, SimEvent::Played { .. }),
+            STEP,
+        )
+        .await
+        .expect("the press plays a message")
+        {
+            SimEvent::Played { message_id, .. } => played.push(message_id),
+            _ => unreachable!(),
+        }
+    }
+    played
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_toy_on_one_server_hears_at_once_what_arrives_through_the_other_and_moves_without_loss() {
+    if database_url().is_none() {
+        return;
+    }
+    // Server A runs the family's web sessions; the toy connects to server B.
+    let a = TestServer::start_with(|config| {
+        if config.database_url.is_none() {
+            config.database_url = database_url();
+            config.database_schema = Some(format!("pawpost_story_{}", Uuid::new_v4().simple()));
+        }
+    })
+    .await;
+    let b = beside(&a).await;
+    let f = family_on(a).await;
+    let state = tempfile::tempdir().unwrap();
+    let toy = start_toy(&b, state.path()).await;
+
+    // Pairing: the code comes from B, mum types it and publishes the roster through A,
+    // and the toy waiting on B is handed it.
+    let toy_identity = pair(&f, &toy).await;
+    wait_online(&f, &b).await;
+
+    // A message uploaded through A reaches the toy on B without it reconnecting.
+    let mut events = toy.events();
+    let first = send_voice(&f, &f.gran, &toy_identity, VOICE).await;
+    wait_queued(&toy, 1).await;
+    let toy_id = Uuid::from_bytes(toy_identity.device_id.0);
+    wait_for_receipt(&f.gran, &f.home, first, toy_id, "delivered_at").await;
+    assert!(
+        !events_include(&mut events, |e| *e == SimEvent::Disconnected),
+        "the message came over the open connection"
+    );
+    assert_eq!(play(&toy, 1).await, vec![first]);
+
+    // The toy moves from B to A; messages sent meanwhile, through either server, wait.
+    toy.stop().await;
+    let while_away = [
+        send_voice(&f, &f.gran, &toy_identity, VOICE).await,
+        send_voice(&f, &through(&f.gran, &b), &toy_identity, VOICE).await,
+    ];
+    let toy = start_toy(&f.server, state.path()).await;
+    wait_queued(&toy, 2).await;
+    assert_eq!(play(&toy, 2).await, while_away.to_vec());
+
+    // Now on A, it hears at once what arrives through B: a message and a new roster.
+    let on_b = send_voice(&f, &through(&f.gran, &b), &toy_identity, VOICE).await;
+    wait_queued(&toy, 1).await;
+    assert_eq!(play(&toy, 1).await, vec![on_b]);
+    let before = toy.status().roster_version;
+    let next = latest_roster(&f.mum, &f.home)
+        .await
+        .unverified_roster()
+        .next_version();
+    let (status, body) = publish(
+        &through(&f.mum, &b),
+        &f.home,
+        &SignedRoster::sign(&next, &f.mum_keys).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let deadline = tokio::time::Instant::now() + STEP;
+    while toy.status().roster_version == before {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the roster published through B never reached the toy on A"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(toy.status().roster_version, before + 1);
+
+    // Every message was delivered once: the API lists each with one delivery.
+    let (_, listed) = f
+        .mum
+        .get(&format!("/api/v1/households/{}/messages", f.home))
+        .await;
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 4, "{listed}");
+    drop(b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parents_approval_through_one_server_releases_a_held_message_on_the_other() {
+    if database_url().is_none() {
+        return;
+    }
+    let a = TestServer::start_with(|config| {
+        if config.database_url.is_none() {
+            config.database_url = database_url();
+            config.database_schema = Some(format!("pawpost_story_{}", Uuid::new_v4().simple()));
+        }
+    })
+    .await;
+    let b = beside(&a).await;
+    let f = family_on(a).await;
+    let state = tempfile::tempdir().unwrap();
+    let toy = start_toy(&b, state.path()).await;
+    let toy_identity = pair(&f, &toy).await;
+    wait_online(&f, &b).await;
+    let mut next = latest_roster(&f.mum, &f.home)
+        .await
+        .unverified_roster()
+        .next_version();
+    next.settings.parent_approves_before_play = true;
+    let (status, body) = publish(
+        &f.mum,
+        &f.home,
+        &SignedRoster::sign(&next, &f.mum_keys).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let held = send_voice(&f, &f.gran, &toy_identity, VOICE).await;
+    let toy_id = Uuid::from_bytes(toy_identity.device_id.0);
+    wait_for_receipt(&f.mum, &f.home, held, toy_id, "delivered_at").await;
+    assert_eq!(
+        toy.status().heart,
+        "off",
+        "a held message does not light the heart"
+    );
+
+    let mut events = toy.events();
+    let household = pawpost_crypto::HouseholdId(uuid_bytes(&f.home));
+    let signature = pawpost_toy::signing::sign_approval(
+        &f.mum_keys,
+        household,
+        pawpost_toy::MessageId(*held.as_bytes()),
+    );
+    let (status, body) = f
+        .mum
+        .post(
+            &format!("/api/v1/messages/{held}/approvals"),
+            json!({
+                "device_id": Uuid::from_bytes(f.mum_keys.device_id().0),
+                "signature": URL_SAFE_NO_PAD.encode(signature),
+            }),
+        )
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    pawpost_toy_sim::next_event(
+        &mut events,
+        |e| {
+            *e == SimEvent::Heart {
+                state: "blink".into(),
+            }
+        },
+        STEP,
+    )
+    .await
+    .expect("the approval given through A reaches the toy on B");
+    assert_eq!(play(&toy, 1).await, vec![held]);
+    drop(b);
+}
+
+/// Whether an event matching `want` is already waiting (without waiting for more).
+fn events_include(
+    events: &mut tokio::sync::broadcast::Receiver<SimEvent>,
+    want: impl Fn(&SimEvent) -> bool,
+) -> bool {
+    let mut found = false;
+    while let Ok(e) = events.try_recv() {
+        found |= want(&e);
+    }
+    found
+}

@@ -245,7 +245,12 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let (router, _) = app(state.clone());
     let sweeper = tokio::spawn(sweep_sessions(store));
     let retention = tokio::spawn(retention::run(state.clone()));
-    let relaying = notes.map(|notes| tokio::spawn(relay::run(state.clone(), notes)));
+    let relaying = notes.map(|notes| {
+        (
+            tokio::spawn(relay::run(state.clone(), notes)),
+            tokio::spawn(relay::heartbeat(state.clone())),
+        )
+    });
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let result = axum::serve(
@@ -258,8 +263,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         .await;
         sweeper.abort();
         retention.abort();
-        if let Some(relaying) = relaying {
+        if let Some((relaying, heartbeat)) = relaying {
             relaying.abort();
+            heartbeat.abort();
         }
         result
     });

@@ -4,6 +4,11 @@
 //! others through the store ([`pawpost_store::Peers`], PostgreSQL's LISTEN/NOTIFY),
 //! whose listeners read the rows back from the store and push to theirs.
 //!
+//! Processes also tell each other which toys they hold, so that a parent's app shows a
+//! toy online whichever process answers it. Each process says it is alive every
+//! [`PRESENCE_HEARTBEAT`]; the toys of a process not heard from for [`PRESENCE_TTL`]
+//! (killed, or cut off from the database) count as offline.
+//!
 //! A note is only a hint. Every frame it leads to comes from the store, so a forged or
 //! stale note can at worst repeat what a toy would get on reconnecting; a toy that
 //! misses a note (its process lost the database connection for a moment) is caught up
@@ -14,8 +19,9 @@ use pawpost_crypto::SignedRoster;
 use pawpost_domain::{Approval, DeviceId, HouseholdId};
 use pawpost_store::{BlobKey, PeerListener, Peers, StoreError, StoreResult};
 use pawpost_toy::{Frame, MessageId};
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 /// Devices named in one note; more recipients are announced in several notes, so that
@@ -23,12 +29,24 @@ use uuid::Uuid;
 pub const MAX_DEVICES_PER_NOTE: usize = 100;
 /// Pause before listening again after the store refused to listen.
 pub const RELISTEN_DELAY: Duration = Duration::from_secs(1);
+/// How often a process tells the others it is alive.
+pub const PRESENCE_HEARTBEAT: Duration = Duration::from_secs(10);
+/// Toys held by a process not heard from for this long count as offline.
+pub const PRESENCE_TTL: Duration = Duration::from_secs(35);
 
 /// This process's link to the others.
 pub struct Relay {
     peers: Arc<dyn Peers>,
     /// Names this process in its notes, so that it skips its own.
     origin: Uuid,
+    /// The toys other processes hold, and when each process was last heard from.
+    presence: Mutex<Presence>,
+}
+
+#[derive(Default)]
+struct Presence {
+    toys: HashMap<DeviceId, Uuid>,
+    heard: HashMap<Uuid, Instant>,
 }
 
 impl Relay {
@@ -36,6 +54,50 @@ impl Relay {
         Self {
             peers,
             origin: Uuid::new_v4(),
+            presence: Mutex::new(Presence::default()),
+        }
+    }
+
+    /// Whether another process that is alive holds `device`, authenticated.
+    fn held_elsewhere(&self, device: DeviceId) -> bool {
+        let presence = self.presence.lock().expect("presence lock");
+        presence.toys.get(&device).is_some_and(|origin| {
+            presence
+                .heard
+                .get(origin)
+                .is_some_and(|at| at.elapsed() < PRESENCE_TTL)
+        })
+    }
+
+    /// Takes in what `origin` says about its toys.
+    fn heard(&self, origin: Uuid, note: &Note) {
+        let mut presence = self.presence.lock().expect("presence lock");
+        presence.heard.insert(origin, Instant::now());
+        match note {
+            Note::Online { devices } => {
+                for device in devices {
+                    presence.toys.insert(*device, origin);
+                }
+            }
+            Note::Offline { devices } => {
+                for device in devices {
+                    if presence.toys.get(device) == Some(&origin) {
+                        presence.toys.remove(device);
+                    }
+                }
+            }
+            _ => {}
+        }
+        // Forget processes long gone, and their toys.
+        let stale: Vec<Uuid> = presence
+            .heard
+            .iter()
+            .filter(|(_, at)| at.elapsed() >= PRESENCE_TTL)
+            .map(|(origin, _)| *origin)
+            .collect();
+        for gone in stale {
+            presence.heard.remove(&gone);
+            presence.toys.retain(|_, holder| *holder != gone);
         }
     }
 
@@ -54,21 +116,33 @@ pub enum Note {
     Approval { id: Uuid, devices: Vec<DeviceId> },
     /// The household published a new roster.
     Roster { household: HouseholdId },
+    /// These toys authenticated on the sending process.
+    Online { devices: Vec<DeviceId> },
+    /// These toys left the sending process.
+    Offline { devices: Vec<DeviceId> },
+    /// The sending process is alive (and holds the toys it said were online).
+    Alive,
+    /// The sending process just started: the others say which toys they hold.
+    Hello,
 }
 
 impl Note {
     /// The note as text, split so that no part names more than
     /// [`MAX_DEVICES_PER_NOTE`] devices.
     fn encode(&self, origin: Uuid) -> Vec<String> {
-        let (kind, subject, devices) = match self {
-            Note::Message { id, devices } => ("message", *id, devices.as_slice()),
-            Note::Approval { id, devices } => ("approval", *id, devices.as_slice()),
+        let (kind, devices) = match self {
+            Note::Message { id, devices } => (format!("message {id}"), devices.as_slice()),
+            Note::Approval { id, devices } => (format!("approval {id}"), devices.as_slice()),
             Note::Roster { household } => return vec![format!("{origin} roster {}", household.0)],
+            Note::Online { devices } => ("online".to_owned(), devices.as_slice()),
+            Note::Offline { devices } => ("offline".to_owned(), devices.as_slice()),
+            Note::Alive => return vec![format!("{origin} alive")],
+            Note::Hello => return vec![format!("{origin} hello")],
         };
         devices
             .chunks(MAX_DEVICES_PER_NOTE)
             .map(|chunk| {
-                let mut text = format!("{origin} {kind} {subject}");
+                let mut text = format!("{origin} {kind}");
                 for device in chunk {
                     text.push(' ');
                     text.push_str(&device.0.to_string());
@@ -83,23 +157,31 @@ impl Note {
         let mut words = text.split(' ');
         let origin = words.next()?.parse().ok()?;
         let kind = words.next()?;
-        let subject: Uuid = words.next()?.parse().ok()?;
-        let devices = words
-            .map(|w| w.parse().map(DeviceId))
-            .collect::<Result<Vec<_>, _>>()
+        let ids = words
+            .map(str::parse)
+            .collect::<Result<Vec<Uuid>, _>>()
             .ok()?;
-        let note = match kind {
-            "message" => Note::Message {
-                id: subject,
-                devices,
+        let devices = |ids: &[Uuid]| ids.iter().copied().map(DeviceId).collect::<Vec<_>>();
+        let note = match (kind, ids.as_slice()) {
+            ("message", [id, rest @ ..]) => Note::Message {
+                id: *id,
+                devices: devices(rest),
             },
-            "approval" => Note::Approval {
-                id: subject,
-                devices,
+            ("approval", [id, rest @ ..]) => Note::Approval {
+                id: *id,
+                devices: devices(rest),
             },
-            "roster" if devices.is_empty() => Note::Roster {
-                household: HouseholdId(subject),
+            ("roster", [household]) => Note::Roster {
+                household: HouseholdId(*household),
             },
+            ("online", rest) => Note::Online {
+                devices: devices(rest),
+            },
+            ("offline", rest) => Note::Offline {
+                devices: devices(rest),
+            },
+            ("alive", []) => Note::Alive,
+            ("hello", []) => Note::Hello,
             _ => return None,
         };
         Some((origin, note))
@@ -119,6 +201,47 @@ pub async fn announce(state: &AppState, note: Note) {
     }
 }
 
+/// Whether `device` is connected and authenticated here or on another live process.
+pub fn online(state: &AppState, device: DeviceId) -> bool {
+    state.toys.online(device)
+        || state
+            .relay
+            .as_ref()
+            .is_some_and(|relay| relay.held_elsewhere(device))
+}
+
+/// Says that `device` authenticated here.
+pub async fn toy_online(state: &AppState, device: DeviceId) {
+    announce(
+        state,
+        Note::Online {
+            devices: vec![device],
+        },
+    )
+    .await;
+}
+
+/// Says that `device` left this process.
+pub async fn toy_offline(state: &AppState, device: DeviceId) {
+    announce(
+        state,
+        Note::Offline {
+            devices: vec![device],
+        },
+    )
+    .await;
+}
+
+/// Says this process is alive every [`PRESENCE_HEARTBEAT`], until the process ends.
+pub async fn heartbeat(state: AppState) {
+    announce(&state, Note::Hello).await;
+    let mut tick = tokio::time::interval(PRESENCE_HEARTBEAT);
+    loop {
+        tick.tick().await;
+        announce(&state, Note::Alive).await;
+    }
+}
+
 /// Pushes what other processes announce to the toys connected here, until the process
 /// ends. When the store's connection drops, notes may have been missed: every toy
 /// connected here is caught up from the store.
@@ -130,7 +253,8 @@ pub async fn run(state: AppState, mut listener: Box<dyn PeerListener>) {
         match listener.next().await {
             Ok(Some(text)) => match Note::decode(&text) {
                 Some((origin, _)) if origin == relay.origin => {}
-                Some((_, note)) => {
+                Some((origin, note)) => {
+                    relay.heard(origin, &note);
                     if let Err(e) = handle(&state, note).await {
                         tracing::warn!(error = %e, "a note from another server process could not be followed; its toys catch up when they reconnect");
                     }
@@ -167,6 +291,16 @@ fn connected_here(state: &AppState, devices: &[DeviceId]) -> Vec<DeviceId> {
 
 async fn handle(state: &AppState, note: Note) -> StoreResult<()> {
     match note {
+        Note::Online { .. } | Note::Offline { .. } | Note::Alive => {}
+        Note::Hello => {
+            announce(
+                state,
+                Note::Online {
+                    devices: state.toys.authenticated(),
+                },
+            )
+            .await;
+        }
         Note::Message { id, devices } => {
             let here = connected_here(state, &devices);
             if here.is_empty() {
@@ -329,6 +463,52 @@ mod tests {
     }
 
     #[test]
+    fn presence_notes_read_back_as_written() {
+        let origin = Uuid::new_v4();
+        let devices = vec![DeviceId(Uuid::new_v4()), DeviceId(Uuid::new_v4())];
+        for note in [
+            Note::Online {
+                devices: devices.clone(),
+            },
+            Note::Offline { devices },
+            Note::Alive,
+            Note::Hello,
+        ] {
+            let texts = note.encode(origin);
+            assert_eq!(texts.len(), 1);
+            assert_eq!(Note::decode(&texts[0]), Some((origin, note)));
+        }
+    }
+
+    struct NoPeers;
+
+    #[async_trait::async_trait]
+    impl Peers for NoPeers {
+        async fn announce(&self, _: &str) -> StoreResult<()> {
+            Ok(())
+        }
+        async fn listen(&self) -> StoreResult<Box<dyn PeerListener>> {
+            Err(StoreError::Backend("not in this test".into()))
+        }
+    }
+
+    #[test]
+    fn a_toy_is_held_by_the_process_that_last_said_so_until_that_one_says_it_left() {
+        let relay = Relay::new(Arc::new(NoPeers));
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let toy = DeviceId(Uuid::new_v4());
+        assert!(!relay.held_elsewhere(toy));
+        relay.heard(a, &Note::Online { devices: vec![toy] });
+        assert!(relay.held_elsewhere(toy));
+        // The toy moves to b; a's late "offline" does not hide it.
+        relay.heard(b, &Note::Online { devices: vec![toy] });
+        relay.heard(a, &Note::Offline { devices: vec![toy] });
+        assert!(relay.held_elsewhere(toy));
+        relay.heard(b, &Note::Offline { devices: vec![toy] });
+        assert!(!relay.held_elsewhere(toy));
+    }
+
+    #[test]
     fn anything_else_is_not_a_note() {
         let origin = Uuid::new_v4();
         let id = Uuid::new_v4();
@@ -340,6 +520,8 @@ mod tests {
             format!("{origin} deliver {id}"),
             format!("{origin} message {id} not-a-uuid"),
             format!("{origin} roster {id} {id}"),
+            format!("{origin} alive {id}"),
+            format!("{origin} hello {id}"),
             format!("not-a-uuid message {id}"),
         ] {
             assert_eq!(Note::decode(&text), None, "{text:?}");

@@ -49,11 +49,15 @@ impl ToyHub {
         }
     }
 
-    /// Forgets `device`'s connection if it is still `connection`.
-    pub fn leave(&self, device: DeviceId, connection: u64) {
+    /// Forgets `device`'s connection if it is still `connection`; returns whether it was
+    /// (and so the toy is no longer connected here).
+    pub fn leave(&self, device: DeviceId, connection: u64) -> bool {
         let mut connections = self.connections.lock().expect("hub lock");
         if connections.get(&device).is_some_and(|c| c.id == connection) {
             connections.remove(&device);
+            true
+        } else {
+            false
         }
     }
 

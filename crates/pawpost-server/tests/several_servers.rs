@@ -40,19 +40,24 @@ async fn beside(first: &TestServer) -> TestServer {
     .await
 }
 
-/// Waits until the server `via` has the family's toy connected and authenticated.
+/// Waits until the server `via` shows the family's toy online.
 async fn wait_online(f: &Family, via: &TestServer) {
+    wait_shown(f, via, true).await
+}
+
+/// Waits until the server `via` shows the family's toy as `online` or not.
+async fn wait_shown(f: &Family, via: &TestServer, online: bool) {
     let deadline = tokio::time::Instant::now() + STEP;
     loop {
         let (_, toys) = through(&f.mum, via)
             .get(&format!("/api/v1/households/{}/toys", f.home))
             .await;
-        if toys[0]["online"] == true {
+        if toys[0]["online"] == online {
             return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the toy never came online at {}: {toys}",
+            "{} never showed the toy online: {online}: {toys}",
             via.base
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -132,6 +137,8 @@ async fn a_toy_on_one_server_hears_at_once_what_arrives_through_the_other_and_mo
     // and the toy waiting on B is handed it.
     let toy_identity = pair(&f, &toy).await;
     wait_online(&f, &b).await;
+    // The parent's app, answered by A, shows the toy online too.
+    wait_online(&f, &f.server).await;
 
     // A message uploaded through A reaches the toy on B without it reconnecting.
     let mut events = toy.events();
@@ -147,6 +154,8 @@ async fn a_toy_on_one_server_hears_at_once_what_arrives_through_the_other_and_mo
 
     // The toy moves from B to A; messages sent meanwhile, through either server, wait.
     toy.stop().await;
+    wait_shown(&f, &f.server, false).await;
+    wait_shown(&f, &b, false).await;
     let while_away = [
         send_voice(&f, &f.gran, &toy_identity, VOICE).await,
         send_voice(&f, &through(&f.gran, &b), &toy_identity, VOICE).await,

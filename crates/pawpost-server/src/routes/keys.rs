@@ -311,6 +311,7 @@ pub(crate) async fn hand_roster_to_toys(
                 };
                 if state.toys.send(toy_id, ToyMode::Pairing, &paired) {
                     state.toys.promote(toy_id);
+                    relay::toy_online(state, toy_id).await;
                 }
             }
             Some(ToyMode::Authenticated) => {

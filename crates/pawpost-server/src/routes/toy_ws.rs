@@ -99,7 +99,9 @@ async fn run(state: AppState, socket: WebSocket, addr: IpAddr) {
         }
     }
     if let Some((device, connection)) = session.toy {
-        session.state.toys.leave(device, connection);
+        if session.state.toys.leave(device, connection) {
+            crate::relay::toy_offline(&session.state, device).await;
+        }
     }
     drop(session);
     let _ = writer.await;
@@ -279,6 +281,7 @@ impl Session {
         }
         record(&self.state, event).await;
         self.toy = Some((id, connection));
+        crate::relay::toy_online(&self.state, id).await;
         self.catch_up(&toy, roster_version).await?;
         Ok(ControlFlow::Continue(()))
     }

@@ -136,7 +136,7 @@ pub async fn list(
             .iter()
             .filter(|d| d.kind == DeviceKind::Toy && d.household_id == Some(household_id))
             .map(|d| ToyView {
-                online: state.toys.online(d.id),
+                online: crate::relay::online(&state, d.id),
                 device: device_view(d),
             })
             .collect(),

@@ -28,18 +28,28 @@ pub fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// The address of the client on the other end of the connection.
+/// The address of the client: the other end of the connection, or, when that is a
+/// trusted proxy, the address it forwarded (see [`crate::proxy`]).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        parts
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ConnectInfo(peer) = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| ClientAddr(addr.ip()))
-            .ok_or_else(ApiError::internal)
+            .ok_or_else(ApiError::internal)?;
+        let forwarded = parts
+            .headers
+            .get_all(crate::proxy::FORWARDED_FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        Ok(ClientAddr(crate::proxy::client_address(
+            peer.ip(),
+            forwarded,
+            &state.config.trusted_proxies,
+        )))
     }
 }
 

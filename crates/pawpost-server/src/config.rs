@@ -114,6 +114,8 @@ pub struct ServerConfig {
     pub hash_workers: usize,
     /// Password hashes allowed to wait for a worker before the server answers 503.
     pub hash_queue: usize,
+    /// Load balancers whose `X-Forwarded-For` names the client; none by default.
+    pub trusted_proxies: Vec<crate::proxy::TrustedProxy>,
 }
 
 impl ServerConfig {
@@ -155,6 +157,7 @@ impl ServerConfig {
             mail_from: crate::mail::DEFAULT_MAIL_FROM.into(),
             hash_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             hash_queue: DEFAULT_HASH_QUEUE,
+            trusted_proxies: Vec::new(),
         }
     }
 

@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod mail;
 pub mod passwords;
+pub mod proxy;
 pub mod ratelimit;
 pub mod relay;
 pub mod retention;

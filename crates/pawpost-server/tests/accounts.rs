@@ -173,6 +173,66 @@ async fn credential_stuffing_from_one_address_is_throttled_across_accounts() {
     );
 }
 
+/// Failed sign-ins for made-up accounts from `client`, as a load balancer forwards them.
+async fn failed_sign_ins_via_proxy(
+    server: &TestServer,
+    client: &str,
+    tries: usize,
+) -> Vec<StatusCode> {
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for i in 0..tries {
+        let response = http
+            .post(server.url("/api/v1/sessions"))
+            // What a client might send itself, then what the proxy appended.
+            .header("x-forwarded-for", format!("198.51.100.{i}, {client}"))
+            .json(&json!({"email": format!("guess{i}@example.org"), "password": "123456"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status());
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn behind_a_trusted_load_balancer_each_client_is_throttled_on_its_own() {
+    let server = TestServer::start_with(|c| {
+        c.login_failures_per_address.max = 3;
+        c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let first = failed_sign_ins_via_proxy(&server, "203.0.113.5", 5).await;
+    assert_eq!(
+        first,
+        [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::TOO_MANY_REQUESTS
+        ],
+        "the stuffing client is throttled, although its own forged entry changes each time"
+    );
+    let other = failed_sign_ins_via_proxy(&server, "203.0.113.6", 1).await;
+    assert_eq!(
+        other,
+        [StatusCode::UNAUTHORIZED],
+        "another family behind the same load balancer is not locked out"
+    );
+}
+
+#[tokio::test]
+async fn without_a_trusted_proxy_a_forwarded_address_changes_nothing() {
+    let server = TestServer::start_with(|c| c.login_failures_per_address.max = 3).await;
+    // Each request claims another address; all are counted against the real one.
+    let mut statuses = Vec::new();
+    for client in ["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"] {
+        statuses.extend(failed_sign_ins_via_proxy(&server, client, 1).await);
+    }
+    assert_eq!(statuses[3], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+}
+
 #[tokio::test]
 async fn a_login_flood_does_not_stall_other_requests() {
     let server = TestServer::start_with(|c| {

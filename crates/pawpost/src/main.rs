@@ -3,6 +3,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use pawpost_server::config::{self, RateLimit, ServerConfig};
+use pawpost_server::proxy::TrustedProxy;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -267,6 +268,12 @@ struct ServeArgs {
     /// Password hashes computed at once (each uses 19 MiB and a core) [default: number of cores].
     #[arg(long, env = "PAWPOST_HASH_WORKERS")]
     hash_workers: Option<usize>,
+
+    /// A load balancer's address or network (10.0.0.0/8); requests from it are counted
+    /// against the client named in its X-Forwarded-For header. Repeat for several
+    /// [default: none, the header is ignored].
+    #[arg(long = "trusted-proxy", env = "PAWPOST_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<TrustedProxy>,
 }
 
 impl ServeArgs {
@@ -297,6 +304,7 @@ impl ServeArgs {
         };
         c.max_retention_days = self.max_retention_days.max(1);
         c.max_unplayed_days = self.max_unplayed_days.max(1);
+        c.trusted_proxies = self.trusted_proxies;
         c.smtp_url = self.mail.smtp_url;
         c.mail_from = self.mail.mail_from;
         if let Some(workers) = self.hash_workers {

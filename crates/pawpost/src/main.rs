@@ -272,7 +272,11 @@ struct ServeArgs {
     /// A load balancer's address or network (10.0.0.0/8); requests from it are counted
     /// against the client named in its X-Forwarded-For header. Repeat for several
     /// [default: none, the header is ignored].
-    #[arg(long = "trusted-proxy", env = "PAWPOST_TRUSTED_PROXIES", value_delimiter = ',')]
+    #[arg(
+        long = "trusted-proxy",
+        env = "PAWPOST_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
     trusted_proxies: Vec<TrustedProxy>,
 }
 

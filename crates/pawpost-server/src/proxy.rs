@@ -23,7 +23,9 @@ impl TrustedProxy {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.network, ip.to_canonical()) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
@@ -51,10 +53,16 @@ impl FromStr for TrustedProxy {
             Some((address, prefix)) => (address, Some(prefix)),
             None => (text.trim(), None),
         };
-        let network = IpAddr::from_str(address).map_err(|_| refuse())?.to_canonical();
+        let network = IpAddr::from_str(address)
+            .map_err(|_| refuse())?
+            .to_canonical();
         let longest = if network.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
-            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= longest).ok_or_else(refuse)?,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= longest)
+                .ok_or_else(refuse)?,
             None => longest,
         };
         Ok(Self { network, prefix })
@@ -114,7 +122,10 @@ mod tests {
         let lan: TrustedProxy = "10.1.0.0/16".parse().unwrap();
         assert!(lan.contains(ip("10.1.200.3")));
         assert!(!lan.contains(ip("10.2.0.1")));
-        assert!(lan.contains(ip("::ffff:10.1.0.9")), "IPv4-mapped addresses count");
+        assert!(
+            lan.contains(ip("::ffff:10.1.0.9")),
+            "IPv4-mapped addresses count"
+        );
         assert!(!lan.contains(ip("fd00::1")));
         let one: TrustedProxy = "192.0.2.7".parse().unwrap();
         assert!(one.contains(ip("192.0.2.7")) && !one.contains(ip("192.0.2.8")));
@@ -122,7 +133,14 @@ mod tests {
         assert!(v6.contains(ip("fd12::1")) && !v6.contains(ip("fe80::1")));
         let all: TrustedProxy = "0.0.0.0/0".parse().unwrap();
         assert!(all.contains(ip("203.0.113.1")));
-        for bad in ["", "10.0.0.0/33", "fd00::/129", "10.0.0/8", "proxy.internal", "10.0.0.0/x"] {
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "fd00::/129",
+            "10.0.0/8",
+            "proxy.internal",
+            "10.0.0.0/x",
+        ] {
             let err = bad.parse::<TrustedProxy>().unwrap_err();
             assert!(err.contains("give an IP address"), "{err}");
         }

@@ -13,6 +13,7 @@
 //! stale note can at worst repeat what a toy would get on reconnecting; a toy that
 //! misses a note (its process lost the database connection for a moment) is caught up
 //! from the store, exactly as when it connects.
+use crate::ratelimit::{KeyHash, LimitName};
 use crate::state::AppState;
 use crate::toyhub::ToyMode;
 use pawpost_crypto::SignedRoster;
@@ -124,6 +125,10 @@ pub enum Note {
     Alive,
     /// The sending process just started: the others say which toys they hold.
     Hello,
+    /// The sending process counted an attempt (a failed sign-in, say) against a key.
+    Attempt { limit: LimitName, key: KeyHash },
+    /// The sending process forgot a key's attempts (its owner signed in).
+    Forgive { limit: LimitName, key: KeyHash },
 }
 
 impl Note {
@@ -138,6 +143,20 @@ impl Note {
             Note::Offline { devices } => ("offline".to_owned(), devices.as_slice()),
             Note::Alive => return vec![format!("{origin} alive")],
             Note::Hello => return vec![format!("{origin} hello")],
+            Note::Attempt { limit, key } => {
+                return vec![format!(
+                    "{origin} attempt {} {}",
+                    limit.as_str(),
+                    key.to_hex()
+                )]
+            }
+            Note::Forgive { limit, key } => {
+                return vec![format!(
+                    "{origin} forgive {} {}",
+                    limit.as_str(),
+                    key.to_hex()
+                )]
+            }
         };
         devices
             .chunks(MAX_DEVICES_PER_NOTE)
@@ -157,6 +176,19 @@ impl Note {
         let mut words = text.split(' ');
         let origin = words.next()?.parse().ok()?;
         let kind = words.next()?;
+        if kind == "attempt" || kind == "forgive" {
+            let limit = LimitName::parse(words.next()?)?;
+            let key = KeyHash::from_hex(words.next()?)?;
+            if words.next().is_some() {
+                return None;
+            }
+            let note = if kind == "attempt" {
+                Note::Attempt { limit, key }
+            } else {
+                Note::Forgive { limit, key }
+            };
+            return Some((origin, note));
+        }
         let ids = words
             .map(str::parse)
             .collect::<Result<Vec<Uuid>, _>>()
@@ -232,6 +264,21 @@ pub async fn toy_offline(state: &AppState, device: DeviceId) {
     .await;
 }
 
+/// Counts an attempt against `key` here and in every other process, so that a limit
+/// holds however a load balancer spreads the attempts.
+pub async fn attempt(state: &AppState, limit: LimitName, key: &str) {
+    state.limits.get(limit).record(key);
+    let key = KeyHash::of(key);
+    announce(state, Note::Attempt { limit, key }).await;
+}
+
+/// Forgets `key`'s attempts here and in every other process.
+pub async fn forgive(state: &AppState, limit: LimitName, key: &str) {
+    state.limits.get(limit).reset(key);
+    let key = KeyHash::of(key);
+    announce(state, Note::Forgive { limit, key }).await;
+}
+
 /// Says this process is alive every [`PRESENCE_HEARTBEAT`], until the process ends.
 pub async fn heartbeat(state: AppState) {
     announce(&state, Note::Hello).await;
@@ -292,6 +339,8 @@ fn connected_here(state: &AppState, devices: &[DeviceId]) -> Vec<DeviceId> {
 async fn handle(state: &AppState, note: Note) -> StoreResult<()> {
     match note {
         Note::Online { .. } | Note::Offline { .. } | Note::Alive => {}
+        Note::Attempt { limit, key } => state.limits.get(limit).record_hashed(key),
+        Note::Forgive { limit, key } => state.limits.get(limit).reset_hashed(key),
         Note::Hello => {
             announce(
                 state,
@@ -473,6 +522,14 @@ mod tests {
             Note::Offline { devices },
             Note::Alive,
             Note::Hello,
+            Note::Attempt {
+                limit: LimitName::LoginPerAccount,
+                key: KeyHash::of("mum@example.org"),
+            },
+            Note::Forgive {
+                limit: LimitName::WrongPairingCodesPerAccount,
+                key: KeyHash::of("an account"),
+            },
         ] {
             let texts = note.encode(origin);
             assert_eq!(texts.len(), 1);
@@ -522,6 +579,16 @@ mod tests {
             format!("{origin} roster {id} {id}"),
             format!("{origin} alive {id}"),
             format!("{origin} hello {id}"),
+            format!("{origin} attempt login-account"),
+            format!(
+                "{origin} attempt no-such-limit {}",
+                KeyHash::of("x").to_hex()
+            ),
+            format!("{origin} attempt login-account 0123"),
+            format!(
+                "{origin} forgive login-account {} extra",
+                KeyHash::of("x").to_hex()
+            ),
             format!("not-a-uuid message {id}"),
         ] {
             assert_eq!(Note::decode(&text), None, "{text:?}");

@@ -1,6 +1,6 @@
 use crate::config::ServerConfig;
 use crate::passwords::PasswordHasher;
-use crate::ratelimit::Limiter;
+use crate::ratelimit::{LimitName, Limiter};
 use pawpost_domain::PasswordPolicy;
 use pawpost_store::{BlobStore, MetadataStore};
 use std::sync::Arc;
@@ -31,6 +31,18 @@ pub struct Limits {
     pub signup_per_address: Limiter,
     pub pairing_per_address: Limiter,
     pub wrong_pairing_codes_per_account: Limiter,
+}
+
+impl Limits {
+    pub fn get(&self, name: LimitName) -> &Limiter {
+        match name {
+            LimitName::LoginPerAccount => &self.login_per_account,
+            LimitName::LoginPerAddress => &self.login_per_address,
+            LimitName::SignupPerAddress => &self.signup_per_address,
+            LimitName::PairingPerAddress => &self.pairing_per_address,
+            LimitName::WrongPairingCodesPerAccount => &self.wrong_pairing_codes_per_account,
+        }
+    }
 }
 
 impl AppState {

@@ -15,6 +15,10 @@ use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 
+/// Time allowed for a note to reach the other server through PostgreSQL (it takes a
+/// millisecond or two on one machine).
+const NOTE_ALLOWANCE: std::time::Duration = std::time::Duration::from_millis(300);
+
 fn database_url() -> Option<String> {
     match std::env::var("PAWPOST_TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => Some(url),
@@ -288,4 +292,47 @@ fn events_include(
         found |= want(&e);
     }
     found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_spread_over_both_servers_count_together() {
+    if database_url().is_none() {
+        return;
+    }
+    let a = TestServer::start_with(|config| {
+        if config.database_url.is_none() {
+            config.database_url = database_url();
+            config.database_schema = Some(format!("pawpost_story_{}", Uuid::new_v4().simple()));
+        }
+    })
+    .await;
+    let b = beside(&a).await;
+    a.person("rose@example.org", "Rose").await;
+    let wrong = json!({"email": "rose@example.org", "password": "not her password at all"});
+    // The load balancer alternates: the limit is on the account, not on each server.
+    let mut statuses = Vec::new();
+    for i in 0..common::TEST_LOGIN_FAILURES + 2 {
+        let via = if i % 2 == 0 { &a } else { &b };
+        statuses.push(
+            via.anonymous()
+                .post("/api/v1/sessions", wrong.clone())
+                .await
+                .0,
+        );
+        // Notes travel through the database; give each a moment to arrive.
+        tokio::time::sleep(NOTE_ALLOWANCE).await;
+    }
+    let limit = common::TEST_LOGIN_FAILURES as usize;
+    assert!(
+        statuses[..limit]
+            .iter()
+            .all(|s| *s == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[limit..]
+            .iter()
+            .all(|s| *s == StatusCode::TOO_MANY_REQUESTS),
+        "after {limit} failures in all, both servers refuse: {statuses:?}"
+    );
 }

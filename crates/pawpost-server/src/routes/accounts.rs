@@ -3,6 +3,8 @@ use crate::audit::{record, Event};
 use crate::auth::{Auth, ClientAddr};
 use crate::error::{ApiError, ApiResult, ErrorBody, Json};
 use crate::passwords::HashError;
+use crate::ratelimit::LimitName;
+use crate::relay;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -71,7 +73,7 @@ pub async fn create_account(
                 "too many new accounts from your address; try again later",
             )
         })?;
-    state.limits.signup_per_address.record(&addr_key);
+    relay::attempt(&state, LimitName::SignupPerAddress, &addr_key).await;
     let password_hash = state
         .hasher
         .hash(pawpost_domain::password::normalise(&body.password))
@@ -143,7 +145,7 @@ pub async fn change_password(
         .verify(current, Some(auth.account.password_hash.clone()))
         .await?
     {
-        state.limits.login_per_account.record(&account_key);
+        relay::attempt(&state, LimitName::LoginPerAccount, &account_key).await;
         return Err(ApiError::forbidden(
             "wrong_password",
             "the current password is wrong",

@@ -2,6 +2,8 @@ use super::{rfc3339, AccountView};
 use crate::audit::{record, Event};
 use crate::auth::{new_token, token_hash, Auth, ClientAddr, SESSION_COOKIE};
 use crate::error::{ApiError, ApiResult, ErrorBody, Json};
+use crate::ratelimit::LimitName;
+use crate::relay;
 use crate::routes::accounts::parse_email;
 use crate::state::AppState;
 use axum::extract::State;
@@ -95,8 +97,8 @@ pub async fn sign_in(
     let account = match account {
         Some(a) if matched => a,
         _ => {
-            state.limits.login_per_account.record(&account_key);
-            state.limits.login_per_address.record(&addr_key);
+            relay::attempt(&state, LimitName::LoginPerAccount, &account_key).await;
+            relay::attempt(&state, LimitName::LoginPerAddress, &addr_key).await;
             tracing::info!(client = %addr, "failed sign-in");
             let mut event = Event::new("sign_in_failed").from(addr);
             if let Some(a) = &account {
@@ -112,7 +114,7 @@ pub async fn sign_in(
             "this account is locked; contact the operator of this server",
         ));
     }
-    state.limits.login_per_account.reset(&account_key);
+    relay::forgive(&state, LimitName::LoginPerAccount, &account_key).await;
     let token = new_token();
     let now = OffsetDateTime::now_utc();
     let ttl = state.config.session_ttl;

@@ -10,6 +10,7 @@ use crate::config::{
     TOY_WS_READ_BUFFER_BYTES,
 };
 use crate::error::ApiError;
+use crate::ratelimit::LimitName;
 use crate::state::AppState;
 use crate::toyhub::ToyMode;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
@@ -192,7 +193,7 @@ impl Session {
             self.fail(ServerError::PairingRefused).await;
             return Ok(ControlFlow::Break(()));
         }
-        limiter.record(&addr_key);
+        crate::relay::attempt(&self.state, LimitName::PairingPerAddress, &addr_key).await;
         let now = OffsetDateTime::now_utc();
         let mut code = None;
         for _ in 0..PAIRING_CODE_DRAWS {

@@ -4,6 +4,7 @@ use crate::audit::{record, Event};
 use crate::auth::Auth;
 use crate::config::PAIRING_MAX_WRONG_TRIES;
 use crate::error::{ApiError, ApiResult, ErrorBody, Json, Path};
+use crate::ratelimit::LimitName;
 use crate::routes::households::active_membership;
 use crate::state::AppState;
 use axum::extract::State;
@@ -85,7 +86,7 @@ pub async fn pair(
     {
         PairingClaim::Claimed(p) => p,
         PairingClaim::NoMatch => {
-            limiter.record(&key);
+            crate::relay::attempt(&state, LimitName::WrongPairingCodesPerAccount, &key).await;
             return Err(no_such_code());
         }
     };

@@ -547,3 +547,123 @@ async fn the_toy_websocket_works_over_wss() {
         pawpost_toy::Frame::Challenge { .. }
     ));
 }
+
+/// How long one step of the toy's story may take.
+const TOY_STEP: Duration = Duration::from_secs(15);
+
+#[tokio::test]
+async fn a_toy_pairs_authenticates_and_plays_a_message_over_wss() {
+    use common::family::*;
+    use pawpost_crypto::{MediaType, Member, MemberStatus, PublicIdentity, Role, SignedRoster};
+    use pawpost_toy_sim::{next_event, SimConfig, SimEvent, SimToy};
+
+    let f = family_on(TestServer::start_tls().await).await;
+    assert!(f.server.base.starts_with("https://"), "{}", f.server.base);
+    let state = tempfile::tempdir().unwrap();
+    let toy_config = |dir: &str, trust_cert: Option<PathBuf>| SimConfig {
+        server: f.server.base.clone(),
+        state_dir: state.path().join(dir),
+        speak_wav: false,
+        trust_cert,
+    };
+    // Trusting only the public authorities, a toy never reaches a self-signed server.
+    let untrusting = SimToy::start(toy_config("untrusting", None)).await.unwrap();
+    let toy = SimToy::start(toy_config("toy", f.server.tls_cert.clone()))
+        .await
+        .unwrap();
+    assert!(toy.status().ws_url.starts_with("wss://"));
+
+    // Pairing: long press, the spoken code typed in by mum, a roster that lists the toy.
+    let mut events = toy.events();
+    toy.wait_for(|e| *e == SimEvent::Connected, TOY_STEP)
+        .await
+        .ok();
+    toy.long_press();
+    let SimEvent::PairingCode { code } = next_event(
+        &mut events,
+        |e| matches!(e, SimEvent::PairingCode { .. }),
+        TOY_STEP,
+    )
+    .await
+    .unwrap() else {
+        unreachable!()
+    };
+    let (status, paired) = f
+        .mum
+        .post(
+            &format!("/api/v1/households/{}/toys", f.home),
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{paired}");
+    let identity = PublicIdentity::decode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(paired["identity"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let mut next = f.roster.unverified_roster().next_version();
+    next.members.push(Member::new(
+        &identity,
+        pawpost_crypto::AccountId(uuid_bytes(&f.home)),
+        Role::Toy,
+        MemberStatus::Approved,
+    ));
+    let signed = SignedRoster::sign(&next, &f.mum_keys).unwrap();
+    let (status, body) = publish(&f.mum, &f.home, &signed).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let household = uuid::Uuid::parse_str(&f.home).unwrap();
+    next_event(
+        &mut events,
+        |e| {
+            *e == SimEvent::Paired {
+                household_id: household,
+            }
+        },
+        TOY_STEP,
+    )
+    .await
+    .expect("the toy joins the household over wss");
+
+    // Authenticated on a new connection with its own key, it is sent gran's message.
+    let (voice, voice_id) = sealed(
+        &f.gran_keys,
+        &f.home,
+        MediaType::OggOpus,
+        &[identity],
+        VOICE,
+    );
+    assert_eq!(upload(&f.gran, &f.home, voice).await.0, StatusCode::CREATED);
+    next_event(
+        &mut events,
+        |e| {
+            *e == SimEvent::Heart {
+                state: "blink".into(),
+            }
+        },
+        TOY_STEP,
+    )
+    .await
+    .expect("the message reaches the toy");
+    toy.press();
+    let SimEvent::Played {
+        message_id,
+        ogg_path,
+    } = next_event(
+        &mut events,
+        |e| matches!(e, SimEvent::Played { .. }),
+        TOY_STEP,
+    )
+    .await
+    .unwrap()
+    else {
+        unreachable!()
+    };
+    assert_eq!(message_id, voice_id);
+    assert_eq!(std::fs::read(ogg_path).unwrap(), VOICE);
+    assert!(
+        !untrusting.status().connected,
+        "a toy that does not trust the certificate never connected"
+    );
+    toy.stop().await;
+}

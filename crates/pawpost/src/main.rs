@@ -164,7 +164,7 @@ impl StoreArgs {
 
 #[derive(Args)]
 struct ToyArgs {
-    /// The server's address.
+    /// The server's address: http://HOST:PORT, or https:// (the toy then uses wss).
     #[arg(
         long,
         env = "PAWPOST_TOY_SERVER",
@@ -177,6 +177,10 @@ struct ToyArgs {
     /// Also write what the toy says as WAV files (with espeak-ng, when installed).
     #[arg(long)]
     speak_wav: bool,
+    /// For an https:// server: a PEM certificate to trust besides the public certificate
+    /// authorities (a server's self-signed certificate, or a private CA).
+    #[arg(long, env = "PAWPOST_TOY_TRUST_CERT", value_name = "FILE")]
+    trust_cert: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -363,6 +367,7 @@ async fn main() -> eyre::Result<()> {
                 server: args.server,
                 state_dir: args.state_dir,
                 speak_wav: args.speak_wav,
+                trust_cert: args.trust_cert,
             };
             let input = tokio::io::BufReader::new(tokio::io::stdin());
             pawpost_toy_sim::run_cli(config, input, std::io::stdout()).await?;
@@ -554,6 +559,7 @@ async fn demo(args: DemoArgs) -> eyre::Result<()> {
         server: url,
         state_dir: args.data_dir.join("toy"),
         speak_wav: true,
+        trust_cert: None,
     };
     let input = tokio::io::BufReader::new(tokio::io::stdin());
     let toy_task = tokio::spawn(async move {

@@ -61,6 +61,17 @@ pub const DEFAULT_MAX_UNPLAYED_DAYS: u16 = 90;
 pub const RETENTION_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
 /// Longest display name and household name.
 pub const MAX_NAME_CHARS: usize = 80;
+/// A TLS client must finish its handshake this soon after connecting, or it is closed.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// TLS handshakes in progress at once; beyond this, new connections wait in the kernel's
+/// backlog until one finishes or times out.
+pub const MAX_PENDING_TLS_HANDSHAKES: usize = 1024;
+/// Largest certificate or key file read at start (a chain is a few KiB).
+pub const MAX_TLS_PEM_BYTES: u64 = 1024 * 1024;
+/// The HSTS header sent when pawpost is reached over https: browsers then use https for a
+/// year. Without `includeSubDomains`, since pawpost cannot know that every other host
+/// under its domain serves https; a proxy in front can add it (and `preload`).
+pub const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
 
 /// Throttling of one kind of attempt: at most `max` within `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,8 +92,14 @@ pub struct ServerConfig {
     /// `file://...` or a plain path; defaults to `<data_dir>/blobs`.
     pub blob_url: Option<String>,
     /// The address people use to reach this server, for links in invitations and
-    /// security.txt; `http://<bound address>` when unset.
+    /// security.txt; `http://<bound address>` when unset (`https://` with TLS). An
+    /// `https://` address also turns on HSTS, for TLS ended at a proxy.
     pub public_url: Option<String>,
+    /// PEM certificate chain (the server's certificate first) to serve HTTPS and wss
+    /// itself on `listen`; needs `tls_key`. Plain HTTP when both are unset.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, RSA or EC) of the certificate in `tls_cert`.
+    pub tls_key: Option<PathBuf>,
     /// Leave `Secure` off the session cookie, for plain-http local use only.
     pub insecure_cookies: bool,
     /// security.txt `Contact:` value (a `mailto:` or `https:` URI).
@@ -128,6 +145,8 @@ impl ServerConfig {
             database_schema: None,
             blob_url: None,
             public_url: None,
+            tls_cert: None,
+            tls_key: None,
             insecure_cookies: false,
             security_contact: DEFAULT_SECURITY_CONTACT.into(),
             min_password_chars: DEFAULT_MIN_PASSWORD_CHARS,

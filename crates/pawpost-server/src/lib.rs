@@ -18,6 +18,7 @@ pub mod routes;
 pub mod state;
 mod storage;
 pub use storage::open as open_storage;
+pub mod tls;
 pub mod toyhub;
 mod web;
 
@@ -62,6 +63,7 @@ struct ApiDoc;
 pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let max_json = state.config.max_json_bytes;
     let max_envelope = state.config.max_envelope_bytes;
+    let hsts = sends_hsts(&state);
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(meta::healthz))
         .routes(routes!(meta::security_txt))
@@ -126,11 +128,23 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             config::REQUEST_TIMEOUT,
         ));
-    (security_headers(router), doc)
+    (security_headers(router, hsts), doc)
 }
 
-/// Headers every answer carries: no framing, no sniffing, no referrer, a strict CSP.
-fn security_headers(router: Router) -> Router {
+/// HSTS is sent when people reach pawpost over https: it serves TLS itself, or its public
+/// address is `https://` (TLS ended at a proxy). Over plain http it would be ignored by
+/// browsers anyway, and it would be a promise the server cannot keep.
+fn sends_hsts(state: &AppState) -> bool {
+    let https_public_url = state
+        .public_url
+        .get(.."https://".len())
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
+    state.config.tls_cert.is_some() || https_public_url
+}
+
+/// Headers every answer carries: no framing, no sniffing, no referrer, a strict CSP, and
+/// with `hsts` the `Strict-Transport-Security` header.
+fn security_headers(router: Router, hsts: bool) -> Router {
     const CSP: &str =
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; \
         media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
@@ -149,12 +163,19 @@ fn security_headers(router: Router) -> Router {
             "microphone=(self), camera=(), geolocation=()",
         ),
     ];
-    headers.into_iter().fold(router, |router, (name, value)| {
-        router.layer(SetResponseHeaderLayer::overriding(
-            name,
-            HeaderValue::from_static(value),
-        ))
-    })
+    let hsts = hsts.then_some((
+        header::STRICT_TRANSPORT_SECURITY,
+        config::STRICT_TRANSPORT_SECURITY,
+    ));
+    headers
+        .into_iter()
+        .chain(hsts)
+        .fold(router, |router, (name, value)| {
+            router.layer(SetResponseHeaderLayer::overriding(
+                name,
+                HeaderValue::from_static(value),
+            ))
+        })
 }
 
 /// A server that is listening. Dropping it does not stop it; call `shutdown`.
@@ -167,6 +188,16 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
+    /// `https://<address>` when the server speaks TLS itself, else `http://<address>`.
+    pub fn local_url(&self) -> String {
+        let scheme = if self.state.config.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
     /// Stops accepting, lets requests in flight finish, and returns.
     pub async fn shutdown(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(());
@@ -192,6 +223,8 @@ impl RunningServer {
 
 /// Opens the storage named by `config`, binds its address and starts serving.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
+    // First, so that a wrong certificate or key stops the start before anything is opened.
+    let tls_acceptor = tls::acceptor(&config)?;
     let (store, blobs) = storage::open(&config).await?;
     let hasher = passwords::PasswordHasher::new(config.hash_workers, config.hash_queue)
         .map_err(|e| StartError::Other(e.to_string()))?;
@@ -214,7 +247,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let public_url = config
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{addr}"))
+        .unwrap_or_else(|| {
+            let scheme = if tls_acceptor.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{addr}")
+        })
         .trim_end_matches('/')
         .into();
     let mailer = mail::Mailer::new(
@@ -253,15 +293,24 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         )
     });
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let serving_tls = tls_acceptor.is_some();
     let task = tokio::spawn(async move {
-        let result = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let stop = async move {
             let _ = rx.await;
-        })
-        .await;
+        };
+        let result = match tls_acceptor {
+            Some(acceptor) => {
+                axum::serve(tls::listen(listener, acceptor), service)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+            None => {
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+        };
         sweeper.abort();
         retention.abort();
         if let Some((relaying, heartbeat)) = relaying {
@@ -270,7 +319,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         }
         result
     });
-    tracing::info!(%addr, "pawpost is listening");
+    tracing::info!(%addr, tls = serving_tls, "pawpost is listening");
     Ok(RunningServer {
         state,
         addr,

@@ -23,6 +23,8 @@ pub enum StartError {
         "cannot listen on {0}: {1} (is another server using it? choose another with --listen)"
     )]
     Bind(SocketAddr, std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("{0}")]
     Other(String),
 }

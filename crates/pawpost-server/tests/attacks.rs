@@ -35,6 +35,7 @@ async fn start_toy(server: &TestServer, state_dir: &std::path::Path) -> SimToy {
         server: server.base.clone(),
         state_dir: state_dir.to_owned(),
         speak_wav: false,
+        trust_cert: None,
     })
     .await
     .expect("the simulated toy starts")

@@ -54,6 +54,9 @@ pub struct SimConfig {
     pub state_dir: PathBuf,
     /// Also write each spoken prompt as a WAV file (needs `espeak-ng`; otherwise text only).
     pub speak_wav: bool,
+    /// A PEM file of certificates to trust for a `https://`/`wss://` server besides the
+    /// public certificate authorities: a self-signed server's certificate, or a private CA.
+    pub trust_cert: Option<PathBuf>,
 }
 
 /// Something the toy did, in the order it did it.
@@ -150,14 +153,14 @@ impl SimToy {
     /// background, so this works while the server is still down.
     pub async fn start(config: SimConfig) -> eyre::Result<SimToy> {
         let ws_url = ws_url(&config.server)?;
-        if ws_url.starts_with("wss://") {
-            // The simulator runs beside the server it talks to (demo, story tests, a
-            // developer's machine), so it carries no TLS stack of its own.
-            bail!("{ws_url}: this simulator connects over plain ws:// only; use the server's http:// address");
-        }
+        let tls = if ws_url.starts_with("wss://") {
+            Some(link::tls_config(config.trust_cert.as_deref())?)
+        } else {
+            None
+        };
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (commands, command_rx) = mpsc::unbounded_channel();
-        let shell = shell::start(&config, ws_url, events.clone()).await?;
+        let shell = shell::start(&config, ws_url, tls, events.clone()).await?;
         let status = shell.status_handle();
         let task = tokio::spawn(shell.run(command_rx));
         Ok(SimToy {

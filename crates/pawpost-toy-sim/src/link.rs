@@ -1,7 +1,9 @@
 //! The toy's connection: one WebSocket at a time, reopened with a bounded backoff.
 
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -10,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 /// Wait before the first retry; doubled after each failure up to [`MAX_BACKOFF`].
 pub const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
@@ -47,6 +49,8 @@ pub(crate) enum LinkEvent {
 
 pub(crate) struct Link {
     url: String,
+    /// For `wss://`: whom to trust.
+    tls: Option<Arc<rustls::ClientConfig>>,
     state: State,
     backoff: Duration,
     /// Set when sending failed, so that the owner learns of it after the current batch.
@@ -55,9 +59,10 @@ pub(crate) struct Link {
 
 impl Link {
     /// Starts down, with the first attempt due at once.
-    pub(crate) fn new(url: String) -> Self {
+    pub(crate) fn new(url: String, tls: Option<Arc<rustls::ClientConfig>>) -> Self {
         Self {
             url,
+            tls,
             state: State::Waiting(Instant::now()),
             backoff: INITIAL_BACKOFF,
             lost: None,
@@ -76,7 +81,8 @@ impl Link {
                 State::Waiting(at) => {
                     let at = *at;
                     sleep_until(at).await;
-                    self.state = State::Connecting(Box::pin(connect(self.url.clone())));
+                    self.state =
+                        State::Connecting(Box::pin(connect(self.url.clone(), self.tls.clone())));
                 }
                 State::Connecting(attempt) => match attempt.as_mut().await {
                     Ok(ws) => {
@@ -160,7 +166,39 @@ impl Link {
     }
 }
 
-async fn connect(url: String) -> Result<Ws, String> {
+/// TLS for `wss://`: the public certificate authorities, and the certificates in
+/// `trust_cert` too.
+pub(crate) fn tls_config(trust_cert: Option<&Path>) -> eyre::Result<Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(path) = trust_cert {
+        let unreadable = |e: &dyn std::fmt::Display| {
+            eyre::eyre!(
+                "cannot read the certificate to trust {}: {e} (give a PEM file, -----BEGIN CERTIFICATE-----)",
+                path.display()
+            )
+        };
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| unreadable(&e))?;
+        if certs.is_empty() {
+            return Err(unreadable(&"it holds no certificate"));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| unreadable(&e))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+async fn connect(url: String, tls: Option<Arc<rustls::ClientConfig>>) -> Result<Ws, String> {
     // Nothing larger than a frame is ever valid, so a larger message is refused before it is
     // buffered.
     let config = WebSocketConfig::default()
@@ -168,7 +206,12 @@ async fn connect(url: String) -> Result<Ws, String> {
         .max_frame_size(Some(MAX_FRAME_LEN));
     match timeout(
         CONNECT_TIMEOUT,
-        tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true),
+        tokio_tungstenite::connect_async_tls_with_config(
+            url.as_str(),
+            Some(config),
+            true,
+            tls.map(Connector::Rustls),
+        ),
     )
     .await
     {
@@ -186,7 +229,7 @@ mod tests {
 
     #[test]
     fn the_backoff_doubles_up_to_its_bound() {
-        let mut link = Link::new("ws://127.0.0.1:9/api/v1/toy/ws".into());
+        let mut link = Link::new("ws://127.0.0.1:9/api/v1/toy/ws".into(), None);
         let mut waits = Vec::new();
         for _ in 0..8 {
             waits.push(link.backoff);

@@ -50,6 +50,7 @@ struct SaveFailed(String);
 pub(crate) async fn start(
     config: &SimConfig,
     ws_url: String,
+    tls: Option<Arc<rustls::ClientConfig>>,
     events: broadcast::Sender<SimEvent>,
 ) -> eyre::Result<Shell<impl CryptoRng + Send + 'static>> {
     let store = Store::open(&config.state_dir)
@@ -87,7 +88,7 @@ pub(crate) async fn start(
         toy,
         rng,
         store,
-        link: Link::new(ws_url),
+        link: Link::new(ws_url, tls),
         speaker,
         events,
         status: Arc::new(Mutex::new(status)),

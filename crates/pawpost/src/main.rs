@@ -165,7 +165,7 @@ impl StoreArgs {
 
 #[derive(Args)]
 struct ToyArgs {
-    /// The server's address.
+    /// The server's address: http://HOST:PORT, or https:// (the toy then uses wss).
     #[arg(
         long,
         env = "PAWPOST_TOY_SERVER",
@@ -178,6 +178,10 @@ struct ToyArgs {
     /// Also write what the toy says as WAV files (with espeak-ng, when installed).
     #[arg(long)]
     speak_wav: bool,
+    /// For an https:// server: a PEM certificate to trust besides the public certificate
+    /// authorities (a server's self-signed certificate, or a private CA).
+    #[arg(long, env = "PAWPOST_TOY_TRUST_CERT", value_name = "FILE")]
+    trust_cert: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -192,7 +196,8 @@ struct DemoArgs {
 
 #[derive(Args)]
 struct ServeArgs {
-    /// Address and port to listen on. Keep it on loopback behind a TLS proxy in production.
+    /// Address and port to listen on. In production either keep it on loopback behind a TLS
+    /// proxy, or give --tls-cert and --tls-key.
     #[arg(long, env = "PAWPOST_LISTEN", default_value = config::DEFAULT_LISTEN)]
     listen: SocketAddr,
 
@@ -213,9 +218,22 @@ struct ServeArgs {
     #[arg(long, env = "PAWPOST_BLOB_URL", hide_env_values = true)]
     blob_url: Option<String>,
 
-    /// The URL people use to reach this server; used in invitation links [default: http://<listen>].
+    /// The URL people use to reach this server; used in invitation links. An https:// URL
+    /// also turns on HSTS (for TLS ended at a proxy) [default: http://<listen>, or
+    /// https://<listen> with --tls-cert].
     #[arg(long, env = "PAWPOST_PUBLIC_URL")]
     public_url: Option<String>,
+
+    /// Serve https (and the toy's wss) on --listen with this PEM certificate chain, the
+    /// server's own certificate first; needs --tls-key. Every answer then carries HSTS
+    /// (max-age one year). Without it and --tls-key, plain http.
+    #[arg(long, env = "PAWPOST_TLS_CERT", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+
+    /// The PEM private key (PKCS#8, RSA or EC) of --tls-cert; keep it readable only by
+    /// the user running pawpost (mode 0600).
+    #[arg(long, env = "PAWPOST_TLS_KEY", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
 
     /// Leave the Secure flag off the session cookie. Only for plain-http use away from
     /// localhost; browsers already accept Secure cookies on http://localhost.
@@ -284,6 +302,8 @@ impl ServeArgs {
     fn into_config(self) -> ServerConfig {
         let mut c = ServerConfig::with_data_dir(self.data_dir);
         c.public_url = self.public_url;
+        c.tls_cert = self.tls_cert;
+        c.tls_key = self.tls_key;
         c.listen = self.listen;
         c.database_url = self.database_url;
         c.database_schema = self.database_schema;
@@ -348,8 +368,8 @@ async fn main() -> eyre::Result<()> {
             let data_dir = config.data_dir.clone();
             let server = pawpost_server::start(config).await?;
             println!(
-                "pawpost is serving http://{} (data in {})",
-                server.addr,
+                "pawpost is serving {} (data in {})",
+                server.local_url(),
                 data_dir.display()
             );
             server.run_until(stop_signal()).await?;
@@ -359,6 +379,7 @@ async fn main() -> eyre::Result<()> {
                 server: args.server,
                 state_dir: args.state_dir,
                 speak_wav: args.speak_wav,
+                trust_cert: args.trust_cert,
             };
             let input = tokio::io::BufReader::new(tokio::io::stdin());
             pawpost_toy_sim::run_cli(config, input, std::io::stdout()).await?;
@@ -550,6 +571,7 @@ async fn demo(args: DemoArgs) -> eyre::Result<()> {
         server: url,
         state_dir: args.data_dir.join("toy"),
         speak_wav: true,
+        trust_cert: None,
     };
     let input = tokio::io::BufReader::new(tokio::io::stdin());
     let toy_task = tokio::spawn(async move {
@@ -583,6 +605,7 @@ mod tests {
         assert_eq!(config.database_url(), "sqlite://pawpost-data/pawpost.db");
         assert_eq!(config.blob_url(), "file://pawpost-data/blobs");
         assert!(!config.insecure_cookies);
+        assert_eq!((config.tls_cert, config.tls_key), (None, None));
         assert_eq!(config.min_password_chars, 15);
     }
 

@@ -1,5 +1,6 @@
 //! `pawpost serve` as an operator runs it: a real process, its help, its sockets.
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Stdio};
 
 fn pawpost() -> Command {
@@ -19,10 +20,18 @@ impl Drop for Serving {
 }
 
 fn serve(data: &std::path::Path) -> Serving {
+    serve_with(data, &[], "http://")
+}
+
+/// `pawpost serve` on a free port with `args`; `scheme` is what its first line announces.
+fn serve_with(data: &std::path::Path, args: &[&std::ffi::OsStr], scheme: &str) -> Serving {
     let mut child = pawpost()
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
+        .args(args)
         .env_remove("PAWPOST_DATABASE_URL")
+        .env_remove("PAWPOST_TLS_CERT")
+        .env_remove("PAWPOST_TLS_KEY")
         .env("PAWPOST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
@@ -31,10 +40,10 @@ fn serve(data: &std::path::Path) -> Serving {
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
     let addr = line
-        .split("http://")
+        .split(scheme)
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .unwrap_or_else(|| panic!("no {scheme} address in {line:?}"))
         .to_owned();
     Serving { child, addr }
 }
@@ -69,6 +78,11 @@ fn table(name: &str) -> Vec<(String, String, String)> {
 fn a_port_scan_finds_nothing_but_the_one_http_port() {
     let data = tempfile::tempdir().unwrap();
     let server = serve(&data.path().join("data"));
+    assert_only_one_port(&server);
+}
+
+/// The server holds exactly one listening TCP socket, on its announced port, and no UDP.
+fn assert_only_one_port(server: &Serving) {
     let port: u16 = server.addr.rsplit(':').next().unwrap().parse().unwrap();
     let inodes = socket_inodes(server.child.id());
     const LISTEN: &str = "0A";
@@ -106,10 +120,75 @@ fn help_explains_every_serve_option() {
         "--blob-url",
         "--insecure-cookies",
         "--security-contact",
+        "--tls-cert",
+        "--tls-key",
+        "PAWPOST_TLS_CERT",
+        "PAWPOST_TLS_KEY",
+        "HSTS",
         "PAWPOST_LISTEN",
     ] {
         assert!(help.contains(option), "{option} missing from help");
     }
+}
+
+#[test]
+fn with_a_certificate_and_key_the_one_port_serves_https_with_hsts() {
+    let dir = tempfile::tempdir().unwrap();
+    let rcgen::CertifiedKey { cert, key_pair } =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let (cert_file, key_file) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key_pair.serialize_pem()).unwrap();
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let server = serve_with(
+        &dir.path().join("data"),
+        &[
+            "--tls-cert".as_ref(),
+            cert_file.as_os_str(),
+            "--tls-key".as_ref(),
+            key_file.as_os_str(),
+        ],
+        "https://",
+    );
+    assert_only_one_port(&server);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let response = runtime.block_on(async {
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(cert.pem().as_bytes()).unwrap())
+            .build()
+            .unwrap()
+            .get(format!("https://{}/healthz", server.addr))
+            .send()
+            .await
+            .unwrap()
+    });
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    assert_eq!(
+        response.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+}
+
+#[test]
+fn a_certificate_without_its_key_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert_file = dir.path().join("tls.crt");
+    let out = pawpost()
+        .args(["serve", "--listen", "127.0.0.1:0", "--tls-cert"])
+        .arg(&cert_file)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env_remove("PAWPOST_TLS_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--tls-key") && err.contains("give both"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -17,6 +17,8 @@ pub const GOOD_PASSWORD: &str = "violet kettle harbour sprocket";
 
 pub struct TestServer {
     pub base: String,
+    /// With TLS: the server's self-signed certificate (PEM), which its clients trust.
+    pub tls_cert: Option<std::path::PathBuf>,
     /// The PostgreSQL URL and schema when the stories run on PostgreSQL.
     pub postgres: Option<(String, String)>,
     pub server: Option<RunningServer>,
@@ -58,6 +60,21 @@ impl TestServer {
         Self::start_with(|_| {}).await
     }
 
+    /// A server that serves https itself, with a self-signed certificate for 127.0.0.1.
+    pub async fn start_tls() -> Self {
+        Self::start_with(|config| {
+            let dir = config.data_dir.parent().unwrap().to_owned();
+            let rcgen::CertifiedKey { cert, key_pair } =
+                rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+            let (cert_file, key_file) = (dir.join("tls.crt"), dir.join("tls.key"));
+            std::fs::write(&cert_file, cert.pem()).unwrap();
+            std::fs::write(&key_file, key_pair.serialize_pem()).unwrap();
+            config.tls_cert = Some(cert_file);
+            config.tls_key = Some(key_file);
+        })
+        .await
+    }
+
     pub async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> Self {
         let data = tempfile::tempdir().unwrap();
         let mut config = test_config(data.path());
@@ -66,9 +83,11 @@ impl TestServer {
             .database_url
             .clone()
             .zip(config.database_schema.clone());
+        let tls_cert = config.tls_cert.clone();
         let server = pawpost_server::start(config).await.expect("server starts");
         Self {
-            base: format!("http://{}", server.addr),
+            base: server.local_url(),
+            tls_cert,
             postgres,
             server: Some(server),
             data,
@@ -83,9 +102,23 @@ impl TestServer {
     pub fn anonymous(&self) -> Client {
         Client {
             base: self.base.clone(),
-            http: reqwest::Client::new(),
+            http: self.http_client(),
             token: None,
         }
+    }
+
+    /// A new HTTP client; with TLS, one that trusts this server's certificate.
+    pub fn http_client(&self) -> reqwest::Client {
+        let Some(cert) = &self.tls_cert else {
+            return reqwest::Client::new();
+        };
+        let pem = std::fs::read(cert).unwrap();
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+            .build()
+            .unwrap()
     }
 
     /// Signs up and signs in a new person; returns their client and account id.

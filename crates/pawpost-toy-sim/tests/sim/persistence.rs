@@ -54,12 +54,25 @@ async fn an_unreadable_state_is_refused_not_replaced() {
 #[tokio::test]
 async fn bad_server_addresses_are_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
-    for server in ["127.0.0.1:8080", "https://pawpost.example"] {
+    for server in ["127.0.0.1:8080", "ftp://pawpost.example"] {
         let config = SimConfig {
             server: server.into(),
             state_dir: dir.path().to_path_buf(),
             speak_wav: false,
+            trust_cert: None,
         };
         assert!(SimToy::start(config).await.is_err(), "{server}");
     }
+    let missing = dir.path().join("missing.pem");
+    let config = SimConfig {
+        server: "https://pawpost.example".into(),
+        state_dir: dir.path().to_path_buf(),
+        speak_wav: false,
+        trust_cert: Some(missing.clone()),
+    };
+    let error = SimToy::start(config).await.err().expect("refused");
+    assert!(
+        error.to_string().contains(&missing.display().to_string()),
+        "{error}"
+    );
 }

@@ -39,6 +39,15 @@ pub enum BackupError {
     BlobScheme(String),
 
     #[error(
+        "the blobs are in an S3 bucket (--blob-url s3://...), and `pawpost backup` and \
+         `pawpost restore` copy only a local blob folder, so nothing was copied: protect the \
+         bucket with its own versioning and replication (or copy it with your storage's \
+         tools), and back up the database with pg_dump (or SQLite's .backup) at about the \
+         same time; a database backup alone brings back no messages"
+    )]
+    S3Blobs,
+
+    #[error(
         "there is no SQLite database at {0}: check that --data-dir or --database-url name \
          the server's data"
     )]

@@ -152,7 +152,9 @@ fn blob_root(config: &ServerConfig) -> Result<PathBuf, BackupError> {
     let url = config.blob_url();
     match url.split_once("://") {
         Some(("file", path)) => Ok(PathBuf::from(path)),
-        Some(_) => Err(BackupError::BlobScheme(url)),
+        Some(("s3", _)) => Err(BackupError::S3Blobs),
+        // Only the scheme: the rest of a URL may hold a password.
+        Some((scheme, _)) => Err(BackupError::BlobScheme(format!("{scheme}://..."))),
         None => Ok(PathBuf::from(url)),
     }
 }

@@ -302,3 +302,34 @@ async fn missing_extra_and_unknown_versions_are_refused() {
     assert!(!tmp.path().join("restored/pawpost.db").exists());
     restore(&target, &dir, |_| {}).await.unwrap();
 }
+
+#[tokio::test]
+async fn blobs_in_a_bucket_are_refused_with_what_to_do_instead() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut live = config(&tmp.path().join("data"), None);
+    live.blob_url = Some("s3://pawpost-blobs/live?endpoint=https://s3.example.org".into());
+    let err = backup(&live, &tmp.path().join("backup"), |_| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BackupError::S3Blobs), "{err}");
+    let message = err.to_string();
+    for advice in [
+        "versioning",
+        "replication",
+        "pg_dump",
+        "database backup alone",
+    ] {
+        assert!(
+            message.contains(advice),
+            "{advice:?} missing from: {message}"
+        );
+    }
+    assert!(!tmp.path().join("backup").exists(), "nothing was written");
+
+    live.blob_url = Some("gs://user:hunter2@bucket/blobs".into());
+    let err = backup(&live, &tmp.path().join("backup"), |_| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BackupError::BlobScheme(_)), "{err}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}

@@ -89,7 +89,9 @@ pub struct ServerConfig {
     /// PostgreSQL schema to keep pawpost's tables in (created if missing); the URL's
     /// default (usually `public`) when unset.
     pub database_schema: Option<String>,
-    /// `file://...` or a plain path; defaults to `<data_dir>/blobs`.
+    /// `file://...`, a plain path, or `s3://BUCKET/PREFIX?endpoint=URL&region=NAME`
+    /// (credentials from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, never the URL);
+    /// defaults to `<data_dir>/blobs`.
     pub blob_url: Option<String>,
     /// The address people use to reach this server, for links in invitations and
     /// security.txt; `http://<bound address>` when unset (`https://` with TLS). An

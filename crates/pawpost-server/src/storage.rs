@@ -1,6 +1,7 @@
 //! Picks the storage backends named by the configuration.
 use crate::config::ServerConfig;
 use pawpost_blob_local::LocalBlobStore;
+use pawpost_blob_s3::S3BlobStore;
 use pawpost_store::{BlobStore, MetadataStore};
 use pawpost_store_postgres::PostgresStore;
 use pawpost_store_sqlite::SqliteStore;
@@ -15,8 +16,14 @@ pub enum StartError {
     DataDir(PathBuf, std::io::Error),
     #[error("unsupported database URL scheme in {0:?}: use sqlite://PATH or postgres://USER@HOST/DATABASE")]
     DatabaseScheme(String),
-    #[error("unsupported blob URL {0:?}: use file://PATH or a plain folder path")]
+    #[error(
+        "unsupported blob URL {0:?}: use file://PATH, a plain folder path, or \
+         s3://BUCKET/PREFIX for S3-compatible storage"
+    )]
     BlobScheme(String),
+    /// The message is complete in itself: no `source`, so it is not printed twice.
+    #[error("cannot open the blob bucket: {0}")]
+    BlobBucket(pawpost_blob_s3::OpenError),
     #[error("cannot open storage: {0}")]
     Storage(#[from] pawpost_store::StoreError),
     #[error(
@@ -64,11 +71,16 @@ pub async fn open(
         return Err(StartError::DatabaseScheme(format!("{scheme}://...")));
     };
     let blob_url = config.blob_url();
-    let blob_path = match blob_url.split_once("://") {
-        Some(("file", path)) => PathBuf::from(path),
-        Some(_) => return Err(StartError::BlobScheme(blob_url)),
-        None => PathBuf::from(&blob_url),
+    let blobs: Arc<dyn BlobStore> = match blob_url.split_once("://") {
+        Some(("file", path)) => Arc::new(LocalBlobStore::open(path)?),
+        Some(("s3", _)) => Arc::new(
+            S3BlobStore::open(&blob_url)
+                .await
+                .map_err(StartError::BlobBucket)?,
+        ),
+        // Only the scheme: the rest of a URL may hold a password.
+        Some((scheme, _)) => return Err(StartError::BlobScheme(format!("{scheme}://..."))),
+        None => Arc::new(LocalBlobStore::open(&blob_url)?),
     };
-    let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::open(blob_path)?);
     Ok((store, blobs))
 }

@@ -313,7 +313,8 @@ async fn malformed_and_huge_bodies_get_clear_errors() {
 
 #[tokio::test]
 async fn the_data_folder_and_its_files_are_private() {
-    let server = TestServer::start().await;
+    // The local blob folder even when the other stories keep their blobs on S3.
+    let server = TestServer::start_with(|c| c.blob_url = None).await;
     server.person("ann@example.org", "Ann").await;
     let data = server.data.path().join("data");
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;

@@ -358,3 +358,28 @@ async fn only_a_valid_newer_roster_signed_by_an_owner_is_accepted() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["error"], "not_in_roster");
 }
+
+#[tokio::test]
+async fn on_s3_an_envelope_is_one_object_under_the_servers_own_prefix() {
+    let f = family().await;
+    let Some(prefix) = f.server.s3_prefix.clone() else {
+        return; // The stories keep their blobs in a local folder in this run.
+    };
+    let to_mum = [f.mum_keys.public()];
+    let (envelope, _) = sealed(&f.gran_keys, &f.home, MediaType::OggOpus, &to_mum, VOICE);
+    let (status, body) = upload(&f.gran, &f.home, envelope.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let objects = bucket_objects(&f.server).unwrap();
+    assert_eq!(objects.len(), 1, "{objects:?}");
+    let (key, bytes) = &objects[0];
+    assert!(
+        key.starts_with(&format!("{prefix}/envelopes/{}/", f.home)),
+        "{key}"
+    );
+    assert_eq!(bytes, &envelope, "the bucket holds the envelope as sent");
+    assert!(
+        !f.server.data.path().join("data/blobs").exists(),
+        "no blob folder next to the database"
+    );
+}

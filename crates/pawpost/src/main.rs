@@ -214,7 +214,11 @@ struct ServeArgs {
     #[arg(long, env = "PAWPOST_DATABASE_SCHEMA")]
     database_schema: Option<String>,
 
-    /// Where encrypted blobs go: file:///path or a folder path [default: <data-dir>/blobs].
+    /// Where encrypted blobs go: file:///path, a folder path, or
+    /// s3://BUCKET/PREFIX?endpoint=https://HOST&region=NAME for S3-compatible storage, with
+    /// credentials only from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN);
+    /// endpoint and region may come from AWS_ENDPOINT_URL and AWS_REGION instead
+    /// [default: <data-dir>/blobs].
     #[arg(long, env = "PAWPOST_BLOB_URL", hide_env_values = true)]
     blob_url: Option<String>,
 

@@ -116,8 +116,8 @@ pub async fn download(client: &Client, message: &str) -> (StatusCode, Vec<u8>) {
     (response.status(), response.bytes().await.unwrap().to_vec())
 }
 
-/// Every byte the server keeps: database files and blobs, and on PostgreSQL a dump of the
-/// server's schema.
+/// Every byte the server keeps: database files and blobs, on PostgreSQL a dump of the
+/// server's schema, and on S3 its objects with their keys.
 pub fn everything_stored(server: &TestServer) -> Vec<u8> {
     let mut all = Vec::new();
     if let Some((url, schema)) = &server.postgres {
@@ -143,10 +143,25 @@ pub fn everything_stored(server: &TestServer) -> Vec<u8> {
             }
         }
     }
+    for (key, bytes) in bucket_objects(server).unwrap_or_default() {
+        all.extend(key.into_bytes());
+        all.extend(bytes);
+    }
     all
 }
 
+/// The server's objects in the test bucket, keys and contents, when its blobs are on S3.
+pub fn bucket_objects(server: &TestServer) -> Option<Vec<(String, Vec<u8>)>> {
+    let prefix = server.s3_prefix.as_deref()?;
+    let moto = super::s3().expect("a server with an S3 prefix runs on moto");
+    Some(moto.objects(super::S3_BUCKET, prefix))
+}
+
+/// How many blobs the server holds, in its blob folder or under its bucket prefix.
 pub fn blob_count(server: &TestServer) -> usize {
+    if let Some(objects) = bucket_objects(server) {
+        return objects.len();
+    }
     let mut count = 0;
     let mut stack = vec![server.data.path().join("data/blobs")];
     while let Some(dir) = stack.pop() {

@@ -4,10 +4,12 @@
 pub mod family;
 pub mod toys;
 
+use pawpost_blob_s3::testing::{MotoServer, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
 use pawpost_server::config::{RateLimit, ServerConfig};
 use pawpost_server::RunningServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Failed sign-ins allowed per account in these stories.
@@ -21,6 +23,8 @@ pub struct TestServer {
     pub tls_cert: Option<std::path::PathBuf>,
     /// The PostgreSQL URL and schema when the stories run on PostgreSQL.
     pub postgres: Option<(String, String)>,
+    /// The key prefix in `S3_BUCKET` when the stories keep their blobs on S3.
+    pub s3_prefix: Option<String>,
     pub server: Option<RunningServer>,
     pub data: tempfile::TempDir,
 }
@@ -40,7 +44,44 @@ pub fn test_config(data: &std::path::Path) -> ServerConfig {
         config.database_url = Some(url);
         config.database_schema = Some(format!("pawpost_story_{}", uuid::Uuid::new_v4().simple()));
     }
+    if let Some(moto) = s3() {
+        let prefix = format!("story-{}", uuid::Uuid::new_v4().simple());
+        config.blob_url = Some(moto.blob_url(S3_BUCKET, &prefix));
+    }
     config
+}
+
+/// The bucket that holds every story's blobs when they run on S3.
+pub const S3_BUCKET: &str = "pawpost-stories";
+
+/// With `PAWPOST_TEST_BLOB=s3`, every story keeps its blobs on one moto server started
+/// for the test binary, each server under a fresh prefix of `S3_BUCKET`. Without
+/// `moto_server` the stories say so and keep using a local folder (or fail, with
+/// `PAWPOST_REQUIRE_S3=1`).
+pub fn s3() -> Option<&'static MotoServer> {
+    if std::env::var("PAWPOST_TEST_BLOB").as_deref() != Ok("s3") {
+        return None;
+    }
+    static READY: OnceLock<Option<&'static MotoServer>> = OnceLock::new();
+    *READY.get_or_init(|| {
+        let moto = MotoServer::shared()?;
+        moto.create_bucket(S3_BUCKET);
+        // The server reads S3 credentials from its environment only; these are moto's
+        // dummies, set before any server of this binary starts.
+        std::env::set_var("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID);
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", TEST_SECRET_ACCESS_KEY);
+        std::env::remove_var("AWS_SESSION_TOKEN");
+        Some(moto)
+    })
+}
+
+/// The S3 prefix named by a `test_config` blob URL.
+fn s3_prefix_of(config: &ServerConfig) -> Option<String> {
+    let rest = config
+        .blob_url
+        .as_deref()?
+        .strip_prefix(&format!("s3://{S3_BUCKET}/"))?;
+    Some(rest.split('?').next().unwrap_or(rest).to_owned())
 }
 
 /// With `PAWPOST_TEST_BACKEND=postgres` (and `PAWPOST_TEST_DATABASE_URL`), every story
@@ -84,11 +125,13 @@ impl TestServer {
             .clone()
             .zip(config.database_schema.clone());
         let tls_cert = config.tls_cert.clone();
+        let s3_prefix = s3_prefix_of(&config);
         let server = pawpost_server::start(config).await.expect("server starts");
         Self {
             base: server.local_url(),
             tls_cert,
             postgres,
+            s3_prefix,
             server: Some(server),
             data,
         }

@@ -1,0 +1,221 @@
+//! A throwaway S3-compatible server for tests: `moto_server` (Python's `moto[server]`)
+//! on a free loopback port, with dummy credentials, stopped when dropped or when the
+//! test process ends, however it ends.
+//!
+//! Without `moto_server` on PATH, [`MotoServer::start`] says so on standard error and
+//! returns `None`, so that tests skip; with `PAWPOST_REQUIRE_S3=1` it panics instead.
+use crate::config::{ENV_ACCESS_KEY_ID, ENV_SECRET_ACCESS_KEY};
+use futures_util::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The program started.
+pub const MOTO_PROGRAM: &str = "moto_server";
+/// Set to `1` to fail, not skip, when `moto_server` is missing.
+pub const REQUIRE_ENV: &str = "PAWPOST_REQUIRE_S3";
+/// Longest wait for a fresh moto server to answer.
+pub const MOTO_START_TIMEOUT: Duration = Duration::from_secs(60);
+/// Pause between two checks whether it answers.
+pub const MOTO_POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Longest wait for one plain request to it.
+pub const MOTO_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Credentials for the tests (moto accepts any).
+pub const TEST_ACCESS_KEY_ID: &str = "pawpost-test-key-id";
+pub const TEST_SECRET_ACCESS_KEY: &str = "pawpost-test-secret";
+/// The region of the test buckets.
+pub const TEST_REGION: &str = "us-east-1";
+/// What the shell's exit status is when a program is missing.
+const EXIT_NOT_FOUND: i32 = 127;
+
+/// Runs moto, and stops it when its standard input closes: when the `MotoServer` is
+/// dropped, or when the test process exits without dropping it (a `static`).
+const SUPERVISOR: &str = r#"
+command -v "$0" >/dev/null 2>&1 || exit 127
+exec 3<&0
+"$0" -H 127.0.0.1 -p "$1" </dev/null >/dev/null 2>&1 &
+server=$!
+{ read -r _ <&3; kill "$server" 2>/dev/null; } &
+wait "$server"
+"#;
+
+pub struct MotoServer {
+    supervisor: Child,
+    port: u16,
+}
+
+/// An environment holding only the test credentials, for
+/// [`crate::S3BlobStore::open_with_env`].
+pub fn test_env(name: &str) -> Option<String> {
+    match name {
+        ENV_ACCESS_KEY_ID => Some(TEST_ACCESS_KEY_ID.to_owned()),
+        ENV_SECRET_ACCESS_KEY => Some(TEST_SECRET_ACCESS_KEY.to_owned()),
+        _ => None,
+    }
+}
+
+fn required() -> bool {
+    std::env::var(REQUIRE_ENV).as_deref() == Ok("1")
+}
+
+fn unavailable(why: &str) -> Option<MotoServer> {
+    if required() {
+        panic!(
+            "{why}, and {REQUIRE_ENV}=1: install it with `python3 -m pip install 'moto[server]'`"
+        );
+    }
+    eprintln!(
+        "skipping the S3 tests: {why} (install it with `python3 -m pip install 'moto[server]'`, \
+         and set {REQUIRE_ENV}=1 to make its absence fail)"
+    );
+    None
+}
+
+impl MotoServer {
+    /// Starts a moto server and waits until it answers; `None` when moto is missing and
+    /// not required.
+    pub fn start() -> Option<Self> {
+        let port = free_port();
+        let spawned = Command::new("sh")
+            .args(["-c", SUPERVISOR, MOTO_PROGRAM, &port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let supervisor = match spawned {
+            Ok(child) => child,
+            Err(e) => return unavailable(&format!("cannot run sh to start {MOTO_PROGRAM}: {e}")),
+        };
+        let mut server = Self { supervisor, port };
+        let deadline = Instant::now() + MOTO_START_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = server.supervisor.try_wait() {
+                return if status.code() == Some(EXIT_NOT_FOUND) {
+                    unavailable(&format!("{MOTO_PROGRAM} is not on PATH"))
+                } else {
+                    panic!("{MOTO_PROGRAM} on port {port} stopped at once ({status})")
+                };
+            }
+            if server.request("GET", "/").is_ok() {
+                return Some(server);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{MOTO_PROGRAM} did not answer on port {port} within {MOTO_START_TIMEOUT:?}"
+            );
+            std::thread::sleep(MOTO_POLL_INTERVAL);
+        }
+    }
+
+    /// One moto server for the whole test process, started on first use.
+    pub fn shared() -> Option<&'static Self> {
+        static SHARED: OnceLock<Option<MotoServer>> = OnceLock::new();
+        SHARED.get_or_init(Self::start).as_ref()
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The `--blob-url` of `prefix` in `bucket` on this server.
+    pub fn blob_url(&self, bucket: &str, prefix: &str) -> String {
+        format!(
+            "s3://{bucket}/{prefix}?endpoint={}&region={TEST_REGION}",
+            self.endpoint()
+        )
+    }
+
+    /// Creates `bucket` (which may exist already).
+    pub fn create_bucket(&self, bucket: &str) {
+        let status = self
+            .request("PUT", &format!("/{bucket}"))
+            .unwrap_or_else(|e| panic!("cannot create bucket {bucket} on moto: {e}"));
+        assert_eq!(status, 200, "moto refused to create bucket {bucket}");
+    }
+
+    /// Every object under `prefix` in `bucket`, by key (the prefix included), sorted.
+    /// Usable from synchronous and asynchronous tests alike.
+    pub fn objects(&self, bucket: &str, prefix: &str) -> Vec<(String, Vec<u8>)> {
+        let store = AmazonS3Builder::new()
+            .with_bucket_name(bucket)
+            .with_region(TEST_REGION)
+            .with_endpoint(self.endpoint())
+            .with_allow_http(true)
+            .with_access_key_id(TEST_ACCESS_KEY_ID)
+            .with_secret_access_key(TEST_SECRET_ACCESS_KEY)
+            .build()
+            .expect("an S3 client for moto");
+        let prefix = (!prefix.is_empty()).then(|| Path::from(prefix));
+        // Its own thread and runtime, so that a caller inside a runtime does not block it.
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                let listed: Vec<_> = store
+                    .list(prefix.as_ref())
+                    .try_collect()
+                    .await
+                    .expect("moto lists the bucket");
+                let mut objects = Vec::with_capacity(listed.len());
+                for meta in listed {
+                    let found = store
+                        .get(&meta.location)
+                        .await
+                        .expect("moto finds the object");
+                    let bytes = found.bytes().await.expect("moto returns the object");
+                    objects.push((meta.location.to_string(), bytes.to_vec()));
+                }
+                objects.sort();
+                objects
+            })
+        })
+        .join()
+        .expect("listing moto's objects")
+    }
+
+    /// A plain HTTP/1.1 request without a body; returns the status code.
+    fn request(&self, method: &str, path: &str) -> std::io::Result<u16> {
+        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port))?;
+        stream.set_read_timeout(Some(MOTO_REQUEST_TIMEOUT))?;
+        stream.set_write_timeout(Some(MOTO_REQUEST_TIMEOUT))?;
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\n\
+             Connection: close\r\n\r\n",
+            self.port
+        )?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer)?;
+        let answer = String::from_utf8_lossy(&answer);
+        answer
+            .strip_prefix("HTTP/1.1 ")
+            .or_else(|| answer.strip_prefix("HTTP/1.0 "))
+            .and_then(|rest| rest.get(..3))
+            .and_then(|code| code.parse().ok())
+            .ok_or_else(|| std::io::Error::other("not an HTTP answer"))
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        // Closing its standard input makes the supervisor stop moto, then exit.
+        drop(self.supervisor.stdin.take());
+        let _ = self.supervisor.wait();
+    }
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .expect("a free loopback port")
+        .port()
+}

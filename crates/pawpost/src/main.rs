@@ -365,6 +365,9 @@ async fn main() -> eyre::Result<()> {
             tracing_subscriber::EnvFilter::try_from_env("PAWPOST_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        // Standard output is for what a command answers (the address it serves, a
+        // report); logs go to standard error.
+        .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
         Command::Serve(args) => {

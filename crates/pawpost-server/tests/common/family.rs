@@ -186,7 +186,11 @@ pub struct Family {
 
 /// A household with an owner, an approved grandmother, a toy, and a published roster.
 pub async fn family() -> Family {
-    let server = TestServer::start().await;
+    family_on(TestServer::start().await).await
+}
+
+/// The same household, on a server that is already running.
+pub async fn family_on(server: TestServer) -> Family {
     let (mum, mum_id, home) = parent_with_household(&server, "mum@example.org").await;
     let (gran, gran_id) = invited_member(&server, &mum, &home, "gran@example.org", "family").await;
     mum.post(

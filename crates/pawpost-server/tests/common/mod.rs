@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod family;
+pub mod toy;
 
 use pawpost_server::config::{RateLimit, ServerConfig};
 use pawpost_server::RunningServer;
@@ -71,6 +72,18 @@ impl TestServer {
             postgres,
             server: Some(server),
             data,
+        }
+    }
+
+    /// A server that runs elsewhere (another process) at `base`, e.g.
+    /// `http://127.0.0.1:PORT`: the clients of these stories, pointed at it. Its data and
+    /// schema are the other process's business.
+    pub fn at(base: impl Into<String>) -> Self {
+        Self {
+            base: base.into(),
+            postgres: None,
+            server: None,
+            data: tempfile::tempdir().unwrap(),
         }
     }
 

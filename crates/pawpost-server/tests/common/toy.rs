@@ -1,0 +1,98 @@
+//! The simulated toy, paired with a family's household through the real server.
+use super::family::{publish, uuid_bytes, Family};
+use super::{Client, TestServer};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use pawpost_crypto::{Member, MemberStatus, PublicIdentity, Role, SignedRoster};
+use pawpost_toy_sim::{SimConfig, SimEvent, SimToy};
+use reqwest::StatusCode;
+use serde_json::json;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// How long any single step with the toy may take before the story fails.
+pub const STEP: Duration = Duration::from_secs(15);
+
+pub async fn start_toy(server: &TestServer, state_dir: &std::path::Path) -> SimToy {
+    SimToy::start(SimConfig {
+        server: server.base.clone(),
+        state_dir: state_dir.to_owned(),
+        speak_wav: false,
+    })
+    .await
+    .expect("the simulated toy starts")
+}
+
+pub async fn latest_roster(client: &Client, home: &str) -> SignedRoster {
+    let (status, roster) = client
+        .get(&format!("/api/v1/households/{home}/roster"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{roster}");
+    SignedRoster::decode(
+        &URL_SAFE_NO_PAD
+            .decode(roster["signed_roster"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// Pairs `toy` with the family's household: long press, the spoken code typed by mum, and
+/// a roster listing the toy, which the toy accepts. Returns the toy's public identity.
+pub async fn pair(f: &Family, toy: &SimToy) -> PublicIdentity {
+    let mut events = toy.events();
+    if !toy.status().connected {
+        pawpost_toy_sim::next_event(&mut events, |e| *e == SimEvent::Connected, STEP)
+            .await
+            .expect("the toy connects");
+    }
+    toy.long_press();
+    let SimEvent::PairingCode { code } = pawpost_toy_sim::next_event(
+        &mut events,
+        |e| matches!(e, SimEvent::PairingCode { .. }),
+        STEP,
+    )
+    .await
+    .expect("the toy speaks a pairing code") else {
+        unreachable!()
+    };
+    let (status, paired) = f
+        .mum
+        .post(
+            &format!("/api/v1/households/{}/toys", f.home),
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{paired}");
+    let identity = PublicIdentity::decode(
+        &URL_SAFE_NO_PAD
+            .decode(paired["identity"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let mut next = latest_roster(&f.mum, &f.home)
+        .await
+        .unverified_roster()
+        .next_version();
+    next.members.push(Member::new(
+        &identity,
+        pawpost_crypto::AccountId(uuid_bytes(&f.home)),
+        Role::Toy,
+        MemberStatus::Approved,
+    ));
+    let signed = SignedRoster::sign(&next, &f.mum_keys).unwrap();
+    let (status, body) = publish(&f.mum, &f.home, &signed).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let household = Uuid::parse_str(&f.home).unwrap();
+    pawpost_toy_sim::next_event(
+        &mut events,
+        |e| {
+            *e == SimEvent::Paired {
+                household_id: household,
+            }
+        },
+        STEP,
+    )
+    .await
+    .expect("the toy accepts the roster and joins the household");
+    identity
+}

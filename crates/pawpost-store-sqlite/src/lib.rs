@@ -60,6 +60,53 @@ impl SqliteStore {
         &self.pool
     }
 
+    /// One audit entry, chained to the last: see [`MetadataStore::append_audit`].
+    async fn append_audit_to_end(&self, mut record: AuditRecord) -> StoreResult<AuditEntry> {
+        record.at = from_ms(ms(record.at))?;
+        // IMMEDIATE takes the write lock before reading the chain's end, so that two
+        // appends cannot both chain to the same entry.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let (prev_seq, prev_hash) = match last {
+            Some(row) => (
+                row.try_get::<i64, _>("seq").map_err(backend)? as u64,
+                hash_col(&row, "hash")?,
+            ),
+            None => (0, [0u8; 32]),
+        };
+        let seq = prev_seq + 1;
+        let hash = pawpost_domain::audit::chain_hash(&prev_hash, seq, &record);
+        sqlx::query(&format!(
+            "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(seq as i64)
+        .bind(ms(record.at))
+        .bind(record.actor.map(|a| a.to_string()))
+        .bind(record.household.map(|h| h.to_string()))
+        .bind(&record.action)
+        .bind(&record.target)
+        .bind(&record.client)
+        .bind(prev_hash.as_slice())
+        .bind(hash.as_slice())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(AuditEntry {
+            seq,
+            record,
+            prev_hash,
+            hash,
+        })
+    }
+
     /// Copies the write-ahead log into the database file and empties it, so that erased
     /// data does not linger in the log either.
     async fn checkpoint(&self) -> StoreResult<()> {
@@ -1088,58 +1135,17 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn append_audit(&self, record: &AuditRecord) -> StoreResult<AuditEntry> {
-        let mut record = record.clone();
-        record.at = from_ms(ms(record.at))?;
-        let mut conn = self.pool.acquire().await.map_err(backend)?;
-        // IMMEDIATE takes the write lock before reading the chain's end, so that two
-        // appends cannot both chain to the same entry.
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut *conn)
+        // The append runs to its end even when the caller stops waiting (a client that
+        // hangs up, a timeout): a transaction given up half way would stay open on its
+        // pooled connection, keeping the write lock, and what that connection wrote
+        // afterwards would be acknowledged but never committed.
+        let store = self.clone();
+        let record = record.clone();
+        tokio::spawn(async move { store.append_audit_to_end(record).await })
             .await
-            .map_err(backend)?;
-        let result = async {
-            let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(backend)?;
-            let (prev_seq, prev_hash) = match last {
-                Some(row) => (
-                    row.try_get::<i64, _>("seq").map_err(backend)? as u64,
-                    hash_col(&row, "hash")?,
-                ),
-                None => (0, [0u8; 32]),
-            };
-            let seq = prev_seq + 1;
-            let hash = pawpost_domain::audit::chain_hash(&prev_hash, seq, &record);
-            sqlx::query(&format!(
-                "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ))
-            .bind(seq as i64)
-            .bind(ms(record.at))
-            .bind(record.actor.map(|a| a.to_string()))
-            .bind(record.household.map(|h| h.to_string()))
-            .bind(&record.action)
-            .bind(&record.target)
-            .bind(&record.client)
-            .bind(prev_hash.as_slice())
-            .bind(hash.as_slice())
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-            Ok(AuditEntry {
-                seq,
-                record: record.clone(),
-                prev_hash,
-                hash,
-            })
-        }
-        .await;
-        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        sqlx::query(end)
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-        result
+            .map_err(|e| {
+                StoreError::Backend(format!("appending to the audit trail stopped: {e}"))
+            })?
     }
 
     async fn audit_entries(&self, after_seq: u64, limit: u32) -> StoreResult<Vec<AuditEntry>> {
@@ -1252,5 +1258,64 @@ mod tests {
                 .name,
             "kept"
         );
+    }
+
+    /// A request given up while its audit entry waits for the write lock (a client that
+    /// hangs up, a timeout) must not leave a transaction open on a pooled connection:
+    /// that connection would keep the write lock, every other writer would fail with
+    /// "database is locked", and what it wrote afterwards would never be committed.
+    #[tokio::test]
+    async fn an_audit_append_given_up_while_waiting_for_the_lock_leaves_no_transaction_open() {
+        use sqlx::{ConnectOptions, Connection};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("pawpost.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        // Another writer holds the lock; it waits for nobody (no busy timeout).
+        let mut other = SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .busy_timeout(Duration::ZERO)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        let record = AuditRecord {
+            at: OffsetDateTime::now_utc(),
+            actor: None,
+            household: None,
+            action: "given_up".into(),
+            target: None,
+            client: None,
+        };
+        let given_up =
+            tokio::time::timeout(Duration::from_millis(200), store.append_audit(&record)).await;
+        assert!(given_up.is_err(), "the append waited for the lock");
+        sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+        // The abandoned connection goes back to the pool once its worker is done with it.
+        let deadline = tokio::time::Instant::now() + BUSY_TIMEOUT * 2;
+        while store.pool().num_idle() < store.pool().size() as usize {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "a connection never came back"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut other)
+            .await
+            .expect("no pooled connection still holds the write lock");
+        sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+        let entry = store.append_audit(&record).await.unwrap();
+        let committed: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log")
+            .fetch_one(&mut other)
+            .await
+            .unwrap();
+        assert_eq!(
+            committed as u64, entry.seq,
+            "every entry the store returned is committed, and the chain has no gap"
+        );
+        other.close().await.unwrap();
     }
 }

@@ -137,6 +137,20 @@ impl TestServer {
         }
     }
 
+    /// A server that runs elsewhere (another process) at `base`, e.g.
+    /// `http://127.0.0.1:PORT`: the clients of these stories, pointed at it. Its data and
+    /// schema are the other process's business.
+    pub fn at(base: impl Into<String>) -> Self {
+        Self {
+            base: base.into(),
+            tls_cert: None,
+            postgres: None,
+            s3_prefix: None,
+            server: None,
+            data: tempfile::tempdir().unwrap(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

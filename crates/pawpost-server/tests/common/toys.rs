@@ -28,7 +28,11 @@ pub async fn start_toy(server: &TestServer, state_dir: &std::path::Path) -> SimT
 /// publishes a roster listing it. Returns the toy's public identity.
 pub async fn pair(f: &Family, toy: &SimToy) -> PublicIdentity {
     let mut events = toy.events();
-    toy.wait_for(|e| *e == SimEvent::Connected, STEP).await.ok();
+    if !toy.status().connected {
+        pawpost_toy_sim::next_event(&mut events, |e| *e == SimEvent::Connected, STEP)
+            .await
+            .expect("the toy connects");
+    }
     toy.long_press();
     let code = match pawpost_toy_sim::next_event(
         &mut events,
@@ -91,9 +95,10 @@ pub async fn pair(f: &Family, toy: &SimToy) -> PublicIdentity {
 }
 
 pub async fn latest_roster(client: &Client, home: &str) -> SignedRoster {
-    let (_, roster) = client
+    let (status, roster) = client
         .get(&format!("/api/v1/households/{home}/roster"))
         .await;
+    assert_eq!(status, StatusCode::OK, "{roster}");
     SignedRoster::decode(
         &URL_SAFE_NO_PAD
             .decode(roster["signed_roster"].as_str().unwrap())

@@ -1,9 +1,9 @@
 //! A simulated toy (over a real WebSocket) paired with a family, as several stories use it.
-use super::family::{publish, uuid_bytes, Family};
+use super::family::{publish, sealed, upload, uuid_bytes, Family};
 use super::{Client, TestServer};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use pawpost_crypto::{Member, MemberStatus, PublicIdentity, Role, SignedRoster};
+use pawpost_crypto::{MediaType, Member, MemberStatus, PublicIdentity, Role, SignedRoster};
 use pawpost_toy_sim::{SimConfig, SimEvent, SimToy};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -131,4 +131,79 @@ pub async fn wait_for_receipt(client: &Client, home: &str, message: Uuid, toy: U
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Waits until the server `via` shows the family's toy online.
+pub async fn wait_online(f: &Family, via: &TestServer) {
+    wait_shown(f, via, true).await
+}
+
+/// Waits until the server `via` shows the family's toy as `online` or not.
+pub async fn wait_shown(f: &Family, via: &TestServer, online: bool) {
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        let (_, toys) = through(&f.mum, via)
+            .get(&format!("/api/v1/households/{}/toys", f.home))
+            .await;
+        if toys[0]["online"] == online {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} never showed the toy online: {online}: {toys}",
+            via.base
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The same person's session, used through the other server.
+pub fn through(client: &Client, server: &TestServer) -> Client {
+    Client {
+        base: server.base.clone(),
+        ..client.clone()
+    }
+}
+
+/// Gran seals `voice` for the toy and uploads it through `gran`; returns its id.
+pub async fn send_voice(f: &Family, gran: &Client, toy: &PublicIdentity, voice: &[u8]) -> Uuid {
+    let (envelope, id) = sealed(&f.gran_keys, &f.home, MediaType::OggOpus, &[*toy], voice);
+    let (status, body) = upload(gran, &f.home, envelope).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    id
+}
+
+/// Waits until the toy holds `n` messages.
+pub async fn wait_queued(toy: &SimToy, n: usize) {
+    let deadline = tokio::time::Instant::now() + STEP;
+    while toy.status().queued != n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the toy holds {} messages, not {n}",
+            toy.status().queued
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits for `n` messages, then presses the paw `n` times; returns what played, in order.
+pub async fn play(toy: &SimToy, n: usize) -> Vec<Uuid> {
+    wait_queued(toy, n).await;
+    let mut events = toy.events();
+    let mut played = Vec::new();
+    for _ in 0..n {
+        toy.press();
+        match pawpost_toy_sim::next_event(
+            &mut events,
+            |e| matches!(e, SimEvent::Played { .. }),
+            STEP,
+        )
+        .await
+        .expect("the press plays a message")
+        {
+            SimEvent::Played { message_id, .. } => played.push(message_id),
+            _ => unreachable!(),
+        }
+    }
+    played
 }

@@ -6,17 +6,17 @@ mod common;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use common::family::*;
+use common::toys::{latest_roster, pair, start_toy, STEP};
 use common::{invited_member, parent_with_household, Client, TestServer, GOOD_PASSWORD};
 use futures_util::{SinkExt, StreamExt};
 use pawpost_crypto::{
-    os_rng, seal, MediaType, Member, MemberStatus, MessageParams, PublicIdentity, Role, Roster,
-    SignedRoster,
+    os_rng, seal, MediaType, Member, MemberStatus, MessageParams, Role, Roster, SignedRoster,
 };
 use pawpost_toy::{
     Action, Event, Frame, FrameType, PairingCode, RejectReason, RosterRefusal, ServerError, Toy,
     PROTOCOL_VERSION,
 };
-use pawpost_toy_sim::{SimConfig, SimEvent, SimToy};
+use pawpost_toy_sim::{SimEvent, SimToy};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -24,35 +24,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
-/// How long any single step of a story may take before the test fails.
-const STEP: Duration = Duration::from_secs(15);
-
 // ---------------------------------------------------------------------------------------
 // The toy, paired through the real server.
-
-async fn start_toy(server: &TestServer, state_dir: &std::path::Path) -> SimToy {
-    SimToy::start(SimConfig {
-        server: server.base.clone(),
-        state_dir: state_dir.to_owned(),
-        speak_wav: false,
-        trust_cert: None,
-    })
-    .await
-    .expect("the simulated toy starts")
-}
-
-async fn latest_roster(client: &Client, home: &str) -> SignedRoster {
-    let (status, roster) = client
-        .get(&format!("/api/v1/households/{home}/roster"))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{roster}");
-    SignedRoster::decode(
-        &URL_SAFE_NO_PAD
-            .decode(roster["signed_roster"].as_str().unwrap())
-            .unwrap(),
-    )
-    .unwrap()
-}
 
 /// Mum signs the next roster version after `change` and publishes it.
 async fn publish_next(f: &Family, change: impl FnOnce(&mut Roster)) -> u64 {
@@ -69,58 +42,6 @@ async fn publish_next(f: &Family, change: impl FnOnce(&mut Roster)) -> u64 {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     next.version
-}
-
-/// Pairs `toy` with the family's household by its spoken code; returns its identity.
-async fn pair(f: &Family, toy: &SimToy) -> PublicIdentity {
-    let mut events = toy.events();
-    toy.wait_for(|e| *e == SimEvent::Connected, STEP).await.ok();
-    toy.long_press();
-    let SimEvent::PairingCode { code } = pawpost_toy_sim::next_event(
-        &mut events,
-        |e| matches!(e, SimEvent::PairingCode { .. }),
-        STEP,
-    )
-    .await
-    .unwrap() else {
-        unreachable!()
-    };
-    let (status, paired) = f
-        .mum
-        .post(
-            &format!("/api/v1/households/{}/toys", f.home),
-            json!({"code": code}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{paired}");
-    let identity = PublicIdentity::decode(
-        &URL_SAFE_NO_PAD
-            .decode(paired["identity"].as_str().unwrap())
-            .unwrap(),
-    )
-    .unwrap();
-    publish_next(f, |next| {
-        next.members.push(Member::new(
-            &identity,
-            pawpost_crypto::AccountId(uuid_bytes(&f.home)),
-            Role::Toy,
-            MemberStatus::Approved,
-        ))
-    })
-    .await;
-    let household = Uuid::parse_str(&f.home).unwrap();
-    pawpost_toy_sim::next_event(
-        &mut events,
-        |e| {
-            *e == SimEvent::Paired {
-                household_id: household,
-            }
-        },
-        STEP,
-    )
-    .await
-    .expect("the toy joins the household");
-    identity
 }
 
 /// Waits (bounded) until `check` holds for the toy's status.

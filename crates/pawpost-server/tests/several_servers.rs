@@ -44,20 +44,26 @@ async fn beside(first: &TestServer) -> TestServer {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_toy_on_one_server_hears_at_once_what_arrives_through_the_other_and_moves_without_loss() {
-    if database_url().is_none() {
-        return;
-    }
-    // Server A runs the family's web sessions; the toy connects to server B.
+/// Two servers on one fresh schema and one blob store; `None` without PostgreSQL.
+async fn two_servers() -> Option<(TestServer, TestServer)> {
+    let url = database_url()?;
     let a = TestServer::start_with(|config| {
         if config.database_url.is_none() {
-            config.database_url = database_url();
+            config.database_url = Some(url);
             config.database_schema = Some(format!("pawpost_story_{}", Uuid::new_v4().simple()));
         }
     })
     .await;
     let b = beside(&a).await;
+    Some((a, b))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_toy_on_one_server_hears_at_once_what_arrives_through_the_other_and_moves_without_loss() {
+    let Some((a, b)) = two_servers().await else {
+        return;
+    };
+    // Server A runs the family's web sessions; the toy connects to server B.
     let f = family_on(a).await;
     let state = tempfile::tempdir().unwrap();
     let toy = start_toy(&b, state.path()).await;
@@ -136,17 +142,9 @@ async fn a_toy_on_one_server_hears_at_once_what_arrives_through_the_other_and_mo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parents_approval_through_one_server_releases_a_held_message_on_the_other() {
-    if database_url().is_none() {
+    let Some((a, b)) = two_servers().await else {
         return;
-    }
-    let a = TestServer::start_with(|config| {
-        if config.database_url.is_none() {
-            config.database_url = database_url();
-            config.database_schema = Some(format!("pawpost_story_{}", Uuid::new_v4().simple()));
-        }
-    })
-    .await;
-    let b = beside(&a).await;
+    };
     let f = family_on(a).await;
     let state = tempfile::tempdir().unwrap();
     let toy = start_toy(&b, state.path()).await;
@@ -221,17 +219,9 @@ fn events_include(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_passwords_spread_over_both_servers_count_together() {
-    if database_url().is_none() {
+    let Some((a, b)) = two_servers().await else {
         return;
-    }
-    let a = TestServer::start_with(|config| {
-        if config.database_url.is_none() {
-            config.database_url = database_url();
-            config.database_schema = Some(format!("pawpost_story_{}", Uuid::new_v4().simple()));
-        }
-    })
-    .await;
-    let b = beside(&a).await;
+    };
     a.person("rose@example.org", "Rose").await;
     let wrong = json!({"email": "rose@example.org", "password": "not her password at all"});
     // The load balancer alternates: the limit is on the account, not on each server.

@@ -33,19 +33,31 @@ pub enum BackupError {
     DatabaseScheme(String),
 
     #[error(
-        "unsupported blob URL {0:?}: only a local folder (file://PATH or a plain path) can \
-         be backed up and restored"
+        "unsupported blob URL {0:?}: back up and restore use the same file://PATH, plain \
+         folder path or s3://BUCKET/PREFIX as `pawpost serve`"
     )]
     BlobScheme(String),
 
+    /// The message is complete in itself and says what to check; it names the bucket and
+    /// endpoint, never a credential.
+    #[error("cannot open the blob bucket, so nothing was copied: {0}")]
+    Bucket(pawpost_blob_s3::OpenError),
+
     #[error(
-        "the blobs are in an S3 bucket (--blob-url s3://...), and `pawpost backup` and \
-         `pawpost restore` copy only a local blob folder, so nothing was copied: protect the \
-         bucket with its own versioning and replication (or copy it with your storage's \
-         tools), and back up the database with pg_dump (or SQLite's .backup) at about the \
-         same time; a database backup alone brings back no messages"
+        "{detail}; the backup folder {dir} has no manifest.json and will never be restored: \
+         fix that and back up again into a new folder"
     )]
-    S3Blobs,
+    BackupFromBucket { detail: String, dir: PathBuf },
+
+    #[error("{0}; nothing was restored: fix that and run the restore again")]
+    BucketCheck(String),
+
+    #[error(
+        "{0}; the restore stopped part-way: the bucket may hold some of the backup's blobs, \
+         and the database was not restored, so do not start the server: fix that and run \
+         the restore again with `force` (pawpost restore --force)"
+    )]
+    RestoreIntoBucket(String),
 
     #[error(
         "there is no SQLite database at {0}: check that --data-dir or --database-url name \
@@ -131,8 +143,8 @@ pub enum BackupError {
 
     #[error(
         "the restore target already holds data ({0}); restoring over it would mix two \
-         servers' data: restore into an empty data folder or schema, or pass `force` to \
-         delete what is there and replace it"
+         servers' data: restore into an empty data folder, schema or bucket prefix, or pass \
+         `force` to delete what is there and replace it"
     )]
     TargetHasData(String),
 

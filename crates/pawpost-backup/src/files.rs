@@ -97,6 +97,38 @@ pub fn copy_digested(from: &Path, to: &Path) -> Result<Option<Digested>, BackupE
     }))
 }
 
+fn digest_bytes(bytes: &[u8]) -> Digested {
+    Digested {
+        bytes: bytes.len() as u64,
+        sha256: hex::encode(Sha256::digest(bytes)),
+    }
+}
+
+/// Writes `bytes` to a new private file `to` (parents created 0700), synced, and returns
+/// their digest.
+pub fn write_digested(to: &Path, bytes: &[u8]) -> Result<Digested, BackupError> {
+    if let Some(parent) = to.parent() {
+        create_private_dir_all(parent)?;
+    }
+    let mut dst = create_private_file(to)?;
+    dst.write_all(bytes)
+        .map_err(BackupError::io("cannot write", to))?;
+    dst.sync_all().map_err(BackupError::io("cannot sync", to))?;
+    Ok(digest_bytes(bytes))
+}
+
+/// The whole of `path` and its digest; `Ok(None)` when it is missing.
+pub fn read_digested(path: &Path) -> Result<Option<(Vec<u8>, Digested)>, BackupError> {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let digest = digest_bytes(&bytes);
+            Ok(Some((bytes, digest)))
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(BackupError::io("cannot read", path)(e)),
+    }
+}
+
 /// Writes `bytes` to `path` through a temporary file, synced and renamed into place, so
 /// that `path` is either absent or complete.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), BackupError> {

@@ -11,6 +11,7 @@
 //!   pawpost.db              SQLite: a VACUUM INTO snapshot          (files 0600)
 //!   pawpost.pgdump          PostgreSQL: pg_dump --format=custom of pawpost's schema
 //!   blobs/<key>             every encrypted envelope, at its blob store key
+//!                           (from the blob folder or the bucket prefix alike)
 //!   manifest.json           written last: sizes and SHA-256 of all of the above
 //! ```
 //!
@@ -27,6 +28,22 @@
 //! newer than the snapshot is merely unreferenced. (A message deleted between the
 //! snapshot and the blob copy, by retention or account deletion, comes back as a row
 //! whose envelope is gone, which the server answers as a missing message.)
+//!
+//! # Blobs in a bucket
+//!
+//! With `--blob-url s3://BUCKET/PREFIX` the blobs are read and written through the same
+//! S3 client as the server's, with its credentials from the `AWS_*` environment (named
+//! in no message). The argument above holds unchanged: the prefix is listed only after
+//! the snapshot, and S3 listings are strongly consistent (an object whose upload was
+//! acknowledged is listed; a store that lists late is not S3-compatible enough for
+//! this), so every blob the snapshot references is listed. Each listed blob is
+//! downloaded into
+//! `blobs/<key>`, hashed as it is written; one deleted between the listing and its
+//! download is left out, as a file deleted from a folder is. [`BUCKET_TRANSFERS`] blobs
+//! move at once, each held in memory whole.
+//!
+//! A backup folder is the same whichever blob store it came from, so a backup of a
+//! folder restores into a bucket and one of a bucket into a folder.
 //!
 //! # PostgreSQL
 //!
@@ -45,6 +62,13 @@
 //! database last, because the database is what makes a data folder look whole. A crash
 //! part-way leaves at most blobs without a database, which a second restore refuses
 //! until it is given `force`. Restore into a stopped server.
+//!
+//! A bucket has no staging place and no rename: every blob is checked again against the
+//! manifest as it is read and put straight under the prefix, still before the database.
+//! A prefix that holds blobs is refused unless `force` is set; then, once every blob of
+//! the backup is in, the blobs under the prefix that the backup does not hold are
+//! deleted (those it also holds were overwritten). Objects under the prefix that are
+//! not blob keys are not blobs, and are neither counted nor deleted.
 #![forbid(unsafe_code)]
 
 pub mod error;
@@ -59,9 +83,11 @@ pub use manifest::{
 };
 
 use files::Digested;
+use futures_util::{stream, StreamExt};
+use pawpost_blob_s3::S3BlobStore;
 use pawpost_server::config::ServerConfig;
-use pawpost_store::BlobKey;
-use std::collections::BTreeSet;
+use pawpost_store::{BlobCursor, BlobKey, BlobStore, BLOB_LIST_PAGE_SIZE};
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 /// The SQLite snapshot's name in a backup folder (and the server's file name).
@@ -70,6 +96,9 @@ pub const SQLITE_FILE: &str = "pawpost.db";
 pub const POSTGRES_FILE: &str = "pawpost.pgdump";
 /// The folder holding the blobs in a backup folder.
 pub const BLOBS_DIR: &str = "blobs";
+/// How many blobs are downloaded from, or uploaded to, a bucket at once; each is held
+/// in memory whole while it moves.
+pub const BUCKET_TRANSFERS: usize = 8;
 
 /// The step a long operation is in, for a progress line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,8 +111,11 @@ pub enum Phase {
     Manifest,
     /// Checking a backup's files against its manifest (database and blobs, in files).
     Verify,
-    /// Copying blobs into the staging folder (in files).
+    /// Copying blobs into the staging folder, or into the bucket (in files).
     RestoreBlobs,
+    /// Deleting the blobs under a forced restore's bucket prefix that the backup does
+    /// not hold (in blobs).
+    RemoveBlobs,
     /// Putting the database in place (0 of 1, then 1 of 1).
     RestoreDatabase,
 }
@@ -96,6 +128,7 @@ impl std::fmt::Display for Phase {
             Phase::Manifest => "writing manifest",
             Phase::Verify => "checking files",
             Phase::RestoreBlobs => "restoring blobs",
+            Phase::RemoveBlobs => "removing old blobs",
             Phase::RestoreDatabase => "restoring database",
         })
     }
@@ -121,8 +154,8 @@ pub struct BackupReport {
 pub struct RestoreReport {
     /// Where the database went: a file path, or `PostgreSQL schema NAME`.
     pub database: String,
-    /// The blob folder that now holds the blobs.
-    pub blob_dir: PathBuf,
+    /// Where the blobs went: the blob folder's path, or `s3://BUCKET/PREFIX at ENDPOINT`.
+    pub blob_target: String,
     pub blobs: u64,
     pub blob_bytes: u64,
     /// The manifest of the backup that was restored.
@@ -147,15 +180,42 @@ fn kind_of(url: &str) -> Result<DatabaseKind, BackupError> {
     }
 }
 
-/// The blob folder, read exactly as the server reads `blob_url`.
-fn blob_root(config: &ServerConfig) -> Result<PathBuf, BackupError> {
+/// The server's blob store.
+enum Blobs {
+    Folder(PathBuf),
+    Bucket(S3BlobStore),
+}
+
+/// The blob store, read exactly as the server reads `blob_url`; a bucket is opened (the
+/// prefix listed once), so that one that cannot be used is refused before any write.
+async fn open_blobs(config: &ServerConfig) -> Result<Blobs, BackupError> {
     let url = config.blob_url();
     match url.split_once("://") {
-        Some(("file", path)) => Ok(PathBuf::from(path)),
-        Some(("s3", _)) => Err(BackupError::S3Blobs),
+        Some(("file", path)) => Ok(Blobs::Folder(PathBuf::from(path))),
+        Some(("s3", _)) => Ok(Blobs::Bucket(
+            S3BlobStore::open(&url).await.map_err(BackupError::Bucket)?,
+        )),
         // Only the scheme: the rest of a URL may hold a password.
         Some((scheme, _)) => Err(BackupError::BlobScheme(format!("{scheme}://..."))),
-        None => Ok(PathBuf::from(url)),
+        None => Ok(Blobs::Folder(PathBuf::from(url))),
+    }
+}
+
+/// Whether the bucket holds any blob under its prefix.
+async fn bucket_holds_blobs(store: &S3BlobStore) -> Result<bool, BackupError> {
+    let mut cursor: Option<BlobCursor> = None;
+    loop {
+        let page = store
+            .list_page(cursor.as_ref(), BLOB_LIST_PAGE_SIZE)
+            .await
+            .map_err(|e| BackupError::BucketCheck(e.to_string()))?;
+        if !page.keys.is_empty() {
+            return Ok(true);
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(false),
+        }
     }
 }
 
@@ -173,13 +233,6 @@ async fn blocking<T: Send + 'static>(
         })?
 }
 
-/// Whether a file in the live blob folder is a blob: the store writes through hidden
-/// temporary files, and only valid keys can be named by the database.
-fn is_blob(rel: &str) -> bool {
-    let hidden = rel.rsplit('/').next().is_some_and(|n| n.starts_with('.'));
-    !hidden && BlobKey::new(rel).is_ok()
-}
-
 /// Takes a consistent backup of the server described by `config` (which may be running)
 /// into `to`, a new or empty folder.
 pub async fn backup(
@@ -189,18 +242,20 @@ pub async fn backup(
 ) -> Result<BackupReport, BackupError> {
     let url = config.database_url();
     let kind = kind_of(&url)?;
-    let source_blobs = blob_root(config)?;
     if files::holds_files(to)? {
         return Err(BackupError::BackupDirNotEmpty(to.to_owned()));
     }
+    let source = open_blobs(config).await?;
     files::create_private_dir_all(to)?;
-    // A backup inside the blob folder would copy itself as it grows.
-    let canonical =
-        |p: &Path| std::fs::canonicalize(p).map_err(BackupError::io("cannot resolve", p));
-    if source_blobs.exists() && canonical(to)?.starts_with(canonical(&source_blobs)?) {
-        // Only the empty folder just made is removed; remove_dir refuses anything else.
-        let _ = std::fs::remove_dir(to);
-        return Err(BackupError::BackupInsideBlobs(to.to_owned()));
+    if let Blobs::Folder(source_blobs) = &source {
+        // A backup inside the blob folder would copy itself as it grows.
+        let canonical =
+            |p: &Path| std::fs::canonicalize(p).map_err(BackupError::io("cannot resolve", p));
+        if source_blobs.exists() && canonical(to)?.starts_with(canonical(source_blobs)?) {
+            // Only the empty folder just made is removed; remove_dir refuses anything else.
+            let _ = std::fs::remove_dir(to);
+            return Err(BackupError::BackupInsideBlobs(to.to_owned()));
+        }
     }
 
     progress(Progress {
@@ -228,40 +283,10 @@ pub async fn backup(
     });
 
     // Only now, after the snapshot, are the blobs listed: see the crate docs.
-    let root = source_blobs.clone();
-    let found: Vec<_> = blocking(move || {
-        let listed = files::walk(&root)?.files;
-        // The store writes regular files only; a link could point anywhere.
-        Ok(listed
-            .into_iter()
-            .filter(|(rel, path)| {
-                is_blob(rel) && std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
-            })
-            .collect())
-    })
-    .await?;
-    let total = found.len() as u64;
-    let mut blobs = Vec::with_capacity(found.len());
-    progress(Progress {
-        phase: Phase::Blobs,
-        done: 0,
-        total,
-    });
-    for (done, (key, path)) in found.into_iter().enumerate() {
-        let dest = to.join(BLOBS_DIR).join(&key);
-        if let Some(d) = blocking(move || files::copy_digested(&path, &dest)).await? {
-            blobs.push(BlobEntry {
-                key,
-                bytes: d.bytes,
-                sha256: d.sha256,
-            });
-        }
-        progress(Progress {
-            phase: Phase::Blobs,
-            done: done as u64 + 1,
-            total,
-        });
-    }
+    let blobs = match &source {
+        Blobs::Folder(root) => copy_folder_blobs(root, to, &mut progress).await?,
+        Blobs::Bucket(store) => copy_bucket_blobs(store, to, &mut progress).await?,
+    };
     let backup_dir = to.to_owned();
     blocking(move || {
         files::walk(&backup_dir)?
@@ -303,6 +328,97 @@ pub async fn backup(
         blobs: manifest.blobs.len() as u64,
         blob_bytes: manifest.blob_bytes(),
     })
+}
+
+/// Copies every blob in the folder `root` into `to`'s blob folder, in key order.
+async fn copy_folder_blobs(
+    root: &Path,
+    to: &Path,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<BlobEntry>, BackupError> {
+    let root = root.to_owned();
+    let found: Vec<_> = blocking(move || {
+        let listed = files::walk(&root)?.files;
+        // The store writes regular files only; a link could point anywhere.
+        Ok(listed
+            .into_iter()
+            .filter(|(rel, path)| {
+                pawpost_blob_local::is_blob(rel)
+                    && std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
+            })
+            .collect())
+    })
+    .await?;
+    let total = found.len() as u64;
+    let mut blobs = Vec::with_capacity(found.len());
+    progress(Progress {
+        phase: Phase::Blobs,
+        done: 0,
+        total,
+    });
+    for (done, (key, path)) in found.into_iter().enumerate() {
+        let dest = to.join(BLOBS_DIR).join(&key);
+        if let Some(d) = blocking(move || files::copy_digested(&path, &dest)).await? {
+            blobs.push(BlobEntry {
+                key,
+                bytes: d.bytes,
+                sha256: d.sha256,
+            });
+        }
+        progress(Progress {
+            phase: Phase::Blobs,
+            done: done as u64 + 1,
+            total,
+        });
+    }
+    Ok(blobs)
+}
+
+/// Downloads every blob under the bucket's prefix into `to`'s blob folder, in key order,
+/// [`BUCKET_TRANSFERS`] at a time.
+async fn copy_bucket_blobs(
+    store: &S3BlobStore,
+    to: &Path,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<BlobEntry>, BackupError> {
+    let failed = |e: pawpost_store::StoreError| BackupError::BackupFromBucket {
+        detail: e.to_string(),
+        dir: to.to_owned(),
+    };
+    let keys = store.list().await.map_err(failed)?;
+    let total = keys.len() as u64;
+    let mut blobs = Vec::with_capacity(keys.len());
+    progress(Progress {
+        phase: Phase::Blobs,
+        done: 0,
+        total,
+    });
+    let mut copies = stream::iter(keys)
+        .map(|key| async move {
+            // Gone since the listing: deleted by the server meanwhile (see the crate docs).
+            let Some(bytes) = store.get(&key).await.map_err(failed)? else {
+                return Ok(None);
+            };
+            let dest = to.join(BLOBS_DIR).join(key.as_str());
+            let d = blocking(move || files::write_digested(&dest, &bytes)).await?;
+            Ok::<_, BackupError>(Some(BlobEntry {
+                key: key.as_str().to_owned(),
+                bytes: d.bytes,
+                sha256: d.sha256,
+            }))
+        })
+        .buffered(BUCKET_TRANSFERS);
+    let mut done = 0;
+    while let Some(copied) = copies.next().await {
+        blobs.extend(copied?);
+        done += 1;
+        progress(Progress {
+            phase: Phase::Blobs,
+            done,
+            total,
+        });
+    }
+    Ok(blobs)
 }
 
 fn now_rfc3339() -> String {
@@ -437,14 +553,25 @@ pub async fn restore_with_options(
             configured,
         });
     }
-    let blob_dir = blob_root(config)?;
+    let target = open_blobs(config).await?;
 
     // Every refusal comes before the first write.
-    if !options.force && files::holds_files(&blob_dir)? {
-        return Err(BackupError::TargetHasData(format!(
-            "the blob folder {} holds files",
-            blob_dir.display()
-        )));
+    if !options.force {
+        match &target {
+            Blobs::Folder(blob_dir) if files::holds_files(blob_dir)? => {
+                return Err(BackupError::TargetHasData(format!(
+                    "the blob folder {} holds files",
+                    blob_dir.display()
+                )));
+            }
+            Blobs::Bucket(store) if bucket_holds_blobs(store).await? => {
+                return Err(BackupError::TargetHasData(format!(
+                    "the blob bucket prefix {} holds blobs",
+                    store.location()
+                )));
+            }
+            _ => {}
+        }
     }
     let (db_target, pg_schemas) = match configured {
         DatabaseKind::Sqlite => {
@@ -485,17 +612,27 @@ pub async fn restore_with_options(
         }
     };
 
-    files::create_private_dir_all(&config.data_dir)?;
-    let staged_blobs = staging_path(&blob_dir, "restoring")?;
+    // With PostgreSQL and a bucket, nothing is written to the data folder.
+    if matches!(target, Blobs::Folder(_)) || db_target.is_some() {
+        files::create_private_dir_all(&config.data_dir)?;
+    }
+    let staged_blobs = match &target {
+        Blobs::Folder(blob_dir) => Some(staging_path(blob_dir, "restoring")?),
+        Blobs::Bucket(_) => None,
+    };
     let staged_db = db_target
         .as_deref()
         .map(|p| staging_path(p, "restoring"))
         .transpose()?;
+    let blobs = match (&target, &staged_blobs) {
+        (Blobs::Folder(target), Some(staged)) => BlobRestore::Folder { target, staged },
+        (Blobs::Bucket(store), _) => BlobRestore::Bucket(store),
+        (Blobs::Folder(_), None) => unreachable!("a blob folder is always staged"),
+    };
     let result = stage_and_commit(
         from,
         &manifest,
-        &blob_dir,
-        &staged_blobs,
+        blobs,
         db_target.as_deref().zip(staged_db.as_deref()),
         pg_schemas
             .as_ref()
@@ -506,7 +643,9 @@ pub async fn restore_with_options(
     .await;
     if result.is_err() {
         // Staging copies are hidden and never mistaken for data, but need not linger.
-        let _ = std::fs::remove_dir_all(&staged_blobs);
+        if let Some(p) = &staged_blobs {
+            let _ = std::fs::remove_dir_all(p);
+        }
         if let Some(p) = &staged_db {
             let _ = std::fs::remove_file(p);
         }
@@ -518,7 +657,10 @@ pub async fn restore_with_options(
             (None, Some((_, target))) => format!("PostgreSQL schema {target}"),
             (None, None) => unreachable!("every database kind has a target"),
         },
-        blob_dir,
+        blob_target: match &target {
+            Blobs::Folder(blob_dir) => blob_dir.display().to_string(),
+            Blobs::Bucket(store) => store.location(),
+        },
         blobs: manifest.blobs.len() as u64,
         blob_bytes: manifest.blob_bytes(),
         manifest,
@@ -540,47 +682,35 @@ fn staging_path(target: &Path, what: &str) -> Result<PathBuf, BackupError> {
     Ok(parent.join(format!(".{name}.{what}-{:016x}", rand::random::<u64>())))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Where a restore puts the blobs.
+#[derive(Clone, Copy)]
+enum BlobRestore<'a> {
+    /// Copied into `staged`, a hidden sibling, then swapped in for `target`.
+    Folder { target: &'a Path, staged: &'a Path },
+    /// Put straight under the bucket's prefix.
+    Bucket(&'a S3BlobStore),
+}
+
 async fn stage_and_commit(
     from: &Path,
     manifest: &Manifest,
-    blob_dir: &Path,
-    staged_blobs: &Path,
+    blobs: BlobRestore<'_>,
     sqlite_target: Option<(&Path, &Path)>,
     postgres_target: Option<(&str, &str, &str)>,
     force: bool,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(), BackupError> {
-    // Copies are checked again: the backup may have changed since it was verified.
-    files::create_private_dir_all(staged_blobs)?;
-    let total = manifest.blobs.len() as u64;
-    progress(Progress {
-        phase: Phase::RestoreBlobs,
-        done: 0,
-        total,
-    });
-    for (done, blob) in manifest.blobs.iter().enumerate() {
-        let source = from.join(BLOBS_DIR).join(&blob.key);
-        let dest = staged_blobs.join(&blob.key);
-        let expected = Digested {
-            bytes: blob.bytes,
-            sha256: blob.sha256.clone(),
-        };
-        blocking(move || copy_checked(&source, &dest, &expected)).await?;
-        progress(Progress {
-            phase: Phase::RestoreBlobs,
-            done: done as u64 + 1,
-            total,
-        });
+    match blobs {
+        BlobRestore::Folder { staged, .. } => {
+            stage_blobs(from, manifest, staged, progress).await?;
+        }
+        BlobRestore::Bucket(store) => {
+            put_blobs(from, manifest, store, progress).await?;
+            if force {
+                remove_other_blobs(manifest, store, progress).await?;
+            }
+        }
     }
-    let staged = staged_blobs.to_owned();
-    blocking(move || {
-        files::walk(&staged)?
-            .dirs
-            .iter()
-            .try_for_each(|d| files::sync_dir(d))
-    })
-    .await?;
 
     progress(Progress {
         phase: Phase::RestoreDatabase,
@@ -598,8 +728,10 @@ async fn stage_and_commit(
     }
 
     // Commit: blobs first, the database last (see the crate docs).
-    let (blob_dir_owned, staged) = (blob_dir.to_owned(), staged_blobs.to_owned());
-    blocking(move || swap_in_dir(&staged, &blob_dir_owned, force)).await?;
+    if let BlobRestore::Folder { target, staged } = blobs {
+        let (target, staged) = (target.to_owned(), staged.to_owned());
+        blocking(move || swap_in_dir(&staged, &target, force)).await?;
+    }
     match (sqlite_target, postgres_target) {
         (Some((target, staged_db)), _) => {
             let (target, staged_db) = (target.to_owned(), staged_db.to_owned());
@@ -623,6 +755,132 @@ async fn stage_and_commit(
         total: 1,
     });
     Ok(())
+}
+
+fn expected_of(blob: &BlobEntry) -> Digested {
+    Digested {
+        bytes: blob.bytes,
+        sha256: blob.sha256.clone(),
+    }
+}
+
+/// Copies every blob of the backup into the folder `staged`, synced.
+async fn stage_blobs(
+    from: &Path,
+    manifest: &Manifest,
+    staged: &Path,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(), BackupError> {
+    // Copies are checked again: the backup may have changed since it was verified.
+    files::create_private_dir_all(staged)?;
+    let total = manifest.blobs.len() as u64;
+    progress(Progress {
+        phase: Phase::RestoreBlobs,
+        done: 0,
+        total,
+    });
+    for (done, blob) in manifest.blobs.iter().enumerate() {
+        let source = from.join(BLOBS_DIR).join(&blob.key);
+        let dest = staged.join(&blob.key);
+        let expected = expected_of(blob);
+        blocking(move || copy_checked(&source, &dest, &expected)).await?;
+        progress(Progress {
+            phase: Phase::RestoreBlobs,
+            done: done as u64 + 1,
+            total,
+        });
+    }
+    let staged = staged.to_owned();
+    blocking(move || {
+        files::walk(&staged)?
+            .dirs
+            .iter()
+            .try_for_each(|d| files::sync_dir(d))
+    })
+    .await
+}
+
+/// Puts every blob of the backup under the bucket's prefix, [`BUCKET_TRANSFERS`] at a
+/// time, each checked against the manifest again as it is read.
+async fn put_blobs(
+    from: &Path,
+    manifest: &Manifest,
+    store: &S3BlobStore,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(), BackupError> {
+    let total = manifest.blobs.len() as u64;
+    progress(Progress {
+        phase: Phase::RestoreBlobs,
+        done: 0,
+        total,
+    });
+    let mut puts = stream::iter(&manifest.blobs)
+        .map(|blob| async move {
+            // verify() checked every key; a key is still parsed, not trusted.
+            let key = BlobKey::new(blob.key.as_str()).map_err(|e| BackupError::UnsafeName(e.0))?;
+            let source = from.join(BLOBS_DIR).join(&blob.key);
+            let expected = expected_of(blob);
+            let bytes = blocking(move || read_checked(&source, &expected)).await?;
+            store
+                .put(&key, &bytes)
+                .await
+                .map_err(|e| BackupError::RestoreIntoBucket(e.to_string()))
+        })
+        .buffered(BUCKET_TRANSFERS);
+    let mut done = 0;
+    while let Some(put) = puts.next().await {
+        put?;
+        done += 1;
+        progress(Progress {
+            phase: Phase::RestoreBlobs,
+            done,
+            total,
+        });
+    }
+    Ok(())
+}
+
+/// Deletes every blob under the bucket's prefix that the backup does not hold.
+async fn remove_other_blobs(
+    manifest: &Manifest,
+    store: &S3BlobStore,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(), BackupError> {
+    let failed = |e: pawpost_store::StoreError| BackupError::RestoreIntoBucket(e.to_string());
+    let restored: HashSet<&str> = manifest.blobs.iter().map(|b| b.key.as_str()).collect();
+    let mut others = store.list().await.map_err(failed)?;
+    others.retain(|key| !restored.contains(key.as_str()));
+    let total = others.len() as u64;
+    progress(Progress {
+        phase: Phase::RemoveBlobs,
+        done: 0,
+        total,
+    });
+    let mut deletes = stream::iter(&others)
+        .map(|key| async move { store.delete(key).await.map_err(failed) })
+        .buffered(BUCKET_TRANSFERS);
+    let mut done = 0;
+    while let Some(deleted) = deletes.next().await {
+        deleted?;
+        done += 1;
+        progress(Progress {
+            phase: Phase::RemoveBlobs,
+            done,
+            total,
+        });
+    }
+    Ok(())
+}
+
+/// The whole file at `source`, which must match `expected`.
+fn read_checked(source: &Path, expected: &Digested) -> Result<Vec<u8>, BackupError> {
+    match files::read_digested(source)? {
+        Some((bytes, found)) => {
+            mismatch(source, expected, &found)?;
+            Ok(bytes)
+        }
+        None => Err(BackupError::MissingFile(source.to_owned())),
+    }
 }
 
 fn copy_checked(source: &Path, dest: &Path, expected: &Digested) -> Result<(), BackupError> {

@@ -1,12 +1,17 @@
 //! The ransom story: a server is backed up while it serves, its data is wiped, and a
-//! restore brings back every account, household, roster and message byte for byte.
-//! Then the ways a restore must refuse.
+//! restore brings back every account, household, roster and message byte for byte;
+//! with its blobs in a folder or in a bucket prefix (moto). Then the ways a restore
+//! must refuse.
 mod common;
 
 use common::*;
 use pawpost_backup::{
     backup, restore, restore_with_options, verify, BackupError, Phase, Progress, RestoreOptions,
 };
+use pawpost_blob_s3::testing::{test_env, MotoServer};
+use pawpost_blob_s3::{ConfigError, OpenError, S3BlobStore};
+use pawpost_server::config::ServerConfig;
+use pawpost_store::{BlobKey, BlobStore};
 use reqwest::StatusCode;
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -41,21 +46,42 @@ async fn message_ids(client: &Client, home: &str) -> Vec<String> {
         .collect()
 }
 
-async fn ransom_story(postgres: Option<String>) {
+/// The last report of `phase`, which must have finished.
+fn last_finished(phases: &[Progress], phase: Phase) -> Progress {
+    let last = *phases.iter().rfind(|p| p.phase == phase).unwrap();
+    assert_eq!(last.done, last.total, "{phase} finished");
+    last
+}
+
+/// The ransom story on PostgreSQL when `postgres` is given (SQLite otherwise), with the
+/// blobs under a fresh prefix of the test bucket when `bucket` is given (a folder
+/// otherwise).
+async fn ransom_story(postgres: Option<String>, bucket: Option<&MotoServer>) {
     let tmp = tempfile::tempdir().unwrap();
-    let (first_schema, second_schema) = (fresh_schema(), fresh_schema());
+    let (first_schema, second_schema, third_schema) =
+        (fresh_schema(), fresh_schema(), fresh_schema());
     let _cleanup = postgres.as_ref().map(|url| Schemas {
         url: url.clone(),
-        names: vec![first_schema.clone(), second_schema.clone()],
+        names: vec![
+            first_schema.clone(),
+            second_schema.clone(),
+            third_schema.clone(),
+        ],
     });
     let pg = |schema: &str| postgres.as_deref().map(|url| (url, schema.to_owned()));
     let pg_first = pg(&first_schema);
     let pg_second = pg(&second_schema);
+    let prefix = fresh_prefix();
+    let blob_url = bucket.map(|moto| moto.blob_url(S3_BUCKET, &prefix));
+    let with_blobs = |mut config: ServerConfig| {
+        config.blob_url.clone_from(&blob_url);
+        config
+    };
 
-    let live = config(
+    let live = with_blobs(config(
         &tmp.path().join("data"),
         pg_first.as_ref().map(|(u, s)| (*u, s.as_str())),
-    );
+    ));
     let server = pawpost_server::start(live.clone()).await.unwrap();
     let base = format!("http://{}", server.addr);
     let family = Family::create(&base).await;
@@ -103,32 +129,104 @@ async fn ransom_story(postgres: Option<String>) {
     assert!(report.database_bytes > 0);
     assert_eq!(report.dir, backup_dir);
     for phase in [Phase::Database, Phase::Blobs, Phase::Manifest] {
-        let last = phases.iter().rfind(|p| p.phase == phase).unwrap();
-        assert_eq!(last.done, last.total, "{phase} finished");
+        last_finished(&phases, phase);
     }
     let manifest = verify(&backup_dir).await.unwrap();
     assert_eq!(manifest.blobs.len() as u64, report.blobs);
     assert_eq!(manifest.blob_bytes(), report.blob_bytes);
     assert_private(&backup_dir);
 
-    // The attack: the server goes down and its data is gone.
+    // The attack: the server goes down and its data is gone, the bucket's too.
     server.shutdown().await.unwrap();
+    let wiped = bucket.map(|moto| {
+        let objects = moto.objects(S3_BUCKET, &prefix);
+        assert!(
+            objects.len() >= manifest.blobs.len(),
+            "the blobs were in the bucket"
+        );
+        assert_eq!(moto.delete_objects(S3_BUCKET, &prefix), objects.len());
+        assert_eq!(moto.objects(S3_BUCKET, &prefix), []);
+        objects
+    });
     std::fs::remove_dir_all(tmp.path().join("data")).unwrap();
     if let Some(url) = &postgres {
         drop_schema(url, &first_schema);
     }
 
-    let fresh = config(
+    let fresh = with_blobs(config(
         &tmp.path().join("restored"),
         pg_second.as_ref().map(|(u, s)| (*u, s.as_str())),
-    );
-    let restored = restore(&fresh, &backup_dir, |_| {}).await.unwrap();
+    ));
+    let mut phases = Vec::new();
+    let restored = restore(&fresh, &backup_dir, |p| phases.push(p))
+        .await
+        .unwrap();
     assert_eq!(restored.blobs, report.blobs);
-    assert_private(&tmp.path().join("restored"));
+    for phase in [Phase::Verify, Phase::RestoreBlobs, Phase::RestoreDatabase] {
+        last_finished(&phases, phase);
+    }
+    assert_eq!(
+        last_finished(&phases, Phase::RestoreBlobs).total,
+        report.blobs
+    );
+    // With PostgreSQL and a bucket, the data folder is not needed at all.
+    if bucket.is_none() || postgres.is_none() {
+        assert_private(&tmp.path().join("restored"));
+    }
 
     // A second restore over the restored data is refused.
     let again = restore(&fresh, &backup_dir, |_| {}).await.unwrap_err();
     assert!(matches!(again, BackupError::TargetHasData(_)), "{again}");
+
+    if let (Some(moto), Some(wiped), Some(blob_url)) = (bucket, &wiped, &blob_url) {
+        // Every blob of the backup is back in the prefix as it was, and nothing else.
+        let objects = moto.objects(S3_BUCKET, &prefix);
+        let keys: Vec<String> = manifest
+            .blobs
+            .iter()
+            .map(|b| format!("{prefix}/{}", b.key))
+            .collect();
+        assert_eq!(
+            objects.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+            keys
+        );
+        for object in &objects {
+            assert!(wiped.contains(object), "{} differs", object.0);
+        }
+        assert!(restored.blob_target.contains(&prefix), "{restored:?}");
+
+        // An empty database beside a prefix that holds blobs: the bucket is refused.
+        let elsewhere = with_blobs(config(
+            &tmp.path().join("elsewhere"),
+            pg(&third_schema).as_ref().map(|(u, s)| (*u, s.as_str())),
+        ));
+        let err = restore(&elsewhere, &backup_dir, |_| {}).await.unwrap_err();
+        assert!(matches!(err, BackupError::TargetHasData(_)), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains("bucket") && message.contains(&prefix),
+            "{message}"
+        );
+        assert!(message.contains("force"), "{message}");
+        assert!(!message.contains(pawpost_blob_s3::testing::TEST_SECRET_ACCESS_KEY));
+        assert!(!tmp.path().join("elsewhere/pawpost.db").exists());
+
+        // Forced, the blobs the backup does not hold are deleted and the rest replaced.
+        let store = S3BlobStore::open_with_env(blob_url, &test_env)
+            .await
+            .unwrap();
+        let stray = BlobKey::new("envelopes/stray/not-in-the-backup").unwrap();
+        store.put(&stray, b"planted later").await.unwrap();
+        let mut phases = Vec::new();
+        restore_with_options(&fresh, &backup_dir, RestoreOptions { force: true }, |p| {
+            phases.push(p)
+        })
+        .await
+        .unwrap();
+        assert_eq!(last_finished(&phases, Phase::RemoveBlobs).total, 1);
+        assert_eq!(store.get(&stray).await.unwrap(), None);
+        assert_eq!(moto.objects(S3_BUCKET, &prefix), objects);
+    }
 
     let server = pawpost_server::start(fresh).await.unwrap();
     let base = format!("http://{}", server.addr);
@@ -150,7 +248,7 @@ async fn ransom_story(postgres: Option<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wiped_sqlite_server_comes_back_from_its_backup() {
-    ransom_story(None).await;
+    ransom_story(None, None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,7 +257,19 @@ async fn a_wiped_postgres_schema_comes_back_from_its_backup() {
         eprintln!("skipped: set PAWPOST_TEST_DATABASE_URL to run this on PostgreSQL");
         return;
     };
-    ransom_story(Some(url)).await;
+    ransom_story(Some(url), None).await;
+}
+
+/// At scale: PostgreSQL when PAWPOST_TEST_DATABASE_URL is set (SQLite otherwise), and the
+/// blobs in a bucket prefix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wiped_server_with_its_blobs_in_a_bucket_comes_back_from_its_backup() {
+    let Some(moto) = moto() else { return };
+    let postgres = postgres_url();
+    if postgres.is_none() {
+        eprintln!("on SQLite: set PAWPOST_TEST_DATABASE_URL to run this on PostgreSQL");
+    }
+    ransom_story(postgres, Some(moto)).await;
 }
 
 /// A stopped SQLite server with a family and one message, and a backup of it.
@@ -303,33 +413,104 @@ async fn missing_extra_and_unknown_versions_are_refused() {
     restore(&target, &dir, |_| {}).await.unwrap();
 }
 
-#[tokio::test]
-async fn blobs_in_a_bucket_are_refused_with_what_to_do_instead() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_blob_is_refused_before_anything_reaches_the_bucket() {
+    let Some(moto) = moto() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let mut live = config(&tmp.path().join("data"), None);
-    live.blob_url = Some("s3://pawpost-blobs/live?endpoint=https://s3.example.org".into());
-    let err = backup(&live, &tmp.path().join("backup"), |_| {})
+    let (dir, _) = backed_up(tmp.path()).await;
+    let blob = only_blob(&dir);
+    let kept = std::fs::read(&blob).unwrap();
+    let mut bytes = kept.clone();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&blob, bytes).unwrap();
+
+    let prefix = fresh_prefix();
+    let mut target = config(&tmp.path().join("restored"), None);
+    target.blob_url = Some(moto.blob_url(S3_BUCKET, &prefix));
+    let err = restore(&target, &dir, |_| {}).await.unwrap_err();
+    assert!(matches!(err, BackupError::ChecksumMismatch { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&blob.display().to_string()),
+        "{err}"
+    );
+    assert_eq!(
+        moto.objects(S3_BUCKET, &prefix),
+        [],
+        "nothing reached the bucket"
+    );
+    assert!(!tmp.path().join("restored/pawpost.db").exists());
+
+    // Mended, the same backup of a blob folder moves into the bucket, and is served.
+    std::fs::write(&blob, &kept).unwrap();
+    let report = restore(&target, &dir, |_| {}).await.unwrap();
+    assert_eq!(report.blobs, 1);
+    let objects = moto.objects(S3_BUCKET, &prefix);
+    assert_eq!(objects.len(), 1);
+    assert_eq!(objects[0].1, kept);
+    let server = pawpost_server::start(target).await.unwrap();
+    let gran = sign_in(&format!("http://{}", server.addr), "gran@example.org").await;
+    let homes = gran.get("/api/v1/households").await;
+    let home = homes[0]["id"].as_str().unwrap();
+    let ids = message_ids(&gran, home).await;
+    assert_eq!(ids.len(), 1);
+    assert_eq!(gran.download(&ids[0]).await, (StatusCode::OK, kept));
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_that_cannot_be_opened_is_refused_before_anything_is_written() {
+    let Some(moto) = moto() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, live) = backed_up(tmp.path()).await;
+    let missing = Some(moto.blob_url("no-such-pawpost-bucket", "live"));
+
+    let mut source = live.clone();
+    source.blob_url.clone_from(&missing);
+    let err = backup(&source, &tmp.path().join("backup-2"), |_| {})
         .await
         .unwrap_err();
-    assert!(matches!(err, BackupError::S3Blobs), "{err}");
-    let message = err.to_string();
-    for advice in [
-        "versioning",
-        "replication",
-        "pg_dump",
-        "database backup alone",
-    ] {
-        assert!(
-            message.contains(advice),
-            "{advice:?} missing from: {message}"
-        );
-    }
-    assert!(!tmp.path().join("backup").exists(), "nothing was written");
+    assert!(
+        matches!(err, BackupError::Bucket(OpenError::NoSuchBucket { .. })),
+        "{err}"
+    );
+    assert!(err.to_string().contains("create it"), "{err}");
+    assert!(!tmp.path().join("backup-2").exists(), "nothing was written");
 
+    let mut target = config(&tmp.path().join("restored"), None);
+    target.blob_url = missing;
+    let err = restore(&target, &dir, |_| {}).await.unwrap_err();
+    assert!(
+        matches!(err, BackupError::Bucket(OpenError::NoSuchBucket { .. })),
+        "{err}"
+    );
+    assert!(!tmp.path().join("restored").exists(), "nothing was written");
+}
+
+#[tokio::test]
+async fn blob_urls_the_server_would_refuse_are_refused_without_their_secrets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut live = config(&tmp.path().join("data"), None);
     live.blob_url = Some("gs://user:hunter2@bucket/blobs".into());
     let err = backup(&live, &tmp.path().join("backup"), |_| {})
         .await
         .unwrap_err();
     assert!(matches!(err, BackupError::BlobScheme(_)), "{err}");
+    assert!(err.to_string().contains("s3://BUCKET/PREFIX"), "{err}");
     assert!(!err.to_string().contains("hunter2"), "{err}");
+
+    live.blob_url =
+        Some("s3://AKIDEXAMPLE:verysecretvalue@bucket/p?endpoint=http://127.0.0.1:9".into());
+    let err = backup(&live, &tmp.path().join("backup"), |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            BackupError::Bucket(OpenError::Config(ConfigError::CredentialsInUrl(_)))
+        ),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("verysecretvalue"), "{err}");
+    assert!(!tmp.path().join("backup").exists(), "nothing was written");
 }

@@ -1,10 +1,17 @@
 //! Blobs as files in a private folder (mode 0700, files 0600). A blob is written to a
 //! temporary file, flushed to disk, and renamed into place, and the folder is synced, so
 //! that a reader never sees half a blob and an acknowledged write survives a crash.
+//!
+//! A listing walks the folder in the byte order of the keys, reading only the folders
+//! that can hold keys after its cursor, and names only regular files whose path is a
+//! valid key and whose name is not hidden: never a temporary file, a link or a stray
+//! file someone else put there.
 #![forbid(unsafe_code)]
 
 use async_trait::async_trait;
-use pawpost_store::{BlobKey, BlobStore, StoreError, StoreResult};
+use pawpost_store::{
+    BlobCursor, BlobKey, BlobPage, BlobStore, StoreError, StoreResult, BLOB_LIST_PAGE_SIZE,
+};
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -60,6 +67,80 @@ fn write_durably(path: &Path, bytes: &[u8]) -> StoreResult<()> {
     })
 }
 
+/// Whether a file at `rel` (`/`-joined, under the root) is a blob: writes go through
+/// hidden temporary files, and only valid keys name blobs.
+pub fn is_blob(rel: &str) -> bool {
+    let hidden = rel.rsplit('/').next().is_some_and(|n| n.starts_with('.'));
+    !hidden && BlobKey::new(rel).is_ok()
+}
+
+/// Whether a folder name can appear in a key; no other folder can hold a blob.
+fn is_key_segment(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Up to `limit` keys after `after`, in byte order, from the folder `dir` whose keys
+/// start with `prefix` (empty, or ending in `/`). Returns whether it stopped because
+/// `keys` is full.
+///
+/// Each folder's entries are sorted with a `/` after folder names, so that going down
+/// into folders in that order yields the keys in byte order (`a-b` before `a/c`).
+fn walk_sorted(
+    dir: &Path,
+    prefix: &str,
+    after: Option<&str>,
+    limit: usize,
+    keys: &mut Vec<BlobKey>,
+) -> StoreResult<bool> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        // The root of an empty store, or a folder emptied meanwhile.
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(io_err("cannot list blobs in", dir, e)),
+    };
+    let mut children = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| io_err("cannot list blobs in", dir, e))?;
+        // Not UTF-8: cannot be part of a key.
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        // Does not follow links: a link is neither a blob nor a folder to walk into.
+        let kind = match entry.file_type() {
+            Ok(kind) => kind,
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_err("cannot inspect", &entry.path(), e)),
+        };
+        if kind.is_dir() && is_key_segment(&name) {
+            children.push((format!("{prefix}{name}/"), true));
+        } else if kind.is_file() {
+            children.push((format!("{prefix}{name}"), false));
+        }
+    }
+    children.sort_unstable();
+    for (rel, is_dir) in children {
+        if is_dir {
+            // Every key in the folder starts with `rel`; skip it when all are too early.
+            if after.is_some_and(|a| !a.starts_with(rel.as_str()) && rel.as_str() < a) {
+                continue;
+            }
+            let sub = dir.join(rel[prefix.len()..].trim_end_matches('/'));
+            if walk_sorted(&sub, &rel, after, limit, keys)? {
+                return Ok(true);
+            }
+        } else if after.is_none_or(|a| rel.as_str() > a) && is_blob(&rel) {
+            keys.push(BlobKey::new(rel).expect("is_blob checked the key"));
+            if keys.len() >= limit {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
 #[async_trait]
 impl BlobStore for LocalBlobStore {
     async fn put(&self, key: &BlobKey, bytes: &[u8]) -> StoreResult<()> {
@@ -87,6 +168,22 @@ impl BlobStore for LocalBlobStore {
             Err(e) => Err(io_err("cannot delete blob", &path, e)),
         }
     }
+
+    async fn list_page(&self, cursor: Option<&BlobCursor>, limit: usize) -> StoreResult<BlobPage> {
+        let limit = limit.clamp(1, BLOB_LIST_PAGE_SIZE);
+        let root = self.root.clone();
+        let after = cursor.map(|c| c.as_str().to_owned());
+        tokio::task::spawn_blocking(move || {
+            let mut keys = Vec::with_capacity(limit);
+            let full = walk_sorted(&root, "", after.as_deref(), limit, &mut keys)?;
+            let next = full
+                .then(|| keys.last().map(|k| BlobCursor::new(k.as_str())))
+                .flatten();
+            Ok(BlobPage { keys, next })
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("blob lister stopped: {e}")))?
+    }
 }
 
 #[cfg(test)]
@@ -99,6 +196,46 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalBlobStore::open(dir.path().join("blobs")).unwrap();
         pawpost_store::testsuite::blob_store(&store).await;
+    }
+
+    #[tokio::test]
+    async fn a_listing_names_only_blobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("blobs");
+        let store = LocalBlobStore::open(&root).unwrap();
+        let key = BlobKey::new("envelopes/abc/def").unwrap();
+        store.put(&key, b"ciphertext").await.unwrap();
+        // An unfinished write, a hidden folder, names no key can have, and links.
+        std::fs::write(root.join("envelopes/abc/.tmp-0123456789abcdef"), b"half").unwrap();
+        std::fs::create_dir_all(root.join(".staging/abc")).unwrap();
+        std::fs::write(root.join(".staging/abc/def"), b"x").unwrap();
+        std::fs::write(root.join("envelopes/abc/Upper"), b"x").unwrap();
+        std::fs::create_dir_all(root.join("envelopes/Odd")).unwrap();
+        std::fs::write(root.join("envelopes/Odd/def"), b"x").unwrap();
+        std::os::unix::fs::symlink(root.join("envelopes/abc/def"), root.join("linked")).unwrap();
+        std::os::unix::fs::symlink(root.join("envelopes"), root.join("folder-link")).unwrap();
+        assert_eq!(store.list().await.unwrap(), std::slice::from_ref(&key));
+        for limit in [1, 2] {
+            let page = store.list_page(None, limit).await.unwrap();
+            assert_eq!(page.keys, std::slice::from_ref(&key));
+            let rest = match page.next {
+                Some(next) => store.list_page(Some(&next), limit).await.unwrap(),
+                None => BlobPage::default(),
+            };
+            assert_eq!(rest, BlobPage::default(), "nothing after the only blob");
+        }
+        assert!(is_blob("envelopes/abc/def"));
+        assert!(!is_blob("envelopes/abc/.tmp-0123456789abcdef"));
+        assert!(!is_blob("envelopes/abc/Upper"));
+    }
+
+    #[tokio::test]
+    async fn a_store_whose_folder_vanished_lists_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("blobs");
+        let store = LocalBlobStore::open(&root).unwrap();
+        std::fs::remove_dir(&root).unwrap();
+        assert_eq!(store.list().await.unwrap(), Vec::<BlobKey>::new());
     }
 
     #[tokio::test]

@@ -17,9 +17,12 @@ pub use config::{
 
 use async_trait::async_trait;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use object_store::path::Path;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
-use pawpost_store::{BlobKey, BlobStore, StoreError, StoreResult};
+use pawpost_store::{
+    BlobCursor, BlobKey, BlobPage, BlobStore, StoreError, StoreResult, BLOB_LIST_PAGE_SIZE,
+};
 use std::time::Duration;
 
 /// Longest wait for a connection to the store.
@@ -203,6 +206,21 @@ impl S3BlobStore {
         })
     }
 
+    /// Where the blobs are, for messages: `s3://BUCKET/PREFIX at ENDPOINT` (never a
+    /// credential; the URL's query is left out).
+    pub fn location(&self) -> String {
+        format!("s3://{}/{} at {}", self.bucket, self.prefix, self.endpoint)
+    }
+
+    /// What every object name of this store starts with: `PREFIX/`, or nothing.
+    fn name_prefix(&self) -> String {
+        if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        }
+    }
+
     /// The object's path: the prefix, then the key.
     fn path_of(&self, key: &BlobKey) -> Path {
         // BlobKey admits only [a-z0-9-] segments, and the prefix was checked the same
@@ -231,6 +249,14 @@ impl S3BlobStore {
             Some((cut, _)) => format!("{}...", &text[..cut]),
             None => text,
         }
+    }
+
+    fn list_failed(&self, detail: &str) -> StoreError {
+        StoreError::Backend(format!(
+            "cannot list the blobs under {}: {detail}; check that the store is up and the \
+             credentials may still list the prefix",
+            self.location()
+        ))
     }
 
     fn failed(&self, what: &str, key: &BlobKey, e: &object_store::Error) -> StoreError {
@@ -282,6 +308,50 @@ impl BlobStore for S3BlobStore {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.failed("delete", key, &e)),
         }
+    }
+
+    /// One ListObjectsV2 request of at most `limit` objects, starting after the cursor
+    /// (`start-after` is the object name, so pages follow S3's byte order of names).
+    async fn list_page(&self, cursor: Option<&BlobCursor>, limit: usize) -> StoreResult<BlobPage> {
+        let limit = limit.clamp(1, BLOB_LIST_PAGE_SIZE);
+        // The prefix ends in `/`, so a sibling prefix (`live-old` beside `live`) is not
+        // listed.
+        let prefix = self.name_prefix();
+        let options = PaginatedListOptions {
+            offset: cursor.map(|c| format!("{prefix}{}", c.as_str())),
+            max_keys: Some(limit),
+            ..PaginatedListOptions::default()
+        };
+        let listed = self
+            .store
+            .list_paginated((!prefix.is_empty()).then_some(prefix.as_str()), options)
+            .await
+            .map_err(|e| self.list_failed(&self.detail(&e)))?;
+        let mut keys = Vec::with_capacity(listed.result.objects.len());
+        let mut last = None;
+        for object in &listed.result.objects {
+            let Some(name) = object.location.as_ref().strip_prefix(prefix.as_str()) else {
+                continue;
+            };
+            if last.is_none_or(|l: &str| name > l) {
+                last = Some(name);
+            }
+            // Anything else under the prefix was not written by a blob store.
+            if let Ok(key) = BlobKey::new(name) {
+                keys.push(key);
+            }
+        }
+        keys.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        let next = match (listed.page_token, last) {
+            (None, _) => None,
+            (Some(_), Some(last)) => Some(BlobCursor::new(last)),
+            (Some(_), None) => {
+                return Err(self.list_failed(
+                    "the store said the listing goes on but named no object to go on after",
+                ))
+            }
+        };
+        Ok(BlobPage { keys, next })
     }
 }
 

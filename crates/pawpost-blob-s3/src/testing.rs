@@ -6,7 +6,7 @@
 //! returns `None`, so that tests skip; with `PAWPOST_REQUIRE_S3=1` it panics instead.
 use crate::config::{ENV_ACCESS_KEY_ID, ENV_SECRET_ACCESS_KEY};
 use futures_util::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use std::io::{Read, Write};
@@ -139,10 +139,9 @@ impl MotoServer {
         assert_eq!(status, 200, "moto refused to create bucket {bucket}");
     }
 
-    /// Every object under `prefix` in `bucket`, by key (the prefix included), sorted.
-    /// Usable from synchronous and asynchronous tests alike.
-    pub fn objects(&self, bucket: &str, prefix: &str) -> Vec<(String, Vec<u8>)> {
-        let store = AmazonS3Builder::new()
+    /// A plain client of `bucket`, which knows nothing of pawpost's blob store.
+    fn client(&self, bucket: &str) -> AmazonS3 {
+        AmazonS3Builder::new()
             .with_bucket_name(bucket)
             .with_region(TEST_REGION)
             .with_endpoint(self.endpoint())
@@ -150,35 +149,53 @@ impl MotoServer {
             .with_access_key_id(TEST_ACCESS_KEY_ID)
             .with_secret_access_key(TEST_SECRET_ACCESS_KEY)
             .build()
-            .expect("an S3 client for moto");
+            .expect("an S3 client for moto")
+    }
+
+    /// Deletes every object under `prefix` in `bucket` (as an attacker with the bucket's
+    /// credentials would); returns how many there were.
+    pub fn delete_objects(&self, bucket: &str, prefix: &str) -> usize {
+        let store = self.client(bucket);
         let prefix = (!prefix.is_empty()).then(|| Path::from(prefix));
-        // Its own thread and runtime, so that a caller inside a runtime does not block it.
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            runtime.block_on(async {
-                let listed: Vec<_> = store
-                    .list(prefix.as_ref())
-                    .try_collect()
+        on_own_runtime(async move {
+            let listed: Vec<_> = store
+                .list(prefix.as_ref())
+                .try_collect()
+                .await
+                .expect("moto lists the bucket");
+            for meta in &listed {
+                store
+                    .delete(&meta.location)
                     .await
-                    .expect("moto lists the bucket");
-                let mut objects = Vec::with_capacity(listed.len());
-                for meta in listed {
-                    let found = store
-                        .get(&meta.location)
-                        .await
-                        .expect("moto finds the object");
-                    let bytes = found.bytes().await.expect("moto returns the object");
-                    objects.push((meta.location.to_string(), bytes.to_vec()));
-                }
-                objects.sort();
-                objects
-            })
+                    .expect("moto deletes the object");
+            }
+            listed.len()
         })
-        .join()
-        .expect("listing moto's objects")
+    }
+
+    /// Every object under `prefix` in `bucket`, by key (the prefix included), sorted.
+    /// Usable from synchronous and asynchronous tests alike.
+    pub fn objects(&self, bucket: &str, prefix: &str) -> Vec<(String, Vec<u8>)> {
+        let store = self.client(bucket);
+        let prefix = (!prefix.is_empty()).then(|| Path::from(prefix));
+        on_own_runtime(async move {
+            let listed: Vec<_> = store
+                .list(prefix.as_ref())
+                .try_collect()
+                .await
+                .expect("moto lists the bucket");
+            let mut objects = Vec::with_capacity(listed.len());
+            for meta in listed {
+                let found = store
+                    .get(&meta.location)
+                    .await
+                    .expect("moto finds the object");
+                let bytes = found.bytes().await.expect("moto returns the object");
+                objects.push((meta.location.to_string(), bytes.to_vec()));
+            }
+            objects.sort();
+            objects
+        })
     }
 
     /// A plain HTTP/1.1 request without a body; returns the status code.
@@ -210,6 +227,22 @@ impl Drop for MotoServer {
         drop(self.supervisor.stdin.take());
         let _ = self.supervisor.wait();
     }
+}
+
+/// Runs `work` to its end on a thread and runtime of its own, so that a caller inside a
+/// runtime does not block it.
+fn on_own_runtime<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(work)
+    })
+    .join()
+    .expect("a request to moto")
 }
 
 /// A port that was free a moment ago.

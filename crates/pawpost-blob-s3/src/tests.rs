@@ -80,6 +80,47 @@ async fn stores_with_different_prefixes_do_not_see_each_others_blobs() {
 }
 
 #[tokio::test]
+async fn a_listing_stays_under_the_prefix_and_names_only_blobs() {
+    let Some(moto) = moto() else { return };
+    let live = open(moto, "listing/live").await;
+    // A sibling prefix that starts with the same letters, and the parent prefix.
+    let sibling = open(moto, "listing/live-old").await;
+    let parent = open(moto, "listing").await;
+    let key = BlobKey::new("envelopes/home/message").unwrap();
+    live.put(&key, b"live").await.unwrap();
+    sibling.put(&key, b"old").await.unwrap();
+    // Objects under the prefix that no blob store writes: not keys.
+    for name in ["listing/live/Upper/case", "listing/live/envelopes/home/x_y"] {
+        live.store
+            .put(&Path::from(name), b"stray".to_vec().into())
+            .await
+            .unwrap();
+    }
+    assert_eq!(live.list().await.unwrap(), std::slice::from_ref(&key));
+    assert_eq!(sibling.list().await.unwrap(), std::slice::from_ref(&key));
+    // The parent sees the others' objects as keys of its own, as it would serve them.
+    assert_eq!(
+        parent.list().await.unwrap(),
+        [
+            BlobKey::new("live-old/envelopes/home/message").unwrap(),
+            BlobKey::new("live/envelopes/home/message").unwrap(),
+        ]
+    );
+    // Pages of one: the strays between the blobs cost pages, not keys.
+    let mut paged = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = live.list_page(cursor.as_ref(), 1).await.unwrap();
+        paged.extend(page.keys);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(paged, [key]);
+}
+
+#[tokio::test]
 async fn a_missing_bucket_is_a_clear_error_on_open() {
     let Some(moto) = moto() else { return };
     let url = moto.blob_url("no-such-bucket-here", "p");

@@ -9,7 +9,7 @@ mod peers;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 
-pub use blob::{BlobKey, BlobKeyError, BlobStore};
+pub use blob::{BlobCursor, BlobKey, BlobKeyError, BlobPage, BlobStore, BLOB_LIST_PAGE_SIZE};
 pub use metadata::{MetadataStore, Redemption};
 pub use peers::{PeerListener, Peers, MAX_NOTE_BYTES};
 

@@ -1,6 +1,6 @@
 //! The conformance suite every storage backend runs in its own tests, so that SQLite,
 //! PostgreSQL, a local folder and a bucket all keep the same promises.
-use crate::{BlobKey, BlobStore, MetadataStore, Redemption, StoreError};
+use crate::{BlobKey, BlobStore, MetadataStore, Redemption, StoreError, BLOB_LIST_PAGE_SIZE};
 use pawpost_domain::{
     Account, AccountId, Approval, AuditRecord, Device, DeviceId, DeviceKind, Email, Household,
     HouseholdId, Invitation, InvitationId, MemberStatus, Message, PairingClaim, PendingPairing,
@@ -750,8 +750,10 @@ async fn households_and_invitations(store: &dyn MetadataStore) {
     ));
 }
 
-/// Runs every blob promise against `store`.
+/// Runs every blob promise against `store`, which must start empty. It leaves one blob
+/// behind: `suite/big`.
 pub async fn blob_store(store: &dyn BlobStore) {
+    assert_eq!(store.list().await.unwrap(), Vec::<BlobKey>::new(), "empty");
     let key = BlobKey::new("suite/first").unwrap();
     assert_eq!(store.get(&key).await.unwrap(), None);
     store.put(&key, b"ciphertext one").await.unwrap();
@@ -771,4 +773,69 @@ pub async fn blob_store(store: &dyn BlobStore) {
     store.delete(&key).await.unwrap();
     store.delete(&key).await.unwrap();
     assert_eq!(store.get(&key).await.unwrap(), None);
+    blob_listing(store).await;
+}
+
+/// Listing: every blob once, in byte order, page by page.
+async fn blob_listing(store: &dyn BlobStore) {
+    let big = BlobKey::new("suite/big").unwrap();
+    assert_eq!(store.list().await.unwrap(), std::slice::from_ref(&big));
+
+    // `-` sorts before `/`, so byte order is not the order of a walk through folders.
+    let names = [
+        "suite/list/b",
+        "suite/list/a/c",
+        "suite/list/a-b",
+        "suite/list/a/b/d",
+        "suite/list/0",
+        "suite/list-z",
+    ];
+    let keys: Vec<BlobKey> = names.iter().map(|n| BlobKey::new(*n).unwrap()).collect();
+    for key in &keys {
+        store.put(key, key.as_str().as_bytes()).await.unwrap();
+    }
+    let mut expected: Vec<BlobKey> = keys.iter().chain([&big]).cloned().collect();
+    expected.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    assert_eq!(
+        store.list().await.unwrap(),
+        expected,
+        "every blob, in byte order"
+    );
+
+    for limit in [1, 2, 3] {
+        let mut paged = Vec::new();
+        let mut cursor = None;
+        let mut pages = 0;
+        loop {
+            let page = store.list_page(cursor.as_ref(), limit).await.unwrap();
+            assert!(page.keys.len() <= limit, "a page of {limit} held {page:?}");
+            paged.extend(page.keys);
+            pages += 1;
+            assert!(pages <= expected.len() + 1, "the listing does not end");
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(paged, expected, "pages of {limit}");
+    }
+    let first = store.list_page(None, 0).await.unwrap();
+    assert_eq!(first.keys.len(), 1, "a limit of 0 is taken as 1");
+    let all = store
+        .list_page(None, BLOB_LIST_PAGE_SIZE + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        all.keys, expected,
+        "a limit above the page size is taken as the page size"
+    );
+
+    for key in &keys {
+        store.delete(key).await.unwrap();
+    }
+    assert_eq!(
+        store.list().await.unwrap(),
+        [big],
+        "deleted blobs are not listed"
+    );
 }

@@ -33,10 +33,9 @@ enum Command {
     /// Try pawpost on this computer: the server with the embedded defaults (plain http on
     /// loopback) and a simulated toy that reads commands on standard input.
     Demo(DemoArgs),
-    /// Check the audit trail: every entry chained to the one before it, none changed,
-    /// none missing.
-    /// Copy a running server's database and blobs, with a checksummed manifest, into an
-    /// empty folder (keep it off the server: the ransom attack wiped the database).
+    /// Copy a running server's database and blobs (from the blob folder or the s3://
+    /// bucket prefix of --blob-url), with a checksummed manifest, into an empty folder
+    /// (keep it off the server: the ransom attack wiped the database).
     Backup {
         /// The folder to write (created; must be empty).
         #[arg(long)]
@@ -44,13 +43,15 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// Rebuild the data folder (or PostgreSQL schema) from a backup, after checking every
-    /// checksum. Stop the server first. Refuses a corrupt or partial backup.
+    /// Rebuild the database (SQLite file or PostgreSQL schema) and the blobs (blob folder or
+    /// s3:// bucket prefix) from a backup, after checking every checksum; the blobs go in
+    /// first, the database last. Stop the server first. Refuses a corrupt or partial backup.
     Restore {
         /// The backup folder.
         #[arg(long)]
         from: PathBuf,
-        /// Replace data that is already there.
+        /// Replace data that is already there: the database, and the blob folder or every
+        /// blob under the bucket prefix.
         #[arg(long)]
         force: bool,
         /// Only check the backup; restore nothing.
@@ -64,6 +65,8 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Check the audit trail: every entry chained to the one before it, none changed,
+    /// none missing.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
@@ -427,8 +430,8 @@ async fn main() -> eyre::Result<()> {
                 .await?;
                 eprintln!();
                 println!(
-                    "restored the database ({}) and {} blobs; start the server to use them",
-                    report.database, report.blobs
+                    "restored the database ({}) and {} blobs ({}); start the server to use them",
+                    report.database, report.blobs, report.blob_target
                 );
             }
         }

@@ -3,6 +3,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use pawpost_blob_s3::testing::{MotoServer, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
 use pawpost_crypto::{
     os_rng, seal, DeviceKeys, HouseholdSettings, MediaType, Member, MemberStatus, MessageId,
     MessageParams, PublicIdentity, Role, Roster, SignedRoster,
@@ -11,6 +12,7 @@ use pawpost_server::config::{RateLimit, ServerConfig};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -38,6 +40,28 @@ pub fn config(data_dir: &Path, postgres: Option<(&str, &str)>) -> ServerConfig {
         config.database_schema = Some(schema.to_owned());
     }
     config
+}
+
+/// The bucket of the stories that keep their blobs on S3; each takes prefixes of its own.
+pub const S3_BUCKET: &str = "pawpost-backups";
+
+/// The moto server of this test binary, with `S3_BUCKET` made and its dummy credentials
+/// in the environment (where the server and the backup read them); `None`, said on
+/// standard error, when `moto_server` is missing and `PAWPOST_REQUIRE_S3` is not 1.
+pub fn moto() -> Option<&'static MotoServer> {
+    static READY: OnceLock<Option<&'static MotoServer>> = OnceLock::new();
+    *READY.get_or_init(|| {
+        let moto = MotoServer::shared()?;
+        moto.create_bucket(S3_BUCKET);
+        std::env::set_var("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID);
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", TEST_SECRET_ACCESS_KEY);
+        std::env::remove_var("AWS_SESSION_TOKEN");
+        Some(moto)
+    })
+}
+
+pub fn fresh_prefix() -> String {
+    format!("backup-{}", Uuid::new_v4().simple())
 }
 
 pub fn fresh_schema() -> String {

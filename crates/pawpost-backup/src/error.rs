@@ -144,7 +144,7 @@ pub enum BackupError {
     #[error(
         "the restore target already holds data ({0}); restoring over it would mix two \
          servers' data: restore into an empty data folder, schema or bucket prefix, or pass \
-         `force` to delete what is there and replace it"
+         `--force` (pawpost restore --force) to delete what is there and replace it"
     )]
     TargetHasData(String),
 

@@ -270,11 +270,16 @@ impl S3BlobStore {
     }
 }
 
+/// Credential values shorter than this are not scrubbed: they protect nothing, and
+/// replacing every occurrence of a letter or two would garble the message (and hide the
+/// storage service's error codes).
+const MIN_SCRUBBED_CHARS: usize = 4;
+
 /// `text` with every credential value replaced.
 fn scrub(text: &str, secrets: &[String]) -> String {
     secrets
         .iter()
-        .filter(|s| !s.is_empty())
+        .filter(|s| s.chars().count() >= MIN_SCRUBBED_CHARS)
         .fold(text.to_owned(), |text, secret| {
             text.replace(secret.as_str(), REDACTED)
         })

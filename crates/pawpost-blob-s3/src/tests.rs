@@ -211,4 +211,7 @@ fn credentials_are_scrubbed_from_store_messages() {
     assert!(!scrubbed.contains(TEST_ACCESS_KEY_ID), "{scrubbed}");
     assert!(!scrubbed.contains(TEST_SECRET_ACCESS_KEY), "{scrubbed}");
     assert!(scrubbed.contains("InvalidAccessKeyId"), "{scrubbed}");
+    // A one-letter "credential" protects nothing and must not garble the message.
+    let garbled = scrub("NoSuchBucket: the bucket does not exist", &["k".to_owned()]);
+    assert_eq!(garbled, "NoSuchBucket: the bucket does not exist");
 }

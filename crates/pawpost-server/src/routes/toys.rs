@@ -28,7 +28,8 @@ pub struct PairingCodeEntry {
 pub struct ToyView {
     #[serde(flatten)]
     pub device: DeviceView,
-    /// Connected to this server right now.
+    /// Connected and authenticated right now, to this server process or to another one
+    /// sharing its database.
     pub online: bool,
 }
 

@@ -2,11 +2,25 @@
 //! retention period (from its signed roster, capped by the server's maximum), unplayed
 //! ones after the server's maximum. Rows go first, then blobs, so that no row ever points
 //! to a missing envelope.
+//!
+//! An envelope is stored before its row, so a server killed in between (or a row refused
+//! as a duplicate, or a deletion cut short) leaves an envelope no message names. Each
+//! sweep also lists the blob store and deletes such orphans, but only one that was
+//! already an orphan at the sweep before: sweeps are [`RETENTION_SWEEP_INTERVAL`]
+//! apart, far longer than an upload may take between its envelope and its row, so an
+//! upload in progress is never touched.
+//!
+//! [`RETENTION_SWEEP_INTERVAL`]: crate::config::RETENTION_SWEEP_INTERVAL
 use crate::config::DEFAULT_RETENTION_DAYS;
 use crate::state::AppState;
 use pawpost_crypto::SignedRoster;
-use pawpost_store::{BlobKey, StoreResult};
+use pawpost_store::{BlobKey, StoreResult, BLOB_LIST_PAGE_SIZE};
+use std::collections::HashSet;
 use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+/// The folder of the blob store that holds message envelopes.
+pub const ENVELOPES_PREFIX: &str = "envelopes/";
 
 /// What one sweep removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -68,11 +82,70 @@ pub async fn delete_blobs(state: &AppState, keys: &[String]) {
     }
 }
 
+/// The message an envelope's key names (`envelopes/<household>/<message>-<random>`).
+fn message_of(key: &str) -> Option<Uuid> {
+    let name = key.strip_prefix(ENVELOPES_PREFIX)?.split('/').nth(1)?;
+    let (id, _) = name.rsplit_once('-')?;
+    id.parse().ok()
+}
+
+/// Whether no message row names the envelope at `key`.
+async fn is_orphan(state: &AppState, key: &BlobKey) -> StoreResult<bool> {
+    let Some(id) = message_of(key.as_str()) else {
+        return Ok(false);
+    };
+    Ok(state
+        .store
+        .message(id)
+        .await?
+        .is_none_or(|m| m.blob_key != key.as_str()))
+}
+
+/// Deletes the envelopes that no message names and that were already in `suspects` (the
+/// orphans of the sweep before); `suspects` becomes this sweep's orphans. Returns how
+/// many were deleted.
+pub async fn sweep_orphans(state: &AppState, suspects: &mut HashSet<String>) -> StoreResult<usize> {
+    let mut orphans = HashSet::new();
+    let mut deleted = 0;
+    let mut cursor = None;
+    loop {
+        let page = state
+            .blobs
+            .list_page(cursor.as_ref(), BLOB_LIST_PAGE_SIZE)
+            .await?;
+        for key in page.keys {
+            if !is_orphan(state, &key).await? {
+                continue;
+            }
+            if suspects.contains(key.as_str()) {
+                state.blobs.delete(&key).await?;
+                deleted += 1;
+            } else {
+                orphans.insert(key.as_str().to_owned());
+            }
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    *suspects = orphans;
+    Ok(deleted)
+}
+
 /// Sweeps every `RETENTION_SWEEP_INTERVAL`.
 pub async fn run(state: AppState) {
     let mut tick = tokio::time::interval(crate::config::RETENTION_SWEEP_INTERVAL);
+    let mut suspects = HashSet::new();
     loop {
         tick.tick().await;
+        match sweep_orphans(&state, &mut suspects).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "envelopes that no message named were deleted"),
+            Err(e) => {
+                tracing::warn!(error = %e, "the sweep for envelopes without a message failed")
+            }
+        }
         match sweep_expired(&state, OffsetDateTime::now_utc()).await {
             Ok(r) if r.played + r.unplayed > 0 => {
                 tracing::info!(

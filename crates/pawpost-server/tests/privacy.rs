@@ -269,3 +269,45 @@ async fn a_parent_downloads_everything_the_server_holds_about_her_and_can_open_i
         "no secrets in the export"
     );
 }
+
+#[tokio::test]
+async fn an_envelope_left_without_its_message_is_deleted_but_never_an_upload_in_progress() {
+    use pawpost_server::retention::sweep_orphans;
+    use pawpost_store::BlobKey;
+    let f = family().await;
+    let st = state(&f.server);
+    let (kept, kept_id) = sealed(
+        &f.gran_keys,
+        &f.home,
+        MediaType::OggOpus,
+        &[f.mum_keys.public()],
+        VOICE,
+    );
+    assert_eq!(upload(&f.gran, &f.home, kept).await.0, StatusCode::CREATED);
+    // What a server killed between storing an envelope and its row leaves behind.
+    let orphan_at =
+        |n: u64| BlobKey::new(format!("envelopes/{}/{}-{n:016x}", f.home, Uuid::new_v4())).unwrap();
+    let orphan = orphan_at(1);
+    st.blobs.put(&orphan, b"ciphertext").await.unwrap();
+
+    let mut suspects = std::collections::HashSet::new();
+    assert_eq!(sweep_orphans(st, &mut suspects).await.unwrap(), 0);
+    assert!(
+        st.blobs.get(&orphan).await.unwrap().is_some(),
+        "the first sweep to see it cannot tell it from an upload about to store its row"
+    );
+    // An upload that stored its envelope after that sweep is left alone by the next one.
+    let in_progress = orphan_at(2);
+    st.blobs.put(&in_progress, b"ciphertext").await.unwrap();
+    assert_eq!(sweep_orphans(st, &mut suspects).await.unwrap(), 1);
+    assert!(st.blobs.get(&orphan).await.unwrap().is_none());
+    assert!(st.blobs.get(&in_progress).await.unwrap().is_some());
+    assert_eq!(sweep_orphans(st, &mut suspects).await.unwrap(), 1);
+    assert!(st.blobs.get(&in_progress).await.unwrap().is_none());
+
+    // The message that has its row keeps its envelope through every sweep.
+    let (status, envelope) = download(&f.mum, &kept_id.to_string()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!envelope.is_empty());
+    assert_eq!(blob_count(&f.server), 1);
+}

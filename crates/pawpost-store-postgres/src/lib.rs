@@ -176,6 +176,20 @@ impl PeerListener for NoteListener {
     }
 }
 
+/// Starts a transaction in a task of its own, so that a caller that gives up (a client
+/// that hangs up, a request timeout) cannot leave the pooled connection inside a
+/// transaction nobody ends: sqlx's `begin` counts the transaction only once `BEGIN` has
+/// been answered, so a `begin` dropped while it waits would queue no `ROLLBACK`, and
+/// whatever the connection's next user wrote would never be committed. Run to its end,
+/// `begin` hands back a transaction whose drop rolls it back.
+async fn begin(pool: &PgPool) -> StoreResult<sqlx::Transaction<'static, Postgres>> {
+    let pool = pool.clone();
+    tokio::spawn(async move { pool.begin().await })
+        .await
+        .map_err(|e| StoreError::Backend(format!("starting a transaction failed: {e}")))?
+        .map_err(backend)
+}
+
 fn parse_url(url: &str) -> StoreResult<PgConnectOptions> {
     // The URL may carry a password, so it is not repeated in the error.
     PgConnectOptions::from_str(url)
@@ -519,7 +533,7 @@ impl MetadataStore for PostgresStore {
     }
 
     async fn create_household(&self, h: &Household, owner: AccountId) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = begin(&self.pool).await?;
         sqlx::query("INSERT INTO households (id, name, created_at) VALUES ($1, $2, $3)")
             .bind(h.id.0)
             .bind(&h.name)
@@ -674,7 +688,7 @@ impl MetadataStore for PostgresStore {
         let now = ms(now);
         // Every early return drops `tx`, which rolls it back: nothing is spent unless
         // the membership is written too.
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = begin(&self.pool).await?;
         // FOR UPDATE queues concurrent redeemers of one token behind this one; once it
         // commits, the next sees `used_at` set and gets `Spent`.
         let Some(row) = sqlx::query(
@@ -837,7 +851,7 @@ impl MetadataStore for PostgresStore {
     }
 
     async fn insert_message(&self, m: &Message, recipients: &[DeviceId]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = begin(&self.pool).await?;
         sqlx::query(&format!(
             "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         ))
@@ -1011,7 +1025,7 @@ impl MetadataStore for PostgresStore {
 
     async fn create_pairing(&self, p: &PendingPairing) -> StoreResult<()> {
         let created_at = ms(p.created_at);
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = begin(&self.pool).await?;
         lock_pairings(&mut tx).await?;
         let live = sqlx::query(
             "SELECT 1 FROM pairings WHERE code = $1 AND claimed_at IS NULL AND expires_at > $2",
@@ -1052,7 +1066,7 @@ impl MetadataStore for PostgresStore {
         max_wrong_tries: u32,
     ) -> StoreResult<PairingClaim> {
         let now = ms(now);
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = begin(&self.pool).await?;
         lock_pairings(&mut tx).await?;
         let claimed = sqlx::query(
             "UPDATE pairings SET claimed_at = $1 WHERE code = $2 AND claimed_at IS NULL AND expires_at > $1 \
@@ -1125,7 +1139,7 @@ impl MetadataStore for PostgresStore {
     }
 
     async fn delete_account(&self, account: AccountId) -> StoreResult<Vec<String>> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = begin(&self.pool).await?;
         let keys: Vec<String> =
             sqlx::query_scalar("SELECT blob_key FROM messages WHERE sender_account = $1")
                 .bind(account.0)
@@ -1154,7 +1168,7 @@ impl MetadataStore for PostgresStore {
     }
 
     async fn delete_household(&self, household: HouseholdId) -> StoreResult<Vec<String>> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = begin(&self.pool).await?;
         let keys: Vec<String> =
             sqlx::query_scalar("SELECT blob_key FROM messages WHERE household_id = $1")
                 .bind(household.0)
@@ -1224,7 +1238,7 @@ impl MetadataStore for PostgresStore {
     async fn append_audit(&self, record: &AuditRecord) -> StoreResult<AuditEntry> {
         let mut record = record.clone();
         record.at = ms(record.at);
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = begin(&self.pool).await?;
         // One chain across every server process: appends take turns.
         sqlx::query("LOCK TABLE audit_log IN EXCLUSIVE MODE")
             .execute(&mut *tx)

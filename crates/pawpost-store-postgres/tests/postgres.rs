@@ -504,3 +504,95 @@ async fn processes_on_one_schema_hear_each_others_notes_and_no_other_schemas() {
     })
     .await;
 }
+
+/// Polls `work` a few times (more for larger `seed`), letting the runtime's I/O run in
+/// between, then drops it wherever it stands, as a request whose client hung up is.
+async fn give_up_after(work: impl Future<Output = impl Sized>, seed: u64) {
+    /// Polls at most; past the first few, most writes have finished.
+    const MAX_POLLS: u64 = 8;
+    /// Yields between polls: each lets a reply or two arrive.
+    const MAX_YIELDS: u64 = 40;
+    let mut work = std::pin::pin!(work);
+    let polls = 1 + seed % MAX_POLLS;
+    let yields = (seed / MAX_POLLS) % MAX_YIELDS;
+    for _ in 0..polls {
+        if futures_util::poll!(work.as_mut()).is_ready() {
+            return;
+        }
+        for _ in 0..yields {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// Takes every connection of the pool at once and checks that none is inside a
+/// transaction: each takes a transaction id, which another connection must then see
+/// committed (inside a transaction left open, it stays "in progress").
+async fn assert_no_connection_inside_a_transaction(
+    store: &PostgresStore,
+    other: &mut PgConnection,
+) {
+    let mut held = Vec::new();
+    for _ in 0..pawpost_store_postgres::MAX_CONNECTIONS {
+        let mut conn = store.pool().acquire().await.unwrap();
+        let xid: i64 = sqlx::query_scalar("SELECT txid_current()")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        let status: String = sqlx::query_scalar("SELECT txid_status($1)")
+            .bind(xid)
+            .fetch_one(&mut *other)
+            .await
+            .unwrap();
+        assert_eq!(
+            status, "committed",
+            "a pooled connection was left inside a transaction"
+        );
+        held.push(conn);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_that_give_up_mid_transaction_never_leave_a_connection_inside_one() {
+    let Some(url) =
+        database_url("callers_that_give_up_mid_transaction_never_leave_a_connection_inside_one")
+    else {
+        return;
+    };
+    /// Writes given up at every stage, from before `BEGIN` is answered to after.
+    const ABANDONED: u64 = 8 * 40 * 2;
+    /// Writes afterwards, enough to pass through every pooled connection.
+    const AFTERWARDS: usize = 3 * pawpost_store_postgres::MAX_CONNECTIONS as usize;
+    in_fresh_schema(url, |url, schema| async move {
+        let store = Arc::new(PostgresStore::open_in_schema(&url, &schema).await.unwrap());
+        let owner = account("impatient@example.org");
+        store.create_account(&owner).await.unwrap();
+        let mut other = PgConnection::connect(&url).await.unwrap();
+        for i in 0..ABANDONED {
+            let home = Household {
+                id: HouseholdId::new(),
+                name: format!("given up {i}"),
+                created_at: now(),
+            };
+            give_up_after(store.create_household(&home, owner.id), i).await;
+            assert_no_connection_inside_a_transaction(&store, &mut other).await;
+        }
+        // Every later write is committed: another connection sees each one. A connection
+        // left inside a transaction would keep single-statement writes to itself, to be
+        // lost when it closes (or rolled back with the next failed transaction).
+        let mut names = Vec::new();
+        for i in 0..AFTERWARDS {
+            let kept = account(&format!("kept{i}@example.org"));
+            store.create_account(&kept).await.unwrap();
+            names.push(kept.email.as_str().to_owned());
+        }
+        let seen: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT email FROM \"{schema}\".accounts WHERE email LIKE 'kept%'"
+        ))
+        .fetch_all(&mut other)
+        .await
+        .unwrap();
+        assert_eq!(seen.len(), names.len(), "committed: {seen:?}");
+    })
+    .await;
+}

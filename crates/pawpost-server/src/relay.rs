@@ -309,19 +309,33 @@ pub async fn run(state: AppState, mut listener: Box<dyn PeerListener>) {
                 None => tracing::debug!("ignored a note in an unknown form"),
             },
             Ok(None) => {
-                tracing::warn!("lost the database connection that carries notes between server processes; catching up the toys connected here");
-                catch_up_all(&state).await;
+                tracing::warn!("lost the database connection that carries notes between server processes; listening again");
+                listener = listen_again(&state, &relay, false).await;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "listening for other server processes failed; trying again");
+                listener = listen_again(&state, &relay, true).await;
+            }
+        }
+    }
+}
+
+/// Listens on a new connection (trying every [`RELISTEN_DELAY`] until the store answers),
+/// then catches up every toy connected here: in that order, so that nothing announced
+/// while no connection listened is missed.
+async fn listen_again(state: &AppState, relay: &Relay, pause_first: bool) -> Box<dyn PeerListener> {
+    if pause_first {
+        tokio::time::sleep(RELISTEN_DELAY).await;
+    }
+    loop {
+        match relay.listen().await {
+            Ok(fresh) => {
+                catch_up_all(state).await;
+                return fresh;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "listening again failed; trying again");
                 tokio::time::sleep(RELISTEN_DELAY).await;
-                match relay.listen().await {
-                    Ok(fresh) => {
-                        listener = fresh;
-                        catch_up_all(&state).await;
-                    }
-                    Err(e) => tracing::warn!(error = %e, "listening again failed"),
-                }
             }
         }
     }
@@ -416,14 +430,19 @@ fn send_approval(state: &AppState, device: DeviceId, approval: &Approval) {
 }
 
 /// Gives every toy connected here what the store holds for it: the household's latest
-/// roster, its undelivered messages and the approvals it waits for. A toy refuses what
-/// it already has, so repeating is harmless.
+/// roster, its undelivered messages and the approvals it waits for (a toy refuses what
+/// it already has, so repeating is harmless); then says again which toys are here and
+/// asks the others to do the same.
 async fn catch_up_all(state: &AppState) {
-    for device in state.toys.authenticated() {
-        if let Err(e) = catch_up(state, device).await {
+    let held = state.toys.authenticated();
+    for device in &held {
+        if let Err(e) = catch_up(state, *device).await {
             tracing::warn!(toy = %device, error = %e, "catching a toy up failed; it catches up when it reconnects");
         }
     }
+    // The other processes may have missed which toys are here, and this one theirs.
+    announce(state, Note::Online { devices: held }).await;
+    announce(state, Note::Hello).await;
 }
 
 async fn catch_up(state: &AppState, device: DeviceId) -> StoreResult<()> {

@@ -251,3 +251,44 @@ async fn wrong_passwords_spread_over_both_servers_count_together() {
         "after {limit} failures in all, both servers refuse: {statuses:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_database_connection_for_notes_loses_no_message() {
+    use sqlx::Connection;
+    let Some((a, b)) = two_servers().await else {
+        return;
+    };
+    let (url, schema) = a.postgres.clone().unwrap();
+    let f = family_on(a).await;
+    let state = tempfile::tempdir().unwrap();
+    let toy = start_toy(&b, state.path()).await;
+    let toy_identity = pair(&f, &toy).await;
+    wait_online(&f, &b).await;
+
+    // The database ends every connection that listens for this schema's notes (a
+    // restart, a failover, an idle-connection reaper would do the same).
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE query LIKE 'LISTEN%' AND query LIKE '%' || $1 || '%'",
+    )
+    .bind(format!("pawpost_{schema}"))
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(ended, [true, true], "both servers were listening");
+
+    // A message sent through A right away still reaches the toy on B without it
+    // reconnecting: B listens again and catches its toys up.
+    let mut events = toy.events();
+    let sent = send_voice(&f, &f.gran, &toy_identity, VOICE).await;
+    assert_eq!(play(&toy, 1).await, vec![sent]);
+    assert!(
+        !events_include(&mut events, |e| *e == SimEvent::Disconnected),
+        "the toy kept its connection"
+    );
+    // And the notes flow again: the next one arrives too.
+    let next = send_voice(&f, &f.gran, &toy_identity, VOICE).await;
+    assert_eq!(play(&toy, 1).await, vec![next]);
+    drop(b);
+}

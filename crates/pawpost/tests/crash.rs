@@ -11,6 +11,7 @@ use common::family::{family_on, sealed, VOICE};
 use common::toys::{pair, start_toy, STEP};
 use common::{Client, TestServer};
 use futures_util::{SinkExt, StreamExt};
+use pawpost_blob_s3::testing::{MotoServer, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
 use pawpost_crypto::{os_rng, DeviceKeys, Envelope, MediaType, PublicIdentity};
 use pawpost_toy::{Action, Event, Frame, ServerError, Toy};
 use procs::{PgSchema, Serve, Server};
@@ -40,7 +41,7 @@ const ROUND_LIMIT: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_uploads_survive_kill_9_and_reach_the_toy_exactly_once_on_sqlite() {
-    crash_story(None).await;
+    crash_story(None, None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,7 +50,22 @@ async fn acknowledged_uploads_survive_kill_9_and_reach_the_toy_exactly_once_on_p
         eprintln!("PAWPOST_TEST_DATABASE_URL is not set: the PostgreSQL run is skipped");
         return;
     };
-    crash_story(Some(&schema)).await;
+    crash_story(Some(&schema), None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_uploads_survive_kill_9_on_postgresql_with_the_blobs_in_a_bucket() {
+    let Some(schema) = PgSchema::from_env("pawpost_crash_s3") else {
+        eprintln!("PAWPOST_TEST_DATABASE_URL is not set: the PostgreSQL and S3 run is skipped");
+        return;
+    };
+    let Some(moto) = MotoServer::shared() else {
+        return;
+    };
+    const BUCKET: &str = "pawpost-crash";
+    moto.create_bucket(BUCKET);
+    let prefix = Uuid::new_v4().simple().to_string();
+    crash_story(Some(&schema), Some(moto.blob_url(BUCKET, &prefix))).await;
 }
 
 /// Who sends what to whom: gran, from her device, to the toy.
@@ -479,9 +495,17 @@ async fn connect_toy(toy: &mut Toy, base: &str) -> Received {
     received
 }
 
-async fn crash_story(schema: Option<&PgSchema>) {
+/// The story on SQLite or PostgreSQL (`schema`), with the blobs in the data folder or in
+/// a bucket (`blob_url` on the moto server).
+async fn crash_story(schema: Option<&PgSchema>, blob_url: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
-    let serve = Serve::new(dir.path().join("data")).on(schema);
+    let mut serve = Serve::new(dir.path().join("data")).on(schema);
+    if let Some(url) = blob_url {
+        serve = serve
+            .args(["--blob-url", &url])
+            .env("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", TEST_SECRET_ACCESS_KEY);
+    }
     let server = serve.start();
     let f = family_on(TestServer::at(server.base())).await;
 

@@ -299,6 +299,7 @@ struct ServeArgs {
     /// [default: none, the header is ignored].
     #[arg(
         long = "trusted-proxy",
+        value_name = "NETWORK",
         env = "PAWPOST_TRUSTED_PROXIES",
         value_delimiter = ','
     )]

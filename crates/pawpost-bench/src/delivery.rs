@@ -1,9 +1,14 @@
 //! Scenarios 2 and 5: relatives upload sealed envelopes at a fixed offered rate to toys
 //! that are online; latency runs from the start of the upload to the toy's receipt of the
 //! `Deliver` frame. The toy acknowledges (`Delivered`) and opens every envelope, as a real
-//! toy does. Optionally a flood of wrong passwords runs at the same time.
+//! toy does. Optionally a flood of wrong passwords runs at the same time. The relay
+//! scenario runs the same measurement with the toys on one process and the uploads
+//! through another that shares its store.
 use crate::keys::BenchDevice;
-use crate::server::{owner_device, plan, seed, HouseholdPlan, OwnerClient, ServerProcess};
+use crate::server::{
+    owner_device, plan, seed, HouseholdPlan, OwnerClient, SeedInto, Seeded, ServerProcess,
+    SharedStore,
+};
 use crate::stats::{round2, summary};
 use crate::toys::{connect_many, Ws};
 use crate::Ctx;
@@ -28,39 +33,137 @@ struct Receipt {
     opened: bool,
 }
 
-/// A server with `toys` online toys, one per household, and the owner signed in.
+/// A server process with `toys` online toys, one per household, and the owner signed in;
+/// for the relay scenario, a second process on the same store that no toy is connected to.
 pub struct Rig {
+    /// The process the toys are connected to.
     pub server: ServerProcess,
+    /// The owner, signed in at `server`.
     pub owner: OwnerClient,
+    /// Another process sharing `server`'s database and blob folder.
+    pub peer: Option<Peer>,
     pub households: Vec<HouseholdPlan>,
     receipts: mpsc::UnboundedReceiver<Receipt>,
     stop: Arc<AtomicBool>,
     readers: Vec<tokio::task::JoinHandle<()>>,
-    pub data_dir: PathBuf,
+    /// This rig's scratch folder (data folders, blobs), removed when it stops.
+    root: PathBuf,
+    /// Where the servers keep blobs, counted after each run.
+    blob_dir: PathBuf,
+    /// The PostgreSQL schema the processes share, dropped when the rig stops.
+    shared: Option<SharedStore>,
+}
+
+/// A second server process on the rig's store, and the owner's session on it.
+pub struct Peer {
+    pub server: ServerProcess,
+    pub owner: OwnerClient,
 }
 
 /// Failed sign-ins allowed by the storm's server: high enough that every wrong password
 /// costs a full Argon2id hash (many attacking addresses), not a cheap 429.
 const STORM_LIMIT: &str = "1000000000";
 
+/// Server arguments every rig's processes get.
+fn limits_args() -> Vec<String> {
+    vec![
+        "--login-failures-per-account".to_owned(),
+        STORM_LIMIT.to_owned(),
+        "--login-failures-per-address".to_owned(),
+        STORM_LIMIT.to_owned(),
+    ]
+}
+
 impl Rig {
+    /// One process on its own SQLite database in a fresh data folder.
     pub async fn start(ctx: &Ctx, toys: u64, name: &str) -> Result<Self> {
-        let data_dir = ctx.fresh_dir(name)?;
+        let root = ctx.fresh_root(name)?;
+        let data_dir = root.join("data");
         let households = plan(0, toys, 1, "delivery-household");
-        let seeded = seed(&data_dir, &households, &[]).await?;
-        let extra = [
-            "--login-failures-per-account".to_owned(),
-            STORM_LIMIT.to_owned(),
-            "--login-failures-per-address".to_owned(),
-            STORM_LIMIT.to_owned(),
-        ];
-        let server = ServerProcess::start(&ctx.bin, &data_dir, &ctx.log(name), &extra).await?;
-        // The household over the API: sign-in, the owner's device, each roster.
+        let seeded = seed(SeedInto::Sqlite(&data_dir), &households, &[]).await?;
+        let server =
+            ServerProcess::start(&ctx.bin, &data_dir, &ctx.log(name), &limits_args()).await?;
+        let blob_dir = data_dir.join("blobs");
+        Self::bring_online(server, None, households, seeded, root, blob_dir).await
+    }
+
+    /// Two processes, B (the toys') and A, on a fresh schema of the PostgreSQL server at
+    /// `database_url` and one shared blob folder. The schema is dropped when the rig stops,
+    /// or here when starting fails.
+    pub async fn start_pair(ctx: &Ctx, toys: u64, name: &str, database_url: &str) -> Result<Self> {
+        let root = ctx.fresh_root(name)?;
+        let shared = SharedStore::fresh(database_url, root.join("blobs"))?;
+        match Self::pair_on(ctx, toys, name, &root, &shared).await {
+            Ok(mut rig) => {
+                rig.shared = Some(shared);
+                Ok(rig)
+            }
+            Err(e) => {
+                if let Err(cleanup) = shared.drop_schema().await {
+                    eprintln!("{name}: {cleanup}");
+                }
+                let _ = std::fs::remove_dir_all(&root);
+                Err(e)
+            }
+        }
+    }
+
+    async fn pair_on(
+        ctx: &Ctx,
+        toys: u64,
+        name: &str,
+        root: &std::path::Path,
+        shared: &SharedStore,
+    ) -> Result<Self> {
+        let households = plan(0, toys, 1, "delivery-household");
+        let seeded = seed(SeedInto::Postgres(shared), &households, &[]).await?;
+        let mut args = limits_args();
+        args.extend(shared.server_args());
+        let b = ServerProcess::start(
+            &ctx.bin,
+            &root.join("b"),
+            &ctx.log(&format!("{name}-b")),
+            &args,
+        )
+        .await?;
+        let a = ServerProcess::start(
+            &ctx.bin,
+            &root.join("a"),
+            &ctx.log(&format!("{name}-a")),
+            &args,
+        )
+        .await?;
+        Self::bring_online(
+            b,
+            Some(a),
+            households,
+            seeded,
+            root.to_owned(),
+            shared.blob_dir.clone(),
+        )
+        .await
+    }
+
+    /// The household over the API of `server` (sign-in, the owner's device, each
+    /// roster), then every toy connected to `server` with a reader task.
+    async fn bring_online(
+        server: ServerProcess,
+        peer: Option<ServerProcess>,
+        households: Vec<HouseholdPlan>,
+        seeded: Seeded,
+        root: PathBuf,
+        blob_dir: PathBuf,
+    ) -> Result<Self> {
         let owner = OwnerClient::sign_in(&server.base).await?;
         owner.register_owner_device().await?;
         for h in &households {
             owner.publish_roster(h, seeded.owner_account).await?;
         }
+        let peer = peer.map(|server| Peer {
+            owner: owner.at(&server.base),
+            server,
+        });
+        let toys = households.len() as u64;
         let connected = connect_many(server.addr, 0, toys, 16, Duration::from_secs(60)).await;
         if connected.sockets.len() as u64 != toys {
             bail!(
@@ -79,23 +182,39 @@ impl Rig {
         Ok(Self {
             server,
             owner,
+            peer,
             households,
             receipts,
             stop,
             readers,
-            data_dir,
+            root,
+            blob_dir,
+            shared: None,
         })
     }
 
-    pub fn stop(self) -> Result<()> {
+    /// The PostgreSQL schema and blob folder the processes share, if they do.
+    pub fn shared(&self) -> Option<&SharedStore> {
+        self.shared.as_ref()
+    }
+
+    /// Stops the processes, drops the shared schema if any, and removes the scratch folder.
+    pub async fn stop(self) -> Result<()> {
         self.stop.store(true, Ordering::Relaxed);
         for r in &self.readers {
             r.abort();
         }
-        let dir = self.data_dir.clone();
-        self.server.stop()?;
-        let _ = std::fs::remove_dir_all(dir.parent().unwrap_or(&dir));
-        Ok(())
+        let mut stopped = Ok(());
+        if let Some(peer) = self.peer {
+            stopped = peer.server.stop();
+        }
+        let stopped_toys_process = self.server.stop();
+        let dropped = match &self.shared {
+            Some(shared) => shared.drop_schema().await,
+            None => Ok(()),
+        };
+        let _ = std::fs::remove_dir_all(&self.root);
+        stopped.and(stopped_toys_process).and(dropped)
     }
 }
 
@@ -138,12 +257,15 @@ async fn read_toy(
     }
 }
 
+#[derive(Clone)]
 pub struct RunArgs {
     pub rate: f64,
     pub duration: Duration,
     pub envelope_bytes: usize,
     pub drain: Duration,
     pub max_in_flight: usize,
+    /// Upload through the rig's other process (`Rig::peer`) instead of the toys' own.
+    pub via_peer: bool,
 }
 
 /// Seals every envelope before the clock starts, so sealing costs the client nothing
@@ -275,6 +397,16 @@ impl Storm {
 /// as not sent.
 pub async fn run(rig: &mut Rig, args: &RunArgs) -> Result<Value> {
     let count = (args.rate * args.duration.as_secs_f64()).round().max(1.0) as usize;
+    let uploader = if args.via_peer {
+        &rig.peer
+            .as_ref()
+            .ok_or_else(|| {
+                eyre!("uploading through another process needs a rig started with start_pair")
+            })?
+            .owner
+    } else {
+        &rig.owner
+    };
     let envelopes = seal_all(rig, count, args.envelope_bytes)?;
     let envelope_len = envelopes.first().map_or(0, |e| e.2.len());
     while rig.receipts.try_recv().is_ok() {}
@@ -290,9 +422,9 @@ pub async fn run(rig: &mut Rig, args: &RunArgs) -> Result<Value> {
             continue;
         }
         in_flight.fetch_add(1, Ordering::Relaxed);
-        let http = rig.owner.http.clone();
-        let url = format!("{}/api/v1/households/{household}/messages", rig.owner.base);
-        let token = rig.owner.token.clone();
+        let http = uploader.http.clone();
+        let url = format!("{}/api/v1/households/{household}/messages", uploader.base);
+        let token = uploader.token.clone();
         let in_flight = in_flight.clone();
         handles.push(tokio::spawn(async move {
             let start = Instant::now();
@@ -318,7 +450,7 @@ pub async fn run(rig: &mut Rig, args: &RunArgs) -> Result<Value> {
     for h in handles {
         uploads.push(h.await?);
     }
-    let accepted: HashMap<[u8; 16], Instant> = uploads
+    let mut accepted: HashMap<[u8; 16], Instant> = uploads
         .iter()
         .filter(|u| u.status == 201)
         .map(|u| (u.message, u.start))
@@ -327,17 +459,19 @@ pub async fn run(rig: &mut Rig, args: &RunArgs) -> Result<Value> {
     for u in &uploads {
         *statuses.entry(u.status).or_insert(0) += 1;
     }
+    let accepted_count = accepted.len();
     // Every accepted message should reach its toy; wait for the stragglers, bounded.
+    // Each message counts once, at its first delivery.
     let drain_deadline = Instant::now() + args.drain;
-    let mut latencies = Vec::with_capacity(accepted.len());
+    let mut latencies = Vec::with_capacity(accepted_count);
     let mut opened = 0u64;
     let mut last_receipt = t0;
-    while latencies.len() < accepted.len() {
+    while !accepted.is_empty() {
         let left = drain_deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, rig.receipts.recv()).await {
             Ok(Some(r)) => {
-                if let Some(start) = accepted.get(&r.message) {
-                    latencies.push(r.at.duration_since(*start));
+                if let Some(start) = accepted.remove(&r.message) {
+                    latencies.push(r.at.duration_since(start));
                     opened += u64::from(r.opened);
                     last_receipt = last_receipt.max(r.at);
                 }
@@ -357,7 +491,7 @@ pub async fn run(rig: &mut Rig, args: &RunArgs) -> Result<Value> {
         .max()
         .unwrap_or(t0);
     let delivered = latencies.len();
-    let blobs = count_files(&rig.data_dir.join("blobs"));
+    let blobs = count_files(&rig.blob_dir);
     Ok(json!({
         "offered_per_s": args.rate,
         "seconds": args.duration.as_secs_f64(),
@@ -366,11 +500,12 @@ pub async fn run(rig: &mut Rig, args: &RunArgs) -> Result<Value> {
         "offered": count,
         "not_sent_client_backlog": skipped.load(Ordering::Relaxed),
         "statuses": statuses.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
-        "accepted_201": accepted.len(),
+        "uploaded_through": if args.via_peer { "another process" } else { "the toys' process" },
+        "accepted_201": accepted_count,
         "delivered": delivered,
         "opened_and_verified_by_toy": opened,
         "blob_files_on_disk_total": blobs,
-        "accepted_per_s": round2(accepted.len() as f64 / last_ack.duration_since(t0).max(offer_ended).as_secs_f64()),
+        "accepted_per_s": round2(accepted_count as f64 / last_ack.duration_since(t0).max(offer_ended).as_secs_f64()),
         "delivered_per_s": round2(delivered as f64 / last_receipt.duration_since(t0).max(offer_ended).as_secs_f64()),
         "upload_201_latency": summary(&mut acks),
         "end_to_end_latency": summary(&mut latencies),

@@ -1,5 +1,5 @@
 //! Scenario 1 and 6: the server's footprint with no clients, and with N idle toys.
-use crate::server::{plan, seed, ServerProcess};
+use crate::server::{plan, seed, SeedInto, ServerProcess};
 use crate::stats::{open_file_limit, round2};
 use crate::toys::connect_many;
 use crate::Ctx;
@@ -55,7 +55,7 @@ pub async fn idle(ctx: &Ctx, args: &IdleArgs) -> Result<Value> {
         "idle: seeding {max} toys in {} households ...",
         households.len()
     );
-    seed(&dir, &[], &households).await?;
+    seed(SeedInto::Sqlite(&dir), &[], &households).await?;
     let mut rows = Vec::new();
     for &n in &args.sizes {
         // Each side holds one descriptor per toy, plus files, the database and listeners.

@@ -1,13 +1,15 @@
 //! `pawpost-bench`: measures a real `pawpost serve` (started from the release binary)
 //! on this machine: idle toys, delivery latency, a Mosquitto peer under the same load,
-//! the raw storage ceiling, a login storm, and the idle footprint. Prints a table and
-//! writes JSON. Every loop is bounded in count and in time. See BENCHMARKS.md.
+//! the raw storage ceiling, a login storm, the idle footprint, and delivery across two
+//! server processes sharing PostgreSQL. Prints a table and writes JSON. Every loop is
+//! bounded in count and in time. See BENCHMARKS.md.
 #![forbid(unsafe_code)]
 
 mod delivery;
 mod idle;
 mod keys;
 mod mqtt;
+mod relay;
 mod report;
 mod server;
 mod stats;
@@ -53,6 +55,9 @@ enum Command {
     Mqtt(MqttCli),
     /// Blob writes and SQLite inserts as fast as this disk allows, without the server.
     Storage(StorageCli),
+    /// Delivery to toys on process B, uploaded through B and through A (both on one
+    /// PostgreSQL schema and blob folder): what crossing processes costs.
+    Relay(RelayCli),
     /// Every scenario with its defaults; prints the table and writes results.json.
     All(AllCli),
 }
@@ -101,6 +106,22 @@ struct MqttCli {
 }
 
 #[derive(Args, Clone)]
+struct RelayCli {
+    #[command(flatten)]
+    delivery: DeliveryCli,
+    #[command(flatten)]
+    database: DatabaseCli,
+}
+
+#[derive(Args, Clone)]
+struct DatabaseCli {
+    /// PostgreSQL server for the relay scenario (postgres://USER@HOST:PORT/DATABASE); a
+    /// fresh schema is made on it and dropped at the end. Without it the scenario is skipped.
+    #[arg(long, env = relay::DATABASE_URL_VAR, hide_env_values = true)]
+    database_url: Option<String>,
+}
+
+#[derive(Args, Clone)]
 struct StorageCli {
     /// Messages at most per concurrency level.
     #[arg(long, default_value_t = 20_000)]
@@ -127,6 +148,8 @@ struct AllCli {
     /// Offered rate during the storm (and its baseline).
     #[arg(long, default_value_t = 50.0)]
     storm_rate: f64,
+    #[command(flatten)]
+    database: DatabaseCli,
 }
 
 #[derive(Args, Clone)]
@@ -161,11 +184,16 @@ pub struct Ctx {
 
 impl Ctx {
     /// An empty folder `work_dir/name`.
-    pub fn fresh_dir(&self, name: &str) -> Result<PathBuf> {
+    pub fn fresh_root(&self, name: &str) -> Result<PathBuf> {
         let dir = self.work_dir.join(name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
-        Ok(dir.join("data"))
+        Ok(dir)
+    }
+
+    /// `data` inside an empty folder `work_dir/name` (the server creates it).
+    pub fn fresh_dir(&self, name: &str) -> Result<PathBuf> {
+        Ok(self.fresh_root(name)?.join("data"))
     }
 
     pub fn log(&self, name: &str) -> PathBuf {
@@ -225,6 +253,7 @@ async fn main() -> Result<()> {
         Command::Storm(a) => ("storm", storm(&ctx, &a.delivery, a.attackers, None).await?),
         Command::Mqtt(a) => ("mqtt", mqtt_all(&a).await?),
         Command::Storage(a) => ("storage", storage::ceiling(&ctx, &a.args()).await?),
+        Command::Relay(a) => ("relay", relay_on(&ctx, &a.delivery, &a.database).await?),
         Command::All(a) => ("results", all(&ctx, &a).await?),
     };
     let result = json!({"machine": machine(), name: result});
@@ -232,6 +261,9 @@ async fn main() -> Result<()> {
         report::print(&result);
     } else {
         println!("{}", serde_json::to_string_pretty(&result)?);
+        if name == "relay" {
+            report::print_relay(&result["relay"]);
+        }
     }
     let path = ctx.write(name, &result)?;
     eprintln!("results written to {}", path.display());
@@ -268,6 +300,7 @@ impl DeliveryCli {
             envelope_bytes: self.envelope_bytes,
             drain: Duration::from_secs(self.drain_s),
             max_in_flight: self.max_in_flight,
+            via_peer: false,
         }
     }
 }
@@ -286,7 +319,7 @@ async fn delivery_on(rig: &mut delivery::Rig, a: &DeliveryCli) -> Result<Vec<Val
 async fn delivery_rates(ctx: &Ctx, a: &DeliveryCli) -> Result<Value> {
     let mut rig = delivery::Rig::start(ctx, a.toys, "delivery").await?;
     let runs = delivery_on(&mut rig, a).await;
-    rig.stop()?;
+    rig.stop().await?;
     Ok(json!({"runs": runs?}))
 }
 
@@ -324,9 +357,18 @@ async fn storm(
     }
     .await;
     if let Some(rig) = own {
-        rig.stop()?;
+        rig.stop().await?;
     }
     result
+}
+
+/// The relay scenario with `a`'s toys, rates and run lengths, or a note that it is
+/// skipped without a database.
+async fn relay_on(ctx: &Ctx, a: &DeliveryCli, db: &DatabaseCli) -> Result<Value> {
+    relay::relay(ctx, db.database_url.as_deref(), a.toys, &a.rates, |rate| {
+        a.run(rate)
+    })
+    .await
 }
 
 async fn mqtt_all(a: &MqttCli) -> Result<Value> {
@@ -384,8 +426,13 @@ async fn all(ctx: &Ctx, a: &AllCli) -> Result<Value> {
         Ok::<_, eyre::Report>((runs, storm))
     }
     .await;
-    rig.stop()?;
+    rig.stop().await?;
     let (runs, storm) = outcome?;
+    // A broken database costs only this scenario, not the ones measured before it.
+    let relay = relay_on(ctx, d, &a.database).await.unwrap_or_else(|e| {
+        eprintln!("relay: failed: {e:#}");
+        json!({ "error": format!("{e:#}") })
+    });
     // The peer runs after the pawpost server has stopped, on the same cores.
     let mut mqtt_args = a.mqtt.clone();
     mqtt_args.idle = idle["runs"]
@@ -399,6 +446,7 @@ async fn all(ctx: &Ctx, a: &AllCli) -> Result<Value> {
         "storage": storage,
         "delivery": {"runs": runs},
         "storm": storm,
+        "relay": relay,
         "mqtt": mqtt,
     });
     result["ratios"] = report::ratios(&result);

@@ -1,4 +1,4 @@
-//! The summary table and the pawpost/Mosquitto ratios.
+//! The summary table, the pawpost/Mosquitto ratios, and the relay scenario's table.
 use crate::stats::ratio;
 use serde_json::{json, Value};
 
@@ -51,6 +51,13 @@ pub fn ratios(r: &Value) -> Value {
         "idle_connections_compared": idle_n,
         "best_accepted_per_s_over_storage_ceiling": ratio(best_accepted, best_storage),
         "storm_p99_factor": r["storm"]["p99_factor"],
+        "relay_across_over_same": runs(&r["relay"])
+            .iter()
+            .map(|row| json!({
+                "offered_per_s": row["offered_per_s"],
+                "across_over_same": row["across_over_same"],
+            }))
+            .collect::<Vec<_>>(),
     })
 }
 
@@ -219,5 +226,87 @@ pub fn print(all: &Value) {
         "".into(),
         "".into(),
     ]);
+    print_relay(&r["relay"]);
     println!("\nratios: {}", r["ratios"]);
+}
+
+/// The relay scenario: each number through B (the toys' process) and through A, and A
+/// over B.
+pub fn print_relay(relay: &Value) {
+    println!();
+    if let Some(why) = relay["skipped"].as_str() {
+        println!("delivery across processes: skipped ({why})");
+        return;
+    }
+    if let Some(error) = relay["error"].as_str() {
+        println!("delivery across processes: failed ({error})");
+        return;
+    }
+    let pg = &relay["postgres"];
+    println!(
+        "delivery across processes: {} toys on B; PostgreSQL {} (fsync {}, synchronous_commit {})\n",
+        num(&relay["toys"]),
+        num(&pg["server_version"]),
+        num(&pg["fsync"]),
+        num(&pg["synchronous_commit"])
+    );
+    row([
+        "metric".into(),
+        "same process".into(),
+        "across".into(),
+        "across/same".into(),
+    ]);
+    row([
+        "-".repeat(52),
+        "-".repeat(14),
+        "-".repeat(14),
+        "-".repeat(10),
+    ]);
+    for run in runs(relay) {
+        let rate = run["offered_per_s"].as_f64().unwrap_or(0.0);
+        let (same, across, r) = (
+            &run["same_process"],
+            &run["across_processes"],
+            &run["across_over_same"],
+        );
+        row([
+            format!("offered {rate}/s: delivered per s"),
+            num(&same["delivered_per_s"]),
+            num(&across["delivered_per_s"]),
+            num(&r["delivered_per_s"]),
+        ]);
+        for q in ["p50", "p90", "p99", "max"] {
+            let lat = |v: &Value| v["end_to_end_latency"][format!("{q}_ms")].clone();
+            row([
+                format!("offered {rate}/s: {q} end-to-end (ms)"),
+                num(&lat(same)),
+                num(&lat(across)),
+                num(&r[q]),
+            ]);
+        }
+        for q in ["p50", "p99"] {
+            let lat = |v: &Value| v["upload_201_latency"][format!("{q}_ms")].as_f64();
+            let (a, b) = (lat(same), lat(across));
+            row([
+                format!("offered {rate}/s: {q} upload answered 201 (ms)"),
+                num(&json!(a)),
+                num(&json!(b)),
+                num(&ratio(b, a)),
+            ]);
+        }
+        let counts = |v: &Value| {
+            format!(
+                "{}/{}/{}",
+                num(&v["delivered"]),
+                num(&v["accepted_201"]),
+                num(&v["offered"])
+            )
+        };
+        row([
+            format!("offered {rate}/s: delivered/accepted/offered"),
+            counts(same),
+            counts(across),
+            "".into(),
+        ]);
+    }
 }

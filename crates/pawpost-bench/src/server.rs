@@ -10,8 +10,10 @@ use pawpost_domain::{
     Account, AccountId, Device, DeviceId, DeviceKind, Email, Household, HouseholdId,
 };
 use pawpost_store::MetadataStore;
+use pawpost_store_postgres::PostgresStore;
 use pawpost_store_sqlite::SqliteStore;
 use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -93,11 +95,47 @@ pub struct Seeded {
     pub owner_account: Uuid,
 }
 
-/// Writes the owner account, `households` and their toys into `data_dir/pawpost.db`.
-/// Rosters of `with_rosters` are stored too (the others are published over HTTP later).
-/// The database is built in memory-backed /dev/shm when it exists (no fsync cost for a
-/// setup step) and copied into place; the server then runs on the real disk.
+/// Where [`seed`] writes the households and toys.
+pub enum SeedInto<'a> {
+    /// `DIR/pawpost.db`, the SQLite database a server started with `--data-dir DIR` opens.
+    Sqlite(&'a Path),
+    /// A PostgreSQL schema (created, and migrated, if missing), as the server opens it
+    /// with `--database-url` and `--database-schema`.
+    Postgres(&'a SharedStore),
+}
+
+/// Writes the owner account, `households` and their toys through the server's own store
+/// crate. Rosters of `with_rosters` are stored too (the others are published over HTTP
+/// later).
+///
+/// A SQLite database is built in memory-backed /dev/shm when it exists (no fsync cost
+/// for a setup step) and copied into place; the server then runs on the real disk. A
+/// PostgreSQL schema is written in place.
 pub async fn seed(
+    into: SeedInto<'_>,
+    households: &[HouseholdPlan],
+    with_rosters: &[HouseholdPlan],
+) -> Result<Seeded> {
+    match into {
+        SeedInto::Sqlite(data_dir) => seed_sqlite(data_dir, households, with_rosters).await,
+        SeedInto::Postgres(shared) => {
+            let store = PostgresStore::open_in_schema(&shared.url, &shared.schema)
+                .await
+                .map_err(|e| {
+                    eyre!(
+                        "opening PostgreSQL schema {} to seed it: {e}; check --database-url \
+                         and that its role may create schemas in the database",
+                        shared.schema
+                    )
+                })?;
+            let seeded = write_seed(&store, households, with_rosters).await;
+            store.pool().close().await;
+            seeded
+        }
+    }
+}
+
+async fn seed_sqlite(
     data_dir: &Path,
     households: &[HouseholdPlan],
     with_rosters: &[HouseholdPlan],
@@ -114,6 +152,27 @@ pub async fn seed(
     let store = SqliteStore::open(&format!("sqlite://{}", db.display()))
         .await
         .map_err(|e| eyre!("opening the seed database: {e}"))?;
+    let seeded = write_seed(&store, households, with_rosters).await?;
+    store.pool().close().await;
+    drop(store);
+    std::fs::create_dir_all(data_dir)?;
+    for name in ["pawpost.db", "pawpost.db-wal"] {
+        let from = staging.join(name);
+        if from.exists() {
+            std::fs::copy(&from, data_dir.join(name))
+                .wrap_err_with(|| format!("copying {}", from.display()))?;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&staging);
+    Ok(seeded)
+}
+
+/// The rows [`seed`] writes, through any store.
+async fn write_seed(
+    store: &dyn MetadataStore,
+    households: &[HouseholdPlan],
+    with_rosters: &[HouseholdPlan],
+) -> Result<Seeded> {
     let hasher = pawpost_server::passwords::PasswordHasher::new(1, 1)
         .map_err(|e| eyre!("password hasher: {e}"))?;
     let now = OffsetDateTime::now_utc();
@@ -174,20 +233,92 @@ pub async fn seed(
             .await
             .map_err(|e| eyre!("insert_roster: {e}"))?;
     }
-    store.pool().close().await;
-    drop(store);
-    std::fs::create_dir_all(data_dir)?;
-    for name in ["pawpost.db", "pawpost.db-wal"] {
-        let from = staging.join(name);
-        if from.exists() {
-            std::fs::copy(&from, data_dir.join(name))
-                .wrap_err_with(|| format!("copying {}", from.display()))?;
-        }
-    }
-    let _ = std::fs::remove_dir_all(&staging);
     Ok(Seeded {
         owner_account: owner.0,
     })
+}
+
+/// Prefix of the PostgreSQL schemas the bench makes; a run that was killed leaves one
+/// behind, which `DROP SCHEMA pawpost_bench_... CASCADE` removes.
+pub const SCHEMA_PREFIX: &str = "pawpost_bench";
+
+/// One metadata database and one blob folder shared by several server processes: a
+/// fresh PostgreSQL schema on `url`, and a folder every process reaches as `file://`.
+pub struct SharedStore {
+    pub url: String,
+    pub schema: String,
+    pub blob_dir: PathBuf,
+}
+
+impl SharedStore {
+    /// A new schema name on `url` (created when seeded) and `blob_dir` (created now).
+    pub fn fresh(url: &str, blob_dir: PathBuf) -> Result<Self> {
+        std::fs::create_dir_all(&blob_dir)?;
+        Ok(Self {
+            url: url.to_owned(),
+            schema: format!("{SCHEMA_PREFIX}_{}", Uuid::new_v4().simple()),
+            blob_dir,
+        })
+    }
+
+    /// The arguments that point `pawpost serve` at this store.
+    pub fn server_args(&self) -> Vec<String> {
+        vec![
+            "--database-url".into(),
+            self.url.clone(),
+            "--database-schema".into(),
+            self.schema.clone(),
+            "--blob-url".into(),
+            format!("file://{}", self.blob_dir.display()),
+        ]
+    }
+
+    /// The PostgreSQL server's version and durability settings, for the results.
+    pub async fn describe(&self) -> Result<Value> {
+        let mut conn = self.connect().await?;
+        let mut out = serde_json::Map::new();
+        for setting in [
+            "server_version",
+            "fsync",
+            "synchronous_commit",
+            "max_connections",
+        ] {
+            let value: String = sqlx::query_scalar(&format!("SHOW {setting}"))
+                .fetch_one(&mut conn)
+                .await
+                .map_err(|e| eyre!("SHOW {setting} on PostgreSQL: {e}"))?;
+            out.insert(setting.to_owned(), Value::String(value));
+        }
+        let _ = conn.close().await;
+        Ok(Value::Object(out))
+    }
+
+    /// Drops the schema with everything in it. The blob folder goes with the scratch
+    /// folder it lives in.
+    pub async fn drop_schema(&self) -> Result<()> {
+        let mut conn = self.connect().await?;
+        sqlx::query(&format!(
+            "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
+            self.schema
+        ))
+        .execute(&mut conn)
+        .await
+        .map_err(|e| {
+            eyre!(
+                "dropping PostgreSQL schema {}: {e}; drop it by hand with DROP SCHEMA {} CASCADE",
+                self.schema,
+                self.schema
+            )
+        })?;
+        let _ = conn.close().await;
+        Ok(())
+    }
+
+    async fn connect(&self) -> Result<PgConnection> {
+        PgConnection::connect(&self.url).await.map_err(|e| {
+            eyre!("connecting to PostgreSQL: {e}; check --database-url (postgres://USER@HOST:PORT/DATABASE)")
+        })
+    }
 }
 
 /// A free port on 127.0.0.1 (bound and released; the server binds it right after).
@@ -361,6 +492,16 @@ impl OwnerClient {
             bail!("registering the owner's device answered {status}: {body}");
         }
         Ok(())
+    }
+
+    /// The same signed-in owner, talking to the server process at `base` (processes
+    /// sharing one store accept each other's sessions).
+    pub fn at(&self, base: &str) -> Self {
+        Self {
+            http: self.http.clone(),
+            base: base.to_owned(),
+            token: self.token.clone(),
+        }
     }
 
     /// Publishes a household's genesis roster (POST /api/v1/households/{id}/roster).

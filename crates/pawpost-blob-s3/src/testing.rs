@@ -112,6 +112,21 @@ impl MotoServer {
         }
     }
 
+    /// The shared moto server with `bucket` made and its dummy credentials in this
+    /// process's environment, for servers and tools that read them only from there (set
+    /// once, before any of them starts); `None` as for [`MotoServer::start`].
+    pub fn shared_in_env(bucket: &str) -> Option<&'static Self> {
+        let moto = Self::shared()?;
+        moto.create_bucket(bucket);
+        static CREDENTIALS: OnceLock<()> = OnceLock::new();
+        CREDENTIALS.get_or_init(|| {
+            std::env::set_var(ENV_ACCESS_KEY_ID, TEST_ACCESS_KEY_ID);
+            std::env::set_var(ENV_SECRET_ACCESS_KEY, TEST_SECRET_ACCESS_KEY);
+            std::env::remove_var("AWS_SESSION_TOKEN");
+        });
+        Some(moto)
+    }
+
     /// One moto server for the whole test process, started on first use.
     pub fn shared() -> Option<&'static Self> {
         static SHARED: OnceLock<Option<MotoServer>> = OnceLock::new();
@@ -158,11 +173,7 @@ impl MotoServer {
         let store = self.client(bucket);
         let prefix = (!prefix.is_empty()).then(|| Path::from(prefix));
         on_own_runtime(async move {
-            let listed: Vec<_> = store
-                .list(prefix.as_ref())
-                .try_collect()
-                .await
-                .expect("moto lists the bucket");
+            let listed = list_under(&store, prefix.as_ref()).await;
             for meta in &listed {
                 store
                     .delete(&meta.location)
@@ -179,11 +190,7 @@ impl MotoServer {
         let store = self.client(bucket);
         let prefix = (!prefix.is_empty()).then(|| Path::from(prefix));
         on_own_runtime(async move {
-            let listed: Vec<_> = store
-                .list(prefix.as_ref())
-                .try_collect()
-                .await
-                .expect("moto lists the bucket");
+            let listed = list_under(&store, prefix.as_ref()).await;
             let mut objects = Vec::with_capacity(listed.len());
             for meta in listed {
                 let found = store
@@ -251,4 +258,13 @@ fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .expect("a free loopback port")
         .port()
+}
+
+/// Every object under `prefix`, as moto lists them.
+async fn list_under(store: &AmazonS3, prefix: Option<&Path>) -> Vec<object_store::ObjectMeta> {
+    store
+        .list(prefix)
+        .try_collect()
+        .await
+        .expect("moto lists the bucket")
 }

@@ -3,7 +3,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use pawpost_blob_s3::testing::{MotoServer, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
+use pawpost_blob_s3::testing::MotoServer;
 use pawpost_crypto::{
     os_rng, seal, DeviceKeys, HouseholdSettings, MediaType, Member, MemberStatus, MessageId,
     MessageParams, PublicIdentity, Role, Roster, SignedRoster,
@@ -50,14 +50,8 @@ pub const S3_BUCKET: &str = "pawpost-backups";
 /// standard error, when `moto_server` is missing and `PAWPOST_REQUIRE_S3` is not 1.
 pub fn moto() -> Option<&'static MotoServer> {
     static READY: OnceLock<Option<&'static MotoServer>> = OnceLock::new();
-    *READY.get_or_init(|| {
-        let moto = MotoServer::shared()?;
-        moto.create_bucket(S3_BUCKET);
-        std::env::set_var("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID);
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", TEST_SECRET_ACCESS_KEY);
-        std::env::remove_var("AWS_SESSION_TOKEN");
-        Some(moto)
-    })
+    // The server reads S3 credentials from its environment only: moto's dummies.
+    *READY.get_or_init(|| MotoServer::shared_in_env(S3_BUCKET))
 }
 
 pub fn fresh_prefix() -> String {

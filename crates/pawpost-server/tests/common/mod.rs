@@ -4,7 +4,7 @@
 pub mod family;
 pub mod toys;
 
-use pawpost_blob_s3::testing::{MotoServer, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
+use pawpost_blob_s3::testing::MotoServer;
 use pawpost_server::config::{RateLimit, ServerConfig};
 use pawpost_server::RunningServer;
 use reqwest::{Method, StatusCode};
@@ -63,16 +63,8 @@ pub fn s3() -> Option<&'static MotoServer> {
         return None;
     }
     static READY: OnceLock<Option<&'static MotoServer>> = OnceLock::new();
-    *READY.get_or_init(|| {
-        let moto = MotoServer::shared()?;
-        moto.create_bucket(S3_BUCKET);
-        // The server reads S3 credentials from its environment only; these are moto's
-        // dummies, set before any server of this binary starts.
-        std::env::set_var("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID);
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", TEST_SECRET_ACCESS_KEY);
-        std::env::remove_var("AWS_SESSION_TOKEN");
-        Some(moto)
-    })
+    // The server reads S3 credentials from its environment only: moto's dummies.
+    *READY.get_or_init(|| MotoServer::shared_in_env(S3_BUCKET))
 }
 
 /// The S3 prefix named by a `test_config` blob URL.

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { BINARY, makeVoiceWav, openBrowser, screenshot, signUp, startServer } from './harness.js';
+import { BINARY, makeVoiceWav, openBrowser, screenshot, signUp, startServer, statusSays } from './harness.js';
 
 const skip =
   existsSync(BINARY) && spawnSync(BINARY, ['toy', '--help'], { timeout: 10000 }).status !== 0
@@ -97,7 +97,7 @@ test('a parent, an approved grandparent and a paired toy', { timeout: 120000, sk
   const [, spoken] = await toySays(/toy says: (\d \d \d \d \d \d)/);
   await page.getByLabel('Code the toy speaks').fill(spoken);
   await page.getByRole('button', { name: 'Add toy' }).click();
-  await page.getByRole('status').filter({ hasText: 'The toy is paired.' }).waitFor();
+  await statusSays(page, 'The toy is paired.', server);
   await toySays(/paired with household/);
 });
 

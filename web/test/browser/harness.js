@@ -172,3 +172,19 @@ export async function signUp(page, who) {
   await page.getByLabel('Password', { exact: true }).fill(who.password ?? STRONG);
   await page.getByRole('button', { name: 'Create account' }).click();
 }
+
+/**
+ * Waits for the page's status line to say `text`; if it does not, fails with what the page
+ * showed as an error and the end of the server's log, so that a failure says why.
+ * @param {import('playwright-core').Page} page
+ * @param {string} text
+ * @param {{ log: () => string }} server
+ */
+export async function statusSays(page, text, server) {
+  try {
+    await page.getByRole('status').filter({ hasText: text }).waitFor({ timeout: 30000 });
+  } catch (e) {
+    const shown = await page.locator('.error').allTextContents().catch(() => []);
+    throw new Error(`${e instanceof Error ? e.message : e}\npage error: ${shown.join(' | ') || '(none)'}\nserver log (end):\n${server.log().slice(-4000)}`);
+  }
+}

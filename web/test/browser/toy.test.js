@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { readOggOpus } from '../../js/media/ogg.js';
-import { BINARY, makeVoiceWav, openBrowser, REPO, screenshot, signUp, startServer } from './harness.js';
+import { BINARY, makeVoiceWav, openBrowser, REPO, screenshot, signUp, startServer, statusSays } from './harness.js';
 
 const REPLY = join(REPO, 'crates/pawpost-media/tests/fixtures/hello-mono-20ms.ogg');
 
@@ -95,7 +95,7 @@ test('the parent pairs the toy by the code it speaks and sees its fingerprint an
   const page = parent.page;
   await page.getByLabel('Code the toy speaks').fill(spoken);
   await page.getByRole('button', { name: 'Add toy' }).click();
-  await page.getByRole('status').filter({ hasText: 'The toy is paired.' }).waitFor();
+  await statusSays(page, 'The toy is paired.', server);
   await toySays(/paired with household/);
   tell('status');
   const [, fp] = await toySays(/fingerprint: ([\d ]+\d)/);

@@ -56,7 +56,8 @@ export async function api(method, path, body) {
   let payload;
   if (body instanceof Uint8Array) {
     headers['Content-Type'] = 'application/octet-stream';
-    payload = body;
+    // Our own byte arrays, never views of shared memory.
+    payload = /** @type {Uint8Array<ArrayBuffer>} */ (body);
   } else if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
     payload = JSON.stringify(body);

@@ -103,7 +103,8 @@ export async function approveForToy(device, householdId, messageId, listed) {
 
 /**
  * Where a message stands with the toy when approvals are on: `null` when no approval is
- * involved (setting off, not sent to a toy, sent by the toy, or already played by it).
+ * involved (setting off, not sent to a toy, sent by the toy, or already played or
+ * refused by it).
  * @param {{ signed: import('./crypto/roster.js').SignedRoster | null, devices: { device_id: string, kind: string }[], id: string }} ctx
  * @param {any} m a message as the server lists it
  * @returns {'waiting' | 'approved' | null}
@@ -117,7 +118,7 @@ export function approvalState(ctx, m) {
   }
   if (toyIds.has(m.sender_device)) return null;
   const toys = m.recipients.filter((/** @type {any} */ r) => toyIds.has(r.device_id));
-  if (toys.length === 0 || toys.some((/** @type {any} */ r) => r.played_at)) return null;
+  if (toys.length === 0 || toys.some((/** @type {any} */ r) => r.played_at || r.refused_at)) return null;
   return approvedHere(ctx.id).has(m.message_id) ? 'approved' : 'waiting';
 }
 

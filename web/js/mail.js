@@ -7,7 +7,21 @@ import { randomUuidBytes, uuidBytes } from './util.js';
 export { MediaType };
 
 /**
- * Seals `payload` for every approved member and toy of the roster and uploads it.
+ * The devices a message of `mediaType` is sealed for: every approved device of the roster,
+ * toys only for voice (a toy plays voice and refuses anything else; the server refuses an
+ * upload that addresses anything else to a toy).
+ * @param {import('./crypto/roster.js').Roster} roster
+ * @param {number} mediaType
+ */
+export function recipientsOf(roster, mediaType) {
+  return approvedIdentities({
+    ...roster,
+    members: roster.members.filter((m) => m.role !== 'toy' || mediaType === MediaType.OGG_OPUS),
+  });
+}
+
+/**
+ * Seals `payload` for its recipients in the roster (see `recipientsOf`) and uploads it.
  * @param {string} householdId
  * @param {import('./crypto/identity.js').DeviceKeys} keys this device
  * @param {import('./crypto/roster.js').Roster} roster the checked roster in force
@@ -25,7 +39,7 @@ export async function sendMessage(householdId, keys, roster, what, payload, onPr
       createdAtMs: Date.now(),
       mediaType: what.mediaType,
       durationMs: what.durationMs ?? 0,
-      recipients: approvedIdentities(roster),
+      recipients: recipientsOf(roster, what.mediaType),
     },
     payload,
   );

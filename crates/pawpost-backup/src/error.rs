@@ -26,18 +26,6 @@ pub enum BackupError {
         source: std::io::Error,
     },
 
-    #[error(
-        "unsupported database URL scheme {0:?}: back up and restore use the same \
-         sqlite://PATH or postgres://USER@HOST/DATABASE as `pawpost serve`"
-    )]
-    DatabaseScheme(String),
-
-    #[error(
-        "unsupported blob URL {0:?}: back up and restore use the same file://PATH, plain \
-         folder path or s3://BUCKET/PREFIX as `pawpost serve`"
-    )]
-    BlobScheme(String),
-
     /// The message is complete in itself and says what to check; it names the bucket and
     /// endpoint, never a credential.
     #[error("cannot open the blob bucket, so nothing was copied: {0}")]

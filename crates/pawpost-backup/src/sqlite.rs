@@ -4,33 +4,24 @@ use crate::files;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 /// How long the snapshot waits for the server's writers; it reads, so this only covers
 /// a checkpoint or migration holding the database.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The database file a `sqlite:` URL names.
-pub fn database_path(url: &str) -> Result<PathBuf, BackupError> {
-    let options = SqliteConnectOptions::from_str(url)
-        .map_err(|e| BackupError::Sqlite(format!("bad SQLite URL {url:?}: {e}")))?;
-    Ok(options.get_filename().to_owned())
-}
-
-/// Writes a consistent copy of the live database at `url` to the new file `dest`.
+/// Writes a consistent copy of the live database file `source` to the new file `dest`.
 ///
 /// `VACUUM INTO` runs inside one read transaction on a connection of its own, so the
 /// copy is the database as of one instant even while the server keeps writing (WAL mode
 /// lets readers and the writer proceed together), and it includes committed pages still
 /// in the WAL.
-pub async fn snapshot(url: &str, dest: &Path) -> Result<(), BackupError> {
-    let source = database_path(url)?;
+pub async fn snapshot(source: &Path, dest: &Path) -> Result<(), BackupError> {
     if !source.is_file() {
-        return Err(BackupError::NoDatabase(source));
+        return Err(BackupError::NoDatabase(source.to_owned()));
     }
-    let options = SqliteConnectOptions::from_str(url)
-        .map_err(|e| BackupError::Sqlite(format!("bad SQLite URL {url:?}: {e}")))?
+    let options = SqliteConnectOptions::new()
+        .filename(source)
         // Never create an empty database where the server's should be.
         .create_if_missing(false)
         .busy_timeout(BUSY_TIMEOUT);

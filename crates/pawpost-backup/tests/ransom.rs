@@ -8,10 +8,10 @@ use common::*;
 use pawpost_backup::{
     backup, restore, restore_with_options, verify, BackupError, Phase, Progress, RestoreOptions,
 };
-use pawpost_blob_s3::testing::{test_env, MotoServer};
 use pawpost_blob_s3::{ConfigError, OpenError, S3BlobStore};
-use pawpost_server::config::ServerConfig;
+use pawpost_storage::{BlobUrl, StorageConfig, UrlError};
 use pawpost_store::{BlobKey, BlobStore};
+use pawpost_testkit::moto::{test_env, MotoServer};
 use reqwest::StatusCode;
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -73,8 +73,10 @@ async fn ransom_story(postgres: Option<String>, bucket: Option<&MotoServer>) {
     let pg_second = pg(&second_schema);
     let prefix = fresh_prefix();
     let blob_url = bucket.map(|moto| moto.blob_url(S3_BUCKET, &prefix));
-    let with_blobs = |mut config: ServerConfig| {
-        config.blob_url.clone_from(&blob_url);
+    let with_blobs = |mut config: StorageConfig| {
+        if let Some(url) = &blob_url {
+            config.blobs = BlobUrl::S3(url.clone());
+        }
         config
     };
 
@@ -82,7 +84,7 @@ async fn ransom_story(postgres: Option<String>, bucket: Option<&MotoServer>) {
         &tmp.path().join("data"),
         pg_first.as_ref().map(|(u, s)| (*u, s.as_str())),
     ));
-    let server = pawpost_server::start(live.clone()).await.unwrap();
+    let server = start(&live).await;
     let base = format!("http://{}", server.addr);
     let family = Family::create(&base).await;
     let mut sent: HashMap<String, Vec<u8>> = HashMap::new();
@@ -208,7 +210,7 @@ async fn ransom_story(postgres: Option<String>, bucket: Option<&MotoServer>) {
             "{message}"
         );
         assert!(message.contains("force"), "{message}");
-        assert!(!message.contains(pawpost_blob_s3::testing::TEST_SECRET_ACCESS_KEY));
+        assert!(!message.contains(pawpost_testkit::moto::TEST_SECRET_ACCESS_KEY));
         assert!(!tmp.path().join("elsewhere/pawpost.db").exists());
 
         // Forced, the blobs the backup does not hold are deleted and the rest replaced.
@@ -228,7 +230,7 @@ async fn ransom_story(postgres: Option<String>, bucket: Option<&MotoServer>) {
         assert_eq!(moto.objects(S3_BUCKET, &prefix), objects);
     }
 
-    let server = pawpost_server::start(fresh).await.unwrap();
+    let server = start(&fresh).await;
     let base = format!("http://{}", server.addr);
     let mum = sign_in(&base, "mum@example.org").await;
     let gran = sign_in(&base, "gran@example.org").await;
@@ -253,8 +255,7 @@ async fn a_wiped_sqlite_server_comes_back_from_its_backup() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wiped_postgres_schema_comes_back_from_its_backup() {
-    let Some(url) = postgres_url() else {
-        eprintln!("skipped: set PAWPOST_TEST_DATABASE_URL to run this on PostgreSQL");
+    let Some(url) = pawpost_testkit::require("PostgreSQL", "PAWPOST_TEST_DATABASE_URL") else {
         return;
     };
     ransom_story(Some(url), None).await;
@@ -267,15 +268,16 @@ async fn a_wiped_server_with_its_blobs_in_a_bucket_comes_back_from_its_backup() 
     let Some(moto) = moto() else { return };
     let postgres = postgres_url();
     if postgres.is_none() {
-        eprintln!("on SQLite: set PAWPOST_TEST_DATABASE_URL to run this on PostgreSQL");
+        let why = "ran on SQLite only: set PAWPOST_TEST_DATABASE_URL to run it on PostgreSQL";
+        pawpost_testkit::skip("PostgreSQL", why, None);
     }
     ransom_story(postgres, Some(moto)).await;
 }
 
 /// A stopped SQLite server with a family and one message, and a backup of it.
-async fn backed_up(tmp: &Path) -> (std::path::PathBuf, pawpost_server::config::ServerConfig) {
+async fn backed_up(tmp: &Path) -> (std::path::PathBuf, StorageConfig) {
     let live = config(&tmp.join("data"), None);
-    let server = pawpost_server::start(live.clone()).await.unwrap();
+    let server = start(&live).await;
     let family = Family::create(&format!("http://{}", server.addr)).await;
     let (_, envelope) = family.seal_from_gran(b"hello");
     assert_eq!(
@@ -351,7 +353,7 @@ async fn a_non_empty_target_is_refused_unless_forced() {
         .await
         .unwrap();
     assert_private(&live.data_dir);
-    let server = pawpost_server::start(live).await.unwrap();
+    let server = start(&live).await;
     sign_in(&format!("http://{}", server.addr), "gran@example.org").await;
     server.shutdown().await.unwrap();
 }
@@ -427,7 +429,7 @@ async fn a_corrupt_blob_is_refused_before_anything_reaches_the_bucket() {
 
     let prefix = fresh_prefix();
     let mut target = config(&tmp.path().join("restored"), None);
-    target.blob_url = Some(moto.blob_url(S3_BUCKET, &prefix));
+    target.blobs = BlobUrl::S3(moto.blob_url(S3_BUCKET, &prefix));
     let err = restore(&target, &dir, |_| {}).await.unwrap_err();
     assert!(matches!(err, BackupError::ChecksumMismatch { .. }), "{err}");
     assert!(
@@ -448,7 +450,7 @@ async fn a_corrupt_blob_is_refused_before_anything_reaches_the_bucket() {
     let objects = moto.objects(S3_BUCKET, &prefix);
     assert_eq!(objects.len(), 1);
     assert_eq!(objects[0].1, kept);
-    let server = pawpost_server::start(target).await.unwrap();
+    let server = start(&target).await;
     let gran = sign_in(&format!("http://{}", server.addr), "gran@example.org").await;
     let homes = gran.get("/api/v1/households").await;
     let home = homes[0]["id"].as_str().unwrap();
@@ -463,10 +465,10 @@ async fn a_bucket_that_cannot_be_opened_is_refused_before_anything_is_written() 
     let Some(moto) = moto() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let (dir, live) = backed_up(tmp.path()).await;
-    let missing = Some(moto.blob_url("no-such-pawpost-bucket", "live"));
+    let missing = BlobUrl::S3(moto.blob_url("no-such-pawpost-bucket", "live"));
 
     let mut source = live.clone();
-    source.blob_url.clone_from(&missing);
+    source.blobs = missing.clone();
     let err = backup(&source, &tmp.path().join("backup-2"), |_| {})
         .await
         .unwrap_err();
@@ -478,7 +480,7 @@ async fn a_bucket_that_cannot_be_opened_is_refused_before_anything_is_written() 
     assert!(!tmp.path().join("backup-2").exists(), "nothing was written");
 
     let mut target = config(&tmp.path().join("restored"), None);
-    target.blob_url = missing;
+    target.blobs = missing;
     let err = restore(&target, &dir, |_| {}).await.unwrap_err();
     assert!(
         matches!(err, BackupError::Bucket(OpenError::NoSuchBucket { .. })),
@@ -490,17 +492,22 @@ async fn a_bucket_that_cannot_be_opened_is_refused_before_anything_is_written() 
 #[tokio::test]
 async fn blob_urls_the_server_would_refuse_are_refused_without_their_secrets() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut live = config(&tmp.path().join("data"), None);
-    live.blob_url = Some("gs://user:hunter2@bucket/blobs".into());
-    let err = backup(&live, &tmp.path().join("backup"), |_| {})
-        .await
-        .unwrap_err();
-    assert!(matches!(err, BackupError::BlobScheme(_)), "{err}");
+    let data = tmp.path().join("data");
+    // Read once, as `pawpost backup` reads --blob-url, before anything is written.
+    let err =
+        StorageConfig::from_options(&data, None, None, Some("gs://user:hunter2@bucket/blobs"))
+            .unwrap_err();
+    assert!(matches!(err, UrlError::BlobScheme(_)), "{err}");
     assert!(err.to_string().contains("s3://BUCKET/PREFIX"), "{err}");
     assert!(!err.to_string().contains("hunter2"), "{err}");
 
-    live.blob_url =
-        Some("s3://AKIDEXAMPLE:verysecretvalue@bucket/p?endpoint=http://127.0.0.1:9".into());
+    let live = StorageConfig::from_options(
+        &data,
+        None,
+        None,
+        Some("s3://AKIDEXAMPLE:verysecretvalue@bucket/p?endpoint=http://127.0.0.1:9"),
+    )
+    .unwrap();
     let err = backup(&live, &tmp.path().join("backup"), |_| {})
         .await
         .unwrap_err();

@@ -15,7 +15,7 @@ use crate::Ctx;
 use eyre::{bail, eyre, Result};
 use futures_util::{SinkExt, StreamExt};
 use pawpost_crypto::{os_rng, seal, Envelope, MediaType, MessageId, MessageParams};
-use pawpost_toy::Frame;
+use pawpost_protocol::Frame;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -396,7 +396,7 @@ impl Storm {
 /// a message whose turn comes while `max_in_flight` uploads are unanswered is counted
 /// as not sent.
 pub async fn run(rig: &mut Rig, args: &RunArgs) -> Result<Value> {
-    let count = (args.rate * args.duration.as_secs_f64()).round().max(1.0) as usize;
+    let count = usize::try_from(crate::stats::offered(args.rate, args.duration))?;
     let uploader = if args.via_peer {
         &rig.peer
             .as_ref()
@@ -416,7 +416,7 @@ pub async fn run(rig: &mut Rig, args: &RunArgs) -> Result<Value> {
     let t0 = Instant::now();
     let mut handles = Vec::with_capacity(count);
     for (k, (household, message, bytes)) in envelopes.into_iter().enumerate() {
-        tokio::time::sleep_until((t0 + interval * k as u32).into()).await;
+        tokio::time::sleep_until((t0 + interval * u32::try_from(k)?).into()).await;
         if in_flight.load(Ordering::Relaxed) >= args.max_in_flight {
             skipped.fetch_add(1, Ordering::Relaxed);
             continue;

@@ -1,7 +1,7 @@
 //! Deterministic device keys: toy `i` always has the same id and keys, so a seeded
 //! database and the clients that connect to it agree without sharing any file.
 use pawpost_crypto::{DeviceId, DeviceKeys, PublicIdentity};
-use pawpost_toy::{auth_signature_input, NONCE_LEN};
+use pawpost_protocol::{auth_signature_input, NONCE_LEN};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 

@@ -383,7 +383,7 @@ async fn mqtt_all(a: &MqttCli) -> Result<Value> {
                 duration: Duration::from_secs(a.delivery.seconds),
                 payload_bytes: a.delivery.envelope_bytes,
                 drain: Duration::from_secs(a.delivery.drain_s),
-                max_in_flight: a.delivery.max_in_flight.min(u16::MAX as usize) as u16,
+                max_in_flight: u16::try_from(a.delivery.max_in_flight).unwrap_or(u16::MAX),
             },
         )
         .await?;

@@ -33,7 +33,7 @@ pub fn broker_pid() -> Option<u32> {
 
 fn remaining_length(mut n: usize, out: &mut Vec<u8>) {
     loop {
-        let mut byte = (n % 128) as u8;
+        let mut byte = u8::try_from(n % 128).expect("a remainder of 128 fits in a byte");
         n /= 128;
         if n > 0 {
             byte |= 0x80;
@@ -53,7 +53,8 @@ fn packet(kind: u8, body: &[u8]) -> Vec<u8> {
 }
 
 fn string(s: &str, out: &mut Vec<u8>) {
-    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+    let len = u16::try_from(s.len()).expect("the bench's topic names and client ids are short");
+    out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(s.as_bytes());
 }
 
@@ -61,7 +62,11 @@ fn string(s: &str, out: &mut Vec<u8>) {
 /// SUBSCRIBE), so that holding thousands costs the client only a socket each.
 async fn idle_subscriber(broker: SocketAddr, index: u64) -> Result<TcpStream> {
     let socket = TcpSocket::new_v4()?;
-    let source = Ipv4Addr::new(127, 0, 0, 2 + (index / 20_000) as u8);
+    let source = u8::try_from(index / 20_000)
+        .ok()
+        .and_then(|n| n.checked_add(2))
+        .ok_or_else(|| eyre!("subscriber {index}: 20,000 per loopback address, and 127.0.0.2 to 127.0.0.255 are all taken"))?;
+    let source = Ipv4Addr::new(127, 0, 0, source);
     socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
     let mut stream = socket.connect(broker).await?;
     let mut connect = Vec::new();
@@ -241,12 +246,12 @@ pub async fn delivery(broker: SocketAddr, args: &MqttRun) -> Result<Value> {
             }
         }
     });
-    let count = (args.rate * args.duration.as_secs_f64()).round().max(1.0) as u64;
+    let count = crate::stats::offered(args.rate, args.duration);
     let interval = Duration::from_secs_f64(1.0 / args.rate);
-    let mut starts: HashMap<u64, Instant> = HashMap::with_capacity(count as usize);
+    let mut starts: HashMap<u64, Instant> = HashMap::with_capacity(usize::try_from(count)?);
     let t0 = Instant::now();
     for k in 0..count {
-        tokio::time::sleep_until((t0 + interval * k as u32).into()).await;
+        tokio::time::sleep_until((t0 + interval * u32::try_from(k)?).into()).await;
         let mut payload = vec![0x4f; args.payload_bytes];
         payload[..8].copy_from_slice(&k.to_be_bytes());
         let start = Instant::now();
@@ -262,7 +267,7 @@ pub async fn delivery(broker: SocketAddr, args: &MqttRun) -> Result<Value> {
     }
     let offer_ended = t0.elapsed();
     let drain_deadline = Instant::now() + args.drain;
-    let mut latencies = Vec::with_capacity(count as usize);
+    let mut latencies = Vec::with_capacity(usize::try_from(count)?);
     let mut last = t0;
     while (latencies.len() as u64) < count {
         let left = drain_deadline.saturating_duration_since(Instant::now());

@@ -2,7 +2,22 @@
 use serde_json::{json, Value};
 use std::time::Duration;
 
+/// How many messages an open-loop run offers: `rate` a second for `duration`, at least one.
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "rate and duration are positive command-line values, and `as` saturates at u64's bounds"
+)]
+pub fn offered(rate: f64, duration: Duration) -> u64 {
+    (rate * duration.as_secs_f64()).round().max(1.0) as u64
+}
+
 /// Latency summary in milliseconds: count, p50, p90, p99, max.
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "a quantile in [0, 1] times the slice's length is a rank from 0 to that length"
+)]
 pub fn summary(samples: &mut [Duration]) -> Value {
     if samples.is_empty() {
         return json!({"count": 0});

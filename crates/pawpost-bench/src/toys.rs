@@ -3,7 +3,7 @@
 use crate::keys::BenchDevice;
 use eyre::{bail, eyre, Result};
 use futures_util::{SinkExt, StreamExt};
-use pawpost_toy::Frame;
+use pawpost_protocol::Frame;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -21,7 +21,10 @@ const CONNECTIONS_PER_SOURCE: u64 = 20_000;
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn source_for(index: u64) -> IpAddr {
-    let n = 2 + (index / CONNECTIONS_PER_SOURCE) as u8;
+    let n = u8::try_from(index / CONNECTIONS_PER_SOURCE)
+        .ok()
+        .and_then(|n| n.checked_add(2))
+        .expect("at most 253 loopback source addresses of CONNECTIONS_PER_SOURCE each");
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, n))
 }
 
@@ -51,8 +54,8 @@ pub async fn connect_toy(server: SocketAddr, index: u64) -> Result<Ws> {
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0)
-        .max_message_size(Some(pawpost_toy::MAX_FRAME_LEN))
-        .max_frame_size(Some(pawpost_toy::MAX_FRAME_LEN));
+        .max_message_size(Some(pawpost_protocol::MAX_FRAME_LEN))
+        .max_frame_size(Some(pawpost_protocol::MAX_FRAME_LEN));
     let url = format!("ws://{server}/api/v1/toy/ws");
     let (mut ws, _) = tokio::time::timeout(
         STEP_TIMEOUT,
@@ -125,7 +128,7 @@ pub async fn connect_many(
             (held, first_error)
         }));
     }
-    let mut sockets = Vec::with_capacity(count as usize);
+    let mut sockets = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
     let mut first_error = None;
     for w in workers {
         if let Ok((held, err)) = w.await {

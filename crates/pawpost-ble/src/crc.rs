@@ -3,6 +3,10 @@
 
 const POLY_REFLECTED: u32 = 0xEDB8_8320;
 
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "the loop keeps `i` below 256, and `u32::try_from` is not usable in a `const fn`"
+)]
 const fn build_table() -> [u32; 256] {
     let mut table = [0u32; 256];
     let mut i = 0;
@@ -35,7 +39,7 @@ impl Crc32 {
 
     fn update(&mut self, data: &[u8]) {
         for &b in data {
-            self.0 = (self.0 >> 8) ^ TABLE[usize::from(self.0 as u8 ^ b)];
+            self.0 = (self.0 >> 8) ^ TABLE[usize::from(self.0.to_le_bytes()[0] ^ b)];
         }
     }
 
@@ -54,6 +58,10 @@ pub fn crc32(data: &[u8]) -> u32 {
 /// The CRC a frame's last fragment carries: it covers the sequence number
 /// and length as well as the bytes, so that a corrupted header cannot pass
 /// off intact bytes as another frame.
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "frames are at most MAX_FRAME_LEN (64 KiB) long, and the wire carries their length as a u32"
+)]
 pub fn frame_crc(seq: u16, frame: &[u8]) -> u32 {
     let mut crc = Crc32::new();
     crc.update(&seq.to_le_bytes());

@@ -98,8 +98,9 @@ impl Fragments<'_> {
         let first = self.index == 0;
         let mut pos = HEADER_LEN;
         if first {
-            // MAX_FRAME_LEN keeps the length within u32.
-            out[pos..pos + TOTAL_LEN_LEN].copy_from_slice(&(self.frame.len() as u32).to_le_bytes());
+            // `new` refused frames longer than MAX_FRAME_LEN, which fits in u32.
+            let total = u32::try_from(self.frame.len()).unwrap_or(u32::MAX);
+            out[pos..pos + TOTAL_LEN_LEN].copy_from_slice(&total.to_le_bytes());
             pos += TOTAL_LEN_LEN;
         }
         let room = self.payload_len - pos;

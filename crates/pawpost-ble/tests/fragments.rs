@@ -7,6 +7,10 @@ use pawpost_ble::{
 
 const MTUS: [u16; 6] = [23, 24, 185, 247, 512, 517];
 
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "a repeating byte pattern: the index wraps at 256 on purpose"
+)]
 fn frame_of(len: usize, salt: u8) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(salt))
@@ -82,7 +86,7 @@ fn frames_at_every_boundary_round_trip_at_every_mtu() {
             (MAX_FRAME_LEN, None),
         ];
         for (i, (len, count)) in cases.into_iter().enumerate() {
-            let frame = frame_of(len, i as u8);
+            let frame = frame_of(len, u8::try_from(i).unwrap());
             let frags = fragments(&mut f, &frame);
             if let Some(count) = count {
                 assert_eq!(frags.len(), count, "mtu {mtu}, len {len}");
@@ -98,7 +102,11 @@ fn frames_at_every_boundary_round_trip_at_every_mtu() {
             assert!(last.len() <= payload);
             let (got, errors) = feed(&mut r, &frags);
             assert_eq!(errors, []);
-            assert_eq!(got, [(i as u16, 0, frame)], "mtu {mtu}, len {len}");
+            assert_eq!(
+                got,
+                [(u16::try_from(i).unwrap(), 0, frame)],
+                "mtu {mtu}, len {len}"
+            );
         }
     }
 }
@@ -141,7 +149,7 @@ fn sequence_numbers_wrap_without_reporting_loss() {
     let mut f = Fragmenter::with_first_seq(185, u16::MAX - 1).unwrap();
     let mut r = Reassembler::new(185, 1000).unwrap();
     for (i, seq) in [u16::MAX - 1, u16::MAX, 0, 1].into_iter().enumerate() {
-        let frame = frame_of(300, i as u8);
+        let frame = frame_of(300, u8::try_from(i).unwrap());
         let (got, errors) = feed(&mut r, &fragments(&mut f, &frame));
         assert_eq!(errors, []);
         assert_eq!(got, [(seq, 0, frame)]);
@@ -180,7 +188,7 @@ fn a_lost_middle_fragment_drops_only_its_frame() {
         .chain(
             (4..frags[1].len()).map(|index| BleError::NoFrameInProgress {
                 seq: 1,
-                index: index as u16
+                index: u16::try_from(index).unwrap()
             })
         )
         .collect::<Vec<_>>()
@@ -235,7 +243,7 @@ fn duplicated_fragments_are_reported_and_ignored() {
     stream.push(f1.last().unwrap().clone());
     stream.extend(frags[2].clone());
     let (got, errors) = feed(&mut reassembler(), &stream);
-    let last = (f1.len() - 1) as u16;
+    let last = u16::try_from(f1.len() - 1).unwrap();
     assert_eq!(
         errors,
         [
@@ -448,7 +456,7 @@ impl Rng {
     }
 
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        usize::try_from(self.next() % n as u64).unwrap()
     }
 }
 
@@ -456,8 +464,9 @@ impl Rng {
 fn random_frames_at_random_mtus_round_trip() {
     let mut rng = Rng(0xB1E_F4A6_0000_0001);
     for _ in 0..40 {
-        let mtu = 23 + rng.below(517 - 23 + 1) as u16;
-        let mut f = Fragmenter::with_first_seq(mtu, rng.next() as u16).unwrap();
+        let mtu = 23 + u16::try_from(rng.below(517 - 23 + 1)).unwrap();
+        let mut f =
+            Fragmenter::with_first_seq(mtu, u16::try_from(rng.next() & 0xFFFF).unwrap()).unwrap();
         let mut r = Reassembler::new(mtu, MAX_FRAME_LEN).unwrap();
         for _ in 0..25 {
             let len = match rng.below(10) {
@@ -465,7 +474,7 @@ fn random_frames_at_random_mtus_round_trip() {
                 1..=3 => rng.below(40),
                 _ => rng.below(3000),
             };
-            let frame: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            let frame: Vec<u8> = (0..len).map(|_| rng.next().to_le_bytes()[0]).collect();
             let seq = f.next_seq();
             let frags = fragments(&mut f, &frame);
             assert!(frags.iter().all(|x| x.len() <= usize::from(mtu) - 3));
@@ -480,11 +489,15 @@ fn random_frames_at_random_mtus_round_trip() {
 fn random_losses_never_deliver_a_wrong_frame_and_always_recover() {
     let mut rng = Rng(0x1055_0000_0000_0007);
     for _ in 0..200 {
-        let mtu = 23 + rng.below(100) as u16;
+        let mtu = 23 + u16::try_from(rng.below(100)).unwrap();
         let mut f = Fragmenter::new(mtu).unwrap();
         let mut r = Reassembler::new(mtu, 4096).unwrap();
         let frames: Vec<Vec<u8>> = (0..4)
-            .map(|_| (0..rng.below(400)).map(|_| rng.next() as u8).collect())
+            .map(|_| {
+                (0..rng.below(400))
+                    .map(|_| rng.next().to_le_bytes()[0])
+                    .collect()
+            })
             .collect();
         let mut stream = Vec::new();
         for (i, frame) in frames.iter().enumerate() {

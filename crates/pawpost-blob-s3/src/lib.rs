@@ -7,8 +7,6 @@
 #![forbid(unsafe_code)]
 
 mod config;
-#[cfg(any(test, feature = "testing"))]
-pub mod testing;
 
 pub use config::{
     ConfigError, Credentials, Endpoint, S3Settings, DEFAULT_REGION, ENV_ACCESS_KEY_ID,

@@ -1,6 +1,6 @@
 //! The store against a real S3-compatible server (moto), and its refusals.
 use super::*;
-use crate::testing::{test_env, MotoServer, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
+use pawpost_testkit::moto::{test_env, MotoServer, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
 use std::net::{Ipv4Addr, TcpListener};
 
 /// The bucket every test here shares; each test takes prefixes of its own.

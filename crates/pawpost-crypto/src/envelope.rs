@@ -27,7 +27,12 @@ pub const MAX_RECIPIENTS: usize = 64;
 /// Largest plaintext payload (32 MiB), far above a voice message; bounds what a server stores.
 pub const MAX_PAYLOAD_LEN: u64 = 32 * 1024 * 1024;
 /// Most chunks an envelope can have; the chunk counter never comes near `u32::MAX`.
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "2048 chunks; the assertion below proves it fits, and `u32::try_from` is not usable in a const"
+)]
 pub const MAX_CHUNK_COUNT: u32 = (MAX_PAYLOAD_LEN / CHUNK_SIZE as u64) as u32;
+const _: () = assert!(MAX_PAYLOAD_LEN / (CHUNK_SIZE as u64) <= u32::MAX as u64);
 /// Length of the header's fixed part, before the recipient list.
 pub const HEADER_FIXED_LEN: usize = 72;
 /// Length of one wrapped content key: HPKE `enc` (32) then the sealed key and its tag (48).
@@ -157,6 +162,10 @@ impl OpenError {
 
 /// Number of chunks for a payload: at least one, so that even an empty payload carries an
 /// authenticated last chunk.
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "payload lengths are checked against MAX_PAYLOAD_LEN (MAX_CHUNK_COUNT chunks) before a count is used, and `u32::try_from` is not usable in a `const fn`"
+)]
 pub const fn chunk_count(payload_len: u64) -> u32 {
     if payload_len == 0 {
         1
@@ -175,7 +184,8 @@ pub const fn ciphertext_len(payload_len: u64) -> u64 {
 fn chunk_plain_len(payload_len: u64, index: u32) -> usize {
     let start = u64::from(index) * CHUNK_SIZE as u64;
     // At most CHUNK_SIZE, so it fits in usize.
-    payload_len.saturating_sub(start).min(CHUNK_SIZE as u64) as usize
+    usize::try_from(payload_len.saturating_sub(start))
+        .map_or(CHUNK_SIZE, |left| left.min(CHUNK_SIZE))
 }
 
 /// The signed, cleartext description of a message. It is the associated data of every chunk.
@@ -623,7 +633,8 @@ pub fn seal(
 
     let cipher = ChunkCipher::new(&content_key, &header.message_id);
     let count = header.chunk_count();
-    let mut ciphertext = Vec::with_capacity(header.ciphertext_len() as usize);
+    // Only a hint: sealing checked the length against MAX_PAYLOAD_LEN.
+    let mut ciphertext = Vec::with_capacity(usize::try_from(header.ciphertext_len()).unwrap_or(0));
     for index in 0..count {
         let start = index as usize * CHUNK_SIZE;
         let end = start + chunk_plain_len(payload_len, index);

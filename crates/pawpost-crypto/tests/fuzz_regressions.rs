@@ -4,10 +4,7 @@
 use pawpost_crypto::{DeviceId, DeviceKeys, Roster, RosterError, SignedRoster};
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    hex::decode(s).unwrap()
 }
 
 /// Mum, the owner in `test-vectors/roster-v1.json`.

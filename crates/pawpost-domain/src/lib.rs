@@ -8,13 +8,15 @@ pub mod ids;
 pub mod model;
 pub mod password;
 pub mod roles;
+pub mod text;
 
 pub use audit::{AuditEntry, AuditRecord};
 pub use email::{Email, EmailError};
 pub use ids::{AccountId, HouseholdId, InvitationId};
 pub use model::{
     Account, Approval, Device, DeviceId, DeviceKind, Household, Invitation, Member, Membership,
-    Message, PairingClaim, PendingPairing, Receipt, ReceiptState, Session, StoredRoster,
+    Message, PairingClaim, PairingClaimant, PairingCreated, PendingPairing, Receipt, ReceiptState,
+    Session, StoredRoster,
 };
 pub use password::{PasswordPolicy, PasswordRejection};
 pub use roles::{MemberStatus, Role};

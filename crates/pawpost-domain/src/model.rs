@@ -95,9 +95,8 @@ impl std::fmt::Display for DeviceId {
 }
 
 /// What kind of device holds the keys.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceKind {
     /// A member's browser profile or app.
@@ -172,12 +171,16 @@ pub struct Receipt {
     pub device_id: DeviceId,
     pub delivered_at: Option<OffsetDateTime>,
     pub played_at: Option<OffsetDateTime>,
+    /// When the toy refused the message for good: it will never play it.
+    pub refused_at: Option<OffsetDateTime>,
+    /// The toy's reason, by its stable name (docs/TOY-PROTOCOL.md `RejectReason`, e.g.
+    /// `sender_blocked`); set with `refused_at`.
+    pub refusal: Option<String>,
 }
 
 /// How far a recipient got with a message.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ReceiptState {
     /// The device has the envelope.
@@ -186,24 +189,52 @@ pub enum ReceiptState {
     Played,
 }
 
-/// A toy waiting to be paired: it asked for a code and speaks it. Codes are short, so
-/// they live briefly and wrong guesses burn them.
+/// A toy waiting to be paired: it asked for a code and speaks it. A parent who enters the
+/// code only claims the toy for a household; the pairing completes when someone presses
+/// the toy's paw while it speaks the claim's confirmation number, so that a guessed code
+/// gains a stranger nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingPairing {
     pub code: String,
     pub device_id: DeviceId,
-    /// The toy's encoded public identity.
+    /// The toy's encoded public identity: the only keys this pairing can ever pair.
     pub identity: Vec<u8>,
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
+    /// Set once a parent entered the code.
+    pub claim: Option<PairingClaimant>,
+}
+
+/// Who entered a pairing code, and what the toy must hear confirmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairingClaimant {
+    pub household_id: HouseholdId,
+    pub account_id: AccountId,
+    /// The digits the toy speaks and the parent's app shows.
+    pub confirmation: String,
+    /// The paw must be pressed before this.
+    pub confirm_by: OffsetDateTime,
+}
+
+/// What asking for a pairing code found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairingCreated {
+    Created,
+    /// The code is live for another toy; draw another.
+    CodeTaken,
+    /// A live pairing of this device id was asked for with other keys.
+    DeviceTaken,
 }
 
 /// What entering a pairing code found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PairingClaim {
-    /// The code matched a live pairing, which is now spent.
+    /// The code matched a live pairing, now claimed by this household (or claimed by it
+    /// before: the same claim again). It waits for the paw.
     Claimed(PendingPairing),
-    /// No live pairing has this code; every live code counted one wrong try.
+    /// Another household had claimed this code: it is spent, and neither may pair with it.
+    Contested(PendingPairing),
+    /// No live pairing has this code.
     NoMatch,
 }
 

@@ -4,7 +4,8 @@ use std::fmt;
 use std::str::FromStr;
 
 /// What a member may do in a household.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// A parent who created or co-owns the household: can do everything.
@@ -72,7 +73,8 @@ impl FromStr for Role {
 }
 
 /// Where a member stands in a household.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum MemberStatus {
     /// Accepted an invitation; can do nothing until an owner or guardian approves.

@@ -4,6 +4,10 @@
 /// The generator polynomial of the Ogg CRC.
 pub const OGG_CRC_POLY: u32 = 0x04C1_1DB7;
 
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "the loop keeps `i` below 256, and `u32::try_from` is not usable in a `const fn`"
+)]
 const fn build_table() -> [u32; 256] {
     let mut table = [0u32; 256];
     let mut i = 0;

@@ -148,7 +148,8 @@ pub(crate) fn write_page(
     out.extend_from_slice(&serial.to_le_bytes());
     out.extend_from_slice(&sequence.to_le_bytes());
     out.extend_from_slice(&[0; 4]);
-    out.push(segments.len() as u8);
+    // A page has at most MAX_SEGMENTS (255) segments.
+    out.push(u8::try_from(segments.len()).unwrap_or(u8::MAX));
     out.extend_from_slice(segments);
     out.extend_from_slice(body);
     let crc = ogg_crc_update(0, &out[start..]);

@@ -140,6 +140,10 @@ impl OpusTags {
     }
 
     /// Appends a comment header with `vendor` and no comments.
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "the vendor is a short name (the writer passes WRITER_VENDOR), far below the u32 the format gives its length"
+    )]
     pub fn write(vendor: &str, out: &mut Vec<u8>) {
         out.extend_from_slice(&OPUS_TAGS_MAGIC);
         out.extend_from_slice(&(vendor.len() as u32).to_le_bytes());

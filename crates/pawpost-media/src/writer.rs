@@ -129,7 +129,7 @@ impl OggOpusWriter {
         let mut rest = packet;
         loop {
             let n = rest.len().min(255);
-            self.segments.push(n as u8);
+            self.segments.push(u8::try_from(n).unwrap_or(u8::MAX));
             self.body.extend_from_slice(&rest[..n]);
             rest = &rest[n..];
             if n < 255 {

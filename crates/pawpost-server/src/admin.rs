@@ -1,6 +1,6 @@
 //! What the operator does from the command line: list and lock accounts, check the
 //! server's health, and find (and tell) the people an incident could have reached.
-use crate::audit::{record_in, Event, VERIFY_BATCH};
+use crate::audit::{record_in, AuditAction, Event, VERIFY_BATCH};
 use crate::mail::{Mail, Mailer};
 use pawpost_domain::{AccountId, AuditEntry, Email};
 use pawpost_store::{MetadataStore, StoreResult};
@@ -97,10 +97,8 @@ pub async fn breach_report(
         }
         BreachScope::SignIns => {
             for e in &entries {
-                let sign_in = matches!(
-                    e.record.action.as_str(),
-                    "sign_in" | "sign_in_failed" | "password_changed" | "account_created"
-                );
+                let sign_in =
+                    AuditAction::parse(&e.record.action).is_some_and(AuditAction::concerns_sign_in);
                 if let (true, Some(actor)) = (sign_in, e.record.actor) {
                     note(actor, format!("{} during the incident", e.record.action));
                 }
@@ -108,7 +106,8 @@ pub async fn breach_report(
         }
         BreachScope::Messages => {
             for e in &entries {
-                if !e.record.action.starts_with("message_") {
+                if !AuditAction::parse(&e.record.action).is_some_and(AuditAction::concerns_messages)
+                {
                     continue;
                 }
                 if let Some(actor) = e.record.actor {
@@ -189,7 +188,11 @@ pub async fn notify(
         match mailer.send(mail).await {
             Ok(()) => {
                 sent += 1;
-                record_in(store, Event::new("breach_notice_sent").on(a.account)).await;
+                record_in(
+                    store,
+                    Event::new(AuditAction::BreachNoticeSent).on(a.account),
+                )
+                .await;
             }
             Err(error) => {
                 tracing::warn!(%error, account = %a.account, "a breach notice could not be sent")

@@ -2,6 +2,7 @@
 //! the person acting: the trail must not become a way to deny service.
 use crate::state::AppState;
 use pawpost_domain::{AccountId, AuditRecord, HouseholdId};
+use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 use time::OffsetDateTime;
 
@@ -10,17 +11,150 @@ pub const TRAIL_LIMIT: u32 = 200;
 /// Entries read at a time when verifying the whole chain.
 pub const VERIFY_BATCH: u32 = 1000;
 
+/// Declares [`AuditAction`] from one list of variants and the names the trail stores
+/// and the API shows, so that the two cannot disagree.
+macro_rules! audit_actions {
+    ($($(#[doc = $doc:literal])* $variant:ident = $name:literal,)*) => {
+        /// What an audit entry records. The trail stores, and the API shows, its name
+        /// (`sign_in`, `member_blocked`, ...); the web app's `activity.js` words each one.
+        /// Serde and the API document name each variant in snake case, which the tests
+        /// hold equal to [`AuditAction::as_str`].
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum AuditAction {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl AuditAction {
+            /// Every action, in declaration order.
+            pub const ALL: &'static [AuditAction] = &[$(AuditAction::$variant,)*];
+
+            /// The name stored in the trail and shown by the API.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(AuditAction::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+audit_actions! {
+    /// An account was created (by its owner, from an address).
+    AccountCreated = "account_created",
+    /// The owner deleted the account.
+    AccountDeleted = "account_deleted",
+    /// The operator locked the account (`pawpost admin accounts --lock`).
+    AccountLocked = "account_locked",
+    /// The operator unlocked the account.
+    AccountUnlocked = "account_unlocked",
+    /// The operator sent the account a breach notice.
+    BreachNoticeSent = "breach_notice_sent",
+    /// The owner downloaded all of the account's data.
+    DataExported = "data_exported",
+    /// A member registered a device's public keys.
+    DeviceRegistered = "device_registered",
+    /// A household was created; its creator is its owner.
+    HouseholdCreated = "household_created",
+    /// An owner deleted the household.
+    HouseholdDeleted = "household_deleted",
+    /// A parent renamed the household.
+    HouseholdRenamed = "household_renamed",
+    /// Someone joined with an invitation link (pending approval).
+    InvitationAccepted = "invitation_accepted",
+    /// A parent created an invitation link; the target is the role it grants.
+    InvitationCreated = "invitation_created",
+    /// A parent approved a pending member.
+    MemberApproved = "member_approved",
+    /// A parent blocked a member.
+    MemberBlocked = "member_blocked",
+    /// A member was put back to waiting for approval.
+    MemberPending = "member_pending",
+    /// A member was removed, or left (actor and target are the same).
+    MemberRemoved = "member_removed",
+    /// A parent changed a member's role; the target is `ACCOUNT:ROLE`.
+    MemberRoleChanged = "member_role_changed",
+    /// A parent unblocked a member.
+    MemberUnblocked = "member_unblocked",
+    /// A parent released a held message to the toy.
+    MessageApproved = "message_approved",
+    /// A member fetched a message's envelope.
+    MessageDownloaded = "message_downloaded",
+    /// A member or the toy sent a message.
+    MessageUploaded = "message_uploaded",
+    /// The account's password was changed; other sessions ended.
+    PasswordChanged = "password_changed",
+    /// An owner published a roster version; the target is its version.
+    RosterPublished = "roster_published",
+    /// A sign-in with the right password.
+    SignIn = "sign_in",
+    /// A sign-in with a wrong password (the actor, when the account exists).
+    SignInFailed = "sign_in_failed",
+    /// A session was signed out.
+    SignOut = "sign_out",
+    /// A toy failed to prove its identity (the first failure from an address).
+    ToyAuthFailed = "toy_auth_failed",
+    /// Toy authentications from an address reached their limit; the target counts them.
+    ToyAuthFailuresThrottled = "toy_auth_failures_throttled",
+    /// A paired toy connected and proved its identity.
+    ToyConnected = "toy_connected",
+    /// The toy renewed its key.
+    ToyKeyRotated = "toy_key_rotated",
+    /// The paw was pressed while the toy spoke the claim's number: it is paired.
+    ToyPaired = "toy_paired",
+    /// A parent entered the pairing code a toy spoke; the toy now speaks a number.
+    ToyPairingClaimed = "toy_pairing_claimed",
+    /// A second household entered the same pairing code; the code no longer works.
+    ToyPairingContested = "toy_pairing_contested",
+    /// A toy asked for a pairing code.
+    ToyPairingRequested = "toy_pairing_requested",
+}
+
+impl AuditAction {
+    /// The action named `name`, if this server knows it.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|a| a.as_str() == name)
+    }
+
+    /// Actions on sign-in data: passwords tried, set or created.
+    pub fn concerns_sign_in(self) -> bool {
+        matches!(
+            self,
+            AuditAction::SignIn
+                | AuditAction::SignInFailed
+                | AuditAction::PasswordChanged
+                | AuditAction::AccountCreated
+        )
+    }
+
+    /// Actions on message traffic.
+    pub fn concerns_messages(self) -> bool {
+        matches!(
+            self,
+            AuditAction::MessageUploaded
+                | AuditAction::MessageDownloaded
+                | AuditAction::MessageApproved
+        )
+    }
+}
+
+impl std::fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One event: who (if known), which household (if any), what, to what, from where.
-pub struct Event<'a> {
+pub struct Event {
     pub actor: Option<AccountId>,
     pub household: Option<HouseholdId>,
-    pub action: &'a str,
+    pub action: AuditAction,
     pub target: Option<String>,
     pub client: Option<IpAddr>,
 }
 
-impl<'a> Event<'a> {
-    pub fn new(action: &'a str) -> Self {
+impl Event {
+    pub fn new(action: AuditAction) -> Self {
         Self {
             actor: None,
             household: None,
@@ -51,22 +185,22 @@ impl<'a> Event<'a> {
     }
 }
 
-pub async fn record(state: &AppState, event: Event<'_>) {
+pub async fn record(state: &AppState, event: Event) {
     record_in(state.store.as_ref(), event).await;
 }
 
 /// Records an event in a store directly (for commands that run without a server).
-pub async fn record_in(store: &dyn pawpost_store::MetadataStore, event: Event<'_>) {
+pub async fn record_in(store: &dyn pawpost_store::MetadataStore, event: Event) {
     let record = AuditRecord {
         at: OffsetDateTime::now_utc(),
         actor: event.actor,
         household: event.household,
-        action: event.action.to_owned(),
+        action: event.action.as_str().to_owned(),
         target: event.target,
         client: event.client.map(|c| c.to_string()),
     };
     if let Err(error) = store.append_audit(&record).await {
-        tracing::error!(%error, action = event.action, "could not record an audit event");
+        tracing::error!(%error, action = event.action.as_str(), "could not record an audit event");
     }
 }
 
@@ -88,5 +222,22 @@ pub async fn verify(store: &dyn pawpost_store::MetadataStore) -> Result<u64, Ver
             return Ok(seq);
         }
         (seq, hash) = pawpost_domain::audit::verify_chain(seq, hash, &batch)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AuditAction;
+
+    #[test]
+    fn every_action_is_stored_and_shown_under_one_name() {
+        for action in AuditAction::ALL {
+            let json = serde_json::to_value(action).unwrap();
+            assert_eq!(json, action.as_str(), "{action:?}");
+            assert_eq!(AuditAction::parse(action.as_str()), Some(*action));
+            let back: AuditAction = serde_json::from_value(json).unwrap();
+            assert_eq!(back, *action);
+        }
+        assert_eq!(AuditAction::parse("given_up"), None);
     }
 }

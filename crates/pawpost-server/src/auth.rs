@@ -1,32 +1,25 @@
 //! Who is asking: the session behind a cookie or bearer token, the client's address,
 //! and the CSRF check for browsers.
+use crate::credentials::{Client, DEVICE_TRUST};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, Method};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use pawpost_domain::{Account, Session};
-use sha2::{Digest, Sha256};
 use std::net::{IpAddr, SocketAddr};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "pawpost_session";
+/// Name of the cookie by which a browser that signed in before is recognised (see
+/// [`crate::credentials`]).
+pub const DEVICE_COOKIE: &str = "pawpost_device";
 /// Header in which the web app echoes its session's CSRF token.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// 32 random bytes, base64url: an unguessable token.
-pub fn new_token() -> String {
-    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
-}
-
-/// Tokens are stored only as their SHA-256.
-pub fn token_hash(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
+pub use crate::tokens::{new_token, token_hash};
 
 /// The address of the client: the other end of the connection, or, when that is a
 /// trusted proxy, the address it forwarded (see [`crate::proxy`]).
@@ -72,8 +65,12 @@ fn bearer(parts: &Parts) -> Option<&str> {
 }
 
 fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
+    cookie_in(&parts.headers, name)
+}
+
+/// The value of the cookie `name` in a request's headers.
+pub fn cookie_in<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -81,6 +78,41 @@ fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
+}
+
+/// A `Set-Cookie` value for a cookie scripts cannot read and other sites never send;
+/// `Secure` unless `insecure` (plain-http local use). Max-Age 0 deletes it.
+pub fn set_cookie(
+    name: &str,
+    value: &str,
+    max_age_secs: u64,
+    insecure: bool,
+) -> axum::http::HeaderValue {
+    let secure = if insecure { "" } else { "; Secure" };
+    axum::http::HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}"
+    ))
+    .expect("cookie names, tokens and attributes are valid header text")
+}
+
+/// Who is asking for a password check: the client's address and the device cookie its
+/// request carries, if any.
+pub fn password_client(address: IpAddr, headers: &axum::http::HeaderMap) -> Client<'_> {
+    Client {
+        address,
+        device_cookie: cookie_in(headers, DEVICE_COOKIE),
+    }
+}
+
+/// The `Set-Cookie` value of a new device cookie for the browser that just proved it
+/// knows `account`'s password (see [`crate::credentials`]).
+pub fn device_cookie(state: &AppState, account: &Account) -> axum::http::HeaderValue {
+    set_cookie(
+        DEVICE_COOKIE,
+        &crate::credentials::new_device_cookie(account),
+        DEVICE_TRUST.as_secs(),
+        state.config.insecure_cookies,
+    )
 }
 
 fn changes_state(method: &Method) -> bool {
@@ -140,9 +172,24 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
+/// The scheme of the server's own pages, which an `Origin` must name: `https` when
+/// people reach the server over https (it serves TLS, or its public address is
+/// `https://`), else `http`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnScheme(&'static str);
+
+impl OwnScheme {
+    pub fn https(https: bool) -> Self {
+        Self(if https { "https" } else { "http" })
+    }
+}
+
 /// Refuses a state-changing request that a browser sent from another site, before any
-/// session exists (sign-in, sign-up): the cross-site request forgery of a login.
+/// session exists (sign-in, sign-up): the cross-site request forgery of a login. Another
+/// site is any other origin, including this host over the other scheme (a page on
+/// `http://host` is not the app on `https://host`).
 pub async fn reject_cross_site(
+    axum::extract::State(own): axum::extract::State<OwnScheme>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -157,13 +204,7 @@ pub async fn reject_cross_site(
         let origin_mismatch = headers
             .get(header::ORIGIN)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|origin| {
-                let origin_host = origin
-                    .split_once("://")
-                    .map(|(_, rest)| rest)
-                    .unwrap_or(origin);
-                origin == "null" || Some(origin_host) != host
-            });
+            .is_some_and(|origin| !is_own_origin(origin, own, host));
         if cross_site || origin_mismatch {
             return ApiError::forbidden(
                 "cross_site",
@@ -173,6 +214,16 @@ pub async fn reject_cross_site(
         }
     }
     next.run(request).await
+}
+
+/// `origin` is the server's own: its scheme, and the host the request was sent to
+/// (`null`, or an origin without a scheme, is nobody's).
+fn is_own_origin(origin: &str, own: OwnScheme, host: Option<&str>) -> bool {
+    origin
+        .split_once("://")
+        .is_some_and(|(scheme, origin_host)| {
+            scheme.eq_ignore_ascii_case(own.0) && Some(origin_host) == host
+        })
 }
 
 /// Refuses at once a body whose declared length exceeds every limit the server has,

@@ -11,11 +11,23 @@ pub const DEFAULT_DATA_DIR: &str = "pawpost-data";
 /// Largest JSON body accepted on the API.
 pub const DEFAULT_MAX_JSON_BYTES: usize = 64 * 1024;
 /// Largest message envelope accepted (a 30 s voice message is about 100 KiB).
-pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 1_000_000;
+/// The most `max_envelope_bytes` may be: what one toy frame carries. A larger message
+/// could be accepted and then never reach the toy.
+pub const MAX_ENVELOPE_BYTES_LIMIT: usize = pawpost_protocol::MAX_ENVELOPE_LEN;
+const _: () = assert!(DEFAULT_MAX_ENVELOPE_BYTES <= MAX_ENVELOPE_BYTES_LIMIT);
 /// How long a session lasts after sign-in.
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 /// How long an invitation link can be used.
 pub const INVITATION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Invitations one account may create within `INVITATION_WINDOW`, in all its households:
+/// a family invites a handful of relatives, a spammer thousands of strangers.
+pub const INVITATIONS_PER_ACCOUNT_PER_DAY: u32 = 20;
+/// Invitations one household may have created within `INVITATION_WINDOW`, by all its
+/// parents together.
+pub const INVITATIONS_PER_HOUSEHOLD_PER_DAY: u32 = 30;
+/// The window the invitation limits count over.
+pub const INVITATION_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// A request that takes longer than this (a slow body, say) is answered 408.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often expired sessions are swept away.
@@ -35,8 +47,6 @@ pub const DEFAULT_HASH_QUEUE: usize = 64;
 pub const DEFAULT_SECURITY_CONTACT: &str = "mailto:security@pawpost.invalid";
 /// How long a toy's pairing code stays valid (DESIGN.md: 10 minutes).
 pub const PAIRING_CODE_TTL: Duration = Duration::from_secs(10 * 60);
-/// Wrong codes entered anywhere while a code is live that burn it.
-pub const PAIRING_MAX_WRONG_TRIES: u32 = 5;
 /// Wrong pairing codes one account may enter within `PAIRING_WINDOW`.
 pub const PAIRING_WRONG_CODES_PER_ACCOUNT: u32 = 5;
 /// Pairing codes one client address may ask for within `PAIRING_WINDOW`.
@@ -44,8 +54,17 @@ pub const DEFAULT_PAIRING_REQUESTS_PER_ADDRESS: u32 = 10;
 pub const PAIRING_WINDOW: Duration = Duration::from_secs(10 * 60);
 /// A toy must authenticate or ask to pair this soon after connecting.
 pub const TOY_HELLO_DEADLINE: Duration = Duration::from_secs(30);
+/// Toy sockets one client address may hold open before they authenticate or ask to pair
+/// (a family's toys and a phone relaying for them need a few).
+pub const MAX_UNAUTHENTICATED_TOY_SOCKETS_PER_ADDRESS: usize = 16;
+/// How long a toy has to confirm a parent's claim with a press of its paw.
+pub const PAIRING_CONFIRM_TTL: Duration = Duration::from_secs(2 * 60);
 /// Failed toy authentications on one connection before it is closed.
 pub const TOY_AUTH_ATTEMPTS: u32 = 3;
+/// Failed toy authentications one client address may make within `TOY_AUTH_WINDOW`
+/// before its toy connections are refused (each failure used to add an audit row).
+pub const TOY_AUTH_FAILURES_PER_ADDRESS: u32 = 30;
+pub const TOY_AUTH_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Frames waiting to be written to one toy; a toy that does not read is disconnected.
 pub const TOY_OUTBOX_FRAMES: usize = 64;
 /// WebSocket read buffer per toy connection, kept small so that an idle toy costs little
@@ -66,6 +85,24 @@ pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// TLS handshakes in progress at once; beyond this, new connections wait in the kernel's
 /// backlog until one finishes or times out.
 pub const MAX_PENDING_TLS_HANDSHAKES: usize = 1024;
+/// A request's headers must arrive whole this soon after its connection opens (after the
+/// TLS handshake), or after the answer to the request before, however slowly they
+/// trickle; otherwise the connection is closed. So it is also how long a kept-alive
+/// connection may sit idle between requests.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections one client address may hold open before they send a whole request. A
+/// browser opens a few at once and families behind one NAT share an address, so this is
+/// generous; past it, the address's oldest such connection is closed to make room. A
+/// trusted proxy's connections are not counted: they carry many clients (`serve.rs`).
+pub const MAX_PENDING_CONNECTIONS_PER_ADDRESS: usize = 32;
+/// A connection that has not sent a request is closed to make room for a newer one from
+/// its address only once it is this old: its request may be waiting to be read (a
+/// browser's burst of connections is accepted faster than it is read).
+pub const NEW_CONNECTION_GRACE: Duration = Duration::from_secs(1);
+/// File descriptors kept back from client connections for the database, blob files and
+/// logs (or a quarter of the process's limit, if less). Past the rest, a new connection
+/// closes the oldest one that is idle or has sent no request, or is refused.
+pub const FD_RESERVE: u64 = 128;
 /// Largest certificate or key file read at start (a chain is a few KiB).
 pub const MAX_TLS_PEM_BYTES: u64 = 1024 * 1024;
 /// The HSTS header sent when pawpost is reached over https: browsers then use https for a
@@ -83,16 +120,9 @@ pub struct RateLimit {
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    /// The data folder, for the outbox when there is no SMTP server. The stores are
+    /// handed to `start` (`pawpost-storage` keeps their defaults in this folder too).
     pub data_dir: PathBuf,
-    /// `sqlite://...` or `postgres://...`; defaults to `<data_dir>/pawpost.db`.
-    pub database_url: Option<String>,
-    /// PostgreSQL schema to keep pawpost's tables in (created if missing); the URL's
-    /// default (usually `public`) when unset.
-    pub database_schema: Option<String>,
-    /// `file://...`, a plain path, or `s3://BUCKET/PREFIX?endpoint=URL&region=NAME`
-    /// (credentials from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, never the URL);
-    /// defaults to `<data_dir>/blobs`.
-    pub blob_url: Option<String>,
     /// The address people use to reach this server, for links in invitations and
     /// security.txt; `http://<bound address>` when unset (`https://` with TLS). An
     /// `https://` address also turns on HSTS, for TLS ended at a proxy.
@@ -112,9 +142,11 @@ pub struct ServerConfig {
     pub max_json_bytes: usize,
     /// Largest message envelope accepted; bigger uploads get 413 and nothing is stored.
     pub max_envelope_bytes: usize,
-    /// Failed sign-ins allowed per account.
+    /// Wrong passwords (sign-in, password change, account deletion) allowed per account
+    /// from clients it does not know, and per browser it knows (see `credentials`).
     pub login_failures_per_account: RateLimit,
-    /// Failed sign-ins allowed per client address.
+    /// Failed sign-ins allowed per client address (IPv6 by /64), from clients the
+    /// account does not know.
     pub login_failures_per_address: RateLimit,
     /// New accounts allowed per client address.
     pub signups_per_address: RateLimit,
@@ -143,9 +175,6 @@ impl ServerConfig {
         Self {
             listen: DEFAULT_LISTEN.parse().expect("valid default address"),
             data_dir: data_dir.into(),
-            database_url: None,
-            database_schema: None,
-            blob_url: None,
             public_url: None,
             tls_cert: None,
             tls_key: None,
@@ -180,17 +209,5 @@ impl ServerConfig {
             hash_queue: DEFAULT_HASH_QUEUE,
             trusted_proxies: Vec::new(),
         }
-    }
-
-    pub fn database_url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("pawpost.db").display()))
-    }
-
-    pub fn blob_url(&self) -> String {
-        self.blob_url
-            .clone()
-            .unwrap_or_else(|| format!("file://{}", self.data_dir.join("blobs").display()))
     }
 }

@@ -174,3 +174,20 @@ impl From<axum::extract::rejection::PathRejection> for ApiError {
 pub struct Path<T>(pub T);
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<crate::passwords::HashError> for ApiError {
+    fn from(e: crate::passwords::HashError) -> Self {
+        use crate::passwords::HashError;
+        match e {
+            HashError::Busy => ApiError::busy(),
+            HashError::BusyForKey => ApiError::too_many(
+                Duration::from_secs(1),
+                "a password check for this account is already under way; try again in a second",
+            ),
+            HashError::Failed(detail) => {
+                tracing::error!(%detail, "password hashing failed");
+                ApiError::internal()
+            }
+        }
+    }
+}

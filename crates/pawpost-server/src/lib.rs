@@ -1,12 +1,19 @@
-//! The pawpost server: one HTTP port, the family API, and (in later parts) the toy
-//! WebSocket and the web app. `start` runs it on any address, which is how the tests and
-//! `pawpost serve` both use it.
+//! The pawpost server: one HTTP port, the family API, the toy WebSocket and the web app.
+//! `start` runs it on any address, which is how the tests and `pawpost serve` both use it.
+//!
+//! What the server does lives in [`services`] (accounts, households, keys, messages,
+//! toys), each with its own typed error and no knowledge of HTTP; [`routes`] and the toy
+//! WebSocket translate requests into service calls and errors into answers. Everything
+//! that reaches a toy connected here goes through [`delivery`]; [`relay`] tells the
+//! other processes sharing the store. Every password check goes through [`credentials`].
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod credentials;
+pub mod delivery;
 pub mod error;
 pub mod mail;
 pub mod passwords;
@@ -15,10 +22,13 @@ pub mod ratelimit;
 pub mod relay;
 pub mod retention;
 pub mod routes;
+mod serve;
+pub mod services;
 pub mod state;
 mod storage;
-pub use storage::open as open_storage;
+pub use storage::Stores;
 pub mod tls;
+pub mod tokens;
 pub mod toyhub;
 mod web;
 
@@ -63,7 +73,7 @@ struct ApiDoc;
 pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let max_json = state.config.max_json_bytes;
     let max_envelope = state.config.max_envelope_bytes;
-    let hsts = sends_hsts(&state);
+    let https = reached_over_https(&state);
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(meta::healthz))
         .routes(routes!(meta::security_txt))
@@ -118,7 +128,10 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
             }),
         )
         .fallback(web::serve)
-        .layer(axum::middleware::from_fn(auth::reject_cross_site))
+        .layer(axum::middleware::from_fn_with_state(
+            auth::OwnScheme::https(https),
+            auth::reject_cross_site,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             max_json.max(max_envelope),
             auth::reject_oversized,
@@ -127,19 +140,38 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             config::REQUEST_TIMEOUT,
-        ));
-    (security_headers(router, hsts), doc)
+        ))
+        .layer(axum::middleware::from_fn(no_store_for_the_api));
+    (security_headers(router, https), doc)
 }
 
-/// HSTS is sent when people reach pawpost over https: it serves TLS itself, or its public
-/// address is `https://` (TLS ended at a proxy). Over plain http it would be ignored by
-/// browsers anyway, and it would be a promise the server cannot keep.
-fn sends_hsts(state: &AppState) -> bool {
+/// People reach pawpost over https when it serves TLS itself, or when its public address
+/// is `https://` (TLS ended at a proxy). Then HSTS is sent (over plain http it would be
+/// ignored by browsers anyway, and a promise the server cannot keep), and a page must
+/// come from an `https://` origin to make changes.
+fn reached_over_https(state: &AppState) -> bool {
     let https_public_url = state
         .public_url
         .get(.."https://".len())
         .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
     state.config.tls_cert.is_some() || https_public_url
+}
+
+/// Every answer under `/api/` (errors included) carries `Cache-Control: no-store`: they
+/// hold tokens, a family's data and its envelopes, which no browser or proxy cache
+/// should keep.
+async fn no_store_for_the_api(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let api = request.uri().path().starts_with("/api/");
+    let mut response = next.run(request).await;
+    if api {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
 }
 
 /// Headers every answer carries: no framing, no sniffing, no referrer, a strict CSP, and
@@ -221,21 +253,44 @@ impl RunningServer {
     }
 }
 
-/// Opens the storage named by `config`, binds its address and starts serving.
-pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
+/// Binds the address in `config` and starts serving on the stores that `storage` opens.
+/// The caller chooses the backends (the `pawpost` binary through `pawpost-storage`);
+/// `storage` is awaited only once the configuration and the TLS files are checked, so
+/// that a mistake there stops the start before any store is opened or created.
+pub async fn start<E>(
+    config: ServerConfig,
+    storage: impl std::future::Future<Output = Result<Stores, E>>,
+) -> Result<RunningServer, StartError>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    if config.max_envelope_bytes > config::MAX_ENVELOPE_BYTES_LIMIT {
+        return Err(StartError::Other(format!(
+            "--max-envelope-bytes {} is more than a toy can receive in one frame; use at most {}",
+            config.max_envelope_bytes,
+            config::MAX_ENVELOPE_BYTES_LIMIT
+        )));
+    }
     // First, so that a wrong certificate or key stops the start before anything is opened.
-    let tls_acceptor = tls::acceptor(&config)?;
-    let (store, blobs) = storage::open(&config).await?;
+    let tls_handshakes = tls::acceptor(&config)?;
+    let (store, blobs) = storage
+        .await
+        .map_err(|e| StartError::OpenStorage(Box::new(e)))?;
     let hasher = passwords::PasswordHasher::new(config.hash_workers, config.hash_queue)
         .map_err(|e| StartError::Other(e.to_string()))?;
     let limits = Arc::new(Limits {
         login_per_account: ratelimit::Limiter::new(config.login_failures_per_account),
+        login_per_device: ratelimit::Limiter::new(config.login_failures_per_account),
         login_per_address: ratelimit::Limiter::new(config.login_failures_per_address),
         signup_per_address: ratelimit::Limiter::new(config.signups_per_address),
         pairing_per_address: ratelimit::Limiter::new(config.pairing_requests_per_address),
         wrong_pairing_codes_per_account: ratelimit::Limiter::new(config::RateLimit {
             max: config::PAIRING_WRONG_CODES_PER_ACCOUNT,
             window: config::PAIRING_WINDOW,
+        }),
+        toy_auth_failures_per_address: ratelimit::Limiter::new(config::RateLimit {
+            max: config::TOY_AUTH_FAILURES_PER_ADDRESS,
+            window: config::TOY_AUTH_WINDOW,
         }),
     });
     let listener = TcpListener::bind(config.listen)
@@ -248,7 +303,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         .public_url
         .clone()
         .unwrap_or_else(|| {
-            let scheme = if tls_acceptor.is_some() {
+            let scheme = if tls_handshakes.is_some() {
                 "https"
             } else {
                 "http"
@@ -293,24 +348,13 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         )
     });
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let serving_tls = tls_acceptor.is_some();
+    let serving_tls = tls_handshakes.is_some();
+    let trusted_proxies = state.config.trusted_proxies.clone();
     let task = tokio::spawn(async move {
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let stop = async move {
             let _ = rx.await;
         };
-        let result = match tls_acceptor {
-            Some(acceptor) => {
-                axum::serve(tls::listen(listener, acceptor), service)
-                    .with_graceful_shutdown(stop)
-                    .await
-            }
-            None => {
-                axum::serve(listener, service)
-                    .with_graceful_shutdown(stop)
-                    .await
-            }
-        };
+        let result = serve::serve(listener, router, tls_handshakes, trusted_proxies, stop).await;
         sweeper.abort();
         retention.abort();
         if let Some((relaying, heartbeat)) = relaying {

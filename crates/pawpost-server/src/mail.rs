@@ -1,6 +1,9 @@
 //! Email: invitations, new sign-in alerts and breach notices. Sent through SMTP when
 //! `--smtp-url` is set; otherwise written as `.eml` files to the data folder's outbox,
-//! so that nothing is lost and an operator can read what would have gone out.
+//! so that whoever tries pawpost out can read what would have gone out. The outbox holds
+//! live invitation links in clear, so it is pruned: mail older than [`OUTBOX_MAX_AGE`]
+//! goes at start, on every write and on every retention sweep, and it never holds more
+//! than [`OUTBOX_MAX_MAILS`].
 use lettre::message::{header::ContentType, Mailbox, Message};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::io::Write;
@@ -11,6 +14,11 @@ use std::path::PathBuf;
 pub const DEFAULT_MAIL_FROM: &str = "pawpost <no-reply@pawpost.invalid>";
 /// Outbox folder name inside the data folder.
 pub const OUTBOX_DIR: &str = "outbox";
+/// Mail older than this is deleted from the outbox: it holds live invitation links in
+/// clear, and whoever tries pawpost out reads them at once.
+pub const OUTBOX_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+/// The most mails the outbox keeps; the oldest go first.
+pub const OUTBOX_MAX_MAILS: usize = 200;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
@@ -68,10 +76,11 @@ impl Mailer {
                     .build();
                 Ok(Mailer::Smtp { transport, from })
             }
-            None => Ok(Mailer::Outbox {
-                dir: data_dir.join(OUTBOX_DIR),
-                from,
-            }),
+            None => {
+                let dir = data_dir.join(OUTBOX_DIR);
+                prune_and_log(&dir);
+                Ok(Mailer::Outbox { dir, from })
+            }
         }
     }
 
@@ -110,6 +119,9 @@ fn write_outbox(dir: &std::path::Path, bytes: &[u8]) -> Result<(), MailError> {
         .mode(0o700)
         .create(dir)
         .map_err(fail)?;
+    // Room is made first, so that the outbox never holds more than its maximum, even
+    // for a moment.
+    prune_to_and_log(dir, OUTBOX_MAX_MAILS - 1);
     let name = format!(
         "{}-{}.eml",
         time::OffsetDateTime::now_utc().unix_timestamp(),
@@ -122,10 +134,73 @@ fn write_outbox(dir: &std::path::Path, bytes: &[u8]) -> Result<(), MailError> {
         .open(dir.join(name))
         .map_err(fail)?;
     file.write_all(bytes).map_err(fail)?;
-    file.sync_all().map_err(fail)
+    file.sync_all().map_err(fail)?;
+    Ok(())
+}
+
+/// Deletes outbox mail last written more than [`OUTBOX_MAX_AGE`] ago, then the oldest
+/// beyond [`OUTBOX_MAX_MAILS`]; returns how many went. Only `.eml` files are touched.
+pub fn prune_outbox(dir: &std::path::Path) -> std::io::Result<usize> {
+    prune_outbox_to(dir, OUTBOX_MAX_MAILS)
+}
+
+/// [`prune_outbox`], keeping at most `keep` mails.
+fn prune_outbox_to(dir: &std::path::Path, keep: usize) -> std::io::Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut mails = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let path = entry.path();
+        let meta = entry.metadata()?;
+        if meta.is_file() && path.extension().is_some_and(|e| e == "eml") {
+            mails.push((meta.modified()?, path));
+        }
+    }
+    // Newest first: everything past the count, or too old, goes.
+    mails.sort_by(|a, b| b.cmp(a));
+    let now = std::time::SystemTime::now();
+    let mut removed = 0;
+    for (i, (written, path)) in mails.into_iter().enumerate() {
+        let too_old = now
+            .duration_since(written)
+            .is_ok_and(|age| age > OUTBOX_MAX_AGE);
+        if i >= keep || too_old {
+            match std::fs::remove_file(&path) {
+                Ok(()) => removed += 1,
+                // Another process pruning the same outbox got there first.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(removed)
+}
+
+fn prune_and_log(dir: &std::path::Path) {
+    prune_to_and_log(dir, OUTBOX_MAX_MAILS);
+}
+
+fn prune_to_and_log(dir: &std::path::Path, keep: usize) {
+    if let Err(error) = prune_outbox_to(dir, keep) {
+        tracing::warn!(%error, dir = %dir.display(), "old mail could not be pruned from the outbox");
+    }
 }
 
 impl Mailer {
+    /// Prunes the outbox (see [`prune_outbox`]); SMTP mail is not ours to keep.
+    pub async fn prune(&self) {
+        if let Mailer::Outbox { dir, .. } = self {
+            let dir = dir.clone();
+            if let Err(error) = tokio::task::spawn_blocking(move || prune_and_log(&dir)).await {
+                tracing::warn!(%error, "pruning the outbox stopped");
+            }
+        }
+    }
+
     /// Removes unsent mail to `address` from the outbox, when an account is deleted.
     /// (Mail handed to an SMTP server is no longer ours to delete.)
     pub async fn forget(&self, address: &str) {

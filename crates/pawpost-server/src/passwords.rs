@@ -1,9 +1,13 @@
 //! Password hashing with Argon2id (m=19 MiB, t=2, p=1, OWASP's first choice) on a
 //! bounded pool off the async runtime: a flood of sign-ins queues here, and requests
-//! that hash nothing are never held up by it.
+//! that hash nothing are never held up by it. Checks are shared out by key (an account,
+//! say): one key has at most [`MAX_CHECKS_PER_KEY`] checks queued or running, so that no
+//! single account can fill the queue and starve everyone else's sign-ins.
+use crate::ratelimit::KeyHash;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
 /// Argon2id memory cost in KiB.
@@ -12,11 +16,16 @@ pub const ARGON2_MEMORY_KIB: u32 = 19 * 1024;
 pub const ARGON2_ITERATIONS: u32 = 2;
 /// Argon2id lanes.
 pub const ARGON2_PARALLELISM: u32 = 1;
+/// Password checks one key may have queued or running at once; more are refused at once.
+/// Two lets a person retry while a first attempt is still being checked.
+pub const MAX_CHECKS_PER_KEY: usize = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
     #[error("too many password checks are waiting")]
     Busy,
+    #[error("this key already has as many password checks running as it may")]
+    BusyForKey,
     #[error("password hashing failed: {0}")]
     Failed(String),
 }
@@ -25,6 +34,8 @@ pub enum HashError {
 pub struct PasswordHasher {
     workers: Arc<Semaphore>,
     queue: Arc<Semaphore>,
+    /// Checks queued or running, per key.
+    checking: Arc<Mutex<HashMap<KeyHash, usize>>>,
     /// A hash of a random password, verified when the email is unknown so that an
     /// unknown address costs the same time as a wrong password.
     dummy: Arc<String>,
@@ -59,6 +70,7 @@ impl PasswordHasher {
         Ok(Self {
             workers: Arc::new(Semaphore::new(workers.max(1))),
             queue: Arc::new(Semaphore::new(queue.max(1) + workers.max(1))),
+            checking: Arc::default(),
             dummy: Arc::new(dummy),
         })
     }
@@ -79,12 +91,15 @@ impl PasswordHasher {
     }
 
     /// Checks `password` against `stored`, or against a dummy hash when there is no
-    /// account, taking the same time either way.
+    /// account, taking the same time either way. `key` names whose check it is; a key
+    /// with [`MAX_CHECKS_PER_KEY`] checks already under way gets `BusyForKey`.
     pub async fn verify(
         &self,
+        key: &str,
         password: String,
         stored: Option<String>,
     ) -> Result<bool, HashError> {
+        let _turn = KeyTurn::take(&self.checking, KeyHash::of(key))?;
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| (*self.dummy).clone());
         let matched = self
@@ -102,6 +117,42 @@ impl PasswordHasher {
     }
 }
 
+/// One check under way for a key; ends when dropped.
+struct KeyTurn {
+    checking: Arc<Mutex<HashMap<KeyHash, usize>>>,
+    key: KeyHash,
+}
+
+impl KeyTurn {
+    fn take(
+        checking: &Arc<Mutex<HashMap<KeyHash, usize>>>,
+        key: KeyHash,
+    ) -> Result<Self, HashError> {
+        let mut map = checking.lock().expect("checking lock");
+        let count = map.entry(key).or_insert(0);
+        if *count >= MAX_CHECKS_PER_KEY {
+            return Err(HashError::BusyForKey);
+        }
+        *count += 1;
+        Ok(Self {
+            checking: checking.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for KeyTurn {
+    fn drop(&mut self) {
+        let mut map = self.checking.lock().expect("checking lock");
+        if let Some(count) = map.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                map.remove(&self.key);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,14 +163,43 @@ mod tests {
         let phc = hasher.hash("violet kettle harbour".into()).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
         assert!(hasher
-            .verify("violet kettle harbour".into(), Some(phc.clone()))
+            .verify("rose", "violet kettle harbour".into(), Some(phc.clone()))
             .await
             .unwrap());
         assert!(!hasher
-            .verify("violet kettle harbor".into(), Some(phc))
+            .verify("rose", "violet kettle harbor".into(), Some(phc))
             .await
             .unwrap());
-        assert!(!hasher.verify("anything".into(), None).await.unwrap());
+        assert!(!hasher.verify("ann", "anything".into(), None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn one_key_cannot_take_the_whole_queue() {
+        let hasher = PasswordHasher::new(1, 16).unwrap();
+        // The only worker is busy, so every check stays queued.
+        let worker = hasher.workers.clone().try_acquire_owned().unwrap();
+        let jobs: Vec<_> = (0..8)
+            .map(|i| {
+                let h = hasher.clone();
+                tokio::spawn(async move { h.verify("rose", format!("guess {i}"), None).await })
+            })
+            .collect();
+        while jobs.iter().filter(|j| j.is_finished()).count() < 8 - MAX_CHECKS_PER_KEY {
+            tokio::task::yield_now().await;
+        }
+        let other = hasher.clone();
+        let ann = tokio::spawn(async move { other.verify("ann", "hers".into(), None).await });
+        drop(worker);
+        let mut turned_away = 0;
+        for job in jobs {
+            match job.await.unwrap() {
+                Err(HashError::BusyForKey) => turned_away += 1,
+                result => assert!(!result.unwrap()),
+            }
+        }
+        assert_eq!(turned_away, 8 - MAX_CHECKS_PER_KEY);
+        assert!(!ann.await.unwrap().unwrap(), "another key was checked");
+        assert!(hasher.checking.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

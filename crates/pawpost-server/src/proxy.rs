@@ -4,6 +4,7 @@
 //! (`--trusted-proxy`) is taken from its `X-Forwarded-For` header: the nearest address
 //! in that list that is not itself a trusted proxy. From anyone else the header is
 //! ignored, so that a client cannot pick the address its attempts are counted against.
+use ipnet::IpNet;
 use std::net::IpAddr;
 use std::str::FromStr;
 
@@ -12,30 +13,14 @@ pub const FORWARDED_FOR: &str = "x-forwarded-for";
 /// Entries of `X-Forwarded-For` read at most, from the nearest; a longer chain is cut.
 pub const MAX_FORWARDED_HOPS: usize = 16;
 
-/// A proxy address or network (`10.0.0.7`, `10.0.0.0/8`, `fd00::/8`).
+/// A proxy address or network (`10.0.0.7`, `10.0.0.0/8`, `fd00::/8`); an IPv4-mapped
+/// IPv6 address counts as the IPv4 address it carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TrustedProxy {
-    network: IpAddr,
-    prefix: u8,
-}
+pub struct TrustedProxy(IpNet);
 
 impl TrustedProxy {
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.network, ip.to_canonical()) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
+        self.0.contains(&ip.to_canonical())
     }
 }
 
@@ -53,25 +38,23 @@ impl FromStr for TrustedProxy {
             Some((address, prefix)) => (address, Some(prefix)),
             None => (text.trim(), None),
         };
-        let network = IpAddr::from_str(address)
+        let address = IpAddr::from_str(address)
             .map_err(|_| refuse())?
             .to_canonical();
-        let longest = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= longest)
-                .ok_or_else(refuse)?,
-            None => longest,
+        let network = match prefix {
+            Some(p) => {
+                let p = p.parse::<u8>().map_err(|_| refuse())?;
+                IpNet::new(address, p).map_err(|_| refuse())?
+            }
+            None => IpNet::from(address),
         };
-        Ok(Self { network, prefix })
+        Ok(Self(network))
     }
 }
 
 impl std::fmt::Display for TrustedProxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.network, self.prefix)
+        write!(f, "{}/{}", self.0.addr(), self.0.prefix_len())
     }
 }
 

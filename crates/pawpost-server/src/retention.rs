@@ -157,5 +157,6 @@ pub async fn run(state: AppState) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "the retention sweep failed"),
         }
+        state.mailer.prune().await;
     }
 }

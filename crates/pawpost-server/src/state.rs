@@ -17,7 +17,7 @@ pub struct AppState {
     /// The toys connected to this process.
     pub toys: Arc<crate::toyhub::ToyHub>,
     /// The other processes sharing the store, when it has any (PostgreSQL).
-    pub relay: Option<Arc<crate::relay::Relay>>,
+    pub relay: Option<Arc<crate::relay::link::Relay>>,
     pub started_at: OffsetDateTime,
     pub mailer: crate::mail::Mailer,
     /// The configured public URL, or the bound address; without a trailing slash.
@@ -27,20 +27,24 @@ pub struct AppState {
 /// The keyed rate limiters.
 pub struct Limits {
     pub login_per_account: Limiter,
+    pub login_per_device: Limiter,
     pub login_per_address: Limiter,
     pub signup_per_address: Limiter,
     pub pairing_per_address: Limiter,
     pub wrong_pairing_codes_per_account: Limiter,
+    pub toy_auth_failures_per_address: Limiter,
 }
 
 impl Limits {
     pub fn get(&self, name: LimitName) -> &Limiter {
         match name {
             LimitName::LoginPerAccount => &self.login_per_account,
+            LimitName::LoginPerDevice => &self.login_per_device,
             LimitName::LoginPerAddress => &self.login_per_address,
             LimitName::SignupPerAddress => &self.signup_per_address,
             LimitName::PairingPerAddress => &self.pairing_per_address,
             LimitName::WrongPairingCodesPerAccount => &self.wrong_pairing_codes_per_account,
+            LimitName::ToyAuthFailuresPerAddress => &self.toy_auth_failures_per_address,
         }
     }
 }

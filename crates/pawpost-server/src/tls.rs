@@ -1,19 +1,17 @@
 //! HTTPS (and the toy's WebSocket as wss) on pawpost's one port: the certificate chain and
-//! private key come from PEM files, and [`TlsListener`] hands axum only connections whose
-//! TLS handshake has finished. Each handshake runs in its own task with a deadline
-//! ([`TLS_HANDSHAKE_TIMEOUT`]), so a client that connects and sends nothing, or speaks
-//! plain HTTP, holds up nobody else.
+//! private key come from PEM files, and [`Handshakes`] hands the accept loop
+//! (`serve.rs`) only connections whose TLS handshake has finished. Each handshake runs in
+//! its connection's own task with a deadline ([`TLS_HANDSHAKE_TIMEOUT`]), so a client
+//! that connects and sends nothing, or speaks plain HTTP, holds up nobody else.
 use crate::config::{
     ServerConfig, MAX_PENDING_TLS_HANDSHAKES, MAX_TLS_PEM_BYTES, TLS_HANDSHAKE_TIMEOUT,
 };
-use axum::serve::{Listener, ListenerExt, TapIo};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Semaphore;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{self, Error as RustlsError, InconsistentKeys};
@@ -21,11 +19,9 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use zeroize::Zeroizing;
 
-/// The only application protocol offered: axum here speaks HTTP/1.1, which also carries
-/// the WebSocket upgrade.
+/// The only application protocol offered: pawpost speaks HTTP/1.1 only, which also
+/// carries the WebSocket upgrade.
 const ALPN_HTTP_1_1: &[u8] = b"http/1.1";
-/// How long to pause accepting after an error such as running out of file descriptors.
-const ACCEPT_ERROR_PAUSE: Duration = Duration::from_secs(1);
 
 /// Why the certificate or key cannot be used. No message holds key material.
 #[derive(Debug, thiserror::Error)]
@@ -83,9 +79,9 @@ pub enum TlsError {
     },
 }
 
-/// The TLS acceptor for `config.tls_cert` and `config.tls_key`, or `None` for plain HTTP
-/// when neither is set.
-pub fn acceptor(config: &ServerConfig) -> Result<Option<TlsAcceptor>, TlsError> {
+/// The TLS handshakes for `config.tls_cert` and `config.tls_key`, or `None` for plain
+/// HTTP when neither is set.
+pub fn acceptor(config: &ServerConfig) -> Result<Option<Handshakes>, TlsError> {
     let (cert_path, key_path) = match (&config.tls_cert, &config.tls_key) {
         (None, None) => return Ok(None),
         (Some(_), None) => {
@@ -118,7 +114,7 @@ pub fn acceptor(config: &ServerConfig) -> Result<Option<TlsAcceptor>, TlsError> 
         .map_err(unusable)?;
     tls.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
     warn_if_key_is_shared(key_path);
-    Ok(Some(TlsAcceptor::from(Arc::new(tls))))
+    Ok(Some(Handshakes::new(TlsAcceptor::from(Arc::new(tls)))))
 }
 
 /// Reads at most `MAX_TLS_PEM_BYTES` of `path`.
@@ -182,87 +178,46 @@ fn warn_if_key_is_shared(path: &Path) {
     }
 }
 
-/// What [`listen`] returns: a [`TlsListener`] wrapped in axum's `TapIo`, for which axum
-/// provides `ConnectInfo<SocketAddr>` (it does so for `TcpListener` and `TapIo` only).
-pub type Incoming = TapIo<TlsListener, fn(&mut TlsStream<TcpStream>)>;
-
-/// Serves TLS on `tcp`: each accepted connection is handed on once its handshake is done.
-pub fn listen(tcp: TcpListener, acceptor: TlsAcceptor) -> Incoming {
-    let listener = TlsListener {
-        tcp,
-        acceptor,
-        handshakes: JoinSet::new(),
-    };
-    listener.tap_io(|_| {})
-}
-
-/// Accepts TCP connections and yields them once their TLS handshake succeeds. Handshakes
-/// in progress are cancelled when the listener is dropped.
-pub struct TlsListener {
-    tcp: TcpListener,
+/// Runs the TLS handshakes of accepted connections: each within
+/// [`TLS_HANDSHAKE_TIMEOUT`] of being accepted, and at most
+/// [`MAX_PENDING_TLS_HANDSHAKES`] at once (the others wait, within their deadline).
+#[derive(Clone)]
+pub struct Handshakes {
     acceptor: TlsAcceptor,
-    handshakes: JoinSet<Option<(TlsStream<TcpStream>, SocketAddr)>>,
+    running: Arc<Semaphore>,
 }
 
-impl Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
+impl Handshakes {
+    fn new(acceptor: TlsAcceptor) -> Self {
+        Self {
+            acceptor,
+            running: Arc::new(Semaphore::new(MAX_PENDING_TLS_HANDSHAKES)),
+        }
+    }
 
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            // With no handshake running there is always room, so one branch is enabled.
-            let room = self.handshakes.len() < MAX_PENDING_TLS_HANDSHAKES;
-            tokio::select! {
-                accepted = self.tcp.accept(), if room => match accepted {
-                    Ok((stream, peer)) => {
-                        self.handshakes.spawn(handshake(self.acceptor.clone(), stream, peer));
-                    }
-                    Err(e) => accept_failed(e).await,
-                },
-                Some(done) = self.handshakes.join_next() => {
-                    if let Ok(Some(connection)) = done {
-                        return connection;
-                    }
-                }
+    /// The connection once its handshake is done; `None` if it failed or took too long.
+    pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        stream: S,
+        peer: SocketAddr,
+    ) -> Option<TlsStream<S>> {
+        let handshake = async {
+            let _running = self.running.acquire().await.ok()?;
+            Some(self.acceptor.accept(stream).await)
+        };
+        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, handshake).await {
+            Ok(Some(Ok(tls))) => Some(tls),
+            Ok(Some(Err(e))) => {
+                // Plain http sent to the https port, a client that does not trust the
+                // certificate, a scanner: worth a line when debugging, no more.
+                tracing::debug!(%peer, error = %e, "TLS handshake failed; connection closed");
+                None
+            }
+            Ok(None) => None,
+            Err(_) => {
+                tracing::debug!(%peer, timeout = ?TLS_HANDSHAKE_TIMEOUT, "TLS handshake not finished in time; connection closed");
+                None
             }
         }
     }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
-    }
-}
-
-async fn handshake(
-    acceptor: TlsAcceptor,
-    stream: TcpStream,
-    peer: SocketAddr,
-) -> Option<(TlsStream<TcpStream>, SocketAddr)> {
-    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => Some((tls, peer)),
-        Ok(Err(e)) => {
-            // Plain http sent to the https port, a client that does not trust the
-            // certificate, a scanner: worth a line when debugging, no more.
-            tracing::debug!(%peer, error = %e, "TLS handshake failed; connection closed");
-            None
-        }
-        Err(_) => {
-            tracing::debug!(%peer, timeout = ?TLS_HANDSHAKE_TIMEOUT, "TLS handshake not finished in time; connection closed");
-            None
-        }
-    }
-}
-
-/// Errors about one connection are that connection's problem; others (no file
-/// descriptors left, say) would repeat at once, so accepting pauses a moment.
-async fn accept_failed(e: std::io::Error) {
-    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
-    if matches!(
-        e.kind(),
-        ConnectionAborted | ConnectionRefused | ConnectionReset
-    ) {
-        return;
-    }
-    tracing::error!(error = %e, pause = ?ACCEPT_ERROR_PAUSE, "cannot accept connections");
-    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
 }

@@ -1,5 +1,5 @@
 //! Stories of people signing up and signing in, and of attackers trying to.
-mod common;
+use pawpost_testkit::server as common;
 
 use common::{TestServer, GOOD_PASSWORD, TEST_LOGIN_FAILURES};
 use reqwest::{Method, StatusCode};

@@ -1,6 +1,6 @@
 //! The audit trail: every sign-in, refusal and parent's decision is recorded, members see
 //! their household's part of it, and tampering with the log is detected.
-mod common;
+use pawpost_testkit::server as common;
 
 use common::{invited_member, parent_with_household, TestServer};
 use reqwest::StatusCode;

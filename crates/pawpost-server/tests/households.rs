@@ -1,5 +1,5 @@
 //! Stories of a family forming around a household, and of outsiders kept out of it.
-mod common;
+use pawpost_testkit::server as common;
 
 use common::{invited_member, parent_with_household, TestServer};
 use reqwest::{Method, StatusCode};

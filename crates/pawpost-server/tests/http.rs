@@ -1,7 +1,8 @@
 //! What any client, browser or attacker, sees of the server itself.
-mod common;
+use pawpost_testkit::server as common;
 
 use common::{TestServer, GOOD_PASSWORD};
+use pawpost_storage::BlobUrl;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
@@ -314,7 +315,8 @@ async fn malformed_and_huge_bodies_get_clear_errors() {
 #[tokio::test]
 async fn the_data_folder_and_its_files_are_private() {
     // The local blob folder even when the other stories keep their blobs on S3.
-    let server = TestServer::start_with(|c| c.blob_url = None).await;
+    let server =
+        TestServer::start_with_storage(|_, s| s.blobs = BlobUrl::folder_in(&s.data_dir)).await;
     server.person("ann@example.org", "Ann").await;
     let data = server.data.path().join("data");
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -332,7 +334,10 @@ async fn the_data_folder_and_its_files_are_private() {
 async fn a_stopped_server_keeps_everything_for_the_next_start() {
     let data = tempfile::tempdir().unwrap();
     let config = common::test_config(data.path());
-    let first = pawpost_server::start(config.clone()).await.unwrap();
+    let storage = common::test_storage(&config.data_dir);
+    let first = pawpost_server::start(config.clone(), pawpost_storage::open(&storage))
+        .await
+        .unwrap();
     let base = format!("http://{}", first.addr);
     let anon = common::Client {
         base,
@@ -347,7 +352,9 @@ async fn a_stopped_server_keeps_everything_for_the_next_start() {
         .await;
     assert_eq!(status, StatusCode::CREATED);
     first.shutdown().await.unwrap();
-    let second = pawpost_server::start(config).await.unwrap();
+    let second = pawpost_server::start(config, pawpost_storage::open(&storage))
+        .await
+        .unwrap();
     let anon = common::Client {
         base: format!("http://{}", second.addr),
         http: reqwest::Client::new(),

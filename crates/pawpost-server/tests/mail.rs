@@ -1,6 +1,6 @@
 //! Email: new sign-in alerts and invitations, through a real SMTP server on loopback or
 //! the outbox folder; and the breach report that tells exactly who was affected.
-mod common;
+use pawpost_testkit::server as common;
 
 use common::{parent_with_household, TestServer, GOOD_PASSWORD};
 use pawpost_server::admin::{breach_report, notify, BreachScope, Incident};
@@ -12,6 +12,10 @@ use std::time::Duration;
 
 /// How long to wait for an email sent in the background.
 const MAIL_WAIT: Duration = Duration::from_secs(15);
+/// What the real-SMTP story needs, and the variable that makes its absence fail (as `CI`
+/// does).
+const SMTP: &str = "SMTP (python3 -m aiosmtpd)";
+const REQUIRE_SMTP: &str = "PAWPOST_REQUIRE_SMTP";
 
 fn mails_in(dir: &Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -94,11 +98,10 @@ async fn alerts_go_through_a_real_smtp_server() {
         .spawn();
     let mut smtpd = match smtpd {
         Ok(child) => KillOnDrop(child),
-        Err(e) if std::env::var("PAWPOST_REQUIRE_SMTP").is_err() => {
-            eprintln!("SKIPPED alerts_go_through_a_real_smtp_server: python3 not runnable ({e})");
-            return;
+        Err(e) => {
+            let why = format!("python3 is not runnable ({e})");
+            return pawpost_testkit::skip(SMTP, &why, Some(REQUIRE_SMTP));
         }
-        Err(e) => panic!("python3 with aiosmtpd is required: {e}"),
     };
     // Wait until it listens (or has died because aiosmtpd is missing).
     let deadline = tokio::time::Instant::now() + MAIL_WAIT;
@@ -107,11 +110,8 @@ async fn alerts_go_through_a_real_smtp_server() {
         .is_err()
     {
         if let Ok(Some(_)) = smtpd.0.try_wait() {
-            if std::env::var("PAWPOST_REQUIRE_SMTP").is_err() {
-                eprintln!("SKIPPED alerts_go_through_a_real_smtp_server: install aiosmtpd (pip install aiosmtpd)");
-                return;
-            }
-            panic!("aiosmtpd did not start; `pip install aiosmtpd`");
+            let why = "aiosmtpd did not start: install it with `python3 -m pip install aiosmtpd`";
+            return pawpost_testkit::skip(SMTP, why, Some(REQUIRE_SMTP));
         }
         assert!(
             tokio::time::Instant::now() < deadline,

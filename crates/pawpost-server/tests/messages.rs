@@ -1,6 +1,6 @@
 //! End-to-end encrypted messages through a real server: what families can do, what
 //! outsiders and blocked relatives cannot, and what a stolen copy of the data reveals.
-mod common;
+use pawpost_testkit::server as common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -28,7 +28,8 @@ async fn a_grandmothers_voice_reaches_the_toy_and_mum_and_the_server_keeps_only_
         .verify_signed_by(&f.mum_keys.public().ed25519_pub)
         .expect("the roster is mum's");
 
-    // Gran sends her voice to the toy and to mum; mum sets the child's name; gran an avatar.
+    // Gran sends her voice to the toy and to mum; mum sets the child's name and gran an
+    // avatar, for the family's devices (a toy plays only voice).
     let recipients = [f.toy_keys.public(), f.mum_keys.public()];
     let (voice, voice_id) = sealed(
         &f.gran_keys,
@@ -40,11 +41,7 @@ async fn a_grandmothers_voice_reaches_the_toy_and_mum_and_the_server_keeps_only_
     let (status, sent) = upload(&f.gran, &f.home, voice).await;
     assert_eq!(status, StatusCode::CREATED, "{sent}");
     assert_eq!(sent["duration_ms"], 3633);
-    let family_devices = [
-        f.mum_keys.public(),
-        f.gran_keys.public(),
-        f.toy_keys.public(),
-    ];
+    let family_devices = [f.mum_keys.public(), f.gran_keys.public()];
     let (name, _) = sealed(
         &f.mum_keys,
         &f.home,
@@ -133,6 +130,54 @@ async fn a_grandmothers_voice_reaches_the_toy_and_mum_and_the_server_keeps_only_
             "avatar bytes at {offset} leaked"
         );
     }
+}
+
+#[tokio::test]
+async fn r1_a_name_picture_or_document_addressed_to_the_toy_is_refused_at_upload() {
+    let f = family().await;
+    let with_toy = [
+        f.mum_keys.public(),
+        f.gran_keys.public(),
+        f.toy_keys.public(),
+    ];
+    let toy_id = Uuid::from_bytes(f.toy_keys.device_id().0).to_string();
+    for (media, payload) in [
+        (MediaType::Text, CHILD_NAME.as_bytes()),
+        (MediaType::Image, &[0x89, b'P', b'N', b'G'][..]),
+        (MediaType::Json, &b"{\"bedtime\":\"19:30\"}"[..]),
+    ] {
+        let (envelope, _) = sealed(&f.mum_keys, &f.home, media, &with_toy, payload);
+        let (status, body) = upload(&f.mum, &f.home, envelope).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{media:?}: {body}"
+        );
+        assert_eq!(body["error"], "toy_plays_only_voice");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains(&toy_id), "{message}");
+        assert!(message.contains("only voice"), "{message}");
+    }
+    // Nothing was stored for the toy to be sent.
+    let (_, listed) = f
+        .mum
+        .get(&format!("/api/v1/households/{}/messages", f.home))
+        .await;
+    assert_eq!(listed, json!([]));
+
+    // The same name for the family's devices, and gran's voice for the toy, go through.
+    let family_devices = [f.mum_keys.public(), f.gran_keys.public()];
+    let (name, _) = sealed(
+        &f.mum_keys,
+        &f.home,
+        MediaType::Text,
+        &family_devices,
+        CHILD_NAME.as_bytes(),
+    );
+    assert_eq!(upload(&f.mum, &f.home, name).await.0, StatusCode::CREATED);
+    let (voice, _) = sealed(&f.gran_keys, &f.home, MediaType::OggOpus, &with_toy, VOICE);
+    let (status, body) = upload(&f.gran, &f.home, voice).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
 //! A family's data kept no longer than needed, given back, and erased on request.
-mod common;
+use pawpost_testkit::server as common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -69,6 +69,44 @@ async fn played_messages_go_after_the_households_retention_and_unplayed_ones_aft
         StatusCode::NOT_FOUND
     );
     assert_eq!(blob_count(&f.server), blobs - 2);
+}
+
+#[tokio::test]
+async fn a_message_the_sweep_deleted_leaves_no_trace_in_the_database_or_its_log() {
+    let f = family().await;
+    let (heard, heard_id) = sealed(
+        &f.gran_keys,
+        &f.home,
+        MediaType::OggOpus,
+        &[f.mum_keys.public()],
+        VOICE,
+    );
+    assert_eq!(upload(&f.gran, &f.home, heard).await.0, StatusCode::CREATED);
+    played_by_mum(&f, heard_id).await;
+    // The blob key names the message and a random part only its row holds.
+    let key = state(&f.server)
+        .store
+        .message(heard_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .blob_key;
+    assert!(contains(&everything_stored(&f.server), key.as_bytes()));
+
+    let later = OffsetDateTime::now_utc() + Duration::days(31);
+    let report = pawpost_server::retention::sweep_expired(state(&f.server), later)
+        .await
+        .unwrap();
+    assert_eq!(report.played, 1);
+    assert!(
+        !contains(&everything_stored(&f.server), key.as_bytes()),
+        "the row is gone from the database files, the write-ahead log included"
+    );
+    let wal = f.server.data.path().join("data/pawpost.db-wal");
+    if f.server.postgres.is_none() {
+        let log = std::fs::read(&wal).unwrap_or_default();
+        assert!(!contains(&log, key.as_bytes()), "{}", wal.display());
+    }
 }
 
 #[tokio::test]

@@ -1,8 +1,9 @@
 //! Two servers on one PostgreSQL schema, as behind a load balancer: a toy connected to
 //! one hears at once what arrives through the other (pairing, messages, approvals), and
 //! a toy moving from one to the other loses nothing. Runs when
-//! `PAWPOST_TEST_DATABASE_URL` is set; without it, it says it is skipped.
-mod common;
+//! `PAWPOST_TEST_DATABASE_URL` is set; without it, it is recorded as skipped (and fails
+//! in CI).
+use pawpost_testkit::server as common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -10,6 +11,7 @@ use common::family::*;
 use common::toys::*;
 use common::TestServer;
 use pawpost_crypto::SignedRoster;
+use pawpost_storage::DatabaseUrl;
 use pawpost_toy_sim::SimEvent;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -20,26 +22,20 @@ use uuid::Uuid;
 const NOTE_ALLOWANCE: std::time::Duration = std::time::Duration::from_millis(300);
 
 fn database_url() -> Option<String> {
-    match std::env::var("PAWPOST_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            eprintln!("skipped: set PAWPOST_TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run the several-server stories");
-            None
-        }
-    }
+    pawpost_testkit::require("PostgreSQL", "PAWPOST_TEST_DATABASE_URL")
 }
 
 /// A second server on the first one's database schema and blob store.
 async fn beside(first: &TestServer) -> TestServer {
-    let (url, schema) = first
-        .postgres
-        .clone()
-        .expect("the first server is on PostgreSQL");
-    let blob_url = first.server.as_ref().unwrap().state.config.blob_url();
-    TestServer::start_with(|config| {
-        config.database_url = Some(url);
-        config.database_schema = Some(schema);
-        config.blob_url = Some(blob_url);
+    assert!(
+        first.postgres.is_some(),
+        "the first server is on PostgreSQL"
+    );
+    let shared = first.storage.clone().expect("the first server runs here");
+    TestServer::start_with_storage(|_, storage| {
+        storage.database = shared.database;
+        storage.database_schema = shared.database_schema;
+        storage.blobs = shared.blobs;
     })
     .await
 }
@@ -47,10 +43,12 @@ async fn beside(first: &TestServer) -> TestServer {
 /// Two servers on one fresh schema and one blob store; `None` without PostgreSQL.
 async fn two_servers() -> Option<(TestServer, TestServer)> {
     let url = database_url()?;
-    let a = TestServer::start_with(|config| {
-        if config.database_url.is_none() {
-            config.database_url = Some(url);
-            config.database_schema = Some(format!("pawpost_story_{}", Uuid::new_v4().simple()));
+    let a = TestServer::start_with_storage(|_, storage| {
+        if matches!(storage.database, DatabaseUrl::Sqlite { .. }) {
+            storage.database = url
+                .parse()
+                .expect("PAWPOST_TEST_DATABASE_URL is postgres://");
+            storage.database_schema = Some(format!("pawpost_story_{}", Uuid::new_v4().simple()));
         }
     })
     .await;

@@ -1,6 +1,6 @@
 //! pawpost serving https itself (`tls_cert`, `tls_key`): a certificate made at test time,
 //! clients that trust it, HSTS, and the ways a certificate or key can be wrong.
-mod common;
+use pawpost_testkit::server as common;
 
 use base64::Engine;
 use common::{test_config, Client, TestServer, GOOD_PASSWORD};
@@ -67,7 +67,7 @@ async fn tls_server() -> TlsServer {
     let mut config = test_config(dir.path());
     config.tls_cert = Some(made.cert);
     config.tls_key = Some(made.key);
-    let server = pawpost_server::start(config).await.expect("server starts");
+    let server = common::start(config).await.expect("server starts");
     TlsServer {
         base: server.local_url(),
         server,
@@ -81,7 +81,7 @@ async fn start_error(adjust: impl FnOnce(&mut ServerConfig)) -> String {
     let mut config = test_config(dir.path());
     adjust(&mut config);
     let data_dir = config.data_dir.clone();
-    let error = match pawpost_server::start(config).await {
+    let error = match common::start(config).await {
         Ok(_) => panic!("the server started"),
         Err(e) => e,
     };
@@ -378,7 +378,7 @@ async fn serves_with(cert: &Path, key: &Path, cert_pem: &str) {
     let mut config = test_config(dir.path());
     config.tls_cert = Some(cert.to_owned());
     config.tls_key = Some(key.to_owned());
-    let server = pawpost_server::start(config).await.expect("server starts");
+    let server = common::start(config).await.expect("server starts");
     let response = https_client(cert_pem)
         .get(format!("{}/healthz", server.local_url()))
         .send()
@@ -429,8 +429,8 @@ async fn rsa_keys_are_accepted() {
         .arg(&pkcs8)
         .output();
     if !made.is_ok_and(|o| o.status.success()) {
-        eprintln!("openssl is not installed: RSA keys not checked");
-        return;
+        let why = "it makes the RSA keys checked here: apt-get install openssl";
+        return pawpost_testkit::skip("openssl", why, None);
     }
     let converted = std::process::Command::new("openssl")
         .args(["rsa", "-traditional", "-in"])

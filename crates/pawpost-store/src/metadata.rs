@@ -3,7 +3,8 @@ use async_trait::async_trait;
 use pawpost_domain::{
     Account, AccountId, Approval, AuditEntry, AuditRecord, Device, DeviceId, Email, Household,
     HouseholdId, Invitation, Member, MemberStatus, Membership, Message, PairingClaim,
-    PendingPairing, Receipt, ReceiptState, Role, Session, StoredRoster,
+    PairingClaimant, PairingCreated, PendingPairing, Receipt, ReceiptState, Role, Session,
+    StoredRoster,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -19,6 +20,25 @@ pub enum Redemption {
     Spent,
     /// The caller already belongs to that household; the invitation stays unused.
     AlreadyMember(HouseholdId),
+    /// A parent of that household blocked the caller (who may have left since); the
+    /// invitation stays unused.
+    Blocked(HouseholdId),
+}
+
+/// Invitations created since some moment: how many, and when the oldest of them was.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InvitationCount {
+    pub count: u64,
+    pub oldest: Option<OffsetDateTime>,
+}
+
+/// What an account and a household have been inviting lately.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecentInvitations {
+    /// Created by the account, in any household.
+    pub by_account: InvitationCount,
+    /// Created in the household, by any of its parents.
+    pub in_household: InvitationCount,
 }
 
 /// Accounts, sessions, households, memberships and invitations.
@@ -52,14 +72,18 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn create_household(&self, household: &Household, owner: AccountId) -> StoreResult<()>;
     async fn household(&self, id: HouseholdId) -> StoreResult<Option<Household>>;
     async fn rename_household(&self, id: HouseholdId, name: &str) -> StoreResult<()>;
-    /// Every household `account` belongs to, in any status, with its membership.
+    /// Every household `account` belongs to, in any status, with its membership; not
+    /// those it left while blocked.
     async fn households_of(&self, account: AccountId) -> StoreResult<Vec<(Household, Membership)>>;
     async fn membership(
         &self,
         household: HouseholdId,
         account: AccountId,
     ) -> StoreResult<Option<Membership>>;
+    /// Every member, blocked ones included (also those that left while blocked).
     async fn members(&self, household: HouseholdId) -> StoreResult<Vec<Member>>;
+    /// Sets a member's role and status. A member that left while blocked has no place to
+    /// return to: any status but blocked (a parent lifting the block) ends the membership.
     async fn update_member(
         &self,
         household: HouseholdId,
@@ -67,9 +91,20 @@ pub trait MetadataStore: Send + Sync + 'static {
         role: Role,
         status: MemberStatus,
     ) -> StoreResult<()>;
+    /// Ends a membership. A blocked member's is kept, blocked and marked as left, so that
+    /// leaving and coming back through an invitation cannot shed the block: only a parent
+    /// lifting it (`update_member`) does.
     async fn remove_member(&self, household: HouseholdId, account: AccountId) -> StoreResult<()>;
 
     async fn create_invitation(&self, invitation: &Invitation) -> StoreResult<()>;
+    /// Invitations created at or after `since` by `account` (in any household) and in
+    /// `household` (by anyone), for the daily limits.
+    async fn recent_invitations(
+        &self,
+        household: HouseholdId,
+        account: AccountId,
+        since: OffsetDateTime,
+    ) -> StoreResult<RecentInvitations>;
     /// Atomically spends the invitation and makes `account` a pending member.
     async fn redeem_invitation(
         &self,
@@ -111,6 +146,17 @@ pub trait MetadataStore: Send + Sync + 'static {
         state: ReceiptState,
         at: OffsetDateTime,
     ) -> StoreResult<()>;
+    /// Records that the toy `device` refused the message for good (`reason`: the toy's
+    /// stable name for why), so that its sender learns it was never heard. The receipt
+    /// counts as delivered from then on (it is never pushed again). A message already
+    /// played stays played; a second refusal keeps the first.
+    async fn refuse_receipt(
+        &self,
+        message: Uuid,
+        device: DeviceId,
+        reason: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<()>;
 
     /// Replaces a device's public identity (a toy rotating its keys).
     async fn update_device_identity(&self, id: DeviceId, identity: &[u8]) -> StoreResult<()>;
@@ -123,18 +169,31 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Messages addressed to `device` that it has not acknowledged, oldest first.
     async fn undelivered_for(&self, device: DeviceId) -> StoreResult<Vec<Message>>;
 
-    /// Stores a toy's request for a pairing code. Fails with `Conflict` when the code is
-    /// live for another toy (the caller draws another).
-    async fn create_pairing(&self, pairing: &PendingPairing) -> StoreResult<()>;
-    /// Spends the live pairing with `code`, unless `max_wrong_tries` wrong codes were
-    /// entered while it was live. A wrong code counts against every live pairing, so that
-    /// guessing cannot outrun the limit by spreading guesses.
+    /// Stores a toy's request for a pairing code. A live pairing of the same device with
+    /// the same keys is replaced (the toy asked again); one with other keys is kept and
+    /// the request answers `DeviceTaken`, so that a device id can never be claimed by
+    /// keys other than those that first asked. `CodeTaken` when the code is live for
+    /// another toy (the caller draws another).
+    async fn create_pairing(&self, pairing: &PendingPairing) -> StoreResult<PairingCreated>;
+    /// Claims the live pairing with `code` for `claimant`'s household. Claiming again
+    /// from the same household answers the first claim; a claim from another household
+    /// spends the pairing (`Contested`), so that neither a guesser nor the family can use
+    /// it and the toy must ask for a new code.
     async fn claim_pairing(
         &self,
         code: &str,
+        claimant: &PairingClaimant,
         now: OffsetDateTime,
-        max_wrong_tries: u32,
     ) -> StoreResult<PairingClaim>;
+    /// The live (unexpired) pairing of `device`, claimed or not.
+    async fn pairing_of_device(
+        &self,
+        device: DeviceId,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<PendingPairing>>;
+    /// Deletes `device`'s pairing with `code`; returns whether it was there (so that only
+    /// one of two racing confirmations pairs the toy).
+    async fn end_pairing(&self, device: DeviceId, code: &str) -> StoreResult<bool>;
 
     /// Keeps a parent's approval of a message; a second approval of it is ignored.
     async fn insert_approval(&self, approval: &Approval) -> StoreResult<()>;

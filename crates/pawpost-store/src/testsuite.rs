@@ -1,10 +1,12 @@
 //! The conformance suite every storage backend runs in its own tests, so that SQLite,
 //! PostgreSQL, a local folder and a bucket all keep the same promises.
-use crate::{BlobKey, BlobStore, MetadataStore, Redemption, StoreError, BLOB_LIST_PAGE_SIZE};
+use crate::{
+    BlobKey, BlobStore, InvitationCount, MetadataStore, Redemption, StoreError, BLOB_LIST_PAGE_SIZE,
+};
 use pawpost_domain::{
     Account, AccountId, Approval, AuditRecord, Device, DeviceId, DeviceKind, Email, Household,
-    HouseholdId, Invitation, InvitationId, MemberStatus, Message, PairingClaim, PendingPairing,
-    ReceiptState, Role, Session, StoredRoster,
+    HouseholdId, Invitation, InvitationId, MemberStatus, Message, PairingClaim, PairingClaimant,
+    PairingCreated, PendingPairing, ReceiptState, Role, Session, StoredRoster,
 };
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -12,7 +14,7 @@ use uuid::Uuid;
 fn now() -> OffsetDateTime {
     // Whole milliseconds: the precision every backend keeps.
     let t = OffsetDateTime::now_utc();
-    t.replace_nanosecond(t.millisecond() as u32 * 1_000_000)
+    t.replace_nanosecond(u32::from(t.millisecond()) * 1_000_000)
         .unwrap()
 }
 
@@ -233,48 +235,152 @@ async fn toys(store: &dyn MetadataStore) {
         identity: vec![7; 81],
         created_at: t,
         expires_at: t + Duration::minutes(10),
+        claim: None,
     };
+    let claimant = |household: HouseholdId, digits: &str| PairingClaimant {
+        household_id: household,
+        account_id: AccountId(Uuid::new_v4()),
+        confirmation: digits.into(),
+        confirm_by: t + Duration::minutes(2),
+    };
+    let (ours, theirs) = (HouseholdId::new(), HouseholdId::new());
     let first = pairing("123456");
-    store.create_pairing(&first).await.unwrap();
-    assert!(matches!(
-        store.create_pairing(&pairing("123456")).await,
-        Err(StoreError::Conflict(_))
-    ));
     assert_eq!(
-        store.claim_pairing("654321", t, 5).await.unwrap(),
+        store.create_pairing(&first).await.unwrap(),
+        PairingCreated::Created
+    );
+    assert_eq!(
+        store.create_pairing(&pairing("123456")).await.unwrap(),
+        PairingCreated::CodeTaken
+    );
+    assert_eq!(
+        store
+            .create_pairing(&PendingPairing {
+                identity: vec![9; 81],
+                ..pairing("111111")
+            })
+            .await
+            .unwrap(),
+        PairingCreated::Created,
+        "another device"
+    );
+    assert_eq!(
+        store
+            .create_pairing(&PendingPairing {
+                code: "999999".into(),
+                identity: vec![9; 81],
+                ..first.clone()
+            })
+            .await
+            .unwrap(),
+        PairingCreated::DeviceTaken,
+        "the same device id with other keys"
+    );
+    assert_eq!(
+        store
+            .claim_pairing("654321", &claimant(ours, "111"), t)
+            .await
+            .unwrap(),
         PairingClaim::NoMatch
     );
     assert_eq!(
-        store.claim_pairing("123456", t, 5).await.unwrap(),
-        PairingClaim::Claimed(first.clone())
+        store.pairing_of_device(first.device_id, t).await.unwrap(),
+        Some(first.clone()),
+        "a wrong code spends nobody's pairing"
+    );
+    let ours_claim = claimant(ours, "472");
+    let claimed = PendingPairing {
+        claim: Some(ours_claim.clone()),
+        ..first.clone()
+    };
+    assert_eq!(
+        store.claim_pairing("123456", &ours_claim, t).await.unwrap(),
+        PairingClaim::Claimed(claimed.clone())
     );
     assert_eq!(
-        store.claim_pairing("123456", t, 5).await.unwrap(),
+        store
+            .claim_pairing("123456", &claimant(ours, "999"), t)
+            .await
+            .unwrap(),
+        PairingClaim::Claimed(claimed.clone()),
+        "the same household claiming again gets its first claim"
+    );
+    assert_eq!(
+        store.pairing_of_device(first.device_id, t).await.unwrap(),
+        Some(claimed.clone())
+    );
+    assert!(store.end_pairing(first.device_id, "123456").await.unwrap());
+    assert!(
+        !store.end_pairing(first.device_id, "123456").await.unwrap(),
+        "only once"
+    );
+    assert_eq!(
+        store.claim_pairing("123456", &ours_claim, t).await.unwrap(),
         PairingClaim::NoMatch,
         "single use"
     );
 
-    let burned = pairing("222222");
-    store.create_pairing(&burned).await.unwrap();
-    for _ in 0..5 {
-        assert_eq!(
-            store.claim_pairing("000000", t, 5).await.unwrap(),
-            PairingClaim::NoMatch
-        );
-    }
+    let contested = pairing("222222");
+    store.create_pairing(&contested).await.unwrap();
+    store
+        .claim_pairing("222222", &claimant(theirs, "123"), t)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.claim_pairing("222222", &ours_claim, t).await.unwrap(),
+        PairingClaim::Contested(_)
+    ));
     assert_eq!(
-        store.claim_pairing("222222", t, 5).await.unwrap(),
-        PairingClaim::NoMatch,
-        "five wrong tries burn it"
+        store
+            .pairing_of_device(contested.device_id, t)
+            .await
+            .unwrap(),
+        None,
+        "a contested code is spent for both"
+    );
+
+    // The toy asking again with its own keys replaces its code.
+    let asked_again = PendingPairing {
+        code: "444444".into(),
+        ..pairing("000000")
+    };
+    store
+        .create_pairing(&PendingPairing {
+            code: "555555".into(),
+            ..asked_again.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.create_pairing(&asked_again).await.unwrap(),
+        PairingCreated::Created
+    );
+    assert_eq!(
+        store
+            .pairing_of_device(asked_again.device_id, t)
+            .await
+            .unwrap()
+            .map(|p| p.code),
+        Some("444444".into())
     );
 
     let late = pairing("333333");
     store.create_pairing(&late).await.unwrap();
     let after = t + Duration::minutes(11);
     assert_eq!(
-        store.claim_pairing("333333", after, 5).await.unwrap(),
+        store
+            .claim_pairing("333333", &ours_claim, after)
+            .await
+            .unwrap(),
         PairingClaim::NoMatch,
         "expired"
+    );
+    assert_eq!(
+        store
+            .pairing_of_device(late.device_id, after)
+            .await
+            .unwrap(),
+        None
     );
     // An expired code may be drawn again.
     store
@@ -317,7 +423,7 @@ async fn toys(store: &dyn MetadataStore) {
         let r = StoredRoster {
             household_id: home.id,
             version,
-            signed: vec![version as u8],
+            signed: vec![u8::try_from(version).unwrap()],
             created_at: now(),
         };
         store.insert_roster(&r).await.unwrap();
@@ -393,6 +499,61 @@ async fn toys(store: &dyn MetadataStore) {
             .is_empty(),
         "played messages need no approval"
     );
+
+    // The toy refuses a waiting message for good (its sender was blocked meanwhile).
+    let c = message(3);
+    store.insert_message(&c, &[toy.id]).await.unwrap();
+    store.insert_approval(&approval(c.id, 3)).await.unwrap();
+    let later = t + Duration::minutes(5);
+    store
+        .refuse_receipt(c.id, toy.id, "sender_blocked", t)
+        .await
+        .unwrap();
+    store
+        .refuse_receipt(c.id, toy.id, "queue_full", later)
+        .await
+        .unwrap();
+    let refused = store.receipts(c.id).await.unwrap().remove(0);
+    assert_eq!(
+        (
+            refused.delivered_at,
+            refused.played_at,
+            refused.refused_at,
+            refused.refusal.as_deref()
+        ),
+        (Some(t), None, Some(t), Some("sender_blocked")),
+        "the first refusal is kept, and the message is never pushed again"
+    );
+    assert!(!store
+        .undelivered_for(toy.id)
+        .await
+        .unwrap()
+        .iter()
+        .any(|m| m.id == c.id));
+    assert!(
+        store
+            .approvals_pending_for(toy.id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a refused message needs no approval"
+    );
+    // A played message stays played.
+    store
+        .refuse_receipt(a.id, toy.id, "sender_blocked", later)
+        .await
+        .unwrap();
+    let played = store.receipts(a.id).await.unwrap().remove(0);
+    assert_eq!(
+        (played.played_at, played.refused_at, played.refusal),
+        (Some(t), None, None)
+    );
+    assert!(matches!(
+        store
+            .refuse_receipt(c.id, DeviceId(Uuid::new_v4()), "sender_blocked", t)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 async fn devices_rosters_and_messages(store: &dyn MetadataStore) {
@@ -452,7 +613,7 @@ async fn devices_rosters_and_messages(store: &dyn MetadataStore) {
         let roster = StoredRoster {
             household_id: home.id,
             version,
-            signed: vec![version as u8; 4],
+            signed: vec![u8::try_from(version).unwrap(); 4],
             created_at: now(),
         };
         store.insert_roster(&roster).await.unwrap();
@@ -742,12 +903,81 @@ async fn households_and_invitations(store: &dyn MetadataStore) {
     let mine = store.households_of(gran.id).await.unwrap();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].0.id, home.id);
+
+    // Blocked gran leaves: the household drops from her list, the block stays.
     store.remove_member(home.id, gran.id).await.unwrap();
+    assert!(store.households_of(gran.id).await.unwrap().is_empty());
+    let kept = store.membership(home.id, gran.id).await.unwrap().unwrap();
+    assert_eq!(kept.status, MemberStatus::Blocked);
+    assert_eq!(store.members(home.id).await.unwrap().len(), 2);
+    let again = Invitation {
+        id: InvitationId::new(),
+        token_hash: [6; 32],
+        ..invitation
+    };
+    store.create_invitation(&again).await.unwrap();
+    assert_eq!(
+        store.redeem_invitation(&[6; 32], gran.id, t).await.unwrap(),
+        Redemption::Blocked(home.id),
+        "a blocked account cannot rejoin, and the invitation stays unused"
+    );
+    store.remove_member(home.id, gran.id).await.unwrap();
+    store
+        .update_member(home.id, gran.id, Role::Family, MemberStatus::Blocked)
+        .await
+        .unwrap();
+    assert!(store.households_of(gran.id).await.unwrap().is_empty());
+    // A parent lifts the block: she had left, so her place ends.
+    store
+        .update_member(home.id, gran.id, Role::Family, MemberStatus::Approved)
+        .await
+        .unwrap();
     assert!(store.membership(home.id, gran.id).await.unwrap().is_none());
     assert!(matches!(
         store.remove_member(home.id, gran.id).await,
         Err(StoreError::NotFound(_))
     ));
+    let Redemption::Joined(back) = store.redeem_invitation(&[6; 32], gran.id, t).await.unwrap()
+    else {
+        panic!("with the block lifted the invitation works");
+    };
+    assert_eq!(back.status, MemberStatus::Pending);
+    // A member who is not blocked leaves for good.
+    store.remove_member(home.id, gran.id).await.unwrap();
+    assert!(store.membership(home.id, gran.id).await.unwrap().is_none());
+
+    // The daily invitation counts: mum made four here ([9], [7], [6] and one in a
+    // household of her own), the household had three; none before `t`.
+    let elsewhere = Household {
+        id: HouseholdId::new(),
+        name: "Mum's flat".into(),
+        created_at: t,
+    };
+    store.create_household(&elsewhere, mum.id).await.unwrap();
+    store
+        .create_invitation(&Invitation {
+            id: InvitationId::new(),
+            household_id: elsewhere.id,
+            token_hash: [5; 32],
+            created_at: t + Duration::seconds(1),
+            ..invitation
+        })
+        .await
+        .unwrap();
+    let recent = store
+        .recent_invitations(home.id, mum.id, t - Duration::hours(24))
+        .await
+        .unwrap();
+    assert_eq!(recent.by_account.count, 4);
+    assert_eq!(recent.in_household.count, 3);
+    assert_eq!(recent.by_account.oldest, Some(invitation.created_at));
+    assert_eq!(recent.in_household.oldest, Some(invitation.created_at));
+    let later = store
+        .recent_invitations(home.id, mum.id, t + Duration::milliseconds(500))
+        .await
+        .unwrap();
+    assert_eq!(later.by_account.count, 1);
+    assert_eq!(later.in_household, InvitationCount::default());
 }
 
 /// Runs every blob promise against `store`, which must start empty. It leaves one blob

@@ -16,7 +16,8 @@ const MAX_WAIT: Duration = Duration::from_secs(600);
 
 const HELP: &str = "\
 commands:
-  press             short paw press: play the oldest message, or else start recording
+  press             short paw press: confirm a pairing when the toy speaks the number
+                    the app shows; else play the oldest message, or else start recording
   long-press        long paw press: start pairing (a toy without a family)
   record FILE.ogg   press the paw and record FILE.ogg (Ogg Opus, at most 30 s)
   status            device id, fingerprint, household, queue, heart, connection
@@ -184,6 +185,9 @@ pub(crate) fn event_line(event: &SimEvent) -> String {
         SimEvent::Disconnected => "disconnected".into(),
         SimEvent::Spoke { text } => format!("toy says: {text}"),
         SimEvent::PairingCode { code } => format!("pairing code: {code} (type it in the app)"),
+        SimEvent::ConfirmPairing { number } => {
+            format!("confirm pairing: {number} (press if the app shows it)")
+        }
         SimEvent::Paired { household_id } => format!("paired with household {household_id}"),
         SimEvent::Heart { state } => format!("heart: {state}"),
         SimEvent::Played {

@@ -77,6 +77,12 @@ pub enum SimEvent {
         /// The six digits, no spaces.
         code: String,
     },
+    /// A parent entered the code: the toy speaks this number and waits for a press of
+    /// its paw to confirm.
+    ConfirmPairing {
+        /// The three digits, no spaces.
+        number: String,
+    },
     /// The toy accepted its household's roster and belongs to it now.
     Paired {
         /// The household.

@@ -343,6 +343,11 @@ impl<R: CryptoRng + Send + 'static> Shell<R> {
                 code: code.to_string(),
             });
         }
+        if let Prompt::ConfirmPairing(number) = prompt {
+            self.emit(SimEvent::ConfirmPairing {
+                number: number.to_string(),
+            });
+        }
     }
 
     fn emit(&self, event: SimEvent) {

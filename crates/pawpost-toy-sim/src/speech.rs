@@ -20,6 +20,10 @@ pub fn prompt_text(prompt: Prompt) -> String {
     match prompt {
         Prompt::PairingStarted => "let's find your family".into(),
         Prompt::PairingCode(code) => spaced_digits(&code.digits()),
+        Prompt::ConfirmPairing(number) => format!(
+            "if your app shows {}, press my paw",
+            spaced_digits(&number.digits())
+        ),
         Prompt::Paired => "hooray, I found my family".into(),
         Prompt::PairingFailed => "I could not find my family; hold my paw to try again".into(),
         Prompt::AlreadyPaired => "I already have a family".into(),

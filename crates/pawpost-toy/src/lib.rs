@@ -1,13 +1,13 @@
-//! The pawpost toy: its logic as a sans-I/O state machine, and the wire protocol it speaks
-//! with the server.
+//! The pawpost toy: its logic as a sans-I/O state machine. The wire protocol it speaks with
+//! the server is `pawpost-protocol`'s, re-exported here for the toy's shells.
 //!
 //! - [`Toy`]: fed with [`Event`]s (paw presses, frames, timer ticks, recordings), returns
 //!   [`Action`]s (send a frame, play, record, light the heart, speak, persist, report). It
 //!   does no I/O, reads no clock and draws randomness only from the `CryptoRng` passed in.
 //! - [`Frame`]: every frame of the toy protocol, encoded and decoded the same way by the toy
-//!   and the server; strict decoding from borrowed bytes, small `Copy` errors.
+//!   and the server (from `pawpost-protocol`).
 //! - [`signing`]: the byte strings signed in the protocol (auth, pairing, key rotation,
-//!   parent approval) and their verifiers, for the server and the parents' apps.
+//!   parent approval), their signers and verifiers (from `pawpost-protocol`).
 //!
 //! The toy plays only messages whose envelope opens for it, signed by an approved member of
 //! its household's roster, never seen before, and valid Ogg Opus of at most 30 s. It
@@ -20,20 +20,20 @@
 
 extern crate alloc;
 
-mod frame;
-pub mod signing;
 mod state;
 mod toy;
 
-pub use frame::{
-    frame_len, Frame, FrameError, FrameType, PairingCode, RejectReason, RosterRefusal, ServerError,
-    FRAME_HEADER_LEN, FRAME_SIGNATURE_LEN, MAX_ENVELOPE_LEN, MAX_FRAME_LEN, MAX_SIGNED_ROSTER_LEN,
-    NONCE_LEN, PAIRING_CODE_DIGITS, PROTOCOL_VERSION,
-};
 pub use pawpost_crypto::{DeviceId, HouseholdId, MessageId, PublicIdentity};
-pub use signing::{
+pub use pawpost_protocol::signing;
+pub use pawpost_protocol::{
     approval_signature_input, auth_signature_input, pair_request_signature_input,
     rotation_signature_input,
+};
+pub use pawpost_protocol::{
+    frame_len, ConfirmationNumber, Frame, FrameError, FrameType, PairingCode, RejectReason,
+    RosterRefusal, ServerError, CONFIRMATION_DIGITS, FRAME_HEADER_LEN, FRAME_SIGNATURE_LEN,
+    MAX_ENVELOPE_LEN, MAX_FRAME_LEN, MAX_SIGNED_ROSTER_LEN, NONCE_LEN, PAIRING_CODE_DIGITS,
+    PROTOCOL_VERSION,
 };
 pub use state::{StateBlob, StateError, STATE_VERSION};
 pub use toy::{

@@ -24,8 +24,8 @@ use core::fmt;
 use pawpost_crypto::{DeviceKeys, DEVICE_SECRET_LEN, MAX_MEMBERS};
 use zeroize::Zeroizing;
 
-use crate::frame::{MAX_ENVELOPE_LEN, MAX_SIGNED_ROSTER_LEN};
 use crate::{MAX_QUEUED_MESSAGES, MAX_SEEN_IDS};
+use pawpost_protocol::{MAX_ENVELOPE_LEN, MAX_SIGNED_ROSTER_LEN};
 
 /// Version byte of the state blob.
 pub const STATE_VERSION: u8 = 1;

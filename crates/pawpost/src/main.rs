@@ -4,6 +4,8 @@
 use clap::{Args, Parser, Subcommand};
 use pawpost_server::config::{self, RateLimit, ServerConfig};
 use pawpost_server::proxy::TrustedProxy;
+use pawpost_storage::{StorageConfig, UrlError};
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -143,26 +145,41 @@ enum AuditCommand {
     Verify(StoreArgs),
 }
 
-/// Where the server keeps its data (the same options as `pawpost serve`).
+/// Where the server keeps its data: the same options for `pawpost serve`, `backup`,
+/// `restore`, `admin` and `audit`.
 #[derive(Args)]
 struct StoreArgs {
+    /// Folder for the database and blobs (created with mode 0700).
     #[arg(long, env = "PAWPOST_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
+
+    /// Metadata database: sqlite:///srv/pawpost/pawpost.db or postgres://pawpost:PASSWORD@db/pawpost
+    /// [default: sqlite://<data-dir>/pawpost.db].
     #[arg(long, env = "PAWPOST_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+
+    /// PostgreSQL schema for pawpost's tables (created if missing) [default: the URL's, usually public].
     #[arg(long, env = "PAWPOST_DATABASE_SCHEMA")]
     database_schema: Option<String>,
+
+    /// Where encrypted blobs go: file:///path, a folder path, or
+    /// s3://BUCKET/PREFIX?endpoint=https://HOST&region=NAME for S3-compatible storage, with
+    /// credentials only from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN);
+    /// endpoint and region may come from AWS_ENDPOINT_URL and AWS_REGION instead
+    /// [default: <data-dir>/blobs].
     #[arg(long, env = "PAWPOST_BLOB_URL", hide_env_values = true)]
     blob_url: Option<String>,
 }
 
 impl StoreArgs {
-    fn into_config(self) -> ServerConfig {
-        let mut c = ServerConfig::with_data_dir(self.data_dir);
-        c.database_url = self.database_url;
-        c.database_schema = self.database_schema;
-        c.blob_url = self.blob_url;
-        c
+    /// Reads the storage URLs, once; a URL refused here names only its scheme.
+    fn storage(self) -> Result<StorageConfig, UrlError> {
+        StorageConfig::from_options(
+            self.data_dir,
+            self.database_url.as_deref(),
+            self.database_schema,
+            self.blob_url.as_deref(),
+        )
     }
 }
 
@@ -195,6 +212,42 @@ struct DemoArgs {
     /// Folder for the demo's data; the toy keeps its state in `toy/` inside it.
     #[arg(long, default_value = "pawpost-demo")]
     data_dir: PathBuf,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Lines for people, coloured only when standard error is a terminal.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Args)]
+struct LogArgs {
+    /// How log lines on standard error are written: `text` for people (coloured only on a
+    /// terminal) or `json`, one object per line, for a log collector.
+    #[arg(long, env = "PAWPOST_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// Logs go to standard error; standard output is for what a command answers (the
+/// address it serves, a report). Which lines: `PAWPOST_LOG` (default `info`).
+fn init_logs(format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PAWPOST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        // Colour codes are noise in a file or a collector.
+        .with_ansi(format == LogFormat::Text && std::io::stderr().is_terminal());
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
 }
 
 #[derive(Args)]
@@ -204,30 +257,13 @@ struct ServeArgs {
     #[arg(long, env = "PAWPOST_LISTEN", default_value = config::DEFAULT_LISTEN)]
     listen: SocketAddr,
 
-    /// Folder for the database and blobs (created with mode 0700).
-    #[arg(long, env = "PAWPOST_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
-    data_dir: PathBuf,
-
-    /// Metadata database: sqlite:///srv/pawpost/pawpost.db or postgres://pawpost:PASSWORD@db/pawpost
-    /// [default: sqlite://<data-dir>/pawpost.db].
-    #[arg(long, env = "PAWPOST_DATABASE_URL", hide_env_values = true)]
-    database_url: Option<String>,
-
-    /// PostgreSQL schema for pawpost's tables (created if missing) [default: the URL's, usually public].
-    #[arg(long, env = "PAWPOST_DATABASE_SCHEMA")]
-    database_schema: Option<String>,
-
-    /// Where encrypted blobs go: file:///path, a folder path, or
-    /// s3://BUCKET/PREFIX?endpoint=https://HOST&region=NAME for S3-compatible storage, with
-    /// credentials only from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN);
-    /// endpoint and region may come from AWS_ENDPOINT_URL and AWS_REGION instead
-    /// [default: <data-dir>/blobs].
-    #[arg(long, env = "PAWPOST_BLOB_URL", hide_env_values = true)]
-    blob_url: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
 
     /// The URL people use to reach this server; used in invitation links. An https:// URL
-    /// also turns on HSTS (for TLS ended at a proxy) [default: http://<listen>, or
-    /// https://<listen> with --tls-cert].
+    /// also turns on HSTS (for TLS ended at a proxy), and the web app's changes must then
+    /// come from an https:// page [default: http://<listen>, or https://<listen> with
+    /// --tls-cert].
     #[arg(long, env = "PAWPOST_PUBLIC_URL")]
     public_url: Option<String>,
 
@@ -263,15 +299,21 @@ struct ServeArgs {
     #[arg(long, env = "PAWPOST_MAX_JSON_BYTES", default_value_t = config::DEFAULT_MAX_JSON_BYTES)]
     max_json_bytes: usize,
 
-    /// Largest message envelope accepted, in bytes; bigger uploads get 413 and nothing is stored.
-    #[arg(long, env = "PAWPOST_MAX_ENVELOPE_BYTES", default_value_t = config::DEFAULT_MAX_ENVELOPE_BYTES)]
+    /// Largest message envelope accepted, in bytes (at most 1048566, what one toy frame
+    /// carries); bigger uploads get 413 and nothing is stored.
+    #[arg(long, env = "PAWPOST_MAX_ENVELOPE_BYTES", default_value_t = config::DEFAULT_MAX_ENVELOPE_BYTES,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+            .range(1..=config::MAX_ENVELOPE_BYTES_LIMIT as u64))]
     max_envelope_bytes: usize,
 
-    /// Failed sign-ins allowed per account within 15 minutes; then 429 until the window ends.
+    /// Wrong passwords allowed per account within 15 minutes from clients the account does
+    /// not know (sign-in, password change and account deletion share it), then 429 for
+    /// them; each browser that signed in before (its device cookie) has its own allowance.
     #[arg(long, env = "PAWPOST_LOGIN_FAILURES_PER_ACCOUNT", default_value_t = config::DEFAULT_LOGIN_FAILURES_PER_ACCOUNT)]
     login_failures_per_account: u32,
 
-    /// Failed sign-ins allowed per client address within 15 minutes.
+    /// Failed sign-ins allowed per client address (an IPv6 /64 counts as one) within 15
+    /// minutes; browsers an account knows are not counted here.
     #[arg(long, env = "PAWPOST_LOGIN_FAILURES_PER_ADDRESS", default_value_t = config::DEFAULT_LOGIN_FAILURES_PER_ADDRESS)]
     login_failures_per_address: u32,
 
@@ -290,6 +332,9 @@ struct ServeArgs {
     #[command(flatten)]
     mail: MailArgs,
 
+    #[command(flatten)]
+    log: LogArgs,
+
     /// Password hashes computed at once (each uses 19 MiB and a core) [default: number of cores].
     #[arg(long, env = "PAWPOST_HASH_WORKERS")]
     hash_workers: Option<usize>,
@@ -307,15 +352,14 @@ struct ServeArgs {
 }
 
 impl ServeArgs {
-    fn into_config(self) -> ServerConfig {
-        let mut c = ServerConfig::with_data_dir(self.data_dir);
+    /// The server's configuration, and the storage it runs on.
+    fn into_config(self) -> Result<(ServerConfig, StorageConfig), UrlError> {
+        let mut c = ServerConfig::with_data_dir(&self.store.data_dir);
+        let storage = self.store.storage()?;
         c.public_url = self.public_url;
         c.tls_cert = self.tls_cert;
         c.tls_key = self.tls_key;
         c.listen = self.listen;
-        c.database_url = self.database_url;
-        c.database_schema = self.database_schema;
-        c.blob_url = self.blob_url;
         c.insecure_cookies = self.insecure_cookies;
         c.security_contact = self.security_contact;
         c.min_password_chars = self.min_password_chars;
@@ -342,7 +386,7 @@ impl ServeArgs {
         if let Some(workers) = self.hash_workers {
             c.hash_workers = workers.max(1);
         }
-        c
+        Ok((c, storage))
     }
 }
 
@@ -364,20 +408,17 @@ async fn stop_signal() {
 
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PAWPOST_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        // Standard output is for what a command answers (the address it serves, a
-        // report); logs go to standard error.
-        .with_writer(std::io::stderr)
-        .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    init_logs(match &cli.command {
+        Command::Serve(args) => args.log.log_format,
+        Command::Demo(args) => args.log.log_format,
+        _ => LogFormat::Text,
+    });
+    match cli.command {
         Command::Serve(args) => {
-            let config = args.into_config();
+            let (config, storage) = args.into_config()?;
             let data_dir = config.data_dir.clone();
-            let server = pawpost_server::start(config).await?;
+            let server = pawpost_server::start(config, pawpost_storage::open(&storage)).await?;
             println!(
                 "pawpost is serving {} (data in {})",
                 server.local_url(),
@@ -397,7 +438,7 @@ async fn main() -> eyre::Result<()> {
         }
         Command::Demo(args) => demo(args).await?,
         Command::Backup { to, store } => {
-            let report = pawpost_backup::backup(&store.into_config(), &to, show_progress).await?;
+            let report = pawpost_backup::backup(&store.storage()?, &to, show_progress).await?;
             eprintln!();
             println!(
                 "backed up the database ({} bytes) and {} blobs ({} bytes) to {}",
@@ -423,7 +464,7 @@ async fn main() -> eyre::Result<()> {
             } else {
                 let options = pawpost_backup::RestoreOptions { force };
                 let report = pawpost_backup::restore_with_options(
-                    &store.into_config(),
+                    &store.storage()?,
                     &from,
                     options,
                     show_progress,
@@ -440,7 +481,7 @@ async fn main() -> eyre::Result<()> {
         Command::Audit {
             command: AuditCommand::Verify(args),
         } => {
-            let (store, _) = pawpost_server::open_storage(&args.into_config()).await?;
+            let (store, _) = pawpost_storage::open(&args.storage()?).await?;
             match pawpost_server::audit::verify(store.as_ref()).await {
                 Ok(entries) => println!(
                     "the audit trail is intact: {entries} entries, each chained to the one before"
@@ -470,7 +511,7 @@ async fn admin(command: AdminCommand) -> eyre::Result<()> {
             unlock,
             store,
         } => {
-            let (store, _) = pawpost_server::open_storage(&store.into_config()).await?;
+            let (store, _) = pawpost_storage::open(&store.storage()?).await?;
             if let Some((email, locked)) = lock.map(|e| (e, true)).or(unlock.map(|e| (e, false))) {
                 let email = pawpost_domain::Email::parse(&email)?;
                 let account = store
@@ -479,9 +520,9 @@ async fn admin(command: AdminCommand) -> eyre::Result<()> {
                     .ok_or_else(|| eyre::eyre!("no account has the address {email}"))?;
                 store.set_account_locked(account.id, locked).await?;
                 let action = if locked {
-                    "account_locked"
+                    pawpost_server::audit::AuditAction::AccountLocked
                 } else {
-                    "account_unlocked"
+                    pawpost_server::audit::AuditAction::AccountUnlocked
                 };
                 pawpost_server::audit::record_in(
                     store.as_ref(),
@@ -505,7 +546,7 @@ async fn admin(command: AdminCommand) -> eyre::Result<()> {
             }
         }
         AdminCommand::Health(store) => {
-            let (store, _) = pawpost_server::open_storage(&store.into_config()).await?;
+            let (store, _) = pawpost_storage::open(&store.storage()?).await?;
             println!("accounts: {}", store.accounts().await?.len());
             match pawpost_server::audit::verify(store.as_ref()).await {
                 Ok(n) => println!("audit trail: intact, {n} entries"),
@@ -530,8 +571,8 @@ async fn admin(command: AdminCommand) -> eyre::Result<()> {
                 .transpose()?
                 .unwrap_or_else(time::OffsetDateTime::now_utc);
             let scope: admin::BreachScope = scope.parse().map_err(|e: String| eyre::eyre!(e))?;
-            let config = store.into_config();
-            let (store, _) = pawpost_server::open_storage(&config).await?;
+            let storage = store.storage()?;
+            let (store, _) = pawpost_storage::open(&storage).await?;
             let affected = admin::breach_report(store.as_ref(), since, until, scope).await?;
             for a in &affected {
                 let email = a
@@ -545,7 +586,7 @@ async fn admin(command: AdminCommand) -> eyre::Result<()> {
                 let mailer = pawpost_server::mail::Mailer::new(
                     mail.smtp_url.as_deref(),
                     &mail.mail_from,
-                    &config.data_dir,
+                    &storage.data_dir,
                 )?;
                 let incident = admin::Incident {
                     what_happened,
@@ -568,15 +609,17 @@ fn show_progress(p: pawpost_backup::Progress) {
 }
 
 async fn demo(args: DemoArgs) -> eyre::Result<()> {
-    let mut config = ServerConfig::with_data_dir(args.data_dir.join("server"));
+    let storage = StorageConfig::with_data_dir(args.data_dir.join("server"));
+    let mut config = ServerConfig::with_data_dir(&storage.data_dir);
     config.listen = args.listen;
     // The demo is plain http on loopback.
     config.insecure_cookies = true;
-    let server = pawpost_server::start(config).await?;
+    let server = pawpost_server::start(config, pawpost_storage::open(&storage)).await?;
     let url = format!("http://{}", server.addr);
     println!("pawpost demo: open {url} in a browser, sign up, and create a household.");
     println!("A simulated toy is running here. Type `long-press` to hear its pairing code, enter");
-    println!("the code in the app, then send it a message and type `press` to play it.");
+    println!("the code in the app, and type `press` when the toy says the number the app shows.");
+    println!("Then send it a message and type `press` to play it.");
     println!("Type `help` for the toy's commands; Ctrl-C stops the demo.");
     let toy = pawpost_toy_sim::SimConfig {
         server: url,
@@ -611,10 +654,17 @@ mod tests {
         let Command::Serve(args) = cli.command else {
             panic!("`pawpost serve` parses as the serve command");
         };
-        let config = args.into_config();
+        let (config, storage) = args.into_config().unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(config.database_url(), "sqlite://pawpost-data/pawpost.db");
-        assert_eq!(config.blob_url(), "file://pawpost-data/blobs");
+        assert_eq!(config.data_dir, PathBuf::from("pawpost-data"));
+        assert_eq!(
+            storage.database.as_str(),
+            "sqlite://pawpost-data/pawpost.db"
+        );
+        assert_eq!(
+            storage.blobs,
+            pawpost_storage::BlobUrl::Folder("pawpost-data/blobs".into())
+        );
         assert!(!config.insecure_cookies);
         assert_eq!((config.tls_cert, config.tls_key), (None, None));
         assert_eq!(config.min_password_chars, 15);

@@ -3,16 +3,15 @@
 //! its own requests early), several times, and started again on the same data; afterwards
 //! the toy receives every acknowledged message exactly once, and nothing again when it
 //! reconnects.
-#[path = "../../pawpost-server/tests/common/mod.rs"]
-mod common;
+use pawpost_testkit::server as common;
 mod procs;
 
 use common::family::{family_on, sealed, VOICE};
 use common::toys::{pair, start_toy, STEP};
 use common::{Client, TestServer};
 use futures_util::{SinkExt, StreamExt};
-use pawpost_blob_s3::testing::{MotoServer, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
 use pawpost_crypto::{os_rng, DeviceKeys, Envelope, MediaType, PublicIdentity};
+use pawpost_testkit::moto::{MotoServer, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
 use pawpost_toy::{Action, Event, Frame, ServerError, Toy};
 use procs::{PgSchema, Serve, Server};
 use reqwest::StatusCode;
@@ -47,7 +46,6 @@ async fn acknowledged_uploads_survive_kill_9_and_reach_the_toy_exactly_once_on_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_uploads_survive_kill_9_and_reach_the_toy_exactly_once_on_postgresql() {
     let Some(schema) = PgSchema::from_env("pawpost_crash") else {
-        eprintln!("PAWPOST_TEST_DATABASE_URL is not set: the PostgreSQL run is skipped");
         return;
     };
     crash_story(Some(&schema), None).await;
@@ -56,7 +54,6 @@ async fn acknowledged_uploads_survive_kill_9_and_reach_the_toy_exactly_once_on_p
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_uploads_survive_kill_9_on_postgresql_with_the_blobs_in_a_bucket() {
     let Some(schema) = PgSchema::from_env("pawpost_crash_s3") else {
-        eprintln!("PAWPOST_TEST_DATABASE_URL is not set: the PostgreSQL and S3 run is skipped");
         return;
     };
     let Some(moto) = MotoServer::shared() else {

@@ -3,15 +3,15 @@
 //! balancer. A toy connected to one hears at once what arrives through the other; killed
 //! with `kill -9`, the process it was on loses nothing: the toy moves to the other one and
 //! gets what was sent meanwhile, and a restarted process pushes to it again. Runs when
-//! `PAWPOST_TEST_DATABASE_URL` is set; without it, it says it is skipped.
-#[path = "../../pawpost-server/tests/common/mod.rs"]
-mod common;
+//! `PAWPOST_TEST_DATABASE_URL` is set; without it, it is recorded as skipped (and fails
+//! in CI).
+use pawpost_testkit::server as common;
 mod procs;
 
 use common::family::{family_on, VOICE};
 use common::toys::{pair, play, send_voice, start_toy, through, wait_for_receipt, wait_online};
 use common::TestServer;
-use pawpost_blob_s3::testing::{MotoServer, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
+use pawpost_testkit::moto::{MotoServer, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
 use procs::{PgSchema, Serve};
 
 /// The bucket both processes keep their envelopes in, on the moto server.
@@ -30,7 +30,6 @@ fn serve(data: &std::path::Path, schema: &PgSchema, blob_url: &str) -> Serve {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_share_one_database_and_bucket_and_a_killed_one_loses_nothing() {
     let Some(schema) = PgSchema::from_env("pawpost_processes") else {
-        eprintln!("skipped: set PAWPOST_TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run two server processes on one database");
         return;
     };
     let work = tempfile::tempdir().unwrap();

@@ -117,6 +117,18 @@ export function describe(e, opts) {
       return ok(`A toy asked to be paired${from}`);
     case 'household_deleted':
       return bad(`${who} deleted the household${from}`);
+    case 'toy_pairing_claimed':
+      return ok(`${who} entered a toy's pairing code; the toy waits for a press of its paw${from}`);
+    case 'toy_pairing_contested':
+      return bad(`${who} entered a pairing code that someone else entered too, so it no longer works${from}`);
+    case 'toy_auth_failures_throttled':
+      return bad(`Toys failed to prove who they are too many times${e.target ? ` (${e.target})` : ''}${from}`);
+    case 'account_locked':
+      return bad(`The server's operator locked ${opts.own ? 'your' : 'the'} account`);
+    case 'account_unlocked':
+      return ok(`The server's operator unlocked ${opts.own ? 'your' : 'the'} account`);
+    case 'breach_notice_sent':
+      return bad(`A notice of a data breach was sent to ${opts.own ? 'you' : 'the account'}; read it and change your password`);
     default: {
       const what = e.action.replace(/_/g, ' ');
       return ok(`${e.actor && !opts.own ? `${who}: ` : ''}${what}${from}`);

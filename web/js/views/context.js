@@ -2,7 +2,7 @@
 // messages, and the child's name and picture (sealed, opened here).
 import { api, ApiError } from '../api.js';
 import { loadRoster, syncRoster } from '../household-keys.js';
-import { MediaType, openMessage, sendMessage } from '../mail.js';
+import { MediaType, openMessage, recipientsOf, sendMessage } from '../mail.js';
 import { sameBytes, uuidBytes } from '../util.js';
 
 /** Opened payloads by message id: a message never changes. */
@@ -128,20 +128,20 @@ export async function loadHousehold(app, householdId, options = {}) {
 
 /**
  * After the roster grew, seals the child's name and picture again so that new members'
- * devices and toys can open them (each message is sealed for the devices of its time).
+ * devices can open them (each message is sealed for the devices of its time; toys never
+ * get them, see `recipientsOf`).
  * @param {import('../app.js').App} app
  * @param {HouseholdContext} ctx
  */
 async function reshareChildInfo(app, ctx) {
   if (!ctx.signed || !app.device || !ctx.messages.length) return;
-  const approved = ctx.signed.roster.members.filter((m) => m.status === 'approved');
   for (const [type, payload] of /** @type {[number, Uint8Array | null][]} */ ([
     [MediaType.TEXT, ctx.childName === null ? null : new TextEncoder().encode(ctx.childName)],
     [MediaType.IMAGE, ctx.avatar],
   ])) {
     if (!payload) continue;
     const last = latestFor(app, ctx.messages, type);
-    const covered = approved.every((m) =>
+    const covered = recipientsOf(ctx.signed.roster, type).every((m) =>
       last?.recipients.some((/** @type {any} */ r) => sameBytes(uuidBytes(r.device_id), m.deviceId)),
     );
     if (!covered) {

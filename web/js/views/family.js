@@ -9,6 +9,8 @@ import { loadHousehold, shareChildInfo } from './context.js';
 
 const ROLE_LABEL = /** @type {Record<string, string>} */ ({ owner: 'Owner (parent)', guardian: 'Guardian (parent)', family: 'Family' });
 const MAX_AVATAR_BYTES = 512 * 1024;
+/** How often the page looks whether the toy's paw confirmed a pairing. */
+const PAIRING_POLL_MS = 1000;
 
 /** @param {number} minutes */
 const hhmm = (minutes) => `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
@@ -38,13 +40,15 @@ export async function familyView(app, householdId) {
     status.textContent = 'Working…';
     try {
       await change();
+      let saved;
       if (ctx.isOwner && app.device) {
         await syncRoster(householdId, app.device.keys);
-        status.textContent = `${done} The household keys are updated and signed on this device.`;
+        saved = `${done} The household keys are updated and signed on this device.`;
       } else {
-        status.textContent = `${done} An owner's device will sign the new household keys when they next open pawpost.`;
+        saved = `${done} An owner's device will sign the new household keys when they next open pawpost.`;
       }
-      const saved = status.textContent;
+      // Done is said only on the redrawn page: a form filled in before the redraw would
+      // be replaced by an empty one, and what was typed lost.
       await redraw();
       const s = document.querySelector('.family .status');
       if (s) s.textContent = saved;
@@ -96,8 +100,9 @@ export async function familyView(app, householdId) {
         actions.append(select);
       } else if (m.status === 'blocked') {
         actions.append(
+          // A block stays until a parent lifts it; removing a blocked member would change
+          // nothing they could see, so only unblocking is offered.
           button('Unblock', `${name} is unblocked.`, () => api('POST', `${memberBase}/${m.account_id}/unblock`)),
-          button('Remove', `${name} was removed.`, () => api('DELETE', `${memberBase}/${m.account_id}`), 'danger'),
         );
       }
     }
@@ -149,7 +154,7 @@ export async function familyView(app, householdId) {
     // Toys.
     const toyList = h('ul', { class: 'toys' });
     /** @type {any[]} */
-    let toys = [];
+    let toys;
     try {
       toys = await api('GET', `/api/v1/households/${householdId}/toys`);
     } catch {
@@ -173,13 +178,23 @@ export async function familyView(app, householdId) {
         error.textContent = 'The code has 6 digits: hold the paw until the toy speaks it.';
         return;
       }
-      act('The toy is paired.', () => api('POST', `/api/v1/households/${householdId}/toys`, { code }));
+      act('The toy is paired.', async () => {
+        const claim = await api('POST', `/api/v1/households/${householdId}/toys`, { code });
+        status.textContent = `The toy will now say the number ${claim.confirmation.split('').join(' ')}. If it says the same number, press its paw once.`;
+        const deadline = Date.parse(claim.confirm_by);
+        for (;;) {
+          const listed = await api('GET', `/api/v1/households/${householdId}/toys`);
+          if (listed.some((/** @type {any} */ t) => t.device_id === claim.device_id)) return;
+          if (Date.now() > deadline) throw new Error("The toy's paw was not pressed in time. Hold its paw until it speaks a new code, then try again.");
+          await new Promise((done) => setTimeout(done, PAIRING_POLL_MS));
+        }
+      });
     });
     sections.push(
       h('section', { 'aria-labelledby': 'toy-title' },
         h('h2', { id: 'toy-title', text: 'Toy' }),
         toys.length ? toyList : h('p', { text: 'No toy yet.' }),
-        h('p', { id: 'toy-code-hint', class: 'hint', text: 'Hold the toy\'s paw until it speaks six digits, then type them here within 10 minutes. Compare the fingerprint shown here with the one the toy reports.' }),
+        h('p', { id: 'toy-code-hint', class: 'hint', text: 'Hold the toy\'s paw until it speaks six digits, then type them here within 10 minutes. The toy then says a three-digit number: if it is the number shown here, press its paw once.' }),
         pairForm,
       ),
     );
@@ -191,7 +206,7 @@ export async function familyView(app, householdId) {
       e.preventDefault();
       const name = childInput.value.trim();
       if (!name) return;
-      act('The name is saved, encrypted for the family and the toy.', () => shareChildInfo(app, ctx, MediaType.TEXT, new TextEncoder().encode(name)));
+      act('The name is saved, encrypted for the family.', () => shareChildInfo(app, ctx, MediaType.TEXT, new TextEncoder().encode(name)));
     });
     const photoInput = /** @type {HTMLInputElement} */ (h('input', { id: 'child-photo', type: 'file', accept: 'image/png,image/jpeg,image/webp' }));
     photoInput.addEventListener('change', () => {

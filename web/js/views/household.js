@@ -1,5 +1,5 @@
 // One household: the child's name and picture, the recorder, and the messages with their
-// "delivered" / "heard" state; replies from the toy are opened and played here.
+// "delivered" / "heard" / "not played" state; replies from the toy are opened and played here.
 import { ApiError } from '../api.js';
 import { approvalState, approveForToy } from '../approval.js';
 import { MediaType, sendMessage } from '../mail.js';
@@ -7,19 +7,46 @@ import { recorderPanel } from '../recorder.js';
 import { formatDuration, formatTime, h } from '../util.js';
 import { loadHousehold, openVoice, receipt, senderName, unreadCount } from './context.js';
 
+/** Why the toy will never play a message, in the sender's words, by the toy's reason. */
+const REFUSAL_TEXT = /** @type {Record<string, string>} */ ({
+  sender_blocked: 'a parent changed who can send to the toy',
+  unknown_sender: 'a parent changed who can send to the toy',
+  bad_media: 'the toy could not play this recording',
+  undecryptable: 'the toy could not open it',
+  not_paired: 'the toy was reset',
+});
+
 /**
+ * Where the sender's message stands with the toy (or, without one, the other recipients).
  * @param {import('../app.js').App} app
  * @param {import('./context.js').HouseholdContext} ctx
  * @param {any} m
+ * @returns {{ state: 'sent' | 'delivered' | 'heard' | 'refused', text: string }}
  */
 function deliveryState(app, ctx, m) {
   const toyIds = new Set(ctx.devices.filter((d) => d.kind === 'toy').map((d) => d.device_id));
   const others = m.recipients.filter((/** @type {any} */ r) => r.device_id !== app.device?.id);
   const toys = others.filter((/** @type {any} */ r) => toyIds.has(r.device_id));
   const watch = toys.length ? toys : others;
-  if (watch.some((/** @type {any} */ r) => r.played_at)) return 'heard';
-  if (watch.some((/** @type {any} */ r) => r.delivered_at)) return 'delivered';
-  return 'sent';
+  if (watch.some((/** @type {any} */ r) => r.played_at)) return { state: 'heard', text: 'heard' };
+  const refused = toys.find((/** @type {any} */ r) => r.refused_at);
+  if (refused && toys.every((/** @type {any} */ r) => r.refused_at)) {
+    return { state: 'refused', text: `Not played: ${REFUSAL_TEXT[refused.refusal] ?? 'the toy refused it'}` };
+  }
+  if (watch.some((/** @type {any} */ r) => r.delivered_at)) return { state: 'delivered', text: 'delivered' };
+  return { state: 'sent', text: 'sent' };
+}
+
+/**
+ * Shows the sender's message state in `el`.
+ * @param {HTMLElement} el
+ * @param {{ state: string, text: string }} s
+ */
+function showState(el, s) {
+  el.textContent = s.text;
+  el.dataset.state = s.state;
+  el.className = `state state-${s.state}`;
+  return el;
 }
 
 const APPROVAL_TEXT = /** @type {Record<string, string>} */ ({
@@ -84,7 +111,6 @@ function messageItem(app, ctx, m, announce) {
     }
   });
   const badge = h('span', { class: 'badge', text: 'new' });
-  const state = mine ? deliveryState(app, ctx, m) : '';
   const approval = approvalBadge(ctx, m);
   // Owners and guardians whose device is in the roster can release a held message: the
   // toy checks the signature against the roster.
@@ -124,7 +150,7 @@ function messageItem(app, ctx, m, announce) {
       h('span', { class: 'muted', text: `${formatTime(m.created_at)} · ${formatDuration(m.duration_ms)}` }),
       ' ',
       unread ? badge : null,
-      mine ? h('span', { class: `state state-${state}`, dataset: { state }, text: state }) : null,
+      mine ? showState(h('span'), deliveryState(app, ctx, m)) : null,
       ' ',
       approval,
     ),
@@ -140,6 +166,7 @@ function messageItem(app, ctx, m, announce) {
  * @param {string} householdId
  */
 export async function householdView(app, householdId) {
+  /** @type {import('./context.js').HouseholdContext} */
   let ctx;
   try {
     ctx = await loadHousehold(app, householdId);
@@ -197,10 +224,7 @@ export async function householdView(app, householdId) {
       if (existing) {
         const stateEl = existing.querySelector('.state');
         if (stateEl instanceof HTMLElement && m.sender_device === app.device?.id) {
-          const s = deliveryState(app, ctx, m);
-          stateEl.textContent = s;
-          stateEl.dataset.state = s;
-          stateEl.className = `state state-${s}`;
+          showState(stateEl, deliveryState(app, ctx, m));
         }
         const approvalEl = existing.querySelector('.approval');
         if (approvalEl instanceof HTMLElement) approvalBadge(ctx, m, approvalEl);

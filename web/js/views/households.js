@@ -63,7 +63,7 @@ export async function householdsView(app) {
         { class: 'field' },
         h('label', { for: 'child-name', text: "Your child's name" }),
         h('input', { id: 'child-name', name: 'child', required: true, maxlength: '100', 'aria-describedby': 'child-name-hint' }),
-        h('p', { id: 'child-name-hint', class: 'hint', text: 'Encrypted on this device for your family and the toy; the server never sees it.' }),
+        h('p', { id: 'child-name-hint', class: 'hint', text: 'Encrypted on this device for your family; the server never sees it.' }),
       ),
       h('button', { type: 'submit', class: 'primary', text: 'Create household' }),
       error,

@@ -50,7 +50,7 @@ function openedList(app, households) {
         h('span', { class: 'muted', text: `${kind} · ${formatTime(m.created_at)}${m.media_type === MediaType.OGG_OPUS ? ` · ${formatDuration(m.duration_ms)}` : ''}` }),
       );
       /** @type {(Node | null)[]} */
-      let body = [];
+      let body;
       if (!item.payload) {
         body = [h('p', { class: 'error', text: `Could not be opened here: ${item.error ?? 'unknown reason'}` })];
       } else if (m.media_type === MediaType.OGG_OPUS) {
@@ -107,7 +107,7 @@ function exportSection(app) {
       const link = downloadLink(app, text, 'application/json', filename, `Download ${filename} again`);
       out.replaceChildren(h('p', {}, link));
       link.click();
-      const total = archive.households.reduce((n, /** @type {any} */ x) => n + (x.messages?.length ?? 0), 0);
+      const total = archive.households.reduce((/** @type {number} */ n, /** @type {any} */ x) => n + (x.messages?.length ?? 0), 0);
       status.textContent = `Your archive is downloaded (${total} message${total === 1 ? '' : 's'}, still encrypted). Opening what this browser can…`;
       if (!app.device) throw new Error('This browser has no keys, so it cannot open the messages.');
       const opened = await openArchive(app.device, archive);
@@ -237,7 +237,7 @@ export async function securityView(app) {
   const toyList = h('ul', { class: 'toys' });
   for (const hh of households.filter((x) => x.status === 'approved')) {
     /** @type {any[]} */
-    let toys = [];
+    let toys;
     try {
       toys = await api('GET', `/api/v1/households/${hh.id}/toys`);
     } catch {

@@ -185,6 +185,182 @@ export async function statusSays(page, text, server) {
     await page.getByRole('status').filter({ hasText: text }).waitFor({ timeout: 30000 });
   } catch (e) {
     const shown = await page.locator('.error').allTextContents().catch(() => []);
-    throw new Error(`${e instanceof Error ? e.message : e}\npage error: ${shown.join(' | ') || '(none)'}\nserver log (end):\n${server.log().slice(-4000)}`);
+    throw new Error(`${e instanceof Error ? e.message : e}\npage error: ${shown.join(' | ') || '(none)'}\nserver log (end):\n${server.log().slice(-4000)}`, { cause: e });
+  }
+}
+
+/**
+ * Reads the server's answer to a GET as the person signed in on `page` (null if refused).
+ * @param {import('playwright-core').Page} page
+ * @param {{ url: string }} server
+ * @param {string} path
+ * @returns {Promise<any>}
+ */
+export async function apiGet(page, server, path) {
+  if (!page.url().startsWith(server.url)) await page.goto(server.url);
+  return page.evaluate(async (p) => {
+    const r = await fetch(p);
+    return r.ok ? r.json() : null;
+  }, path);
+}
+
+/**
+ * Starts the simulated toy against `server`, its state kept in `stateDir`.
+ * @param {{ url: string }} server
+ * @param {string} stateDir
+ */
+export function startToy(server, stateDir) {
+  const child = spawn(BINARY, ['toy', '--server', server.url, '--state-dir', stateDir], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const toy = {
+    /** Everything the toy printed so far. */
+    output: () => out,
+    /** @param {string} line a command typed to the toy */
+    tell: (line) => child.stdin.write(`${line}\n`),
+    /**
+     * Waits for the toy to print a line matching `re` after output position `from`.
+     * @param {RegExp} re
+     * @param {{ from?: number, timeoutMs?: number }} [options]
+     * @returns {Promise<RegExpExecArray>}
+     */
+    async says(re, options = {}) {
+      const end = Date.now() + (options.timeoutMs ?? 20000);
+      for (;;) {
+        const m = re.exec(out.slice(options.from ?? 0));
+        if (m) return m;
+        if (Date.now() > end) throw new Error(`the toy never printed ${re}; it printed:\n${out}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    /** Asks the toy for its status and returns the lines it printed. */
+    async status() {
+      const from = out.length;
+      toy.tell('status');
+      await toy.says(/connection: .*\n/, { from });
+      return out.slice(from);
+    },
+    /**
+     * Waits for the toy to hold roster `version` (pushed while it is connected).
+     * @param {number} version
+     */
+    async hasRoster(version) {
+      const end = Date.now() + 20000;
+      for (;;) {
+        const held = Number((await toy.status()).match(/roster version: (\d+)/)?.[1]);
+        if (held >= version) return;
+        assert.ok(Date.now() < end, `the toy stayed at roster version ${held}; the server's is ${version}`);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    },
+    stop() {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
+  return toy;
+}
+
+/**
+ * @typedef {{ browser: Awaited<ReturnType<typeof openBrowser>>, email: string, name: string }} Person
+ */
+
+/**
+ * A story's household: a parent, a relative they invited and approved, and the toy. Its
+ * ensure… steps look at what the server and the toy already have and do only what is
+ * missing, so each story sets up what it needs whatever the stories before it left.
+ */
+export class StoryFamily {
+  /**
+   * @param {{ url: string, log: () => string }} server
+   * @param {{ parent: Person, relative: Person, household: string, child: string }} who
+   */
+  constructor(server, who) {
+    this.server = server;
+    this.parent = who.parent;
+    this.relative = who.relative;
+    this.household = who.household;
+    this.child = who.child;
+    this.householdId = '';
+  }
+
+  get url() {
+    return `${this.server.url}/households/${this.householdId}`;
+  }
+
+  /** The parent's account and household. */
+  async ensureHousehold() {
+    if (this.householdId) return;
+    const page = this.parent.browser.page;
+    if (!(await apiGet(page, this.server, '/api/v1/sessions/current'))) {
+      await page.goto(`${this.server.url}/signup`);
+      await signUp(page, this.parent);
+      await page.getByRole('heading', { name: 'Your households' }).waitFor();
+    }
+    const made = (await apiGet(page, this.server, '/api/v1/households'))?.find((/** @type {any} */ x) => x.name === this.household);
+    if (made) {
+      this.householdId = made.id;
+      return;
+    }
+    if (new URL(page.url()).pathname !== '/') await page.goto(this.server.url);
+    await page.getByLabel('Household name').fill(this.household);
+    await page.getByLabel("Your child's name").fill(this.child);
+    await page.getByRole('button', { name: 'Create household' }).click();
+    await page.getByRole('heading', { name: `Messages with ${this.child}` }).waitFor();
+    this.householdId = /** @type {string} */ (new URL(page.url()).pathname.split('/').pop());
+  }
+
+  /**
+   * The household with the relative in it, approved.
+   * @returns {Promise<boolean>} whether the parent approved them just now, the family page still open
+   */
+  async ensureFamily() {
+    await this.ensureHousehold();
+    const page = this.parent.browser.page;
+    const relative = this.relative;
+    const member = async () =>
+      (await apiGet(page, this.server, `/api/v1/households/${this.householdId}/members`))?.find((/** @type {any} */ m) => m.display_name === relative.name);
+    let m = await member();
+    if (m?.status === 'approved') return false;
+    if (!m) {
+      await page.goto(`${this.url}/family`);
+      await page.getByRole('button', { name: 'Create invitation link' }).click();
+      const invite = await page.getByLabel('Invitation link').inputValue();
+      // Signed in already, they join by opening the link; else they sign up through it.
+      const signedIn = Boolean(await apiGet(relative.browser.page, this.server, '/api/v1/sessions/current'));
+      await relative.browser.page.goto(invite);
+      if (!signedIn) await signUp(relative.browser.page, relative);
+      await relative.browser.page.getByText('has to approve you').waitFor();
+      m = await member();
+    }
+    assert.equal(m?.status, 'pending', `${relative.name} should wait for a parent's approval: ${JSON.stringify(m)}`);
+    await page.goto(`${this.url}/family`);
+    await page.locator('li.member', { hasText: relative.name }).getByRole('button', { name: /^Approve/ }).click();
+    await page.getByRole('status').filter({ hasText: 'is approved' }).waitFor();
+    return true;
+  }
+
+  /**
+   * The family, and the toy paired with its household by the code it speaks, confirmed by
+   * a press of its paw.
+   * @param {ReturnType<typeof startToy>} toy
+   */
+  async ensurePairedToy(toy) {
+    const familyPageOpen = await this.ensureFamily();
+    if ((await toy.status()).includes(`household: ${this.householdId}\n`)) return;
+    const page = this.parent.browser.page;
+    // Right after approving, the code is typed into the family page as that change left it:
+    // the page must not lose it to its own redraw.
+    if (!familyPageOpen) await page.goto(`${this.url}/family`);
+    const from = toy.output().length;
+    toy.tell('long-press');
+    const [, spoken] = await toy.says(/toy says: (\d \d \d \d \d \d)/, { from });
+    await page.getByLabel('Code the toy speaks').fill(spoken);
+    await page.getByRole('button', { name: 'Add toy' }).click();
+    const [, number] = await toy.says(/confirm pairing: (\d{3})/, { from });
+    await page.getByRole('status').filter({ hasText: `say the number ${number.split('').join(' ')}.` }).waitFor();
+    toy.tell('press');
+    await statusSays(page, 'The toy is paired.', this.server);
+    await toy.says(/paired with household/, { from });
   }
 }

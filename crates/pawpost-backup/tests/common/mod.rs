@@ -3,12 +3,14 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use pawpost_blob_s3::testing::MotoServer;
 use pawpost_crypto::{
     os_rng, seal, DeviceKeys, HouseholdSettings, MediaType, Member, MemberStatus, MessageId,
     MessageParams, PublicIdentity, Role, Roster, SignedRoster,
 };
 use pawpost_server::config::{RateLimit, ServerConfig};
+use pawpost_server::RunningServer;
+use pawpost_storage::StorageConfig;
+use pawpost_testkit::moto::MotoServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -25,21 +27,29 @@ pub fn postgres_url() -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
-/// A server configuration on 127.0.0.1:0 with data under `data_dir`, on PostgreSQL in
-/// `schema` when one is given.
-pub fn config(data_dir: &Path, postgres: Option<(&str, &str)>) -> ServerConfig {
-    let mut config = ServerConfig::with_data_dir(data_dir);
+/// Where a story's server keeps its data: under `data_dir`, on PostgreSQL in `schema`
+/// when one is given.
+pub fn config(data_dir: &Path, postgres: Option<(&str, &str)>) -> StorageConfig {
+    let mut storage = StorageConfig::with_data_dir(data_dir);
+    if let Some((url, schema)) = postgres {
+        storage.database = url.parse().unwrap();
+        storage.database_schema = Some(schema.to_owned());
+    }
+    storage
+}
+
+/// A server on 127.0.0.1:0 on the storage `storage` names.
+pub async fn start(storage: &StorageConfig) -> RunningServer {
+    let mut config = ServerConfig::with_data_dir(&storage.data_dir);
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.signups_per_address = RateLimit {
         max: 1000,
         window: Duration::from_secs(600),
     };
     config.hash_workers = 2;
-    if let Some((url, schema)) = postgres {
-        config.database_url = Some(url.to_owned());
-        config.database_schema = Some(schema.to_owned());
-    }
-    config
+    pawpost_server::start(config, pawpost_storage::open(storage))
+        .await
+        .expect("the server starts")
 }
 
 /// The bucket of the stories that keep their blobs on S3; each takes prefixes of its own.

@@ -10,7 +10,9 @@ use crate::fixtures::{device_id, household_id, other_household_id, rng, Househol
 
 /// A recognisable stand-in for Ogg Opus audio, two and a bit chunks long.
 pub fn voice(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+    (0..len)
+        .map(|i| u8::try_from(i * 31 % 251).unwrap())
+        .collect()
 }
 
 pub const VOICE_LEN: usize = 2 * CHUNK_SIZE + 100;
@@ -42,7 +44,7 @@ fn chunk_ranges(envelope: &[u8]) -> Vec<core::ops::Range<usize>> {
     let env = Envelope::parse(envelope).unwrap();
     let mut start = env.prefix().encoded_len();
     let mut ranges = Vec::new();
-    let mut left = env.header().payload_len as usize;
+    let mut left = usize::try_from(env.header().payload_len).unwrap();
     for _ in 0..env.header().chunk_count() {
         let len = left.min(CHUNK_SIZE) + TAG_LEN;
         left -= len - TAG_LEN;
@@ -393,7 +395,7 @@ fn sealing_refuses_messages_outside_the_limits() {
         seal(&mut rng(1), &h.mum, &params(&twice), b"x"),
         Err(SealError::DuplicateRecipient)
     );
-    let crowd: Vec<PublicIdentity> = (0..=MAX_RECIPIENTS as u16)
+    let crowd: Vec<PublicIdentity> = (0..=u16::try_from(MAX_RECIPIENTS).unwrap())
         .map(|n| PublicIdentity {
             device_id: pawpost_crypto::DeviceId((u128::from(n)).to_be_bytes()),
             ..h.toy.public()
@@ -403,7 +405,7 @@ fn sealing_refuses_messages_outside_the_limits() {
         seal(&mut rng(1), &h.mum, &params(&crowd), b"x"),
         Err(SealError::TooManyRecipients)
     );
-    let huge = vec![0u8; MAX_PAYLOAD_LEN as usize + 1];
+    let huge = vec![0u8; usize::try_from(MAX_PAYLOAD_LEN).unwrap() + 1];
     let one = [h.toy.public()];
     assert_eq!(
         seal(&mut rng(1), &h.mum, &params(&one), &huge),
@@ -415,7 +417,7 @@ fn sealing_refuses_messages_outside_the_limits() {
 fn a_header_announcing_too_many_recipients_is_refused_before_they_are_read() {
     let h = Household::new();
     let mut envelope = grandmas_voice_message(&h);
-    envelope[70..72].copy_from_slice(&(MAX_RECIPIENTS as u16 + 1).to_be_bytes());
+    envelope[70..72].copy_from_slice(&(u16::try_from(MAX_RECIPIENTS).unwrap() + 1).to_be_bytes());
     assert_eq!(
         EnvelopePrefix::required_len(&envelope),
         Err(DecodeError::TooManyRecipients)

@@ -223,7 +223,7 @@ fn an_over_long_member_list_is_refused_before_it_is_read() {
     let h = Household::new();
     let mut bytes = SignedRoster::sign(&h.genesis(), &h.mum).unwrap().encode();
     // The member count sits right before the first member.
-    bytes[67..69].copy_from_slice(&(MAX_MEMBERS as u16 + 1).to_be_bytes());
+    bytes[67..69].copy_from_slice(&(u16::try_from(MAX_MEMBERS).unwrap() + 1).to_be_bytes());
     assert_eq!(
         SignedRoster::decode(&bytes),
         Err(DecodeError::TooManyMembers)

@@ -245,11 +245,11 @@ fn spec_chunks(
     } else {
         payload.chunks(CHUNK_SIZE).collect()
     };
-    let count = pieces.len() as u32;
+    let count = u32::try_from(pieces.len()).unwrap();
     let mut out = Vec::new();
-    for (i, piece) in pieces.into_iter().enumerate() {
+    for (i, piece) in (0..count).zip(pieces) {
         let mut buf = piece.to_vec();
-        let nonce = spec_nonce(prefix, i as u32, flag(i as u32, count));
+        let nonce = spec_nonce(prefix, i, flag(i, count));
         let tag = aead
             .encrypt_inout_detached(&nonce.into(), header, buf.as_mut_slice().into())
             .unwrap();
@@ -410,7 +410,7 @@ fn message_json(h: &Household, c: &MessageCase) -> Value {
         .collect();
     let (key, prefix) = spec_payload_key(&content_key, &c.message_id);
     let lens = chunk_lens(c.payload.len());
-    let nonces: Vec<Value> = (0..lens.len() as u32)
+    let nonces: Vec<Value> = (0..u32::try_from(lens.len()).unwrap())
         .map(|i| hx(spec_nonce(&prefix, i, i as usize + 1 == lens.len())))
         .collect();
     let wrapped: Vec<Value> = c
@@ -485,7 +485,7 @@ fn negative_cases(h: &Household) -> Vec<Negative> {
     let mut version = short.clone();
     version[0] = 2;
     let mut too_many = short.clone();
-    too_many[70..72].copy_from_slice(&(MAX_RECIPIENTS as u16 + 1).to_be_bytes());
+    too_many[70..72].copy_from_slice(&(u16::try_from(MAX_RECIPIENTS).unwrap() + 1).to_be_bytes());
     let mut chunk_flip = p.chunks.clone();
     chunk_flip[lens[0] + 5] ^= 0x01;
     let mut key_flip = split(&short);
@@ -770,14 +770,14 @@ fn check_message(file: &Value, m: &Value) {
     }
 
     // Header from the inputs.
-    let mut header = vec![1, u(m, "media_type") as u8];
+    let mut header = vec![1, u8::try_from(u(m, "media_type")).unwrap()];
     header.extend(b(m, "message_id"));
     header.extend(b(m, "household_id"));
     header.extend(sender.device_id().as_bytes());
     header.extend(u(m, "created_at_ms").to_be_bytes());
-    header.extend((u(m, "duration_ms") as u32).to_be_bytes());
+    header.extend(u32::try_from(u(m, "duration_ms")).unwrap().to_be_bytes());
     header.extend((payload.len() as u64).to_be_bytes());
-    header.extend((recipients.len() as u16).to_be_bytes());
+    header.extend(u16::try_from(recipients.len()).unwrap().to_be_bytes());
     for r in &recipients {
         header.extend(r.device_id().as_bytes());
     }
@@ -801,7 +801,7 @@ fn check_message(file: &Value, m: &Value) {
     for (i, nonce) in m["chunk_nonces"].as_array().unwrap().iter().enumerate() {
         let last = i + 1 == lens.len();
         assert_eq!(
-            spec_nonce(&prefix, i as u32, last).to_vec(),
+            spec_nonce(&prefix, u32::try_from(i).unwrap(), last).to_vec(),
             unhex(nonce.as_str().unwrap())
         );
     }
@@ -957,7 +957,7 @@ fn build_roster() -> Value {
     let mut digest_on_v1 = genesis.clone();
     digest_on_v1[25] = 1;
     let mut many = genesis.clone();
-    many[67..69].copy_from_slice(&(MAX_MEMBERS as u16 + 1).to_be_bytes());
+    many[67..69].copy_from_slice(&(u16::try_from(MAX_MEMBERS).unwrap() + 1).to_be_bytes());
 
     let bad = |name: &str,
                description: &str,
@@ -1034,18 +1034,34 @@ fn roster_from_json(v: &Value) -> Vec<u8> {
     match settings["quiet_hours"].as_object() {
         Some(q) => {
             out.push(1);
-            out.extend((q["start_minute"].as_u64().unwrap() as u16).to_be_bytes());
-            out.extend((q["end_minute"].as_u64().unwrap() as u16).to_be_bytes());
+            out.extend(
+                u16::try_from(q["start_minute"].as_u64().unwrap())
+                    .unwrap()
+                    .to_be_bytes(),
+            );
+            out.extend(
+                u16::try_from(q["end_minute"].as_u64().unwrap())
+                    .unwrap()
+                    .to_be_bytes(),
+            );
         }
         None => out.extend([0, 0, 0, 0, 0]),
     }
-    out.extend((settings["timezone_offset_minutes"].as_i64().unwrap() as i16).to_be_bytes());
+    out.extend(
+        i16::try_from(settings["timezone_offset_minutes"].as_i64().unwrap())
+            .unwrap()
+            .to_be_bytes(),
+    );
     out.push(u8::from(
         settings["parent_approves_before_play"].as_bool().unwrap(),
     ));
-    out.extend((settings["retention_days"].as_u64().unwrap() as u16).to_be_bytes());
+    out.extend(
+        u16::try_from(settings["retention_days"].as_u64().unwrap())
+            .unwrap()
+            .to_be_bytes(),
+    );
     let members = v["members"].as_array().unwrap();
-    out.extend((members.len() as u16).to_be_bytes());
+    out.extend(u16::try_from(members.len()).unwrap().to_be_bytes());
     for m in members {
         out.extend(b(m, "device_id"));
         out.extend(b(m, "account_id"));

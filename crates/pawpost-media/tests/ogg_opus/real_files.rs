@@ -59,7 +59,7 @@ fn the_writer_rebuilds_encoder_output_with_the_same_duration() {
             samples += u64::from(w.push_packet(packet).unwrap());
         }
         let trim = samples - original.duration_samples - u64::from(original.pre_skip);
-        let rebuilt = w.finish(trim as u32).unwrap();
+        let rebuilt = w.finish(u32::try_from(trim).unwrap()).unwrap();
         let info = validate_ogg_opus(&rebuilt, &Limits::DEFAULT).unwrap();
         assert_eq!(info.duration_samples, original.duration_samples);
         assert_eq!(info.packet_count, original.packet_count);

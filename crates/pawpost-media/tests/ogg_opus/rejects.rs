@@ -194,7 +194,7 @@ fn opus_tags_lengths_that_overrun_are_refused() {
     assert!(check(&with_tags(&good)).is_ok());
     // Vendor length one past the end.
     let mut bad = good.clone();
-    bad[8..12].copy_from_slice(&(good.len() as u32 - 12 + 1).to_le_bytes());
+    bad[8..12].copy_from_slice(&(u32::try_from(good.len()).unwrap() - 12 + 1).to_le_bytes());
     assert_eq!(check(&with_tags(&bad)), Err(MediaError::TagsOverrun));
     // A vendor length of 4 GiB.
     bad[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
@@ -330,7 +330,7 @@ fn data_after_eos_is_refused() {
     let mut f = long_file(2);
     let pages = split_pages(&f);
     let mut extra = pages[2].clone();
-    extra[18..22].copy_from_slice(&(pages.len() as u32).to_le_bytes());
+    extra[18..22].copy_from_slice(&u32::try_from(pages.len()).unwrap().to_le_bytes());
     fix_crc(&mut extra);
     f.extend(extra);
     assert_eq!(check(&f), Err(MediaError::DataAfterEos));

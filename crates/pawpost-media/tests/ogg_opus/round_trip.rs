@@ -118,14 +118,19 @@ fn a_packet_ending_on_a_full_segment_table_finishes_on_the_next_page() {
 fn random_packet_streams_round_trip() {
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
     for _ in 0..60 {
-        let channels = 1 + rng.below(2) as u8;
-        let pre_skip = rng.below(4000) as u16;
-        let mut w = OggOpusWriter::new(channels, pre_skip, rng.next_u64() as u32).unwrap();
+        let channels = 1 + u8::try_from(rng.below(2)).unwrap();
+        let pre_skip = u16::try_from(rng.below(4000)).unwrap();
+        let mut w = OggOpusWriter::new(
+            channels,
+            pre_skip,
+            u32::try_from(rng.next_u64() & 0xFFFF_FFFF).unwrap(),
+        )
+        .unwrap();
         let count = 1 + rng.below(120);
         let mut samples = 0u64;
         let mut sent = Vec::new();
         for _ in 0..count {
-            let config = rng.below(32) as u8;
+            let config = u8::try_from(rng.below(32)).unwrap();
             let packet = match rng.below(4) {
                 0 => {
                     let mut p = vec![config << 3];
@@ -141,10 +146,10 @@ fn random_packet_streams_round_trip() {
                     let first = rng.below(1276);
                     let mut p = vec![config << 3 | 2];
                     if first < 252 {
-                        p.push(first as u8);
+                        p.push(u8::try_from(first).unwrap());
                     } else {
-                        p.push(252 + (first % 4) as u8);
-                        p.push(((first - 252) / 4) as u8);
+                        p.push(252 + u8::try_from(first % 4).unwrap());
+                        p.push(u8::try_from((first - 252) / 4).unwrap());
                     }
                     p.resize(p.len() + first + rng.below(1276), 7);
                     p
@@ -152,7 +157,7 @@ fn random_packet_streams_round_trip() {
                 _ => {
                     let per_frame = pawpost_media::opus::config_frame_samples(config) as usize;
                     let frames = 1 + rng.below(5760 / per_frame);
-                    code3_cbr(config, frames as u8, rng.below(300))
+                    code3_cbr(config, u8::try_from(frames).unwrap(), rng.below(300))
                 }
             };
             samples += u64::from(w.push_packet(&packet).unwrap());

@@ -21,11 +21,11 @@ pub fn head_packet(version: u8, channels: u8, pre_skip: u16, family: u8) -> Vec<
 
 pub fn tags_packet(vendor: &[u8], comments: &[&[u8]]) -> Vec<u8> {
     let mut p = b"OpusTags".to_vec();
-    p.extend_from_slice(&(vendor.len() as u32).to_le_bytes());
+    p.extend_from_slice(&u32::try_from(vendor.len()).unwrap().to_le_bytes());
     p.extend_from_slice(vendor);
-    p.extend_from_slice(&(comments.len() as u32).to_le_bytes());
+    p.extend_from_slice(&u32::try_from(comments.len()).unwrap().to_le_bytes());
     for c in comments {
-        p.extend_from_slice(&(c.len() as u32).to_le_bytes());
+        p.extend_from_slice(&u32::try_from(c.len()).unwrap().to_le_bytes());
         p.extend_from_slice(c);
     }
     p
@@ -37,7 +37,7 @@ pub fn page(flags: u8, granule: u64, seq: u32, packets: &[&[u8]]) -> Vec<u8> {
     let mut body = Vec::new();
     for p in packets {
         segments.extend(std::iter::repeat_n(255u8, p.len() / 255));
-        segments.push((p.len() % 255) as u8);
+        segments.push(u8::try_from(p.len() % 255).unwrap());
         body.extend_from_slice(p);
     }
     raw_page(flags, granule, SERIAL, seq, &segments, &body)
@@ -60,7 +60,7 @@ pub fn raw_page(
     out.extend_from_slice(&serial.to_le_bytes());
     out.extend_from_slice(&seq.to_le_bytes());
     out.extend_from_slice(&[0; 4]);
-    out.push(segments.len() as u8);
+    out.push(u8::try_from(segments.len()).unwrap());
     out.extend_from_slice(segments);
     out.extend_from_slice(body);
     fix_crc(&mut out);
@@ -126,6 +126,6 @@ impl Rng {
     }
 
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
+        usize::try_from(self.next_u64() % n as u64).unwrap()
     }
 }

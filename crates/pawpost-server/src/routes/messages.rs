@@ -2,26 +2,19 @@
 //! (an approved, unblocked member's registered device, listed in the roster, with a
 //! valid signature) and who may fetch (the sender and the recipients), and stores the
 //! envelope durably before it answers.
-use super::keys::domain_device_id;
 use super::rfc3339;
-use crate::audit::{record, Event};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, ErrorBody, Json, Path};
-use crate::relay::{self, Note};
 use crate::routes::households::active_membership;
+use crate::services::messages::{self, MessageWithReceipts, Uploader};
 use crate::state::AppState;
-use crate::toyhub::ToyMode;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use futures_util::StreamExt;
-use pawpost_crypto::{Envelope, PublicIdentity, SignedRoster};
-use pawpost_domain::{AccountId, DeviceId, DeviceKind, HouseholdId, Message, ReceiptState};
-use pawpost_store::{BlobKey, StoreError};
-use pawpost_toy::Frame;
+use pawpost_domain::{AccountId, DeviceId, HouseholdId, ReceiptState};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub const TAG: &str = "messages";
@@ -33,6 +26,13 @@ pub struct ReceiptView {
     pub delivered_at: Option<String>,
     /// When the toy played it or the member opened it ("heard").
     pub played_at: Option<String>,
+    /// When the toy refused it for good: it will never play it (why: `refusal`).
+    pub refused_at: Option<String>,
+    /// Why the toy refused it, by the toy protocol's stable name (docs/TOY-PROTOCOL.md):
+    /// `sender_blocked` or `unknown_sender` when a parent blocked or removed the sender
+    /// while the message waited on the toy; `bad_media`, `undecryptable` and the others
+    /// when the toy could not play it.
+    pub refusal: Option<String>,
 }
 
 /// What the server knows of a message: the signed header's cleartext fields.
@@ -51,9 +51,12 @@ pub struct MessageView {
     pub recipients: Vec<ReceiptView>,
 }
 
-pub(crate) async fn message_view(state: &AppState, m: &Message) -> ApiResult<MessageView> {
-    let receipts = state.store.receipts(m.id).await?;
-    Ok(MessageView {
+pub(crate) fn message_view(m: MessageWithReceipts) -> MessageView {
+    let MessageWithReceipts {
+        message: m,
+        receipts,
+    } = m;
+    MessageView {
         message_id: m.id,
         household_id: m.household_id,
         sender_device: m.sender_device,
@@ -68,9 +71,11 @@ pub(crate) async fn message_view(state: &AppState, m: &Message) -> ApiResult<Mes
                 device_id: r.device_id,
                 delivered_at: r.delivered_at.map(rfc3339),
                 played_at: r.played_at.map(rfc3339),
+                refused_at: r.refused_at.map(rfc3339),
+                refusal: r.refusal,
             })
             .collect(),
-    })
+    }
 }
 
 fn too_large(max: usize) -> ApiError {
@@ -79,10 +84,6 @@ fn too_large(max: usize) -> ApiError {
         "envelope_too_large",
         format!("envelopes are limited to {max} bytes: record a shorter message"),
     )
-}
-
-fn refused(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::unprocessable(code, message)
 }
 
 /// Reads the body up to `max` bytes, refusing more as soon as it is seen.
@@ -123,7 +124,7 @@ async fn read_capped(headers: &HeaderMap, body: Body, max: usize) -> ApiResult<V
         (status = 404, body = ErrorBody),
         (status = 409, description = "This message id was already sent", body = ErrorBody),
         (status = 413, body = ErrorBody),
-        (status = 422, description = "Signature, roster or recipients do not check out", body = ErrorBody),
+        (status = 422, description = "Signature, roster or recipients do not check out, or a toy is among the recipients of something other than voice (`toy_plays_only_voice`)", body = ErrorBody),
     ))]
 pub async fn upload(
     State(state): State<AppState>,
@@ -135,173 +136,21 @@ pub async fn upload(
     // Membership first: a blocked or pending member's upload is refused unread.
     active_membership(&state, household_id, auth.account.id).await?;
     let bytes = read_capped(&headers, body, state.config.max_envelope_bytes).await?;
-    let account = auth.account.id;
-    let message = accept_envelope(&state, household_id, bytes, |device| {
-        if device.kind == DeviceKind::Member && device.account_id == Some(account) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(
-                "not_your_device",
-                "the envelope's sender is not one of your registered devices",
-            ))
-        }
-    })
-    .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(message_view(&state, &message).await?),
-    ))
-}
-
-/// Checks an envelope from a member's device or a toy and stores it durably; then pushes
-/// it to every recipient toy connected to this process. `authorize` decides whether the
-/// caller may speak for the envelope's sender device.
-pub async fn accept_envelope(
-    state: &AppState,
-    household_id: HouseholdId,
-    bytes: Vec<u8>,
-    authorize: impl FnOnce(&pawpost_domain::Device) -> ApiResult<()>,
-) -> ApiResult<Message> {
-    let envelope = Envelope::parse(&bytes).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_envelope",
-            format!("the body is not a valid envelope ({e}); seal it with pawpost's crypto module"),
-        )
-    })?;
-    let header = envelope.header();
-    if header.household_id.0 != *household_id.0.as_bytes() {
-        return Err(refused(
-            "wrong_household",
-            "the envelope is sealed for another household",
-        ));
-    }
-    let sender_device = domain_device_id(header.sender);
-    let device = state.store.device(sender_device).await?.ok_or_else(|| {
-        ApiError::forbidden(
-            "not_your_device",
-            "the envelope's sender is not a registered device",
-        )
-    })?;
-    authorize(&device)?;
-    let identity = PublicIdentity::decode(&device.identity)
-        .map_err(|e| StoreError::Backend(format!("stored identity does not decode: {e}")))?;
-    envelope.prefix().verify_sender(&identity).map_err(|_| {
-        refused(
-            "bad_signature",
-            "the envelope's signature does not verify with the sender device's key",
-        )
-    })?;
-    let mut digest = envelope.prefix().payload_verifier();
-    digest
-        .update(envelope.ciphertext())
-        .and_then(|()| digest.finish())
-        .map_err(|_| {
-            refused(
-                "bad_payload",
-                "the envelope's payload does not match its signed digest",
-            )
-        })?;
-    let stored = state
-        .store
-        .latest_roster(household_id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::conflict(
-                "no_roster",
-                "this household has no roster yet: an owner must publish one first",
-            )
-        })?;
-    let roster = SignedRoster::decode(&stored.signed)
-        .map_err(|e| StoreError::Backend(format!("stored roster does not decode: {e}")))?;
-    let roster = roster.unverified_roster();
-    if !roster.is_approved_sender(header.sender) {
-        return Err(ApiError::forbidden(
-            "not_in_roster",
-            "the sender device is not an approved member of the household's roster; ask a parent to add it",
-        ));
-    }
-    if let Some(stranger) = header
-        .recipients
-        .iter()
-        .find(|r| roster.member(**r).is_none())
-    {
-        return Err(refused(
-            "unknown_recipient",
-            format!(
-                "recipient {} is not in the household's roster",
-                domain_device_id(*stranger)
-            ),
-        ));
-    }
-    let message_id = Uuid::from_bytes(header.message_id.0);
-    if state.store.message(message_id).await?.is_some() {
-        return Err(ApiError::conflict(
-            "duplicate_message",
-            "a message with this id was already sent",
-        ));
-    }
-    // A random suffix keeps a racing duplicate from overwriting the first envelope.
-    let blob_key = BlobKey::new(format!(
-        "envelopes/{household_id}/{message_id}-{:016x}",
-        rand::random::<u64>()
-    ))
-    .map_err(|e| StoreError::Backend(e.to_string()))?;
-    state.blobs.put(&blob_key, &bytes).await?;
-    let message = Message {
-        id: message_id,
+    let message = messages::accept(
+        &state,
         household_id,
-        sender_device,
-        sender_account: device.account_id,
-        media_type: header.media_type as u8,
-        duration_ms: header.duration_ms,
-        envelope_len: bytes.len() as u64,
-        created_at: OffsetDateTime::now_utc(),
-        blob_key: blob_key.to_string(),
-    };
-    let recipients: Vec<DeviceId> = header
-        .recipients
-        .iter()
-        .map(|r| domain_device_id(*r))
-        .collect();
-    if let Err(e) = state.store.insert_message(&message, &recipients).await {
-        let _ = state.blobs.delete(&blob_key).await;
-        return Err(match e {
-            StoreError::Conflict(_) => ApiError::conflict(
-                "duplicate_message",
-                "a message with this id was already sent",
-            ),
-            other => other.into(),
-        });
-    }
-    tracing::info!(household = %household_id, message = %message_id, bytes = bytes.len(), "message stored");
-    let mut event = Event::new("message_uploaded")
-        .in_household(household_id)
-        .on(message_id);
-    if let Some(account) = device.account_id {
-        event = event.by(account);
-    }
-    record(state, event).await;
-    for recipient in &recipients {
-        state.toys.send(
-            *recipient,
-            ToyMode::Authenticated,
-            &Frame::Deliver { envelope: &bytes },
-        );
-    }
-    relay::announce(
-        state,
-        Note::Message {
-            id: message.id,
-            devices: recipients,
-        },
+        bytes,
+        Uploader::Member(auth.account.id),
     )
-    .await;
-    Ok(message)
+    .await?;
+    let view = message_view(messages::with_receipts(&state, message).await?);
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 /// The household's messages, oldest first, with receipts: for parents every message
 /// (they see who sent what to the toy, never the content); for others those they sent
-/// or can open.
+/// or can open. A receipt with `refused_at` is a message the toy will never play (for
+/// instance: its sender was blocked while it waited), never "heard".
 #[utoipa::path(get, path = "/api/v1/households/{household_id}/messages", tag = TAG,
     params(("household_id" = String, Path, format = Uuid)),
     responses((status = 200, body = [MessageView]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -310,53 +159,8 @@ pub async fn list(
     auth: Auth,
     Path(household_id): Path<HouseholdId>,
 ) -> ApiResult<Json<Vec<MessageView>>> {
-    let me = active_membership(&state, household_id, auth.account.id).await?;
-    let messages = if me.manages() {
-        state.store.messages_of_household(household_id).await?
-    } else {
-        state
-            .store
-            .messages_for_account(household_id, auth.account.id)
-            .await?
-    };
-    let mut views = Vec::with_capacity(messages.len());
-    for m in &messages {
-        views.push(message_view(&state, m).await?);
-    }
-    Ok(Json(views))
-}
-
-/// A message the caller may see: an active member who sent it or whose device receives it.
-async fn visible_message(state: &AppState, auth: &Auth, message_id: Uuid) -> ApiResult<Message> {
-    let not_found = || ApiError::not_found("message");
-    let message = state
-        .store
-        .message(message_id)
-        .await?
-        .ok_or_else(not_found)?;
-    let me = active_membership(state, message.household_id, auth.account.id)
-        .await
-        .map_err(|e| {
-            if e.status == StatusCode::NOT_FOUND {
-                not_found()
-            } else {
-                e
-            }
-        })?;
-    // Parents see every message of their household (never its content).
-    if me.manages() || message.sender_account == Some(auth.account.id) {
-        return Ok(message);
-    }
-    let mine = state.store.devices_of_account(auth.account.id).await?;
-    let receipts = state.store.receipts(message_id).await?;
-    if receipts
-        .iter()
-        .any(|r| mine.iter().any(|d| d.id == r.device_id))
-    {
-        Ok(message)
-    } else {
-        Err(not_found())
-    }
+    let listed = messages::list(&state, auth.account.id, household_id).await?;
+    Ok(Json(listed.into_iter().map(message_view).collect()))
 }
 
 /// Fetch a message's envelope (ciphertext) to open on the caller's device.
@@ -371,22 +175,7 @@ pub async fn download(
     auth: Auth,
     Path(message_id): Path<Uuid>,
 ) -> ApiResult<impl IntoResponse> {
-    let message = visible_message(&state, &auth, message_id).await?;
-    record(
-        &state,
-        Event::new("message_downloaded")
-            .by(auth.account.id)
-            .in_household(message.household_id)
-            .on(message_id),
-    )
-    .await;
-    let key =
-        BlobKey::new(message.blob_key.clone()).map_err(|e| StoreError::Backend(e.to_string()))?;
-    let bytes = state
-        .blobs
-        .get(&key)
-        .await?
-        .ok_or_else(|| StoreError::Backend(format!("envelope blob {key} is missing")))?;
+    let bytes = messages::download(&state, auth.account.id, message_id).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes))
 }
 
@@ -408,24 +197,14 @@ pub async fn receipt(
     Path(message_id): Path<Uuid>,
     Json(body): Json<ReceiptUpdate>,
 ) -> ApiResult<StatusCode> {
-    visible_message(&state, &auth, message_id).await?;
-    let device = state.store.device(body.device_id).await?;
-    if device.and_then(|d| d.account_id) != Some(auth.account.id) {
-        return Err(ApiError::not_found("device"));
-    }
-    state
-        .store
-        .set_receipt(
-            message_id,
-            body.device_id,
-            body.state,
-            OffsetDateTime::now_utc(),
-        )
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound(_) => ApiError::not_found("recipient"),
-            other => other.into(),
-        })?;
+    messages::receipt(
+        &state,
+        auth.account.id,
+        message_id,
+        body.device_id,
+        body.state,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -456,76 +235,13 @@ pub async fn approve(
     Path(message_id): Path<Uuid>,
     Json(body): Json<ApprovalBody>,
 ) -> ApiResult<StatusCode> {
-    let message = visible_message(&state, &auth, message_id).await?;
-    let me = active_membership(&state, message.household_id, auth.account.id).await?;
-    if !me.manages() {
-        return Err(ApiError::forbidden(
-            "not_a_parent",
-            "only an owner or guardian approves messages for the toy",
-        ));
-    }
-    let device = state
-        .store
-        .device(body.device_id)
-        .await?
-        .filter(|d| d.account_id == Some(auth.account.id))
-        .ok_or_else(|| ApiError::not_found("device"))?;
-    let identity = PublicIdentity::decode(&device.identity)
-        .map_err(|e| StoreError::Backend(format!("stored identity does not decode: {e}")))?;
-    let signature: [u8; 64] = super::keys::decode_b64("signature", &body.signature)?
-        .try_into()
-        .map_err(|_| refused("invalid_signature", "an approval signature is 64 bytes"))?;
-    let household = pawpost_crypto::HouseholdId(*message.household_id.0.as_bytes());
-    let id = pawpost_toy::MessageId(*message_id.as_bytes());
-    if !pawpost_toy::signing::verify_approval(
-        &identity.ed25519_pub,
-        household,
-        id,
-        identity.device_id,
-        &signature,
-    ) {
-        return Err(refused(
-            "bad_signature",
-            "the approval's signature does not verify with your device's key",
-        ));
-    }
-    state
-        .store
-        .insert_approval(&pawpost_domain::Approval {
-            message_id,
-            approver: body.device_id,
-            signature: signature.to_vec(),
-            created_at: OffsetDateTime::now_utc(),
-        })
-        .await?;
-    let frame = Frame::Approval {
-        message_id: id,
-        approver: identity.device_id,
-        signature,
-    };
-    let mut devices = Vec::new();
-    for receipt in state.store.receipts(message_id).await? {
-        state
-            .toys
-            .send(receipt.device_id, ToyMode::Authenticated, &frame);
-        devices.push(receipt.device_id);
-    }
-    relay::announce(
+    messages::approve(
         &state,
-        Note::Approval {
-            id: message_id,
-            devices,
-        },
+        auth.account.id,
+        message_id,
+        body.device_id,
+        &body.signature,
     )
-    .await;
-    tracing::info!(message = %message_id, by = %auth.account.id, "message approved for the toy");
-    record(
-        &state,
-        Event::new("message_approved")
-            .by(auth.account.id)
-            .in_household(message.household_id)
-            .on(message_id),
-    )
-    .await;
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,7 @@
 //! The HTTP API, one file per resource. Each handler carries its OpenAPI description,
 //! and the router and the document are built from the same list.
 pub mod accounts;
+mod errors;
 pub mod households;
 pub mod keys;
 pub mod messages;
@@ -13,29 +14,13 @@ pub mod toys;
 use crate::error::ApiError;
 use pawpost_domain::model::Account;
 use serde::Serialize;
-use time::OffsetDateTime;
 
-/// Cleans a name typed by a person: trimmed, 1..=MAX_NAME_CHARS characters, no control
-/// characters. Names are shown as text, never as markup.
+/// Cleans a name typed by a person (see [`crate::services::clean_name`]).
 pub fn clean_name(raw: &str, field: &'static str) -> Result<String, ApiError> {
-    let name = raw.trim();
-    let chars = name.chars().count();
-    if chars == 0 || chars > crate::config::MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(ApiError::unprocessable(
-            "invalid_name",
-            format!(
-                "{field} must have 1 to {} characters and no control characters",
-                crate::config::MAX_NAME_CHARS
-            ),
-        ));
-    }
-    Ok(name.to_owned())
+    Ok(crate::services::clean_name(raw, field)?)
 }
 
-pub fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .expect("UTC times format as RFC 3339")
-}
+pub use crate::services::rfc3339;
 
 /// An account as its owner sees it.
 #[derive(Serialize, utoipa::ToSchema)]

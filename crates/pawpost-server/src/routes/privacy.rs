@@ -1,21 +1,17 @@
 //! A family's data given back and erased on request.
-use super::households::active_membership;
 use super::keys::device_view;
 use super::{rfc3339, AccountView};
-use crate::audit::{record, Event};
-use crate::auth::Auth;
-use crate::error::{ApiError, ApiResult, ErrorBody, Json, Path};
-use crate::retention::delete_blobs;
+use crate::auth::{password_client, Auth, ClientAddr};
+use crate::error::{ApiResult, ErrorBody, Json, Path};
+use crate::services::{accounts, households};
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use pawpost_domain::{HouseholdId, MemberStatus, Role};
-use pawpost_store::{BlobKey, StoreError};
+use pawpost_domain::HouseholdId;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
 pub const TAG: &str = "privacy";
 
@@ -33,58 +29,23 @@ pub struct Confirmation {
         (status = 204, description = "Deleted, with everything it sent"),
         (status = 403, description = "Wrong password", body = ErrorBody),
         (status = 409, description = "Last owner of a household with other members", body = ErrorBody),
+        (status = 429, description = "Too many wrong passwords for this account (the same limit as signing in), or a check is already under way; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Too many password checks at once; see Retry-After", body = ErrorBody),
     ))]
 pub async fn delete_account(
     State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
     auth: Auth,
     Json(body): Json<Confirmation>,
 ) -> ApiResult<StatusCode> {
-    let password = pawpost_domain::password::normalise(&body.password);
-    if !state
-        .hasher
-        .verify(password, Some(auth.account.password_hash.clone()))
-        .await?
-    {
-        return Err(ApiError::forbidden(
-            "wrong_password",
-            "the password is wrong; nothing was deleted",
-        ));
-    }
-    let mut solely_owned = Vec::new();
-    for (household, membership) in state.store.households_of(auth.account.id).await? {
-        if membership.role != Role::Owner || membership.status != MemberStatus::Approved {
-            continue;
-        }
-        let members = state.store.members(household.id).await?;
-        let other_owner = members.iter().any(|m| {
-            m.membership.account_id != auth.account.id
-                && m.membership.role == Role::Owner
-                && m.membership.status == MemberStatus::Approved
-        });
-        if other_owner {
-            continue;
-        }
-        if members.len() > 1 {
-            return Err(ApiError::conflict(
-                "last_owner",
-                format!(
-                    "you are the last owner of {:?}: make another member owner, or delete the household first",
-                    household.name
-                ),
-            ));
-        }
-        solely_owned.push(household.id);
-    }
-    // Households only this account belongs to go with it.
-    for household in solely_owned {
-        let keys = state.store.delete_household(household).await?;
-        delete_blobs(&state, &keys).await;
-    }
-    let keys = state.store.delete_account(auth.account.id).await?;
-    state.mailer.forget(auth.account.email.as_str()).await;
-    delete_blobs(&state, &keys).await;
-    tracing::info!(account = %auth.account.id, messages = keys.len(), "account deleted");
-    record(&state, Event::new("account_deleted").by(auth.account.id)).await;
+    accounts::delete(
+        &state,
+        &auth.account,
+        &body.password,
+        &password_client(addr, &headers),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -98,23 +59,7 @@ pub async fn delete_household(
     auth: Auth,
     Path(household_id): Path<HouseholdId>,
 ) -> ApiResult<StatusCode> {
-    let me = active_membership(&state, household_id, auth.account.id).await?;
-    if me.role != Role::Owner {
-        return Err(ApiError::forbidden(
-            "not_an_owner",
-            "only an owner deletes a household",
-        ));
-    }
-    let keys = state.store.delete_household(household_id).await?;
-    delete_blobs(&state, &keys).await;
-    tracing::info!(household = %household_id, by = %auth.account.id, messages = keys.len(), "household deleted");
-    record(
-        &state,
-        Event::new("household_deleted")
-            .by(auth.account.id)
-            .in_household(household_id),
-    )
-    .await;
+    households::delete(&state, household_id, auth.account.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -150,55 +95,34 @@ pub struct Export {
 #[utoipa::path(get, path = "/api/v1/accounts/me/export", tag = TAG,
     responses((status = 200, body = Export), (status = 401, body = ErrorBody)))]
 pub async fn export(State(state): State<AppState>, auth: Auth) -> ApiResult<impl IntoResponse> {
-    let now = OffsetDateTime::now_utc();
-    record(&state, Event::new("data_exported").by(auth.account.id)).await;
-    let sessions = super::sessions::session_views(
-        state.store.sessions_of(auth.account.id, now).await?,
-        auth.session.id,
-    );
-    let devices = state.store.devices_of_account(auth.account.id).await?;
-    let mut households = Vec::new();
-    for (household, membership) in state.store.households_of(auth.account.id).await? {
-        let mut exported = ExportedHousehold {
+    let export = accounts::export(&state, auth.account.id).await?;
+    let households = export
+        .households
+        .into_iter()
+        .map(|h| ExportedHousehold {
             household: super::households::HouseholdView {
-                id: household.id,
-                name: household.name.clone(),
-                created_at: rfc3339(household.created_at),
-                role: membership.role,
-                status: membership.status,
+                id: h.household.id,
+                name: h.household.name,
+                created_at: rfc3339(h.household.created_at),
+                role: h.membership.role,
+                status: h.membership.status,
             },
-            signed_roster: None,
-            messages: Vec::new(),
-        };
-        if membership.status == MemberStatus::Approved {
-            exported.signed_roster = state
-                .store
-                .latest_roster(household.id)
-                .await?
-                .map(|r| URL_SAFE_NO_PAD.encode(r.signed));
-            for message in state
-                .store
-                .messages_for_account(household.id, auth.account.id)
-                .await?
-            {
-                let key = BlobKey::new(message.blob_key.clone())
-                    .map_err(|e| StoreError::Backend(e.to_string()))?;
-                let Some(bytes) = state.blobs.get(&key).await? else {
-                    continue;
-                };
-                exported.messages.push(ExportedMessage {
-                    message: super::messages::message_view(&state, &message).await?,
+            signed_roster: h.roster.map(|r| URL_SAFE_NO_PAD.encode(r.signed)),
+            messages: h
+                .messages
+                .into_iter()
+                .map(|(message, bytes)| ExportedMessage {
+                    message: super::messages::message_view(message),
                     envelope: URL_SAFE_NO_PAD.encode(bytes),
-                });
-            }
-        }
-        households.push(exported);
-    }
+                })
+                .collect(),
+        })
+        .collect();
     let archive = Export {
-        exported_at: rfc3339(now),
+        exported_at: rfc3339(export.exported_at),
         account: AccountView::from(&auth.account),
-        sessions,
-        devices: devices.iter().map(device_view).collect(),
+        sessions: super::sessions::session_views(export.sessions, auth.session.id),
+        devices: export.devices.iter().map(device_view).collect(),
         households,
     };
     Ok((

@@ -1,22 +1,18 @@
 use super::{rfc3339, AccountView};
-use crate::audit::{record, Event};
-use crate::auth::{new_token, token_hash, Auth, ClientAddr, SESSION_COOKIE};
-use crate::error::{ApiError, ApiResult, ErrorBody, Json};
-use crate::ratelimit::LimitName;
-use crate::relay;
-use crate::routes::accounts::parse_email;
+use crate::auth::{device_cookie, password_client, set_cookie, Auth, ClientAddr, SESSION_COOKIE};
+use crate::error::{ApiResult, ErrorBody, Json};
+use crate::services::accounts;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse};
 use pawpost_domain::Session;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub const TAG: &str = "sessions";
 /// Longest User-Agent kept with a session (shown on the security page).
-pub const MAX_USER_AGENT_CHARS: usize = 200;
+pub use crate::services::accounts::MAX_USER_AGENT_CHARS;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct Credentials {
@@ -37,31 +33,22 @@ pub struct SignedIn {
 }
 
 fn session_cookie(state: &AppState, token: &str, max_age_secs: u64) -> HeaderValue {
-    let secure = if state.config.insecure_cookies {
-        ""
-    } else {
-        "; Secure"
-    };
-    HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}"
-    ))
-    .expect("token and attributes are valid header text")
-}
-
-fn wrong_credentials() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "wrong_credentials",
-        "wrong email address or password; check both and try again",
+    set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age_secs,
+        state.config.insecure_cookies,
     )
 }
 
-/// Sign in.
+/// Sign in. A browser that signed in to this account before, and sends the device
+/// cookie it was given then, is counted on its own: strangers' wrong passwords do not
+/// lock it out.
 #[utoipa::path(post, path = "/api/v1/sessions", tag = TAG, request_body = Credentials,
     responses(
-        (status = 200, description = "Signed in; the session cookie is set", body = SignedIn),
+        (status = 200, description = "Signed in; the session cookie and the browser's device cookie are set", body = SignedIn),
         (status = 401, description = "Wrong email address or password (the same answer for both)", body = ErrorBody),
-        (status = 429, description = "Too many failed attempts; see Retry-After", body = ErrorBody),
+        (status = 429, description = "Too many wrong passwords for this account (from clients it does not know, or from this browser) or from this address, or a check for this account is already under way; see Retry-After", body = ErrorBody),
         (status = 503, description = "Too many sign-ins at once; see Retry-After", body = ErrorBody),
     ))]
 pub async fn sign_in(
@@ -70,105 +57,27 @@ pub async fn sign_in(
     headers: HeaderMap,
     Json(body): Json<Credentials>,
 ) -> ApiResult<impl IntoResponse> {
-    // An unparsable address cannot have an account, but it is checked like any other
-    // so that the answer and its timing say nothing.
-    let email = parse_email(&body.email).ok();
-    let account_key = email
-        .as_ref()
-        .map_or_else(|| body.email.trim().to_lowercase(), |e| e.to_string());
-    let addr_key = addr.to_string();
-    for (limiter, key) in [
-        (&state.limits.login_per_account, &account_key),
-        (&state.limits.login_per_address, &addr_key),
-    ] {
-        limiter.check(key).map_err(|retry| {
-            ApiError::too_many(retry, "too many failed sign-ins; wait before trying again")
-        })?;
-    }
-    let account = match &email {
-        Some(e) => state.store.account_by_email(e).await?,
-        None => None,
-    };
-    let password = pawpost_domain::password::normalise(&body.password);
-    let matched = state
-        .hasher
-        .verify(password, account.as_ref().map(|a| a.password_hash.clone()))
-        .await?;
-    let account = match account {
-        Some(a) if matched => a,
-        _ => {
-            relay::attempt(&state, LimitName::LoginPerAccount, &account_key).await;
-            relay::attempt(&state, LimitName::LoginPerAddress, &addr_key).await;
-            tracing::info!(client = %addr, "failed sign-in");
-            let mut event = Event::new("sign_in_failed").from(addr);
-            if let Some(a) = &account {
-                event = event.by(a.id);
-            }
-            record(&state, event).await;
-            return Err(wrong_credentials());
-        }
-    };
-    if account.locked {
-        return Err(ApiError::forbidden(
-            "account_locked",
-            "this account is locked; contact the operator of this server",
-        ));
-    }
-    relay::forgive(&state, LimitName::LoginPerAccount, &account_key).await;
-    let token = new_token();
-    let now = OffsetDateTime::now_utc();
-    let ttl = state.config.session_ttl;
-    let user_agent: String = headers
+    let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .chars()
-        .take(MAX_USER_AGENT_CHARS)
-        .collect();
-    let session = Session {
-        id: Uuid::now_v7(),
-        account_id: account.id,
-        token_hash: token_hash(&token),
-        csrf_token: new_token(),
-        created_at: now,
-        expires_at: now + ttl,
-        client_address: addr.to_string(),
-        user_agent,
-    };
-    state.store.create_session(&session).await?;
-    tracing::info!(account = %account.id, client = %addr, "signed in");
-    record(
+        .unwrap_or("");
+    let signed_in = accounts::sign_in(
         &state,
-        Event::new("sign_in")
-            .by(account.id)
-            .on(session.id)
-            .from(addr),
+        &body.email,
+        &body.password,
+        &password_client(addr, &headers),
+        user_agent,
     )
-    .await;
-    crate::mail::send_later(
-        &state.mailer,
-        crate::mail::Mail {
-            to: account.email.to_string(),
-            subject: "New sign-in to your pawpost account".into(),
-            body: format!(
-                "Hello {},\n\nSomeone signed in to your pawpost account at {} (UTC) from {} using {:?}.\n\n\
-                 If this was you, there is nothing to do. If it was not, change your password now: that signs \
-                 out every other session. The security page of the app lists your active sessions.\n",
-                account.display_name,
-                rfc3339(now),
-                addr,
-                session.user_agent
-            ),
-        },
-    );
-    let cookie = session_cookie(&state, &token, ttl.as_secs());
+    .await?;
+    let cookie = session_cookie(&state, &signed_in.token, state.config.session_ttl.as_secs());
+    let device = device_cookie(&state, &signed_in.account);
     Ok((
-        AppendHeaders([(header::SET_COOKIE, cookie)]),
+        AppendHeaders([(header::SET_COOKIE, cookie), (header::SET_COOKIE, device)]),
         Json(SignedIn {
-            token,
-            csrf_token: session.csrf_token,
-            expires_at: rfc3339(session.expires_at),
-            account: AccountView::from(&account),
+            token: signed_in.token,
+            csrf_token: signed_in.session.csrf_token,
+            expires_at: rfc3339(signed_in.session.expires_at),
+            account: AccountView::from(&signed_in.account),
         }),
     ))
 }
@@ -198,14 +107,7 @@ pub async fn current(auth: Auth) -> Json<CurrentSession> {
 #[utoipa::path(delete, path = "/api/v1/sessions/current", tag = TAG,
     responses((status = 204, description = "Signed out"), (status = 401, body = ErrorBody)))]
 pub async fn sign_out(State(state): State<AppState>, auth: Auth) -> ApiResult<impl IntoResponse> {
-    state.store.delete_session(auth.session.id).await?;
-    record(
-        &state,
-        Event::new("sign_out")
-            .by(auth.account.id)
-            .on(auth.session.id),
-    )
-    .await;
+    accounts::sign_out(&state, auth.account.id, auth.session.id).await?;
     Ok((
         StatusCode::NO_CONTENT,
         AppendHeaders([(header::SET_COOKIE, session_cookie(&state, "", 0))]),
@@ -228,10 +130,7 @@ pub struct SessionView {
 #[utoipa::path(get, path = "/api/v1/sessions", tag = TAG,
     responses((status = 200, body = [SessionView]), (status = 401, body = ErrorBody)))]
 pub async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<SessionView>>> {
-    let sessions = state
-        .store
-        .sessions_of(auth.account.id, OffsetDateTime::now_utc())
-        .await?;
+    let sessions = accounts::sessions(&state, auth.account.id).await?;
     Ok(Json(session_views(sessions, auth.session.id)))
 }
 

@@ -1,35 +1,34 @@
 //! The toy's WebSocket, `/api/v1/toy/ws`: one binary message per frame of
 //! docs/TOY-PROTOCOL.md. Every connection starts with a fresh challenge; nothing but a
 //! pairing request or a signed authentication is accepted before it is answered.
-use super::keys::domain_device_id;
-use super::messages::accept_envelope;
-use crate::audit::{record, Event};
 use crate::auth::ClientAddr;
 use crate::config::{
-    PAIRING_CODE_TTL, TOY_AUTH_ATTEMPTS, TOY_HELLO_DEADLINE, TOY_OUTBOX_FRAMES,
-    TOY_WS_READ_BUFFER_BYTES,
+    MAX_UNAUTHENTICATED_TOY_SOCKETS_PER_ADDRESS, PAIRING_CODE_TTL, TOY_AUTH_ATTEMPTS,
+    TOY_HELLO_DEADLINE, TOY_OUTBOX_FRAMES, TOY_WS_READ_BUFFER_BYTES,
 };
 use crate::error::ApiError;
-use crate::ratelimit::LimitName;
+use crate::ratelimit::address_key;
+use crate::services::keys::domain_device_id;
+use crate::services::messages::{self, MessageError, Uploader};
+use crate::services::toys::{self, Authentication, CodeRequest, Confirmation};
 use crate::state::AppState;
-use crate::toyhub::ToyMode;
+use crate::toyhub::{ToyMode, Unauthenticated};
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use pawpost_crypto::PublicIdentity;
-use pawpost_domain::{Device, DeviceId, DeviceKind, PendingPairing, ReceiptState};
-use pawpost_store::{BlobKey, StoreError};
-use pawpost_toy::signing::{verify_auth, verify_pair_request, verify_rotation};
-use pawpost_toy::{Frame, MessageId, PairingCode, ServerError, MAX_FRAME_LEN, NONCE_LEN};
+use pawpost_domain::{DeviceId, ReceiptState};
+use pawpost_protocol::signing::verify_pair_request;
+use pawpost_protocol::{
+    ConfirmationNumber, Frame, MessageId, ServerError, MAX_FRAME_LEN, NONCE_LEN,
+};
+use pawpost_store::StoreResult;
 use std::net::IpAddr;
 use std::ops::ControlFlow;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use uuid::Uuid;
-
-/// Draws of a fresh pairing code before giving up (a clash with a live code is rare).
-const PAIRING_CODE_DRAWS: usize = 8;
 
 /// A toy's connection (WebSocket upgrade).
 #[utoipa::path(get, path = "/api/v1/toy/ws", tag = "toys",
@@ -39,12 +38,22 @@ pub async fn toy_ws(
     ClientAddr(addr): ClientAddr,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let Some(waiting) = state.toys.unauthenticated(
+        address_key(addr),
+        MAX_UNAUTHENTICATED_TOY_SOCKETS_PER_ADDRESS,
+    ) else {
+        return ApiError::too_many(
+            TOY_HELLO_DEADLINE,
+            "too many toy connections from this address wait to authenticate; try again later",
+        )
+        .into_response();
+    };
     ws.read_buffer_size(TOY_WS_READ_BUFFER_BYTES)
         // Frames are written as they come: no write buffer to keep per idle toy.
         .write_buffer_size(0)
         .max_message_size(MAX_FRAME_LEN)
         .max_frame_size(MAX_FRAME_LEN)
-        .on_upgrade(move |socket| run(state, socket, addr))
+        .on_upgrade(move |socket| run(state, socket, addr, waiting))
 }
 
 struct Session {
@@ -53,12 +62,12 @@ struct Session {
     outbox: mpsc::Sender<Vec<u8>>,
     nonce: [u8; NONCE_LEN],
     /// The toy on this connection once it asked to pair or authenticated, with the hub's
-    /// connection id.
-    toy: Option<(DeviceId, u64)>,
+    /// connection id and the encoded identity whose keys it proved.
+    toy: Option<(DeviceId, u64, Vec<u8>)>,
     auth_failures: u32,
 }
 
-async fn run(state: AppState, socket: WebSocket, addr: IpAddr) {
+async fn run(state: AppState, socket: WebSocket, addr: IpAddr, waiting: Unauthenticated) {
     let (mut sink, mut stream) = socket.split();
     let (outbox, mut frames) = mpsc::channel::<Vec<u8>>(TOY_OUTBOX_FRAMES);
     let writer = tokio::spawn(async move {
@@ -78,13 +87,18 @@ async fn run(state: AppState, socket: WebSocket, addr: IpAddr) {
         auth_failures: 0,
     };
     session.challenge().await;
+    // Counted against its address until it authenticates or asks to pair, and closed if
+    // it has done neither by the deadline, however many pings it sends meanwhile.
+    let hello_by = tokio::time::Instant::now() + TOY_HELLO_DEADLINE;
+    let mut waiting = Some(waiting);
     loop {
         let next = if session.toy.is_none() {
-            match tokio::time::timeout(TOY_HELLO_DEADLINE, stream.next()).await {
+            match tokio::time::timeout_at(hello_by, stream.next()).await {
                 Ok(next) => next,
                 Err(_) => break,
             }
         } else {
+            waiting = None;
             stream.next().await
         };
         match next {
@@ -99,17 +113,14 @@ async fn run(state: AppState, socket: WebSocket, addr: IpAddr) {
             _ => break,
         }
     }
-    if let Some((device, connection)) = session.toy {
+    drop(waiting);
+    if let Some((device, connection, _)) = session.toy {
         if session.state.toys.leave(device, connection) {
-            crate::relay::toy_offline(&session.state, device).await;
+            toys::disconnected(&session.state, device).await;
         }
     }
     drop(session);
     let _ = writer.await;
-}
-
-fn pawpost_id(id: pawpost_toy::DeviceId) -> DeviceId {
-    domain_device_id(id)
 }
 
 fn message_uuid(id: MessageId) -> Uuid {
@@ -140,9 +151,12 @@ impl Session {
         .await;
     }
 
+    /// The toy this very connection authenticated as. A device id held by the hub is not
+    /// enough: the hub's connection for it must be this one.
     fn authenticated(&self) -> Option<DeviceId> {
-        let (device, _) = self.toy?;
-        (self.state.toys.mode(device) == Some(ToyMode::Authenticated)).then_some(device)
+        let (device, connection, _) = self.toy.as_ref()?;
+        (self.state.toys.mode_of(*device, *connection) == Some(ToyMode::Authenticated))
+            .then_some(*device)
     }
 
     async fn on_frame(&mut self, bytes: &[u8]) -> ControlFlow<()> {
@@ -157,12 +171,22 @@ impl Session {
             Frame::PairRequest {
                 identity,
                 signature,
-            } => self.pair_request(identity, &signature).await,
+            } => self
+                .pair_request(identity, &signature)
+                .await
+                .map_err(MessageError::from),
             Frame::Auth {
                 device_id,
                 roster_version,
                 signature,
-            } => self.auth(device_id, roster_version, &signature).await,
+            } => self
+                .auth(device_id, roster_version, &signature)
+                .await
+                .map_err(MessageError::from),
+            Frame::PairConfirmed { number } => self
+                .pair_confirmed(number)
+                .await
+                .map_err(MessageError::from),
             other => match self.authenticated() {
                 Some(toy) => self.handle_toy_frame(toy, other).await,
                 None => {
@@ -172,7 +196,7 @@ impl Session {
             },
         };
         result.unwrap_or_else(|e| {
-            tracing::error!(status = %e.status, message = %e.message, "toy connection failed");
+            tracing::error!(error = %e, "toy connection failed");
             ControlFlow::Break(())
         })
     }
@@ -181,57 +205,53 @@ impl Session {
         &mut self,
         identity: PublicIdentity,
         signature: &[u8; 64],
-    ) -> Result<ControlFlow<()>, ApiError> {
-        if self.toy.is_some() || !verify_pair_request(&identity, &self.nonce, signature) {
-            self.fail(ServerError::PairingRefused).await;
-            return Ok(ControlFlow::Break(()));
-        }
-        let addr_key = self.addr.to_string();
-        let limiter = &self.state.limits.pairing_per_address;
-        let device = pawpost_id(identity.device_id);
-        if limiter.check(&addr_key).is_err() || self.state.store.device(device).await?.is_some() {
-            self.fail(ServerError::PairingRefused).await;
-            return Ok(ControlFlow::Break(()));
-        }
-        crate::relay::attempt(&self.state, LimitName::PairingPerAddress, &addr_key).await;
-        let now = OffsetDateTime::now_utc();
-        let mut code = None;
-        for _ in 0..PAIRING_CODE_DRAWS {
-            let candidate = PairingCode::from_number(rand::random::<u32>() % 1_000_000)
-                .expect("below a million");
-            let pairing = PendingPairing {
-                code: candidate.to_string(),
-                device_id: device,
-                identity: identity.encode().to_vec(),
-                created_at: now,
-                expires_at: now + PAIRING_CODE_TTL,
-            };
-            match self.state.store.create_pairing(&pairing).await {
-                Ok(()) => {
-                    code = Some(candidate);
-                    break;
+    ) -> StoreResult<ControlFlow<()>> {
+        // A toy whose pairing failed (its code was contested, say) may ask again on the
+        // same connection, with the same keys; nothing else that proved keys here may.
+        let encoded = identity.encode().to_vec();
+        let asked_before = match &self.toy {
+            None => None,
+            Some((device, connection, proved)) => {
+                let pairing_here = self.state.toys.mode_of(*device, *connection)
+                    == Some(ToyMode::Pairing)
+                    && *proved == encoded;
+                if !pairing_here {
+                    self.fail(ServerError::PairingRefused).await;
+                    return Ok(ControlFlow::Break(()));
                 }
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(e.into()),
+                Some(*connection)
             }
+        };
+        if !verify_pair_request(&identity, &self.nonce, signature) {
+            self.fail(ServerError::PairingRefused).await;
+            return Ok(ControlFlow::Break(()));
         }
-        let Some(code) = code else {
+        let device = domain_device_id(identity.device_id);
+        let code = match toys::request_code(&self.state, self.addr, &identity).await? {
+            CodeRequest::Refused => {
+                self.fail(ServerError::PairingRefused).await;
+                return Ok(ControlFlow::Break(()));
+            }
+            CodeRequest::Taken => None,
+            CodeRequest::Code(code) => Some(code),
+        };
+        let joined = code.and_then(|code| {
+            if let Some(connection) = asked_before {
+                return Some((code, connection));
+            }
+            self.state
+                .toys
+                .join(device, &encoded, ToyMode::Pairing, 0, self.outbox.clone())
+                .ok()
+                .map(|connection| (code, connection))
+        });
+        let Some((code, connection)) = joined else {
+            tracing::info!(toy = %device, client = %self.addr, "pairing refused: the device id is pairing with other keys");
             self.fail(ServerError::PairingRefused).await;
             return Ok(ControlFlow::Break(()));
         };
-        let connection = self
-            .state
-            .toys
-            .join(device, ToyMode::Pairing, self.outbox.clone());
-        self.toy = Some((device, connection));
-        tracing::info!(toy = %device, client = %self.addr, "toy asked for a pairing code");
-        record(
-            &self.state,
-            Event::new("toy_pairing_requested")
-                .on(device)
-                .from(self.addr),
-        )
-        .await;
+        self.toy = Some((device, connection, encoded));
+        toys::code_given(&self.state, device, self.addr).await;
         self.send(&Frame::PairCode {
             code,
             expires_in_s: PAIRING_CODE_TTL.as_secs() as u32,
@@ -242,131 +262,102 @@ impl Session {
 
     async fn auth(
         &mut self,
-        device_id: pawpost_toy::DeviceId,
+        device_id: pawpost_protocol::DeviceId,
         roster_version: u64,
         signature: &[u8; 64],
-    ) -> Result<ControlFlow<()>, ApiError> {
-        let id = pawpost_id(device_id);
-        let toy = self
-            .state
-            .store
-            .device(id)
-            .await?
-            .filter(|d| d.kind == DeviceKind::Toy);
-        let verified = toy.as_ref().and_then(|toy| {
-            let identity = PublicIdentity::decode(&toy.identity).ok()?;
-            verify_auth(&identity, &self.nonce, roster_version, signature).then_some(toy.clone())
-        });
-        let Some(toy) = verified.filter(|_| self.toy.is_none()) else {
-            self.auth_failures += 1;
-            tracing::info!(client = %self.addr, "toy authentication failed");
-            record(
-                &self.state,
-                Event::new("toy_auth_failed").on(id).from(self.addr),
-            )
-            .await;
-            self.fail(ServerError::AuthFailed).await;
-            if self.auth_failures >= TOY_AUTH_ATTEMPTS {
+    ) -> StoreResult<ControlFlow<()>> {
+        let id = domain_device_id(device_id);
+        let checked = toys::authenticate(
+            &self.state,
+            self.addr,
+            id,
+            &self.nonce,
+            roster_version,
+            signature,
+        )
+        .await?;
+        let toy = match checked {
+            Authentication::Throttled => {
+                self.fail(ServerError::AuthFailed).await;
                 return Ok(ControlFlow::Break(()));
             }
-            self.challenge().await;
-            return Ok(ControlFlow::Continue(()));
+            // A connection that asked to pair cannot authenticate as well.
+            Authentication::Verified(toy) if self.toy.is_none() => toy,
+            Authentication::Verified(_) | Authentication::Failed => {
+                self.auth_failures += 1;
+                toys::authentication_failed(&self.state, self.addr, id).await;
+                self.fail(ServerError::AuthFailed).await;
+                if self.auth_failures >= TOY_AUTH_ATTEMPTS {
+                    return Ok(ControlFlow::Break(()));
+                }
+                self.challenge().await;
+                return Ok(ControlFlow::Continue(()));
+            }
         };
+        // It proved the stored keys: it takes the place of any other connection for this
+        // id, which can only be an older one of its own or one that proved nothing.
         let connection = self
             .state
             .toys
-            .join(id, ToyMode::Authenticated, self.outbox.clone());
-        let mut event = Event::new("toy_connected").on(id).from(self.addr);
-        if let Some(household) = toy.household_id {
-            event = event.in_household(household);
-        }
-        record(&self.state, event).await;
-        self.toy = Some((id, connection));
-        crate::relay::toy_online(&self.state, id).await;
-        self.catch_up(&toy, roster_version).await?;
+            .join(
+                id,
+                &toy.identity,
+                ToyMode::Authenticated,
+                roster_version,
+                self.outbox.clone(),
+            )
+            .expect("an authenticated connection always joins");
+        self.toy = Some((id, connection, toy.identity.clone()));
+        toys::connected(&self.state, &toy, self.addr).await?;
         Ok(ControlFlow::Continue(()))
     }
 
-    /// Newer rosters, in order, then every message the toy has not acknowledged, then the
-    /// approvals of messages it has not played.
-    async fn catch_up(&self, toy: &Device, roster_version: u64) -> Result<(), ApiError> {
-        let Some(household) = toy.household_id else {
-            return Ok(());
+    /// Someone pressed the paw while the toy spoke `number`: the pairing a parent claimed
+    /// completes, and the toy joins the claiming household once an owner's roster lists
+    /// it. Only the connection that asked for the code, with the keys the code was given
+    /// to, can confirm, and only the number of the current claim.
+    async fn pair_confirmed(&mut self, number: ConfirmationNumber) -> StoreResult<ControlFlow<()>> {
+        let Some((device, connection, identity)) = self.toy.clone() else {
+            tracing::info!(client = %self.addr, "pairing confirmed before pairing; closing");
+            return Ok(ControlFlow::Break(()));
         };
-        for roster in self
-            .state
-            .store
-            .rosters_since(household, roster_version)
-            .await?
-        {
-            self.send(&Frame::RosterUpdate {
-                signed_roster: &roster.signed,
-            })
-            .await;
+        if self.state.toys.mode_of(device, connection) != Some(ToyMode::Pairing) {
+            return Ok(ControlFlow::Continue(()));
         }
-        for message in self.state.store.undelivered_for(toy.id).await? {
-            let key = BlobKey::new(message.blob_key.clone())
-                .map_err(|e| StoreError::Backend(e.to_string()))?;
-            match self.state.blobs.get(&key).await? {
-                Some(envelope) => {
-                    self.send(&Frame::Deliver {
-                        envelope: &envelope,
-                    })
-                    .await
-                }
-                None => tracing::error!(message = %message.id, "envelope blob missing"),
-            }
+        match toys::confirm_pairing(&self.state, device, &identity, number, self.addr).await? {
+            Confirmation::Expired => self.fail(ServerError::PairingExpired).await,
+            Confirmation::Refused => self.fail(ServerError::PairingRefused).await,
+            Confirmation::Paired(_) => {}
         }
-        for approval in self.state.store.approvals_pending_for(toy.id).await? {
-            let Ok(signature) = <[u8; 64]>::try_from(approval.signature.as_slice()) else {
-                continue;
-            };
-            self.send(&Frame::Approval {
-                message_id: MessageId(*approval.message_id.as_bytes()),
-                approver: pawpost_toy::DeviceId(*approval.approver.0.as_bytes()),
-                signature,
-            })
-            .await;
-        }
-        Ok(())
-    }
-
-    async fn receipt(
-        &self,
-        toy: DeviceId,
-        message: MessageId,
-        state: ReceiptState,
-    ) -> Result<(), ApiError> {
-        match self
-            .state
-            .store
-            .set_receipt(message_uuid(message), toy, state, OffsetDateTime::now_utc())
-            .await
-        {
-            Ok(()) | Err(StoreError::NotFound(_)) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        Ok(ControlFlow::Continue(()))
     }
 
     async fn handle_toy_frame(
         &mut self,
         toy: DeviceId,
         frame: Frame<'_>,
-    ) -> Result<ControlFlow<()>, ApiError> {
+    ) -> Result<ControlFlow<()>, MessageError> {
         match frame {
             Frame::Delivered { message_id } => {
-                self.receipt(toy, message_id, ReceiptState::Delivered)
-                    .await?
+                messages::toy_receipt(
+                    &self.state,
+                    toy,
+                    message_uuid(message_id),
+                    ReceiptState::Delivered,
+                )
+                .await?
             }
             Frame::Played { message_id } => {
-                self.receipt(toy, message_id, ReceiptState::Played).await?
+                messages::toy_receipt(
+                    &self.state,
+                    toy,
+                    message_uuid(message_id),
+                    ReceiptState::Played,
+                )
+                .await?
             }
             Frame::Rejected { message_id, reason } => {
-                // Never delivered again: the toy refused it for good (or, for a replay,
-                // already holds it).
-                tracing::warn!(toy = %toy, message = %message_uuid(message_id), reason = reason.code(), "toy refused a message");
-                self.receipt(toy, message_id, ReceiptState::Delivered)
-                    .await?;
+                messages::toy_rejected(&self.state, toy, message_uuid(message_id), reason).await?;
             }
             Frame::RosterRejected { version, reason } => {
                 tracing::warn!(toy = %toy, version, reason = reason.code(), "toy refused a roster");
@@ -386,25 +377,17 @@ impl Session {
         Ok(ControlFlow::Continue(()))
     }
 
-    async fn upload(&self, toy: DeviceId, envelope: &[u8]) -> Result<(), ApiError> {
-        let device = self.state.store.device(toy).await?;
-        let household = device.and_then(|d| d.household_id);
-        let Some(household) =
-            household.filter(|_| envelope.len() <= self.state.config.max_envelope_bytes)
-        else {
+    async fn upload(&self, toy: DeviceId, envelope: &[u8]) -> Result<(), MessageError> {
+        let Some(household) = toys::may_upload(&self.state, toy, envelope.len()).await? else {
             self.fail(ServerError::UploadRefused).await;
             return Ok(());
         };
-        let accepted = accept_envelope(&self.state, household, envelope.to_vec(), |sender| {
-            if sender.id == toy {
-                Ok(())
-            } else {
-                Err(ApiError::forbidden(
-                    "not_your_device",
-                    "a toy uploads only its own recordings",
-                ))
-            }
-        })
+        let accepted = messages::accept(
+            &self.state,
+            household,
+            envelope.to_vec(),
+            Uploader::Toy(toy),
+        )
         .await;
         match accepted {
             Ok(message) => {
@@ -413,9 +396,9 @@ impl Session {
                 })
                 .await
             }
-            Err(e) if e.status.is_server_error() => return Err(e),
+            Err(e) if e.is_server_fault() => return Err(e),
             Err(e) => {
-                tracing::info!(toy = %toy, reason = e.code, "toy upload refused");
+                tracing::info!(toy = %toy, reason = %e, "toy upload refused");
                 self.fail(ServerError::UploadRefused).await;
             }
         }
@@ -423,32 +406,25 @@ impl Session {
     }
 
     async fn rotate(
-        &self,
+        &mut self,
         toy: DeviceId,
         new: PublicIdentity,
         signature: &[u8; 64],
-    ) -> Result<(), ApiError> {
-        let device = self.state.store.device(toy).await?;
-        let old = device.and_then(|d| PublicIdentity::decode(&d.identity).ok());
-        match old {
-            Some(old) if verify_rotation(&old, &new, &self.nonce, signature) => {
-                self.state
-                    .store
-                    .update_device_identity(toy, &new.encode())
-                    .await?;
-                tracing::info!(toy = %toy, "toy rotated its key");
-                record(
-                    &self.state,
-                    Event::new("toy_key_rotated").on(toy).from(self.addr),
-                )
-                .await;
-                self.send(&Frame::RotateAck {
-                    ed25519_pub: new.ed25519_pub,
-                })
-                .await;
-            }
-            _ => self.fail(ServerError::RotateRefused).await,
+    ) -> StoreResult<()> {
+        let rotated =
+            toys::rotate_key(&self.state, toy, &new, &self.nonce, signature, self.addr).await?;
+        let Some(encoded) = rotated else {
+            self.fail(ServerError::RotateRefused).await;
+            return Ok(());
+        };
+        if let Some((_, connection, identity)) = &mut self.toy {
+            self.state.toys.rotated(toy, *connection, &encoded);
+            *identity = encoded;
         }
+        self.send(&Frame::RotateAck {
+            ed25519_pub: new.ed25519_pub,
+        })
+        .await;
         Ok(())
     }
 }

@@ -332,6 +332,51 @@ fn blocking_a_relative_drops_their_waiting_messages_at_once() {
             reason: RejectReason::UnknownSender
         }]
     );
+    // The server hears of it, so that grandma's list says it was never played; only after
+    // the shorter queue is saved, so that a refused message never comes back.
+    let refused = encode(Frame::Rejected {
+        message_id: message_id(1),
+        reason: RejectReason::UnknownSender,
+    });
+    let saved_at = actions
+        .iter()
+        .position(|a| matches!(a, Action::Persist(_)))
+        .expect("the new queue is saved");
+    let told_at = actions
+        .iter()
+        .position(|a| matches!(a, Action::SendFrame(f) if *f == refused))
+        .expect("the server is told");
+    assert!(saved_at < told_at, "{actions:?}");
     assert_eq!(world.toy.queued_messages(), 0);
     assert!(played(&world.press()).is_empty());
+}
+
+#[test]
+fn blocking_a_relative_refuses_each_of_their_waiting_messages_to_the_server() {
+    let mut world = World::paired();
+    for n in 1..=2 {
+        let envelope = world.message_from(&world.family.grandma, message_id(n));
+        world.deliver(&envelope);
+    }
+    let from_mum = world.message_from(&world.family.mum, message_id(3));
+    world.deliver(&from_mum);
+    let grandma = world.family.grandma.device_id();
+    let block = world.next_roster(&world.family.mum, |r| {
+        for m in &mut r.members {
+            if m.device_id == grandma {
+                m.status = MemberStatus::Blocked;
+            }
+        }
+    });
+    let actions = world.update_roster(block);
+    let refusals: Vec<Vec<u8>> = [1, 2]
+        .map(|n| {
+            encode(Frame::Rejected {
+                message_id: message_id(n),
+                reason: RejectReason::SenderBlocked,
+            })
+        })
+        .to_vec();
+    assert_eq!(sent(&actions), refusals);
+    assert_eq!(world.toy.queued_messages(), 1, "mum's message still waits");
 }

@@ -2,7 +2,6 @@
 
 mod attacks;
 mod ble;
-mod codec;
 mod delivery;
 mod microphone;
 mod pairing;

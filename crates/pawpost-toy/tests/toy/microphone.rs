@@ -3,10 +3,10 @@
 
 use pawpost_crypto::rand_core::Rng;
 use pawpost_crypto::{HouseholdSettings, QuietHours, SignedRoster};
+use pawpost_protocol::testing::one_of_each;
 use pawpost_toy::signing::sign_approval;
 use pawpost_toy::{Event, Frame, FrameType, PairingCode, ServerError, PROTOCOL_VERSION};
 
-use crate::codec::one_of_each;
 use crate::support::*;
 
 /// The toy in each state worth checking, by name.
@@ -72,7 +72,7 @@ fn frames_for(world: &World) -> Vec<Vec<u8>> {
     let envelope = world.message_from_any(&world.family.grandma, message_id(100));
     let genesis = SignedRoster::sign(&world.genesis(settings()), &world.family.mum).unwrap();
     let genesis_bytes = genesis.encode();
-    for frame in one_of_each(&envelope, &genesis_bytes) {
+    for frame in one_of_each(keys(9).public(), &envelope, &genesis_bytes) {
         frames.push(encode(frame));
     }
     frames.push(encode(Frame::Paired {
@@ -101,6 +101,9 @@ fn frames_for(world: &World) -> Vec<Vec<u8>> {
     frames.push(encode(Frame::PairCode {
         code: PairingCode::from_number(123_456).unwrap(),
         expires_in_s: 600,
+    }));
+    frames.push(encode(Frame::ConfirmPairing {
+        number: pawpost_toy::ConfirmationNumber::from_number(472).unwrap(),
     }));
     frames.push(encode(Frame::RotateAck {
         ed25519_pub: world.toy.identity().ed25519_pub,

@@ -47,6 +47,24 @@ fn a_parent_pairs_the_toy_with_the_code_it_speaks() {
     assert_eq!(format!("{code}"), "048213");
     // A short press repeats the code for a parent who missed it.
     assert_eq!(spoken(&world.press()), vec![Prompt::PairingCode(code)]);
+    assert!(
+        sent(&world.press()).is_empty(),
+        "before a parent's claim, a press confirms nothing"
+    );
+
+    // A parent typed the code: the toy speaks the claim's number, and a press confirms
+    // that number and no other.
+    let number = pawpost_toy::ConfirmationNumber::from_number(472).unwrap();
+    let actions = world.receive(Frame::ConfirmPairing { number });
+    assert_eq!(spoken(&actions), vec![Prompt::ConfirmPairing(number)]);
+    let actions = world.press();
+    assert_eq!(
+        sent(&actions)
+            .iter()
+            .map(|b| Frame::decode(b).unwrap())
+            .collect::<Vec<_>>(),
+        vec![Frame::PairConfirmed { number }]
+    );
 
     let roster = SignedRoster::sign(&world.genesis(settings()), &world.family.mum).unwrap();
     let bytes = roster.encode();

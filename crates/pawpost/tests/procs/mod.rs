@@ -209,11 +209,10 @@ impl PgSchema {
         }
     }
 
-    /// A fresh schema when `PAWPOST_TEST_DATABASE_URL` is set.
+    /// A fresh schema when `PAWPOST_TEST_DATABASE_URL` is set; without it the calling
+    /// test is recorded as skipped (or fails, in CI).
     pub fn from_env(prefix: &str) -> Option<Self> {
-        std::env::var("PAWPOST_TEST_DATABASE_URL")
-            .ok()
-            .filter(|url| !url.is_empty())
+        pawpost_testkit::require("PostgreSQL", "PAWPOST_TEST_DATABASE_URL")
             .map(|url| Self::fresh(&url, prefix))
     }
 }

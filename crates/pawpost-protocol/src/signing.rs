@@ -2,8 +2,9 @@
 //! own domain so that a signature made for one purpose never verifies for another (nor as a
 //! roster or envelope signature, whose domains pawpost-crypto owns).
 //!
-//! The server and the parents' apps use the `verify_*` functions; the toy signs with its own
-//! keys inside the state machine. Parent tools sign approvals with [`sign_approval`].
+//! The server and the parents' apps use the `verify_*` functions. The toy signs with its own
+//! keys through [`sign_auth`], [`sign_pair_request`] and [`sign_rotation`]; parent tools sign
+//! approvals with [`sign_approval`].
 
 use alloc::vec::Vec;
 
@@ -131,6 +132,32 @@ pub fn verify_approval(
     )
 }
 
+/// The toy answers a connection's challenge: its `Auth` signature.
+pub fn sign_auth(
+    toy: &DeviceKeys,
+    nonce: &[u8; NONCE_LEN],
+    roster_version: u64,
+) -> [u8; FRAME_SIGNATURE_LEN] {
+    sign(
+        toy,
+        &auth_signature_input(nonce, toy.device_id(), roster_version),
+    )
+}
+
+/// The toy proves that it holds the keys it presents in a `PairRequest`.
+pub fn sign_pair_request(toy: &DeviceKeys, nonce: &[u8; NONCE_LEN]) -> [u8; FRAME_SIGNATURE_LEN] {
+    sign(toy, &pair_request_signature_input(nonce, &toy.public()))
+}
+
+/// The toy's old key vouches for its new one in a `RotateKey`.
+pub fn sign_rotation(
+    old: &DeviceKeys,
+    nonce: &[u8; NONCE_LEN],
+    new: &PublicIdentity,
+) -> [u8; FRAME_SIGNATURE_LEN] {
+    sign(old, &rotation_signature_input(nonce, &old.public(), new))
+}
+
 /// A parent's device approves a held message for the household's toys.
 pub fn sign_approval(
     approver: &DeviceKeys,
@@ -143,9 +170,9 @@ pub fn sign_approval(
     )
 }
 
-/// Signs with a device's Ed25519 key. Private to the crate: every public signer above fixes
-/// its own domain.
-pub(crate) fn sign(keys: &DeviceKeys, message: &[u8]) -> [u8; FRAME_SIGNATURE_LEN] {
+/// Signs with a device's Ed25519 key. Private: every public signer above fixes its own
+/// domain.
+fn sign(keys: &DeviceKeys, message: &[u8]) -> [u8; FRAME_SIGNATURE_LEN] {
     let secret = keys.to_secret_bytes();
     let mut seed = Zeroizing::new([0u8; 32]);
     seed.copy_from_slice(&secret[ED25519_SEED_OFFSET..ED25519_SEED_OFFSET + 32]);
@@ -154,11 +181,7 @@ pub(crate) fn sign(keys: &DeviceKeys, message: &[u8]) -> [u8; FRAME_SIGNATURE_LE
 
 /// Strict Ed25519 verification that also refuses weak (small-order) keys, as pawpost-crypto
 /// does, so that no key lets anyone forge.
-pub(crate) fn verify(
-    ed25519_pub: &[u8; 32],
-    message: &[u8],
-    signature: &[u8; FRAME_SIGNATURE_LEN],
-) -> bool {
+fn verify(ed25519_pub: &[u8; 32], message: &[u8], signature: &[u8; FRAME_SIGNATURE_LEN]) -> bool {
     let Ok(key) = VerifyingKey::from_bytes(ed25519_pub) else {
         return false;
     };

@@ -1,12 +1,12 @@
 //! A real server on 127.0.0.1:0 with its own data folder, and a small API client.
-#![allow(dead_code)]
 
 pub mod family;
 pub mod toys;
 
-use pawpost_blob_s3::testing::MotoServer;
+use crate::moto::MotoServer;
 use pawpost_server::config::{RateLimit, ServerConfig};
-use pawpost_server::RunningServer;
+use pawpost_server::{RunningServer, StartError};
+use pawpost_storage::{BlobUrl, DatabaseUrl, StorageConfig};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::sync::OnceLock;
@@ -26,6 +26,8 @@ pub struct TestServer {
     /// The key prefix in `S3_BUCKET` when the stories keep their blobs on S3.
     pub s3_prefix: Option<String>,
     pub server: Option<RunningServer>,
+    /// Where the server keeps its data (`None` for a server elsewhere).
+    pub storage: Option<StorageConfig>,
     pub data: tempfile::TempDir,
 }
 
@@ -40,15 +42,31 @@ pub fn test_config(data: &std::path::Path) -> ServerConfig {
         max: 1000,
         window: Duration::from_secs(600),
     };
+    config
+}
+
+/// Where a story's server keeps its data: in `data_dir`, on PostgreSQL in a fresh schema
+/// and on S3 under a fresh prefix when the stories run there.
+pub fn test_storage(data_dir: &std::path::Path) -> StorageConfig {
+    let mut storage = StorageConfig::with_data_dir(data_dir);
     if let Some(url) = postgres_url() {
-        config.database_url = Some(url);
-        config.database_schema = Some(format!("pawpost_story_{}", uuid::Uuid::new_v4().simple()));
+        storage.database = url
+            .parse()
+            .expect("PAWPOST_TEST_DATABASE_URL is postgres://");
+        storage.database_schema = Some(format!("pawpost_story_{}", uuid::Uuid::new_v4().simple()));
     }
     if let Some(moto) = s3() {
         let prefix = format!("story-{}", uuid::Uuid::new_v4().simple());
-        config.blob_url = Some(moto.blob_url(S3_BUCKET, &prefix));
+        storage.blobs = BlobUrl::S3(moto.blob_url(S3_BUCKET, &prefix));
     }
-    config
+    storage
+}
+
+/// Starts a server with `config` on the storage `test_storage` chooses for its data
+/// folder.
+pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
+    let storage = test_storage(&config.data_dir);
+    pawpost_server::start(config, pawpost_storage::open(&storage)).await
 }
 
 /// The bucket that holds every story's blobs when they run on S3.
@@ -56,23 +74,32 @@ pub const S3_BUCKET: &str = "pawpost-stories";
 
 /// With `PAWPOST_TEST_BLOB=s3`, every story keeps its blobs on one moto server started
 /// for the test binary, each server under a fresh prefix of `S3_BUCKET`. Without
-/// `moto_server` the stories say so and keep using a local folder (or fail, with
-/// `PAWPOST_REQUIRE_S3=1`).
+/// `moto_server` the stories are recorded as skipped on S3 and keep using a local folder
+/// (or fail, in CI or with `PAWPOST_REQUIRE_S3=1`).
 pub fn s3() -> Option<&'static MotoServer> {
     if std::env::var("PAWPOST_TEST_BLOB").as_deref() != Ok("s3") {
         return None;
     }
     static READY: OnceLock<Option<&'static MotoServer>> = OnceLock::new();
+    let mut first = false;
     // The server reads S3 credentials from its environment only: moto's dummies.
-    *READY.get_or_init(|| MotoServer::shared_in_env(S3_BUCKET))
+    let ready = *READY.get_or_init(|| {
+        first = true;
+        MotoServer::shared_in_env(S3_BUCKET)
+    });
+    if ready.is_none() && !first {
+        // Records this story too as run without S3, as the first one was.
+        MotoServer::shared();
+    }
+    ready
 }
 
-/// The S3 prefix named by a `test_config` blob URL.
-fn s3_prefix_of(config: &ServerConfig) -> Option<String> {
-    let rest = config
-        .blob_url
-        .as_deref()?
-        .strip_prefix(&format!("s3://{S3_BUCKET}/"))?;
+/// The S3 prefix named by a `test_storage` blob URL.
+fn s3_prefix_of(storage: &StorageConfig) -> Option<String> {
+    let BlobUrl::S3(url) = &storage.blobs else {
+        return None;
+    };
+    let rest = url.strip_prefix(&format!("s3://{S3_BUCKET}/"))?;
     Some(rest.split('?').next().unwrap_or(rest).to_owned())
 }
 
@@ -109,22 +136,33 @@ impl TestServer {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> Self {
+        Self::start_with_storage(|config, _| adjust(config)).await
+    }
+
+    /// As `start_with`, choosing the storage too (`test_storage` to begin with).
+    pub async fn start_with_storage(
+        adjust: impl FnOnce(&mut ServerConfig, &mut StorageConfig),
+    ) -> Self {
         let data = tempfile::tempdir().unwrap();
         let mut config = test_config(data.path());
-        adjust(&mut config);
-        let postgres = config
-            .database_url
-            .clone()
-            .zip(config.database_schema.clone());
+        let mut storage = test_storage(&config.data_dir);
+        adjust(&mut config, &mut storage);
+        let postgres = match &storage.database {
+            DatabaseUrl::Postgres(url) => Some(url.clone()).zip(storage.database_schema.clone()),
+            DatabaseUrl::Sqlite { .. } => None,
+        };
         let tls_cert = config.tls_cert.clone();
-        let s3_prefix = s3_prefix_of(&config);
-        let server = pawpost_server::start(config).await.expect("server starts");
+        let s3_prefix = s3_prefix_of(&storage);
+        let server = pawpost_server::start(config, pawpost_storage::open(&storage))
+            .await
+            .expect("server starts");
         Self {
             base: server.local_url(),
             tls_cert,
             postgres,
             s3_prefix,
             server: Some(server),
+            storage: Some(storage),
             data,
         }
     }
@@ -139,6 +177,7 @@ impl TestServer {
             postgres: None,
             s3_prefix: None,
             server: None,
+            storage: None,
             data: tempfile::tempdir().unwrap(),
         }
     }

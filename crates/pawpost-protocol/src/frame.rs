@@ -184,7 +184,7 @@ wire_codes!(
     ServerError {
         /// The `Auth` signature did not verify against the key the server holds.
         AuthFailed = 1 => "auth_failed",
-        /// The pairing code expired or ran out of tries.
+        /// The pairing code expired, or its confirmation came too late or for another claim.
         PairingExpired = 2 => "pairing_expired",
         /// The server refused to start pairing (rate limit, toy already known).
         PairingRefused = 3 => "pairing_refused",
@@ -238,6 +238,47 @@ impl fmt::Display for PairingCode {
 impl fmt::Debug for PairingCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PairingCode({self})")
+    }
+}
+
+/// Digits in a pairing confirmation number.
+pub const CONFIRMATION_DIGITS: usize = 3;
+
+/// The short number a toy speaks, and the parent's app shows, to confirm a pairing.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct ConfirmationNumber([u8; CONFIRMATION_DIGITS]);
+
+impl ConfirmationNumber {
+    /// The number from its digits, or `None` if one is not 0 to 9.
+    pub fn new(digits: [u8; CONFIRMATION_DIGITS]) -> Option<Self> {
+        digits.iter().all(|d| *d <= 9).then_some(Self(digits))
+    }
+
+    /// The number whose decimal form, zero-padded to three digits, is `value` (below 1000).
+    pub fn from_number(value: u16) -> Option<Self> {
+        if value >= 1000 {
+            return None;
+        }
+        // Each below 10.
+        Some(Self([
+            (value / 100) as u8,
+            (value / 10 % 10) as u8,
+            (value % 10) as u8,
+        ]))
+    }
+
+    /// The digits, most significant first.
+    pub const fn digits(&self) -> [u8; CONFIRMATION_DIGITS] {
+        self.0
+    }
+}
+
+impl fmt::Display for ConfirmationNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in self.0 {
+            write!(f, "{d}")?;
+        }
+        Ok(())
     }
 }
 
@@ -299,6 +340,12 @@ pub enum Frame<'a> {
         /// Why.
         reason: RosterRefusal,
     },
+    /// Someone pressed the paw while the toy spoke the confirmation number: the pairing
+    /// a parent claimed may complete.
+    PairConfirmed {
+        /// The number the toy spoke, so that a press confirms only that claim.
+        number: ConfirmationNumber,
+    },
 
     // Server to toy.
     /// Sent first on every connection.
@@ -315,7 +362,13 @@ pub enum Frame<'a> {
         /// How long the code stays valid.
         expires_in_s: u32,
     },
-    /// A parent entered the code: the household's roster, signed by an owner.
+    /// A parent entered the code: the toy speaks this number, which the parent's app
+    /// shows too, and a press of the paw confirms.
+    ConfirmPairing {
+        /// Three digits.
+        number: ConfirmationNumber,
+    },
+    /// The pairing was confirmed: the household's roster, signed by an owner.
     Paired {
         /// The household the toy joins.
         household_id: HouseholdId,
@@ -379,6 +432,8 @@ pub enum FrameType {
     Upload = 0x07,
     /// [`Frame::RosterRejected`].
     RosterRejected = 0x08,
+    /// [`Frame::PairConfirmed`].
+    PairConfirmed = 0x09,
     /// [`Frame::Challenge`].
     Challenge = 0x81,
     /// [`Frame::PairCode`].
@@ -397,6 +452,8 @@ pub enum FrameType {
     RotateAck = 0x88,
     /// [`Frame::Error`].
     Error = 0x89,
+    /// [`Frame::ConfirmPairing`].
+    ConfirmPairing = 0x8A,
 }
 
 impl FrameType {
@@ -410,6 +467,7 @@ impl FrameType {
         Self::Played,
         Self::Upload,
         Self::RosterRejected,
+        Self::PairConfirmed,
         Self::Challenge,
         Self::PairCode,
         Self::Paired,
@@ -419,6 +477,7 @@ impl FrameType {
         Self::UploadAck,
         Self::RotateAck,
         Self::Error,
+        Self::ConfirmPairing,
     ];
 
     /// Strict decode of the type byte.
@@ -444,6 +503,8 @@ impl<'a> Frame<'a> {
             Self::Played { .. } => FrameType::Played,
             Self::Upload { .. } => FrameType::Upload,
             Self::RosterRejected { .. } => FrameType::RosterRejected,
+            Self::PairConfirmed { .. } => FrameType::PairConfirmed,
+            Self::ConfirmPairing { .. } => FrameType::ConfirmPairing,
             Self::Challenge { .. } => FrameType::Challenge,
             Self::PairCode { .. } => FrameType::PairCode,
             Self::Paired { .. } => FrameType::Paired,
@@ -497,6 +558,9 @@ impl<'a> Frame<'a> {
             Self::RosterRejected { version, reason } => {
                 body.extend_from_slice(&version.to_be_bytes());
                 body.push(reason.to_u8());
+            }
+            Self::PairConfirmed { number } | Self::ConfirmPairing { number } => {
+                body.extend_from_slice(&number.digits());
             }
             Self::Challenge {
                 nonce,
@@ -586,6 +650,14 @@ impl<'a> Frame<'a> {
             FrameType::RosterRejected => Self::RosterRejected {
                 version: r.u64()?,
                 reason: RosterRefusal::from_u8(r.u8()?).ok_or(FrameError::UnknownCode)?,
+            },
+            FrameType::PairConfirmed => Self::PairConfirmed {
+                number: ConfirmationNumber::new(r.array()?)
+                    .ok_or(FrameError::InvalidPairingCode)?,
+            },
+            FrameType::ConfirmPairing => Self::ConfirmPairing {
+                number: ConfirmationNumber::new(r.array()?)
+                    .ok_or(FrameError::InvalidPairingCode)?,
             },
             FrameType::Challenge => Self::Challenge {
                 nonce: r.array()?,

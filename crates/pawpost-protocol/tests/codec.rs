@@ -1,81 +1,33 @@
 //! The frame codec: every frame survives a round trip, and nothing else decodes.
 
-use pawpost_crypto::{DeviceId, HouseholdId, MessageId};
-use pawpost_toy::{
-    frame_len, Frame, FrameError, FrameType, PairingCode, RejectReason, RosterRefusal, ServerError,
+use pawpost_crypto::rand_core::SeedableRng;
+use pawpost_crypto::{DeviceId, DeviceKeys, MessageId};
+use pawpost_protocol::testing::one_of_each;
+use pawpost_protocol::{
+    frame_len, Frame, FrameError, FrameType, PairingCode, RejectReason, ServerError,
     FRAME_HEADER_LEN, MAX_ENVELOPE_LEN, MAX_FRAME_LEN, MAX_SIGNED_ROSTER_LEN, PROTOCOL_VERSION,
 };
+use rand_chacha::ChaCha20Rng;
 
-use crate::support::{keys, rng};
+fn rng(seed: u8) -> ChaCha20Rng {
+    ChaCha20Rng::from_seed([seed; 32])
+}
 
-/// One frame of every type, with recognisable field values.
-pub fn one_of_each<'a>(envelope: &'a [u8], roster: &'a [u8]) -> Vec<Frame<'a>> {
-    let identity = keys(9).public();
-    let id = MessageId([7; 16]);
-    let frames = vec![
-        Frame::PairRequest {
-            identity,
-            signature: [1; 64],
-        },
-        Frame::Auth {
-            device_id: identity.device_id,
-            roster_version: 3,
-            signature: [2; 64],
-        },
-        Frame::RotateKey {
-            new_identity: identity,
-            signature_by_old_key: [3; 64],
-        },
-        Frame::Delivered { message_id: id },
-        Frame::Rejected {
-            message_id: id,
-            reason: RejectReason::SenderBlocked,
-        },
-        Frame::Played { message_id: id },
-        Frame::Upload { envelope },
-        Frame::RosterRejected {
-            version: 4,
-            reason: RosterRefusal::StaleVersion,
-        },
-        Frame::Challenge {
-            nonce: [4; 32],
-            server_time_ms: 1_748_779_200_000,
-        },
-        Frame::PairCode {
-            code: PairingCode::from_number(13_579).unwrap(),
-            expires_in_s: 600,
-        },
-        Frame::Paired {
-            household_id: HouseholdId([5; 16]),
-            signed_roster: roster,
-        },
-        Frame::RosterUpdate {
-            signed_roster: roster,
-        },
-        Frame::Deliver { envelope },
-        Frame::Approval {
-            message_id: id,
-            approver: DeviceId([6; 16]),
-            signature: [8; 64],
-        },
-        Frame::UploadAck { message_id: id },
-        Frame::RotateAck {
-            ed25519_pub: identity.ed25519_pub,
-        },
-        Frame::Error {
-            code: ServerError::PairingExpired,
-        },
-    ];
-    let types: Vec<FrameType> = frames.iter().map(Frame::frame_type).collect();
-    assert_eq!(types, FrameType::ALL, "one frame of every type, in order");
-    frames
+/// The same keys as the toy's stories use for device `n`.
+fn keys(n: u8) -> DeviceKeys {
+    let mut id = [0u8; 16];
+    id[0] = 0xd0;
+    id[6] = 0x40;
+    id[8] = 0x80;
+    id[15] = n;
+    DeviceKeys::generate(&mut rng(n), DeviceId(id))
 }
 
 #[test]
 fn every_frame_round_trips_and_its_header_tells_its_length() {
     let envelope = vec![0xee; 300];
     let roster = vec![0x77; 200];
-    for frame in one_of_each(&envelope, &roster) {
+    for frame in one_of_each(keys(9).public(), &envelope, &roster) {
         let bytes = frame.encode().unwrap();
         assert_eq!(bytes[0], PROTOCOL_VERSION);
         assert_eq!(bytes[1], frame.frame_type() as u8);
@@ -88,7 +40,7 @@ fn every_frame_round_trips_and_its_header_tells_its_length() {
 fn a_frame_cut_short_or_followed_by_anything_is_refused() {
     let envelope = vec![0xee; 40];
     let roster = vec![0x77; 40];
-    for frame in one_of_each(&envelope, &roster) {
+    for frame in one_of_each(keys(9).public(), &envelope, &roster) {
         let bytes = frame.encode().unwrap();
         for cut in 0..bytes.len() {
             assert_eq!(

@@ -179,10 +179,7 @@ pub fn blob_count(server: &TestServer) -> usize {
 
 /// Whether `needle` occurs raw or hex-encoded (as a database dump shows bytes).
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    let hex: Vec<u8> = needle
-        .iter()
-        .flat_map(|b| format!("{b:02x}").into_bytes())
-        .collect();
+    let hex = hex::encode(needle).into_bytes();
     haystack.windows(needle.len()).any(|w| w == needle)
         || haystack.windows(hex.len()).any(|w| w == hex.as_slice())
 }

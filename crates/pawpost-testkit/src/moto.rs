@@ -2,9 +2,9 @@
 //! on a free loopback port, with dummy credentials, stopped when dropped or when the
 //! test process ends, however it ends.
 //!
-//! Without `moto_server` on PATH, [`MotoServer::start`] says so on standard error and
-//! returns `None`, so that tests skip; with `PAWPOST_REQUIRE_S3=1` it panics instead.
-use crate::config::{ENV_ACCESS_KEY_ID, ENV_SECRET_ACCESS_KEY};
+//! Without `moto_server` on PATH, [`MotoServer::start`] and [`MotoServer::shared`]
+//! record the calling test as skipped ([`crate::skip`]) and return `None`; in CI, or
+//! with `PAWPOST_REQUIRE_S3=1`, the test fails instead.
 use futures_util::TryStreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
@@ -17,8 +17,15 @@ use std::time::{Duration, Instant};
 
 /// The program started.
 pub const MOTO_PROGRAM: &str = "moto_server";
-/// Set to `1` to fail, not skip, when `moto_server` is missing.
+/// Set to `1` to fail, not skip, when `moto_server` is missing (as `CI` does).
 pub const REQUIRE_ENV: &str = "PAWPOST_REQUIRE_S3";
+/// What the tests that skip without moto miss.
+pub const NEED: &str = "S3 (moto_server)";
+/// The standard environment variables S3 clients, pawpost's among them, read credentials
+/// from.
+pub const ENV_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
+pub const ENV_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
+pub const ENV_SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
 /// Longest wait for a fresh moto server to answer.
 pub const MOTO_START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Pause between two checks whether it answers.
@@ -49,8 +56,7 @@ pub struct MotoServer {
     port: u16,
 }
 
-/// An environment holding only the test credentials, for
-/// [`crate::S3BlobStore::open_with_env`].
+/// An environment holding only the test credentials, for `S3BlobStore::open_with_env`.
 pub fn test_env(name: &str) -> Option<String> {
     match name {
         ENV_ACCESS_KEY_ID => Some(TEST_ACCESS_KEY_ID.to_owned()),
@@ -59,19 +65,15 @@ pub fn test_env(name: &str) -> Option<String> {
     }
 }
 
-fn required() -> bool {
-    std::env::var(REQUIRE_ENV).as_deref() == Ok("1")
-}
+/// Why moto cannot run here, if it cannot: found once per test process.
+static UNAVAILABLE: OnceLock<String> = OnceLock::new();
 
+/// Records the calling test as skipped for `why` (or fails it where skips are not allowed).
 fn unavailable(why: &str) -> Option<MotoServer> {
-    if required() {
-        panic!(
-            "{why}, and {REQUIRE_ENV}=1: install it with `python3 -m pip install 'moto[server]'`"
-        );
-    }
-    eprintln!(
-        "skipping the S3 tests: {why} (install it with `python3 -m pip install 'moto[server]'`, \
-         and set {REQUIRE_ENV}=1 to make its absence fail)"
+    crate::skip(
+        NEED,
+        &format!("{why}; install it with `python3 -m pip install 'moto[server]'`"),
+        Some(REQUIRE_ENV),
     );
     None
 }
@@ -89,14 +91,20 @@ impl MotoServer {
             .spawn();
         let supervisor = match spawned {
             Ok(child) => child,
-            Err(e) => return unavailable(&format!("cannot run sh to start {MOTO_PROGRAM}: {e}")),
+            Err(e) => {
+                let why = UNAVAILABLE
+                    .get_or_init(|| format!("cannot run sh to start {MOTO_PROGRAM}: {e}"));
+                return unavailable(why);
+            }
         };
         let mut server = Self { supervisor, port };
         let deadline = Instant::now() + MOTO_START_TIMEOUT;
         loop {
             if let Ok(Some(status)) = server.supervisor.try_wait() {
                 return if status.code() == Some(EXIT_NOT_FOUND) {
-                    unavailable(&format!("{MOTO_PROGRAM} is not on PATH"))
+                    unavailable(
+                        UNAVAILABLE.get_or_init(|| format!("{MOTO_PROGRAM} is not on PATH")),
+                    )
                 } else {
                     panic!("{MOTO_PROGRAM} on port {port} stopped at once ({status})")
                 };
@@ -122,15 +130,30 @@ impl MotoServer {
         CREDENTIALS.get_or_init(|| {
             std::env::set_var(ENV_ACCESS_KEY_ID, TEST_ACCESS_KEY_ID);
             std::env::set_var(ENV_SECRET_ACCESS_KEY, TEST_SECRET_ACCESS_KEY);
-            std::env::remove_var("AWS_SESSION_TOKEN");
+            std::env::remove_var(ENV_SESSION_TOKEN);
         });
         Some(moto)
     }
 
-    /// One moto server for the whole test process, started on first use.
+    /// One moto server for the whole test process, started on first use; `None` as for
+    /// [`MotoServer::start`], and each test that finds it missing is recorded.
     pub fn shared() -> Option<&'static Self> {
         static SHARED: OnceLock<Option<MotoServer>> = OnceLock::new();
-        SHARED.get_or_init(Self::start).as_ref()
+        let mut first = false;
+        let shared = SHARED
+            .get_or_init(|| {
+                first = true;
+                Self::start()
+            })
+            .as_ref();
+        if shared.is_none() && !first {
+            unavailable(
+                UNAVAILABLE
+                    .get()
+                    .map_or("moto did not start", String::as_str),
+            );
+        }
+        shared
     }
 
     /// `http://127.0.0.1:PORT`.

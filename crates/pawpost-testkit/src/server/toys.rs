@@ -46,14 +46,7 @@ pub async fn pair(f: &Family, toy: &SimToy) -> PublicIdentity {
         _ => unreachable!(),
     };
     assert_eq!(code.len(), 6);
-    let (status, paired) = f
-        .mum
-        .post(
-            &format!("/api/v1/households/{}/toys", f.home),
-            json!({"code": code}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{paired}");
+    let paired = claim_and_confirm(f, toy, &mut events, &code).await;
     let identity = PublicIdentity::decode(
         &URL_SAFE_NO_PAD
             .decode(paired["identity"].as_str().unwrap())
@@ -92,6 +85,61 @@ pub async fn pair(f: &Family, toy: &SimToy) -> PublicIdentity {
     .await
     .expect("the toy accepts the roster and joins the household");
     identity
+}
+
+/// Mum types `code`; the toy speaks the number her app shows, and a press of its paw
+/// confirms. Returns the toy as the household's toy list shows it.
+pub async fn claim_and_confirm(
+    f: &Family,
+    toy: &SimToy,
+    events: &mut tokio::sync::broadcast::Receiver<SimEvent>,
+    code: &str,
+) -> serde_json::Value {
+    let (status, claim) = f
+        .mum
+        .post(
+            &format!("/api/v1/households/{}/toys", f.home),
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{claim}");
+    let spoken = match pawpost_toy_sim::next_event(
+        events,
+        |e| matches!(e, SimEvent::ConfirmPairing { .. }),
+        STEP,
+    )
+    .await
+    .expect("the toy speaks the confirmation number")
+    {
+        SimEvent::ConfirmPairing { number } => number,
+        _ => unreachable!(),
+    };
+    assert_eq!(
+        claim["confirmation"], spoken,
+        "the app shows what the toy says"
+    );
+    toy.press();
+    let device = claim["device_id"].as_str().unwrap().to_owned();
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        let (_, toys) = f
+            .mum
+            .get(&format!("/api/v1/households/{}/toys", f.home))
+            .await;
+        if let Some(found) = toys
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["device_id"] == device.as_str())
+        {
+            return found.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the press never paired the toy: {toys}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 pub async fn latest_roster(client: &Client, home: &str) -> SignedRoster {

@@ -1,0 +1,88 @@
+//! Frames for tests, in this crate and in the crates that speak the protocol (feature
+//! `testing`; never in a build that ships).
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use pawpost_crypto::{DeviceId, HouseholdId, MessageId, PublicIdentity};
+
+use crate::{
+    ConfirmationNumber, Frame, FrameType, PairingCode, RejectReason, RosterRefusal, ServerError,
+};
+
+/// One frame of every type, in wire order, with recognisable field values; `identity` is
+/// the toy's in `PairRequest`, `Auth`, `RotateKey` and `RotateAck`.
+///
+/// # Panics
+///
+/// If a frame type is missing or out of order: add the new frame here.
+pub fn one_of_each<'a>(
+    identity: PublicIdentity,
+    envelope: &'a [u8],
+    roster: &'a [u8],
+) -> Vec<Frame<'a>> {
+    let id = MessageId([7; 16]);
+    let frames = vec![
+        Frame::PairRequest {
+            identity,
+            signature: [1; 64],
+        },
+        Frame::Auth {
+            device_id: identity.device_id,
+            roster_version: 3,
+            signature: [2; 64],
+        },
+        Frame::RotateKey {
+            new_identity: identity,
+            signature_by_old_key: [3; 64],
+        },
+        Frame::Delivered { message_id: id },
+        Frame::Rejected {
+            message_id: id,
+            reason: RejectReason::SenderBlocked,
+        },
+        Frame::Played { message_id: id },
+        Frame::Upload { envelope },
+        Frame::RosterRejected {
+            version: 4,
+            reason: RosterRefusal::StaleVersion,
+        },
+        Frame::PairConfirmed {
+            number: ConfirmationNumber::from_number(47).unwrap(),
+        },
+        Frame::Challenge {
+            nonce: [4; 32],
+            server_time_ms: 1_748_779_200_000,
+        },
+        Frame::PairCode {
+            code: PairingCode::from_number(13_579).unwrap(),
+            expires_in_s: 600,
+        },
+        Frame::Paired {
+            household_id: HouseholdId([5; 16]),
+            signed_roster: roster,
+        },
+        Frame::RosterUpdate {
+            signed_roster: roster,
+        },
+        Frame::Deliver { envelope },
+        Frame::Approval {
+            message_id: id,
+            approver: DeviceId([6; 16]),
+            signature: [8; 64],
+        },
+        Frame::UploadAck { message_id: id },
+        Frame::RotateAck {
+            ed25519_pub: identity.ed25519_pub,
+        },
+        Frame::Error {
+            code: ServerError::PairingExpired,
+        },
+        Frame::ConfirmPairing {
+            number: ConfirmationNumber::from_number(472).unwrap(),
+        },
+    ];
+    let types: Vec<FrameType> = frames.iter().map(Frame::frame_type).collect();
+    assert_eq!(types, FrameType::ALL, "one frame of every type, in order");
+    frames
+}

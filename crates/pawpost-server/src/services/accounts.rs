@@ -1,0 +1,407 @@
+//! Accounts and sessions: signing up, in and out, changing the password, deleting the
+//! account, and what the account's owner may see of it. Every password check goes
+//! through [`crate::credentials::check_password`], with its limits.
+use super::{clean_name, NameError};
+use crate::audit::{record, AuditAction, Event};
+use crate::credentials::{check_password, Client, PasswordCheckError};
+use crate::passwords::HashError;
+use crate::ratelimit::{KeyHash, LimitName};
+use crate::relay::{self, Note};
+use crate::state::AppState;
+use crate::tokens::{new_token, token_hash};
+use pawpost_domain::{
+    Account, AccountId, AuditEntry, Email, EmailError, MemberStatus, PasswordRejection, Role,
+    Session,
+};
+use pawpost_store::StoreError;
+use std::net::IpAddr;
+use std::time::Duration;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Longest User-Agent kept with a session (shown on the security page).
+pub const MAX_USER_AGENT_CHARS: usize = 200;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error(transparent)]
+    InvalidEmail(#[from] EmailError),
+    #[error(transparent)]
+    Name(#[from] NameError),
+    #[error(transparent)]
+    PasswordRejected(#[from] PasswordRejection),
+    #[error("too many new accounts from your address; try again later")]
+    SignupsThrottled(Duration),
+    #[error("an account with this email address exists: sign in instead")]
+    EmailTaken,
+    #[error("wrong email address or password; check both and try again")]
+    WrongCredentials,
+    #[error("the current password is wrong")]
+    WrongCurrentPassword,
+    #[error("the password is wrong; nothing was deleted")]
+    WrongPasswordNothingDeleted,
+    #[error(
+        "too many wrong passwords for this account or from your address; wait before trying again"
+    )]
+    PasswordsThrottled(Duration),
+    /// No password check was made: the server or this account has too many under way.
+    #[error(transparent)]
+    Busy(#[from] HashError),
+    #[error("this account is locked; contact the operator of this server")]
+    Locked,
+    #[error(
+        "you are the last owner of {0:?}: make another member owner, or delete the household first"
+    )]
+    LastOwner(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub type AccountResult<T> = Result<T, AccountError>;
+
+impl AccountError {
+    /// The error for a failed password check; `wrong` is this action's wrong password.
+    fn from_check(e: PasswordCheckError, wrong: AccountError) -> Self {
+        match e {
+            PasswordCheckError::Wrong => wrong,
+            PasswordCheckError::Throttled(retry) => AccountError::PasswordsThrottled(retry),
+            PasswordCheckError::Busy(e) => AccountError::Busy(e),
+        }
+    }
+}
+
+/// What a new account is made of.
+pub struct NewAccount<'a> {
+    pub email: &'a str,
+    pub password: &'a str,
+    pub display_name: &'a str,
+}
+
+/// Creates an account, counted against the signups from `client`'s address.
+pub async fn create(
+    state: &AppState,
+    new: NewAccount<'_>,
+    client: IpAddr,
+) -> AccountResult<Account> {
+    let email = Email::parse(new.email)?;
+    let display_name = clean_name(new.display_name, "display_name")?;
+    state.password_policy().check(
+        new.password,
+        &[email.as_str(), email.local_part(), &display_name],
+    )?;
+    let addr_key = crate::ratelimit::address_key(client);
+    state
+        .limits
+        .signup_per_address
+        .reserve(&addr_key)
+        .map_err(AccountError::SignupsThrottled)?;
+    // Counted here by the reservation; the other processes count it now.
+    relay::announce(
+        state,
+        Note::Attempt {
+            limit: LimitName::SignupPerAddress,
+            key: KeyHash::of(&addr_key),
+        },
+    )
+    .await;
+    let password_hash = state
+        .hasher
+        .hash(pawpost_domain::password::normalise(new.password))
+        .await?;
+    let account = Account {
+        id: AccountId::new(),
+        email,
+        display_name,
+        password_hash,
+        created_at: OffsetDateTime::now_utc(),
+        locked: false,
+    };
+    match state.store.create_account(&account).await {
+        Ok(()) => {
+            record(
+                state,
+                Event::new(AuditAction::AccountCreated)
+                    .by(account.id)
+                    .from(client),
+            )
+            .await;
+            Ok(account)
+        }
+        Err(StoreError::Conflict(_)) => Err(AccountError::EmailTaken),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A new session, with the token shown once.
+pub struct SignedIn {
+    pub account: Account,
+    pub session: Session,
+    pub token: String,
+}
+
+/// Signs in with an email address and a password. An unparsable address cannot have an
+/// account, but it is checked like any other so that the answer and its timing say
+/// nothing.
+pub async fn sign_in(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    client: &Client<'_>,
+    user_agent: &str,
+) -> AccountResult<SignedIn> {
+    let addr = client.address;
+    let parsed = Email::parse(email).ok();
+    let account_key = parsed
+        .as_ref()
+        .map_or_else(|| email.trim().to_lowercase(), |e| e.to_string());
+    let account = match &parsed {
+        Some(e) => state.store.account_by_email(e).await?,
+        None => None,
+    };
+    let checked = check_password(state, &account_key, account.as_ref(), password, client).await;
+    let account = match (checked, account) {
+        (Ok(()), Some(a)) => a,
+        // An account that does not exist never matches; the arm is for the compiler.
+        (Ok(()) | Err(PasswordCheckError::Wrong), account) => {
+            tracing::info!(client = %addr, "failed sign-in");
+            let mut event = Event::new(AuditAction::SignInFailed).from(addr);
+            if let Some(a) = &account {
+                event = event.by(a.id);
+            }
+            record(state, event).await;
+            return Err(AccountError::WrongCredentials);
+        }
+        (Err(e), _) => return Err(AccountError::from_check(e, AccountError::WrongCredentials)),
+    };
+    if account.locked {
+        return Err(AccountError::Locked);
+    }
+    let token = new_token();
+    let now = OffsetDateTime::now_utc();
+    let session = Session {
+        id: Uuid::now_v7(),
+        account_id: account.id,
+        token_hash: token_hash(&token),
+        csrf_token: new_token(),
+        created_at: now,
+        expires_at: now + state.config.session_ttl,
+        client_address: addr.to_string(),
+        user_agent: user_agent.chars().take(MAX_USER_AGENT_CHARS).collect(),
+    };
+    state.store.create_session(&session).await?;
+    tracing::info!(account = %account.id, client = %addr, "signed in");
+    record(
+        state,
+        Event::new(AuditAction::SignIn)
+            .by(account.id)
+            .on(session.id)
+            .from(addr),
+    )
+    .await;
+    crate::mail::send_later(
+        &state.mailer,
+        crate::mail::Mail {
+            to: account.email.to_string(),
+            subject: "New sign-in to your pawpost account".into(),
+            body: format!(
+                "Hello {},\n\nSomeone signed in to your pawpost account at {} (UTC) from {} using {:?}.\n\n\
+                 If this was you, there is nothing to do. If it was not, change your password now: that signs \
+                 out every other session. The security page of the app lists your active sessions.\n",
+                account.display_name,
+                super::rfc3339(now),
+                addr,
+                session.user_agent
+            ),
+        },
+    );
+    Ok(SignedIn {
+        account,
+        session,
+        token,
+    })
+}
+
+/// Ends `session`.
+pub async fn sign_out(state: &AppState, account: AccountId, session: Uuid) -> AccountResult<()> {
+    state.store.delete_session(session).await?;
+    record(
+        state,
+        Event::new(AuditAction::SignOut).by(account).on(session),
+    )
+    .await;
+    Ok(())
+}
+
+/// The account's active sessions.
+pub async fn sessions(state: &AppState, account: AccountId) -> AccountResult<Vec<Session>> {
+    Ok(state
+        .store
+        .sessions_of(account, OffsetDateTime::now_utc())
+        .await?)
+}
+
+/// The account's own recent activity, newest first.
+pub async fn activity(state: &AppState, account: AccountId) -> AccountResult<Vec<AuditEntry>> {
+    Ok(state
+        .store
+        .account_audit(account, crate::audit::TRAIL_LIMIT)
+        .await?)
+}
+
+/// Changes the password after checking the current one; every other session of the
+/// account ends. Returns the account with its new password hash.
+pub async fn change_password(
+    state: &AppState,
+    account: Account,
+    session: Uuid,
+    current: &str,
+    new: &str,
+    client: &Client<'_>,
+) -> AccountResult<Account> {
+    check_password(
+        state,
+        &account.email.to_string(),
+        Some(&account),
+        current,
+        client,
+    )
+    .await
+    .map_err(|e| AccountError::from_check(e, AccountError::WrongCurrentPassword))?;
+    let email = &account.email;
+    state.password_policy().check(
+        new,
+        &[email.as_str(), email.local_part(), &account.display_name],
+    )?;
+    let hash = state
+        .hasher
+        .hash(pawpost_domain::password::normalise(new))
+        .await?;
+    state.store.set_password_hash(account.id, &hash).await?;
+    let ended = state
+        .store
+        .delete_other_sessions(account.id, session)
+        .await?;
+    tracing::info!(account = %account.id, ended, "password changed; other sessions ended");
+    record(
+        state,
+        Event::new(AuditAction::PasswordChanged).by(account.id),
+    )
+    .await;
+    Ok(Account {
+        password_hash: hash,
+        ..account
+    })
+}
+
+/// Deletes the account after checking its password: sessions, devices, household places,
+/// and the messages it sent (rows and blobs), with the households only it belongs to. The
+/// last owner of a household with other members must first make someone else owner.
+pub async fn delete(
+    state: &AppState,
+    account: &Account,
+    password: &str,
+    client: &Client<'_>,
+) -> AccountResult<()> {
+    check_password(
+        state,
+        &account.email.to_string(),
+        Some(account),
+        password,
+        client,
+    )
+    .await
+    .map_err(|e| AccountError::from_check(e, AccountError::WrongPasswordNothingDeleted))?;
+    let mut solely_owned = Vec::new();
+    for (household, membership) in state.store.households_of(account.id).await? {
+        if membership.role != Role::Owner || membership.status != MemberStatus::Approved {
+            continue;
+        }
+        let members = state.store.members(household.id).await?;
+        let other_owner = members.iter().any(|m| {
+            m.membership.account_id != account.id
+                && m.membership.role == Role::Owner
+                && m.membership.status == MemberStatus::Approved
+        });
+        if other_owner {
+            continue;
+        }
+        if members.len() > 1 {
+            return Err(AccountError::LastOwner(household.name));
+        }
+        solely_owned.push(household.id);
+    }
+    // Households only this account belongs to go with it.
+    for household in solely_owned {
+        let keys = state.store.delete_household(household).await?;
+        crate::retention::delete_blobs(state, &keys).await;
+    }
+    let keys = state.store.delete_account(account.id).await?;
+    state.mailer.forget(account.email.as_str()).await;
+    crate::retention::delete_blobs(state, &keys).await;
+    tracing::info!(account = %account.id, messages = keys.len(), "account deleted");
+    record(
+        state,
+        Event::new(AuditAction::AccountDeleted).by(account.id),
+    )
+    .await;
+    Ok(())
+}
+
+/// One household in an account's export.
+pub struct ExportedHousehold {
+    pub household: pawpost_domain::Household,
+    pub membership: pawpost_domain::Membership,
+    /// The current signed roster, for approved members.
+    pub roster: Option<pawpost_domain::StoredRoster>,
+    /// Every message the account sent or can open there, with its envelope.
+    pub messages: Vec<(super::messages::MessageWithReceipts, Vec<u8>)>,
+}
+
+/// Everything the server holds about an account, besides the account itself.
+pub struct Export {
+    pub exported_at: OffsetDateTime,
+    pub sessions: Vec<Session>,
+    pub devices: Vec<pawpost_domain::Device>,
+    pub households: Vec<ExportedHousehold>,
+}
+
+/// Gathers everything the server holds about `account`: sessions, devices (public
+/// keys), households with their rosters, and every envelope it sent or can open.
+pub async fn export(state: &AppState, account: AccountId) -> AccountResult<Export> {
+    let now = OffsetDateTime::now_utc();
+    record(state, Event::new(AuditAction::DataExported).by(account)).await;
+    let sessions = state.store.sessions_of(account, now).await?;
+    let devices = state.store.devices_of_account(account).await?;
+    let mut households = Vec::new();
+    for (household, membership) in state.store.households_of(account).await? {
+        let mut exported = ExportedHousehold {
+            household,
+            membership,
+            roster: None,
+            messages: Vec::new(),
+        };
+        if exported.membership.status == MemberStatus::Approved {
+            let id = exported.household.id;
+            exported.roster = state.store.latest_roster(id).await?;
+            for message in state.store.messages_for_account(id, account).await? {
+                let key = pawpost_store::BlobKey::new(message.blob_key.clone())
+                    .map_err(|e| StoreError::Backend(e.to_string()))?;
+                let Some(bytes) = state.blobs.get(&key).await? else {
+                    continue;
+                };
+                let receipts = state.store.receipts(message.id).await?;
+                exported.messages.push((
+                    super::messages::MessageWithReceipts { message, receipts },
+                    bytes,
+                ));
+            }
+        }
+        households.push(exported);
+    }
+    Ok(Export {
+        exported_at: now,
+        sessions,
+        devices,
+        households,
+    })
+}

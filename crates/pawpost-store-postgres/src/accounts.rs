@@ -1,0 +1,141 @@
+//! Accounts and their sessions.
+use crate::rows::{AccountRow, SessionRow};
+use crate::{backend, execute, fetch_all, fetch_optional, unique_violation};
+use pawpost_domain::{Account, AccountId, Email, Session};
+use pawpost_store::stored::{found, whole_ms};
+use pawpost_store::StoreResult;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub(crate) async fn create_account(pool: &PgPool, a: &Account) -> StoreResult<()> {
+    sqlx::query(concat!(
+        "INSERT INTO accounts (",
+        columns!(accounts),
+        ") VALUES ($1, $2, $3, $4, $5, $6)"
+    ))
+    .bind(a.id.0)
+    .bind(a.email.as_str())
+    .bind(&a.display_name)
+    .bind(&a.password_hash)
+    .bind(whole_ms(a.created_at))
+    .bind(a.locked)
+    .execute(pool)
+    .await
+    .map_err(|e| unique_violation(e, "an account with this email address"))?;
+    Ok(())
+}
+
+pub(crate) async fn account_by_email(pool: &PgPool, email: &Email) -> StoreResult<Option<Account>> {
+    let query =
+        sqlx::query_as::<_, AccountRow>(select!(accounts, "WHERE email = $1")).bind(email.as_str());
+    fetch_optional(pool, query).await
+}
+
+pub(crate) async fn accounts(pool: &PgPool) -> StoreResult<Vec<Account>> {
+    let query = sqlx::query_as::<_, AccountRow>(select!(accounts, "ORDER BY created_at, id"));
+    fetch_all(pool, query).await
+}
+
+pub(crate) async fn account_by_id(pool: &PgPool, id: AccountId) -> StoreResult<Option<Account>> {
+    let query = sqlx::query_as::<_, AccountRow>(select!(accounts, "WHERE id = $1")).bind(id.0);
+    fetch_optional(pool, query).await
+}
+
+pub(crate) async fn set_password_hash(
+    pool: &PgPool,
+    id: AccountId,
+    password_hash: &str,
+) -> StoreResult<()> {
+    let query = sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
+        .bind(password_hash)
+        .bind(id.0);
+    found(execute(pool, query).await?, "account")
+}
+
+pub(crate) async fn set_account_locked(
+    pool: &PgPool,
+    id: AccountId,
+    locked: bool,
+) -> StoreResult<()> {
+    let query = sqlx::query("UPDATE accounts SET locked = $1 WHERE id = $2")
+        .bind(locked)
+        .bind(id.0);
+    found(execute(pool, query).await?, "account")
+}
+
+pub(crate) async fn create_session(pool: &PgPool, s: &Session) -> StoreResult<()> {
+    sqlx::query(concat!(
+        "INSERT INTO sessions (",
+        columns!(sessions),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    ))
+    .bind(s.id)
+    .bind(s.account_id.0)
+    .bind(s.token_hash.as_slice())
+    .bind(&s.csrf_token)
+    .bind(whole_ms(s.created_at))
+    .bind(whole_ms(s.expires_at))
+    .bind(&s.client_address)
+    .bind(&s.user_agent)
+    .execute(pool)
+    .await
+    .map_err(|e| unique_violation(e, "a session with this token"))?;
+    Ok(())
+}
+
+pub(crate) async fn session_by_token_hash(
+    pool: &PgPool,
+    token_hash: &[u8; 32],
+    now: OffsetDateTime,
+) -> StoreResult<Option<Session>> {
+    let query = sqlx::query_as::<_, SessionRow>(select!(
+        sessions,
+        "WHERE token_hash = $1 AND expires_at > $2"
+    ))
+    .bind(token_hash.as_slice())
+    .bind(whole_ms(now));
+    fetch_optional(pool, query).await
+}
+
+pub(crate) async fn sessions_of(
+    pool: &PgPool,
+    account: AccountId,
+    now: OffsetDateTime,
+) -> StoreResult<Vec<Session>> {
+    let query = sqlx::query_as::<_, SessionRow>(select!(
+        sessions,
+        "WHERE account_id = $1 AND expires_at > $2 ORDER BY created_at DESC, id DESC"
+    ))
+    .bind(account.0)
+    .bind(whole_ms(now));
+    fetch_all(pool, query).await
+}
+
+pub(crate) async fn delete_session(pool: &PgPool, id: Uuid) -> StoreResult<()> {
+    sqlx::query("DELETE FROM sessions WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+pub(crate) async fn delete_other_sessions(
+    pool: &PgPool,
+    account: AccountId,
+    keep: Uuid,
+) -> StoreResult<u64> {
+    let query = sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND id <> $2")
+        .bind(account.0)
+        .bind(keep);
+    execute(pool, query).await
+}
+
+pub(crate) async fn delete_expired_sessions(
+    pool: &PgPool,
+    now: OffsetDateTime,
+) -> StoreResult<u64> {
+    let query = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(whole_ms(now));
+    execute(pool, query).await
+}

@@ -1,0 +1,83 @@
+//! The hash-chained audit trail, one chain across every server process.
+use crate::rows::{AuditEndRow, AuditRow};
+use crate::{backend, begin, fetch_all};
+use pawpost_domain::{AccountId, AuditEntry, AuditRecord, HouseholdId};
+use pawpost_store::stored::{bound, next_audit_entry, one, to_integer};
+use pawpost_store::StoreResult;
+use sqlx::PgPool;
+
+pub(crate) async fn append_audit(pool: &PgPool, record: &AuditRecord) -> StoreResult<AuditEntry> {
+    let mut tx = begin(pool).await?;
+    // One chain across every server process: appends take turns.
+    sqlx::query("LOCK TABLE audit_log IN EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    let last = sqlx::query_as::<_, AuditEndRow>(
+        "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(backend)?;
+    let entry = next_audit_entry(one(last)?, record);
+    let record = &entry.record;
+    sqlx::query(concat!(
+        "INSERT INTO audit_log (",
+        columns!(audit_log),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    ))
+    .bind(to_integer(entry.seq, "audit sequence")?)
+    .bind(record.at)
+    .bind(record.actor.map(|a| a.0))
+    .bind(record.household.map(|h| h.0))
+    .bind(&record.action)
+    .bind(&record.target)
+    .bind(&record.client)
+    .bind(entry.prev_hash.as_slice())
+    .bind(entry.hash.as_slice())
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?;
+    tx.commit().await.map_err(backend)?;
+    Ok(entry)
+}
+
+pub(crate) async fn audit_entries(
+    pool: &PgPool,
+    after_seq: u64,
+    limit: u32,
+) -> StoreResult<Vec<AuditEntry>> {
+    let query =
+        sqlx::query_as::<_, AuditRow>(select!(audit_log, "WHERE seq > $1 ORDER BY seq LIMIT $2"))
+            .bind(bound(after_seq))
+            .bind(i64::from(limit));
+    fetch_all(pool, query).await
+}
+
+pub(crate) async fn account_audit(
+    pool: &PgPool,
+    account: AccountId,
+    limit: u32,
+) -> StoreResult<Vec<AuditEntry>> {
+    let query = sqlx::query_as::<_, AuditRow>(select!(
+        audit_log,
+        "WHERE actor = $1 ORDER BY seq DESC LIMIT $2"
+    ))
+    .bind(account.0)
+    .bind(i64::from(limit));
+    fetch_all(pool, query).await
+}
+
+pub(crate) async fn household_audit(
+    pool: &PgPool,
+    household: HouseholdId,
+    limit: u32,
+) -> StoreResult<Vec<AuditEntry>> {
+    let query = sqlx::query_as::<_, AuditRow>(select!(
+        audit_log,
+        "WHERE household = $1 ORDER BY seq DESC LIMIT $2"
+    ))
+    .bind(household.0)
+    .bind(i64::from(limit));
+    fetch_all(pool, query).await
+}

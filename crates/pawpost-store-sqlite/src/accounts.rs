@@ -1,0 +1,148 @@
+//! Accounts and their sessions.
+use crate::rows::{AccountRow, SessionRow};
+use crate::{backend, execute, fetch_all, fetch_optional, unique_violation};
+use pawpost_domain::{Account, AccountId, Email, Session};
+use pawpost_store::stored::{found, to_ms};
+use pawpost_store::StoreResult;
+use sqlx::SqlitePool;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub(crate) async fn create_account(pool: &SqlitePool, a: &Account) -> StoreResult<()> {
+    sqlx::query(concat!(
+        "INSERT INTO accounts (",
+        columns!(accounts),
+        ") VALUES (?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(a.id.to_string())
+    .bind(a.email.as_str())
+    .bind(&a.display_name)
+    .bind(&a.password_hash)
+    .bind(to_ms(a.created_at))
+    .bind(i64::from(a.locked))
+    .execute(pool)
+    .await
+    .map_err(|e| unique_violation(e, "an account with this email address"))?;
+    Ok(())
+}
+
+pub(crate) async fn account_by_email(
+    pool: &SqlitePool,
+    email: &Email,
+) -> StoreResult<Option<Account>> {
+    let query =
+        sqlx::query_as::<_, AccountRow>(select!(accounts, "WHERE email = ?")).bind(email.as_str());
+    fetch_optional(pool, query).await
+}
+
+pub(crate) async fn accounts(pool: &SqlitePool) -> StoreResult<Vec<Account>> {
+    let query = sqlx::query_as::<_, AccountRow>(select!(accounts, "ORDER BY created_at"));
+    fetch_all(pool, query).await
+}
+
+pub(crate) async fn account_by_id(
+    pool: &SqlitePool,
+    id: AccountId,
+) -> StoreResult<Option<Account>> {
+    let query =
+        sqlx::query_as::<_, AccountRow>(select!(accounts, "WHERE id = ?")).bind(id.to_string());
+    fetch_optional(pool, query).await
+}
+
+pub(crate) async fn set_password_hash(
+    pool: &SqlitePool,
+    id: AccountId,
+    password_hash: &str,
+) -> StoreResult<()> {
+    let query = sqlx::query("UPDATE accounts SET password_hash = ? WHERE id = ?")
+        .bind(password_hash)
+        .bind(id.to_string());
+    found(execute(pool, query).await?, "account")
+}
+
+pub(crate) async fn set_account_locked(
+    pool: &SqlitePool,
+    id: AccountId,
+    locked: bool,
+) -> StoreResult<()> {
+    let query = sqlx::query("UPDATE accounts SET locked = ? WHERE id = ?")
+        .bind(i64::from(locked))
+        .bind(id.to_string());
+    found(execute(pool, query).await?, "account")
+}
+
+pub(crate) async fn create_session(pool: &SqlitePool, s: &Session) -> StoreResult<()> {
+    sqlx::query(concat!(
+        "INSERT INTO sessions (",
+        columns!(sessions),
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(s.id.to_string())
+    .bind(s.account_id.to_string())
+    .bind(s.token_hash.as_slice())
+    .bind(&s.csrf_token)
+    .bind(to_ms(s.created_at))
+    .bind(to_ms(s.expires_at))
+    .bind(&s.client_address)
+    .bind(&s.user_agent)
+    .execute(pool)
+    .await
+    .map_err(|e| unique_violation(e, "a session with this token"))?;
+    Ok(())
+}
+
+pub(crate) async fn session_by_token_hash(
+    pool: &SqlitePool,
+    token_hash: &[u8; 32],
+    now: OffsetDateTime,
+) -> StoreResult<Option<Session>> {
+    let query = sqlx::query_as::<_, SessionRow>(select!(
+        sessions,
+        "WHERE token_hash = ? AND expires_at > ?"
+    ))
+    .bind(token_hash.as_slice())
+    .bind(to_ms(now));
+    fetch_optional(pool, query).await
+}
+
+pub(crate) async fn sessions_of(
+    pool: &SqlitePool,
+    account: AccountId,
+    now: OffsetDateTime,
+) -> StoreResult<Vec<Session>> {
+    let query = sqlx::query_as::<_, SessionRow>(select!(
+        sessions,
+        "WHERE account_id = ? AND expires_at > ? ORDER BY created_at DESC"
+    ))
+    .bind(account.to_string())
+    .bind(to_ms(now));
+    fetch_all(pool, query).await
+}
+
+pub(crate) async fn delete_session(pool: &SqlitePool, id: Uuid) -> StoreResult<()> {
+    sqlx::query("DELETE FROM sessions WHERE id = ?")
+        .bind(id.to_string())
+        .execute(pool)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+pub(crate) async fn delete_other_sessions(
+    pool: &SqlitePool,
+    account: AccountId,
+    keep: Uuid,
+) -> StoreResult<u64> {
+    let query = sqlx::query("DELETE FROM sessions WHERE account_id = ? AND id <> ?")
+        .bind(account.to_string())
+        .bind(keep.to_string());
+    execute(pool, query).await
+}
+
+pub(crate) async fn delete_expired_sessions(
+    pool: &SqlitePool,
+    now: OffsetDateTime,
+) -> StoreResult<u64> {
+    let query = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?").bind(to_ms(now));
+    execute(pool, query).await
+}

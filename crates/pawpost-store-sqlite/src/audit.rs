@@ -1,0 +1,96 @@
+//! The hash-chained audit trail.
+use crate::rows::{AuditEndRow, AuditRow};
+use crate::{backend, fetch_all};
+use pawpost_domain::{AccountId, AuditEntry, AuditRecord, HouseholdId};
+use pawpost_store::stored::{bound, next_audit_entry, one, to_integer, to_ms};
+use pawpost_store::{StoreError, StoreResult};
+use sqlx::SqlitePool;
+
+pub(crate) async fn append_audit(
+    pool: &SqlitePool,
+    record: &AuditRecord,
+) -> StoreResult<AuditEntry> {
+    // The append runs to its end even when the caller stops waiting (a client that
+    // hangs up, a timeout): a transaction given up half way would stay open on its
+    // pooled connection, keeping the write lock, and what that connection wrote
+    // afterwards would be acknowledged but never committed.
+    let pool = pool.clone();
+    let record = record.clone();
+    tokio::spawn(async move { append_to_end(&pool, &record).await })
+        .await
+        .map_err(|e| StoreError::Backend(format!("appending to the audit trail stopped: {e}")))?
+}
+
+/// One audit entry, chained to the last: see [`pawpost_store::MetadataStore::append_audit`].
+async fn append_to_end(pool: &SqlitePool, record: &AuditRecord) -> StoreResult<AuditEntry> {
+    // IMMEDIATE takes the write lock before reading the chain's end, so that two
+    // appends cannot both chain to the same entry.
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
+    let last = sqlx::query_as::<_, AuditEndRow>(
+        "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(backend)?;
+    let entry = next_audit_entry(one(last)?, record);
+    let record = &entry.record;
+    sqlx::query(concat!(
+        "INSERT INTO audit_log (",
+        columns!(audit_log),
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(to_integer(entry.seq, "audit sequence number")?)
+    .bind(to_ms(record.at))
+    .bind(record.actor.map(|a| a.to_string()))
+    .bind(record.household.map(|h| h.to_string()))
+    .bind(&record.action)
+    .bind(&record.target)
+    .bind(&record.client)
+    .bind(entry.prev_hash.as_slice())
+    .bind(entry.hash.as_slice())
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?;
+    tx.commit().await.map_err(backend)?;
+    Ok(entry)
+}
+
+pub(crate) async fn audit_entries(
+    pool: &SqlitePool,
+    after_seq: u64,
+    limit: u32,
+) -> StoreResult<Vec<AuditEntry>> {
+    let query =
+        sqlx::query_as::<_, AuditRow>(select!(audit_log, "WHERE seq > ? ORDER BY seq LIMIT ?"))
+            .bind(bound(after_seq))
+            .bind(i64::from(limit));
+    fetch_all(pool, query).await
+}
+
+pub(crate) async fn account_audit(
+    pool: &SqlitePool,
+    account: AccountId,
+    limit: u32,
+) -> StoreResult<Vec<AuditEntry>> {
+    let query = sqlx::query_as::<_, AuditRow>(select!(
+        audit_log,
+        "WHERE actor = ? ORDER BY seq DESC LIMIT ?"
+    ))
+    .bind(account.to_string())
+    .bind(i64::from(limit));
+    fetch_all(pool, query).await
+}
+
+pub(crate) async fn household_audit(
+    pool: &SqlitePool,
+    household: HouseholdId,
+    limit: u32,
+) -> StoreResult<Vec<AuditEntry>> {
+    let query = sqlx::query_as::<_, AuditRow>(select!(
+        audit_log,
+        "WHERE household = ? ORDER BY seq DESC LIMIT ?"
+    ))
+    .bind(household.to_string())
+    .bind(i64::from(limit));
+    fetch_all(pool, query).await
+}

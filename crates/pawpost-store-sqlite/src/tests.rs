@@ -1,0 +1,120 @@
+//! The SQLite store's own tests; the conformance suite runs from here too.
+use super::*;
+use pawpost_domain::{Account, AccountId, AuditRecord, Email, Household, HouseholdId};
+use sqlx::sqlite::SqliteConnectOptions;
+use std::os::unix::fs::PermissionsExt;
+use std::str::FromStr;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+#[tokio::test]
+async fn sqlite_passes_the_metadata_store_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("pawpost.db").display());
+    let store = SqliteStore::open(&url).await.unwrap();
+    pawpost_store::testsuite::metadata_store(&store).await;
+}
+
+#[tokio::test]
+async fn the_database_file_is_private_and_reopens_with_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pawpost.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = SqliteStore::open(&url).await.unwrap();
+    let household = Household {
+        id: HouseholdId::new(),
+        name: "kept".into(),
+        created_at: OffsetDateTime::now_utc(),
+    };
+    let owner = Account {
+        id: AccountId::new(),
+        email: Email::parse("o@example.org").unwrap(),
+        display_name: "O".into(),
+        password_hash: "h".into(),
+        created_at: OffsetDateTime::now_utc(),
+        locked: false,
+    };
+    store.create_account(&owner).await.unwrap();
+    store.create_household(&household, owner.id).await.unwrap();
+    store.pool().close().await;
+    for file in ["pawpost.db", "pawpost.db-wal", "pawpost.db-shm"] {
+        let p = dir.path().join(file);
+        if p.exists() {
+            assert_eq!(
+                std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                0o600,
+                "{file}"
+            );
+        }
+    }
+    let reopened = SqliteStore::open(&url).await.unwrap();
+    assert_eq!(
+        reopened
+            .household(household.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "kept"
+    );
+}
+
+/// A request given up while its audit entry waits for the write lock (a client that
+/// hangs up, a timeout) must not leave a transaction open on a pooled connection:
+/// that connection would keep the write lock, every other writer would fail with
+/// "database is locked", and what it wrote afterwards would never be committed.
+#[tokio::test]
+async fn an_audit_append_given_up_while_waiting_for_the_lock_leaves_no_transaction_open() {
+    use sqlx::{ConnectOptions, Connection};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("pawpost.db").display());
+    let store = SqliteStore::open(&url).await.unwrap();
+    // Another writer holds the lock; it waits for nobody (no busy timeout).
+    let mut other = SqliteConnectOptions::from_str(&url)
+        .unwrap()
+        .busy_timeout(Duration::ZERO)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let record = AuditRecord {
+        at: OffsetDateTime::now_utc(),
+        actor: None,
+        household: None,
+        action: "given_up".into(),
+        target: None,
+        client: None,
+    };
+    let given_up =
+        tokio::time::timeout(Duration::from_millis(200), store.append_audit(&record)).await;
+    assert!(given_up.is_err(), "the append waited for the lock");
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    // The abandoned connection goes back to the pool once its worker is done with it.
+    let deadline = tokio::time::Instant::now() + BUSY_TIMEOUT * 2;
+    while store.pool().num_idle() < usize::try_from(store.pool().size()).unwrap() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a connection never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .expect("no pooled connection still holds the write lock");
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    let entry = store.append_audit(&record).await.unwrap();
+    let committed: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log")
+        .fetch_one(&mut other)
+        .await
+        .unwrap();
+    assert_eq!(
+        u64::try_from(committed).unwrap(),
+        entry.seq,
+        "every entry the store returned is committed, and the chain has no gap"
+    );
+    other.close().await.unwrap();
+}

@@ -1,0 +1,197 @@
+//! What the shell tells the toy, and what the toy tells the shell to do.
+
+use alloc::vec::Vec;
+
+use pawpost_crypto::{MessageId, SealError};
+use pawpost_media::MediaError;
+use pawpost_protocol::{
+    ConfirmationNumber, FrameError, FrameType, PairingCode, RejectReason, RosterRefusal,
+    ServerError,
+};
+
+use crate::state::StateBlob;
+
+/// Something that happened to the toy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// The toy started. `now_ms` is the shell's monotonic clock; `wall_clock_unix_ms` its
+    /// real-time clock if it has one (otherwise the server's time from `Challenge` is used).
+    PowerOn {
+        /// Monotonic milliseconds.
+        now_ms: u64,
+        /// Unix milliseconds, if the toy has a real-time clock.
+        wall_clock_unix_ms: Option<u64>,
+    },
+    /// The physical paw button. Nothing else may produce this event.
+    PawPressed {
+        /// Held for the long-press time (the shell decides how long).
+        long: bool,
+    },
+    /// A complete frame from the server (WebSocket message or reassembled BLE frame).
+    FrameReceived(&'a [u8]),
+    /// Time passed; the shell sends this about once a second.
+    Timer {
+        /// Monotonic milliseconds.
+        now_ms: u64,
+    },
+    /// The microphone stopped after [`Action::StartRecording`]; the recording as Ogg Opus.
+    RecordingFinished {
+        /// The recorded file.
+        ogg: Vec<u8>,
+    },
+    /// A connection to the server is open (the server speaks first, with `Challenge`).
+    Connected,
+    /// The connection closed.
+    Disconnected,
+}
+
+/// Something the shell must do, in the order given. In particular a `Persist` comes before
+/// the `SendFrame` that depends on it having been saved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send this frame to the server.
+    SendFrame(Vec<u8>),
+    /// Play a verified voice message.
+    PlayAudio {
+        /// Which message.
+        message_id: MessageId,
+        /// Ogg Opus, already validated.
+        ogg: Vec<u8>,
+    },
+    /// Start the microphone; stop by itself after `max_ms` and report
+    /// [`Event::RecordingFinished`].
+    StartRecording {
+        /// Longest recording.
+        max_ms: u32,
+    },
+    /// Stop the microphone now and report [`Event::RecordingFinished`].
+    StopRecording,
+    /// Set the heart light.
+    SetHeart(Heart),
+    /// Say something to the child.
+    Speak(Prompt),
+    /// Save this state (replacing the previous one) before carrying out the next actions.
+    Persist(StateBlob),
+    /// Something was refused, for the device's log.
+    Report(Report),
+}
+
+/// The heart light.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Heart {
+    /// Nothing to show.
+    Off,
+    /// Busy: recording, or pairing.
+    On,
+    /// A message is waiting to be heard.
+    Blink,
+}
+
+/// What the toy says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Prompt {
+    /// Pairing mode started ("let's find your family").
+    PairingStarted,
+    /// The code for a parent to type, digit by digit.
+    PairingCode(PairingCode),
+    /// A parent entered the code: "if your app shows this number, press my paw".
+    ConfirmPairing(ConfirmationNumber),
+    /// Pairing finished.
+    Paired,
+    /// Pairing failed or timed out.
+    PairingFailed,
+    /// A long press on a toy that already has a household.
+    AlreadyPaired,
+    /// A short press on a toy without a household.
+    NotPaired,
+    /// The household removed this toy.
+    Unpaired,
+    /// Nothing to hear (said before recording starts).
+    NoMessages,
+    /// The microphone is on.
+    Recording,
+    /// The recording could not be used.
+    RecordingFailed,
+    /// The server has the child's message.
+    Sent,
+    /// It is quiet time: messages wait until morning.
+    QuietHours,
+    /// Too many recordings wait to be sent; try later.
+    TryLater,
+}
+
+/// Why the toy refused an approval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ApprovalRefusal {
+    /// No held message with that id.
+    UnknownMessage,
+    /// The approver is not an approved owner or guardian.
+    NotApprover,
+    /// The signature does not verify.
+    BadSignature,
+    /// The toy is not paired.
+    NotPaired,
+}
+
+/// Why a recording was not sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordingProblem {
+    /// The toy never started the microphone.
+    NotRequested,
+    /// The file is not valid Ogg Opus within the recording limits.
+    BadMedia(MediaError),
+    /// The roster lists nobody to send to.
+    NoRecipients,
+    /// Sealing failed.
+    Seal(SealError),
+    /// The roster does not list this toy's keys, so recipients could not verify it.
+    NoRosterKeys,
+}
+
+/// What the toy refused, and why. Every dropped message is reported here and, with a
+/// `Rejected` frame, to the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Report {
+    /// A message was dropped and will never play.
+    MessageDropped {
+        /// The message, if the envelope parsed far enough.
+        message_id: Option<MessageId>,
+        /// Why.
+        reason: RejectReason,
+    },
+    /// A roster was refused; the toy keeps the one it had.
+    RosterRefused {
+        /// Its version, if it parsed.
+        version: Option<u64>,
+        /// Why.
+        reason: RosterRefusal,
+    },
+    /// An approval was refused; the message stays held.
+    ApprovalRefused {
+        /// The message named.
+        message_id: MessageId,
+        /// Why.
+        reason: ApprovalRefusal,
+    },
+    /// A recording was discarded.
+    RecordingDiscarded {
+        /// Why.
+        reason: RecordingProblem,
+    },
+    /// Bytes that are not a valid frame.
+    FrameRefused {
+        /// Why.
+        error: FrameError,
+    },
+    /// A valid frame that means nothing in the toy's current state (or travels the other
+    /// way); ignored.
+    FrameIgnored {
+        /// Its type.
+        frame_type: FrameType,
+    },
+    /// The server reported an error.
+    ServerError {
+        /// Which.
+        code: ServerError,
+    },
+}

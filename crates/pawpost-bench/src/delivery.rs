@@ -83,7 +83,7 @@ impl Rig {
         let seeded = seed(SeedInto::Sqlite(&data_dir), &households, &[]).await?;
         let server =
             ServerProcess::start(&ctx.bin, &data_dir, &ctx.log(name), &limits_args()).await?;
-        let blob_dir = data_dir.join("blobs");
+        let blob_dir = data_dir.join(pawpost_storage::BLOBS_DIR);
         Self::bring_online(server, None, households, seeded, root, blob_dir).await
     }
 

@@ -9,6 +9,7 @@ use pawpost_crypto::{HouseholdSettings, Member, MemberStatus, Role, Roster, Sign
 use pawpost_domain::{
     Account, AccountId, Device, DeviceId, DeviceKind, Email, Household, HouseholdId,
 };
+use pawpost_storage::{DatabaseUrl, SQLITE_FILE};
 use pawpost_store::MetadataStore;
 use pawpost_store_postgres::PostgresStore;
 use pawpost_store_sqlite::SqliteStore;
@@ -148,18 +149,17 @@ async fn seed_sqlite(
     let staging = staging_root.join(format!("pawpost-bench-seed-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging)?;
-    let db = staging.join("pawpost.db");
-    let store = SqliteStore::open(&format!("sqlite://{}", db.display()))
+    let store = SqliteStore::open(DatabaseUrl::sqlite_in(&staging).as_str())
         .await
         .map_err(|e| eyre!("opening the seed database: {e}"))?;
     let seeded = write_seed(&store, households, with_rosters).await?;
     store.pool().close().await;
     drop(store);
     std::fs::create_dir_all(data_dir)?;
-    for name in ["pawpost.db", "pawpost.db-wal"] {
-        let from = staging.join(name);
+    for name in [SQLITE_FILE.to_owned(), format!("{SQLITE_FILE}-wal")] {
+        let from = staging.join(&name);
         if from.exists() {
-            std::fs::copy(&from, data_dir.join(name))
+            std::fs::copy(&from, data_dir.join(&name))
                 .wrap_err_with(|| format!("copying {}", from.display()))?;
         }
     }

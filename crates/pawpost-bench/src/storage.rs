@@ -10,6 +10,7 @@ use pawpost_domain::{
     Account, AccountId, Device, DeviceId, DeviceKind, Email, Household, HouseholdId, Message,
     ReceiptState,
 };
+use pawpost_storage::{DatabaseUrl, BLOBS_DIR};
 use pawpost_store::{BlobKey, BlobStore, MetadataStore};
 use pawpost_store_sqlite::SqliteStore;
 use serde_json::{json, Value};
@@ -50,11 +51,11 @@ pub async fn ceiling(ctx: &Ctx, args: &StorageArgs) -> Result<Value> {
     std::fs::create_dir_all(&data)?;
     let fsyncs = fsync_rate(&data, Duration::from_secs(3))?;
     let store = Arc::new(
-        SqliteStore::open(&format!("sqlite://{}", data.join("pawpost.db").display()))
+        SqliteStore::open(DatabaseUrl::sqlite_in(&data).as_str())
             .await
             .map_err(|e| eyre!("{e}"))?,
     );
-    let blobs = Arc::new(LocalBlobStore::open(data.join("blobs")).map_err(|e| eyre!("{e}"))?);
+    let blobs = Arc::new(LocalBlobStore::open(data.join(BLOBS_DIR)).map_err(|e| eyre!("{e}"))?);
     let now = OffsetDateTime::now_utc();
     let account = AccountId::new();
     let household = HouseholdId::new();

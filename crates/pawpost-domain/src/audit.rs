@@ -45,7 +45,8 @@ pub fn chain_hash(prev: &[u8; 32], seq: u64, record: &AuditRecord) -> [u8; 32] {
     h.update(CHAIN_DOMAIN);
     h.update(prev);
     h.update(seq.to_be_bytes());
-    let millis = (record.at.unix_timestamp_nanos() / 1_000_000) as i64;
+    // Whole milliseconds since 1970 (every audit record is later than that).
+    let millis = record.at.unix_timestamp() * 1000 + i64::from(record.at.millisecond());
     h.update(millis.to_be_bytes());
     field(
         &mut h,
@@ -115,7 +116,10 @@ mod tests {
         (1..=n)
             .map(|seq| {
                 let record = AuditRecord {
-                    at: OffsetDateTime::from_unix_timestamp(1_700_000_000 + seq as i64).unwrap(),
+                    at: OffsetDateTime::from_unix_timestamp(
+                        1_700_000_000 + i64::try_from(seq).unwrap(),
+                    )
+                    .unwrap(),
                     actor: Some(AccountId::new()),
                     household: None,
                     action: "sign_in".into(),

@@ -259,11 +259,11 @@ impl ConfirmationNumber {
         if value >= 1000 {
             return None;
         }
-        // Each below 10.
+        let digit = |d: u16| u8::try_from(d % 10).ok();
         Some(Self([
-            (value / 100) as u8,
-            (value / 10 % 10) as u8,
-            (value % 10) as u8,
+            digit(value / 100)?,
+            digit(value / 10)?,
+            digit(value)?,
         ]))
     }
 
@@ -601,8 +601,8 @@ impl<'a> Frame<'a> {
         let mut out = Vec::with_capacity(FRAME_HEADER_LEN + body.len());
         out.push(PROTOCOL_VERSION);
         out.push(self.frame_type() as u8);
-        // Below MAX_FRAME_LEN, so it fits in u32.
-        out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        let len = u32::try_from(body.len()).map_err(|_| FrameError::FrameTooLarge)?;
+        out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(&body);
         Ok(out)
     }
@@ -721,8 +721,8 @@ fn put_field(out: &mut Vec<u8>, bytes: &[u8], max: usize) -> Result<(), FrameErr
     if bytes.len() > max {
         return Err(FrameError::FieldTooLong);
     }
-    // At most MAX_ENVELOPE_LEN, so it fits in u32.
-    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    let len = u32::try_from(bytes.len()).map_err(|_| FrameError::FieldTooLong)?;
+    out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(bytes);
     Ok(())
 }
@@ -783,7 +783,7 @@ mod tests {
     #[test]
     fn a_frame_announcing_more_than_a_mebibyte_is_refused_from_its_header() {
         let mut bytes = alloc::vec![PROTOCOL_VERSION, FrameType::Deliver as u8];
-        bytes.extend_from_slice(&(MAX_FRAME_LEN as u32).to_be_bytes());
+        bytes.extend_from_slice(&u32::try_from(MAX_FRAME_LEN).unwrap().to_be_bytes());
         assert_eq!(frame_len(&bytes), Err(FrameError::FrameTooLarge));
         assert_eq!(Frame::decode(&bytes), Err(FrameError::FrameTooLarge));
     }

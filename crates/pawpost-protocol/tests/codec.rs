@@ -142,8 +142,11 @@ fn over_long_fields_are_neither_sent_nor_accepted() {
     }
     .encode()
     .unwrap();
-    lying[FRAME_HEADER_LEN..FRAME_HEADER_LEN + 4]
-        .copy_from_slice(&((MAX_SIGNED_ROSTER_LEN + 1) as u32).to_be_bytes());
+    lying[FRAME_HEADER_LEN..FRAME_HEADER_LEN + 4].copy_from_slice(
+        &u32::try_from(MAX_SIGNED_ROSTER_LEN + 1)
+            .unwrap()
+            .to_be_bytes(),
+    );
     assert_eq!(Frame::decode(&lying), Err(FrameError::FieldTooLong));
 }
 
@@ -175,7 +178,7 @@ fn random_bytes_never_panic_the_decoder() {
             // A plausible header, so that the body parsers run too.
             bytes[0] = PROTOCOL_VERSION;
             bytes[1] = FrameType::ALL[len % FrameType::ALL.len()] as u8;
-            let body = (bytes.len() - 6) as u32;
+            let body = u32::try_from(bytes.len() - 6).unwrap();
             bytes[2..6].copy_from_slice(&body.to_be_bytes());
         }
         let _ = Frame::decode(&bytes);

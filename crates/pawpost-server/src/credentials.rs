@@ -32,7 +32,9 @@ use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 /// How long a browser stays known after its last successful password check.
-pub const DEVICE_TRUST: Duration = Duration::from_secs(180 * 24 * 3600);
+pub const DEVICE_TRUST: Duration = Duration::from_secs(DEVICE_TRUST_SECS.unsigned_abs());
+/// [`DEVICE_TRUST`] in seconds, as a Unix time difference.
+const DEVICE_TRUST_SECS: i64 = 180 * 24 * 3600;
 /// Random bytes naming one browser in its device cookie.
 const DEVICE_NONCE_BYTES: usize = 16;
 /// Separates device cookie tags from any other use of the same key.
@@ -143,7 +145,7 @@ fn known_device(account: &Account, cookie: &str) -> Option<String> {
         return None;
     }
     let age = OffsetDateTime::now_utc().unix_timestamp() - issued;
-    if !(0..DEVICE_TRUST.as_secs() as i64).contains(&age) {
+    if !(0..DEVICE_TRUST_SECS).contains(&age) {
         return None;
     }
     let expected = device_tag(account, issued, &nonce);
@@ -240,7 +242,7 @@ mod tests {
             known_device(&changed, &cookie).is_none(),
             "a changed password"
         );
-        let old = cookie_for(&rose, now - DEVICE_TRUST.as_secs() as i64 - 1);
+        let old = cookie_for(&rose, now - DEVICE_TRUST_SECS - 1);
         assert!(known_device(&rose, &old).is_none(), "an expired cookie");
         let forged = cookie.replace(&now.to_string(), &(now - 1).to_string());
         assert!(known_device(&rose, &forged).is_none(), "an edited cookie");

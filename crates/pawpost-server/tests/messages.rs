@@ -51,7 +51,7 @@ async fn a_grandmothers_voice_reaches_the_toy_and_mum_and_the_server_keeps_only_
     );
     assert_eq!(upload(&f.mum, &f.home, name).await.0, StatusCode::CREATED);
     let avatar: Vec<u8> = (0..4096u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13).to_le_bytes()[0])
         .collect();
     let (picture, _) = sealed(
         &f.gran_keys,

@@ -114,6 +114,16 @@ impl Writer {
             None => self.u8(0),
         }
     }
+    /// A count as [`Reader::count`] reads it: a `u16` when `wide`, else a `u8`. Callers keep
+    /// counts within their `MAX_STORED_*` limits, which fit; a larger one is written as
+    /// the largest value, which a restore refuses as over the limit.
+    pub(crate) fn count(&mut self, wide: bool, n: usize) {
+        if wide {
+            self.u16(u16::try_from(n).unwrap_or(u16::MAX));
+        } else {
+            self.u8(u8::try_from(n).unwrap_or(u8::MAX));
+        }
+    }
     /// A `u32` length then the bytes; callers keep the bytes within their limits.
     pub(crate) fn field(&mut self, b: &[u8]) {
         self.u32(u32::try_from(b.len()).unwrap_or(u32::MAX));

@@ -149,7 +149,8 @@ enum AuditCommand {
 /// `restore`, `admin` and `audit`.
 #[derive(Args)]
 struct StoreArgs {
-    /// Folder for the database and blobs (created with mode 0700).
+    /// Folder for the database and blobs. Every command but `backup` creates it with mode
+    /// 0700 (or tightens it to 0700); `backup` only reads it.
     #[arg(long, env = "PAWPOST_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
 

@@ -91,11 +91,13 @@ async fn read_capped(headers: &HeaderMap, body: Body, max: usize) -> ApiResult<V
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > max as u64) {
+        .and_then(|v| v.parse::<u64>().ok())
+        // A length beyond the address space is over any limit.
+        .map(|len| usize::try_from(len).unwrap_or(usize::MAX));
+    if declared.is_some_and(|len| len > max) {
         return Err(too_large(max));
     }
-    let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(max as u64) as usize);
+    let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(max));
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| {

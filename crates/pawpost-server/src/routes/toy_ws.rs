@@ -143,7 +143,9 @@ impl Session {
 
     async fn challenge(&mut self) {
         self.nonce = rand::random();
-        let server_time_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64;
+        let server_time_ms =
+            u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+                .unwrap_or(0);
         self.send(&Frame::Challenge {
             nonce: self.nonce,
             server_time_ms,
@@ -254,7 +256,7 @@ impl Session {
         toys::code_given(&self.state, device, self.addr).await;
         self.send(&Frame::PairCode {
             code,
-            expires_in_s: PAIRING_CODE_TTL.as_secs() as u32,
+            expires_in_s: u32::try_from(PAIRING_CODE_TTL.as_secs()).unwrap_or(u32::MAX),
         })
         .await;
         Ok(ControlFlow::Continue(()))

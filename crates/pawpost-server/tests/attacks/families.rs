@@ -80,22 +80,8 @@ fn subject(mail: &str) -> String {
 /// The decoded text of a quoted-printable mail body.
 fn body(mail: &str) -> String {
     let raw = mail.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    let raw = raw.replace("=\r\n", "");
-    let mut bytes = Vec::new();
-    let mut rest = raw.as_bytes();
-    while let Some((&b, tail)) = rest.split_first() {
-        match (b, tail) {
-            (b'=', [h, l, tail @ ..]) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
-                let hex = std::str::from_utf8(&[*h, *l]).unwrap().to_owned();
-                bytes.push(u8::from_str_radix(&hex, 16).unwrap());
-                rest = tail;
-            }
-            _ => {
-                bytes.push(b);
-                rest = tail;
-            }
-        }
-    }
+    let bytes = quoted_printable::decode(raw, quoted_printable::ParseMode::Robust)
+        .unwrap_or_else(|e| panic!("the mail body is not quoted-printable: {e}"));
     String::from_utf8_lossy(&bytes).into_owned()
 }
 

@@ -1285,13 +1285,13 @@ fn no_frame_from_outside_starts_the_microphone() {
                         state ^= state << 13;
                         state ^= state >> 7;
                         state ^= state << 17;
-                        state as u8
+                        state.to_le_bytes()[0]
                     })
                     .collect();
                 if bytes.len() >= 6 {
                     bytes[0] = PROTOCOL_VERSION;
                     bytes[1] = FrameType::ALL[i % FrameType::ALL.len()] as u8;
-                    let body = (bytes.len() - 6) as u32;
+                    let body = u32::try_from(bytes.len() - 6).unwrap();
                     bytes[2..6].copy_from_slice(&body.to_be_bytes());
                 }
                 bytes

@@ -53,7 +53,9 @@ pub fn now_unix_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .as_millis() as u64
+        .as_millis()
+        .try_into()
+        .unwrap()
 }
 
 /// A valid Ogg Opus file of about `ms` milliseconds (20 ms CELT packets).

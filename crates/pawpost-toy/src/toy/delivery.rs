@@ -203,7 +203,7 @@ impl Toy {
         let minutes = i64::try_from(wall / MS_PER_MINUTE).unwrap_or(i64::MAX)
             + i64::from(settings.timezone_offset_minutes);
         // rem_euclid of a day is within 0..1440, so it fits in u16.
-        let minute = minutes.rem_euclid(MINUTES_PER_DAY) as u16;
+        let minute = u16::try_from(minutes.rem_euclid(MINUTES_PER_DAY)).unwrap_or(0);
         if quiet.start_minute < quiet.end_minute {
             (quiet.start_minute..quiet.end_minute).contains(&minute)
         } else {

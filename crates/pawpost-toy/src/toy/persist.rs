@@ -65,8 +65,7 @@ impl Toy {
             Some(h) => {
                 w.u8(1);
                 w.field(&h.roster.encode());
-                // Bounded by the roster's member limit, which fits in u8.
-                w.u8(h.pinned_owners.len() as u8);
+                w.count(false, h.pinned_owners.len());
                 for key in &h.pinned_owners {
                     w.bytes(key);
                 }
@@ -74,14 +73,12 @@ impl Toy {
             None => w.u8(0),
         }
         w.u64(self.seen.floor_ms);
-        // At most MAX_SEEN_IDS, which fits in u16.
-        w.u16(self.seen.ids.len() as u16);
+        w.count(true, self.seen.ids.len());
         for (id, created) in &self.seen.ids {
             w.bytes(&id.0);
             w.u64(*created);
         }
-        // At most MAX_QUEUED_MESSAGES, which fits in u8.
-        w.u8(self.queue.len() as u8);
+        w.count(false, self.queue.len());
         for m in &self.queue {
             w.bytes(&m.message_id.0);
             w.bytes(&m.sender.0);

@@ -127,7 +127,7 @@ fn random_frames(seed: u8) -> Vec<Vec<u8>> {
         if i % 2 == 0 && bytes.len() >= 6 {
             bytes[0] = PROTOCOL_VERSION;
             bytes[1] = FrameType::ALL[i % FrameType::ALL.len()] as u8;
-            let body = (bytes.len() - 6) as u32;
+            let body = u32::try_from(bytes.len() - 6).unwrap();
             bytes[2..6].copy_from_slice(&body.to_be_bytes());
         }
         frames.push(bytes);

@@ -3,7 +3,7 @@ use crate::rows::{AuditEndRow, AuditRow};
 use crate::{backend, begin, fetch_all};
 use pawpost_domain::{AccountId, AuditEntry, AuditRecord, HouseholdId};
 use pawpost_store::stored::{bound, next_audit_entry, one, to_integer};
-use pawpost_store::StoreResult;
+use pawpost_store::{columns, select, StoreResult};
 use sqlx::PgPool;
 
 pub(crate) async fn append_audit(pool: &PgPool, record: &AuditRecord) -> StoreResult<AuditEntry> {

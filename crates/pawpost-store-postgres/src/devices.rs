@@ -9,7 +9,7 @@ use pawpost_domain::{
 use pawpost_store::stored::{
     bound, claim_step, found, one, to_integer, unsigned, whole_ms, ClaimStep,
 };
-use pawpost_store::StoreResult;
+use pawpost_store::{columns, select, StoreResult};
 use sqlx::{PgPool, Postgres};
 use time::OffsetDateTime;
 

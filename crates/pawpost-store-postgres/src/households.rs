@@ -8,7 +8,7 @@ use pawpost_domain::{
     AccountId, Household, HouseholdId, Invitation, Member, MemberStatus, Membership, Role,
 };
 use pawpost_store::stored::{already_there, found, invitation_spent, parse, whole_ms};
-use pawpost_store::{RecentInvitations, Redemption, StoreResult};
+use pawpost_store::{columns, select, RecentInvitations, Redemption, StoreResult};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 

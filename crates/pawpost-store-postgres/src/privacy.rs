@@ -3,7 +3,7 @@ use crate::rows::MessageRow;
 use crate::{backend, begin, fetch_all};
 use pawpost_domain::{AccountId, HouseholdId, Message};
 use pawpost_store::stored::{found, whole_ms};
-use pawpost_store::StoreResult;
+use pawpost_store::{select, StoreResult};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;

@@ -3,7 +3,7 @@ use crate::rows::{AccountRow, SessionRow};
 use crate::{backend, execute, fetch_all, fetch_optional, unique_violation};
 use pawpost_domain::{Account, AccountId, Email, Session};
 use pawpost_store::stored::{found, to_ms};
-use pawpost_store::StoreResult;
+use pawpost_store::{columns, select, StoreResult};
 use sqlx::SqlitePool;
 use time::OffsetDateTime;
 use uuid::Uuid;

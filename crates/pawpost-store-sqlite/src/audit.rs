@@ -3,7 +3,7 @@ use crate::rows::{AuditEndRow, AuditRow};
 use crate::{backend, fetch_all};
 use pawpost_domain::{AccountId, AuditEntry, AuditRecord, HouseholdId};
 use pawpost_store::stored::{bound, next_audit_entry, one, to_integer, to_ms};
-use pawpost_store::{StoreError, StoreResult};
+use pawpost_store::{columns, select, StoreError, StoreResult};
 use sqlx::SqlitePool;
 
 pub(crate) async fn append_audit(

@@ -9,7 +9,7 @@ use pawpost_domain::{
 use pawpost_store::stored::{
     bound, claim_step, found, from_ms, one, to_integer, to_ms, unsigned, ClaimStep,
 };
-use pawpost_store::StoreResult;
+use pawpost_store::{columns, select, StoreResult};
 use sqlx::SqlitePool;
 use time::OffsetDateTime;
 

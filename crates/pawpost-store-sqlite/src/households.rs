@@ -8,7 +8,7 @@ use pawpost_domain::{
     AccountId, Household, HouseholdId, Invitation, Member, MemberStatus, Membership, Role,
 };
 use pawpost_store::stored::{self, already_there, found, invitation_spent, parse, to_ms};
-use pawpost_store::{RecentInvitations, Redemption, StoreResult};
+use pawpost_store::{columns, select, RecentInvitations, Redemption, StoreResult};
 use sqlx::SqlitePool;
 use time::OffsetDateTime;
 

@@ -3,7 +3,7 @@ use crate::rows::{ApprovalRow, MessageRow, ReceiptRow};
 use crate::{backend, execute, fetch_all, fetch_optional, unique_violation};
 use pawpost_domain::{AccountId, Approval, DeviceId, HouseholdId, Message, Receipt, ReceiptState};
 use pawpost_store::stored::{found, to_integer, to_ms};
-use pawpost_store::StoreResult;
+use pawpost_store::{columns, select, StoreResult};
 use sqlx::SqlitePool;
 use time::OffsetDateTime;
 use uuid::Uuid;

@@ -4,7 +4,7 @@ use crate::rows::MessageRow;
 use crate::{backend, checkpoint, fetch_all};
 use pawpost_domain::{AccountId, HouseholdId, Message};
 use pawpost_store::stored::{self, found, to_ms};
-use pawpost_store::StoreResult;
+use pawpost_store::{select, StoreResult};
 use sqlx::SqlitePool;
 use time::OffsetDateTime;
 use uuid::Uuid;

@@ -1,6 +1,6 @@
 //! Rows as SQLite keeps them (ids as text, times as milliseconds since the epoch, flags
-//! as integers), each with the columns it reads and its conversion into the domain type.
-//! The column lists are macros so that every query stays one static string.
+//! as integers), each with its conversion into the domain type. The columns each reads
+//! are listed by `pawpost_store::columns!`, shared with the PostgreSQL store.
 use pawpost_domain::{
     Account, AccountId, Approval, AuditEntry, AuditRecord, Device, DeviceId, Household,
     HouseholdId, Member, Membership, Message, PairingClaimant, PendingPairing, Receipt, Session,
@@ -8,45 +8,6 @@ use pawpost_domain::{
 use pawpost_store::stored::{self, email, from_ms, hash, opt_from_ms, opt_uuid, parse, unsigned};
 use pawpost_store::{InvitationCount, StoreError};
 use sqlx::FromRow;
-
-/// The columns a table's row type below reads: `columns!(accounts)`.
-macro_rules! columns {
-    (accounts) => {
-        "id, email, display_name, password_hash, created_at, locked"
-    };
-    (sessions) => {
-        "id, account_id, token_hash, csrf_token, created_at, expires_at, client_address, user_agent"
-    };
-    (memberships) => {
-        "household_id, account_id, role, status, joined_at"
-    };
-    (devices) => {
-        "id, kind, account_id, household_id, identity, label, created_at"
-    };
-    (messages) => {
-        "id, household_id, sender_device, sender_account, media_type, duration_ms, envelope_len, created_at, blob_key"
-    };
-    (pairings) => {
-        "code, device_id, identity, created_at, expires_at, household_id, claimed_by, confirmation, confirm_by"
-    };
-    (audit_log) => {
-        "seq, at, actor, household, action, target, client, prev_hash, hash"
-    };
-}
-
-/// `SELECT` of a table's row columns, followed by `$rest`: `select!(accounts, "WHERE id = ?")`.
-macro_rules! select {
-    ($table:ident, $rest:literal) => {
-        concat!(
-            "SELECT ",
-            columns!($table),
-            " FROM ",
-            stringify!($table),
-            " ",
-            $rest
-        )
-    };
-}
 
 #[derive(FromRow)]
 pub(crate) struct AccountRow {

@@ -1,6 +1,7 @@
 //! The SQLite store's own tests; the conformance suite runs from here too.
 use super::*;
 use pawpost_domain::{Account, AccountId, AuditRecord, Email, Household, HouseholdId};
+use pawpost_store::MetadataStore;
 use sqlx::sqlite::SqliteConnectOptions;
 use std::os::unix::fs::PermissionsExt;
 use std::str::FromStr;

@@ -4,8 +4,10 @@
 #![forbid(unsafe_code)]
 
 mod blob;
+mod delegate;
 mod metadata;
 mod peers;
+mod sql;
 pub mod stored;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
@@ -30,3 +32,17 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What [`impl_metadata_store!`] names in the crate that invokes it.
+#[doc(hidden)]
+pub mod __private {
+    pub use async_trait::async_trait;
+    pub use pawpost_domain::{
+        Account, AccountId, Approval, AuditEntry, AuditRecord, Device, DeviceId, Email, Household,
+        HouseholdId, Invitation, Member, MemberStatus, Membership, Message, PairingClaim,
+        PairingClaimant, PairingCreated, PendingPairing, Receipt, ReceiptState, Role, Session,
+        StoredRoster,
+    };
+    pub use time::OffsetDateTime;
+    pub use uuid::Uuid;
+}

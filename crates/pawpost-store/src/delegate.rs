@@ -1,0 +1,121 @@
+//! The `MetadataStore` implementation shared by the SQL stores, whose queries live in
+//! modules of their own crates.
+
+/// Implements [`MetadataStore`](crate::MetadataStore) for `$store` by handing every
+/// method to the function of the same name in the invoking crate's module for its
+/// concern, with `&self.$pool` first and the method's arguments after it:
+///
+/// - `accounts`: accounts and sessions;
+/// - `households`: households, memberships and invitations;
+/// - `devices`: devices, rosters and pairing;
+/// - `messages`: messages, receipts and approvals;
+/// - `privacy`: erasure and retention;
+/// - `audit`: the audit trail.
+///
+/// Methods the trait provides a default for may follow a `;`, written out as in any
+/// `impl` block:
+///
+/// ```ignore
+/// pawpost_store::impl_metadata_store!(SqliteStore, pool);
+/// pawpost_store::impl_metadata_store! {
+///     PostgresStore, pool;
+///     fn peers(&self) -> Option<Arc<dyn Peers>> {
+///         Some(Arc::new(self.clone()))
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! impl_metadata_store {
+    ($store:ty, $pool:ident $(; $($provided:tt)*)?) => {
+        $crate::impl_metadata_store! {
+            @impl $store, $pool, [$($($provided)*)?],
+            accounts::create_account(account: &Account) -> ();
+            accounts::account_by_email(email: &Email) -> Option<Account>;
+            accounts::account_by_id(id: AccountId) -> Option<Account>;
+            accounts::set_password_hash(id: AccountId, password_hash: &str) -> ();
+            accounts::set_account_locked(id: AccountId, locked: bool) -> ();
+            accounts::accounts() -> Vec<Account>;
+            accounts::create_session(session: &Session) -> ();
+            accounts::session_by_token_hash(token_hash: &[u8; 32], now: OffsetDateTime) -> Option<Session>;
+            accounts::sessions_of(account: AccountId, now: OffsetDateTime) -> Vec<Session>;
+            accounts::delete_session(id: Uuid) -> ();
+            accounts::delete_other_sessions(account: AccountId, keep: Uuid) -> u64;
+            accounts::delete_expired_sessions(now: OffsetDateTime) -> u64;
+
+            households::create_household(household: &Household, owner: AccountId) -> ();
+            households::household(id: HouseholdId) -> Option<Household>;
+            households::rename_household(id: HouseholdId, name: &str) -> ();
+            households::households_of(account: AccountId) -> Vec<(Household, Membership)>;
+            households::membership(household: HouseholdId, account: AccountId) -> Option<Membership>;
+            households::members(household: HouseholdId) -> Vec<Member>;
+            households::update_member(household: HouseholdId, account: AccountId, role: Role, status: MemberStatus) -> ();
+            households::remove_member(household: HouseholdId, account: AccountId) -> ();
+            households::create_invitation(invitation: &Invitation) -> ();
+            households::recent_invitations(household: HouseholdId, account: AccountId, since: OffsetDateTime) -> RecentInvitations;
+            households::redeem_invitation(token_hash: &[u8; 32], account: AccountId, now: OffsetDateTime) -> Redemption;
+
+            devices::create_device(device: &Device) -> ();
+            devices::device(id: DeviceId) -> Option<Device>;
+            devices::devices_of_account(account: AccountId) -> Vec<Device>;
+            devices::devices_of_household(household: HouseholdId) -> Vec<Device>;
+            devices::update_device_identity(id: DeviceId, identity: &[u8]) -> ();
+            devices::latest_roster(household: HouseholdId) -> Option<StoredRoster>;
+            devices::insert_roster(roster: &StoredRoster) -> ();
+            devices::rosters_since(household: HouseholdId, version: u64) -> Vec<StoredRoster>;
+            devices::create_pairing(pairing: &PendingPairing) -> PairingCreated;
+            devices::claim_pairing(code: &str, claimant: &PairingClaimant, now: OffsetDateTime) -> PairingClaim;
+            devices::pairing_of_device(device: DeviceId, now: OffsetDateTime) -> Option<PendingPairing>;
+            devices::end_pairing(device: DeviceId, code: &str) -> bool;
+
+            messages::insert_message(message: &Message, recipients: &[DeviceId]) -> ();
+            messages::message(id: Uuid) -> Option<Message>;
+            messages::receipts(message: Uuid) -> Vec<Receipt>;
+            messages::messages_for_account(household: HouseholdId, account: AccountId) -> Vec<Message>;
+            messages::messages_of_household(household: HouseholdId) -> Vec<Message>;
+            messages::undelivered_for(device: DeviceId) -> Vec<Message>;
+            messages::set_receipt(message: Uuid, device: DeviceId, state: ReceiptState, at: OffsetDateTime) -> ();
+            messages::refuse_receipt(message: Uuid, device: DeviceId, reason: &str, at: OffsetDateTime) -> ();
+            messages::insert_approval(approval: &Approval) -> ();
+            messages::approvals_pending_for(device: DeviceId) -> Vec<Approval>;
+
+            privacy::delete_account(account: AccountId) -> Vec<String>;
+            privacy::delete_household(household: HouseholdId) -> Vec<String>;
+            privacy::households_with_messages() -> Vec<HouseholdId>;
+            privacy::played_messages_before(household: HouseholdId, cutoff: OffsetDateTime) -> Vec<Message>;
+            privacy::unplayed_messages_before(cutoff: OffsetDateTime) -> Vec<Message>;
+            privacy::delete_messages(ids: &[Uuid]) -> ();
+
+            audit::append_audit(record: &AuditRecord) -> AuditEntry;
+            audit::audit_entries(after_seq: u64, limit: u32) -> Vec<AuditEntry>;
+            audit::household_audit(household: HouseholdId, limit: u32) -> Vec<AuditEntry>;
+            audit::account_audit(account: AccountId, limit: u32) -> Vec<AuditEntry>;
+        }
+    };
+    (
+        @impl $store:ty, $pool:ident, [$($provided:tt)*],
+        $($module:ident::$method:ident($($arg:ident: $arg_type:ty),*) -> $output:ty;)*
+    ) => {
+        // In a block of its own, so that these names do not clash with the invoking
+        // module's imports.
+        const _: () = {
+            use $crate::__private::{
+                async_trait, Account, AccountId, Approval, AuditEntry, AuditRecord, Device,
+                DeviceId, Email, Household, HouseholdId, Invitation, Member, MemberStatus,
+                Membership, Message, OffsetDateTime, PairingClaim, PairingClaimant,
+                PairingCreated, PendingPairing, Receipt, ReceiptState, Role, Session,
+                StoredRoster, Uuid,
+            };
+            use $crate::{MetadataStore, RecentInvitations, Redemption, StoreResult};
+
+            #[async_trait]
+            impl MetadataStore for $store {
+                $(
+                    async fn $method(&self, $($arg: $arg_type),*) -> StoreResult<$output> {
+                        $module::$method(&self.$pool, $($arg),*).await
+                    }
+                )*
+                $($provided)*
+            }
+        };
+    };
+}

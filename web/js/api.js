@@ -3,17 +3,22 @@
  * state-changing request echoes the session's CSRF token.
  */
 
-/** An error answer: `status`, the server's stable `code` and its human `message`. */
+/**
+ * An error answer: `status`, the server's stable `code`, its human `message`, and for a
+ * 429 or 503 the seconds to wait (`Retry-After`), when the server said.
+ */
 export class ApiError extends Error {
   /**
    * @param {number} status
    * @param {string} code
    * @param {string} message
+   * @param {number | null} [retryAfter]
    */
-  constructor(status, code, message) {
+  constructor(status, code, message, retryAfter = null) {
     super(message);
     this.status = status;
     this.code = code;
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -39,7 +44,8 @@ async function errorOf(res) {
     // Not JSON: keep the generic message.
   }
   if (res.status === 413) message = `This is too large to send. ${message}`;
-  return new ApiError(res.status, code, message);
+  const retry = Number.parseInt(res.headers.get('Retry-After') ?? '', 10);
+  return new ApiError(res.status, code, message, Number.isFinite(retry) && retry >= 0 ? retry : null);
 }
 
 /**

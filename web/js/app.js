@@ -3,7 +3,7 @@
 import { api, ApiError, setCsrfToken } from './api.js';
 import { ensureDevice } from './device.js';
 import { h } from './util.js';
-import { authView, joinView, acceptPendingInvitation } from './views/auth.js';
+import { authView, joinView, acceptPendingInvitation, forgotView, resetView } from './views/auth.js';
 import { householdsView } from './views/households.js';
 import { householdView } from './views/household.js';
 import { familyView } from './views/family.js';
@@ -106,6 +106,8 @@ function header() {
 async function route() {
   const path = location.pathname.replace(/\/+$/, '') || '/';
   if (path === '/join') return joinView(app);
+  if (path === '/reset') return resetView(app);
+  if (path === '/forgot') return forgotView();
   if (!app.account) {
     if (path === '/signup') return authView(app, 'signup');
     if (path !== '/signin') history.replaceState(null, '', `/signin?next=${encodeURIComponent(path)}`);

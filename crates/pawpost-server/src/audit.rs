@@ -84,6 +84,11 @@ audit_actions! {
     MessageUploaded = "message_uploaded",
     /// The account's password was changed; other sessions ended.
     PasswordChanged = "password_changed",
+    /// The account's password was set with a link sent by email; every session ended.
+    PasswordReset = "password_reset",
+    /// Someone asked for a link to choose a new password for the account (from an
+    /// address).
+    PasswordResetRequested = "password_reset_requested",
     /// An owner published a roster version; the target is its version.
     RosterPublished = "roster_published",
     /// A sign-in with the right password.
@@ -123,6 +128,8 @@ impl AuditAction {
             AuditAction::SignIn
                 | AuditAction::SignInFailed
                 | AuditAction::PasswordChanged
+                | AuditAction::PasswordReset
+                | AuditAction::PasswordResetRequested
                 | AuditAction::AccountCreated
         )
     }

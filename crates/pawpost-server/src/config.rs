@@ -41,6 +41,17 @@ pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// New accounts allowed per client address within `SIGNUP_WINDOW`.
 pub const DEFAULT_SIGNUPS_PER_ADDRESS: u32 = 20;
 pub const SIGNUP_WINDOW: Duration = Duration::from_secs(3600);
+/// How long a link to choose a new password works (it also stops once the password
+/// changes, so it works once).
+pub const PASSWORD_RESET_TTL: Duration = Duration::from_secs(30 * 60);
+/// Links to choose a new password one email address may ask for within
+/// `PASSWORD_RESET_WINDOW` (counted whether or not the address has an account).
+pub const PASSWORD_RESETS_PER_ACCOUNT: u32 = 3;
+/// Links to choose a new password one client address may ask for within
+/// `PASSWORD_RESET_WINDOW`, for any email addresses.
+pub const PASSWORD_RESETS_PER_ADDRESS: u32 = 20;
+/// The window the password reset limits count over.
+pub const PASSWORD_RESET_WINDOW: Duration = Duration::from_secs(3600);
 /// Password hashes allowed to wait for a worker.
 pub const DEFAULT_HASH_QUEUE: usize = 64;
 /// Default security.txt contact; operators set their own.

@@ -82,6 +82,8 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(accounts::me, privacy::delete_account))
         .routes(routes!(privacy::export))
         .routes(routes!(accounts::change_password))
+        .routes(routes!(accounts::request_password_reset))
+        .routes(routes!(accounts::confirm_password_reset))
         .routes(routes!(sessions::sign_in, sessions::list))
         .routes(routes!(sessions::current, sessions::sign_out))
         .routes(routes!(households::create, households::list))
@@ -291,6 +293,14 @@ where
         toy_auth_failures_per_address: ratelimit::Limiter::new(config::RateLimit {
             max: config::TOY_AUTH_FAILURES_PER_ADDRESS,
             window: config::TOY_AUTH_WINDOW,
+        }),
+        password_resets_per_account: ratelimit::Limiter::new(config::RateLimit {
+            max: config::PASSWORD_RESETS_PER_ACCOUNT,
+            window: config::PASSWORD_RESET_WINDOW,
+        }),
+        password_resets_per_address: ratelimit::Limiter::new(config::RateLimit {
+            max: config::PASSWORD_RESETS_PER_ADDRESS,
+            window: config::PASSWORD_RESET_WINDOW,
         }),
     });
     let listener = TcpListener::bind(config.listen)

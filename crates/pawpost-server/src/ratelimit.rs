@@ -64,10 +64,14 @@ pub enum LimitName {
     PairingPerAddress,
     WrongPairingCodesPerAccount,
     ToyAuthFailuresPerAddress,
+    /// Links to choose a new password asked for one email address.
+    PasswordResetsPerAccount,
+    /// Links to choose a new password asked for from one client address.
+    PasswordResetsPerAddress,
 }
 
 impl LimitName {
-    const ALL: [LimitName; 7] = [
+    const ALL: [LimitName; 9] = [
         LimitName::LoginPerAccount,
         LimitName::LoginPerDevice,
         LimitName::LoginPerAddress,
@@ -75,6 +79,8 @@ impl LimitName {
         LimitName::PairingPerAddress,
         LimitName::WrongPairingCodesPerAccount,
         LimitName::ToyAuthFailuresPerAddress,
+        LimitName::PasswordResetsPerAccount,
+        LimitName::PasswordResetsPerAddress,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -86,6 +92,8 @@ impl LimitName {
             LimitName::PairingPerAddress => "pairing-address",
             LimitName::WrongPairingCodesPerAccount => "pairing-codes-account",
             LimitName::ToyAuthFailuresPerAddress => "toy-auth-address",
+            LimitName::PasswordResetsPerAccount => "password-resets-account",
+            LimitName::PasswordResetsPerAddress => "password-resets-address",
         }
     }
 

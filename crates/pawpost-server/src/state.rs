@@ -33,6 +33,8 @@ pub struct Limits {
     pub pairing_per_address: Limiter,
     pub wrong_pairing_codes_per_account: Limiter,
     pub toy_auth_failures_per_address: Limiter,
+    pub password_resets_per_account: Limiter,
+    pub password_resets_per_address: Limiter,
 }
 
 impl Limits {
@@ -45,6 +47,8 @@ impl Limits {
             LimitName::PairingPerAddress => &self.pairing_per_address,
             LimitName::WrongPairingCodesPerAccount => &self.wrong_pairing_codes_per_account,
             LimitName::ToyAuthFailuresPerAddress => &self.toy_auth_failures_per_address,
+            LimitName::PasswordResetsPerAccount => &self.password_resets_per_account,
+            LimitName::PasswordResetsPerAddress => &self.password_resets_per_address,
         }
     }
 }

@@ -113,6 +113,8 @@ async fn the_openapi_document_lists_every_route() {
         ("/api/v1/households/{household_id}", "delete"),
         ("/api/v1/households/{household_id}/audit", "get"),
         ("/api/v1/accounts/me/activity", "get"),
+        ("/api/v1/password-resets", "post"),
+        ("/api/v1/password-resets/confirm", "post"),
     ];
     let documented: usize = paths
         .values()

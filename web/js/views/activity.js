@@ -62,6 +62,10 @@ export function describe(e, opts) {
       return ok(opts.own ? `Signed out${from}` : `${who} signed out${from}`);
     case 'password_changed':
       return ok(`Password changed${from}`);
+    case 'password_reset':
+      return ok(`New password set with a link sent by email${from}; every browser was signed out`);
+    case 'password_reset_requested':
+      return ok(`A link to choose a new password was asked for${from}`);
     case 'device_registered':
       return ok(`New device added to ${opts.own ? 'your' : 'the'} account${from}`);
     case 'data_exported':

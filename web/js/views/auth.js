@@ -1,4 +1,5 @@
-// Sign up, sign in, and joining a household from an invitation link.
+// Sign up, sign in, joining a household from an invitation link, and choosing a new
+// password with a link sent by email when the old one is forgotten.
 import { api, ApiError } from '../api.js';
 import { h } from '../util.js';
 
@@ -6,6 +7,9 @@ import { h } from '../util.js';
 export const MIN_PASSWORD_CHARS = 15;
 const MAX_PASSWORD_CHARS = 256;
 const JOIN_KEY = 'pawpost.join';
+const RESET_KEY = 'pawpost.reset';
+/** How long an emailed link to choose a new password works (the server's PASSWORD_RESET_TTL). */
+const RESET_LINK_MINUTES = 30;
 
 /** A few of the most common passwords and patterns; the server checks a far longer list. */
 const COMMON = [
@@ -59,6 +63,232 @@ function field(id, label, attrs, hint) {
   const input = h('input', { id, name: id, ...attrs, 'aria-describedby': hint ? `${id}-hint` : undefined });
   if (hint) hint.id = `${id}-hint`;
   return h('div', { class: 'field' }, h('label', { for: id, text: label }), input, hint);
+}
+
+/**
+ * A labelled input with its own error line beside it (announced when it changes).
+ * @param {string} id
+ * @param {string} label
+ * @param {Record<string, any>} attrs
+ * @param {HTMLElement} [hint]
+ * @returns {{ wrap: HTMLElement, input: HTMLInputElement, error: HTMLElement, show: (text: string) => void }}
+ */
+export function fieldWithError(id, label, attrs, hint) {
+  const error = h('p', { class: 'error field-error', id: `${id}-error`, role: 'alert' });
+  if (hint) hint.id = `${id}-hint`;
+  const input = /** @type {HTMLInputElement} */ (
+    h('input', { id, name: id, ...attrs, 'aria-describedby': hint ? `${id}-hint ${id}-error` : `${id}-error` })
+  );
+  const wrap = h('div', { class: 'field' }, h('label', { for: id, text: label }), input, hint, error);
+  /** @param {string} text */
+  const show = (text) => {
+    error.textContent = text;
+    if (text) input.setAttribute('aria-invalid', 'true');
+    else input.removeAttribute('aria-invalid');
+  };
+  return { wrap, input, error, show };
+}
+
+/**
+ * The password rules as a live checklist under a new-password field; call `update` once
+ * the field exists, and on every input.
+ * @param {() => [string, string, string]} values the password, the email address and the name
+ * @returns {{ hint: HTMLElement, update: () => void }}
+ */
+export function passwordRulesHint(values) {
+  const list = h('ul', { class: 'rules' });
+  const status = h('p', { class: 'visually-hidden', 'aria-live': 'polite' });
+  const hint = h(
+    'div',
+    { class: 'hint' },
+    h('p', { text: 'Use a long passphrase: a few unrelated words. No symbols, digits or capitals needed.' }),
+    list,
+    status,
+  );
+  let last = '';
+  const update = () => {
+    const rules = passwordRules(...values());
+    list.replaceChildren(
+      ...rules.map((r) =>
+        h('li', { class: r.met ? 'met' : 'unmet', dataset: { rule: r.id } }, h('span', { class: 'mark', 'aria-hidden': 'true', text: r.met ? '✓' : '✗' }), h('span', { class: 'visually-hidden', text: r.met ? 'Met: ' : 'Not met: ' }), r.text),
+      ),
+    );
+    const unmet = rules.filter((r) => !r.met).length;
+    const summary = unmet === 0 ? 'The password meets the rules.' : `${unmet} password rule${unmet > 1 ? 's' : ''} not met yet.`;
+    if (summary !== last) status.textContent = last = summary;
+  };
+  return { hint, update };
+}
+
+/**
+ * "Wait about 12 minutes", from a Retry-After in seconds.
+ * @param {number | null} seconds
+ */
+export function waitWords(seconds) {
+  if (seconds === null) return 'Wait a while';
+  if (seconds < 90) return `Wait ${Math.max(1, seconds)} second${seconds === 1 ? '' : 's'}`;
+  const minutes = Math.ceil(seconds / 60);
+  return `Wait about ${minutes} minutes`;
+}
+
+/**
+ * Which password rule the server says a new password breaks, in plain words.
+ * @param {ApiError} err a `password_rejected` answer
+ */
+export function passwordRejectedWords(err) {
+  const short = /at least (\d+) characters \(it has (\d+)\)/.exec(err.message);
+  if (err.message.includes('min_length') && short) {
+    return `This password is too short: it needs at least ${short[1]} characters and has ${short[2]}. A few unrelated words make a long password that is easy to remember.`;
+  }
+  const long = /at most (\d+) characters/.exec(err.message);
+  if (err.message.includes('max_length') && long) return `This password is too long: it can have at most ${long[1]} characters.`;
+  if (err.message.includes('blocklist')) {
+    return 'This password is too easy to guess: it is a common or leaked password, a keyboard pattern or repetition, or it contains your email address or name. Choose a few unrelated words instead.';
+  }
+  return 'This password does not meet the rules listed under it. Choose a few unrelated words instead.';
+}
+
+/**
+ * What to say when pawpost could not be reached or is busy; null for other errors.
+ * @param {unknown} err
+ */
+export function troubleWords(err) {
+  if (!(err instanceof ApiError)) return 'Something went wrong. Try again in a moment.';
+  if (err.code === 'network') return 'Could not reach pawpost. Check your internet connection and try again.';
+  if (err.status === 503) return `pawpost is busy. ${waitWords(err.retryAfter ?? 5)}, then try again.`;
+  return null;
+}
+
+/** `/forgot`: asks for the email address and sends a link to choose a new password. */
+export function forgotView() {
+  const email = fieldWithError('email', 'Your email address', { type: 'email', autocomplete: 'email', required: true });
+  const formError = h('p', { class: 'error', role: 'alert' });
+  const done = h('div', { class: 'notice', role: 'status' });
+  const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: 'primary', text: 'Send me a link' }));
+  const form = /** @type {HTMLFormElement} */ (h('form', { class: 'card', novalidate: true }, email.wrap, button, formError));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    email.show('');
+    formError.textContent = '';
+    const address = email.input.value.trim();
+    if (!address) {
+      email.show('Type the email address you use to sign in to pawpost.');
+      email.input.focus();
+      return;
+    }
+    button.disabled = true;
+    try {
+      await api('POST', '/api/v1/password-resets', { email: address });
+      form.hidden = true;
+      done.replaceChildren(
+        h('p', { text: `If an account uses ${address}, we sent it an email with a link to choose a new password.` }),
+        h('p', { text: `Open the link within ${RESET_LINK_MINUTES} minutes; it works once. If the email does not arrive in a few minutes, look in your spam folder, or check the address and ask again.` }),
+        h('p', {}, h('a', { href: '/signin', 'data-link': true, text: 'Back to sign in' })),
+      );
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'invalid_email') {
+        email.show('This does not look like an email address. Check it and try again.');
+        email.input.focus();
+      } else if (err instanceof ApiError && err.status === 429) {
+        email.show(`You have asked for several links already. ${waitWords(err.retryAfter)}, then ask again, or use the newest link in your email.`);
+        email.input.focus();
+      } else {
+        formError.textContent = troubleWords(err) ?? 'No link was sent. Try again in a moment.';
+      }
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return h(
+    'section',
+    { class: 'auth' },
+    h('h1', { text: 'Forgot your password?' }),
+    h('p', { class: 'intro', text: 'Type the email address of your pawpost account. We will email you a link to choose a new password.' }),
+    form,
+    done,
+    h('p', {}, 'Remembered it? ', h('a', { href: '/signin', 'data-link': true, text: 'Sign in' })),
+  );
+}
+
+/**
+ * `/reset#<token>`: the link from the email. The token is kept for this tab only and
+ * taken out of the address bar (it never goes to the server in a URL).
+ * @param {import('../app.js').App} app
+ */
+export function resetView(app) {
+  const fromLink = location.hash.slice(1);
+  if (fromLink) {
+    sessionStorage.setItem(RESET_KEY, decodeURIComponent(fromLink));
+    history.replaceState(null, '', '/reset');
+  }
+  const token = sessionStorage.getItem(RESET_KEY);
+  const askAgain = h('p', {}, h('a', { href: '/forgot', 'data-link': true, text: 'Ask for a new link' }));
+  if (!token) {
+    return h(
+      'section',
+      { class: 'auth' },
+      h('h1', { text: 'This link is incomplete' }),
+      h('p', { text: 'Open the link from the email once more, or ask for a new link.' }),
+      askAgain,
+    );
+  }
+  const rules = passwordRulesHint(() => [password.input.value, '', '']);
+  const password = fieldWithError('new_password', 'Your new password', { type: 'password', autocomplete: 'new-password', required: true }, rules.hint);
+  rules.update();
+  password.input.addEventListener('input', rules.update);
+  const formError = h('p', { class: 'error', role: 'alert' });
+  const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: 'primary', text: 'Set my new password' }));
+  const form = /** @type {HTMLFormElement} */ (h('form', { class: 'card', novalidate: true }, password.wrap, button, formError));
+  const section = h(
+    'section',
+    { class: 'auth' },
+    h('h1', { text: 'Choose a new password' }),
+    h('p', { class: 'intro', text: 'Setting a new password signs you out everywhere; then you sign in with the new one.' }),
+    form,
+  );
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    password.show('');
+    formError.textContent = '';
+    if (!password.input.value) {
+      password.show('Type the new password you want.');
+      password.input.focus();
+      return;
+    }
+    button.disabled = true;
+    try {
+      await api('POST', '/api/v1/password-resets/confirm', { token, new_password: password.input.value });
+      sessionStorage.removeItem(RESET_KEY);
+      const note = 'Your new password is set, and every browser was signed out. Sign in with your new password.';
+      if (app.account) {
+        app.signedOut(note);
+      } else {
+        app.flash(note);
+        app.navigate('/signin', true);
+      }
+    } catch (err) {
+      if (err instanceof ApiError && (err.code === 'reset_link_invalid' || err.code === 'reset_link_expired')) {
+        sessionStorage.removeItem(RESET_KEY);
+        const why =
+          err.code === 'reset_link_expired'
+            ? `This link is more than ${RESET_LINK_MINUTES} minutes old, so it no longer works.`
+            : 'This link no longer works: it was already used, the password was changed since it was sent, or the link is not complete.';
+        form.replaceWith(h('div', { class: 'card' }, h('p', { class: 'error', role: 'alert', text: why }), h('p', { text: 'Your password was not changed. Ask for a new link; it comes by email.' }), askAgain));
+      } else if (err instanceof ApiError && err.code === 'password_rejected') {
+        password.show(passwordRejectedWords(err));
+        password.input.focus();
+      } else if (err instanceof ApiError && err.code === 'account_locked') {
+        formError.textContent = 'This account is locked, so its password cannot be changed. Contact the people who run this pawpost server.';
+      } else if (err instanceof ApiError && err.code === 'reset_under_way') {
+        formError.textContent = 'A new password is being set for this account right now. Wait a moment, then sign in.';
+      } else {
+        formError.textContent = troubleWords(err) ?? 'Your password was not changed. Try again in a moment.';
+      }
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return section;
 }
 
 /**
@@ -159,6 +389,7 @@ export function authView(app, mode, intro) {
     }
   });
 
+  const forgot = signup ? null : h('p', { class: 'forgot' }, h('a', { href: '/forgot', 'data-link': true, text: 'Forgot password?' }));
   const switchLink = signup
     ? h('p', {}, 'Already have an account? ', h('a', { href: `/signin${location.search}`, 'data-link': true, text: 'Sign in' }))
     : h('p', {}, 'New to pawpost? ', h('a', { href: `/signup${location.search}`, 'data-link': true, text: 'Create an account' }));
@@ -168,6 +399,7 @@ export function authView(app, mode, intro) {
     h('h1', { text: signup ? 'Create your pawpost account' : 'Sign in to pawpost' }),
     intro ? h('p', { class: 'intro', text: intro }) : null,
     form,
+    forgot,
     switchLink,
   );
 }

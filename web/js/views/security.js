@@ -1,4 +1,4 @@
-// Security: where this account is signed in, its devices' fingerprints, paired toys, recent
+// Security: changing the password, where this account is signed in, its devices' fingerprints, paired toys, recent
 // activity (the account's and each household's), the account's data (export, with the
 // messages this browser can open) and deleting the account.
 import { api, ApiError } from '../api.js';
@@ -7,6 +7,7 @@ import { forgetDevice } from '../device.js';
 import { fetchExport, openArchive } from '../export.js';
 import { MediaType } from '../mail.js';
 import { formatDuration, formatTime, h } from '../util.js';
+import { fieldWithError, passwordRejectedWords, passwordRulesHint, troubleWords, waitWords } from './auth.js';
 
 const KIND = /** @type {Record<number, string>} */ ({
   [MediaType.OGG_OPUS]: 'voice message',
@@ -130,6 +131,69 @@ function exportSection(app) {
     status,
     error,
     out,
+  );
+}
+
+/**
+ * "Change your password": the current one, then the new one; every other browser is
+ * signed out and the account gets an email about it.
+ * @param {import('../app.js').App} app
+ */
+function passwordSection(app) {
+  const account = app.account;
+  const current = fieldWithError('current-password', 'Your current password', { type: 'password', autocomplete: 'current-password', required: true });
+  const rules = passwordRulesHint(() => [fresh.input.value, account?.email ?? '', account?.display_name ?? '']);
+  const fresh = fieldWithError('new-password', 'Your new password', { type: 'password', autocomplete: 'new-password', required: true }, rules.hint);
+  rules.update();
+  fresh.input.addEventListener('input', rules.update);
+  const formError = h('p', { class: 'error', role: 'alert' });
+  const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: 'primary', text: 'Change my password' }));
+  const form = /** @type {HTMLFormElement} */ (
+    h('form', { class: 'card change-password', novalidate: true, 'aria-labelledby': 'password-title' }, current.wrap, fresh.wrap, button, formError)
+  );
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    current.show('');
+    fresh.show('');
+    formError.textContent = '';
+    if (!current.input.value) {
+      current.show('Type the password you use now.');
+      current.input.focus();
+      return;
+    }
+    if (!fresh.input.value) {
+      fresh.show('Type the new password you want.');
+      fresh.input.focus();
+      return;
+    }
+    button.disabled = true;
+    try {
+      await api('PUT', '/api/v1/accounts/me/password', { current_password: current.input.value, new_password: fresh.input.value });
+      app.flash(`Your password is changed. Every other browser signed in to your account was signed out, and an email about the change is on its way to ${account?.email ?? 'you'}.`);
+      app.navigate('/security', true);
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'wrong_password') {
+        current.show('That is not your current password. Check it and try again. If you have forgotten it, sign out and choose "Forgot password?" on the sign-in page.');
+        current.input.select();
+      } else if (err instanceof ApiError && err.status === 429) {
+        current.show(`Too many wrong passwords were tried. ${waitWords(err.retryAfter)}, then try again. Your password was not changed.`);
+        current.input.focus();
+      } else if (err instanceof ApiError && err.code === 'password_rejected') {
+        fresh.show(passwordRejectedWords(err));
+        fresh.input.focus();
+      } else {
+        formError.textContent = troubleWords(err) ?? 'Your password was not changed. Try again in a moment.';
+      }
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return h(
+    'section',
+    { 'aria-labelledby': 'password-title', class: 'password' },
+    h('h2', { id: 'password-title', text: 'Change your password' }),
+    h('p', { class: 'hint', text: 'Changing your password signs out every other browser signed in to your account. This one stays signed in.' }),
+    form,
   );
 }
 
@@ -262,6 +326,7 @@ export async function securityView(app) {
     'section',
     { class: 'security' },
     h('h1', { text: 'Security' }),
+    passwordSection(app),
     h('section', { 'aria-labelledby': 'sessions-title' }, h('h2', { id: 'sessions-title', text: 'Where you are signed in' }), sessionList),
     h('section', { 'aria-labelledby': 'devices-title' },
       h('h2', { id: 'devices-title', text: 'Your devices' }),

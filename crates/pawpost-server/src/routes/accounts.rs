@@ -6,7 +6,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub const TAG: &str = "accounts";
 
@@ -62,7 +62,7 @@ pub struct PasswordChange {
 /// browser's device cookie stops counting (they are known again once they sign in).
 #[utoipa::path(put, path = "/api/v1/accounts/me/password", tag = TAG, request_body = PasswordChange,
     responses(
-        (status = 204, description = "Changed; other sessions were signed out; this browser's device cookie is renewed"),
+        (status = 204, description = "Changed; other sessions were signed out; this browser's device cookie is renewed; the account is told by email"),
         (status = 403, description = "The current password is wrong", body = ErrorBody),
         (status = 422, description = "The new password breaks a rule", body = ErrorBody),
         (status = 429, description = "Too many wrong passwords for this account (the same limit as signing in), or a check is already under way; see Retry-After", body = ErrorBody),
@@ -89,4 +89,70 @@ pub async fn change_password(
         StatusCode::NO_CONTENT,
         AppendHeaders([(header::SET_COOKIE, device_cookie(&state, &changed))]),
     ))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct PasswordResetRequest {
+    /// The email address of the account.
+    pub email: String,
+}
+
+/// The answer to a request for a password reset link, the same for every address.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PasswordResetRequested {
+    pub message: String,
+}
+
+/// Ask for a link to choose a new password. The answer is the same whether or not an
+/// account uses the address; an account that exists gets an email with a link that works
+/// once, for 30 minutes (`PASSWORD_RESET_TTL`). Requests are limited per email address
+/// and per client address (`PASSWORD_RESETS_PER_ACCOUNT`, `PASSWORD_RESETS_PER_ADDRESS`
+/// an hour).
+#[utoipa::path(post, path = "/api/v1/password-resets", tag = TAG, request_body = PasswordResetRequest,
+    responses(
+        (status = 202, description = "If an account uses the address, a link is on its way", body = PasswordResetRequested),
+        (status = 422, description = "This is not an email address", body = ErrorBody),
+        (status = 429, description = "Too many links asked for this email address or from this client address; see Retry-After", body = ErrorBody),
+    ))]
+pub async fn request_password_reset(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    Json(body): Json<PasswordResetRequest>,
+) -> ApiResult<(StatusCode, Json<PasswordResetRequested>)> {
+    accounts::request_password_reset(&state, &body.email, addr).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(PasswordResetRequested {
+            message: accounts::RESET_REQUESTED.to_owned(),
+        }),
+    ))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct PasswordResetConfirm {
+    /// The token from the emailed link (what follows `#` in `/reset#TOKEN`).
+    pub token: String,
+    /// The same rules as at sign-up.
+    pub new_password: String,
+}
+
+/// Choose a new password with the token of an emailed link. Every session of the account
+/// ends (sign in again), and the account is told by email.
+#[utoipa::path(post, path = "/api/v1/password-resets/confirm", tag = TAG, request_body = PasswordResetConfirm,
+    responses(
+        (status = 204, description = "The new password is set; every session of the account ended"),
+        (status = 400, description = "The link was already used, is incomplete or forged, or the password changed since it was sent: ask for a new one", body = ErrorBody),
+        (status = 403, description = "The account is locked", body = ErrorBody),
+        (status = 409, description = "A new password is being set for this account at this moment", body = ErrorBody),
+        (status = 410, description = "The link is more than 30 minutes old: ask for a new one", body = ErrorBody),
+        (status = 422, description = "The new password breaks a rule", body = ErrorBody),
+        (status = 503, description = "Too many password hashes at once; see Retry-After", body = ErrorBody),
+    ))]
+pub async fn confirm_password_reset(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    Json(body): Json<PasswordResetConfirm>,
+) -> ApiResult<StatusCode> {
+    accounts::confirm_password_reset(&state, &body.token, &body.new_password, addr).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

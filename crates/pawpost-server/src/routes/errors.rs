@@ -74,6 +74,12 @@ impl From<crate::services::accounts::AccountError> for ApiError {
             E::Busy(e) => e.into(),
             E::Locked => ApiError::forbidden("account_locked", e.to_string()),
             E::LastOwner(_) => ApiError::conflict("last_owner", e.to_string()),
+            E::ResetsThrottled(retry) => ApiError::too_many(retry, e.to_string()),
+            E::ResetLinkInvalid => ApiError::bad_request("reset_link_invalid", e.to_string()),
+            E::ResetLinkExpired => {
+                ApiError::new(StatusCode::GONE, "reset_link_expired", e.to_string())
+            }
+            E::ResetUnderWay => ApiError::conflict("reset_under_way", e.to_string()),
             E::Store(e) => e.into(),
         }
     }

@@ -1,9 +1,14 @@
-//! Accounts and sessions: signing up, in and out, changing the password, deleting the
-//! account, and what the account's owner may see of it. Every password check goes
-//! through [`crate::credentials::check_password`], with its limits.
+//! Accounts and sessions: signing up, in and out, changing the password, setting a new
+//! one with a link sent by email, deleting the account, and what the account's owner may
+//! see of it. Every password check goes through [`crate::credentials::check_password`],
+//! with its limits.
 use super::{clean_name, NameError};
 use crate::audit::{record, AuditAction, Event};
-use crate::credentials::{check_password, Client, PasswordCheckError};
+use crate::config::PASSWORD_RESET_TTL;
+use crate::credentials::{
+    check_password, check_password_reset_token, password_reset_account, password_reset_token,
+    Client, PasswordCheckError, ResetTokenError,
+};
 use crate::passwords::HashError;
 use crate::ratelimit::{KeyHash, LimitName};
 use crate::relay::{self, Note};
@@ -53,6 +58,14 @@ pub enum AccountError {
         "you are the last owner of {0:?}: make another member owner, or delete the household first"
     )]
     LastOwner(String),
+    #[error("too many links to choose a new password were asked for this address or from your address; wait before asking again")]
+    ResetsThrottled(Duration),
+    #[error("this link to choose a new password was already used, is not complete, or the password was changed since it was sent; ask for a new link on the sign-in page")]
+    ResetLinkInvalid,
+    #[error("this link to choose a new password is more than {} minutes old; ask for a new link on the sign-in page", PASSWORD_RESET_TTL.as_secs() / 60)]
+    ResetLinkExpired,
+    #[error("a new password is being set for this account already; wait a moment, then sign in")]
+    ResetUnderWay,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -287,10 +300,221 @@ pub async fn change_password(
         Event::new(AuditAction::PasswordChanged).by(account.id),
     )
     .await;
+    crate::mail::send_later(
+        &state.mailer,
+        crate::mail::Mail {
+            to: account.email.to_string(),
+            subject: "Your pawpost password was changed".into(),
+            body: format!(
+                "Hello {},\n\nThe password of your pawpost account was changed at {} (UTC) from {}. \
+                 Every other browser and app that was signed in to your account has been signed out.\n\n\
+                 If this was you, there is nothing to do. If it was not, someone knows your password: \
+                 open the sign-in page, choose \"Forgot password?\" to set a new one with a link sent \
+                 to this address, then check the security page of the app for devices you do not know.\n",
+                account.display_name,
+                super::rfc3339(OffsetDateTime::now_utc()),
+                client.address,
+            ),
+        },
+    );
     Ok(Account {
         password_hash: hash,
         ..account
     })
+}
+
+/// What a request for a password reset link is answered, whether or not an account uses
+/// the address, so that the answer says nothing.
+pub const RESET_REQUESTED: &str = "If an account uses this email address, a link to choose a new password is on its way to it. Open it within 30 minutes; it works once.";
+const _: () = assert!(
+    PASSWORD_RESET_TTL.as_secs() == 30 * 60,
+    "RESET_REQUESTED names the lifetime"
+);
+
+/// Accounts with a new password being set in this process: two uses of one link at once
+/// must not both pass the check before either has changed the password.
+static RESETS_UNDER_WAY: std::sync::Mutex<Vec<AccountId>> = std::sync::Mutex::new(Vec::new());
+
+/// Holds an account's place in [`RESETS_UNDER_WAY`] until dropped.
+struct ResetGuard(AccountId);
+
+impl ResetGuard {
+    fn take(account: AccountId) -> Option<Self> {
+        let mut under_way = RESETS_UNDER_WAY.lock().expect("resets lock");
+        if under_way.contains(&account) {
+            return None;
+        }
+        under_way.push(account);
+        Some(Self(account))
+    }
+}
+
+impl Drop for ResetGuard {
+    fn drop(&mut self) {
+        let mut under_way = RESETS_UNDER_WAY
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        under_way.retain(|a| *a != self.0);
+    }
+}
+
+/// Sends a link to choose a new password to the account using `email`, if there is one
+/// and it is not locked. Requests are counted per email address (whether or not it has
+/// an account) and per client address; past either limit the answer is
+/// [`AccountError::ResetsThrottled`]. Otherwise the outcome is the same for every
+/// address: the caller answers [`RESET_REQUESTED`].
+pub async fn request_password_reset(
+    state: &AppState,
+    email: &str,
+    client: IpAddr,
+) -> AccountResult<()> {
+    let email = Email::parse(email)?;
+    let account_key = email.to_string();
+    let addr_key = crate::ratelimit::address_key(client);
+    let limits = [
+        (LimitName::PasswordResetsPerAddress, addr_key),
+        (LimitName::PasswordResetsPerAccount, account_key),
+    ];
+    for (i, (name, key)) in limits.iter().enumerate() {
+        if let Err(retry) = state.limits.get(*name).reserve(key) {
+            for (name, key) in &limits[..i] {
+                state.limits.get(*name).refund(key);
+            }
+            return Err(AccountError::ResetsThrottled(retry));
+        }
+    }
+    // Counted here by the reservations; the other processes count them now.
+    for (name, key) in &limits {
+        let key = KeyHash::of(key);
+        relay::announce(state, Note::Attempt { limit: *name, key }).await;
+    }
+    let Some(account) = state.store.account_by_email(&email).await? else {
+        tracing::info!(client = %client, "password reset asked for an address with no account");
+        return Ok(());
+    };
+    if account.locked {
+        tracing::info!(account = %account.id, "password reset asked for a locked account; no link sent");
+        return Ok(());
+    }
+    let now = OffsetDateTime::now_utc();
+    let ttl = i64::try_from(PASSWORD_RESET_TTL.as_secs()).expect("the lifetime fits");
+    let token = password_reset_token(&account, now.unix_timestamp() + ttl);
+    tracing::info!(account = %account.id, client = %client, "password reset link sent");
+    record(
+        state,
+        Event::new(AuditAction::PasswordResetRequested)
+            .by(account.id)
+            .from(client),
+    )
+    .await;
+    crate::mail::send_later(
+        &state.mailer,
+        crate::mail::Mail {
+            to: account.email.to_string(),
+            subject: "Choose a new pawpost password".into(),
+            body: format!(
+                "Hello {},\n\nSomeone (we hope you) asked at {} (UTC), from {}, for a link to choose a new \
+                 password for your pawpost account. Open this link within {} minutes; it works once:\n\n\
+                 {}/reset#{}\n\n\
+                 Choosing a new password signs out every browser and app signed in to your account.\n\n\
+                 If you did not ask for this, ignore this email: your password stays as it is, and the link \
+                 stops working by itself. Nobody from pawpost will ever ask you for this link.\n",
+                account.display_name,
+                super::rfc3339(now),
+                client,
+                PASSWORD_RESET_TTL.as_secs() / 60,
+                &*state.public_url,
+                token,
+            ),
+        },
+    );
+    Ok(())
+}
+
+/// Sets a new password with a link's token (see [`request_password_reset`]): checks the
+/// token against the account as stored now (so a used link, whose password has since
+/// changed, no longer works), checks the new password against the rules, sets it, ends
+/// every session of the account, forgets the account's failed sign-ins, and tells the
+/// account by email.
+pub async fn confirm_password_reset(
+    state: &AppState,
+    token: &str,
+    new: &str,
+    client: IpAddr,
+) -> AccountResult<()> {
+    confirm_password_reset_at(state, token, new, client, OffsetDateTime::now_utc()).await
+}
+
+/// [`confirm_password_reset`] as if it were `now`.
+pub async fn confirm_password_reset_at(
+    state: &AppState,
+    token: &str,
+    new: &str,
+    client: IpAddr,
+    now: OffsetDateTime,
+) -> AccountResult<()> {
+    let id = password_reset_account(token).map_err(|_| AccountError::ResetLinkInvalid)?;
+    let _guard = ResetGuard::take(id).ok_or(AccountError::ResetUnderWay)?;
+    let account = state
+        .store
+        .account_by_id(id)
+        .await?
+        .ok_or(AccountError::ResetLinkInvalid)?;
+    check_password_reset_token(&account, token, now.unix_timestamp()).map_err(|e| match e {
+        ResetTokenError::Invalid => AccountError::ResetLinkInvalid,
+        ResetTokenError::Expired => AccountError::ResetLinkExpired,
+    })?;
+    if account.locked {
+        return Err(AccountError::Locked);
+    }
+    let email = &account.email;
+    state.password_policy().check(
+        new,
+        &[email.as_str(), email.local_part(), &account.display_name],
+    )?;
+    let hash = state
+        .hasher
+        .hash(pawpost_domain::password::normalise(new))
+        .await?;
+    state.store.set_password_hash(account.id, &hash).await?;
+    // No session is kept: whoever holds one may be the reason for the reset.
+    let ended = state
+        .store
+        .delete_other_sessions(account.id, Uuid::nil())
+        .await?;
+    relay::forgive(
+        state,
+        LimitName::LoginPerAccount,
+        &account.email.to_string(),
+    )
+    .await;
+    tracing::info!(account = %account.id, ended, client = %client, "password reset with a link; every session ended");
+    record(
+        state,
+        Event::new(AuditAction::PasswordReset)
+            .by(account.id)
+            .from(client),
+    )
+    .await;
+    crate::mail::send_later(
+        &state.mailer,
+        crate::mail::Mail {
+            to: account.email.to_string(),
+            subject: "Your pawpost password was reset".into(),
+            body: format!(
+                "Hello {},\n\nA new password was chosen for your pawpost account at {} (UTC) from {}, with a \
+                 link sent to this address. Every browser and app that was signed in to your account has been \
+                 signed out; sign in again with the new password.\n\n\
+                 If this was you, there is nothing to do. If it was not, someone can read your email: secure \
+                 your email account first, then open the pawpost sign-in page, choose \"Forgot password?\" to \
+                 set a new password, and check the security page of the app for devices you do not know.\n",
+                account.display_name,
+                super::rfc3339(OffsetDateTime::now_utc()),
+                client,
+            ),
+        },
+    );
+    Ok(())
 }
 
 /// Deletes the account after checking its password: sessions, devices, household places,

@@ -128,8 +128,14 @@ async fn cross_site_requests_cannot_use_the_cookie_on_any_state_changing_route()
     let token = f.mum.token.clone().unwrap();
     let (_, doc) = f.server.anonymous().get("/api/openapi.json").await;
     let http = reqwest::Client::new();
-    // Routes that change state without a session: they make one (sign-in) or an account.
-    let before_a_session = ["POST /api/v1/accounts", "POST /api/v1/sessions"];
+    // Routes that change state without a session: they make one (sign-in), an account,
+    // or a new password from an emailed link.
+    let before_a_session = [
+        "POST /api/v1/accounts",
+        "POST /api/v1/sessions",
+        "POST /api/v1/password-resets",
+        "POST /api/v1/password-resets/confirm",
+    ];
 
     let mut checked = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {

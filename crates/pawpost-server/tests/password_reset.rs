@@ -1,0 +1,398 @@
+//! Forgotten passwords: a link sent by email sets a new one, once, for 30 minutes, and
+//! only while the password it was made for is still the account's; the answer to a
+//! request says nothing about whether an account uses the address; requests are limited
+//! per address and per client. Changing the password tells the account by email.
+use pawpost_testkit::server as common;
+
+use common::{TestServer, GOOD_PASSWORD};
+use pawpost_server::config::{
+    PASSWORD_RESETS_PER_ACCOUNT, PASSWORD_RESETS_PER_ADDRESS, PASSWORD_RESET_TTL,
+};
+use pawpost_server::credentials::password_reset_token;
+use pawpost_server::services::accounts::{
+    confirm_password_reset_at, AccountError, RESET_REQUESTED,
+};
+use pawpost_server::state::AppState;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long to wait for an email sent in the background.
+const MAIL_WAIT: Duration = Duration::from_secs(15);
+const NEW_PASSWORD: &str = "marigold lantern pebble orchestra";
+const LOOPBACK: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+fn outbox(server: &TestServer) -> PathBuf {
+    server.data.path().join("data/outbox")
+}
+
+fn state(server: &TestServer) -> &AppState {
+    &server.server.as_ref().expect("server running").state
+}
+
+/// Every mail in the outbox: its headers, and its body decoded from quoted-printable.
+fn mails_in(dir: &Path) -> Vec<(String, String)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+        .map(|b| {
+            let mail = String::from_utf8_lossy(&b).into_owned();
+            let (head, raw) = mail.split_once("\r\n\r\n").unwrap_or((&mail, ""));
+            let body = quoted_printable::decode(raw, quoted_printable::ParseMode::Robust)
+                .unwrap_or_else(|e| panic!("the mail body is not quoted-printable: {e}"));
+            (head.to_owned(), String::from_utf8_lossy(&body).into_owned())
+        })
+        .collect()
+}
+
+/// The mails to `to` whose subject is `subject`.
+fn mails_to(server: &TestServer, to: &str, subject: &str) -> Vec<String> {
+    mails_in(&outbox(server))
+        .into_iter()
+        .filter(|(head, _)| {
+            head.contains(&format!("To: {to}\r\n"))
+                && head.contains(&format!("Subject: {subject}\r\n"))
+        })
+        .map(|(_, body)| body)
+        .collect()
+}
+
+/// Waits until there are `n` mails to `to` with `subject`; returns them.
+async fn wait_for_mails(server: &TestServer, to: &str, subject: &str, n: usize) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + MAIL_WAIT;
+    loop {
+        let mails = mails_to(server, to, subject);
+        if mails.len() >= n {
+            return mails;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {n} mails {subject:?} to {to} in the outbox",
+            mails.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The token of the link in a reset mail.
+fn token_in(body: &str) -> String {
+    let (_, rest) = body
+        .split_once("/reset#")
+        .unwrap_or_else(|| panic!("no link in {body}"));
+    rest.split_whitespace().next().unwrap().to_owned()
+}
+
+async fn ask_for_link(server: &TestServer, email: &str) -> (StatusCode, Value) {
+    server
+        .anonymous()
+        .post("/api/v1/password-resets", json!({ "email": email }))
+        .await
+}
+
+/// Asks for a link for `email` and returns the token of the newest one sent (the
+/// `n`th to that address).
+async fn link_for(server: &TestServer, email: &str, n: usize) -> String {
+    let (status, body) = ask_for_link(server, email).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let mails = wait_for_mails(server, email, "Choose a new pawpost password", n).await;
+    let tokens: Vec<String> = mails.iter().map(|m| token_in(m)).collect();
+    let known: Vec<String> = tokens.iter().take(n - 1).cloned().collect();
+    // The outbox is not ordered; the new token is the one not seen before.
+    tokens
+        .into_iter()
+        .find(|t| n == 1 || !known.contains(t))
+        .expect("a token")
+}
+
+async fn confirm(server: &TestServer, token: &str, new_password: &str) -> (StatusCode, Value) {
+    server
+        .anonymous()
+        .post(
+            "/api/v1/password-resets/confirm",
+            json!({ "token": token, "new_password": new_password }),
+        )
+        .await
+}
+
+async fn sign_in_status(server: &TestServer, email: &str, password: &str) -> StatusCode {
+    server
+        .anonymous()
+        .post(
+            "/api/v1/sessions",
+            json!({ "email": email, "password": password }),
+        )
+        .await
+        .0
+}
+
+#[tokio::test]
+async fn a_reset_link_sets_a_new_password_once_and_ends_every_session() {
+    let server = TestServer::start().await;
+    let (rose, _) = server.person("rose@example.org", "Rose").await;
+    let other = server.sign_in("rose@example.org", GOOD_PASSWORD).await;
+
+    let (status, answer) = ask_for_link(&server, "rose@example.org").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(answer, json!({ "message": RESET_REQUESTED }));
+    let mail = wait_for_mails(
+        &server,
+        "rose@example.org",
+        "Choose a new pawpost password",
+        1,
+    )
+    .await
+    .remove(0);
+    let token = token_in(&mail);
+    assert!(
+        mail.contains(&format!("{}/reset#{token}", server.base)),
+        "the link opens this server's app: {mail}"
+    );
+    assert!(mail.contains("30 minutes"), "{mail}");
+
+    let (status, body) = confirm(&server, &token, NEW_PASSWORD).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    for session in [&rose, &other] {
+        assert_eq!(
+            session.get("/api/v1/accounts/me").await.0,
+            StatusCode::UNAUTHORIZED,
+            "every session ended"
+        );
+    }
+    assert_eq!(
+        sign_in_status(&server, "rose@example.org", GOOD_PASSWORD).await,
+        StatusCode::UNAUTHORIZED,
+        "the old password no longer works"
+    );
+    let rose = server.sign_in("rose@example.org", NEW_PASSWORD).await;
+
+    let (status, body) = confirm(&server, &token, "another quite long passphrase here").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a used link: {body}");
+    assert_eq!(body["error"], "reset_link_invalid");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("ask for a new link"),
+        "{body}"
+    );
+    server.sign_in("rose@example.org", NEW_PASSWORD).await;
+
+    let told = wait_for_mails(
+        &server,
+        "rose@example.org",
+        "Your pawpost password was reset",
+        1,
+    )
+    .await
+    .remove(0);
+    assert!(told.contains("signed out"), "{told}");
+    assert!(!told.contains(&token), "no secret in the notice");
+
+    let (status, activity) = rose.get("/api/v1/accounts/me/activity").await;
+    assert_eq!(status, StatusCode::OK);
+    let actions: Vec<&str> = activity
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(actions.contains(&"password_reset_requested"), "{actions:?}");
+    assert!(actions.contains(&"password_reset"), "{actions:?}");
+}
+
+#[tokio::test]
+async fn an_unknown_address_gets_the_same_answer_and_no_mail() {
+    let server = TestServer::start().await;
+    server.person("rose@example.org", "Rose").await;
+    let unknown = ask_for_link(&server, "nobody@example.org").await;
+    let known = ask_for_link(&server, "rose@example.org").await;
+    assert_eq!(unknown, known);
+    assert_eq!(unknown.0, StatusCode::ACCEPTED);
+    // Rose's mail was sent after the stranger's would have been.
+    wait_for_mails(
+        &server,
+        "rose@example.org",
+        "Choose a new pawpost password",
+        1,
+    )
+    .await;
+    assert!(mails_in(&outbox(&server))
+        .iter()
+        .all(|(head, _)| !head.contains("nobody@example.org")));
+    let (status, body) = ask_for_link(&server, "not an address").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+}
+
+#[tokio::test]
+async fn a_link_older_than_30_minutes_is_refused() {
+    let server = TestServer::start().await;
+    server.person("rose@example.org", "Rose").await;
+    let state = state(&server);
+    let token = link_for(&server, "rose@example.org", 1).await;
+
+    let later = time::OffsetDateTime::now_utc() + PASSWORD_RESET_TTL + Duration::from_secs(1);
+    let refused = confirm_password_reset_at(state, &token, NEW_PASSWORD, LOOPBACK, later).await;
+    assert!(
+        matches!(refused, Err(AccountError::ResetLinkExpired)),
+        "{refused:?}"
+    );
+
+    // A token made the same way with an expiry already past, through the API.
+    let email = pawpost_domain::Email::parse("rose@example.org").unwrap();
+    let account = state.store.account_by_email(&email).await.unwrap().unwrap();
+    let past = time::OffsetDateTime::now_utc().unix_timestamp() - 1;
+    let (status, body) =
+        confirm(&server, &password_reset_token(&account, past), NEW_PASSWORD).await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    assert_eq!(body["error"], "reset_link_expired");
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .contains("ask for a new link"));
+
+    // Neither attempt used the link up: within its 30 minutes it still works.
+    let (status, body) = confirm(&server, &token, NEW_PASSWORD).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+}
+
+#[tokio::test]
+async fn a_link_stops_working_once_the_password_changes_and_the_change_is_mailed() {
+    let server = TestServer::start().await;
+    let (rose, _) = server.person("rose@example.org", "Rose").await;
+    let token = link_for(&server, "rose@example.org", 1).await;
+    let (status, body) = rose
+        .call(
+            Method::PUT,
+            "/api/v1/accounts/me/password",
+            Some(json!({ "current_password": GOOD_PASSWORD, "new_password": NEW_PASSWORD })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, body) = confirm(&server, &token, "another quite long passphrase here").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "reset_link_invalid");
+    server.sign_in("rose@example.org", NEW_PASSWORD).await;
+
+    let told = wait_for_mails(
+        &server,
+        "rose@example.org",
+        "Your pawpost password was changed",
+        1,
+    )
+    .await
+    .remove(0);
+    assert!(told.contains("signed out"), "{told}");
+    assert!(
+        told.contains("Forgot password?"),
+        "what to do if it was not them: {told}"
+    );
+    assert!(!told.contains(NEW_PASSWORD) && !told.contains(GOOD_PASSWORD));
+}
+
+#[tokio::test]
+async fn a_forged_or_broken_link_is_refused_and_a_refused_password_keeps_the_link() {
+    let server = TestServer::start().await;
+    server.person("rose@example.org", "Rose").await;
+    let state = state(&server);
+    let token = link_for(&server, "rose@example.org", 1).await;
+
+    let email = pawpost_domain::Email::parse("rose@example.org").unwrap();
+    let account = state.store.account_by_email(&email).await.unwrap().unwrap();
+    let in_an_hour = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
+    let guessed_key = pawpost_domain::Account {
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$guessed".into(),
+        ..account.clone()
+    };
+    let stranger = pawpost_domain::Account {
+        id: pawpost_domain::AccountId::new(),
+        ..account.clone()
+    };
+    let mut flipped = token.clone().into_bytes();
+    let last = flipped.len() - 2;
+    flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
+    let forged = [
+        password_reset_token(&guessed_key, in_an_hour),
+        password_reset_token(&stranger, in_an_hour),
+        String::from_utf8(flipped).unwrap(),
+        token[..token.len() - 4].to_owned(),
+        "not a token".to_owned(),
+    ];
+    for bad in &forged {
+        let (status, body) = confirm(&server, bad, NEW_PASSWORD).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert_eq!(body["error"], "reset_link_invalid");
+    }
+
+    let (status, body) = confirm(&server, &token, "short").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"], "password_rejected");
+    server.sign_in("rose@example.org", GOOD_PASSWORD).await;
+    let (status, body) = confirm(&server, &token, NEW_PASSWORD).await;
+    assert_eq!(
+        status,
+        StatusCode::NO_CONTENT,
+        "the link still works: {body}"
+    );
+    server.sign_in("rose@example.org", NEW_PASSWORD).await;
+}
+
+/// Asks for a link and returns the status and the Retry-After seconds.
+async fn ask_with_retry_after(server: &TestServer, email: &str) -> (StatusCode, Option<u64>) {
+    let response = server
+        .http_client()
+        .post(server.url("/api/v1/password-resets"))
+        .json(&json!({ "email": email }))
+        .send()
+        .await
+        .unwrap();
+    let retry = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().parse().unwrap());
+    (response.status(), retry)
+}
+
+#[tokio::test]
+async fn requests_are_limited_per_email_address_with_retry_after() {
+    let server = TestServer::start().await;
+    server.person("rose@example.org", "Rose").await;
+    for email in ["rose@example.org", "nobody@example.org"] {
+        for _ in 0..PASSWORD_RESETS_PER_ACCOUNT {
+            assert_eq!(
+                ask_with_retry_after(&server, email).await.0,
+                StatusCode::ACCEPTED
+            );
+        }
+        let (status, retry) = ask_with_retry_after(&server, email).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{email}");
+        assert!(retry.is_some_and(|s| s > 0), "{retry:?}");
+    }
+    let n = usize::try_from(PASSWORD_RESETS_PER_ACCOUNT).unwrap();
+    assert_eq!(
+        wait_for_mails(
+            &server,
+            "rose@example.org",
+            "Choose a new pawpost password",
+            n
+        )
+        .await
+        .len(),
+        n,
+        "no mail past the limit"
+    );
+}
+
+#[tokio::test]
+async fn requests_are_limited_per_client_address_with_retry_after() {
+    let server = TestServer::start().await;
+    for i in 0..PASSWORD_RESETS_PER_ADDRESS {
+        let (status, _) = ask_with_retry_after(&server, &format!("n{i}@example.org")).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    let (status, retry) = ask_with_retry_after(&server, "fresh@example.org").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry.is_some_and(|s| s > 0), "{retry:?}");
+}

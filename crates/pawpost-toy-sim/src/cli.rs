@@ -13,12 +13,17 @@ use crate::{read_recording, SimConfig, SimEvent, SimStatus, SimToy};
 
 /// Longest `wait`, so that a typo cannot hang a script for hours.
 const MAX_WAIT: Duration = Duration::from_secs(600);
+/// Longest `hold`: past the factory reset's 10 s, a longer hold does nothing more.
+const MAX_HOLD: Duration = Duration::from_secs(60);
 
 const HELP: &str = "\
 commands:
   press             short paw press: confirm a pairing when the toy speaks the number
                     the app shows; else play the oldest message, or else start recording
   long-press        long paw press: start pairing (a toy without a family)
+  hold SECONDS      hold the paw that long (simulated, no waiting): 10 or more is a
+                    factory reset (new keys, no family, no messages; pair it again);
+                    less is a long press
   record FILE.ogg   press the paw and record FILE.ogg (Ogg Opus, at most 30 s)
   status            device id, fingerprint, household, queue, heart, connection
   wait SECONDS      only show what the toy does, for that long (for scripts)
@@ -32,6 +37,8 @@ pub enum CliCommand {
     Press,
     /// `long-press`
     LongPress,
+    /// `hold SECONDS`
+    Hold(Duration),
     /// `record FILE.ogg`
     Record(PathBuf),
     /// `status`
@@ -69,6 +76,15 @@ pub fn parse_command(line: &str) -> Result<Option<CliCommand>, String> {
         "quit" | "exit" => no_argument(CliCommand::Quit),
         "record" if rest.is_empty() => Err("record needs a file: record FILE.ogg".into()),
         "record" => Ok(Some(CliCommand::Record(PathBuf::from(rest)))),
+        "hold" => {
+            let seconds: f64 = rest.parse().map_err(|_| {
+                format!("hold needs seconds, e.g. hold 10 for a factory reset (got {rest:?})")
+            })?;
+            if !(0.0..=MAX_HOLD.as_secs_f64()).contains(&seconds) {
+                return Err(format!("hold takes 0 to {} seconds", MAX_HOLD.as_secs()));
+            }
+            Ok(Some(CliCommand::Hold(Duration::from_secs_f64(seconds))))
+        }
         "wait" => {
             let seconds: f64 = rest
                 .parse()
@@ -141,6 +157,7 @@ async fn run_command(
     match command {
         CliCommand::Press => toy.press(),
         CliCommand::LongPress => toy.long_press(),
+        CliCommand::Hold(duration) => toy.hold(duration),
         CliCommand::Record(path) => match read_recording(&path).await {
             Ok(ogg) => toy.record(ogg),
             Err(e) => say(output, &format!("{e:#}"))?,
@@ -196,7 +213,31 @@ pub(crate) fn event_line(event: &SimEvent) -> String {
         } => format!("played message {message_id} -> {}", ogg_path.display()),
         SimEvent::RecordingStarted => "recording (microphone on)".into(),
         SimEvent::Uploaded { message_id } => format!("server has recording {message_id}"),
+        SimEvent::Waiting { wait, refused, .. } => format!(
+            "waiting: {}; trying again in {}",
+            if *refused {
+                "The server refused me"
+            } else {
+                "I can't reach the server"
+            },
+            spoken_duration(*wait)
+        ),
         SimEvent::Report { text } => format!("report: {text}"),
+    }
+}
+
+/// A wait as a person says it: seconds under two minutes, else minutes.
+fn spoken_duration(wait: Duration) -> String {
+    let seconds = wait.as_secs_f64().round().max(1.0);
+    if seconds < 120.0 {
+        let n = seconds.to_string();
+        if n == "1" {
+            "1 second".into()
+        } else {
+            format!("{n} seconds")
+        }
+    } else {
+        format!("{} minutes", (seconds / 60.0).round())
     }
 }
 
@@ -246,6 +287,10 @@ mod tests {
             Ok(Some(CliCommand::Record(PathBuf::from("my voice.ogg"))))
         );
         assert_eq!(parse_command("status"), Ok(Some(CliCommand::Status)));
+        assert_eq!(
+            parse_command("hold 10"),
+            Ok(Some(CliCommand::Hold(Duration::from_secs(10))))
+        );
         assert_eq!(parse_command("help"), Ok(Some(CliCommand::Help)));
         assert_eq!(parse_command("quit"), Ok(Some(CliCommand::Quit)));
         assert_eq!(parse_command("exit"), Ok(Some(CliCommand::Quit)));
@@ -269,6 +314,9 @@ mod tests {
         assert!(parse_command("wait -1").is_err());
         assert!(parse_command("wait 100000").is_err());
         assert!(parse_command("wait NaN").is_err());
+        assert!(parse_command("hold").unwrap_err().contains("factory reset"));
+        assert!(parse_command("hold 61").is_err());
+        assert!(parse_command("hold -2").is_err());
         assert!(parse_command("dance").unwrap_err().contains("try help"));
     }
 
@@ -288,6 +336,30 @@ mod tests {
             }),
             format!("played message {id} -> /s/played/x.ogg")
         );
-        assert!(!HELP.is_empty());
+        assert!(HELP.contains("hold SECONDS"));
+        assert_eq!(
+            event_line(&SimEvent::Waiting {
+                attempt: 6,
+                wait: Duration::from_millis(40_400),
+                refused: true
+            }),
+            "waiting: The server refused me; trying again in 40 seconds"
+        );
+        assert_eq!(
+            event_line(&SimEvent::Waiting {
+                attempt: 1,
+                wait: Duration::from_millis(700),
+                refused: false
+            }),
+            "waiting: I can't reach the server; trying again in 1 second"
+        );
+        assert_eq!(
+            event_line(&SimEvent::Waiting {
+                attempt: 12,
+                wait: Duration::from_secs(200),
+                refused: true
+            }),
+            "waiting: The server refused me; trying again in 3 minutes"
+        );
     }
 }

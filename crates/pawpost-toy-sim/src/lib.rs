@@ -2,10 +2,12 @@
 //! pawpost server, with files standing in for the speaker, the microphone and the flash.
 //!
 //! - [`SimToy::start`] loads the toy from `state_dir/toy-state.bin` (or makes a new one),
-//!   connects to `/api/v1/toy/ws` and keeps reconnecting with a bounded backoff; the server
-//!   does not have to be up yet.
-//! - [`SimToy::press`], [`SimToy::long_press`] and [`SimToy::record`] are the paw button and
-//!   the microphone; what the toy does comes back as [`SimEvent`]s.
+//!   connects to `/api/v1/toy/ws` and keeps reconnecting, waiting longer after each failure
+//!   in a row (the toy's schedule, `pawpost_toy::reconnect_wait_ms`: from about a second up
+//!   to five minutes, with jitter; a failure is a connection that could not be opened or
+//!   was lost, or keys the server refused); the server does not have to be up yet.
+//! - [`SimToy::press`], [`SimToy::long_press`], [`SimToy::hold`] and [`SimToy::record`] are
+//!   the paw button and the microphone; what the toy does comes back as [`SimEvent`]s.
 //! - [`run_cli`] is the `pawpost toy` command: one command per input line, one line of
 //!   output per thing the toy says or does.
 //!
@@ -107,6 +109,16 @@ pub enum SimEvent {
         /// The recording's message id.
         message_id: Uuid,
     },
+    /// The toy waits before connecting again, and says why.
+    Waiting {
+        /// Failures in a row, this one included (1 for the first).
+        attempt: u32,
+        /// The wait from the toy's schedule; [`SimToy::start_with_backoff_scale`] shortens
+        /// the real wait, not this.
+        wait: Duration,
+        /// The server refused the toy's keys; otherwise it could not be reached.
+        refused: bool,
+    },
     /// Something was refused or went wrong, for the log.
     Report {
         /// What happened.
@@ -117,7 +129,7 @@ pub enum SimEvent {
 /// A snapshot of the toy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimStatus {
-    /// Fixed for the toy's life.
+    /// The toy's device id, until a factory reset gives it a new one.
     pub device_id: Uuid,
     /// The safety number of the toy's current keys, as a parent's app shows it.
     pub fingerprint: String,
@@ -141,6 +153,7 @@ pub struct SimStatus {
 #[derive(Debug)]
 pub(crate) enum Command {
     Press { long: bool },
+    Hold { ms: u64 },
     Record(Vec<u8>),
     Stop,
 }
@@ -158,6 +171,14 @@ impl SimToy {
     /// Loads or makes the toy, saves it, and starts its task. Connecting happens in the
     /// background, so this works while the server is still down.
     pub async fn start(config: SimConfig) -> eyre::Result<SimToy> {
+        Self::start_with_backoff_scale(config, 1).await
+    }
+
+    /// For tests only: [`SimToy::start`], with every wait between connection attempts
+    /// divided by `scale` (1 is real time), so that a story can watch minutes of the toy's
+    /// back-off in a moment. The waits the toy announces ([`SimEvent::Waiting`]) are the
+    /// schedule's, unscaled.
+    pub async fn start_with_backoff_scale(config: SimConfig, scale: u32) -> eyre::Result<SimToy> {
         let ws_url = ws_url(&config.server)?;
         let tls = if ws_url.starts_with("wss://") {
             Some(link::tls_config(config.trust_cert.as_deref())?)
@@ -166,7 +187,7 @@ impl SimToy {
         };
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (commands, command_rx) = mpsc::unbounded_channel();
-        let shell = shell::start(&config, ws_url, tls, events.clone()).await?;
+        let shell = shell::start(&config, ws_url, tls, scale, events.clone()).await?;
         let status = shell.status_handle();
         let task = tokio::spawn(shell.run(command_rx));
         Ok(SimToy {
@@ -185,6 +206,15 @@ impl SimToy {
     /// A long paw press: starts pairing on a toy without a household.
     pub fn long_press(&self) {
         self.send(Command::Press { long: true });
+    }
+
+    /// The paw held down for `duration` and released (the time is simulated: this returns
+    /// at once). At least `pawpost_toy::FACTORY_RESET_HOLD_MS` (10 s) is a factory reset:
+    /// the toy forgets its keys, household and messages, says so, and starts over as a new
+    /// toy that can be paired again. A shorter hold is a long press.
+    pub fn hold(&self, duration: Duration) {
+        let ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        self.send(Command::Hold { ms });
     }
 
     /// Presses the paw to record (unless the microphone is already on) and finishes the

@@ -1,4 +1,6 @@
-//! The toy's connection: one WebSocket at a time, reopened with a bounded backoff.
+//! The toy's connection: one WebSocket at a time, reopened after the wait the toy's
+//! schedule gives (`pawpost_toy::reconnect_wait_ms`: exponential, with equal jitter,
+//! from about a second up to five minutes).
 
 use std::future::Future;
 use std::path::Path;
@@ -7,17 +9,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use pawpost_toy::MAX_FRAME_LEN;
+use pawpost_crypto::os_rng;
+use pawpost_crypto::rand_core::Rng;
+use pawpost_toy::{reconnect_wait_ms, MAX_FRAME_LEN, RECONNECT_INITIAL_MS, RECONNECT_MAX_MS};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
-/// Wait before the first retry; doubled after each failure up to [`MAX_BACKOFF`].
-pub const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
-/// Longest wait between attempts: a toy should be back soon after its server is.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// The ceiling of the first wait after a failure; each further failure in a row doubles
+/// it, up to [`MAX_BACKOFF`] (the toy's `RECONNECT_INITIAL_MS`).
+pub const INITIAL_BACKOFF: Duration = Duration::from_millis(RECONNECT_INITIAL_MS);
+/// The largest ceiling of a wait between attempts (the toy's `RECONNECT_MAX_MS`).
+pub const MAX_BACKOFF: Duration = Duration::from_millis(RECONNECT_MAX_MS);
 
 /// A server that accepts TCP but never finishes the handshake must not hold the toy.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,6 +41,17 @@ enum State {
     Up(Box<Ws>),
 }
 
+/// A wait before the next attempt, as the toy's schedule gave it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Wait {
+    /// Failures in a row, this one included.
+    pub(crate) attempt: u32,
+    /// The scheduled wait (a test's time scale shortens the real one, not this).
+    pub(crate) wait: Duration,
+    /// The server refused the toy's keys (rather than not being reachable).
+    pub(crate) refused: bool,
+}
+
 /// What happened on the connection.
 #[derive(Debug)]
 pub(crate) enum LinkEvent {
@@ -52,19 +68,30 @@ pub(crate) struct Link {
     /// For `wss://`: whom to trust.
     tls: Option<Arc<rustls::ClientConfig>>,
     state: State,
-    backoff: Duration,
+    /// Failures in a row since the server last accepted the toy.
+    failures: u32,
+    /// Every wait is divided by this: 1, except in tests that must not take minutes.
+    time_scale: u32,
+    /// The wait the last failure started, until the owner takes it to announce it.
+    waiting: Option<Wait>,
     /// Set when sending failed, so that the owner learns of it after the current batch.
     lost: Option<String>,
 }
 
 impl Link {
     /// Starts down, with the first attempt due at once.
-    pub(crate) fn new(url: String, tls: Option<Arc<rustls::ClientConfig>>) -> Self {
+    pub(crate) fn new(
+        url: String,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        time_scale: u32,
+    ) -> Self {
         Self {
             url,
             tls,
             state: State::Waiting(Instant::now()),
-            backoff: INITIAL_BACKOFF,
+            failures: 0,
+            time_scale: time_scale.max(1),
+            waiting: None,
             lost: None,
         }
     }
@@ -90,15 +117,14 @@ impl Link {
                         return LinkEvent::Connected;
                     }
                     Err(reason) => {
-                        self.retry_later();
+                        self.retry_later(false);
                         return LinkEvent::ConnectFailed(reason);
                     }
                 },
                 State::Up(ws) => match ws.next().await {
                     Some(Ok(Message::Binary(bytes))) => {
-                        // The server spoke the protocol: this connection is a real one, so a
-                        // later drop starts again from the shortest wait.
-                        self.backoff = INITIAL_BACKOFF;
+                        // Speaking the protocol is not being accepted: a server that refuses
+                        // the toy's keys speaks it too. The toy says when it was accepted.
                         return LinkEvent::Frame(bytes.to_vec());
                     }
                     // Pings are answered by the WebSocket layer; text is not part of the
@@ -106,11 +132,11 @@ impl Link {
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Text(_)))
                     | Some(Ok(Message::Frame(_))) => {}
                     Some(Ok(Message::Close(_))) | None => {
-                        self.retry_later();
+                        self.retry_later(false);
                         return LinkEvent::Lost(None);
                     }
                     Some(Err(e)) => {
-                        self.retry_later();
+                        self.retry_later(false);
                         return LinkEvent::Lost(Some(e.to_string()));
                     }
                 },
@@ -131,7 +157,7 @@ impl Link {
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!("sending took longer than {SEND_TIMEOUT:?}"),
         };
-        self.retry_later();
+        self.retry_later(false);
         self.lost = Some(failure);
         false
     }
@@ -139,6 +165,23 @@ impl Link {
     /// Why the connection was lost while sending, once.
     pub(crate) fn take_lost(&mut self) -> Option<String> {
         self.lost.take()
+    }
+
+    /// The wait the last failure started, once, for the owner to say why it waits.
+    pub(crate) fn take_wait(&mut self) -> Option<Wait> {
+        self.waiting.take()
+    }
+
+    /// The server accepted the toy: the next failure waits the shortest time again.
+    pub(crate) fn accepted(&mut self) {
+        self.failures = 0;
+    }
+
+    /// The server refused the toy's keys: closes the connection and counts a failure, so
+    /// that the next attempt comes only after the wait.
+    pub(crate) async fn refused(&mut self) {
+        self.close_and_retry_at(Instant::now()).await;
+        self.retry_later(true);
     }
 
     /// Closes the connection politely, for a toy being switched off.
@@ -160,9 +203,15 @@ impl Link {
         self.state = State::Waiting(at);
     }
 
-    fn retry_later(&mut self) {
-        self.state = State::Waiting(Instant::now() + self.backoff);
-        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    fn retry_later(&mut self, refused: bool) {
+        self.failures = self.failures.saturating_add(1);
+        let wait = Duration::from_millis(reconnect_wait_ms(self.failures, os_rng().next_u64()));
+        self.state = State::Waiting(Instant::now() + wait / self.time_scale);
+        self.waiting = Some(Wait {
+            attempt: self.failures,
+            wait,
+            refused,
+        });
     }
 }
 
@@ -228,14 +277,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_backoff_doubles_up_to_its_bound() {
-        let mut link = Link::new("ws://127.0.0.1:9/api/v1/toy/ws".into(), None);
+    fn each_failure_in_a_row_waits_within_the_toys_schedule_until_accepted() {
+        let mut link = Link::new("ws://127.0.0.1:9/api/v1/toy/ws".into(), None, 1);
         let mut waits = Vec::new();
-        for _ in 0..8 {
-            waits.push(link.backoff);
-            link.retry_later();
+        for _ in 0..12 {
+            link.retry_later(true);
+            waits.push(link.take_wait().unwrap());
+            assert_eq!(link.take_wait(), None, "announced once");
         }
-        let ms: Vec<u128> = waits.iter().map(Duration::as_millis).collect();
-        assert_eq!(ms, vec![200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
+        for (n, wait) in (1u32..).zip(&waits) {
+            assert_eq!(wait.attempt, n);
+            assert!(wait.refused);
+            let (floor, ceiling) = pawpost_toy::reconnect_wait_range_ms(n);
+            let ms = u64::try_from(wait.wait.as_millis()).unwrap();
+            assert!((floor..=ceiling).contains(&ms), "attempt {n}: {ms} ms");
+        }
+        assert!(waits[11].wait >= MAX_BACKOFF / 2 && waits[11].wait <= MAX_BACKOFF);
+
+        link.accepted();
+        link.retry_later(false);
+        let wait = link.take_wait().unwrap();
+        assert_eq!(wait.attempt, 1, "accepted starts the count again");
+        assert!(!wait.refused);
+        assert!(wait.wait <= INITIAL_BACKOFF);
     }
 }

@@ -9,7 +9,8 @@ use eyre::{eyre, WrapErr};
 use pawpost_crypto::os_rng;
 use pawpost_crypto::rand_core::CryptoRng;
 use pawpost_toy::{
-    Action, ApprovalRefusal, Event, Frame, Heart, Prompt, RecordingProblem, Report, StateBlob, Toy,
+    Action, ApprovalRefusal, Event, Frame, Heart, Prompt, ReconnectReason, RecordingProblem,
+    Report, StateBlob, Toy,
 };
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::{interval, Instant, MissedTickBehavior};
@@ -51,6 +52,7 @@ pub(crate) async fn start(
     config: &SimConfig,
     ws_url: String,
     tls: Option<Arc<rustls::ClientConfig>>,
+    backoff_scale: u32,
     events: broadcast::Sender<SimEvent>,
 ) -> eyre::Result<Shell<impl CryptoRng + Send + 'static>> {
     let store = Store::open(&config.state_dir)
@@ -88,7 +90,7 @@ pub(crate) async fn start(
         toy,
         rng,
         store,
-        link: Link::new(ws_url, tls),
+        link: Link::new(ws_url, tls, backoff_scale),
         speaker,
         events,
         status: Arc::new(Mutex::new(status)),
@@ -128,6 +130,7 @@ impl<R: CryptoRng + Send + 'static> Shell<R> {
                         Some(Command::Press { long }) => {
                             self.feed(Event::PawPressed { long }).await?;
                         }
+                        Some(Command::Hold { ms }) => self.feed(Event::PawHeld { ms }).await?,
                         Some(Command::Record(ogg)) => self.record(ogg).await?,
                     },
                     _ = ticker.tick() => {
@@ -138,6 +141,13 @@ impl<R: CryptoRng + Send + 'static> Shell<R> {
                 }
                 if let Some(reason) = self.link.take_lost() {
                     self.link_event(LinkEvent::Lost(Some(reason))).await?;
+                }
+                if let Some(wait) = self.link.take_wait() {
+                    self.emit(SimEvent::Waiting {
+                        attempt: wait.attempt,
+                        wait: wait.wait,
+                        refused: wait.refused,
+                    });
                 }
             }
         }
@@ -249,6 +259,7 @@ impl<R: CryptoRng + Send + 'static> Shell<R> {
     /// before any later `SendFrame` goes out.
     async fn execute(&mut self, actions: Vec<Action>) -> Result<(), SaveFailed> {
         let mut stop_microphone = false;
+        let mut reconnect = None;
         for action in actions {
             match action {
                 Action::SendFrame(frame) => {
@@ -291,15 +302,23 @@ impl<R: CryptoRng + Send + 'static> Shell<R> {
                 Action::Report(report) => self.emit(SimEvent::Report {
                     text: report_text(&report),
                 }),
+                // After the batch: the frames before it still go out on this connection.
+                Action::Reconnect(reason) => reconnect = Some(reason),
+                Action::ConnectionAccepted => self.link.accepted(),
             }
         }
         let toy = &self.toy;
-        let (household, version, queued) = (
+        let (device_id, fingerprint, household, version, queued) = (
+            uuid(toy.device_id().0),
+            toy.identity().fingerprint().to_string(),
             toy.household_id().map(|h| uuid(h.0)),
             toy.roster_version(),
             toy.queued_messages(),
         );
         self.set_status(|s| {
+            // A factory reset gives the toy a new id and keys.
+            s.device_id = device_id;
+            s.fingerprint = fingerprint;
             s.household_id = household;
             s.roster_version = version;
             s.queued = queued;
@@ -307,6 +326,18 @@ impl<R: CryptoRng + Send + 'static> Shell<R> {
         if stop_microphone {
             // Boxed: finishing feeds the toy again, which executes actions again.
             Box::pin(self.finish_recording(Vec::new())).await?;
+        }
+        if let Some(reason) = reconnect {
+            let was_up = self.link.is_up();
+            match reason {
+                // Counted as a failure: the next attempt waits the toy's schedule.
+                ReconnectReason::AuthRefused => self.link.refused().await,
+                // A new toy, never refused: it connects again at once.
+                ReconnectReason::FactoryReset => self.link.reconnect().await,
+            }
+            if was_up {
+                Box::pin(self.went_down()).await?;
+            }
         }
         Ok(())
     }

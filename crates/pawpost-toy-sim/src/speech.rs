@@ -35,6 +35,7 @@ pub fn prompt_text(prompt: Prompt) -> String {
         Prompt::Sent => "message sent".into(),
         Prompt::QuietHours => "shh, it's quiet time".into(),
         Prompt::TryLater => "let's try again later".into(),
+        Prompt::Forgotten => "I've forgotten everything. I'm ready to be paired again.".into(),
     }
 }
 

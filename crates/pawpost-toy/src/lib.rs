@@ -13,16 +13,21 @@
 //! its household's roster, never seen before, and valid Ogg Opus of at most 30 s. It
 //! accepts only rosters that chain from the one it holds and are signed by an owner it has
 //! pinned. The microphone starts only from a physical short paw press: no frame can start
-//! it. `docs/TOY-PROTOCOL.md` specifies the frames and what each check defends against.
+//! it. Only holding the paw for [`FACTORY_RESET_HOLD_MS`] resets the toy: no frame can.
+//! [`reconnect_wait_ms`] is the wait between connection attempts, the same for every shell. `docs/TOY-PROTOCOL.md` specifies the frames and what each check defends against.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 extern crate alloc;
 
+mod backoff;
 mod state;
 mod toy;
 
+pub use backoff::{
+    reconnect_wait_ms, reconnect_wait_range_ms, RECONNECT_INITIAL_MS, RECONNECT_MAX_MS,
+};
 pub use pawpost_crypto::{DeviceId, HouseholdId, MessageId, PublicIdentity};
 pub use pawpost_protocol::signing;
 pub use pawpost_protocol::{
@@ -37,8 +42,8 @@ pub use pawpost_protocol::{
 };
 pub use state::{StateBlob, StateError, STATE_VERSION};
 pub use toy::{
-    Action, ApprovalRefusal, Event, Heart, Prompt, RecordingProblem, Report, Toy,
-    KEY_ROTATION_INTERVAL_MS, MAX_MESSAGE_MS, MAX_OUTBOX_FRAMES, MAX_PENDING_UPLOADS,
-    MAX_QUEUED_MESSAGES, MAX_RECORDING_BYTES, MAX_RECORDING_MS, MAX_SEEN_IDS, PAIRING_WINDOW_MS,
-    RECORDING_GRACE_MS, ROTATION_RETRY_MS,
+    Action, ApprovalRefusal, Event, Heart, Prompt, ReconnectReason, RecordingProblem, Report, Toy,
+    AUTH_SETTLED_MS, FACTORY_RESET_HOLD_MS, KEY_ROTATION_INTERVAL_MS, MAX_MESSAGE_MS,
+    MAX_OUTBOX_FRAMES, MAX_PENDING_UPLOADS, MAX_QUEUED_MESSAGES, MAX_RECORDING_BYTES,
+    MAX_RECORDING_MS, MAX_SEEN_IDS, PAIRING_WINDOW_MS, RECORDING_GRACE_MS, ROTATION_RETRY_MS,
 };

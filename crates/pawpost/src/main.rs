@@ -30,7 +30,8 @@ enum Command {
     /// Run the server: the family API, and nothing on any other port.
     Serve(ServeArgs),
     /// Run one simulated toy against a server. It reads commands on standard input:
-    /// `press`, `long-press` (pairing), `record FILE.ogg`, `status`, `help`, `quit`.
+    /// `press`, `long-press` (pairing), `hold SECONDS` (10 or more: factory reset),
+    /// `record FILE.ogg`, `status`, `help`, `quit`.
     Toy(ToyArgs),
     /// Try pawpost on this computer: the server with the embedded defaults (plain http on
     /// loopback) and a simulated toy that reads commands on standard input.

@@ -424,9 +424,14 @@ async fn carry_out(socket: &mut Socket, received: &mut Received, actions: Vec<Ac
                     .or_insert(0) += 1;
             }
             Action::Report(report) => received.reports.push(format!("{report:?}")),
+            // A refused toy would be asked to reconnect: that is reported, and must not be.
+            Action::Reconnect(reason) => received.reports.push(format!("{reason:?}")),
             Action::StartRecording { .. } => panic!("the microphone started"),
-            Action::Persist(_) | Action::SetHeart(_) | Action::Speak(_) | Action::StopRecording => {
-            }
+            Action::Persist(_)
+            | Action::SetHeart(_)
+            | Action::Speak(_)
+            | Action::StopRecording
+            | Action::ConnectionAccepted => {}
         }
     }
 }

@@ -27,6 +27,15 @@ pub enum Event<'a> {
         /// Held for the long-press time (the shell decides how long).
         long: bool,
     },
+    /// The physical paw button was held down for `ms` milliseconds. A hold of at least
+    /// [`crate::FACTORY_RESET_HOLD_MS`] is a factory reset: the toy forgets its keys, its
+    /// household, its messages and any pairing, and starts over as a new, unpaired toy. A
+    /// shorter hold is a long press. Nothing else may produce this event: no frame can
+    /// reset the toy.
+    PawHeld {
+        /// How long the paw was held.
+        ms: u64,
+    },
     /// A complete frame from the server (WebSocket message or reassembled BLE frame).
     FrameReceived(&'a [u8]),
     /// Time passed; the shell sends this about once a second.
@@ -74,6 +83,22 @@ pub enum Action {
     Persist(StateBlob),
     /// Something was refused, for the device's log.
     Report(Report),
+    /// Close the connection and open a new one, for the reason given.
+    Reconnect(ReconnectReason),
+    /// The server accepted the toy on this connection (a paired toy's `Auth` stood; an
+    /// unpaired toy got its `Challenge`): the next wait before reconnecting starts again
+    /// from the first of [`crate::reconnect_wait_ms`]'s schedule.
+    ConnectionAccepted,
+}
+
+/// Why the toy asks for a new connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReconnectReason {
+    /// The server refused the toy's authentication (its household was deleted, say):
+    /// count a failure and wait [`crate::reconnect_wait_ms`] before connecting again.
+    AuthRefused,
+    /// A factory reset gave the toy new keys: connect again at once, as the new toy.
+    FactoryReset,
 }
 
 /// The heart light.
@@ -118,6 +143,8 @@ pub enum Prompt {
     QuietHours,
     /// Too many recordings wait to be sent; try later.
     TryLater,
+    /// A factory reset: "I've forgotten everything. I'm ready to be paired again."
+    Forgotten,
 }
 
 /// Why the toy refused an approval.

@@ -8,6 +8,7 @@
 //! - `delivery`: the checks every message passes, approvals, playing, the heart light;
 //! - `recording`: the microphone, sealing the child's recording and its upload;
 //! - `rotation`: roster updates, removal from the household and key rotation;
+//! - `reset`: the factory reset a long hold of the paw makes;
 //! - `persist`: the state blob the toy is saved as and restored from.
 
 mod delivery;
@@ -15,6 +16,7 @@ mod events;
 mod pairing;
 mod persist;
 mod recording;
+mod reset;
 mod rotation;
 
 use alloc::collections::VecDeque;
@@ -27,7 +29,9 @@ use pawpost_crypto::{
 use pawpost_protocol::signing::sign_auth;
 use pawpost_protocol::{ConfirmationNumber, Frame, FrameType, PairingCode, ServerError, NONCE_LEN};
 
-pub use events::{Action, ApprovalRefusal, Event, Heart, Prompt, RecordingProblem, Report};
+pub use events::{
+    Action, ApprovalRefusal, Event, Heart, Prompt, ReconnectReason, RecordingProblem, Report,
+};
 
 /// Longest recording the microphone makes.
 pub const MAX_RECORDING_MS: u32 = 30_000;
@@ -54,6 +58,12 @@ pub const PAIRING_WINDOW_MS: u64 = 10 * 60 * 1000;
 pub const KEY_ROTATION_INTERVAL_MS: u64 = 30 * 24 * 60 * 60 * 1000;
 /// How long the toy waits before trying again after the server refused a rotation.
 pub const ROTATION_RETRY_MS: u64 = 60 * 60 * 1000;
+/// Holding the paw this long resets the toy to a new, unpaired one.
+pub const FACTORY_RESET_HOLD_MS: u64 = 10_000;
+/// The server answers a refused `Auth` at once: an `Auth` not refused within this time
+/// stood, and the toy reports [`Action::ConnectionAccepted`] (sooner if a frame only an
+/// authenticated toy receives arrives).
+pub const AUTH_SETTLED_MS: u64 = 5_000;
 
 /// A verified message waiting to be played.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,6 +141,13 @@ struct Link {
     nonce: Option<[u8; NONCE_LEN]>,
     /// `Auth` was sent on this connection and not refused.
     authenticated: bool,
+    /// When `Auth` was sent, until the server accepted the toy.
+    auth_sent_ms: Option<u64>,
+    /// [`Action::ConnectionAccepted`] was reported for this connection.
+    accepted: bool,
+    /// The server refused the toy's keys on this connection: it answers no more challenges
+    /// here and waits for the shell to reconnect.
+    refused: bool,
 }
 
 struct Pairing {
@@ -204,7 +221,7 @@ impl Toy {
         }
     }
 
-    /// This toy's device id, fixed for its life.
+    /// This toy's device id, until a factory reset gives it a new one.
     pub fn device_id(&self) -> DeviceId {
         self.keys.device_id()
     }
@@ -238,6 +255,10 @@ impl Toy {
                 wall_clock_unix_ms,
             } => self.power_on(now_ms, wall_clock_unix_ms, &mut out),
             Event::PawPressed { long } => self.paw_pressed(long, &mut out),
+            Event::PawHeld { ms } if ms >= FACTORY_RESET_HOLD_MS => {
+                self.factory_reset(rng, &mut out);
+            }
+            Event::PawHeld { .. } => self.paw_pressed(true, &mut out),
             Event::FrameReceived(bytes) => match Frame::decode(bytes) {
                 Ok(frame) => self.frame(frame, rng, &mut out),
                 Err(error) => out.push(Action::Report(Report::FrameRefused { error })),
@@ -337,10 +358,37 @@ impl Toy {
         if self.note_key_birth() {
             self.persist(out);
         }
+        if self
+            .link
+            .auth_sent_ms
+            .is_some_and(|sent| now_ms.saturating_sub(sent) >= AUTH_SETTLED_MS)
+        {
+            self.accept_connection(out);
+        }
         self.maybe_rotate(rng, out);
     }
 
+    /// The server accepted the toy on this connection; reported once per connection.
+    fn accept_connection(&mut self, out: &mut Vec<Action>) {
+        self.link.auth_sent_ms = None;
+        if self.link.connected && !self.link.accepted {
+            self.link.accepted = true;
+            out.push(Action::ConnectionAccepted);
+        }
+    }
+
     fn frame(&mut self, frame: Frame<'_>, rng: &mut impl CryptoRng, out: &mut Vec<Action>) {
+        let for_authenticated_toys = matches!(
+            frame,
+            Frame::RosterUpdate { .. }
+                | Frame::Deliver { .. }
+                | Frame::Approval { .. }
+                | Frame::UploadAck { .. }
+                | Frame::RotateAck { .. }
+        );
+        if for_authenticated_toys && self.link.authenticated {
+            self.accept_connection(out);
+        }
         match frame {
             Frame::Challenge {
                 nonce,
@@ -373,11 +421,19 @@ impl Toy {
         rng: &mut impl CryptoRng,
         out: &mut Vec<Action>,
     ) {
+        let refused = self.link.refused;
         self.link = Link {
             connected: true,
             nonce: Some(nonce),
-            authenticated: false,
+            accepted: self.link.accepted,
+            refused,
+            ..Link::default()
         };
+        if refused {
+            // The server gave a new challenge after refusing the toy's keys; answering it
+            // would only be refused again. The shell reconnects after its wait.
+            return;
+        }
         if !self.clock.own_wall_clock {
             self.clock.wall_anchor = Some((self.clock.now_ms, server_time_ms));
             if self.note_key_birth() {
@@ -390,6 +446,8 @@ impl Toy {
                 pairing.requested = false;
                 pairing.confirm = None;
             }
+            // Nothing to prove: the server is there and talks to the toy.
+            self.accept_connection(out);
             self.request_pairing(out);
             return;
         }
@@ -404,6 +462,7 @@ impl Toy {
             out,
         );
         self.link.authenticated = true;
+        self.link.auth_sent_ms = Some(self.clock.now_ms);
         while let Some(frame) = self.outbox.pop_front() {
             out.push(Action::SendFrame(frame));
         }
@@ -425,10 +484,17 @@ impl Toy {
         match code {
             ServerError::AuthFailed => {
                 self.link.authenticated = false;
+                self.link.auth_sent_ms = None;
                 if self.pending_keys.is_some() {
                     // The server already took the new key (its ack was lost): use it from the
                     // next challenge on.
                     self.promote_pending_keys(out);
+                } else if self.household.is_some() && !self.link.refused {
+                    // The server does not know these keys (its household was deleted, say):
+                    // answering its next challenge would be refused again, and so would
+                    // reconnecting at once. The shell waits, longer at each refusal.
+                    self.link.refused = true;
+                    out.push(Action::Reconnect(ReconnectReason::AuthRefused));
                 }
             }
             ServerError::PairingExpired | ServerError::PairingRefused => {

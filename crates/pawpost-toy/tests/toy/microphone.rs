@@ -10,7 +10,7 @@ use pawpost_toy::{Event, Frame, FrameType, PairingCode, ServerError, PROTOCOL_VE
 use crate::support::*;
 
 /// The toy in each state worth checking, by name.
-fn states() -> Vec<(&'static str, World)> {
+pub fn states() -> Vec<(&'static str, World)> {
     let mut states = Vec::new();
 
     states.push(("fresh, offline", World::new_toy()));
@@ -67,7 +67,7 @@ fn states() -> Vec<(&'static str, World)> {
 
 /// Every frame a server could send in that state: the generic ones, the ones that make
 /// sense for this toy (valid messages, rosters, approvals), and every error.
-fn frames_for(world: &World) -> Vec<Vec<u8>> {
+pub fn frames_for(world: &World) -> Vec<Vec<u8>> {
     let mut frames = Vec::new();
     let envelope = world.message_from_any(&world.family.grandma, message_id(100));
     let genesis = SignedRoster::sign(&world.genesis(settings()), &world.family.mum).unwrap();
@@ -118,7 +118,7 @@ fn frames_for(world: &World) -> Vec<Vec<u8>> {
     frames
 }
 
-fn random_frames(seed: u8) -> Vec<Vec<u8>> {
+pub fn random_frames(seed: u8) -> Vec<Vec<u8>> {
     let mut rng = rng(seed);
     let mut frames = Vec::new();
     for i in 0..300usize {

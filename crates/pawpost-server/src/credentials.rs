@@ -17,6 +17,12 @@
 //! stored password hash: every process sharing the database can check it without
 //! storing anything more, a changed password revokes every cookie, and a forged cookie
 //! needs the password hash, which already allows offline guessing.
+//!
+//! Links to choose a forgotten password carry a token made the same way
+//! ([`password_reset_token`]), under a label of their own: it stops working once the
+//! password changes, which makes it single use. Unlike a device cookie, a forged reset
+//! token would set the password, so whoever can read the stored hashes can take over
+//! accounts with it without guessing.
 use crate::passwords::HashError;
 use crate::ratelimit::{address_key, KeyHash, LimitName};
 use crate::relay::{self, Note};

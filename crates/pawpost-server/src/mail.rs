@@ -1,9 +1,9 @@
-//! Email: invitations, new sign-in alerts and breach notices. Sent through SMTP when
-//! `--smtp-url` is set; otherwise written as `.eml` files to the data folder's outbox,
-//! so that whoever tries pawpost out can read what would have gone out. The outbox holds
-//! live invitation links in clear, so it is pruned: mail older than [`OUTBOX_MAX_AGE`]
-//! goes at start, on every write and on every retention sweep, and it never holds more
-//! than [`OUTBOX_MAX_MAILS`].
+//! Email: invitations, new sign-in alerts, password changes, links to choose a new
+//! password, and breach notices. Sent through SMTP when `--smtp-url` is set; otherwise
+//! written as `.eml` files to the data folder's outbox, so that whoever tries pawpost out
+//! can read what would have gone out. The outbox holds live invitation and password links
+//! in clear, so it is pruned: mail older than [`OUTBOX_MAX_AGE`] goes at start, on every
+//! write and on every retention sweep, and it never holds more than [`OUTBOX_MAX_MAILS`].
 use lettre::message::{header::ContentType, Mailbox, Message};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::io::Write;

@@ -135,3 +135,47 @@ async fn pairing_from_the_command_line_prints_the_spoken_code() {
         .unwrap();
     assert!(screen.text().contains("toy switched off"));
 }
+
+#[tokio::test]
+async fn holding_the_paw_ten_seconds_resets_the_toy_and_a_shorter_hold_is_a_long_press() {
+    let dir = tempfile::tempdir().unwrap();
+    let screen = Screen::default();
+    run_cli(
+        config(&nowhere().await, dir.path()),
+        &b"hold 3\nhold 10\nhold\nquit\n"[..],
+        screen.clone(),
+    )
+    .await
+    .unwrap();
+    let text = screen.text();
+    for expected in [
+        "toy says: let's find your family",
+        "toy says: I've forgotten everything. I'm ready to be paired again.",
+        "hold needs seconds, e.g. hold 10 for a factory reset",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from:\n{text}"
+        );
+    }
+    let device_line = |t: &str| {
+        t.lines()
+            .find(|l| l.starts_with("device id: "))
+            .unwrap()
+            .to_string()
+    };
+
+    // What was saved is a new toy: another device id, no family.
+    let screen2 = Screen::default();
+    run_cli(
+        config(&nowhere().await, dir.path()),
+        &b"status\nquit\n"[..],
+        screen2.clone(),
+    )
+    .await
+    .unwrap();
+    let text2 = screen2.text();
+    assert!(text2.contains("toy restored from"), "{text2}");
+    assert_ne!(device_line(&text2), device_line(&text));
+    assert!(text2.contains("household: none (not paired)"), "{text2}");
+}

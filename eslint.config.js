@@ -1,4 +1,4 @@
-// Lints the web app (web/js, which runs in browsers), its tests and tools (Node).
+// Lints the web app (web/js, which runs in browsers, and its service worker web/sw.js), its tests and tools (Node).
 import js from '@eslint/js';
 import globals from 'globals';
 
@@ -7,6 +7,10 @@ export default [
   {
     files: ['web/js/**/*.js'],
     languageOptions: { globals: globals.browser },
+  },
+  {
+    files: ['web/sw.js'],
+    languageOptions: { globals: globals.serviceworker },
   },
   {
     files: ['web/test/**/*.js', 'web/tools/**/*.mjs', 'eslint.config.js'],

@@ -72,6 +72,25 @@ async function signedIn(session) {
   setCsrfToken(session.csrf_token);
   app.account = session.account;
   app.device = await ensureDevice(session.account.id);
+  keepStorage();
+}
+
+/**
+ * Asks the browser to keep this site's storage, where this device's keys live (Safari
+ * otherwise deletes it after 7 days without a visit). A refusal changes nothing on screen.
+ */
+function keepStorage() {
+  if (!navigator.storage?.persist) return;
+  navigator.storage
+    .persisted()
+    .then((kept) => kept || navigator.storage.persist())
+    .catch((e) => console.warn('could not ask to keep storage', e));
+}
+
+/** Lets the app open from the home screen: the service worker keeps the app's own files. */
+function registerServiceWorker() {
+  if (!('serviceWorker' in navigator)) return;
+  navigator.serviceWorker.register('/sw.js').catch((e) => console.warn('service worker not registered', e));
 }
 
 async function signOut() {
@@ -185,4 +204,5 @@ async function boot() {
   document.documentElement.dataset.ready = 'true';
 }
 
+registerServiceWorker();
 boot();

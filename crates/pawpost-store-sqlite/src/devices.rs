@@ -1,6 +1,7 @@
 //! Devices (members' browsers and toys), the households' signed rosters, and pairing a
 //! toy with a household.
 use crate::rows::{DeviceRow, PairingRow, RosterRow};
+use crate::write::to_the_end;
 use crate::{backend, execute, fetch_all, fetch_optional, unique_violation};
 use pawpost_domain::{
     AccountId, Device, DeviceId, HouseholdId, PairingClaim, PairingClaimant, PairingCreated,
@@ -131,11 +132,19 @@ pub(crate) async fn insert_roster(pool: &SqlitePool, r: &StoredRoster) -> StoreR
     Ok(())
 }
 
+/// Runs [`create_pairing_now`] to its end in a task of its own, its write lock taken first
+/// (see [`crate::write::to_the_end`]).
 pub(crate) async fn create_pairing(
     pool: &SqlitePool,
     p: &PendingPairing,
 ) -> StoreResult<PairingCreated> {
-    let mut tx = pool.begin().await.map_err(backend)?;
+    let pool = pool.clone();
+    let p = p.clone();
+    to_the_end(async move { create_pairing_now(&pool, &p).await }).await
+}
+
+async fn create_pairing_now(pool: &SqlitePool, p: &PendingPairing) -> StoreResult<PairingCreated> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
     // Expired pairings are of no further use.
     sqlx::query("DELETE FROM pairings WHERE expires_at <= ?")
         .bind(to_ms(p.created_at))
@@ -179,13 +188,27 @@ pub(crate) async fn create_pairing(
     Ok(PairingCreated::Created)
 }
 
+/// Runs [`claim_pairing_now`] to its end in a task of its own, its write lock taken first
+/// (see [`crate::write::to_the_end`]).
 pub(crate) async fn claim_pairing(
     pool: &SqlitePool,
     code: &str,
     claimant: &PairingClaimant,
     now: OffsetDateTime,
 ) -> StoreResult<PairingClaim> {
-    let mut tx = pool.begin().await.map_err(backend)?;
+    let pool = pool.clone();
+    let code = code.to_owned();
+    let claimant = claimant.clone();
+    to_the_end(async move { claim_pairing_now(&pool, &code, &claimant, now).await }).await
+}
+
+async fn claim_pairing_now(
+    pool: &SqlitePool,
+    code: &str,
+    claimant: &PairingClaimant,
+    now: OffsetDateTime,
+) -> StoreResult<PairingClaim> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
     let row =
         sqlx::query_as::<_, PairingRow>(select!(pairings, "WHERE code = ? AND expires_at > ?"))
             .bind(code)

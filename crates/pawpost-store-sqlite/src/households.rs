@@ -3,6 +3,7 @@ use crate::rows::{
     HouseholdMembershipRow, HouseholdRow, InvitationCountRow, InvitationRow, MemberRow,
     MembershipRow,
 };
+use crate::write::to_the_end;
 use crate::{backend, execute, fetch_all, fetch_optional, unique_violation};
 use pawpost_domain::{
     AccountId, Household, HouseholdId, Invitation, Member, MemberStatus, Membership, Role,
@@ -12,12 +13,24 @@ use pawpost_store::{columns, select, RecentInvitations, Redemption, StoreResult}
 use sqlx::SqlitePool;
 use time::OffsetDateTime;
 
+/// Runs [`create_household_now`] to its end in a task of its own, its write lock taken first
+/// (see [`crate::write::to_the_end`]).
 pub(crate) async fn create_household(
     pool: &SqlitePool,
     h: &Household,
     owner: AccountId,
 ) -> StoreResult<()> {
-    let mut tx = pool.begin().await.map_err(backend)?;
+    let pool = pool.clone();
+    let h = h.clone();
+    to_the_end(async move { create_household_now(&pool, &h, owner).await }).await
+}
+
+async fn create_household_now(
+    pool: &SqlitePool,
+    h: &Household,
+    owner: AccountId,
+) -> StoreResult<()> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
     sqlx::query("INSERT INTO households (id, name, created_at) VALUES (?, ?, ?)")
         .bind(h.id.to_string())
         .bind(&h.name)
@@ -198,15 +211,28 @@ pub(crate) async fn recent_invitations(
     })
 }
 
+/// Runs [`redeem_invitation_now`] to its end in a task of its own, its write lock taken first
+/// (see [`crate::write::to_the_end`]).
 pub(crate) async fn redeem_invitation(
     pool: &SqlitePool,
     token_hash: &[u8; 32],
     account: AccountId,
     now: OffsetDateTime,
 ) -> StoreResult<Redemption> {
-    // BEGIN IMMEDIATE would be ideal; the conditional UPDATE below is the real guard:
+    let pool = pool.clone();
+    let token_hash = *token_hash;
+    to_the_end(async move { redeem_invitation_now(&pool, &token_hash, account, now).await }).await
+}
+
+async fn redeem_invitation_now(
+    pool: &SqlitePool,
+    token_hash: &[u8; 32],
+    account: AccountId,
+    now: OffsetDateTime,
+) -> StoreResult<Redemption> {
+    // The write lock is taken first (BEGIN IMMEDIATE); the conditional UPDATE below is the guard too:
     // only one redeemer can flip `used_at` from NULL.
-    let mut tx = pool.begin().await.map_err(backend)?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
     let Some(invitation) = sqlx::query_as::<_, InvitationRow>(
         "SELECT household_id, role, expires_at, used_at FROM invitations WHERE token_hash = ?",
     )

@@ -14,6 +14,7 @@ mod privacy;
 mod rows;
 #[cfg(test)]
 mod tests;
+mod write;
 
 use pawpost_store::stored;
 use pawpost_store::{StoreError, StoreResult};

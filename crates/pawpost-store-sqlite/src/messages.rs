@@ -1,5 +1,6 @@
 //! Messages, their receipts (one per recipient device) and parents' approvals.
 use crate::rows::{ApprovalRow, MessageRow, ReceiptRow};
+use crate::write::to_the_end;
 use crate::{backend, execute, fetch_all, fetch_optional, unique_violation};
 use pawpost_domain::{AccountId, Approval, DeviceId, HouseholdId, Message, Receipt, ReceiptState};
 use pawpost_store::stored::{found, to_integer, to_ms};
@@ -8,12 +9,25 @@ use sqlx::SqlitePool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+/// Runs [`insert_message_now`] to its end in a task of its own, its write lock taken first
+/// (see [`crate::write::to_the_end`]).
 pub(crate) async fn insert_message(
     pool: &SqlitePool,
     m: &Message,
     recipients: &[DeviceId],
 ) -> StoreResult<()> {
-    let mut tx = pool.begin().await.map_err(backend)?;
+    let pool = pool.clone();
+    let m = m.clone();
+    let recipients = recipients.to_vec();
+    to_the_end(async move { insert_message_now(&pool, &m, &recipients).await }).await
+}
+
+async fn insert_message_now(
+    pool: &SqlitePool,
+    m: &Message,
+    recipients: &[DeviceId],
+) -> StoreResult<()> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
     sqlx::query(concat!(
         "INSERT INTO messages (",
         columns!(messages),

@@ -1,6 +1,7 @@
 //! Erasing accounts and households, and the retention sweeps over old messages. Every
 //! deletion ends with a checkpoint, so that erased rows do not linger in the log.
 use crate::rows::MessageRow;
+use crate::write::to_the_end;
 use crate::{backend, checkpoint, fetch_all};
 use pawpost_domain::{AccountId, HouseholdId, Message};
 use pawpost_store::stored::{self, found, to_ms};
@@ -9,11 +10,18 @@ use sqlx::SqlitePool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+/// Runs [`delete_account_now`] to its end in a task of its own, its write lock taken first
+/// (see [`crate::write::to_the_end`]).
 pub(crate) async fn delete_account(
     pool: &SqlitePool,
     account: AccountId,
 ) -> StoreResult<Vec<String>> {
-    let mut tx = pool.begin().await.map_err(backend)?;
+    let pool = pool.clone();
+    to_the_end(async move { delete_account_now(&pool, account).await }).await
+}
+
+async fn delete_account_now(pool: &SqlitePool, account: AccountId) -> StoreResult<Vec<String>> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
     let keys: Vec<String> =
         sqlx::query_scalar("SELECT blob_key FROM messages WHERE sender_account = ?")
             .bind(account.to_string())
@@ -44,11 +52,21 @@ pub(crate) async fn delete_account(
     Ok(keys)
 }
 
+/// Runs [`delete_household_now`] to its end in a task of its own, its write lock taken first
+/// (see [`crate::write::to_the_end`]).
 pub(crate) async fn delete_household(
     pool: &SqlitePool,
     household: HouseholdId,
 ) -> StoreResult<Vec<String>> {
-    let mut tx = pool.begin().await.map_err(backend)?;
+    let pool = pool.clone();
+    to_the_end(async move { delete_household_now(&pool, household).await }).await
+}
+
+async fn delete_household_now(
+    pool: &SqlitePool,
+    household: HouseholdId,
+) -> StoreResult<Vec<String>> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
     let keys: Vec<String> =
         sqlx::query_scalar("SELECT blob_key FROM messages WHERE household_id = ?")
             .bind(household.to_string())
@@ -104,8 +122,16 @@ pub(crate) async fn unplayed_messages_before(
     fetch_all(pool, query).await
 }
 
+/// Runs [`delete_messages_now`] to its end in a task of its own, its write lock taken first
+/// (see [`crate::write::to_the_end`]).
 pub(crate) async fn delete_messages(pool: &SqlitePool, ids: &[Uuid]) -> StoreResult<()> {
-    let mut tx = pool.begin().await.map_err(backend)?;
+    let pool = pool.clone();
+    let ids = ids.to_vec();
+    to_the_end(async move { delete_messages_now(&pool, &ids).await }).await
+}
+
+async fn delete_messages_now(pool: &SqlitePool, ids: &[Uuid]) -> StoreResult<()> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
     for id in ids {
         sqlx::query("DELETE FROM messages WHERE id = ?")
             .bind(id.to_string())

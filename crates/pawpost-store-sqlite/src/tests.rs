@@ -119,3 +119,55 @@ async fn an_audit_append_given_up_while_waiting_for_the_lock_leaves_no_transacti
     );
     other.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_deletion_that_reads_first_waits_for_another_writer_instead_of_failing() {
+    use sqlx::{ConnectOptions, Connection};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("pawpost.db").display());
+    let store = std::sync::Arc::new(SqliteStore::open(&url).await.unwrap());
+    let owner = Account {
+        id: AccountId::new(),
+        email: Email::parse("o@example.org").unwrap(),
+        display_name: "O".into(),
+        password_hash: "h".into(),
+        created_at: OffsetDateTime::now_utc(),
+        locked: false,
+    };
+    store.create_account(&owner).await.unwrap();
+    let household = Household {
+        id: HouseholdId::new(),
+        name: "going".into(),
+        created_at: OffsetDateTime::now_utc(),
+    };
+    store.create_household(&household, owner.id).await.unwrap();
+    // Another connection (a toy's write, say) is in the middle of a write.
+    let mut other = SqliteConnectOptions::from_str(&url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE accounts SET display_name = 'P' WHERE id = ?")
+        .bind(owner.id.to_string())
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let deleting = tokio::spawn({
+        let store = store.clone();
+        async move { store.delete_household(household.id).await }
+    });
+    // A deletion begun deferred would read now, and then find its snapshot stale when
+    // the other write commits: "database is locked", at once, whatever the timeout.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    deleting
+        .await
+        .unwrap()
+        .expect("the deletion waited for the other write, then ran");
+    assert!(store.household(household.id).await.unwrap().is_none());
+    other.close().await.unwrap();
+}

@@ -19,6 +19,14 @@
 //! temporary file, synced and renamed only after every other file is synced, so its
 //! presence means the rest is complete. See [`manifest`] for its fields.
 //!
+//! # What a backup leaves out
+//!
+//! The rows of [`TABLES_LEFT_OUT`] are not copied (their tables are, empty): the
+//! stored hashes of links to choose a new password. Such a link lives 30 minutes and
+//! is used up by its first use; a restore that brought it back would make a used link
+//! work again. A restored server answers every earlier link as unknown, and whoever
+//! needs one asks again.
+//!
 //! # Consistency while the server runs
 //!
 //! The database is copied first, as of one instant: SQLite with `VACUUM INTO` on a
@@ -99,6 +107,8 @@ pub const SQLITE_FILE: &str = pawpost_storage::SQLITE_FILE;
 pub const POSTGRES_FILE: &str = "pawpost.pgdump";
 /// The folder holding the blobs in a backup folder.
 pub const BLOBS_DIR: &str = "blobs";
+/// Tables whose rows a backup leaves out: see the crate docs.
+pub const TABLES_LEFT_OUT: &[&str] = &["password_resets"];
 /// How many blobs are downloaded from, or uploaded to, a bucket at once; each is held
 /// in memory whole while it moves.
 pub const BUCKET_TRANSFERS: usize = 8;

@@ -116,7 +116,8 @@ pub async fn schema_of(url: &str, configured: Option<&str>) -> Result<String, Ba
     Ok(schema)
 }
 
-/// A consistent dump (pg_dump reads in one repeatable-read snapshot) of `schema`.
+/// A consistent dump (pg_dump reads in one repeatable-read snapshot) of `schema`,
+/// without the rows of [`crate::TABLES_LEFT_OUT`].
 pub async fn dump(url: &str, schema: &str, dest: &Path) -> Result<(), BackupError> {
     check_schema(schema)?;
     // Created first so that the dump has mode 0600 whatever the umask.
@@ -127,6 +128,11 @@ pub async fn dump(url: &str, schema: &str, dest: &Path) -> Result<(), BackupErro
         .arg(format!("--schema={schema}"))
         .arg("--no-owner")
         .arg("--no-privileges")
+        .args(
+            crate::TABLES_LEFT_OUT
+                .iter()
+                .map(|table| format!("--exclude-table-data={schema}.{table}")),
+        )
         .arg(format!("--file={}", dest.display()));
     run("pg_dump", command).await?;
     let dest = dest.to_owned();

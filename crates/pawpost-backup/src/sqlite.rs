@@ -1,7 +1,7 @@
 //! The SQLite side: a `VACUUM INTO` snapshot, and putting a snapshot back in place.
 use crate::error::BackupError;
 use crate::files;
-use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{ConnectOptions, Connection};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,7 +15,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// `VACUUM INTO` runs inside one read transaction on a connection of its own, so the
 /// copy is the database as of one instant even while the server keeps writing (WAL mode
 /// lets readers and the writer proceed together), and it includes committed pages still
-/// in the WAL.
+/// in the WAL. The rows of [`crate::TABLES_LEFT_OUT`] are then deleted from the copy.
 pub async fn snapshot(source: &Path, dest: &Path) -> Result<(), BackupError> {
     if !source.is_file() {
         return Err(BackupError::NoDatabase(source.to_owned()));
@@ -43,6 +43,7 @@ pub async fn snapshot(source: &Path, dest: &Path) -> Result<(), BackupError> {
     let _ = conn.close().await;
     vacuum
         .map_err(|e| BackupError::Sqlite(format!("VACUUM INTO {} failed: {e}", dest.display())))?;
+    leave_out_rows(dest).await?;
     // VACUUM INTO does not sync its output; the manifest must never vouch for a file
     // that a power cut could still take away.
     let dest = dest.to_owned();
@@ -53,6 +54,44 @@ pub async fn snapshot(source: &Path, dest: &Path) -> Result<(), BackupError> {
     })
     .await
     .map_err(|e| BackupError::Sqlite(format!("sync task stopped: {e}")))?
+}
+
+/// Deletes the rows of [`crate::TABLES_LEFT_OUT`] from the snapshot at `path`, their
+/// bytes overwritten (`secure_delete`), in the rollback journal mode so that no
+/// sidecar file is left beside the snapshot. A table the database does not have yet
+/// (one from before it existed) is skipped.
+async fn leave_out_rows(path: &Path) -> Result<(), BackupError> {
+    let failed = |e: sqlx::Error| {
+        BackupError::Sqlite(format!("cannot leave rows out of {}: {e}", path.display()))
+    };
+    let mut conn = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(false)
+        .journal_mode(SqliteJournalMode::Delete)
+        .pragma("secure_delete", "ON")
+        .connect()
+        .await
+        .map_err(failed)?;
+    let mut result = Ok(());
+    for table in crate::TABLES_LEFT_OUT {
+        let exists = sqlx::query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+            .bind(table)
+            .fetch_optional(&mut conn)
+            .await;
+        result = match exists {
+            Ok(Some(_)) => sqlx::query(&format!("DELETE FROM {table}"))
+                .execute(&mut conn)
+                .await
+                .map(drop),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            break;
+        }
+    }
+    let _ = conn.close().await;
+    result.map_err(failed)
 }
 
 /// Whether the database at `path` (or its WAL) holds anything.

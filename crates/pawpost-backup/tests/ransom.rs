@@ -9,8 +9,10 @@ use pawpost_backup::{
     backup, restore, restore_with_options, verify, BackupError, Phase, Progress, RestoreOptions,
 };
 use pawpost_blob_s3::{ConfigError, OpenError, S3BlobStore};
+use pawpost_server::config::PASSWORD_RESET_TTL;
+use pawpost_server::tokens::{new_token, token_hash};
 use pawpost_storage::{BlobUrl, StorageConfig, UrlError};
-use pawpost_store::{BlobKey, BlobStore};
+use pawpost_store::{BlobKey, BlobStore, PasswordReset};
 use pawpost_testkit::moto::{test_env, MotoServer};
 use reqwest::StatusCode;
 use std::cell::Cell;
@@ -96,6 +98,29 @@ async fn ransom_story(postgres: Option<String>, bucket: Option<&MotoServer>) {
         );
         sent.insert(id, envelope);
     }
+    // A live link to choose a new password, which the backup must leave out.
+    let reset_token = new_token();
+    let mum_account = server
+        .state
+        .store
+        .accounts()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.email.as_str() == "mum@example.org")
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    server
+        .state
+        .store
+        .create_password_reset(&PasswordReset {
+            token_hash: token_hash(&reset_token),
+            account_id: mum_account.id,
+            created_at: now,
+            expires_at: now + PASSWORD_RESET_TTL,
+        })
+        .await
+        .unwrap();
     let before = family.visible_state(&family.mum).await;
     let listed_before = message_ids(&family.mum, &family.home).await;
     assert_eq!(listed_before.len(), 5);
@@ -234,6 +259,28 @@ async fn ransom_story(postgres: Option<String>, bucket: Option<&MotoServer>) {
     let base = format!("http://{}", server.addr);
     let mum = sign_in(&base, "mum@example.org").await;
     let gran = sign_in(&base, "gran@example.org").await;
+    assert_eq!(
+        server
+            .state
+            .store
+            .password_reset(&token_hash(&reset_token))
+            .await
+            .unwrap(),
+        None,
+        "the backup left the reset link out"
+    );
+    let (status, answer) = Client::anonymous(&base)
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/password-resets/confirm",
+            Some(serde_json::json!({
+                "token": reset_token,
+                "new_password": "marigold lantern pebble orchestra",
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["error"], "reset_link_invalid");
     assert_eq!(family.visible_state(&mum).await, before);
     let listed_after = message_ids(&gran, &family.home).await;
     for id in &listed_before {

@@ -41,9 +41,13 @@ pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// New accounts allowed per client address within `SIGNUP_WINDOW`.
 pub const DEFAULT_SIGNUPS_PER_ADDRESS: u32 = 20;
 pub const SIGNUP_WINDOW: Duration = Duration::from_secs(3600);
-/// How long a link to choose a new password works (it also stops once the password
-/// changes, so it works once).
+/// How long a link to choose a new password works (it also stops at its first use, and
+/// once the password changes).
 pub const PASSWORD_RESET_TTL: Duration = Duration::from_secs(30 * 60);
+/// How long the stored hash of an expired link to choose a new password is kept, so
+/// that opening the link late is answered "expired" rather than "not a link"; the
+/// retention sweep deletes it after that.
+pub const PASSWORD_RESET_KEPT_EXPIRED: Duration = Duration::from_secs(24 * 3600);
 /// Links to choose a new password one email address may ask for within
 /// `PASSWORD_RESET_WINDOW` (counted whether or not the address has an account).
 pub const PASSWORD_RESETS_PER_ACCOUNT: u32 = 3;

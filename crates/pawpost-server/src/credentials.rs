@@ -18,11 +18,10 @@
 //! storing anything more, a changed password revokes every cookie, and a forged cookie
 //! needs the password hash, which already allows offline guessing.
 //!
-//! Links to choose a forgotten password carry a token made the same way
-//! ([`password_reset_token`]), under a label of their own: it stops working once the
-//! password changes, which makes it single use. Unlike a device cookie, a forged reset
-//! token would set the password, so whoever can read the stored hashes can take over
-//! accounts with it without guessing.
+//! Links to choose a forgotten password are not made this way: a forged one would set
+//! the password, so whoever could read the stored hashes could take over accounts
+//! without guessing. Their tokens are random and stored hashed (see
+//! [`crate::services::accounts::request_password_reset`]).
 use crate::passwords::HashError;
 use crate::ratelimit::{address_key, KeyHash, LimitName};
 use crate::relay::{self, Note};
@@ -30,7 +29,7 @@ use crate::state::AppState;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use pawpost_domain::{Account, AccountId};
+use pawpost_domain::Account;
 use sha2::Sha256;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -173,90 +172,6 @@ fn device_tag(account: &Account, issued: i64, nonce: &[u8]) -> [u8; 32] {
     )
 }
 
-/// Separates password reset tags from any other use of the same key.
-const RESET_TAG_CONTEXT: &[u8] = b"pawpost password reset v1\0";
-/// Bytes of a password reset token before base64url: account id, expiry, tag.
-const RESET_TOKEN_BYTES: usize = 16 + 8 + 32;
-
-/// What is wrong with a password reset token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResetTokenError {
-    /// Not a token, one for no account, one whose tag does not match (forged, or the
-    /// password changed since it was made, which is how a used link stops working).
-    Invalid,
-    /// A genuine token past its expiry.
-    Expired,
-}
-
-/// A link token that lets whoever holds it set `account`'s password until
-/// `expires_at` (Unix seconds), or until the password changes: it is
-/// `base64url(ACCOUNT_ID ‖ EXPIRES ‖ TAG)`, where TAG is an HMAC-SHA256 keyed by the
-/// account's stored password hash, as device cookies are. Nothing is stored: every
-/// process sharing the database can check it, and setting a new password (which gives
-/// a new salted hash) ends every link made before.
-pub fn password_reset_token(account: &Account, expires_at: i64) -> String {
-    let tag = reset_tag(account, expires_at);
-    let mut bytes = Vec::with_capacity(RESET_TOKEN_BYTES);
-    bytes.extend_from_slice(account.id.0.as_bytes());
-    bytes.extend_from_slice(&expires_at.to_be_bytes());
-    bytes.extend_from_slice(&tag);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// The account a password reset token names, before it is checked (see
-/// [`check_password_reset_token`]).
-pub fn password_reset_account(token: &str) -> Result<AccountId, ResetTokenError> {
-    Ok(parse_reset_token(token)?.0)
-}
-
-/// Checks `token` against `account` as it is stored now, at Unix time `now`. The tag is
-/// checked first and in constant time, so a forged token never learns whether it has
-/// expired.
-pub fn check_password_reset_token(
-    account: &Account,
-    token: &str,
-    now: i64,
-) -> Result<(), ResetTokenError> {
-    let (id, expires_at, tag) = parse_reset_token(token)?;
-    if id != account.id {
-        return Err(ResetTokenError::Invalid);
-    }
-    let expected = reset_tag(account, expires_at);
-    if !bool::from(expected.as_slice().ct_eq(&tag)) {
-        return Err(ResetTokenError::Invalid);
-    }
-    if now >= expires_at {
-        return Err(ResetTokenError::Expired);
-    }
-    Ok(())
-}
-
-fn parse_reset_token(token: &str) -> Result<(AccountId, i64, [u8; 32]), ResetTokenError> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(token.trim())
-        .map_err(|_| ResetTokenError::Invalid)?;
-    if bytes.len() != RESET_TOKEN_BYTES {
-        return Err(ResetTokenError::Invalid);
-    }
-    let (id, rest) = bytes.split_at(16);
-    let (expires, tag) = rest.split_at(8);
-    let id = uuid::Uuid::from_slice(id).map_err(|_| ResetTokenError::Invalid)?;
-    let expires = i64::from_be_bytes(expires.try_into().map_err(|_| ResetTokenError::Invalid)?);
-    let tag: [u8; 32] = tag.try_into().map_err(|_| ResetTokenError::Invalid)?;
-    Ok((AccountId(id), expires, tag))
-}
-
-fn reset_tag(account: &Account, expires_at: i64) -> [u8; 32] {
-    hmac_sha256(
-        account.password_hash.as_bytes(),
-        &[
-            RESET_TAG_CONTEXT,
-            account.id.0.as_bytes(),
-            &expires_at.to_be_bytes(),
-        ],
-    )
-}
-
 /// HMAC-SHA256 (RFC 2104) of the concatenated `message` parts.
 fn hmac_sha256(key: &[u8], message: &[&[u8]]) -> [u8; 32] {
     let mut mac =
@@ -270,7 +185,7 @@ fn hmac_sha256(key: &[u8], message: &[&[u8]]) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pawpost_domain::Email;
+    use pawpost_domain::{AccountId, Email};
 
     fn hex(bytes: &[u8]) -> String {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -338,51 +253,6 @@ mod tests {
         assert!(known_device(&rose, &forged).is_none(), "an edited cookie");
         for junk in ["", "1.2", "x.y.z", &format!("{cookie}.more")] {
             assert!(known_device(&rose, junk).is_none(), "{junk:?}");
-        }
-    }
-
-    #[test]
-    fn a_reset_token_works_only_for_its_account_its_password_and_its_lifetime() {
-        let rose = account("$argon2id$rose");
-        let now = OffsetDateTime::now_utc().unix_timestamp();
-        let token = password_reset_token(&rose, now + 60);
-        assert_eq!(password_reset_account(&token), Ok(rose.id));
-        assert_eq!(check_password_reset_token(&rose, &token, now), Ok(()));
-        assert_eq!(
-            check_password_reset_token(&rose, &token, now + 60),
-            Err(ResetTokenError::Expired)
-        );
-        let changed = Account {
-            password_hash: "$argon2id$new".into(),
-            ..rose.clone()
-        };
-        assert_eq!(
-            check_password_reset_token(&changed, &token, now),
-            Err(ResetTokenError::Invalid),
-            "a changed password"
-        );
-        let ann = account("$argon2id$rose");
-        assert_eq!(
-            check_password_reset_token(&ann, &token, now),
-            Err(ResetTokenError::Invalid),
-            "another account"
-        );
-        // A later expiry with the old tag is refused, not taken as unexpired.
-        let mut bytes = URL_SAFE_NO_PAD.decode(&token).unwrap();
-        bytes[16..24].copy_from_slice(&(now + 3600).to_be_bytes());
-        let edited = URL_SAFE_NO_PAD.encode(bytes);
-        assert_eq!(
-            check_password_reset_token(&rose, &edited, now + 120),
-            Err(ResetTokenError::Invalid)
-        );
-        // A device cookie's tag under the same key is no reset tag.
-        assert_ne!(reset_tag(&rose, now), device_tag(&rose, now, &[]));
-        for junk in ["", "x", &format!("{token}A"), &token[1..]] {
-            assert_eq!(
-                check_password_reset_token(&rose, junk, now),
-                Err(ResetTokenError::Invalid),
-                "{junk:?}"
-            );
         }
     }
 }

@@ -10,8 +10,11 @@
 //! apart, far longer than an upload may take between its envelope and its row, so an
 //! upload in progress is never touched.
 //!
+//! Each sweep also deletes the stored hashes of links to choose a new password that
+//! expired more than [`PASSWORD_RESET_KEPT_EXPIRED`] ago.
+//!
 //! [`RETENTION_SWEEP_INTERVAL`]: crate::config::RETENTION_SWEEP_INTERVAL
-use crate::config::DEFAULT_RETENTION_DAYS;
+use crate::config::{DEFAULT_RETENTION_DAYS, PASSWORD_RESET_KEPT_EXPIRED};
 use crate::state::AppState;
 use pawpost_crypto::SignedRoster;
 use pawpost_store::{BlobKey, StoreResult, BLOB_LIST_PAGE_SIZE};
@@ -55,6 +58,15 @@ pub async fn sweep_expired(state: &AppState, now: OffsetDateTime) -> StoreResult
     report.unplayed = expired.len();
     forget(state, &expired).await?;
     Ok(report)
+}
+
+/// Deletes the links to choose a new password that expired more than
+/// [`PASSWORD_RESET_KEPT_EXPIRED`] before `now`; returns how many.
+pub async fn sweep_password_resets(state: &AppState, now: OffsetDateTime) -> StoreResult<u64> {
+    state
+        .store
+        .delete_expired_password_resets(now - PASSWORD_RESET_KEPT_EXPIRED)
+        .await
 }
 
 async fn forget(state: &AppState, messages: &[pawpost_domain::Message]) -> StoreResult<()> {
@@ -156,6 +168,13 @@ pub async fn run(state: AppState) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "the retention sweep failed"),
+        }
+        match sweep_password_resets(&state, OffsetDateTime::now_utc()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "expired password reset links deleted"),
+            Err(e) => {
+                tracing::warn!(error = %e, "the sweep of expired password reset links failed")
+            }
         }
         state.mailer.prune().await;
     }

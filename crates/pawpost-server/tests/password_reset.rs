@@ -1,18 +1,23 @@
 //! Forgotten passwords: a link sent by email sets a new one, once, for 30 minutes, and
-//! only while the password it was made for is still the account's; the answer to a
-//! request says nothing about whether an account uses the address; requests are limited
-//! per address and per client. Changing the password tells the account by email.
+//! only until the password changes; the database keeps only a hash of the link's random
+//! token, so reading it makes no link; the answer to a request says nothing about
+//! whether an account uses the address; requests are limited per address and per
+//! client. Changing the password tells the account by email.
 use pawpost_testkit::server as common;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use common::{TestServer, GOOD_PASSWORD};
 use pawpost_server::config::{
-    PASSWORD_RESETS_PER_ACCOUNT, PASSWORD_RESETS_PER_ADDRESS, PASSWORD_RESET_TTL,
+    PASSWORD_RESETS_PER_ACCOUNT, PASSWORD_RESETS_PER_ADDRESS, PASSWORD_RESET_KEPT_EXPIRED,
+    PASSWORD_RESET_TTL,
 };
-use pawpost_server::credentials::password_reset_token;
 use pawpost_server::services::accounts::{
     confirm_password_reset_at, AccountError, RESET_REQUESTED,
 };
 use pawpost_server::state::AppState;
+use pawpost_server::tokens::{new_token, token_hash};
+use pawpost_store::PasswordReset;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -92,19 +97,24 @@ async fn ask_for_link(server: &TestServer, email: &str) -> (StatusCode, Value) {
         .await
 }
 
-/// Asks for a link for `email` and returns the token of the newest one sent (the
-/// `n`th to that address).
-async fn link_for(server: &TestServer, email: &str, n: usize) -> String {
+/// Asks for a link for `email` and returns the token of the one sent, given the tokens
+/// of the links sent to that address before (`known`).
+async fn link_for(server: &TestServer, email: &str, known: &[&str]) -> String {
     let (status, body) = ask_for_link(server, email).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let mails = wait_for_mails(server, email, "Choose a new pawpost password", n).await;
-    let tokens: Vec<String> = mails.iter().map(|m| token_in(m)).collect();
-    let known: Vec<String> = tokens.iter().take(n - 1).cloned().collect();
+    let mails = wait_for_mails(
+        server,
+        email,
+        "Choose a new pawpost password",
+        known.len() + 1,
+    )
+    .await;
     // The outbox is not ordered; the new token is the one not seen before.
-    tokens
-        .into_iter()
-        .find(|t| n == 1 || !known.contains(t))
-        .expect("a token")
+    mails
+        .iter()
+        .map(|m| token_in(m))
+        .find(|t| !known.contains(&t.as_str()))
+        .expect("a new token")
 }
 
 async fn confirm(server: &TestServer, token: &str, new_password: &str) -> (StatusCode, Value) {
@@ -151,6 +161,11 @@ async fn a_reset_link_sets_a_new_password_once_and_ends_every_session() {
         "the link opens this server's app: {mail}"
     );
     assert!(mail.contains("30 minutes"), "{mail}");
+    assert_eq!(
+        URL_SAFE_NO_PAD.decode(&token).map(|b| b.len()),
+        Ok(32),
+        "the token is 32 random bytes, base64url: {token}"
+    );
 
     let (status, body) = confirm(&server, &token, NEW_PASSWORD).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
@@ -231,7 +246,7 @@ async fn a_link_older_than_30_minutes_is_refused() {
     let server = TestServer::start().await;
     server.person("rose@example.org", "Rose").await;
     let state = state(&server);
-    let token = link_for(&server, "rose@example.org", 1).await;
+    let token = link_for(&server, "rose@example.org", &[]).await;
 
     let later = time::OffsetDateTime::now_utc() + PASSWORD_RESET_TTL + Duration::from_secs(1);
     let refused = confirm_password_reset_at(state, &token, NEW_PASSWORD, LOOPBACK, later).await;
@@ -240,20 +255,45 @@ async fn a_link_older_than_30_minutes_is_refused() {
         "{refused:?}"
     );
 
-    // A token made the same way with an expiry already past, through the API.
+    // A link sent 31 minutes ago, through the API.
     let email = pawpost_domain::Email::parse("rose@example.org").unwrap();
     let account = state.store.account_by_email(&email).await.unwrap().unwrap();
-    let past = time::OffsetDateTime::now_utc().unix_timestamp() - 1;
-    let (status, body) =
-        confirm(&server, &password_reset_token(&account, past), NEW_PASSWORD).await;
-    assert_eq!(status, StatusCode::GONE, "{body}");
-    assert_eq!(body["error"], "reset_link_expired");
-    assert!(body["message"]
-        .as_str()
-        .unwrap()
-        .contains("ask for a new link"));
+    let now = time::OffsetDateTime::now_utc();
+    let sent = now - PASSWORD_RESET_TTL - Duration::from_secs(60);
+    let stale = new_token();
+    state
+        .store
+        .create_password_reset(&PasswordReset {
+            token_hash: token_hash(&stale),
+            account_id: account.id,
+            created_at: sent,
+            expires_at: sent + PASSWORD_RESET_TTL,
+        })
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let (status, body) = confirm(&server, &stale, NEW_PASSWORD).await;
+        assert_eq!(status, StatusCode::GONE, "{body}");
+        assert_eq!(body["error"], "reset_link_expired");
+        assert!(body["message"]
+            .as_str()
+            .unwrap()
+            .contains("ask for a new link"));
+    }
 
-    // Neither attempt used the link up: within its 30 minutes it still works.
+    // The sweep forgets expired links after a while (then they are merely unknown) and
+    // keeps live ones.
+    let swept = pawpost_server::retention::sweep_password_resets(state, now).await;
+    assert_eq!(swept.unwrap(), 0, "an expired link is kept a while");
+    let swept =
+        pawpost_server::retention::sweep_password_resets(state, now + PASSWORD_RESET_KEPT_EXPIRED)
+            .await;
+    assert_eq!(swept.unwrap(), 1);
+    let (status, body) = confirm(&server, &stale, NEW_PASSWORD).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "reset_link_invalid");
+
+    // No attempt used the live link up: within its 30 minutes it still works.
     let (status, body) = confirm(&server, &token, NEW_PASSWORD).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
 }
@@ -262,7 +302,7 @@ async fn a_link_older_than_30_minutes_is_refused() {
 async fn a_link_stops_working_once_the_password_changes_and_the_change_is_mailed() {
     let server = TestServer::start().await;
     let (rose, _) = server.person("rose@example.org", "Rose").await;
-    let token = link_for(&server, "rose@example.org", 1).await;
+    let token = link_for(&server, "rose@example.org", &[]).await;
     let (status, body) = rose
         .call(
             Method::PUT,
@@ -297,28 +337,30 @@ async fn a_forged_or_broken_link_is_refused_and_a_refused_password_keeps_the_lin
     let server = TestServer::start().await;
     server.person("rose@example.org", "Rose").await;
     let state = state(&server);
-    let token = link_for(&server, "rose@example.org", 1).await;
+    let token = link_for(&server, "rose@example.org", &[]).await;
 
+    // The database holds the token's hash, not the token: what it holds is no link.
     let email = pawpost_domain::Email::parse("rose@example.org").unwrap();
     let account = state.store.account_by_email(&email).await.unwrap().unwrap();
-    let in_an_hour = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
-    let guessed_key = pawpost_domain::Account {
-        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$guessed".into(),
-        ..account.clone()
-    };
-    let stranger = pawpost_domain::Account {
-        id: pawpost_domain::AccountId::new(),
-        ..account.clone()
-    };
+    let stored = state
+        .store
+        .password_reset(&token_hash(&token))
+        .await
+        .unwrap()
+        .expect("the link is stored by its hash");
+    assert_eq!(stored.account_id, account.id);
+    assert_eq!(stored.expires_at - stored.created_at, PASSWORD_RESET_TTL);
     let mut flipped = token.clone().into_bytes();
     let last = flipped.len() - 2;
     flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
     let forged = [
-        password_reset_token(&guessed_key, in_an_hour),
-        password_reset_token(&stranger, in_an_hour),
+        URL_SAFE_NO_PAD.encode(stored.token_hash),
+        URL_SAFE_NO_PAD.encode(account.password_hash.as_bytes()),
+        new_token(),
         String::from_utf8(flipped).unwrap(),
         token[..token.len() - 4].to_owned(),
         "not a token".to_owned(),
+        String::new(),
     ];
     for bad in &forged {
         let (status, body) = confirm(&server, bad, NEW_PASSWORD).await;
@@ -336,6 +378,43 @@ async fn a_forged_or_broken_link_is_refused_and_a_refused_password_keeps_the_lin
         StatusCode::NO_CONTENT,
         "the link still works: {body}"
     );
+    server.sign_in("rose@example.org", NEW_PASSWORD).await;
+}
+
+#[tokio::test]
+async fn a_reset_ends_every_other_link_and_two_uses_at_once_set_one_password() {
+    let server = TestServer::start().await;
+    server.person("rose@example.org", "Rose").await;
+    let first = link_for(&server, "rose@example.org", &[]).await;
+    let second = link_for(&server, "rose@example.org", &[&first]).await;
+    assert_ne!(first, second);
+
+    let (a, b) = tokio::join!(
+        confirm(&server, &second, NEW_PASSWORD),
+        confirm(&server, &second, NEW_PASSWORD),
+    );
+    let statuses = [a.0, b.0];
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::NO_CONTENT)
+            .count(),
+        1,
+        "exactly one use sets a password: {a:?} {b:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| [
+            StatusCode::NO_CONTENT,
+            StatusCode::BAD_REQUEST,
+            StatusCode::CONFLICT
+        ]
+        .contains(s)),
+        "{a:?} {b:?}"
+    );
+
+    let (status, body) = confirm(&server, &first, "yet another long passphrase to try").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "an older link: {body}");
+    assert_eq!(body["error"], "reset_link_invalid");
     server.sign_in("rose@example.org", NEW_PASSWORD).await;
 }
 

@@ -1,9 +1,9 @@
-//! Accounts and their sessions.
-use crate::rows::{AccountRow, SessionRow};
+//! Accounts, their sessions, and their links to choose a new password.
+use crate::rows::{AccountRow, PasswordResetRow, SessionRow};
 use crate::{backend, execute, fetch_all, fetch_optional, unique_violation};
 use pawpost_domain::{Account, AccountId, Email, Session};
 use pawpost_store::stored::{found, whole_ms};
-use pawpost_store::{columns, select, StoreResult};
+use pawpost_store::{columns, select, PasswordReset, StoreResult};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -137,5 +137,66 @@ pub(crate) async fn delete_expired_sessions(
     now: OffsetDateTime,
 ) -> StoreResult<u64> {
     let query = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(whole_ms(now));
+    execute(pool, query).await
+}
+
+pub(crate) async fn create_password_reset(pool: &PgPool, r: &PasswordReset) -> StoreResult<()> {
+    sqlx::query(concat!(
+        "INSERT INTO password_resets (",
+        columns!(password_resets),
+        ") VALUES ($1, $2, $3, $4)"
+    ))
+    .bind(r.token_hash.as_slice())
+    .bind(r.account_id.0)
+    .bind(whole_ms(r.created_at))
+    .bind(whole_ms(r.expires_at))
+    .execute(pool)
+    .await
+    .map_err(|e| unique_violation(e, "a password reset with this token"))?;
+    Ok(())
+}
+
+pub(crate) async fn password_reset(
+    pool: &PgPool,
+    token_hash: &[u8; 32],
+) -> StoreResult<Option<PasswordReset>> {
+    let query =
+        sqlx::query_as::<_, PasswordResetRow>(select!(password_resets, "WHERE token_hash = $1"))
+            .bind(token_hash.as_slice());
+    fetch_optional(pool, query).await
+}
+
+pub(crate) async fn take_password_reset(
+    pool: &PgPool,
+    token_hash: &[u8; 32],
+    now: OffsetDateTime,
+) -> StoreResult<Option<AccountId>> {
+    // One statement: of two takes at once, the second waits for the first's row lock
+    // and then finds the row gone.
+    let account: Option<Uuid> = sqlx::query_scalar(
+        "DELETE FROM password_resets WHERE token_hash = $1 AND expires_at > $2 RETURNING account_id",
+    )
+    .bind(token_hash.as_slice())
+    .bind(whole_ms(now))
+    .fetch_optional(pool)
+    .await
+    .map_err(backend)?;
+    Ok(account.map(AccountId))
+}
+
+pub(crate) async fn delete_password_resets_of(
+    pool: &PgPool,
+    account: AccountId,
+) -> StoreResult<u64> {
+    let query = sqlx::query("DELETE FROM password_resets WHERE account_id = $1").bind(account.0);
+    execute(pool, query).await
+}
+
+pub(crate) async fn delete_expired_password_resets(
+    pool: &PgPool,
+    cutoff: OffsetDateTime,
+) -> StoreResult<u64> {
+    let query =
+        sqlx::query("DELETE FROM password_resets WHERE expires_at <= $1").bind(whole_ms(cutoff));
     execute(pool, query).await
 }

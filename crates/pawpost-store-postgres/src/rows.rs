@@ -6,7 +6,7 @@ use pawpost_domain::{
     HouseholdId, Member, Membership, Message, PairingClaimant, PendingPairing, Receipt, Session,
 };
 use pawpost_store::stored::{email, hash, parse, unsigned};
-use pawpost_store::{InvitationCount, StoreError};
+use pawpost_store::{InvitationCount, PasswordReset, StoreError};
 use sqlx::FromRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -59,6 +59,26 @@ impl TryFrom<SessionRow> for Session {
             expires_at: r.expires_at,
             client_address: r.client_address,
             user_agent: r.user_agent,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(crate) struct PasswordResetRow {
+    token_hash: Vec<u8>,
+    account_id: Uuid,
+    created_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+}
+
+impl TryFrom<PasswordResetRow> for PasswordReset {
+    type Error = StoreError;
+    fn try_from(r: PasswordResetRow) -> Result<Self, StoreError> {
+        Ok(PasswordReset {
+            token_hash: hash(r.token_hash, "token_hash")?,
+            account_id: AccountId(r.account_id),
+            created_at: r.created_at,
+            expires_at: r.expires_at,
         })
     }
 }

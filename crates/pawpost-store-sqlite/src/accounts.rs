@@ -1,9 +1,9 @@
-//! Accounts and their sessions.
-use crate::rows::{AccountRow, SessionRow};
+//! Accounts, their sessions, and their links to choose a new password.
+use crate::rows::{AccountRow, PasswordResetRow, SessionRow};
 use crate::{backend, execute, fetch_all, fetch_optional, unique_violation};
 use pawpost_domain::{Account, AccountId, Email, Session};
-use pawpost_store::stored::{found, to_ms};
-use pawpost_store::{columns, select, StoreResult};
+use pawpost_store::stored::{found, to_ms, uuid};
+use pawpost_store::{columns, select, PasswordReset, StoreResult};
 use sqlx::SqlitePool;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -144,5 +144,69 @@ pub(crate) async fn delete_expired_sessions(
     now: OffsetDateTime,
 ) -> StoreResult<u64> {
     let query = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?").bind(to_ms(now));
+    execute(pool, query).await
+}
+
+pub(crate) async fn create_password_reset(pool: &SqlitePool, r: &PasswordReset) -> StoreResult<()> {
+    sqlx::query(concat!(
+        "INSERT INTO password_resets (",
+        columns!(password_resets),
+        ") VALUES (?, ?, ?, ?)"
+    ))
+    .bind(r.token_hash.as_slice())
+    .bind(r.account_id.to_string())
+    .bind(to_ms(r.created_at))
+    .bind(to_ms(r.expires_at))
+    .execute(pool)
+    .await
+    .map_err(|e| unique_violation(e, "a password reset with this token"))?;
+    Ok(())
+}
+
+pub(crate) async fn password_reset(
+    pool: &SqlitePool,
+    token_hash: &[u8; 32],
+) -> StoreResult<Option<PasswordReset>> {
+    let query =
+        sqlx::query_as::<_, PasswordResetRow>(select!(password_resets, "WHERE token_hash = ?"))
+            .bind(token_hash.as_slice());
+    fetch_optional(pool, query).await
+}
+
+pub(crate) async fn take_password_reset(
+    pool: &SqlitePool,
+    token_hash: &[u8; 32],
+    now: OffsetDateTime,
+) -> StoreResult<Option<AccountId>> {
+    // One statement: SQLite runs it under the database's write lock, so of two takes
+    // only one finds the row.
+    let account: Option<String> = sqlx::query_scalar(
+        "DELETE FROM password_resets WHERE token_hash = ? AND expires_at > ? RETURNING account_id",
+    )
+    .bind(token_hash.as_slice())
+    .bind(to_ms(now))
+    .fetch_optional(pool)
+    .await
+    .map_err(backend)?;
+    account
+        .map(|id| uuid(&id, "account_id").map(AccountId))
+        .transpose()
+}
+
+pub(crate) async fn delete_password_resets_of(
+    pool: &SqlitePool,
+    account: AccountId,
+) -> StoreResult<u64> {
+    let query =
+        sqlx::query("DELETE FROM password_resets WHERE account_id = ?").bind(account.to_string());
+    execute(pool, query).await
+}
+
+pub(crate) async fn delete_expired_password_resets(
+    pool: &SqlitePool,
+    cutoff: OffsetDateTime,
+) -> StoreResult<u64> {
+    let query =
+        sqlx::query("DELETE FROM password_resets WHERE expires_at <= ?").bind(to_ms(cutoff));
     execute(pool, query).await
 }

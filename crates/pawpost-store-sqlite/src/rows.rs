@@ -6,7 +6,7 @@ use pawpost_domain::{
     HouseholdId, Member, Membership, Message, PairingClaimant, PendingPairing, Receipt, Session,
 };
 use pawpost_store::stored::{self, email, from_ms, hash, opt_from_ms, opt_uuid, parse, unsigned};
-use pawpost_store::{InvitationCount, StoreError};
+use pawpost_store::{InvitationCount, PasswordReset, StoreError};
 use sqlx::FromRow;
 
 #[derive(FromRow)]
@@ -57,6 +57,26 @@ impl TryFrom<SessionRow> for Session {
             expires_at: from_ms(r.expires_at)?,
             client_address: r.client_address,
             user_agent: r.user_agent,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(crate) struct PasswordResetRow {
+    token_hash: Vec<u8>,
+    account_id: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl TryFrom<PasswordResetRow> for PasswordReset {
+    type Error = StoreError;
+    fn try_from(r: PasswordResetRow) -> Result<Self, StoreError> {
+        Ok(PasswordReset {
+            token_hash: hash(r.token_hash, "token_hash")?,
+            account_id: AccountId(stored::uuid(&r.account_id, "account_id")?),
+            created_at: from_ms(r.created_at)?,
+            expires_at: from_ms(r.expires_at)?,
         })
     }
 }

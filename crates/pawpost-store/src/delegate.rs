@@ -5,7 +5,7 @@
 /// method to the function of the same name in the invoking crate's module for its
 /// concern, with `&self.$pool` first and the method's arguments after it:
 ///
-/// - `accounts`: accounts and sessions;
+/// - `accounts`: accounts, sessions and links to choose a new password;
 /// - `households`: households, memberships and invitations;
 /// - `devices`: devices, rosters and pairing;
 /// - `messages`: messages, receipts and approvals;
@@ -41,6 +41,11 @@ macro_rules! impl_metadata_store {
             accounts::delete_session(id: Uuid) -> ();
             accounts::delete_other_sessions(account: AccountId, keep: Uuid) -> u64;
             accounts::delete_expired_sessions(now: OffsetDateTime) -> u64;
+            accounts::create_password_reset(reset: &PasswordReset) -> ();
+            accounts::password_reset(token_hash: &[u8; 32]) -> Option<PasswordReset>;
+            accounts::take_password_reset(token_hash: &[u8; 32], now: OffsetDateTime) -> Option<AccountId>;
+            accounts::delete_password_resets_of(account: AccountId) -> u64;
+            accounts::delete_expired_password_resets(cutoff: OffsetDateTime) -> u64;
 
             households::create_household(household: &Household, owner: AccountId) -> ();
             households::household(id: HouseholdId) -> Option<Household>;
@@ -105,7 +110,7 @@ macro_rules! impl_metadata_store {
                 PairingCreated, PendingPairing, Receipt, ReceiptState, Role, Session,
                 StoredRoster, Uuid,
             };
-            use $crate::{MetadataStore, RecentInvitations, Redemption, StoreResult};
+            use $crate::{MetadataStore, PasswordReset, RecentInvitations, Redemption, StoreResult};
 
             #[async_trait]
             impl MetadataStore for $store {

@@ -13,7 +13,7 @@ pub mod stored;
 pub mod testsuite;
 
 pub use blob::{BlobCursor, BlobKey, BlobKeyError, BlobPage, BlobStore, BLOB_LIST_PAGE_SIZE};
-pub use metadata::{InvitationCount, MetadataStore, RecentInvitations, Redemption};
+pub use metadata::{InvitationCount, MetadataStore, PasswordReset, RecentInvitations, Redemption};
 pub use peers::{PeerListener, Peers, MAX_NOTE_BYTES};
 
 /// What can go wrong below the traits. Messages are for logs; clients see a generic

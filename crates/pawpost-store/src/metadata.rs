@@ -41,6 +41,16 @@ pub struct RecentInvitations {
     pub in_household: InvitationCount,
 }
 
+/// A link to choose a new password, as it is stored: the SHA-256 of its random token
+/// (the token itself is only in the email), the account it is for, and its lifetime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordReset {
+    pub token_hash: [u8; 32],
+    pub account_id: AccountId,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
 /// Accounts, sessions, households, memberships and invitations.
 #[async_trait]
 pub trait MetadataStore: Send + Sync + 'static {
@@ -67,6 +77,25 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Ends every session of `account` but `keep`; returns how many ended.
     async fn delete_other_sessions(&self, account: AccountId, keep: Uuid) -> StoreResult<u64>;
     async fn delete_expired_sessions(&self, now: OffsetDateTime) -> StoreResult<u64>;
+
+    /// Keeps a link to choose a new password. Fails with `Conflict` when the token hash
+    /// is taken.
+    async fn create_password_reset(&self, reset: &PasswordReset) -> StoreResult<()>;
+    /// The link with this token hash, expired or not, left in place (to check it before
+    /// [`take_password_reset`](Self::take_password_reset) uses it up).
+    async fn password_reset(&self, token_hash: &[u8; 32]) -> StoreResult<Option<PasswordReset>>;
+    /// Atomically deletes the link with this token hash if it has not expired at `now`,
+    /// and returns its account: of two uses at once, even from two processes, only one
+    /// gets it. An expired link is left for the sweep and answers `None`.
+    async fn take_password_reset(
+        &self,
+        token_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<AccountId>>;
+    /// Ends every link of `account`; returns how many ended.
+    async fn delete_password_resets_of(&self, account: AccountId) -> StoreResult<u64>;
+    /// Deletes the links that expired at or before `cutoff`; returns how many.
+    async fn delete_expired_password_resets(&self, cutoff: OffsetDateTime) -> StoreResult<u64>;
 
     /// Creates the household with `owner` as its approved owner, in one transaction.
     async fn create_household(&self, household: &Household, owner: AccountId) -> StoreResult<()>;

@@ -11,6 +11,9 @@ macro_rules! columns {
     (sessions) => {
         "id, account_id, token_hash, csrf_token, created_at, expires_at, client_address, user_agent"
     };
+    (password_resets) => {
+        "token_hash, account_id, created_at, expires_at"
+    };
     (memberships) => {
         "household_id, account_id, role, status, joined_at"
     };

@@ -1,7 +1,8 @@
 //! The conformance suite every storage backend runs in its own tests, so that SQLite,
 //! PostgreSQL, a local folder and a bucket all keep the same promises.
 use crate::{
-    BlobKey, BlobStore, InvitationCount, MetadataStore, Redemption, StoreError, BLOB_LIST_PAGE_SIZE,
+    BlobKey, BlobStore, InvitationCount, MetadataStore, PasswordReset, Redemption, StoreError,
+    BLOB_LIST_PAGE_SIZE,
 };
 use pawpost_domain::{
     Account, AccountId, Approval, AuditRecord, Device, DeviceId, DeviceKind, Email, Household,
@@ -46,6 +47,7 @@ fn session(account: AccountId, token_hash: [u8; 32], expires_at: OffsetDateTime)
 pub async fn metadata_store(store: &dyn MetadataStore) {
     accounts(store).await;
     sessions(store).await;
+    password_resets(store).await;
     households_and_invitations(store).await;
     devices_rosters_and_messages(store).await;
     toys(store).await;
@@ -804,6 +806,114 @@ async fn sessions(store: &dyn MetadataStore) {
         .await
         .unwrap()
         .is_none());
+}
+
+fn password_reset(account: AccountId, token_hash: [u8; 32], t: OffsetDateTime) -> PasswordReset {
+    PasswordReset {
+        token_hash,
+        account_id: account,
+        created_at: t,
+        expires_at: t + Duration::minutes(30),
+    }
+}
+
+async fn password_resets(store: &dyn MetadataStore) {
+    let t = now();
+    let kim = account("reset-kim@example.org");
+    let lou = account("reset-lou@example.org");
+    for a in [&kim, &lou] {
+        store.create_account(a).await.unwrap();
+    }
+
+    // Single use: the first take gets the account, the second nothing.
+    let first = password_reset(kim.id, [11; 32], t);
+    store.create_password_reset(&first).await.unwrap();
+    assert!(matches!(
+        store.create_password_reset(&first).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.password_reset(&[11; 32]).await.unwrap(),
+        Some(first.clone()),
+        "read back exactly as kept"
+    );
+    assert_eq!(
+        store.password_reset(&[11; 32]).await.unwrap(),
+        Some(first.clone()),
+        "looking does not use it up"
+    );
+    assert_eq!(
+        store.take_password_reset(&[11; 32], t).await.unwrap(),
+        Some(kim.id)
+    );
+    assert_eq!(store.take_password_reset(&[11; 32], t).await.unwrap(), None);
+    assert_eq!(store.password_reset(&[11; 32]).await.unwrap(), None);
+    assert_eq!(
+        store.take_password_reset(&[12; 32], t).await.unwrap(),
+        None,
+        "an unknown token"
+    );
+
+    // Expiry: an expired link is not taken, and stays to be told apart from an unknown
+    // one until the sweep.
+    let old = password_reset(kim.id, [13; 32], t - Duration::hours(1));
+    store.create_password_reset(&old).await.unwrap();
+    assert_eq!(
+        store.take_password_reset(&[13; 32], t).await.unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        store.password_reset(&[13; 32]).await.unwrap(),
+        Some(old.clone())
+    );
+    let edge = password_reset(kim.id, [14; 32], t);
+    store.create_password_reset(&edge).await.unwrap();
+    assert_eq!(
+        store
+            .take_password_reset(&[14; 32], edge.expires_at)
+            .await
+            .unwrap(),
+        None,
+        "a link is dead at its expiry"
+    );
+
+    // The sweep removes the expired ones only.
+    let live = password_reset(lou.id, [15; 32], t);
+    store.create_password_reset(&live).await.unwrap();
+    assert_eq!(
+        store
+            .delete_expired_password_resets(old.expires_at)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.password_reset(&[13; 32]).await.unwrap(), None);
+    assert_eq!(
+        store.password_reset(&[14; 32]).await.unwrap(),
+        Some(edge.clone())
+    );
+    assert_eq!(
+        store.password_reset(&[15; 32]).await.unwrap(),
+        Some(live.clone())
+    );
+
+    // Ending an account's links leaves the others'.
+    store
+        .create_password_reset(&password_reset(kim.id, [16; 32], t))
+        .await
+        .unwrap();
+    assert_eq!(store.delete_password_resets_of(kim.id).await.unwrap(), 2);
+    assert_eq!(store.password_reset(&[16; 32]).await.unwrap(), None);
+    assert_eq!(
+        store.password_reset(&[15; 32]).await.unwrap(),
+        Some(live.clone())
+    );
+
+    // Deleting the account deletes its links.
+    store.delete_account(lou.id).await.unwrap();
+    assert_eq!(store.password_reset(&[15; 32]).await.unwrap(), None);
+    assert_eq!(store.take_password_reset(&[15; 32], t).await.unwrap(), None);
 }
 
 async fn households_and_invitations(store: &dyn MetadataStore) {

@@ -2,7 +2,7 @@
 // microphone, and helpers shared by the stories.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,7 @@ export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 export const BINARY = join(REPO, 'target/debug/pawpost');
 export const CHROMIUM = '/usr/bin/chromium';
 export const ARTIFACTS = join(REPO, 'test-artifacts');
+export const AXE = join(REPO, 'node_modules/axe-core/axe.min.js');
 
 /** A strong password for the stories. */
 export const STRONG = 'velvet otter juggles seven plums';
@@ -159,6 +160,34 @@ export async function openBrowser(wav) {
 export async function screenshot(page, name) {
   mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+/**
+ * Runs the axe-core accessibility checker on the page as it is shown and fails with every
+ * violation: its rule, impact, the elements (CSS selectors) and what axe says to fix.
+ * The app's Content-Security-Policy allows only its own scripts, so axe is not added as a
+ * <script> element: it is evaluated through the DevTools protocol, which the policy does
+ * not govern.
+ * @param {import('playwright-core').Page} page
+ * @param {string} label names the screen in the failure
+ */
+export async function expectAccessible(page, label) {
+  assert.ok(existsSync(AXE), `${AXE} is missing: run \`npm ci\` (axe-core is a devDependency)`);
+  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(readFileSync(AXE, 'utf8'));
+  const violations = await page.evaluate(async () => {
+    const axe = /** @type {any} */ (window).axe;
+    const result = await axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.map((/** @type {any} */ v) => ({
+      id: String(v.id),
+      impact: String(v.impact),
+      help: String(v.help),
+      nodes: v.nodes.map((/** @type {any} */ n) => ({ target: n.target.map(String).join(' '), summary: String(n.failureSummary ?? '') })),
+    }));
+  });
+  const listed = violations
+    .map((v) => `- ${v.id} (${v.impact}): ${v.help}\n${v.nodes.map((n) => `    ${n.target}\n      ${n.summary.replace(/\n/g, '\n      ')}`).join('\n')}`)
+    .join('\n');
+  assert.equal(violations.length, 0, `${label}: axe found ${violations.length} accessibility violation(s):\n${listed}`);
 }
 
 /**

@@ -5,10 +5,7 @@
 use super::{clean_name, NameError};
 use crate::audit::{record, AuditAction, Event};
 use crate::config::PASSWORD_RESET_TTL;
-use crate::credentials::{
-    check_password, check_password_reset_token, password_reset_account, password_reset_token,
-    Client, PasswordCheckError, ResetTokenError,
-};
+use crate::credentials::{check_password, Client, PasswordCheckError};
 use crate::passwords::HashError;
 use crate::ratelimit::{KeyHash, LimitName};
 use crate::relay::{self, Note};
@@ -18,7 +15,7 @@ use pawpost_domain::{
     Account, AccountId, AuditEntry, Email, EmailError, MemberStatus, PasswordRejection, Role,
     Session,
 };
-use pawpost_store::StoreError;
+use pawpost_store::{PasswordReset, StoreError};
 use std::net::IpAddr;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -290,6 +287,8 @@ pub async fn change_password(
         .hash(pawpost_domain::password::normalise(new))
         .await?;
     state.store.set_password_hash(account.id, &hash).await?;
+    // A link asked for before the change must not undo it.
+    state.store.delete_password_resets_of(account.id).await?;
     let ended = state
         .store
         .delete_other_sessions(account.id, session)
@@ -331,8 +330,9 @@ const _: () = assert!(
     "RESET_REQUESTED names the lifetime"
 );
 
-/// Accounts with a new password being set in this process: two uses of one link at once
-/// must not both pass the check before either has changed the password.
+/// Accounts with a new password being set in this process: a second use of a link while
+/// the first is still hashing is answered at once. (The store's
+/// `take_password_reset` is what makes a link single use, across processes too.)
 static RESETS_UNDER_WAY: std::sync::Mutex<Vec<AccountId>> = std::sync::Mutex::new(Vec::new());
 
 /// Holds an account's place in [`RESETS_UNDER_WAY`] until dropped.
@@ -358,11 +358,28 @@ impl Drop for ResetGuard {
     }
 }
 
+/// Bytes of a password reset link's token.
+const RESET_TOKEN_BYTES: usize = 32;
+
+/// A password reset link's token: [`RESET_TOKEN_BYTES`] bytes straight from the operating
+/// system's generator, base64url.
+fn new_reset_token() -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; RESET_TOKEN_BYTES];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// Sends a link to choose a new password to the account using `email`, if there is one
 /// and it is not locked. Requests are counted per email address (whether or not it has
 /// an account) and per client address; past either limit the answer is
 /// [`AccountError::ResetsThrottled`]. Otherwise the outcome is the same for every
 /// address: the caller answers [`RESET_REQUESTED`].
+///
+/// The link's token is random ([`new_reset_token`]); the store keeps only
+/// its SHA-256, with the account and the expiry ([`PasswordReset`]), so whoever reads
+/// the database or a backup cannot make a link.
 pub async fn request_password_reset(
     state: &AppState,
     email: &str,
@@ -397,8 +414,16 @@ pub async fn request_password_reset(
         return Ok(());
     }
     let now = OffsetDateTime::now_utc();
-    let ttl = i64::try_from(PASSWORD_RESET_TTL.as_secs()).expect("the lifetime fits");
-    let token = password_reset_token(&account, now.unix_timestamp() + ttl);
+    let token = new_reset_token();
+    state
+        .store
+        .create_password_reset(&PasswordReset {
+            token_hash: token_hash(&token),
+            account_id: account.id,
+            created_at: now,
+            expires_at: now + PASSWORD_RESET_TTL,
+        })
+        .await?;
     tracing::info!(account = %account.id, client = %client, "password reset link sent");
     record(
         state,
@@ -431,11 +456,12 @@ pub async fn request_password_reset(
     Ok(())
 }
 
-/// Sets a new password with a link's token (see [`request_password_reset`]): checks the
-/// token against the account as stored now (so a used link, whose password has since
-/// changed, no longer works), checks the new password against the rules, sets it, ends
-/// every session of the account, forgets the account's failed sign-ins, and tells the
-/// account by email.
+/// Sets a new password with a link's token (see [`request_password_reset`]): finds the
+/// link by the token's hash, checks the new password against the rules, uses the link
+/// up (atomically, so of two uses only one sets a password), sets the password, ends
+/// every other link and every session of the account, forgets the account's failed
+/// sign-ins, and tells the account by email. An expired link, or a new password the
+/// rules refuse, leaves the link as it was.
 pub async fn confirm_password_reset(
     state: &AppState,
     token: &str,
@@ -453,17 +479,21 @@ pub async fn confirm_password_reset_at(
     client: IpAddr,
     now: OffsetDateTime,
 ) -> AccountResult<()> {
-    let id = password_reset_account(token).map_err(|_| AccountError::ResetLinkInvalid)?;
-    let _guard = ResetGuard::take(id).ok_or(AccountError::ResetUnderWay)?;
-    let account = state
+    let hash = token_hash(token.trim());
+    let reset = state
         .store
-        .account_by_id(id)
+        .password_reset(&hash)
         .await?
         .ok_or(AccountError::ResetLinkInvalid)?;
-    check_password_reset_token(&account, token, now.unix_timestamp()).map_err(|e| match e {
-        ResetTokenError::Invalid => AccountError::ResetLinkInvalid,
-        ResetTokenError::Expired => AccountError::ResetLinkExpired,
-    })?;
+    if reset.expires_at <= now {
+        return Err(AccountError::ResetLinkExpired);
+    }
+    let _guard = ResetGuard::take(reset.account_id).ok_or(AccountError::ResetUnderWay)?;
+    let account = state
+        .store
+        .account_by_id(reset.account_id)
+        .await?
+        .ok_or(AccountError::ResetLinkInvalid)?;
     if account.locked {
         return Err(AccountError::Locked);
     }
@@ -472,11 +502,28 @@ pub async fn confirm_password_reset_at(
         new,
         &[email.as_str(), email.local_part(), &account.display_name],
     )?;
-    let hash = state
+    let password_hash = state
         .hasher
         .hash(pawpost_domain::password::normalise(new))
         .await?;
-    state.store.set_password_hash(account.id, &hash).await?;
+    // Used up here, after the checks that leave it usable and before the password
+    // changes: another process may be holding the same link.
+    match state.store.take_password_reset(&hash, now).await? {
+        Some(id) if id == account.id => {}
+        Some(_) => return Err(AccountError::ResetLinkInvalid),
+        // Used meanwhile, or expired while the password was being hashed.
+        None => {
+            return Err(match state.store.password_reset(&hash).await? {
+                Some(r) if r.expires_at <= now => AccountError::ResetLinkExpired,
+                _ => AccountError::ResetLinkInvalid,
+            })
+        }
+    }
+    state
+        .store
+        .set_password_hash(account.id, &password_hash)
+        .await?;
+    state.store.delete_password_resets_of(account.id).await?;
     // No session is kept: whoever holds one may be the reason for the reset.
     let ended = state
         .store

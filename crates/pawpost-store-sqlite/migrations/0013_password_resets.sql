@@ -1,0 +1,11 @@
+-- Links to choose a forgotten password: a random token in the email, kept here only as
+-- its SHA-256, used up by its first use, ended by any change of the password (a reset
+-- or a change with the current one), and gone with the account.
+CREATE TABLE password_resets (
+    token_hash BLOB PRIMARY KEY NOT NULL,
+    account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX password_resets_by_account ON password_resets(account_id);
+CREATE INDEX password_resets_by_expiry ON password_resets(expires_at);

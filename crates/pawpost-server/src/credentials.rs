@@ -188,7 +188,7 @@ mod tests {
     use pawpost_domain::{AccountId, Email};
 
     fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(bytes)
     }
 
     #[test]

@@ -86,11 +86,7 @@ fn with_build(service_worker: &[u8]) -> String {
             files.push(format!("/{name}"));
         }
     }
-    let version: String = hash
-        .finalize()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect::<String>()
+    let version: String = hex::encode(hash.finalize())
         .chars()
         .take(CACHE_VERSION_HEX_DIGITS)
         .collect();

@@ -1,9 +1,10 @@
 //! The link between server processes that share one store, without the server's state:
-//! the notes they exchange ([`Note`], as text) and which toys each process holds
+//! the notes they exchange ([`Note`], as JSON) and which toys each process holds
 //! ([`Relay`]). [`crate::relay`] acts on the notes.
 use crate::ratelimit::{KeyHash, LimitName};
 use pawpost_domain::{DeviceId, HouseholdId};
 use pawpost_store::{PeerListener, Peers, StoreResult};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -107,8 +108,10 @@ impl Relay {
     }
 }
 
-/// What happened, as other processes need to hear it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What happened, as other processes need to hear it. It travels as JSON
+/// (`{"origin": "…", "kind": "message", "id": "…", "devices": ["…"]}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Note {
     /// A message was stored for these devices.
     Message { id: Uuid, devices: Vec<DeviceId> },
@@ -127,101 +130,91 @@ pub enum Note {
     /// The sending process just started: the others say which toys they hold.
     Hello,
     /// The sending process counted an attempt (a failed sign-in, say) against a key.
-    Attempt { limit: LimitName, key: KeyHash },
+    Attempt {
+        #[serde(with = "limit_name")]
+        limit: LimitName,
+        #[serde(with = "key_hash")]
+        key: KeyHash,
+    },
     /// The sending process forgot a key's attempts (its owner signed in).
-    Forgive { limit: LimitName, key: KeyHash },
+    Forgive {
+        #[serde(with = "limit_name")]
+        limit: LimitName,
+        #[serde(with = "key_hash")]
+        key: KeyHash,
+    },
+}
+
+/// A note as it travels: the process that sent it, and the note.
+#[derive(Serialize, Deserialize)]
+struct Wire<N> {
+    origin: Uuid,
+    #[serde(flatten)]
+    note: N,
 }
 
 impl Note {
     /// The note as text, split so that no part names more than
     /// [`MAX_DEVICES_PER_NOTE`] devices.
     pub(crate) fn encode(&self, origin: Uuid) -> Vec<String> {
-        let (kind, devices) = match self {
-            Note::Message { id, devices } => (format!("message {id}"), devices.as_slice()),
-            Note::Approval { id, devices } => (format!("approval {id}"), devices.as_slice()),
-            Note::Roster { household } => return vec![format!("{origin} roster {}", household.0)],
-            Note::Claim { device } => return vec![format!("{origin} claim {}", device.0)],
-            Note::Online { devices } => ("online".to_owned(), devices.as_slice()),
-            Note::Offline { devices } => ("offline".to_owned(), devices.as_slice()),
-            Note::Alive => return vec![format!("{origin} alive")],
-            Note::Hello => return vec![format!("{origin} hello")],
-            Note::Attempt { limit, key } => {
-                return vec![format!(
-                    "{origin} attempt {} {}",
-                    limit.as_str(),
-                    key.to_hex()
-                )]
-            }
-            Note::Forgive { limit, key } => {
-                return vec![format!(
-                    "{origin} forgive {} {}",
-                    limit.as_str(),
-                    key.to_hex()
-                )]
-            }
+        let split = |devices: &[DeviceId], part: &dyn Fn(Vec<DeviceId>) -> Note| {
+            devices
+                .chunks(MAX_DEVICES_PER_NOTE)
+                .map(|chunk| part(chunk.to_vec()))
+                .collect::<Vec<_>>()
         };
-        devices
-            .chunks(MAX_DEVICES_PER_NOTE)
-            .map(|chunk| {
-                let mut text = format!("{origin} {kind}");
-                for device in chunk {
-                    text.push(' ');
-                    text.push_str(&device.0.to_string());
-                }
-                text
+        let parts = match self {
+            Note::Message { id, devices } => {
+                split(devices, &|devices| Note::Message { id: *id, devices })
+            }
+            Note::Approval { id, devices } => {
+                split(devices, &|devices| Note::Approval { id: *id, devices })
+            }
+            Note::Online { devices } => split(devices, &|devices| Note::Online { devices }),
+            Note::Offline { devices } => split(devices, &|devices| Note::Offline { devices }),
+            other => vec![other.clone()],
+        };
+        parts
+            .into_iter()
+            .map(|note| {
+                serde_json::to_string(&Wire { origin, note })
+                    .expect("a note is plain JSON: ids, names and hex")
             })
             .collect()
     }
 
     /// Reads a note and the process that sent it; `None` for anything else.
     pub(crate) fn decode(text: &str) -> Option<(Uuid, Note)> {
-        let mut words = text.split(' ');
-        let origin = words.next()?.parse().ok()?;
-        let kind = words.next()?;
-        if kind == "attempt" || kind == "forgive" {
-            let limit = LimitName::parse(words.next()?)?;
-            let key = KeyHash::from_hex(words.next()?)?;
-            if words.next().is_some() {
-                return None;
-            }
-            let note = if kind == "attempt" {
-                Note::Attempt { limit, key }
-            } else {
-                Note::Forgive { limit, key }
-            };
-            return Some((origin, note));
-        }
-        let ids = words
-            .map(str::parse)
-            .collect::<Result<Vec<Uuid>, _>>()
-            .ok()?;
-        let devices = |ids: &[Uuid]| ids.iter().copied().map(DeviceId).collect::<Vec<_>>();
-        let note = match (kind, ids.as_slice()) {
-            ("message", [id, rest @ ..]) => Note::Message {
-                id: *id,
-                devices: devices(rest),
-            },
-            ("approval", [id, rest @ ..]) => Note::Approval {
-                id: *id,
-                devices: devices(rest),
-            },
-            ("roster", [household]) => Note::Roster {
-                household: HouseholdId(*household),
-            },
-            ("claim", [device]) => Note::Claim {
-                device: DeviceId(*device),
-            },
-            ("online", rest) => Note::Online {
-                devices: devices(rest),
-            },
-            ("offline", rest) => Note::Offline {
-                devices: devices(rest),
-            },
-            ("alive", []) => Note::Alive,
-            ("hello", []) => Note::Hello,
-            _ => return None,
-        };
-        Some((origin, note))
+        let wire: Wire<Note> = serde_json::from_str(text).ok()?;
+        Some((wire.origin, wire.note))
+    }
+}
+
+/// A [`LimitName`] in a note: its name.
+mod limit_name {
+    use super::LimitName;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(limit: &LimitName, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(limit.as_str())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<LimitName, D::Error> {
+        let name = String::deserialize(d)?;
+        LimitName::parse(&name).ok_or_else(|| D::Error::custom("no such limit"))
+    }
+}
+
+/// A [`KeyHash`] in a note: 32 hex digits.
+mod key_hash {
+    use super::KeyHash;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(key: &KeyHash, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&key.to_hex())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<KeyHash, D::Error> {
+        let hex = String::deserialize(d)?;
+        KeyHash::from_hex(&hex).ok_or_else(|| D::Error::custom("not a 32-digit hex key"))
     }
 }
 
@@ -341,28 +334,31 @@ mod tests {
     fn anything_else_is_not_a_note() {
         let origin = Uuid::new_v4();
         let id = Uuid::new_v4();
+        let key = KeyHash::of("x").to_hex();
         for text in [
             String::new(),
             "hello".into(),
-            format!("{origin}"),
-            format!("{origin} message"),
-            format!("{origin} deliver {id}"),
-            format!("{origin} message {id} not-a-uuid"),
-            format!("{origin} roster {id} {id}"),
-            format!("{origin} claim"),
-            format!("{origin} alive {id}"),
-            format!("{origin} hello {id}"),
-            format!("{origin} attempt login-account"),
+            "{}".into(),
+            format!(r#"{{"origin":"{origin}"}}"#),
+            format!(r#"{{"origin":"{origin}","kind":"deliver","id":"{id}"}}"#),
+            format!(r#"{{"origin":"{origin}","kind":"message","devices":[]}}"#),
             format!(
-                "{origin} attempt no-such-limit {}",
-                KeyHash::of("x").to_hex()
+                r#"{{"origin":"{origin}","kind":"message","id":"{id}","devices":["not-a-uuid"]}}"#
             ),
-            format!("{origin} attempt login-account 0123"),
+            format!(r#"{{"origin":"{origin}","kind":"roster"}}"#),
+            format!(r#"{{"origin":"{origin}","kind":"claim","device":"{id}x"}}"#),
+            r#"{"origin":"not-a-uuid","kind":"alive"}"#.into(),
+            r#"{"kind":"hello"}"#.into(),
+            format!(r#"{{"origin":"{origin}","kind":"attempt","limit":"login-account"}}"#),
             format!(
-                "{origin} forgive login-account {} extra",
-                KeyHash::of("x").to_hex()
+                r#"{{"origin":"{origin}","kind":"attempt","limit":"no-such-limit","key":"{key}"}}"#
             ),
-            format!("not-a-uuid message {id}"),
+            format!(
+                r#"{{"origin":"{origin}","kind":"forgive","limit":"login-account","key":"0123"}}"#
+            ),
+            // The words of an older process.
+            format!("{origin} message {id}"),
+            format!("{origin} alive"),
         ] {
             assert_eq!(Note::decode(&text), None, "{text:?}");
         }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { makeVoiceWav, openBrowser, screenshot, signUp, startServer, STRONG } from './harness.js';
+import { makeVoiceWav, openBrowser, screenshot, startServer, StoryFamily, STRONG } from './harness.js';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let server;
@@ -15,8 +15,9 @@ let server;
 let parent;
 /** @type {Awaited<ReturnType<typeof openBrowser>>} */
 let uncle;
+/** @type {StoryFamily} */
+let family;
 let work = '';
-let householdUrl = '';
 
 const HOUSEHOLD = 'The Okafors';
 
@@ -26,6 +27,12 @@ before(async () => {
   const wav = makeVoiceWav(work, 'Hello little one.');
   parent = await openBrowser(wav);
   uncle = await openBrowser(wav);
+  family = new StoryFamily(server, {
+    parent: { browser: parent, email: 'ngozi@example.com', name: 'Ngozi' },
+    relative: { browser: uncle, email: 'emeka@example.com', name: 'Uncle Emeka' },
+    household: HOUSEHOLD,
+    child: 'Ada',
+  });
 });
 
 after(async () => {
@@ -47,15 +54,9 @@ async function signIn(page, email, password) {
 }
 
 test('a failed sign-in attempt and the good one are listed under "Recent activity"', { timeout: 90000 }, async () => {
+  // The parent signs up (through the form, unless this story already did) and creates the household.
+  await family.ensureHousehold();
   const page = parent.page;
-  await page.goto(`${server.url}/signup`);
-  await signUp(page, { email: 'ngozi@example.com', name: 'Ngozi' });
-  await page.getByLabel('Household name').fill(HOUSEHOLD);
-  await page.getByLabel("Your child's name").fill('Ada');
-  await page.getByRole('button', { name: 'Create household' }).click();
-  await page.getByRole('heading', { name: 'Messages with Ada' }).waitFor();
-  householdUrl = page.url();
-
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByRole('heading', { name: 'Sign in to pawpost' }).waitFor();
   await signIn(page, 'ngozi@example.com', 'this is certainly not my password');
@@ -83,18 +84,10 @@ test('a failed sign-in attempt and the good one are listed under "Recent activit
 });
 
 test('after a parent blocks a member, the household activity names who was blocked', { timeout: 90000 }, async () => {
+  // The parent invites the uncle, who signs up through the link, and approves him.
+  await family.ensureFamily();
   const page = parent.page;
-  await page.goto(`${householdUrl}/family`);
-  await page.getByRole('button', { name: 'Create invitation link' }).click();
-  const invite = await page.getByLabel('Invitation link').inputValue();
-  const u = uncle.page;
-  await u.goto(invite);
-  await signUp(u, { email: 'emeka@example.com', name: 'Uncle Emeka' });
-  await u.getByText('has to approve you').waitFor();
-
-  await page.reload();
-  await page.locator('li.member', { hasText: 'Uncle Emeka' }).getByRole('button', { name: /^Approve/ }).click();
-  await page.getByRole('status').filter({ hasText: 'is approved' }).waitFor();
+  await page.goto(`${family.url}/family`);
   await page.locator('li.member', { hasText: 'Uncle Emeka' }).getByRole('button', { name: /^Block/ }).click();
   await page.getByRole('status').filter({ hasText: 'is blocked' }).waitFor();
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { makeVoiceWav, openBrowser, screenshot, signUp, startServer, STRONG } from './harness.js';
+import { makeVoiceWav, openBrowser, screenshot, signUp, startServer, StoryFamily, STRONG } from './harness.js';
 
 const XSS_NAME = 'Gran <img src=x onerror="window.__pwned=1">';
 
@@ -16,8 +16,9 @@ let server;
 let parent;
 /** @type {Awaited<ReturnType<typeof openBrowser>>} */
 let gran;
+/** @type {StoryFamily} */
+let family;
 let work = '';
-let householdUrl = '';
 let inviteUrl = '';
 
 before(async () => {
@@ -26,6 +27,12 @@ before(async () => {
   const wav = makeVoiceWav(work, 'Hello sweetheart, this is grandma. I love you. See you on Sunday.');
   parent = await openBrowser(wav);
   gran = await openBrowser(wav);
+  family = new StoryFamily(server, {
+    parent: { browser: parent, email: 'parent@example.com', name: 'Pat Parent' },
+    relative: { browser: gran, email: 'gran@example.com', name: XSS_NAME },
+    household: 'The Riveras',
+    child: 'Mia Zephyrine',
+  });
 });
 
 after(async () => {
@@ -58,12 +65,13 @@ test('a parent signs up: the password rules show while typing, the server explai
 });
 
 test('the parent creates a household and names the child (sealed, never sent in clear)', { timeout: 60000 }, async () => {
+  await family.ensureSignedIn(family.parent);
   const page = parent.page;
+  if (new URL(page.url()).pathname !== '/') await page.goto(server.url);
   await page.getByLabel('Household name').fill('The Riveras');
   await page.getByLabel("Your child's name").fill('Mia Zephyrine');
   await page.getByRole('button', { name: 'Create household' }).click();
   await page.getByRole('heading', { name: 'Messages with Mia Zephyrine' }).waitFor();
-  householdUrl = page.url();
   await screenshot(page, 'household');
   // Reload: the session and the keys survive; the name is opened again from its envelope.
   await page.reload();
@@ -71,7 +79,9 @@ test('the parent creates a household and names the child (sealed, never sent in 
 });
 
 test('the parent invites a grandparent, who signs up through the link and is approved', { timeout: 90000 }, async () => {
+  await family.ensureHousehold();
   const page = parent.page;
+  if (page.url() !== family.url) await page.goto(family.url);
   await page.getByRole('link', { name: 'Family, toy and settings' }).click();
   await page.getByRole('heading', { name: 'Family of The Riveras' }).waitFor();
   await page.getByRole('button', { name: 'Create invitation link' }).click();
@@ -111,14 +121,34 @@ async function record(page, ms) {
   return Number(await page.locator('.recorder').getAttribute('data-recorded'));
 }
 
+// How long the grandparent's sent message is, once she sent it.
 let sentMs = 0;
 
-test('the grandparent records from the microphone and sends to the toy', { timeout: 90000 }, async () => {
+/** The grandparent records a message of about 2.5 s and sends it. */
+async function sendFromGran() {
   const g = gran.page;
-  await g.reload();
+  await g.goto(family.url);
   await g.getByRole('heading', { name: 'Messages with Mia Zephyrine' }).waitFor();
-  sentMs = await record(g, 2500);
-  assert.ok(sentMs > 1500 && sentMs < 5000, `recorded ${sentMs} ms`);
+  const recorded = await record(g, 2500);
+  await g.getByRole('button', { name: 'Send to Mia Zephyrine' }).click();
+  await g.getByRole('status').filter({ hasText: 'Sent.' }).waitFor();
+  await g.locator('li.message.mine').first().waitFor();
+  sentMs = recorded;
+}
+
+/** The family, and a message from the grandparent that the parent has not heard yet. */
+async function ensureSentMessage() {
+  await family.ensureFamily();
+  if (!sentMs) await sendFromGran();
+}
+
+test('the grandparent records from the microphone and sends to the toy', { timeout: 90000 }, async () => {
+  await family.ensureFamily();
+  const g = gran.page;
+  await g.goto(family.url);
+  await g.getByRole('heading', { name: 'Messages with Mia Zephyrine' }).waitFor();
+  const recorded = await record(g, 2500);
+  assert.ok(recorded > 1500 && recorded < 5000, `recorded ${recorded} ms`);
   // The preview plays the remuxed Ogg Opus.
   const previewOk = await g.locator('.rec-preview audio').evaluate(
     (a) => new Promise((resolve) => {
@@ -133,12 +163,14 @@ test('the grandparent records from the microphone and sends to the toy', { timeo
   await g.getByRole('button', { name: 'Send to Mia Zephyrine' }).click();
   await g.getByRole('status').filter({ hasText: 'Sent.' }).waitFor();
   await g.locator('li.message.mine').first().waitFor();
+  sentMs = recorded;
   assert.deepEqual(gran.errors, []);
 });
 
 test('the parent sees the new message, decrypts and hears it', { timeout: 60000 }, async () => {
+  await ensureSentMessage();
   const page = parent.page;
-  await page.goto(householdUrl);
+  await page.goto(family.url);
   await page.locator('li.message.unread').first().waitFor();
   const id = await page.locator('li.message.unread').first().getAttribute('data-message-id');
   const item = page.locator(`li.message[data-message-id="${id}"]`);
@@ -163,13 +195,14 @@ test('the parent sees the new message, decrypts and hears it', { timeout: 60000 
 });
 
 test('a blocked grandparent cannot send, and is told why', { timeout: 90000 }, async () => {
+  await family.ensureFamily();
   const g = gran.page;
-  await g.reload();
+  await g.goto(family.url);
   await g.getByRole('heading', { name: 'Messages with Mia Zephyrine' }).waitFor();
   await record(g, 1200);
 
   const page = parent.page;
-  await page.goto(`${householdUrl}/family`);
+  await page.goto(`${family.url}/family`);
   await page.locator('li.member', { hasText: 'Gran' }).getByRole('button', { name: /^Block/ }).click();
   await page.getByRole('status').filter({ hasText: 'is blocked' }).waitFor();
 
@@ -181,9 +214,10 @@ test('a blocked grandparent cannot send, and is told why', { timeout: 90000 }, a
 });
 
 test('settings become a new signed roster version; the security page lists sessions and devices', { timeout: 60000 }, async () => {
+  await family.ensureHousehold();
   const page = parent.page;
-  await page.goto(`${householdUrl}/family`);
-  const id = householdUrl.split('/').pop();
+  await page.goto(`${family.url}/family`);
+  const id = family.householdId;
   const version = () => page.evaluate(async (hh) => (await (await fetch(`/api/v1/households/${hh}/roster`)).json()).version, id);
   const before = await version();
   await page.getByLabel('Quiet hours: the toy stays silent').check();
@@ -204,7 +238,7 @@ test('settings become a new signed roster version; the security page lists sessi
   await screenshot(page, 'security');
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByRole('heading', { name: 'Sign in to pawpost' }).waitFor();
-  await page.goto(householdUrl);
+  await page.goto(family.url);
   await page.getByRole('heading', { name: 'Sign in to pawpost' }).waitFor();
   await page.getByLabel('Email').fill('parent@example.com');
   await page.getByLabel('Password', { exact: true }).fill(STRONG);

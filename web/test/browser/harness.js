@@ -291,7 +291,7 @@ export function startToy(server, stateDir) {
 }
 
 /**
- * @typedef {{ browser: Awaited<ReturnType<typeof openBrowser>>, email: string, name: string }} Person
+ * @typedef {{ browser: Awaited<ReturnType<typeof openBrowser>>, email: string, name: string, password?: string }} Person
  */
 
 /**
@@ -317,15 +317,32 @@ export class StoryFamily {
     return `${this.server.url}/households/${this.householdId}`;
   }
 
+  /**
+   * `person` signed in: through the sign-up form, or, when their address already has an
+   * account, the sign-in form (so that no failed sign-in is recorded).
+   * @param {Person} person
+   */
+  async ensureSignedIn(person) {
+    const page = person.browser.page;
+    if (await apiGet(page, this.server, '/api/v1/sessions/current')) return;
+    const households = page.getByRole('heading', { name: 'Your households' });
+    await page.goto(`${this.server.url}/signup`);
+    await signUp(page, person);
+    const refused = page.getByRole('alert').filter({ hasText: 'sign in instead' });
+    await households.or(refused).first().waitFor();
+    if (await households.isVisible()) return;
+    await page.goto(`${this.server.url}/signin`);
+    await page.getByLabel('Email').fill(person.email);
+    await page.getByLabel('Password', { exact: true }).fill(person.password ?? STRONG);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await households.waitFor();
+  }
+
   /** The parent's account and household. */
   async ensureHousehold() {
     if (this.householdId) return;
     const page = this.parent.browser.page;
-    if (!(await apiGet(page, this.server, '/api/v1/sessions/current'))) {
-      await page.goto(`${this.server.url}/signup`);
-      await signUp(page, this.parent);
-      await page.getByRole('heading', { name: 'Your households' }).waitFor();
-    }
+    await this.ensureSignedIn(this.parent);
     const made = (await apiGet(page, this.server, '/api/v1/households'))?.find((/** @type {any} */ x) => x.name === this.household);
     if (made) {
       this.householdId = made.id;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { makeVoiceWav, openBrowser, screenshot, signUp, startServer, STRONG } from './harness.js';
+import { apiGet, makeVoiceWav, openBrowser, screenshot, startServer, StoryFamily, STRONG } from './harness.js';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let server;
@@ -15,8 +15,10 @@ let server;
 let parent;
 /** @type {Awaited<ReturnType<typeof openBrowser>>} */
 let aunt;
+/** @type {StoryFamily} */
+let family;
 let work = '';
-let householdUrl = '';
+// The aunt's voice message and its length, once she sent it.
 let voiceId = '';
 let sentMs = 0;
 
@@ -28,6 +30,12 @@ before(async () => {
   const wav = makeVoiceWav(work, 'Hello pumpkin, auntie here. Have a lovely day.');
   parent = await openBrowser(wav);
   aunt = await openBrowser(wav);
+  family = new StoryFamily(server, {
+    parent: { browser: parent, email: 'astrid@example.com', name: 'Astrid' },
+    relative: { browser: aunt, email: 'karin@example.com', name: 'Aunt Karin' },
+    household: HOUSEHOLD,
+    child: 'Elsa',
+  });
 });
 
 after(async () => {
@@ -63,39 +71,52 @@ function audioDuration(audio) {
   );
 }
 
-test('a parent and an aunt share a household; the aunt sends a voice message', { timeout: 120000 }, async () => {
-  const page = parent.page;
-  await page.goto(`${server.url}/signup`);
-  await signUp(page, { email: 'astrid@example.com', name: 'Astrid' });
-  await page.getByLabel('Household name').fill(HOUSEHOLD);
-  await page.getByLabel("Your child's name").fill('Elsa');
-  await page.getByRole('button', { name: 'Create household' }).click();
-  await page.getByRole('heading', { name: 'Messages with Elsa' }).waitFor();
-  householdUrl = page.url();
-  await page.goto(`${householdUrl}/family`);
-  await page.getByRole('button', { name: 'Create invitation link' }).click();
-  const invite = await page.getByLabel('Invitation link').inputValue();
+/** The aunt records a message of about 2 s and sends it. */
+async function sendFromAunt() {
   const a = aunt.page;
-  await a.goto(invite);
-  await signUp(a, { email: 'karin@example.com', name: 'Aunt Karin' });
-  await a.getByText('has to approve you').waitFor();
-  await page.reload();
-  await page.locator('li.member', { hasText: 'Aunt Karin' }).getByRole('button', { name: /^Approve/ }).click();
-  await page.getByRole('status').filter({ hasText: 'is approved' }).waitFor();
-
-  await a.reload();
+  await a.goto(family.url);
   await a.getByRole('heading', { name: 'Messages with Elsa' }).waitFor();
   await a.getByRole('button', { name: 'Record' }).click();
   await a.waitForTimeout(2000);
   await a.getByRole('button', { name: 'Stop' }).click();
   await a.locator('.recorder[data-recorded]').waitFor();
-  sentMs = Number(await a.locator('.recorder').getAttribute('data-recorded'));
+  const recorded = Number(await a.locator('.recorder').getAttribute('data-recorded'));
   await a.getByRole('button', { name: 'Send to Elsa' }).click();
   await a.getByRole('status').filter({ hasText: 'Sent.' }).waitFor();
   voiceId = /** @type {string} */ (await a.locator('li.message.mine').first().getAttribute('data-message-id'));
+  sentMs = recorded;
+}
+
+/** The household with the aunt approved in it, and her voice message sent. */
+async function ensureVoiceMessage() {
+  await family.ensureFamily();
+  if (!voiceId) await sendFromAunt();
+}
+
+/** Both accounts, and no household left that they share. */
+async function ensureHouseholdGone() {
+  if (!(await apiGet(aunt.page, server, '/api/v1/sessions/current'))) await family.ensureFamily();
+  await family.ensureSignedIn(family.parent);
+  const page = parent.page;
+  const left = (await apiGet(page, server, '/api/v1/households'))?.find((/** @type {any} */ x) => x.name === HOUSEHOLD);
+  if (!left) return;
+  await page.goto(`${server.url}/households/${left.id}/family`);
+  await page.getByRole('button', { name: 'Delete this household…' }).click();
+  await page.getByLabel("Type the household's name to confirm").fill(HOUSEHOLD);
+  await page.getByRole('button', { name: 'Delete this household', exact: true }).click();
+  await page.getByRole('status').filter({ hasText: `${HOUSEHOLD} is deleted` }).waitFor();
+  family.householdId = '';
+}
+
+test('a parent and an aunt share a household; the aunt sends a voice message', { timeout: 120000 }, async () => {
+  // The parent signs up, creates the household and invites the aunt, who signs up through
+  // the link and is approved.
+  await family.ensureFamily();
+  await sendFromAunt();
 });
 
 test('"Export my data" downloads the archive and opens its messages here, playable', { timeout: 90000 }, async () => {
+  await ensureVoiceMessage();
   const page = parent.page;
   await page.goto(`${server.url}/security`);
   await page.getByRole('heading', { name: 'Security' }).waitFor();
@@ -126,7 +147,9 @@ test('"Export my data" downloads the archive and opens its messages here, playab
 });
 
 test('the last owner cannot delete their account while others belong to the household', { timeout: 60000 }, async () => {
+  await family.ensureFamily();
   const page = parent.page;
+  if (new URL(page.url()).pathname !== '/security') await page.goto(`${server.url}/security`);
   await page.getByRole('button', { name: 'Delete my account', exact: true }).click();
   await page.getByLabel('Your password, to confirm').fill(STRONG);
   await page.getByRole('button', { name: 'Delete my account for good' }).click();
@@ -141,6 +164,8 @@ test('the last owner cannot delete their account while others belong to the hous
 });
 
 test('an owner deletes the household by typing its name; it leaves every member\'s list', { timeout: 60000 }, async () => {
+  await family.ensureFamily();
+  const householdUrl = family.url;
   const a = aunt.page;
   await a.goto(householdUrl);
   await a.getByRole('heading', { name: 'Messages with Elsa' }).waitFor();
@@ -166,9 +191,11 @@ test('an owner deletes the household by typing its name; it leaves every member\
   assert.equal(await a.getByRole('link', { name: HOUSEHOLD }).count(), 0);
   await a.goto(householdUrl);
   await a.getByRole('heading', { name: 'Household not found' }).waitFor();
+  family.householdId = '';
 });
 
 test('deleting an account signs the person out, and the password no longer works', { timeout: 60000 }, async () => {
+  await ensureHouseholdGone();
   const a = aunt.page;
   await a.goto(`${server.url}/security`);
   await a.getByRole('button', { name: 'Delete my account', exact: true }).click();

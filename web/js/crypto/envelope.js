@@ -276,8 +276,10 @@ export async function verifySenderInRoster(prefix, roster) {
   if (!bytesEqual(roster.householdId, prefix.header.householdId)) {
     fail('wrong_household', 'the envelope belongs to another household');
   }
+  // The recovery key signs rosters only: it never sends.
   const member = roster.members.find(
-    (m) => m.status === 'approved' && bytesEqual(m.deviceId, prefix.header.sender),
+    (m) =>
+      m.status === 'approved' && m.role !== 'recovery' && bytesEqual(m.deviceId, prefix.header.sender),
   );
   if (!member) fail('sender_not_approved', 'the sender is not an approved member of the household');
   const sender = {

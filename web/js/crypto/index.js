@@ -52,6 +52,7 @@ export {
   encodeRoster,
   encodeSignedRoster,
   genesisRoster,
+  maySignRosters,
   nextRosterVersion,
   rosterDigest,
   signRoster,
@@ -59,4 +60,24 @@ export {
   verifySignedBy,
   verifySuccessor,
 } from './roster.js';
+export {
+  RECOVERY_CODE_CHARS,
+  RECOVERY_CODE_GROUP,
+  RECOVERY_CODE_LEN,
+  formatRecoveryCode,
+  generateRecoveryCode,
+  parseRecoveryCode,
+  recoveryDeviceId,
+  recoveryMember,
+  recoverySeed,
+  recoverySigner,
+} from './recovery.js';
+export {
+  CERTIFICATE_SIGNATURE_LEN,
+  LINK_CODE_DIGITS,
+  certificateInput,
+  linkCode,
+  signCertificate,
+  verifyCertificate,
+} from './certificate.js';
 export { indexedDbKeyStore, loadOrCreateDeviceKeys, memoryKeyStore } from './keystore.js';

@@ -37,11 +37,15 @@ export const ROSTER_SIGNATURE_LEN = 64;
 const DIGEST_DOMAIN = utf8('pawpost/v1/roster-digest');
 const SIGNATURE_DOMAIN = utf8('pawpost/v1/roster-signature');
 
-/** @typedef {'owner' | 'guardian' | 'family' | 'toy'} Role */
+/**
+ * `recovery` is the household's recovery key: it may sign roster versions (not the first),
+ * never sends, reads or approves, and its X25519 key is 32 zeros.
+ * @typedef {'owner' | 'guardian' | 'family' | 'toy' | 'recovery'} Role
+ */
 /** @typedef {'approved' | 'blocked'} MemberStatus */
 
 /** Wire values of roles and statuses; names as in the test vectors. */
-const ROLES = /** @type {const} */ (['owner', 'guardian', 'family', 'toy']);
+const ROLES = /** @type {const} */ (['owner', 'guardian', 'family', 'toy', 'recovery']);
 const STATUSES = /** @type {const} */ (['approved', 'blocked']);
 
 /**
@@ -150,7 +154,8 @@ export function encodeRoster(roster) {
       .bytes(expectLength(m.accountId, ID_LEN, 'member accountId'))
       .u8(role + 1)
       .u8(status + 1)
-      .bytes(expectLength(m.x25519Pub, 32, 'member x25519Pub'))
+      // A recovery key receives nothing: its X25519 key is always written as zeros.
+      .bytes(m.role === 'recovery' ? new Uint8Array(32) : expectLength(m.x25519Pub, 32, 'member x25519Pub'))
       .bytes(expectLength(m.ed25519Pub, 32, 'member ed25519Pub'));
   }
   return w.finish();
@@ -199,6 +204,10 @@ function readMember(r) {
   const status = STATUSES[r.u8() - 1];
   if (status === undefined) fail('unknown_status', 'unknown member status');
   const { x25519Pub, ed25519Pub } = readKeys(r, deviceId);
+  // A recovery key receives nothing: its X25519 key has the one encoding of 32 zeros.
+  if (role === 'recovery' && !x25519Pub.every((b) => b === 0)) {
+    fail('invalid_key', 'a recovery member has an encryption key');
+  }
   return { deviceId, accountId, role, status, x25519Pub, ed25519Pub };
 }
 
@@ -255,10 +264,11 @@ export function rosterDigest(rosterBytes) {
 }
 
 /**
- * Signs a roster with an owner device's key. Fails with the decode error if the roster
- * would not decode (a setting out of range, a duplicate member, too many members...).
+ * Signs a roster with an owner device's key or the recovery key. Fails with the decode
+ * error if the roster would not decode (a setting out of range, a duplicate member, too
+ * many members...).
  * @param {Roster} roster
- * @param {import('./identity.js').DeviceKeys} signer
+ * @param {import('./recovery.js').SigningKeys} signer device keys, or a recovery signer's `keys`
  * @returns {Promise<SignedRoster>}
  */
 export async function signRoster(roster, signer) {
@@ -307,14 +317,25 @@ export async function verifySignedBy(signed, ed25519Pub) {
 }
 
 /**
- * The signer must be an approved owner in `authority`, and its key there must verify.
+ * Whether a member may sign the next roster: approved, and an owner or the recovery key.
+ * @param {Member} member
+ * @returns {boolean}
+ */
+export function maySignRosters(member) {
+  return member.status === 'approved' && (member.role === 'owner' || member.role === 'recovery');
+}
+
+/**
+ * The signer must be an approved member of `authority` that `allowed` accepts, and its key
+ * there must verify.
  * @param {SignedRoster} signed
  * @param {Roster} authority
+ * @param {(m: Member) => boolean} allowed
  * @returns {Promise<Roster>}
  */
-function verifySignerIn(signed, authority) {
+function verifySignerIn(signed, authority, allowed) {
   const signer = authority.members.find((m) => bytesEqual(m.deviceId, signed.signer));
-  if (!signer || signer.role !== 'owner' || signer.status !== 'approved') {
+  if (!signer || !allowed(signer)) {
     fail('signer_not_owner', 'roster was not signed by an approved owner');
   }
   return verifySignedBy(signed, signer.ed25519Pub);
@@ -328,14 +349,18 @@ function verifySignerIn(signed, authority) {
  */
 export async function verifyGenesis(signed) {
   if (signed.roster.version !== 1n) fail('not_genesis', 'not a first roster (version 1)');
-  return verifySignerIn(signed, signed.roster);
+  return verifySignerIn(
+    signed,
+    signed.roster,
+    (m) => m.role === 'owner' && m.status === 'approved',
+  );
 }
 
 /**
  * Accepts the next roster after `prev`, which the caller already trusts, checking in order:
  * same household (`household_mismatch`), higher version (`stale_version`), chained to
- * `prev`'s digest (`previous_digest_mismatch`), signed by an approved owner of `prev`
- * (`signer_not_owner`) with that owner's key (`bad_signature`).
+ * `prev`'s digest (`previous_digest_mismatch`), signed by an approved owner or recovery key
+ * of `prev` (`signer_not_owner`) with that member's key (`bad_signature`).
  * @param {SignedRoster} signed
  * @param {SignedRoster} prev
  * @returns {Promise<Roster>}
@@ -350,5 +375,5 @@ export async function verifySuccessor(signed, prev) {
   if (!bytesEqual(signed.roster.previousDigest, await rosterDigest(prev.rosterBytes))) {
     fail('previous_digest_mismatch', 'roster does not follow the current one');
   }
-  return verifySignerIn(signed, prev.roster);
+  return verifySignerIn(signed, prev.roster, maySignRosters);
 }

@@ -409,6 +409,17 @@ pub enum Frame<'a> {
         /// What.
         code: ServerError,
     },
+    /// An owner's device took the toy out of its household (the toy was removed, or the
+    /// household deleted): the toy forgets the household and can be paired again.
+    Leave {
+        /// The household the toy leaves.
+        household_id: HouseholdId,
+        /// The owner device that signed.
+        signer: DeviceId,
+        /// Ed25519 signature by `signer` over [`crate::leave_signature_input`], for this
+        /// toy.
+        signature: [u8; FRAME_SIGNATURE_LEN],
+    },
 }
 
 /// The type byte of every frame. Toy-to-server types are below 0x80, server-to-toy types
@@ -454,6 +465,8 @@ pub enum FrameType {
     Error = 0x89,
     /// [`Frame::ConfirmPairing`].
     ConfirmPairing = 0x8A,
+    /// [`Frame::Leave`].
+    Leave = 0x8B,
 }
 
 impl FrameType {
@@ -478,6 +491,7 @@ impl FrameType {
         Self::RotateAck,
         Self::Error,
         Self::ConfirmPairing,
+        Self::Leave,
     ];
 
     /// Strict decode of the type byte.
@@ -514,6 +528,7 @@ impl<'a> Frame<'a> {
             Self::UploadAck { .. } => FrameType::UploadAck,
             Self::RotateAck { .. } => FrameType::RotateAck,
             Self::Error { .. } => FrameType::Error,
+            Self::Leave { .. } => FrameType::Leave,
         }
     }
 
@@ -594,6 +609,15 @@ impl<'a> Frame<'a> {
             }
             Self::RotateAck { ed25519_pub } => body.extend_from_slice(ed25519_pub),
             Self::Error { code } => body.push(code.to_u8()),
+            Self::Leave {
+                household_id,
+                signer,
+                signature,
+            } => {
+                body.extend_from_slice(&household_id.0);
+                body.extend_from_slice(&signer.0);
+                body.extend_from_slice(signature);
+            }
         }
         if FRAME_HEADER_LEN + body.len() > MAX_FRAME_LEN {
             return Err(FrameError::FrameTooLarge);
@@ -690,6 +714,11 @@ impl<'a> Frame<'a> {
             },
             FrameType::Error => Self::Error {
                 code: ServerError::from_u8(r.u8()?).ok_or(FrameError::UnknownCode)?,
+            },
+            FrameType::Leave => Self::Leave {
+                household_id: HouseholdId(r.array()?),
+                signer: DeviceId(r.array()?),
+                signature: r.array()?,
             },
         };
         if !r.rest.is_empty() {

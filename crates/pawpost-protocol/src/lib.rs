@@ -6,7 +6,7 @@
 //! - [`Frame`]: every frame of the toy protocol; strict decoding from borrowed bytes, small
 //!   `Copy` errors, and the limits each field is held to ([`MAX_ENVELOPE_LEN`] and friends).
 //! - [`signing`]: the byte strings signed in the protocol (auth, pairing, key rotation,
-//!   parent approval), their signers and their verifiers.
+//!   parent approval, leaving a household), their signers and their verifiers.
 //!
 //! `docs/TOY-PROTOCOL.md` specifies the byte layouts and what each check defends against.
 #![no_std]
@@ -28,6 +28,6 @@ pub use frame::{
 };
 pub use pawpost_crypto::{DeviceId, HouseholdId, MessageId, PublicIdentity};
 pub use signing::{
-    approval_signature_input, auth_signature_input, pair_request_signature_input,
-    rotation_signature_input,
+    approval_signature_input, auth_signature_input, leave_signature_input,
+    pair_request_signature_input, rotation_signature_input,
 };

@@ -4,7 +4,7 @@
 //!
 //! The server and the parents' apps use the `verify_*` functions. The toy signs with its own
 //! keys through [`sign_auth`], [`sign_pair_request`] and [`sign_rotation`]; parent tools sign
-//! approvals with [`sign_approval`].
+//! approvals with [`sign_approval`] and take a toy out of the household with [`sign_leave`].
 
 use alloc::vec::Vec;
 
@@ -18,6 +18,7 @@ const AUTH_DOMAIN: &[u8] = b"pawpost/v1/toy-auth";
 const PAIR_DOMAIN: &[u8] = b"pawpost/v1/toy-pair";
 const ROTATE_DOMAIN: &[u8] = b"pawpost/v1/toy-rotate";
 const APPROVAL_DOMAIN: &[u8] = b"pawpost/v1/toy-approval";
+const LEAVE_DOMAIN: &[u8] = b"pawpost/v1/toy-leave";
 
 /// Where the Ed25519 seed sits in [`DeviceKeys::to_secret_bytes`] (see docs/ENVELOPE.md):
 /// after the version byte, the device id and the X25519 secret.
@@ -71,6 +72,20 @@ pub fn approval_signature_input(
     out.extend_from_slice(&household_id.0);
     out.extend_from_slice(&message_id.0);
     out.extend_from_slice(&approver.0);
+    out
+}
+
+/// `"pawpost/v1/toy-leave" || household_id (16) || toy device_id (16) || signer (16)`.
+pub fn leave_signature_input(
+    household_id: HouseholdId,
+    toy: DeviceId,
+    signer: DeviceId,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(LEAVE_DOMAIN.len() + 48);
+    out.extend_from_slice(LEAVE_DOMAIN);
+    out.extend_from_slice(&household_id.0);
+    out.extend_from_slice(&toy.0);
+    out.extend_from_slice(&signer.0);
     out
 }
 
@@ -132,6 +147,22 @@ pub fn verify_approval(
     )
 }
 
+/// Checks a leave signature (an owner device takes `toy` out of the household) against the
+/// signer's Ed25519 key: for the server before it keeps or relays it, and for the toy.
+pub fn verify_leave(
+    signer_ed25519_pub: &[u8; 32],
+    household_id: HouseholdId,
+    toy: DeviceId,
+    signer: DeviceId,
+    signature: &[u8; FRAME_SIGNATURE_LEN],
+) -> bool {
+    verify(
+        signer_ed25519_pub,
+        &leave_signature_input(household_id, toy, signer),
+        signature,
+    )
+}
+
 /// The toy answers a connection's challenge: its `Auth` signature.
 pub fn sign_auth(
     toy: &DeviceKeys,
@@ -170,6 +201,18 @@ pub fn sign_approval(
     )
 }
 
+/// An owner's device takes the toy `toy` out of the household.
+pub fn sign_leave(
+    signer: &DeviceKeys,
+    household_id: HouseholdId,
+    toy: DeviceId,
+) -> [u8; FRAME_SIGNATURE_LEN] {
+    sign(
+        signer,
+        &leave_signature_input(household_id, toy, signer.device_id()),
+    )
+}
+
 /// Signs with a device's Ed25519 key. Private: every public signer above fixes its own
 /// domain.
 fn sign(keys: &DeviceKeys, message: &[u8]) -> [u8; FRAME_SIGNATURE_LEN] {
@@ -189,4 +232,59 @@ fn verify(ed25519_pub: &[u8; 32], message: &[u8], signature: &[u8; FRAME_SIGNATU
         && key
             .verify_strict(message, &Signature::from_bytes(signature))
             .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::rand_core::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    fn keys(n: u8) -> DeviceKeys {
+        DeviceKeys::generate(&mut ChaCha20Rng::from_seed([n; 32]), DeviceId([n; 16]))
+    }
+
+    #[test]
+    fn a_leave_signature_holds_only_for_its_household_toy_and_signer() {
+        let (owner, other) = (keys(1), keys(2));
+        let (home, toy) = (HouseholdId([3; 16]), DeviceId([4; 16]));
+        let signature = sign_leave(&owner, home, toy);
+        let key = owner.public().ed25519_pub;
+        assert!(verify_leave(&key, home, toy, owner.device_id(), &signature));
+        assert!(!verify_leave(
+            &key,
+            HouseholdId([5; 16]),
+            toy,
+            owner.device_id(),
+            &signature
+        ));
+        assert!(!verify_leave(
+            &key,
+            home,
+            DeviceId([6; 16]),
+            owner.device_id(),
+            &signature
+        ));
+        assert!(!verify_leave(
+            &key,
+            home,
+            toy,
+            other.device_id(),
+            &signature
+        ));
+        assert!(!verify_leave(
+            &other.public().ed25519_pub,
+            home,
+            toy,
+            owner.device_id(),
+            &signature
+        ));
+        // Another purpose's signature over the same ids does not verify as a leave.
+        let approval = sign_approval(&owner, home, MessageId(toy.0));
+        assert!(!verify_leave(&key, home, toy, owner.device_id(), &approval));
+        assert_eq!(
+            leave_signature_input(home, toy, owner.device_id()).len(),
+            b"pawpost/v1/toy-leave".len() + 48
+        );
+    }
 }

@@ -81,6 +81,11 @@ pub fn one_of_each<'a>(
         Frame::ConfirmPairing {
             number: ConfirmationNumber::from_number(472).unwrap(),
         },
+        Frame::Leave {
+            household_id: HouseholdId([5; 16]),
+            signer: DeviceId([6; 16]),
+            signature: [9; 64],
+        },
     ];
     let types: Vec<FrameType> = frames.iter().map(Frame::frame_type).collect();
     assert_eq!(types, FrameType::ALL, "one frame of every type, in order");

@@ -332,8 +332,11 @@ impl<R: CryptoRng + Send + 'static> Shell<R> {
             match reason {
                 // Counted as a failure: the next attempt waits the toy's schedule.
                 ReconnectReason::AuthRefused => self.link.refused().await,
-                // A new toy, never refused: it connects again at once.
-                ReconnectReason::FactoryReset => self.link.reconnect().await,
+                // A new toy, never refused, or a toy its family let go: it connects again at
+                // once.
+                ReconnectReason::FactoryReset | ReconnectReason::Left => {
+                    self.link.reconnect().await
+                }
             }
             if was_up {
                 Box::pin(self.went_down()).await?;
@@ -432,6 +435,7 @@ pub(crate) fn report_text(report: &Report) -> String {
                 RecordingProblem::NoRosterKeys => "the roster does not list this toy's keys".into(),
             }
         ),
+        Report::LeaveRefused { reason } => format!("leave refused: {}", reason.code()),
         Report::FrameRefused { error } => format!("frame refused: {}", error.code()),
         Report::FrameIgnored { frame_type } => format!("frame ignored: {frame_type:?}"),
         Report::ServerError { code } => format!("server error: {}", code.code()),

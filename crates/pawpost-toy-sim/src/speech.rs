@@ -36,6 +36,7 @@ pub fn prompt_text(prompt: Prompt) -> String {
         Prompt::QuietHours => "shh, it's quiet time".into(),
         Prompt::TryLater => "let's try again later".into(),
         Prompt::Forgotten => "I've forgotten everything. I'm ready to be paired again.".into(),
+        Prompt::LeftFamily => "I left my family. I can be set up with a family again.".into(),
     }
 }
 

@@ -31,8 +31,8 @@ pub use backoff::{
 pub use pawpost_crypto::{DeviceId, HouseholdId, MessageId, PublicIdentity};
 pub use pawpost_protocol::signing;
 pub use pawpost_protocol::{
-    approval_signature_input, auth_signature_input, pair_request_signature_input,
-    rotation_signature_input,
+    approval_signature_input, auth_signature_input, leave_signature_input,
+    pair_request_signature_input, rotation_signature_input,
 };
 pub use pawpost_protocol::{
     frame_len, ConfirmationNumber, Frame, FrameError, FrameType, PairingCode, RejectReason,
@@ -42,8 +42,8 @@ pub use pawpost_protocol::{
 };
 pub use state::{StateBlob, StateError, STATE_VERSION};
 pub use toy::{
-    Action, ApprovalRefusal, Event, Heart, Prompt, ReconnectReason, RecordingProblem, Report, Toy,
-    AUTH_SETTLED_MS, FACTORY_RESET_HOLD_MS, KEY_ROTATION_INTERVAL_MS, MAX_MESSAGE_MS,
+    Action, ApprovalRefusal, Event, Heart, LeaveRefusal, Prompt, ReconnectReason, RecordingProblem,
+    Report, Toy, AUTH_SETTLED_MS, FACTORY_RESET_HOLD_MS, KEY_ROTATION_INTERVAL_MS, MAX_MESSAGE_MS,
     MAX_OUTBOX_FRAMES, MAX_PENDING_UPLOADS, MAX_QUEUED_MESSAGES, MAX_RECORDING_BYTES,
     MAX_RECORDING_MS, MAX_SEEN_IDS, PAIRING_WINDOW_MS, RECORDING_GRACE_MS, ROTATION_RETRY_MS,
 };

@@ -99,6 +99,9 @@ pub enum ReconnectReason {
     AuthRefused,
     /// A factory reset gave the toy new keys: connect again at once, as the new toy.
     FactoryReset,
+    /// An owner took the toy out of its household (`Leave`): connect again at once, as an
+    /// unpaired toy that keeps its keys.
+    Left,
 }
 
 /// The heart light.
@@ -145,6 +148,37 @@ pub enum Prompt {
     TryLater,
     /// A factory reset: "I've forgotten everything. I'm ready to be paired again."
     Forgotten,
+    /// An owner took the toy out of its household: "I left my family. I can be set up
+    /// with a family again."
+    LeftFamily,
+}
+
+/// Why the toy refused a `Leave` frame; it stays in its household.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LeaveRefusal {
+    /// The toy has no household.
+    NotPaired,
+    /// The frame names another household.
+    WrongHousehold,
+    /// The signer is not an approved member of the roster whose role may sign rosters.
+    NotOwner,
+    /// The signer's key is not one the toy pinned.
+    SignerNotPinned,
+    /// The signature does not verify for this household, this toy and this signer.
+    BadSignature,
+}
+
+impl LeaveRefusal {
+    /// A stable name, for logs.
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::NotPaired => "not_paired",
+            Self::WrongHousehold => "wrong_household",
+            Self::NotOwner => "signer_not_owner",
+            Self::SignerNotPinned => "signer_not_pinned",
+            Self::BadSignature => "bad_signature",
+        }
+    }
 }
 
 /// Why the toy refused an approval.
@@ -199,6 +233,11 @@ pub enum Report {
         message_id: MessageId,
         /// Why.
         reason: ApprovalRefusal,
+    },
+    /// A `Leave` frame was refused; the toy keeps its household.
+    LeaveRefused {
+        /// Why.
+        reason: LeaveRefusal,
     },
     /// A recording was discarded.
     RecordingDiscarded {

@@ -9,10 +9,12 @@
 //! - `recording`: the microphone, sealing the child's recording and its upload;
 //! - `rotation`: roster updates, removal from the household and key rotation;
 //! - `reset`: the factory reset a long hold of the paw makes;
+//! - `leave`: leaving the household when an owner signs the toy out;
 //! - `persist`: the state blob the toy is saved as and restored from.
 
 mod delivery;
 mod events;
+mod leave;
 mod pairing;
 mod persist;
 mod recording;
@@ -30,7 +32,8 @@ use pawpost_protocol::signing::sign_auth;
 use pawpost_protocol::{ConfirmationNumber, Frame, FrameType, PairingCode, ServerError, NONCE_LEN};
 
 pub use events::{
-    Action, ApprovalRefusal, Event, Heart, Prompt, ReconnectReason, RecordingProblem, Report,
+    Action, ApprovalRefusal, Event, Heart, LeaveRefusal, Prompt, ReconnectReason, RecordingProblem,
+    Report,
 };
 
 /// Longest recording the microphone makes.
@@ -410,6 +413,11 @@ impl Toy {
             Frame::UploadAck { message_id } => self.upload_acked(message_id, out),
             Frame::RotateAck { ed25519_pub } => self.rotate_acked(&ed25519_pub, out),
             Frame::Error { code } => self.server_error(code, out),
+            Frame::Leave {
+                household_id,
+                signer,
+                signature,
+            } => self.leave(household_id, signer, &signature, out),
             other => ignored(other.frame_type(), out),
         }
     }

@@ -97,6 +97,12 @@ impl Toy {
     }
 
     fn unpair(&mut self, out: &mut Vec<Action>) {
+        self.unpair_saying(Prompt::Unpaired, out);
+    }
+
+    /// Forgets the household, its queue and seen ids (the keys stay), saves, and says
+    /// `prompt`.
+    pub(super) fn unpair_saying(&mut self, prompt: Prompt, out: &mut Vec<Action>) {
         self.household = None;
         self.queue.clear();
         self.seen = Seen::default();
@@ -105,7 +111,7 @@ impl Toy {
         self.pending_uploads.clear();
         self.outbox.clear();
         self.persist(out);
-        out.push(Action::Speak(Prompt::Unpaired));
+        out.push(Action::Speak(prompt));
     }
 
     pub(super) fn refuse_roster(

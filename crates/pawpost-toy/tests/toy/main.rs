@@ -3,6 +3,7 @@
 mod attacks;
 mod ble;
 mod delivery;
+mod leave;
 mod microphone;
 mod pairing;
 mod persistence;

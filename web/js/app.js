@@ -7,6 +7,7 @@ import { authView, joinView, acceptPendingInvitation, forgotView, resetView } fr
 import { householdsView } from './views/households.js';
 import { householdView } from './views/household.js';
 import { familyView } from './views/family.js';
+import { recoveryView } from './views/recovery.js';
 import { securityView } from './views/security.js';
 
 /**
@@ -143,6 +144,8 @@ async function route() {
   if (m) return householdView(app, m[1]);
   m = /^\/households\/([0-9a-f-]{36})\/family$/.exec(path);
   if (m) return familyView(app, m[1]);
+  m = /^\/households\/([0-9a-f-]{36})\/recovery$/.exec(path);
+  if (m) return recoveryView(app, m[1]);
   return h('section', {}, h('h1', { tabindex: '-1', text: 'Page not found' }), h('p', {}, h('a', { href: '/', 'data-link': true, text: 'Back to your households' })));
 }
 

@@ -1,8 +1,9 @@
 // What a household page needs: the household, its checked roster, members, devices,
 // messages, and the child's name and picture (sealed, opened here).
 import { api, ApiError } from '../api.js';
-import { loadRoster, syncRoster } from '../household-keys.js';
+import { loadRoster, maySignRoster, syncRoster } from '../household-keys.js';
 import { MediaType, openMessage, recipientsOf, sendMessage } from '../mail.js';
+import { PawpostCryptoError } from '../crypto/index.js';
 import { sameBytes, uuidBytes } from '../util.js';
 
 /** Opened payloads by message id: a message never changes. */
@@ -22,6 +23,9 @@ const opened = new Map();
  *   isOwner: boolean,
  *   manages: boolean,
  *   rosterError: string | null,
+ *   waiting: import('../household-keys.js').ListedDevice[],
+ *   signsRoster: boolean,
+ *   recovery: import('../crypto/roster.js').Member | null,
  * }} HouseholdContext
  */
 
@@ -49,6 +53,18 @@ function latestFor(app, messages, mediaType) {
   return messages
     .filter((m) => m.media_type === mediaType && m.recipients.some((/** @type {any} */ r) => r.device_id === app.device?.id))
     .sort((a, b) => (a.created_at < b.created_at ? 1 : -1))[0];
+}
+
+/**
+ * What went wrong with the household keys, in plain words with what to do.
+ * @param {unknown} e
+ */
+function rosterProblem(e) {
+  if (e instanceof ApiError) return `The household keys could not be loaded: ${e.message}`;
+  if (e instanceof PawpostCryptoError) {
+    return 'The household keys the server sent do not check out, so this browser will not use them. Try again later; if it stays like this, tell the household\'s parent.';
+  }
+  return e instanceof Error ? e.message : String(e);
 }
 
 /**
@@ -83,17 +99,25 @@ export async function loadHousehold(app, householdId, options = {}) {
     isOwner: household.role === 'owner' && household.status === 'approved',
     manages: (household.role === 'owner' || household.role === 'guardian') && household.status === 'approved',
     rosterError: null,
+    waiting: [],
+    signsRoster: false,
+    recovery: null,
   };
   if (household.status !== 'approved') return ctx;
   try {
-    if (ctx.isOwner && app.device && options.sync !== false) {
-      ctx.signed = (await syncRoster(householdId, app.device.keys)).signed;
-    } else {
-      ctx.signed = await loadRoster(householdId);
+    ctx.signed = await loadRoster(householdId);
+    // Only a device that may sign the next version updates it: a new browser of an owner
+    // is not one until a parent's device, a certificate or the recovery code adds it.
+    ctx.signsRoster = Boolean(ctx.isOwner && app.device && maySignRoster(ctx.signed, app.device.keys.deviceId));
+    if (ctx.signsRoster && app.device && options.sync !== false) {
+      const synced = await syncRoster(householdId, app.device.keys);
+      ctx.signed = synced.signed;
+      ctx.waiting = synced.waiting;
     }
   } catch (e) {
-    ctx.rosterError = e instanceof Error ? e.message : String(e);
+    ctx.rosterError = rosterProblem(e);
   }
+  ctx.recovery = ctx.signed?.roster.members.find((m) => m.role === 'recovery' && m.status === 'approved') ?? null;
   const [members, devices, messages] = await Promise.all([
     api('GET', `/api/v1/households/${householdId}/members`),
     api('GET', `/api/v1/households/${householdId}/devices`),

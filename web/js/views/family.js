@@ -4,7 +4,7 @@ import { api } from '../api.js';
 import { forgetApprovals } from '../approval.js';
 import { syncRoster } from '../household-keys.js';
 import { MediaType } from '../mail.js';
-import { formatTime, h } from '../util.js';
+import { bytesUuid, formatTime, h } from '../util.js';
 import { loadHousehold, shareChildInfo } from './context.js';
 
 const ROLE_LABEL = /** @type {Record<string, string>} */ ({ owner: 'Owner (parent)', guardian: 'Guardian (parent)', family: 'Family' });
@@ -41,11 +41,11 @@ export async function familyView(app, householdId) {
     try {
       await change();
       let saved;
-      if (ctx.isOwner && app.device) {
+      if (ctx.signsRoster && app.device) {
         await syncRoster(householdId, app.device.keys);
-        saved = `${done} The household keys are updated and signed on this device.`;
+        saved = done;
       } else {
-        saved = `${done} An owner's device will sign the new household keys when they next open pawpost.`;
+        saved = `${done} The toy learns of it when a parent's device next opens pawpost.`;
       }
       // Done is said only on the redrawn page: a form filled in before the redraw would
       // be replaced by an empty one, and what was typed lost.
@@ -66,6 +66,10 @@ export async function familyView(app, householdId) {
     if (old) old.replaceWith(view);
   }
 
+  /** @param {string} accountId whether the household keys list an approved device of this person */
+  const inKeys = (accountId) =>
+    Boolean(ctx.signed?.roster.members.some((x) => x.status === 'approved' && x.role !== 'toy' && x.role !== 'recovery' && bytesUuid(x.accountId) === accountId));
+
   // Members.
   const memberBase = `/api/v1/households/${householdId}/members`;
   const rows = ctx.members.map((m) => {
@@ -83,7 +87,16 @@ export async function familyView(app, householdId) {
         h('button', { type: 'button', class: cls, text: label, 'aria-label': `${label} ${name}`, onclick: () => act(done, fn) });
       if (m.status === 'pending') {
         actions.append(
-          button('Approve', `${name} is approved.`, () => api('POST', `${memberBase}/${m.account_id}/approve`), 'primary'),
+          button('Approve', `${name} is approved.`, async () => {
+            await api('POST', `${memberBase}/${m.account_id}/approve`);
+            // The parent approves the person with the devices they have now; a device
+            // they add later needs a certificate from one of these, or a parent's approval.
+            if (!ctx.signsRoster || !app.device) return;
+            /** @type {{ device_id: string, account_id: string | null }[]} */
+            const listed = await api('GET', `/api/v1/households/${householdId}/devices`);
+            const approveDevices = listed.filter((d) => d.account_id === m.account_id).map((d) => d.device_id);
+            await syncRoster(householdId, app.device.keys, { approveDevices });
+          }, 'primary'),
           button('Refuse', `${name} was refused.`, () => api('DELETE', `${memberBase}/${m.account_id}`)),
         );
       } else if (m.status === 'approved') {
@@ -106,18 +119,40 @@ export async function familyView(app, householdId) {
         );
       }
     }
+    // Approved on the server is not yet approved for the toy: that takes household keys
+    // that list one of their devices, signed by a parent's device.
+    const signed = m.status !== 'approved' || inKeys(m.account_id);
+    const statusText = signed ? m.status : "waiting for a parent's device to sign";
+    const waiting = ctx.waiting.filter((d) => d.account_id === m.account_id).map((d) => {
+      const approveBtn = ctx.signsRoster && app.device
+        ? h('button', {
+            type: 'button',
+            text: 'Approve this device',
+            'aria-label': `Approve the new device of ${name}`,
+            onclick: () => act(`${name}'s new device is approved.`, () => syncRoster(householdId, /** @type {any} */ (app.device).keys, { approveDevices: [d.device_id] })),
+          })
+        : null;
+      return h(
+        'div',
+        { class: 'device-waiting', dataset: { deviceId: d.device_id } },
+        h('p', { text: `A new device of ${name} is waiting: ${d.label || 'a browser'}. Approve it only if ${name} tells you these are the digits it shows under Security:` }),
+        h('code', { class: 'fingerprint', text: d.fingerprint ?? '' }),
+        approveBtn,
+      );
+    });
     return h(
       'li',
       { class: `member member-${m.status}`, dataset: { accountId: m.account_id } },
       h('div', {}, h('strong', { class: 'member-name', text: name }), isMe ? ' (you)' : null),
       m.email ? h('div', { class: 'muted', text: m.email }) : null,
-      h('div', { class: 'muted', text: `${ROLE_LABEL[m.role] ?? m.role} · ${m.status}` }),
+      h('div', { class: 'muted member-status', text: `${ROLE_LABEL[m.role] ?? m.role} · ${statusText}` }),
+      ...waiting,
       actions,
     );
   });
   const membersSection = h('section', { 'aria-labelledby': 'members-title' }, h('h2', { id: 'members-title', text: 'Family members' }), h('ul', { class: 'members' }, ...rows));
 
-  const sections = [membersSection];
+  const sections = [keysSection(ctx), membersSection].filter((x) => x !== null);
   if (ctx.manages) {
     // Invitations.
     const inviteOut = h('div', { class: 'invite-out' });
@@ -236,10 +271,10 @@ export async function familyView(app, householdId) {
           h('div', { class: 'row' }, h('label', { for: 'quiet-from', text: 'from' }), quietFrom, h('label', { for: 'quiet-to', text: 'to' }), quietTo),
           h('div', { class: 'row' }, h('label', { for: 'retention', text: 'Delete played messages after (days)' }), retention),
           h('div', { class: 'check' }, approval, h('label', { for: 'approval', text: 'A parent approves each message before the toy plays it' })),
-          ctx.isOwner ? h('button', { type: 'submit', class: 'primary', text: 'Save settings' }) : h('p', { class: 'hint', text: 'Only an owner can change these: they are signed into the household keys.' }),
+          ctx.signsRoster ? h('button', { type: 'submit', class: 'primary', text: 'Save settings' }) : h('p', { class: 'hint', text: 'Only an owner can change these: they are signed into the household keys.' }),
         )
       );
-      if (!ctx.isOwner) for (const el of settingsForm.querySelectorAll('input')) el.setAttribute('disabled', '');
+      if (!ctx.signsRoster) for (const el of settingsForm.querySelectorAll('input')) el.setAttribute('disabled', '');
       settingsForm.addEventListener('submit', (e) => {
         e.preventDefault();
         const days = Number(retention.value);
@@ -280,6 +315,39 @@ export async function familyView(app, householdId) {
     error,
     ...sections,
   );
+}
+
+/**
+ * Who can look after the household's keys: a notice when this browser cannot, the
+ * recovery code, and a nudge to add a second owner device when there is only one.
+ * @param {import('./context.js').HouseholdContext} ctx
+ * @returns {HTMLElement | null}
+ */
+function keysSection(ctx) {
+  if (!ctx.isOwner) return null;
+  const name = ctx.household.name;
+  const items = [];
+  if (!ctx.signsRoster) {
+    items.push(
+      h('p', { class: 'notice', text: `This browser cannot change ${name}'s household keys yet, so approvals, blocks and settings made here do not reach the toy.` }),
+      ctx.recovery
+        ? h('p', {}, h('a', { href: `/households/${ctx.id}/recovery`, 'data-link': true, text: 'Enter your recovery code' }), ' to look after the household from this browser.')
+        : h('p', { text: 'Open pawpost on a device you used before for this household, or ask its other parent to approve this browser.' }),
+    );
+  } else {
+    const ownerDevices = ctx.signed?.roster.members.filter((m) => m.role === 'owner' && m.status === 'approved') ?? [];
+    if (ownerDevices.length === 1) {
+      items.push(
+        h('p', { class: 'notice single-owner', text: `Only this device can approve people and change settings for ${name}. Add a second, in case this one is lost: make the other parent an Owner below, or sign in on your other phone or computer and link it from Security.` }),
+      );
+    }
+    items.push(
+      ctx.recovery
+        ? h('p', {}, 'Your household has a recovery code. ', h('a', { href: `/households/${ctx.id}/recovery`, 'data-link': true, text: 'Make a new recovery code' }), ' if you lost it.')
+        : h('p', { class: 'notice no-recovery' }, `${name} has no recovery code yet: without one, losing this device can lock you out. `, h('a', { href: `/households/${ctx.id}/recovery`, 'data-link': true, text: 'Make a recovery code' })),
+    );
+  }
+  return h('section', { 'aria-labelledby': 'keys-title', class: 'keys' }, h('h2', { id: 'keys-title', text: 'Looking after the household' }), ...items);
 }
 
 /**

@@ -154,11 +154,44 @@ function messageItem(app, ctx, m, announce) {
       ' ',
       approval,
     ),
-    h('div', { class: 'row' }, playBtn, approveBtn),
+    h(
+      'div',
+      { class: 'row' },
+      // A message is sealed for the devices in the household keys when it was sent: a
+      // browser added later cannot open it, and says so instead of offering Play.
+      mine || forMe ? playBtn : h('span', { class: 'muted not-for-here', text: 'Sent before this browser was added: it can be heard on the devices of that time.' }),
+      approveBtn,
+    ),
     player,
     error,
   );
   return item;
+}
+
+/**
+ * Why this browser cannot send yet, and what to do about it.
+ * @param {import('../app.js').App} app
+ * @param {import('./context.js').HouseholdContext} ctx
+ */
+function notInKeys(app, ctx) {
+  if (ctx.rosterError) return h('p', { class: 'notice', role: 'status', text: ctx.rosterError });
+  const mine = app.device ? ctx.devices.filter((d) => d.account_id === app.account?.id && d.device_id !== app.device?.id) : [];
+  const steps = [];
+  if (ctx.isOwner && ctx.recovery) {
+    steps.push(
+      h('li', {}, h('a', { href: `/households/${ctx.id}/recovery`, 'data-link': true, text: 'Enter your recovery code' }), ': the paper you printed or wrote down when you set up the household.'),
+    );
+  }
+  if (mine.length) {
+    steps.push(h('li', {}, 'Or link this browser from a device you used before: open ', h('a', { href: '/security', 'data-link': true, text: 'Security' }), ' here to see its link code.'));
+  }
+  steps.push(h('li', { text: ctx.isOwner ? 'Or ask the household\'s other parent to approve this browser on their Family page.' : 'Or ask a parent of the household to approve this browser on their Family page.' }));
+  return h(
+    'div',
+    { class: 'notice not-in-keys', role: 'status' },
+    h('p', { text: 'This browser cannot send or open messages here yet: the household keys do not include it.' }),
+    h('ul', {}, ...steps),
+  );
 }
 
 /**
@@ -259,13 +292,7 @@ export async function householdView(app, householdId) {
           renderList();
         },
       })
-    : h(
-        'p',
-        { class: 'notice', role: 'status' },
-        ctx.rosterError
-          ? `The household keys could not be checked: ${ctx.rosterError}`
-          : 'This browser is not in the household keys yet. An owner of the household adds it when they next open pawpost.',
-      );
+    : notInKeys(app, ctx);
 
   const timer = setInterval(async () => {
     try {

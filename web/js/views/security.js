@@ -3,9 +3,11 @@
 // messages this browser can open) and deleting the account.
 import { api, ApiError } from '../api.js';
 import { activitySections } from './activity.js';
+import { linkSection } from './linking.js';
 import { forgetDevice } from '../device.js';
 import { fetchExport, openArchive } from '../export.js';
 import { MediaType } from '../mail.js';
+import { passkeysSection } from '../passkeys.js';
 import { formatDuration, formatTime, h } from '../util.js';
 import { fieldWithError, passwordRejectedWords, passwordRulesHint, troubleWords, waitWords } from './auth.js';
 
@@ -322,17 +324,20 @@ export async function securityView(app) {
     }
   }
   const [recent, householdActivity] = await activity;
+  const linking = await linkSection(app, devices);
   return h(
     'section',
     { class: 'security' },
     h('h1', { text: 'Security' }),
     passwordSection(app),
+    await passkeysSection(app),
     h('section', { 'aria-labelledby': 'sessions-title' }, h('h2', { id: 'sessions-title', text: 'Where you are signed in' }), sessionList),
     h('section', { 'aria-labelledby': 'devices-title' },
       h('h2', { id: 'devices-title', text: 'Your devices' }),
       h('p', { class: 'hint', text: 'Each browser keeps its own keys; its private keys never leave it. Compare fingerprints with your family to be sure nobody swapped keys.' }),
       app.device ? h('p', {}, 'This browser: ', h('code', { class: 'fingerprint', text: app.device.fingerprint })) : null,
       deviceList,
+      linking,
     ),
     h('section', { 'aria-labelledby': 'toys-title' }, h('h2', { id: 'toys-title', text: 'Paired toys' }), toyList.childElementCount ? toyList : h('p', { text: 'No toy paired.' })),
     recent,

@@ -254,7 +254,16 @@ export async function familyView(app, householdId) {
       act('The picture is saved, encrypted for the family.', async () => shareChildInfo(app, ctx, MediaType.IMAGE, new Uint8Array(await file.arrayBuffer())));
     });
     sections.push(
-      h('section', { 'aria-labelledby': 'child-title' }, h('h2', { id: 'child-title', text: 'Your child' }), childForm, h('div', { class: 'row' }, h('label', { for: 'child-photo', text: 'Picture' }), photoInput)),
+      h(
+        'section',
+        { 'aria-labelledby': 'child-title' },
+        h('h2', { id: 'child-title', text: 'Your child' }),
+        // The name and picture are sealed on this device for the household's devices: a
+        // browser outside the household keys could seal them for nobody.
+        ...(ctx.inRoster
+          ? [childForm, h('div', { class: 'row' }, h('label', { for: 'child-photo', text: 'Picture' }), photoInput)]
+          : [h('p', { class: 'hint', text: "This browser cannot change your child's name or picture until the household keys include it (see above)." })]),
+      ),
     );
 
     // Settings (in the signed roster).

@@ -403,8 +403,10 @@ impl<'a> EnvelopePrefix<'a> {
         if roster.household_id != self.header.household_id {
             return Err(OpenError::WrongHousehold);
         }
+        // The recovery key signs rosters only: it never sends.
         let sender = roster
-            .approved_member(self.header.sender)
+            .member(self.header.sender)
+            .filter(|m| m.may_send())
             .ok_or(OpenError::SenderNotApproved)?
             .public_identity();
         self.verify_sender(&sender)?;

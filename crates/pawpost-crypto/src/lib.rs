@@ -3,7 +3,10 @@
 //! - [`DeviceKeys`] / [`PublicIdentity`]: each device's X25519 (receive) and Ed25519 (sign)
 //!   keys, and the [`Fingerprint`] people compare.
 //! - [`Roster`] / [`SignedRoster`]: the household's members and settings, a chain of versions
-//!   each signed by an owner device.
+//!   each signed by an owner device; [`RecoveryCode`] / [`RecoveryKey`]: the household's
+//!   recovery key, which may sign a later version when every owner device was lost.
+//! - [`sign_certificate`] / [`verify_certificate`]: a device vouching for a new device of the
+//!   same account; [`LinkCode`]: what the new device shows so that the right one is signed.
 //! - [`seal`] / [`open`] / [`StreamOpener`]: envelope v1, a message encrypted once with
 //!   AES-256-GCM in chunks, its key wrapped for each recipient with HPKE (RFC 9180), signed
 //!   by its sender. [`EnvelopePrefix`] lets a server without keys check who sent it.
@@ -17,11 +20,17 @@
 
 extern crate alloc;
 
+mod certificate;
 mod codec;
 mod envelope;
 mod identity;
+mod recovery;
 mod roster;
 
+pub use certificate::{
+    certificate_input, sign_certificate, verify_certificate, LinkCode, CERTIFICATE_SIGNATURE_LEN,
+    LINK_CODE_DIGITS,
+};
 pub use codec::DecodeError;
 pub use envelope::{
     chunk_count, ciphertext_len, open, seal, Envelope, EnvelopeHeader, EnvelopePrefix, MediaType,
@@ -34,6 +43,10 @@ pub use identity::{
     DEVICE_SECRET_LEN, PUBLIC_IDENTITY_LEN,
 };
 pub use rand_core;
+pub use recovery::{
+    recovery_device_id, InvalidRecoveryCode, RecoveryCode, RecoveryKey, RECOVERY_CODE_CHARS,
+    RECOVERY_CODE_GROUP, RECOVERY_CODE_LEN,
+};
 pub use roster::{
     HouseholdSettings, Member, MemberStatus, QuietHours, Role, Roster, RosterError, SignedRoster,
     MAX_MEMBERS, MAX_RETENTION_DAYS, MAX_TIMEZONE_OFFSET_MINUTES, MEMBER_LEN, MINUTES_PER_DAY,

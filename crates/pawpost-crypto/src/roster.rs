@@ -1,5 +1,6 @@
 //! The household roster: who may send, who may read, and the household's settings, as a
-//! chain of versions each signed by an owner device.
+//! chain of versions each signed by an owner device (or, after the first, by the
+//! household's recovery key).
 
 use alloc::vec::Vec;
 use sha2::{Digest, Sha256};
@@ -40,6 +41,10 @@ pub enum Role {
     Family = 3,
     /// The toy itself, speaking for the child.
     Toy = 4,
+    /// The household's recovery key, derived from a code an owner wrote down: signs roster
+    /// versions after the first (to add an owner device when every one was lost), never
+    /// sends, reads or approves. Its X25519 key is 32 zeros.
+    Recovery = 5,
 }
 
 impl TryFrom<u8> for Role {
@@ -51,6 +56,7 @@ impl TryFrom<u8> for Role {
             2 => Ok(Self::Guardian),
             3 => Ok(Self::Family),
             4 => Ok(Self::Toy),
+            5 => Ok(Self::Recovery),
             _ => Err(DecodeError::UnknownRole),
         }
     }
@@ -127,9 +133,19 @@ impl Member {
         self.status == MemberStatus::Approved
     }
 
-    /// An approved owner: may sign the next roster.
+    /// An approved owner: may sign the first roster, and every later one.
     pub fn is_approved_owner(&self) -> bool {
         self.is_approved() && self.role == Role::Owner
+    }
+
+    /// May sign the next roster: approved, and an owner or the household's recovery key.
+    pub fn may_sign_rosters(&self) -> bool {
+        self.is_approved() && matches!(self.role, Role::Owner | Role::Recovery)
+    }
+
+    /// May send messages and receive them: approved, and not the recovery key.
+    pub fn may_send(&self) -> bool {
+        self.is_approved() && self.role != Role::Recovery
     }
 
     fn write(&self, out: &mut Vec<u8>) {
@@ -137,7 +153,12 @@ impl Member {
         out.put(&self.account_id.0);
         out.put_u8(self.role as u8);
         out.put_u8(self.status as u8);
-        out.put(&self.x25519_pub);
+        // The recovery key receives nothing: its X25519 key is always written as zeros.
+        if self.role == Role::Recovery {
+            out.put(&[0; 32]);
+        } else {
+            out.put(&self.x25519_pub);
+        }
         out.put(&self.ed25519_pub);
     }
 
@@ -147,6 +168,9 @@ impl Member {
         let role = Role::try_from(r.u8()?)?;
         let status = MemberStatus::try_from(r.u8()?)?;
         let keys = PublicIdentity::read_keys(r, device_id)?;
+        if role == Role::Recovery && keys.x25519_pub != [0; 32] {
+            return Err(DecodeError::InvalidKey);
+        }
         Ok(Self {
             device_id,
             account_id,
@@ -366,9 +390,10 @@ impl Roster {
         self.member(device_id).filter(|m| m.is_approved())
     }
 
-    /// Whether messages from this device may be accepted: listed and not blocked.
+    /// Whether messages from this device may be accepted: listed, not blocked, and not the
+    /// recovery key (which never sends).
     pub fn is_approved_sender(&self, device_id: DeviceId) -> bool {
-        self.approved_member(device_id).is_some()
+        self.member(device_id).is_some_and(Member::may_send)
     }
 }
 
@@ -402,7 +427,8 @@ pub enum RosterError {
     /// The roster does not chain to the one already held.
     #[error("roster does not follow the current one")]
     PreviousDigestMismatch,
-    /// The signer is not an approved owner where it had to be.
+    /// The signer is not an approved owner (or, after the first version, the recovery key)
+    /// where it had to be.
     #[error("roster was not signed by an approved owner")]
     SignerNotOwner,
     /// The signature does not verify: the roster was changed after signing.
@@ -441,13 +467,30 @@ impl SignedRoster {
     /// Signs `roster` with an owner device's key. Fails if the roster would not decode (a
     /// setting out of range, a duplicate member, too many members...).
     pub fn sign(roster: &Roster, signer: &DeviceKeys) -> Result<Self, DecodeError> {
+        Self::sign_with(roster, signer.device_id(), |input| signer.sign(input))
+    }
+
+    /// Signs `roster` with the household's recovery key, which may sign any version after
+    /// the first while it is an approved member of the version before.
+    pub fn sign_with_recovery(
+        roster: &Roster,
+        signer: &crate::recovery::RecoveryKey,
+    ) -> Result<Self, DecodeError> {
+        Self::sign_with(roster, signer.device_id(), |input| signer.sign(input))
+    }
+
+    fn sign_with(
+        roster: &Roster,
+        signer: DeviceId,
+        sign: impl FnOnce(&[u8]) -> [u8; ROSTER_SIGNATURE_LEN],
+    ) -> Result<Self, DecodeError> {
         let roster_bytes = roster.encode();
         let roster = Roster::decode(&roster_bytes)?;
-        let signature = signer.sign(&signature_input(&roster_bytes));
+        let signature = sign(&signature_input(&roster_bytes));
         Ok(Self {
             roster,
             roster_bytes,
-            signer: signer.device_id(),
+            signer,
             signature,
         })
     }
@@ -506,12 +549,13 @@ impl SignedRoster {
         if self.roster.version != 1 {
             return Err(RosterError::NotGenesis);
         }
-        self.verify_signer_in(&self.roster)
+        self.verify_signer_in(&self.roster, Member::is_approved_owner)
     }
 
     /// Accepts the next roster after `prev`, which the caller already trusts: same
     /// household, higher version, chained to `prev`'s digest, and signed by a device that
-    /// was an approved owner in `prev` (so a removed owner cannot sign itself back in).
+    /// was an approved owner in `prev`, or by the recovery key approved there (so a removed
+    /// owner or recovery key cannot sign itself back in).
     pub fn verify_successor(&self, prev: &SignedRoster) -> Result<&Roster, RosterError> {
         if self.roster.household_id != prev.roster.household_id {
             return Err(RosterError::HouseholdMismatch);
@@ -522,7 +566,7 @@ impl SignedRoster {
         if self.roster.previous_digest != prev.digest() {
             return Err(RosterError::PreviousDigestMismatch);
         }
-        self.verify_signer_in(&prev.roster)
+        self.verify_signer_in(&prev.roster, Member::may_sign_rosters)
     }
 
     /// Accepts a roster signed with a pinned owner key, as a toy does after pairing.
@@ -534,10 +578,14 @@ impl SignedRoster {
         }
     }
 
-    fn verify_signer_in(&self, authority: &Roster) -> Result<&Roster, RosterError> {
+    fn verify_signer_in(
+        &self,
+        authority: &Roster,
+        allowed: fn(&Member) -> bool,
+    ) -> Result<&Roster, RosterError> {
         let signer = authority
             .member(self.signer)
-            .filter(|m| m.is_approved_owner())
+            .filter(|m| allowed(m))
             .ok_or(RosterError::SignerNotOwner)?;
         self.verify_signed_by(&signer.ed25519_pub)
     }

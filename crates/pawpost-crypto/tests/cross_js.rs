@@ -175,6 +175,7 @@ fn role_name(role: Role) -> &'static str {
         Role::Guardian => "guardian",
         Role::Family => "family",
         Role::Toy => "toy",
+        Role::Recovery => "recovery",
     }
 }
 

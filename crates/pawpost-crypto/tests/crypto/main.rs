@@ -3,5 +3,6 @@
 mod envelope_stories;
 mod fixtures;
 mod hpke_rfc9180;
+mod recovery_stories;
 mod roster_stories;
 mod vectors;

@@ -17,15 +17,17 @@ use hkdf::Hkdf;
 use hpke::{Deserializable, OpModeR};
 use pawpost_crypto::rand_core::Rng;
 use pawpost_crypto::{
-    open, seal, DeviceId, DeviceKeys, EnvelopePrefix, MediaType, MemberStatus, MessageId,
-    MessageParams, OpenError, PublicIdentity, Role, Roster, RosterError, SignedRoster,
-    StreamOpener, CHUNK_SIZE, HEADER_FIXED_LEN, MAX_CHUNK_COUNT, MAX_MEMBERS, MAX_PAYLOAD_LEN,
-    MAX_RECIPIENTS, MAX_RETENTION_DAYS, MEMBER_LEN, TAG_LEN, WRAPPED_KEY_LEN,
+    certificate_input, open, seal, sign_certificate, verify_certificate, AccountId, DeviceId,
+    DeviceKeys, EnvelopePrefix, LinkCode, MediaType, Member, MemberStatus, MessageId,
+    MessageParams, OpenError, PublicIdentity, RecoveryCode, RecoveryKey, Role, Roster, RosterError,
+    SignedRoster, StreamOpener, CHUNK_SIZE, HEADER_FIXED_LEN, MAX_CHUNK_COUNT, MAX_MEMBERS,
+    MAX_PAYLOAD_LEN, MAX_RECIPIENTS, MAX_RETENTION_DAYS, MEMBER_LEN, RECOVERY_CODE_LEN, TAG_LEN,
+    WRAPPED_KEY_LEN,
 };
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::fixtures::{household_id, other_household_id, rng, Household};
+use crate::fixtures::{account_id, household_id, other_household_id, rng, Household};
 
 const REGENERATE_VAR: &str = "PAWPOST_REGENERATE_VECTORS";
 const DEVICE_NAMES: [&str; 6] = ["mum", "dad", "grandma", "uncle", "toy", "outsider"];
@@ -864,6 +866,7 @@ fn role_name(role: Role) -> &'static str {
         Role::Guardian => "guardian",
         Role::Family => "family",
         Role::Toy => "toy",
+        Role::Recovery => "recovery",
     }
 }
 
@@ -1070,6 +1073,7 @@ fn roster_from_json(v: &Value) -> Vec<u8> {
             "guardian" => 2,
             "family" => 3,
             "toy" => 4,
+            "recovery" => 5,
             other => panic!("role {other}"),
         });
         out.push(match s(m, "status") {
@@ -1153,4 +1157,349 @@ fn lookup<'a>(valid: &'a [(String, SignedRoster)], name: &str) -> &'a SignedRost
 
 fn roster_err(result: Result<&Roster, RosterError>) -> &'static str {
     result.expect_err("roster should be refused").code()
+}
+
+// ---------------------------------------------------------------- recovery and certificates
+
+/// The recovery code of the roster chain in `recovery-v1.json`.
+fn vector_recovery_code() -> RecoveryCode {
+    RecoveryCode::generate(&mut rng(40))
+}
+
+fn code_json(name: &str, code: &RecoveryCode) -> Value {
+    let key = RecoveryKey::from_code(code);
+    json!({
+        "name": name,
+        "code_bytes": hx(code.as_bytes()),
+        "code": code.to_string(),
+        "ed25519_seed": hx(code.seed().as_slice()),
+        "ed25519_pub": hx(key.ed25519_pub()),
+        "device_id": hx(key.device_id().as_bytes()),
+    })
+}
+
+fn build_recovery() -> Value {
+    let h = Household::new();
+    let code = vector_recovery_code();
+    let key = RecoveryKey::from_code(&code);
+    let shown = code.to_string();
+
+    // The household of the stories, with mum's recovery key; v2 is signed by that key and
+    // adds dad's device as an owner (standing in for mum's new phone); v3 is signed by it.
+    let mut genesis = Roster::genesis(
+        household_id(),
+        Household::settings(),
+        vec![
+            Member::new(
+                &h.mum.public(),
+                account_id(1),
+                Role::Owner,
+                MemberStatus::Approved,
+            ),
+            Member::new(
+                &h.toy.public(),
+                account_id(1),
+                Role::Toy,
+                MemberStatus::Approved,
+            ),
+        ],
+    );
+    genesis.members.push(key.member(account_id(1)));
+    let v1 = SignedRoster::sign(&genesis, &h.mum).unwrap();
+    let mut next = v1.unverified_roster().next_version();
+    next.members.push(Member::new(
+        &h.dad.public(),
+        account_id(1),
+        Role::Owner,
+        MemberStatus::Approved,
+    ));
+    let v2 = SignedRoster::sign_with_recovery(&next, &key).unwrap();
+    let mut next = v2.unverified_roster().next_version();
+    next.members.retain(|m| m.device_id != key.device_id());
+    let v3 = SignedRoster::sign(&next, &h.dad).unwrap();
+    let mut grab = v3.unverified_roster().next_version();
+    grab.settings.retention_days = 365;
+    let grab = SignedRoster::sign_with_recovery(&grab, &key)
+        .unwrap()
+        .encode();
+    let by_recovery = SignedRoster::sign_with_recovery(&genesis, &key)
+        .unwrap()
+        .encode();
+    let mut keyed = v1.encode();
+    let at = v1
+        .unverified_roster()
+        .members
+        .iter()
+        .position(|m| m.device_id == key.device_id())
+        .unwrap();
+    keyed[69 + at * MEMBER_LEN + 34] = 9;
+
+    let account = account_id(1);
+    let certificate = |certifier: &str, certified: &str| {
+        let c = h.by_name(certifier);
+        let identity = h.by_name(certified).public();
+        json!({
+            "name": format!("{certifier} certifies {certified}"),
+            "certifier": certifier,
+            "account_id": hx(account.as_bytes()),
+            "certifier_id": hx(c.device_id().as_bytes()),
+            "certified": certified,
+            "identity": hx(identity.encode()),
+            "input": hx(certificate_input(account, c.device_id(), &identity)),
+            "signature": hx(sign_certificate(c, account, &identity)),
+        })
+    };
+    let good = sign_certificate(&h.mum, account, &h.dad.public());
+    let mut flipped = good;
+    flipped[0] ^= 1;
+    let mut high_s = good;
+    add_group_order(&mut high_s[32..]);
+    let refused = |name: &str, certifier: &str, account: AccountId, certified: &str, sig: &[u8]| {
+        json!({
+            "name": name,
+            "certifier": certifier,
+            "account_id": hx(account.as_bytes()),
+            "certifier_id": hx(h.by_name(certifier).device_id().as_bytes()),
+            "identity": hx(h.by_name(certified).public().encode()),
+            "signature": hx(sig),
+        })
+    };
+    let bad_roster = |name: &str,
+                      description: &str,
+                      check: &str,
+                      previous: Option<&str>,
+                      bytes: Vec<u8>,
+                      error: &str| {
+        json!({
+            "name": name,
+            "description": description,
+            "check": check,
+            "previous": previous,
+            "signed_roster": hx(bytes),
+            "expected_error": error,
+        })
+    };
+    json!({
+        "description": "Recovery codes (Crockford base32), the recovery key derived from them, its \
+            roster role (5, recovery) in a chain where it signs v2, device certificates and link \
+            codes. See docs/ENVELOPE.md.",
+        "domains": {
+            "recovery_seed": "pawpost/v1/recovery-seed",
+            "recovery_id": "pawpost/v1/recovery-id",
+            "device_certificate": "pawpost/v1/device-certificate",
+            "device_link": "pawpost/v1/device-link",
+        },
+        "alphabet": "0123456789ABCDEFGHJKMNPQRSTVWXYZ",
+        "devices": devices_json(&h),
+        "codes": [
+            code_json("zeros", &RecoveryCode::from_bytes([0; RECOVERY_CODE_LEN])),
+            code_json("ones", &RecoveryCode::from_bytes([0xff; RECOVERY_CODE_LEN])),
+            code_json("counting", &RecoveryCode::from_bytes(core::array::from_fn(|i| u8::try_from(i).unwrap()))),
+            code_json("household", &code),
+        ],
+        "parse_cases": [
+            {"input": shown.to_lowercase(), "code_bytes": hx(code.as_bytes())},
+            {"input": shown.replace('-', " "), "code_bytes": hx(code.as_bytes())},
+            {"input": format!("  {}  ", shown.replace('-', "")), "code_bytes": hx(code.as_bytes())},
+            {"input": "oOiI-lL00-0000-0000-0000-0000-0000-0000", "code_bytes": hx(RecoveryCode::parse(&format!("001111{}", "0".repeat(26))).unwrap().as_bytes())},
+            {"input": "", "expected_error": "invalid_recovery_code"},
+            {"input": &shown[..38], "expected_error": "invalid_recovery_code"},
+            {"input": format!("{shown}0"), "expected_error": "invalid_recovery_code"},
+            {"input": "U".repeat(32), "expected_error": "invalid_recovery_code"},
+            {"input": shown.replace('-', "_"), "expected_error": "invalid_recovery_code"},
+            {"input": shown.replace('-', "\u{e9}"), "expected_error": "invalid_recovery_code"},
+        ],
+        "rosters": [
+            signed_json("v1", "mum", json!({"check": "genesis"}), &v1),
+            signed_json("v2", "recovery", json!({"check": "successor", "previous": "v1"}), &v2),
+            signed_json("v3", "dad", json!({"check": "successor", "previous": "v2"}), &v3),
+        ],
+        "invalid_signed_rosters": [
+            bad_roster("genesis_signed_by_recovery", "v1 signed by the recovery key", "genesis", None, by_recovery, "signer_not_owner"),
+            bad_roster("signed_by_removed_recovery", "a v4 signed by the recovery key that v3 removed", "successor", Some("v3"), grab, "signer_not_owner"),
+            bad_roster("recovery_with_encryption_key", "v1 with a non-zero byte in the recovery member's X25519 key", "decode", None, keyed, "invalid_key"),
+        ],
+        "certificates": [certificate("mum", "dad"), certificate("dad", "grandma")],
+        "invalid_certificates": [
+            refused("signature with a bit flipped", "mum", account, "dad", &flipped),
+            refused("another account", "mum", account_id(2), "dad", &good),
+            refused("another device", "mum", account, "uncle", &good),
+            refused("another certifier", "grandma", account, "dad", &good),
+            refused("s not below the group order", "mum", account, "dad", &high_s),
+        ],
+        "link_codes": DEVICE_NAMES.iter().map(|name| json!({
+            "name": name,
+            "identity": hx(h.by_name(name).public().encode()),
+            "link_code": LinkCode::of(&h.by_name(name).public()).to_string(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Adds the Ed25519 group order to a little-endian scalar: the same signature with a
+/// non-canonical `s`, which strict verification refuses.
+fn add_group_order(s: &mut [u8]) {
+    const L: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    let mut carry = 0u16;
+    for (b, l) in s.iter_mut().zip(L) {
+        let sum = u16::from(*b) + u16::from(l) + carry;
+        *b = sum.to_le_bytes()[0];
+        carry = sum >> 8;
+    }
+}
+
+#[test]
+fn recovery_vectors_hold() {
+    let file = committed("recovery-v1.json", build_recovery());
+    let alphabet = s(&file, "alphabet").as_bytes().to_vec();
+    for c in file["codes"].as_array().unwrap() {
+        let bytes: [u8; RECOVERY_CODE_LEN] = arr(c, "code_bytes");
+        let code = RecoveryCode::from_bytes(bytes);
+        assert_eq!(code.to_string(), s(c, "code"));
+        assert_eq!(spec_code(&alphabet, &bytes), s(c, "code"));
+        assert_eq!(RecoveryCode::parse(s(c, "code")), Ok(code.clone()));
+        let mut input = b"pawpost/v1/recovery-seed".to_vec();
+        input.extend_from_slice(&bytes);
+        assert_eq!(Sha256::digest(&input).to_vec(), b(c, "ed25519_seed"));
+        let key = SigningKey::from_bytes(&arr(c, "ed25519_seed"));
+        assert_eq!(key.verifying_key().to_bytes().to_vec(), b(c, "ed25519_pub"));
+        let mut input = b"pawpost/v1/recovery-id".to_vec();
+        input.extend_from_slice(&b(c, "ed25519_pub"));
+        assert_eq!(Sha256::digest(&input)[..16].to_vec(), b(c, "device_id"));
+        let derived = RecoveryKey::from_code(&code);
+        assert_eq!(derived.device_id().as_bytes().to_vec(), b(c, "device_id"));
+    }
+    for c in file["parse_cases"].as_array().unwrap() {
+        let input = s(c, "input");
+        match c.get("expected_error") {
+            Some(e) => assert_eq!(
+                RecoveryCode::parse(input).unwrap_err().code(),
+                e.as_str().unwrap(),
+                "{input:?}"
+            ),
+            None => assert_eq!(
+                RecoveryCode::parse(input).unwrap().as_bytes().to_vec(),
+                b(c, "code_bytes"),
+                "{input:?}"
+            ),
+        }
+    }
+
+    let household = file["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| s(c, "name") == "household")
+        .unwrap();
+    let recovery = RecoveryKey::from_code(&RecoveryCode::from_bytes(arr(household, "code_bytes")));
+    let mut valid: Vec<(String, SignedRoster)> = Vec::new();
+    for r in file["rosters"].as_array().unwrap() {
+        let name = s(r, "name").to_string();
+        let body = roster_from_json(&r["roster"]);
+        assert_eq!(body, b(r, "roster_bytes"), "{name}");
+        let signed = SignedRoster::decode(&b(r, "signed_roster")).unwrap();
+        let again = match s(r, "signer") {
+            "recovery" => SignedRoster::sign_with_recovery(signed.unverified_roster(), &recovery),
+            other => SignedRoster::sign(signed.unverified_roster(), &device_from(&file, other)),
+        };
+        assert_eq!(again.unwrap().encode(), b(r, "signed_roster"), "{name}");
+        match s(&r["verify"], "check") {
+            "genesis" => {
+                signed.verify_genesis().expect(&name);
+            }
+            _ => {
+                let prev = lookup(&valid, s(&r["verify"], "previous"));
+                signed.verify_successor(prev).expect(&name);
+            }
+        }
+        valid.push((name, signed));
+    }
+    for case in file["invalid_signed_rosters"].as_array().unwrap() {
+        let bytes = b(case, "signed_roster");
+        let got = match s(case, "check") {
+            "decode" => SignedRoster::decode(&bytes).unwrap_err().code(),
+            "genesis" => roster_err(SignedRoster::decode(&bytes).unwrap().verify_genesis()),
+            _ => {
+                let prev = lookup(&valid, s(case, "previous"));
+                roster_err(SignedRoster::decode(&bytes).unwrap().verify_successor(prev))
+            }
+        };
+        assert_eq!(got, s(case, "expected_error"), "{}", s(case, "name"));
+    }
+
+    for c in file["certificates"].as_array().unwrap() {
+        let certifier = device_from(&file, s(c, "certifier"));
+        let identity = PublicIdentity::decode(&b(c, "identity")).unwrap();
+        let account = AccountId(arr(c, "account_id"));
+        let mut input = b"pawpost/v1/device-certificate".to_vec();
+        input.extend(b(c, "account_id"));
+        input.extend(b(c, "certifier_id"));
+        input.extend(b(c, "identity"));
+        assert_eq!(input, b(c, "input"));
+        assert_eq!(
+            certificate_input(account, certifier.device_id(), &identity),
+            input
+        );
+        assert_eq!(
+            sign_certificate(&certifier, account, &identity).to_vec(),
+            b(c, "signature")
+        );
+        assert!(verify_certificate(
+            &certifier.public(),
+            account,
+            &identity,
+            &arr(c, "signature")
+        ));
+    }
+    for c in file["invalid_certificates"].as_array().unwrap() {
+        let certifier = device_from(&file, s(c, "certifier")).public();
+        let identity = PublicIdentity::decode(&b(c, "identity")).unwrap();
+        assert!(
+            !verify_certificate(
+                &certifier,
+                AccountId(arr(c, "account_id")),
+                &identity,
+                &arr(c, "signature")
+            ),
+            "{}",
+            s(c, "name")
+        );
+    }
+    for c in file["link_codes"].as_array().unwrap() {
+        let identity = PublicIdentity::decode(&b(c, "identity")).unwrap();
+        assert_eq!(LinkCode::of(&identity).to_string(), s(c, "link_code"));
+        let mut input = b"pawpost/v1/device-link".to_vec();
+        input.extend(b(c, "identity"));
+        let d = Sha256::digest(&input);
+        let value = u64::from_be_bytes(d[..8].try_into().unwrap()) % 10_000_000_000_000_000;
+        let digits = format!("{value:016}");
+        let spec = format!(
+            "{} {} {} {}",
+            &digits[..4],
+            &digits[4..8],
+            &digits[8..12],
+            &digits[12..]
+        );
+        assert_eq!(spec, s(c, "link_code"));
+    }
+}
+
+/// Base32 as docs/ENVELOPE.md describes it, written out independently: bit `i` of the
+/// 160 is bit `7 - i % 8` of byte `i / 8`; each 5 bits, most significant first, pick a
+/// character.
+fn spec_code(alphabet: &[u8], bytes: &[u8]) -> String {
+    let bit = |i: usize| (bytes[i / 8] >> (7 - i % 8)) & 1;
+    let chars: Vec<char> = (0..32)
+        .map(|c| {
+            let v = (0..5).fold(0usize, |acc, k| (acc << 1) | usize::from(bit(5 * c + k)));
+            char::from(alphabet[v])
+        })
+        .collect();
+    chars
+        .chunks(4)
+        .map(|g| g.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
 }

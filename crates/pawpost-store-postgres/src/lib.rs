@@ -36,10 +36,13 @@
 
 mod accounts;
 mod audit;
+mod certificates;
 mod connect;
 mod devices;
+mod farewells;
 mod households;
 mod messages;
+mod passkeys;
 mod peers;
 mod privacy;
 mod rows;

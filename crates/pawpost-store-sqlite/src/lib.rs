@@ -7,9 +7,12 @@
 
 mod accounts;
 mod audit;
+mod certificates;
 mod devices;
+mod farewells;
 mod households;
 mod messages;
+mod passkeys;
 mod privacy;
 mod rows;
 #[cfg(test)]

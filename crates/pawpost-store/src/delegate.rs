@@ -5,12 +5,16 @@
 /// method to the function of the same name in the invoking crate's module for its
 /// concern, with `&self.$pool` first and the method's arguments after it:
 ///
-/// - `accounts`: accounts, sessions and links to choose a new password;
+/// - `accounts`: accounts, sessions, links to choose a new password and links to
+///   confirm an email address;
 /// - `households`: households, memberships and invitations;
 /// - `devices`: devices, rosters and pairing;
 /// - `messages`: messages, receipts and approvals;
 /// - `privacy`: erasure and retention;
-/// - `audit`: the audit trail.
+/// - `audit`: the audit trail;
+/// - `passkeys`: passkeys, their recovery material and their ceremonies;
+/// - `farewells`: the signed word that a removed toy leaves its household;
+/// - `certificates`: devices vouching for new devices of the same account.
 ///
 /// Methods the trait provides a default for may follow a `;`, written out as in any
 /// `impl` block:
@@ -46,6 +50,10 @@ macro_rules! impl_metadata_store {
             accounts::take_password_reset(token_hash: &[u8; 32], now: OffsetDateTime) -> Option<AccountId>;
             accounts::delete_password_resets_of(account: AccountId) -> u64;
             accounts::delete_expired_password_resets(cutoff: OffsetDateTime) -> u64;
+            accounts::create_email_verification(link: &EmailVerification, most: u32, since: OffsetDateTime) -> Option<OffsetDateTime>;
+            accounts::email_verification(token_hash: &[u8; 32]) -> Option<EmailVerification>;
+            accounts::confirm_email_verification(token_hash: &[u8; 32], now: OffsetDateTime) -> Option<AccountId>;
+            accounts::set_email_verified(account: AccountId, at: OffsetDateTime) -> bool;
 
             households::create_household(household: &Household, owner: AccountId) -> ();
             households::household(id: HouseholdId) -> Option<Household>;
@@ -94,6 +102,26 @@ macro_rules! impl_metadata_store {
             audit::audit_entries(after_seq: u64, limit: u32) -> Vec<AuditEntry>;
             audit::household_audit(household: HouseholdId, limit: u32) -> Vec<AuditEntry>;
             audit::account_audit(account: AccountId, limit: u32) -> Vec<AuditEntry>;
+
+            passkeys::create_passkey_ceremony(ceremony: &$crate::PasskeyCeremony) -> ();
+            passkeys::take_passkey_ceremony(id: Uuid) -> Option<$crate::PasskeyCeremony>;
+            passkeys::delete_expired_passkey_ceremonies(cutoff: OffsetDateTime) -> u64;
+            passkeys::add_passkey(passkey: &$crate::StoredPasskey) -> ();
+            passkeys::passkeys_of(account: AccountId) -> Vec<$crate::StoredPasskey>;
+            passkeys::passkey_by_credential_id(credential_id: &[u8]) -> Option<$crate::StoredPasskey>;
+            passkeys::record_passkey_use(id: Uuid, credential: &str, at: OffsetDateTime) -> ();
+            passkeys::delete_passkey(account: AccountId, id: Uuid, keep_one: bool) -> bool;
+            passkeys::set_passkey_recovery_material(account: AccountId, id: Uuid, material: &[u8]) -> bool;
+            passkeys::passkey_recovery_material(account: AccountId, id: Uuid) -> Option<Vec<u8>>;
+
+            farewells::put_farewell(farewell: &$crate::Farewell) -> ();
+            farewells::remove_toy(farewell: &$crate::Farewell) -> bool;
+            farewells::farewell(toy: DeviceId) -> Option<$crate::Farewell>;
+            farewells::delete_farewell(toy: DeviceId) -> bool;
+            farewells::delete_farewells_before(cutoff: OffsetDateTime) -> u64;
+
+            certificates::add_device_certificate(certificate: &$crate::DeviceCertificate) -> ();
+            certificates::device_certificates(devices: &[DeviceId]) -> Vec<$crate::DeviceCertificate>;
         }
     };
     (
@@ -110,7 +138,10 @@ macro_rules! impl_metadata_store {
                 PairingCreated, PendingPairing, Receipt, ReceiptState, Role, Session,
                 StoredRoster, Uuid,
             };
-            use $crate::{MetadataStore, PasswordReset, RecentInvitations, Redemption, StoreResult};
+            use $crate::{
+                EmailVerification, MetadataStore, PasswordReset, RecentInvitations, Redemption,
+                StoreResult,
+            };
 
             #[async_trait]
             impl MetadataStore for $store {

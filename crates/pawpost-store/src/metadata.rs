@@ -51,6 +51,79 @@ pub struct PasswordReset {
     pub expires_at: OffsetDateTime,
 }
 
+/// A link to confirm an account's email address, as it is stored: the SHA-256 of its
+/// random token (the token itself is only in the email), the account it is for, and its
+/// lifetime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailVerification {
+    pub token_hash: [u8; 32],
+    pub account_id: AccountId,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// A passkey (WebAuthn credential) an account signs in with, as it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPasskey {
+    pub id: Uuid,
+    pub account_id: AccountId,
+    /// The id the authenticator gave the credential; no two passkeys share one.
+    pub credential_id: Vec<u8>,
+    /// A name its owner recognises it by.
+    pub label: String,
+    /// The server's record of the credential (public key, signature counter), as the
+    /// server crate serialises it; opaque here.
+    pub credential: String,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: Option<OffsetDateTime>,
+    /// Whether recovery material is kept with it (read with
+    /// [`MetadataStore::passkey_recovery_material`]).
+    pub has_recovery_material: bool,
+}
+
+/// A passkey ceremony between its two requests: what the server expects of the
+/// browser's answer (opaque here), used up by that answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyCeremony {
+    pub id: Uuid,
+    /// What the ceremony is for (the server crate names them).
+    pub purpose: String,
+    /// The signed-in account adding a passkey, if any.
+    pub account_id: Option<AccountId>,
+    pub state: String,
+    pub expires_at: OffsetDateTime,
+}
+
+/// An owner's signed word that a toy leaves its household (docs/TOY-PROTOCOL.md, "Leaving
+/// a household"), kept for the toy until it pairs again or the retention sweep prunes it:
+/// the server sends it as a `Leave` frame to the toy when it is removed, and again
+/// whenever the toy authenticates with `identity` while its device row is gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Farewell {
+    pub toy_device_id: DeviceId,
+    /// The toy's encoded public identity when it was removed, to check its `Auth`.
+    pub identity: Vec<u8>,
+    pub household_id: HouseholdId,
+    /// The owner device that signed.
+    pub signer_device_id: DeviceId,
+    /// Ed25519 over `pawpost_protocol::leave_signature_input`.
+    pub signature: [u8; 64],
+    pub created_at: OffsetDateTime,
+}
+
+/// A device's certificate: another device of the same account signed its public identity
+/// (docs/ENVELOPE.md, "Device certificates"). One per certified device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceCertificate {
+    /// The certified device.
+    pub device_id: DeviceId,
+    /// The device whose key signed.
+    pub certifier_device_id: DeviceId,
+    /// Ed25519 over `pawpost_crypto::certificate_input`.
+    pub signature: [u8; 64],
+    pub created_at: OffsetDateTime,
+}
+
 /// Accounts, sessions, households, memberships and invitations.
 #[async_trait]
 pub trait MetadataStore: Send + Sync + 'static {
@@ -96,6 +169,38 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn delete_password_resets_of(&self, account: AccountId) -> StoreResult<u64>;
     /// Deletes the links that expired at or before `cutoff`; returns how many.
     async fn delete_expired_password_resets(&self, cutoff: OffsetDateTime) -> StoreResult<u64>;
+
+    /// Keeps a link to confirm the account's email address, unless `most` links of the
+    /// account were created at or after `since` already: then nothing is kept, and the
+    /// answer is when the oldest of those was created. The account's links that expired
+    /// before `since` are deleted in the same step. Of calls at once, even from several
+    /// processes, no more than `most` keep a link. Fails with `Conflict` when the token
+    /// hash is taken.
+    async fn create_email_verification(
+        &self,
+        link: &EmailVerification,
+        most: u32,
+        since: OffsetDateTime,
+    ) -> StoreResult<Option<OffsetDateTime>>;
+    /// The link with this token hash, expired or not, left in place.
+    async fn email_verification(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> StoreResult<Option<EmailVerification>>;
+    /// Atomically uses up the link with this token hash if it has not expired at `now`,
+    /// marks its account's email address verified at `now` (unless it was already) and
+    /// ends the account's other links; returns the account. Of two uses at once, even
+    /// from two processes, only one gets it. An expired link is left in place and
+    /// answers `None`.
+    async fn confirm_email_verification(
+        &self,
+        token_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<AccountId>>;
+    /// Marks the account's email address verified at `at` unless it was already, and
+    /// ends its links to confirm it; returns whether it was unverified until now.
+    async fn set_email_verified(&self, account: AccountId, at: OffsetDateTime)
+        -> StoreResult<bool>;
 
     /// Creates the household with `owner` as its approved owner, in one transaction.
     async fn create_household(&self, household: &Household, owner: AccountId) -> StoreResult<()>;
@@ -267,9 +372,77 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// first, at most `limit`.
     async fn account_audit(&self, account: AccountId, limit: u32) -> StoreResult<Vec<AuditEntry>>;
 
+    /// Keeps `farewell`, replacing any earlier one of the same toy (before deleting a
+    /// household, for each toy an owner signed out).
+    async fn put_farewell(&self, farewell: &Farewell) -> StoreResult<()>;
+    /// In one transaction: deletes the toy device `farewell.toy_device_id` of
+    /// `farewell.household_id` and the receipts of messages it never received, and keeps
+    /// `farewell`. `false` (and nothing changed) when no such toy is in that household.
+    async fn remove_toy(&self, farewell: &Farewell) -> StoreResult<bool>;
+    /// The farewell kept for the toy `toy`.
+    async fn farewell(&self, toy: DeviceId) -> StoreResult<Option<Farewell>>;
+    /// Deletes the farewell of `toy` (it paired again); returns whether there was one.
+    async fn delete_farewell(&self, toy: DeviceId) -> StoreResult<bool>;
+    /// Deletes the farewells kept since before `cutoff`; returns how many.
+    async fn delete_farewells_before(&self, cutoff: OffsetDateTime) -> StoreResult<u64>;
+
     /// The other server processes sharing this store, when several can; `None` for a
     /// store that one process uses alone.
     fn peers(&self) -> Option<std::sync::Arc<dyn crate::Peers>> {
         None
     }
+
+    /// Keeps a passkey ceremony until its answer comes. Fails with `Conflict` when the
+    /// id is taken.
+    async fn create_passkey_ceremony(&self, ceremony: &PasskeyCeremony) -> StoreResult<()>;
+    /// Atomically deletes and returns the ceremony, expired or not: of two answers at
+    /// once, even from two processes, only one gets it.
+    async fn take_passkey_ceremony(&self, id: Uuid) -> StoreResult<Option<PasskeyCeremony>>;
+    /// Deletes the ceremonies that expired at or before `cutoff`; returns how many.
+    async fn delete_expired_passkey_ceremonies(&self, cutoff: OffsetDateTime) -> StoreResult<u64>;
+    /// Keeps a new passkey. Fails with `Conflict` when its credential id is taken.
+    async fn add_passkey(&self, passkey: &StoredPasskey) -> StoreResult<()>;
+    /// The account's passkeys, oldest first.
+    async fn passkeys_of(&self, account: AccountId) -> StoreResult<Vec<StoredPasskey>>;
+    async fn passkey_by_credential_id(
+        &self,
+        credential_id: &[u8],
+    ) -> StoreResult<Option<StoredPasskey>>;
+    /// Keeps the credential record after a sign-in (its counter moves) and when it was
+    /// used. Fails with `NotFound` when the passkey is gone.
+    async fn record_passkey_use(
+        &self,
+        id: Uuid,
+        credential: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// Deletes the account's passkey `id` with its recovery material; with `keep_one`,
+    /// not when it is the account's only passkey (checked in the same step). Returns
+    /// whether it was deleted.
+    async fn delete_passkey(
+        &self,
+        account: AccountId,
+        id: Uuid,
+        keep_one: bool,
+    ) -> StoreResult<bool>;
+    /// Replaces the recovery material kept with the account's passkey `id`; returns
+    /// whether there is such a passkey.
+    async fn set_passkey_recovery_material(
+        &self,
+        account: AccountId,
+        id: Uuid,
+        material: &[u8],
+    ) -> StoreResult<bool>;
+    /// The recovery material kept with the account's passkey `id`, if any.
+    async fn passkey_recovery_material(
+        &self,
+        account: AccountId,
+        id: Uuid,
+    ) -> StoreResult<Option<Vec<u8>>>;
+    /// Keeps a device's certificate. Fails with `Conflict` when the device has one, and
+    /// with `NotFound` when the device is gone.
+    async fn add_device_certificate(&self, certificate: &DeviceCertificate) -> StoreResult<()>;
+    /// The certificates of those of `devices` that have one, in device id order.
+    async fn device_certificates(&self, devices: &[DeviceId])
+        -> StoreResult<Vec<DeviceCertificate>>;
 }

@@ -1,8 +1,8 @@
 //! The conformance suite every storage backend runs in its own tests, so that SQLite,
 //! PostgreSQL, a local folder and a bucket all keep the same promises.
 use crate::{
-    BlobKey, BlobStore, InvitationCount, MetadataStore, PasswordReset, Redemption, StoreError,
-    BLOB_LIST_PAGE_SIZE,
+    BlobKey, BlobStore, EmailVerification, InvitationCount, MetadataStore, PasswordReset,
+    Redemption, StoreError, BLOB_LIST_PAGE_SIZE,
 };
 use pawpost_domain::{
     Account, AccountId, Approval, AuditRecord, Device, DeviceId, DeviceKind, Email, Household,
@@ -27,6 +27,7 @@ fn account(email: &str) -> Account {
         password_hash: "$argon2id$not-a-real-hash".into(),
         created_at: now(),
         locked: false,
+        email_verified_at: None,
     }
 }
 
@@ -48,11 +49,15 @@ pub async fn metadata_store(store: &dyn MetadataStore) {
     accounts(store).await;
     sessions(store).await;
     password_resets(store).await;
+    email_verifications(store).await;
     households_and_invitations(store).await;
     devices_rosters_and_messages(store).await;
     toys(store).await;
+    farewells(store).await;
+    device_certificates(store).await;
     forgetting(store).await;
     audit_trail(store).await;
+    passkeys(store).await;
 }
 
 async fn audit_trail(store: &dyn MetadataStore) {
@@ -227,6 +232,202 @@ async fn forgetting(store: &dyn MetadataStore) {
         store.delete_household(home.id).await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+async fn device_certificates(store: &dyn MetadataStore) {
+    let mum = account("certificates-mum@example.org");
+    store.create_account(&mum).await.unwrap();
+    let device = |label: &str| Device {
+        id: DeviceId(Uuid::new_v4()),
+        kind: DeviceKind::Member,
+        account_id: Some(mum.id),
+        household_id: None,
+        identity: vec![1; 81],
+        label: label.into(),
+        created_at: now(),
+    };
+    let (laptop, phone, tablet) = (device("laptop"), device("phone"), device("tablet"));
+    for d in [&laptop, &phone, &tablet] {
+        store.create_device(d).await.unwrap();
+    }
+    let certificate = |device: &Device, signature: u8| crate::DeviceCertificate {
+        device_id: device.id,
+        certifier_device_id: laptop.id,
+        signature: [signature; 64],
+        created_at: now(),
+    };
+    assert_eq!(store.device_certificates(&[]).await.unwrap(), vec![]);
+    assert_eq!(
+        store
+            .device_certificates(&[phone.id, tablet.id])
+            .await
+            .unwrap(),
+        vec![]
+    );
+    let phone_cert = certificate(&phone, 4);
+    store.add_device_certificate(&phone_cert).await.unwrap();
+    assert!(matches!(
+        store.add_device_certificate(&certificate(&phone, 5)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let gone = crate::DeviceCertificate {
+        device_id: DeviceId(Uuid::new_v4()),
+        ..certificate(&phone, 6)
+    };
+    assert!(matches!(
+        store.add_device_certificate(&gone).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let tablet_cert = certificate(&tablet, 7);
+    store.add_device_certificate(&tablet_cert).await.unwrap();
+    let mut both = vec![phone_cert.clone(), tablet_cert.clone()];
+    both.sort_by_key(|c| c.device_id.0);
+    assert_eq!(
+        store
+            .device_certificates(&[tablet.id, laptop.id, phone.id])
+            .await
+            .unwrap(),
+        both
+    );
+    assert_eq!(
+        store.device_certificates(&[phone.id]).await.unwrap(),
+        vec![phone_cert]
+    );
+    // Certificates go with their devices.
+    store.delete_account(mum.id).await.unwrap();
+    assert_eq!(
+        store
+            .device_certificates(&[phone.id, tablet.id])
+            .await
+            .unwrap(),
+        vec![]
+    );
+}
+
+async fn farewells(store: &dyn MetadataStore) {
+    let mum = account("farewell-mum@example.org");
+    store.create_account(&mum).await.unwrap();
+    let (home, other) = (
+        Household {
+            id: HouseholdId::new(),
+            name: "Farewells".into(),
+            created_at: now(),
+        },
+        Household {
+            id: HouseholdId::new(),
+            name: "Elsewhere".into(),
+            created_at: now(),
+        },
+    );
+    store.create_household(&home, mum.id).await.unwrap();
+    store.create_household(&other, mum.id).await.unwrap();
+    let toy = |household: HouseholdId| Device {
+        id: DeviceId(Uuid::new_v4()),
+        kind: DeviceKind::Toy,
+        account_id: None,
+        household_id: Some(household),
+        identity: vec![7; 81],
+        label: "Toy".into(),
+        created_at: now(),
+    };
+    let laptop = Device {
+        id: DeviceId(Uuid::new_v4()),
+        kind: DeviceKind::Member,
+        account_id: Some(mum.id),
+        household_id: None,
+        identity: vec![1; 81],
+        label: "laptop".into(),
+        created_at: now(),
+    };
+    let (bear, rabbit) = (toy(home.id), toy(home.id));
+    for d in [&bear, &rabbit, &laptop] {
+        store.create_device(d).await.unwrap();
+    }
+    let message = |id| Message {
+        id,
+        household_id: home.id,
+        sender_device: laptop.id,
+        sender_account: Some(mum.id),
+        media_type: 1,
+        duration_ms: 1000,
+        envelope_len: 100,
+        created_at: now(),
+        blob_key: format!("envelopes/{id}"),
+    };
+    let (heard, waiting) = (message(Uuid::now_v7()), message(Uuid::now_v7()));
+    store.insert_message(&heard, &[bear.id]).await.unwrap();
+    store.insert_message(&waiting, &[bear.id]).await.unwrap();
+    store
+        .set_receipt(heard.id, bear.id, ReceiptState::Delivered, now())
+        .await
+        .unwrap();
+    let farewell = |device: &Device, household: HouseholdId, created_at| crate::Farewell {
+        toy_device_id: device.id,
+        identity: device.identity.clone(),
+        household_id: household,
+        signer_device_id: laptop.id,
+        signature: [3; 64],
+        created_at,
+    };
+
+    assert_eq!(store.farewell(bear.id).await.unwrap(), None);
+    // Not a toy of that household, or not a toy at all: nothing changes.
+    let elsewhere = farewell(&bear, other.id, now());
+    assert!(!store.remove_toy(&elsewhere).await.unwrap());
+    assert!(!store
+        .remove_toy(&farewell(&laptop, home.id, now()))
+        .await
+        .unwrap());
+    assert!(store.device(bear.id).await.unwrap().is_some());
+    assert!(store.device(laptop.id).await.unwrap().is_some());
+    assert_eq!(store.farewell(bear.id).await.unwrap(), None);
+
+    let bye = farewell(&bear, home.id, now());
+    assert!(store.remove_toy(&bye).await.unwrap());
+    assert!(store.device(bear.id).await.unwrap().is_none());
+    assert_eq!(store.farewell(bear.id).await.unwrap(), Some(bye.clone()));
+    assert!(
+        store.undelivered_for(bear.id).await.unwrap().is_empty(),
+        "what it never received is not pushed to it any more"
+    );
+    assert_eq!(
+        store.receipts(heard.id).await.unwrap().len(),
+        1,
+        "what it received stays on its sender's record"
+    );
+    assert!(!store.remove_toy(&bye).await.unwrap(), "only once");
+
+    // Kept for a toy of a household deleted next; it outlives the household.
+    let old = now() - Duration::days(100);
+    let rabbit_bye = farewell(&rabbit, home.id, old);
+    store.put_farewell(&rabbit_bye).await.unwrap();
+    store.put_farewell(&rabbit_bye).await.unwrap();
+    store.delete_household(home.id).await.unwrap();
+    assert_eq!(store.farewell(rabbit.id).await.unwrap(), Some(rabbit_bye));
+    assert_eq!(store.farewell(bear.id).await.unwrap(), Some(bye.clone()));
+
+    // Removed again from another household: the newer farewell replaces the older.
+    let again = Device {
+        household_id: Some(other.id),
+        ..bear.clone()
+    };
+    store.create_device(&again).await.unwrap();
+    let newer = farewell(&again, other.id, now());
+    assert!(store.remove_toy(&newer).await.unwrap());
+    assert_eq!(store.farewell(bear.id).await.unwrap(), Some(newer));
+
+    // The sweep prunes the old ones only.
+    assert_eq!(
+        store
+            .delete_farewells_before(now() - Duration::days(90))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.farewell(rabbit.id).await.unwrap(), None);
+    assert!(store.delete_farewell(bear.id).await.unwrap());
+    assert!(!store.delete_farewell(bear.id).await.unwrap());
+    assert_eq!(store.farewell(bear.id).await.unwrap(), None);
 }
 
 async fn toys(store: &dyn MetadataStore) {
@@ -916,6 +1117,198 @@ async fn password_resets(store: &dyn MetadataStore) {
     assert_eq!(store.take_password_reset(&[15; 32], t).await.unwrap(), None);
 }
 
+fn email_verification(
+    account: AccountId,
+    token_hash: [u8; 32],
+    t: OffsetDateTime,
+) -> EmailVerification {
+    EmailVerification {
+        token_hash,
+        account_id: account,
+        created_at: t,
+        expires_at: t + Duration::days(7),
+    }
+}
+
+async fn email_verifications(store: &dyn MetadataStore) {
+    let t = now();
+    let day_ago = t - Duration::days(1);
+    let ada = account("verify-ada@example.org");
+    let bo = account("verify-bo@example.org");
+    for a in [&ada, &bo] {
+        store.create_account(a).await.unwrap();
+    }
+    let verified_at = |id| async move {
+        store
+            .account_by_id(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .email_verified_at
+    };
+    assert_eq!(verified_at(ada.id).await, None, "a new account is unverified");
+
+    // Kept up to the limit within the window; past it, the oldest link's creation.
+    let first = email_verification(ada.id, [21; 32], t - Duration::hours(2));
+    assert_eq!(
+        store
+            .create_email_verification(&first, 2, day_ago)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(matches!(
+        store.create_email_verification(&first, 2, day_ago).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.email_verification(&[21; 32]).await.unwrap(),
+        Some(first.clone()),
+        "read back exactly as kept"
+    );
+    let second = email_verification(ada.id, [22; 32], t);
+    assert_eq!(
+        store
+            .create_email_verification(&second, 2, day_ago)
+            .await
+            .unwrap(),
+        None
+    );
+    let third = email_verification(ada.id, [23; 32], t);
+    assert_eq!(
+        store
+            .create_email_verification(&third, 2, day_ago)
+            .await
+            .unwrap(),
+        Some(first.created_at),
+        "the limit is reached"
+    );
+    assert_eq!(store.email_verification(&[23; 32]).await.unwrap(), None);
+    assert_eq!(
+        store
+            .create_email_verification(&third, 2, t - Duration::hours(1))
+            .await
+            .unwrap(),
+        None,
+        "links made before the window do not count"
+    );
+    let bo_link = email_verification(bo.id, [24; 32], t);
+    assert_eq!(
+        store
+            .create_email_verification(&bo_link, 1, day_ago)
+            .await
+            .unwrap(),
+        None,
+        "each account has its own count"
+    );
+
+    // Links that expired before the window go when the account gets a new one.
+    let stale = email_verification(bo.id, [25; 32], t - Duration::days(9));
+    assert_eq!(
+        store
+            .create_email_verification(&stale, 5, t - Duration::days(10))
+            .await
+            .unwrap(),
+        None
+    );
+    let fresh = email_verification(bo.id, [26; 32], t);
+    assert_eq!(
+        store
+            .create_email_verification(&fresh, 5, day_ago)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.email_verification(&[25; 32]).await.unwrap(), None);
+    assert_eq!(
+        store.email_verification(&[24; 32]).await.unwrap(),
+        Some(bo_link.clone())
+    );
+
+    // An expired link is not used, and stays to be told apart from an unknown one.
+    let expired = email_verification(ada.id, [27; 32], t - Duration::days(8));
+    assert_eq!(
+        store
+            .create_email_verification(&expired, 5, t - Duration::days(9))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.confirm_email_verification(&[27; 32], t).await.unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        store.email_verification(&[27; 32]).await.unwrap(),
+        Some(expired)
+    );
+    assert_eq!(
+        store
+            .confirm_email_verification(&[22; 32], second.expires_at)
+            .await
+            .unwrap(),
+        None,
+        "a link is dead at its expiry"
+    );
+    assert_eq!(
+        store.confirm_email_verification(&[28; 32], t).await.unwrap(),
+        None,
+        "an unknown token"
+    );
+    assert_eq!(verified_at(ada.id).await, None);
+
+    // Single use: confirming marks the account and ends every link of it, only of it.
+    assert_eq!(
+        store.confirm_email_verification(&[22; 32], t).await.unwrap(),
+        Some(ada.id)
+    );
+    assert_eq!(verified_at(ada.id).await, Some(t));
+    assert_eq!(
+        store.confirm_email_verification(&[22; 32], t).await.unwrap(),
+        None
+    );
+    for used in [[21; 32], [22; 32], [23; 32], [27; 32]] {
+        assert_eq!(store.email_verification(&used).await.unwrap(), None);
+    }
+    assert_eq!(
+        store.email_verification(&[26; 32]).await.unwrap(),
+        Some(fresh.clone())
+    );
+    assert!(
+        !store
+            .set_email_verified(ada.id, t + Duration::hours(1))
+            .await
+            .unwrap(),
+        "already verified"
+    );
+    assert_eq!(verified_at(ada.id).await, Some(t), "the first time is kept");
+
+    // Marking an account verified (a password reset by email) ends its links too.
+    assert!(store.set_email_verified(bo.id, t).await.unwrap());
+    assert_eq!(verified_at(bo.id).await, Some(t));
+    assert_eq!(store.email_verification(&[26; 32]).await.unwrap(), None);
+
+    // A verified account reads back as it was created; deleting it deletes its links.
+    let cy = Account {
+        email_verified_at: Some(t),
+        ..account("verify-cy@example.org")
+    };
+    store.create_account(&cy).await.unwrap();
+    assert_eq!(store.account_by_id(cy.id).await.unwrap(), Some(cy.clone()));
+    let cy_link = email_verification(cy.id, [29; 32], t);
+    store
+        .create_email_verification(&cy_link, 1, day_ago)
+        .await
+        .unwrap();
+    store.delete_account(cy.id).await.unwrap();
+    assert_eq!(store.email_verification(&[29; 32]).await.unwrap(), None);
+    assert_eq!(
+        store.confirm_email_verification(&[29; 32], t).await.unwrap(),
+        None
+    );
+}
+
 async fn households_and_invitations(store: &dyn MetadataStore) {
     let mum = account("mum@example.org");
     let gran = account("gran@example.org");
@@ -1178,4 +1571,149 @@ async fn blob_listing(store: &dyn BlobStore) {
         [big],
         "deleted blobs are not listed"
     );
+}
+
+/// Passkeys: unique credential ids, the last one kept when asked, recovery material
+/// only for its owner, everything gone with the account; ceremonies used up once.
+async fn passkeys(store: &dyn MetadataStore) {
+    use crate::{PasskeyCeremony, StoredPasskey};
+    let owner = account("passkeys@example.org");
+    let other = account("passkeys-other@example.org");
+    store.create_account(&owner).await.unwrap();
+    store.create_account(&other).await.unwrap();
+    let passkey = |account: AccountId, credential_id: &[u8], label: &str| StoredPasskey {
+        id: Uuid::now_v7(),
+        account_id: account,
+        credential_id: credential_id.to_vec(),
+        label: label.into(),
+        credential: format!("{{\"label\":\"{label}\"}}"),
+        created_at: now(),
+        last_used_at: None,
+        has_recovery_material: false,
+    };
+    let first = passkey(owner.id, b"cred-1", "Phone");
+    let second = passkey(owner.id, b"cred-2", "Laptop");
+    store.add_passkey(&first).await.unwrap();
+    store.add_passkey(&second).await.unwrap();
+    assert!(matches!(
+        store
+            .add_passkey(&passkey(other.id, b"cred-1", "Copy"))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.passkeys_of(owner.id).await.unwrap(),
+        vec![first.clone(), second.clone()]
+    );
+    assert!(store.passkeys_of(other.id).await.unwrap().is_empty());
+    assert_eq!(
+        store.passkey_by_credential_id(b"cred-2").await.unwrap(),
+        Some(second.clone())
+    );
+    assert_eq!(store.passkey_by_credential_id(b"nope").await.unwrap(), None);
+
+    let used = now();
+    store
+        .record_passkey_use(first.id, "{\"counter\":1}", used)
+        .await
+        .unwrap();
+    let read = store
+        .passkey_by_credential_id(b"cred-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.credential, "{\"counter\":1}");
+    assert_eq!(read.last_used_at, Some(used));
+    assert!(matches!(
+        store.record_passkey_use(Uuid::now_v7(), "{}", used).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Recovery material: only through its owner.
+    assert!(!store
+        .set_passkey_recovery_material(other.id, first.id, b"x")
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .passkey_recovery_material(owner.id, first.id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store
+        .set_passkey_recovery_material(owner.id, first.id, b"sealed")
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .passkey_recovery_material(owner.id, first.id)
+            .await
+            .unwrap(),
+        Some(b"sealed".to_vec())
+    );
+    assert_eq!(
+        store
+            .passkey_recovery_material(other.id, first.id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store.passkeys_of(owner.id).await.unwrap()[0].has_recovery_material);
+
+    // Removal: not another account's, and with keep_one not the last.
+    assert!(!store
+        .delete_passkey(other.id, first.id, false)
+        .await
+        .unwrap());
+    assert!(store
+        .delete_passkey(owner.id, second.id, true)
+        .await
+        .unwrap());
+    assert!(!store
+        .delete_passkey(owner.id, first.id, true)
+        .await
+        .unwrap());
+    assert_eq!(store.passkeys_of(owner.id).await.unwrap().len(), 1);
+
+    // Ceremonies: taken once, expired ones swept.
+    let ceremony = |expires_at: OffsetDateTime, account: Option<AccountId>| PasskeyCeremony {
+        id: Uuid::new_v4(),
+        purpose: "sign_in".into(),
+        account_id: account,
+        state: "{}".into(),
+        expires_at,
+    };
+    let live = ceremony(now() + Duration::minutes(5), Some(owner.id));
+    let old = ceremony(now() - Duration::minutes(5), None);
+    store.create_passkey_ceremony(&live).await.unwrap();
+    store.create_passkey_ceremony(&old).await.unwrap();
+    assert!(matches!(
+        store.create_passkey_ceremony(&live).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .delete_expired_passkey_ceremonies(now())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.take_passkey_ceremony(old.id).await.unwrap(), None);
+    assert_eq!(
+        store.take_passkey_ceremony(live.id).await.unwrap(),
+        Some(live.clone())
+    );
+    assert_eq!(store.take_passkey_ceremony(live.id).await.unwrap(), None);
+
+    // Everything goes with the account.
+    let pending = ceremony(now() + Duration::minutes(5), Some(owner.id));
+    store.create_passkey_ceremony(&pending).await.unwrap();
+    store.delete_account(owner.id).await.unwrap();
+    assert!(store.passkeys_of(owner.id).await.unwrap().is_empty());
+    assert_eq!(
+        store.passkey_by_credential_id(b"cred-1").await.unwrap(),
+        None
+    );
+    assert_eq!(store.take_passkey_ceremony(pending.id).await.unwrap(), None);
 }

@@ -3,7 +3,7 @@
 import { api, ApiError, setCsrfToken } from './api.js';
 import { ensureDevice } from './device.js';
 import { h } from './util.js';
-import { authView, joinView, acceptPendingInvitation, forgotView, resetView } from './views/auth.js';
+import { authView, joinView, acceptPendingInvitation, forgotView, resetView, verifyEmailView } from './views/auth.js';
 import { householdsView } from './views/households.js';
 import { householdView } from './views/household.js';
 import { familyView } from './views/family.js';
@@ -12,7 +12,7 @@ import { securityView } from './views/security.js';
 
 /**
  * @typedef {{
- *   account: { id: string, email: string, display_name: string } | null,
+ *   account: { id: string, email: string, display_name: string, email_verified?: boolean } | null,
  *   device: import('./device.js').ThisDevice | null,
  *   navigate: (path: string, replace?: boolean) => void,
  *   signedIn: (session: any) => Promise<void>,
@@ -127,6 +127,7 @@ async function route() {
   const path = location.pathname.replace(/\/+$/, '') || '/';
   if (path === '/join') return joinView(app);
   if (path === '/reset') return resetView(app);
+  if (path === '/verify-email') return verifyEmailView(app);
   if (path === '/forgot') return forgotView();
   if (!app.account) {
     if (path === '/signup') return authView(app, 'signup');

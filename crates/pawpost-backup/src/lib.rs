@@ -22,10 +22,11 @@
 //! # What a backup leaves out
 //!
 //! The rows of [`TABLES_LEFT_OUT`] are not copied (their tables are, empty): the
-//! stored hashes of links to choose a new password. Such a link lives 30 minutes and
-//! is used up by its first use; a restore that brought it back would make a used link
-//! work again. A restored server answers every earlier link as unknown, and whoever
-//! needs one asks again.
+//! stored hashes of links to choose a new password, and of links to confirm an email
+//! address. Such a link is used up by its first use (a password link lives 30 minutes,
+//! an address link 7 days); a restore that brought it back would make a used link work
+//! again. A restored server answers every earlier link as unknown, and whoever needs
+//! one asks again.
 //!
 //! # Consistency while the server runs
 //!
@@ -108,7 +109,7 @@ pub const POSTGRES_FILE: &str = "pawpost.pgdump";
 /// The folder holding the blobs in a backup folder.
 pub const BLOBS_DIR: &str = "blobs";
 /// Tables whose rows a backup leaves out: see the crate docs.
-pub const TABLES_LEFT_OUT: &[&str] = &["password_resets"];
+pub const TABLES_LEFT_OUT: &[&str] = &["password_resets", "email_verifications"];
 /// How many blobs are downloaded from, or uploaded to, a bucket at once; each is held
 /// in memory whole while it moves.
 pub const BUCKET_TRANSFERS: usize = 8;

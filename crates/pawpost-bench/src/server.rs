@@ -188,6 +188,7 @@ async fn write_seed(
                 .map_err(|e| eyre!("{e}"))?,
             created_at: now,
             locked: false,
+            email_verified_at: None,
         })
         .await
         .map_err(|e| eyre!("create_account: {e}"))?;

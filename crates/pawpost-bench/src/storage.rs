@@ -70,6 +70,7 @@ pub async fn ceiling(ctx: &Ctx, args: &StorageArgs) -> Result<Value> {
             password_hash: "unused".into(),
             created_at: now,
             locked: false,
+            email_verified_at: None,
         })
         .await
         .map_err(e)?;

@@ -14,6 +14,9 @@ pub struct Account {
     pub created_at: OffsetDateTime,
     /// Set by an administrator; a locked account cannot sign in.
     pub locked: bool,
+    /// When the account proved it reads mail sent to `email` (a link from it was
+    /// opened); `None` until then. An unverified account signs in and works all the same.
+    pub email_verified_at: Option<OffsetDateTime>,
 }
 
 /// A signed-in browser or API client. Only the SHA-256 of its token is stored, so a

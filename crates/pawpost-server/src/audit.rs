@@ -52,8 +52,14 @@ audit_actions! {
     BreachNoticeSent = "breach_notice_sent",
     /// The owner downloaded all of the account's data.
     DataExported = "data_exported",
+    /// One of the account's devices certified another of its devices (signed its public
+    /// identity); the target is the certified device.
+    DeviceLinked = "device_linked",
     /// A member registered a device's public keys.
     DeviceRegistered = "device_registered",
+    /// The account's email address was confirmed: a link sent to it was opened (one to
+    /// confirm it, or one to choose a new password).
+    EmailVerified = "email_verified",
     /// A household was created; its creator is its owner.
     HouseholdCreated = "household_created",
     /// An owner deleted the household.
@@ -82,6 +88,10 @@ audit_actions! {
     MessageDownloaded = "message_downloaded",
     /// A member or the toy sent a message.
     MessageUploaded = "message_uploaded",
+    /// The account added a passkey to sign in with; the target is the passkey's id.
+    PasskeyAdded = "passkey_added",
+    /// The account removed one of its passkeys; the target is the passkey's id.
+    PasskeyRemoved = "passkey_removed",
     /// The account's password was changed; other sessions ended.
     PasswordChanged = "password_changed",
     /// The account's password was set with a link sent by email; every session ended.
@@ -113,6 +123,9 @@ audit_actions! {
     ToyPairingContested = "toy_pairing_contested",
     /// A toy asked for a pairing code.
     ToyPairingRequested = "toy_pairing_requested",
+    /// A parent removed a toy from the household with an owner's signed goodbye; the toy
+    /// forgets the household and can be paired again.
+    ToyRemoved = "toy_removed",
 }
 
 impl AuditAction {
@@ -128,6 +141,8 @@ impl AuditAction {
             AuditAction::SignIn
                 | AuditAction::SignInFailed
                 | AuditAction::PasswordChanged
+                | AuditAction::PasskeyAdded
+                | AuditAction::PasskeyRemoved
                 | AuditAction::PasswordReset
                 | AuditAction::PasswordResetRequested
                 | AuditAction::AccountCreated

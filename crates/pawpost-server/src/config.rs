@@ -56,6 +56,17 @@ pub const PASSWORD_RESETS_PER_ACCOUNT: u32 = 3;
 pub const PASSWORD_RESETS_PER_ADDRESS: u32 = 20;
 /// The window the password reset limits count over.
 pub const PASSWORD_RESET_WINDOW: Duration = Duration::from_secs(3600);
+/// How long a link to confirm an account's email address works (it also stops at its
+/// first use, and once the address is confirmed).
+pub const EMAIL_VERIFICATION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Links to confirm its email address one account is sent within
+/// `EMAIL_VERIFICATION_WINDOW`, the one sent at sign-up included; asking for more is
+/// answered 429.
+pub const EMAIL_VERIFICATIONS_PER_DAY: u32 = 4;
+/// The window `EMAIL_VERIFICATIONS_PER_DAY` counts over. An expired link is kept this
+/// long after its expiry (so that opening it late is answered "expired"), and deleted
+/// when the account is sent a new link, is confirmed, or is deleted.
+pub const EMAIL_VERIFICATION_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// Password hashes allowed to wait for a worker.
 pub const DEFAULT_HASH_QUEUE: usize = 64;
 /// Default security.txt contact; operators set their own.
@@ -140,7 +151,8 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// The address people use to reach this server, for links in invitations and
     /// security.txt; `http://<bound address>` when unset (`https://` with TLS). An
-    /// `https://` address also turns on HSTS, for TLS ended at a proxy.
+    /// `https://` address also turns on HSTS, for TLS ended at a proxy. Its host is the
+    /// passkeys' relying party (`services::passkeys::relying_party`).
     pub public_url: Option<String>,
     /// PEM certificate chain (the server's certificate first) to serve HTTPS and wss
     /// itself on `listen`; needs `tls_key`. Plain HTTP when both are unset.

@@ -217,6 +217,7 @@ mod tests {
             password_hash: password_hash.into(),
             created_at: OffsetDateTime::now_utc(),
             locked: false,
+            email_verified_at: None,
         }
     }
 

@@ -35,7 +35,9 @@ mod web;
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::Router;
 use config::ServerConfig;
-use routes::{accounts, households, keys, messages, meta, privacy, sessions, toy_ws, toys};
+use routes::{
+    accounts, households, keys, messages, meta, passkeys, privacy, sessions, toy_ws, toys,
+};
 use state::{AppState, Limits};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -60,6 +62,7 @@ pub use storage::StartError;
         (name = "meta", description = "Health, security contact, this document"),
         (name = "accounts", description = "Accounts and passwords"),
         (name = "sessions", description = "Signing in and out"),
+        (name = "passkeys", description = "Passkeys (WebAuthn): signing up and in without a password, and recovery material kept with a passkey"),
         (name = "households", description = "Households, members, invitations"),
         (name = "keys", description = "Device public keys and the signed household roster"),
         (name = "messages", description = "End-to-end encrypted message envelopes"),
@@ -84,8 +87,22 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(accounts::change_password))
         .routes(routes!(accounts::request_password_reset))
         .routes(routes!(accounts::confirm_password_reset))
+        .routes(routes!(accounts::resend_email_verification))
+        .routes(routes!(accounts::confirm_email_verification))
         .routes(routes!(sessions::sign_in, sessions::list))
         .routes(routes!(sessions::current, sessions::sign_out))
+        .routes(routes!(passkeys::start_registration))
+        .routes(routes!(passkeys::finish_registration))
+        .routes(routes!(passkeys::start_sign_up))
+        .routes(routes!(passkeys::finish_sign_up))
+        .routes(routes!(passkeys::start_sign_in))
+        .routes(routes!(passkeys::finish_sign_in))
+        .routes(routes!(passkeys::list))
+        .routes(routes!(passkeys::remove))
+        .routes(routes!(
+            passkeys::put_recovery_material,
+            passkeys::get_recovery_material
+        ))
         .routes(routes!(households::create, households::list))
         .routes(routes!(
             households::get,
@@ -103,12 +120,15 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(households::change_role, households::remove))
         .routes(routes!(keys::register_device, keys::my_devices))
         .routes(routes!(keys::household_devices))
+        .routes(routes!(keys::certify_device))
+        .routes(routes!(keys::roster_versions))
         .routes(routes!(keys::get_roster, keys::publish_roster))
         .routes(routes!(messages::upload, messages::list))
         .routes(routes!(messages::download))
         .routes(routes!(messages::receipt))
         .routes(routes!(messages::approve))
         .routes(routes!(toys::pair, toys::list))
+        .routes(routes!(toys::remove))
         .routes(routes!(toy_ws::toy_ws))
         .with_state(state)
         .split_for_parts();

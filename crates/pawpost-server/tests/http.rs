@@ -107,6 +107,10 @@ async fn the_openapi_document_lists_every_route() {
         ("/api/v1/messages/{message_id}/approvals", "post"),
         ("/api/v1/households/{household_id}/toys", "post"),
         ("/api/v1/households/{household_id}/toys", "get"),
+        (
+            "/api/v1/households/{household_id}/toys/{device_id}",
+            "delete",
+        ),
         ("/api/v1/toy/ws", "get"),
         ("/api/v1/accounts/me", "delete"),
         ("/api/v1/accounts/me/export", "get"),
@@ -115,6 +119,18 @@ async fn the_openapi_document_lists_every_route() {
         ("/api/v1/accounts/me/activity", "get"),
         ("/api/v1/password-resets", "post"),
         ("/api/v1/password-resets/confirm", "post"),
+        ("/api/v1/email-verifications", "post"),
+        ("/api/v1/email-verifications/confirm", "post"),
+        ("/api/v1/passkeys/registrations", "post"),
+        ("/api/v1/passkeys/registrations/{ceremony}", "post"),
+        ("/api/v1/accounts/passkey", "post"),
+        ("/api/v1/accounts/passkey/{ceremony}", "post"),
+        ("/api/v1/sessions/passkey", "post"),
+        ("/api/v1/sessions/passkey/{ceremony}", "post"),
+        ("/api/v1/passkeys", "get"),
+        ("/api/v1/passkeys/{id}", "delete"),
+        ("/api/v1/passkeys/{id}/recovery-material", "put"),
+        ("/api/v1/passkeys/{id}/recovery-material", "get"),
     ];
     let documented: usize = paths
         .values()

@@ -6,7 +6,7 @@ use pawpost_domain::{
     HouseholdId, Member, Membership, Message, PairingClaimant, PendingPairing, Receipt, Session,
 };
 use pawpost_store::stored::{email, hash, parse, unsigned};
-use pawpost_store::{InvitationCount, PasswordReset, StoreError};
+use pawpost_store::{EmailVerification, InvitationCount, PasswordReset, StoreError};
 use sqlx::FromRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -19,6 +19,7 @@ pub(crate) struct AccountRow {
     password_hash: String,
     created_at: OffsetDateTime,
     locked: bool,
+    email_verified_at: Option<OffsetDateTime>,
 }
 
 impl TryFrom<AccountRow> for Account {
@@ -31,6 +32,7 @@ impl TryFrom<AccountRow> for Account {
             password_hash: r.password_hash,
             created_at: r.created_at,
             locked: r.locked,
+            email_verified_at: r.email_verified_at,
         })
     }
 }
@@ -75,6 +77,26 @@ impl TryFrom<PasswordResetRow> for PasswordReset {
     type Error = StoreError;
     fn try_from(r: PasswordResetRow) -> Result<Self, StoreError> {
         Ok(PasswordReset {
+            token_hash: hash(r.token_hash, "token_hash")?,
+            account_id: AccountId(r.account_id),
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(crate) struct EmailVerificationRow {
+    token_hash: Vec<u8>,
+    account_id: Uuid,
+    created_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+}
+
+impl TryFrom<EmailVerificationRow> for EmailVerification {
+    type Error = StoreError;
+    fn try_from(r: EmailVerificationRow) -> Result<Self, StoreError> {
+        Ok(EmailVerification {
             token_hash: hash(r.token_hash, "token_hash")?,
             account_id: AccountId(r.account_id),
             created_at: r.created_at,

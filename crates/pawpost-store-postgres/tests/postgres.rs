@@ -60,6 +60,7 @@ fn account(email: &str) -> Account {
         password_hash: "$argon2id$not-a-real-hash".into(),
         created_at: now(),
         locked: false,
+        email_verified_at: None,
     }
 }
 

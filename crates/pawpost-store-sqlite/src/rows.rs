@@ -6,7 +6,7 @@ use pawpost_domain::{
     HouseholdId, Member, Membership, Message, PairingClaimant, PendingPairing, Receipt, Session,
 };
 use pawpost_store::stored::{self, email, from_ms, hash, opt_from_ms, opt_uuid, parse, unsigned};
-use pawpost_store::{InvitationCount, PasswordReset, StoreError};
+use pawpost_store::{EmailVerification, InvitationCount, PasswordReset, StoreError};
 use sqlx::FromRow;
 
 #[derive(FromRow)]
@@ -17,6 +17,7 @@ pub(crate) struct AccountRow {
     password_hash: String,
     created_at: i64,
     locked: i64,
+    email_verified_at: Option<i64>,
 }
 
 impl TryFrom<AccountRow> for Account {
@@ -29,6 +30,7 @@ impl TryFrom<AccountRow> for Account {
             password_hash: r.password_hash,
             created_at: from_ms(r.created_at)?,
             locked: r.locked != 0,
+            email_verified_at: opt_from_ms(r.email_verified_at)?,
         })
     }
 }
@@ -73,6 +75,26 @@ impl TryFrom<PasswordResetRow> for PasswordReset {
     type Error = StoreError;
     fn try_from(r: PasswordResetRow) -> Result<Self, StoreError> {
         Ok(PasswordReset {
+            token_hash: hash(r.token_hash, "token_hash")?,
+            account_id: AccountId(stored::uuid(&r.account_id, "account_id")?),
+            created_at: from_ms(r.created_at)?,
+            expires_at: from_ms(r.expires_at)?,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(crate) struct EmailVerificationRow {
+    token_hash: Vec<u8>,
+    account_id: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl TryFrom<EmailVerificationRow> for EmailVerification {
+    type Error = StoreError;
+    fn try_from(r: EmailVerificationRow) -> Result<Self, StoreError> {
+        Ok(EmailVerification {
             token_hash: hash(r.token_hash, "token_hash")?,
             account_id: AccountId(stored::uuid(&r.account_id, "account_id")?),
             created_at: from_ms(r.created_at)?,

@@ -34,6 +34,7 @@ async fn the_database_file_is_private_and_reopens_with_its_data() {
         password_hash: "h".into(),
         created_at: OffsetDateTime::now_utc(),
         locked: false,
+        email_verified_at: None,
     };
     store.create_account(&owner).await.unwrap();
     store.create_household(&household, owner.id).await.unwrap();
@@ -133,6 +134,7 @@ async fn a_deletion_that_reads_first_waits_for_another_writer_instead_of_failing
         password_hash: "h".into(),
         created_at: OffsetDateTime::now_utc(),
         locked: false,
+        email_verified_at: None,
     };
     store.create_account(&owner).await.unwrap();
     let household = Household {

@@ -6,12 +6,15 @@
 #[macro_export]
 macro_rules! columns {
     (accounts) => {
-        "id, email, display_name, password_hash, created_at, locked"
+        "id, email, display_name, password_hash, created_at, locked, email_verified_at"
     };
     (sessions) => {
         "id, account_id, token_hash, csrf_token, created_at, expires_at, client_address, user_agent"
     };
     (password_resets) => {
+        "token_hash, account_id, created_at, expires_at"
+    };
+    (email_verifications) => {
         "token_hash, account_id, created_at, expires_at"
     };
     (memberships) => {

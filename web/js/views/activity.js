@@ -60,12 +60,20 @@ export function describe(e, opts) {
       return bad(`Failed sign-in attempt${from}`);
     case 'sign_out':
       return ok(opts.own ? `Signed out${from}` : `${who} signed out${from}`);
+    case 'email_verified':
+      return ok(`Email address confirmed with a link sent to it${from}`);
     case 'password_changed':
       return ok(`Password changed${from}`);
+    case 'passkey_added':
+      return ok(`Passkey added to sign in with${from}`);
+    case 'passkey_removed':
+      return ok(`Passkey removed${from}`);
     case 'password_reset':
       return ok(`New password set with a link sent by email${from}; every browser was signed out`);
     case 'password_reset_requested':
       return ok(`A link to choose a new password was asked for${from}`);
+    case 'device_linked':
+      return ok(`A device of ${opts.own ? 'your' : 'the'} account vouched for a new one${from}`);
     case 'device_registered':
       return ok(`New device added to ${opts.own ? 'your' : 'the'} account${from}`);
     case 'data_exported':
@@ -119,6 +127,8 @@ export function describe(e, opts) {
       return ok(`The toy renewed its key${from}`);
     case 'toy_pairing_requested':
       return ok(`A toy asked to be paired${from}`);
+    case 'toy_removed':
+      return bad(`${who} removed a toy from the household; it forgets the family${from}`);
     case 'household_deleted':
       return bad(`${who} deleted the household${from}`);
     case 'toy_pairing_claimed':

@@ -1,6 +1,8 @@
-// Sign up, sign in, joining a household from an invitation link, and choosing a new
-// password with a link sent by email when the old one is forgotten.
+// Sign up, sign in, joining a household from an invitation link, choosing a new
+// password with a link sent by email when the old one is forgotten, and confirming the
+// email address with the link sent to it at sign-up.
 import { api, ApiError } from '../api.js';
+import { passkeyChoice } from '../passkeys.js';
 import { h } from '../util.js';
 
 /** The minimum the server enforces for a password alone (NIST SP 800-63B-4). */
@@ -10,6 +12,9 @@ const JOIN_KEY = 'pawpost.join';
 const RESET_KEY = 'pawpost.reset';
 /** How long an emailed link to choose a new password works (the server's PASSWORD_RESET_TTL). */
 const RESET_LINK_MINUTES = 30;
+const VERIFY_KEY = 'pawpost.verify-email';
+/** How long an emailed link to confirm the address works (the server's EMAIL_VERIFICATION_TTL). */
+const VERIFY_LINK_DAYS = 7;
 
 /** A few of the most common passwords and patterns; the server checks a far longer list. */
 const COMMON = [
@@ -292,6 +297,118 @@ export function resetView(app) {
 }
 
 /**
+ * The sentence asking to confirm the address, shown until it is confirmed.
+ * @param {string} email
+ */
+function confirmWords(email) {
+  return `Please confirm your email address: we sent a link to ${email}.`;
+}
+
+/**
+ * "wait about 3 hours", from a Retry-After in seconds (a day at most).
+ * @param {number | null} seconds
+ */
+function waitHoursWords(seconds) {
+  if (seconds !== null && seconds > 90 * 60) return `wait about ${Math.ceil(seconds / 3600)} hours`;
+  return waitWords(seconds).toLowerCase();
+}
+
+/**
+ * While the signed-in account's email address is not confirmed: the sentence asking for
+ * it, and a button that sends the link again, its result beside it. Null once confirmed.
+ * @param {import('../app.js').App} app
+ * @returns {HTMLElement | null}
+ */
+export function emailNotice(app) {
+  const account = app.account;
+  if (!account || account.email_verified !== false) return null;
+  const result = h('span', { class: 'resend-result', role: 'status' });
+  const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', text: 'Send the link again' }));
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    result.textContent = '';
+    result.classList.remove('error');
+    try {
+      await api('POST', '/api/v1/email-verifications');
+      result.textContent = `We sent a new link to ${account.email}. Open the newest one within ${VERIFY_LINK_DAYS} days; it works once.`;
+    } catch (err) {
+      result.classList.add('error');
+      if (err instanceof ApiError && err.code === 'email_already_verified') {
+        account.email_verified = true;
+        result.classList.remove('error');
+        result.textContent = 'Your email address is confirmed already. There is nothing more to do.';
+      } else if (err instanceof ApiError && err.status === 429) {
+        result.textContent = `We sent you several links today already. Use the newest one in your email, or ${waitHoursWords(err.retryAfter)} and ask again.`;
+      } else {
+        result.textContent = troubleWords(err) ?? 'No link was sent. Try again in a moment.';
+      }
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return h('div', { class: 'notice email-notice' }, h('p', { text: confirmWords(account.email) }), h('p', {}, button, ' ', result));
+}
+
+/**
+ * `/verify-email#<token>`: the link from the email confirms the address as it opens. The
+ * token is kept for this tab only and taken out of the address bar (it never goes to the
+ * server in a URL).
+ * @param {import('../app.js').App} app
+ */
+export async function verifyEmailView(app) {
+  const fromLink = location.hash.slice(1);
+  if (fromLink) {
+    sessionStorage.setItem(VERIFY_KEY, decodeURIComponent(fromLink));
+    history.replaceState(null, '', '/verify-email');
+  }
+  const token = sessionStorage.getItem(VERIFY_KEY);
+  const onward = app.account
+    ? h('p', {}, h('a', { href: '/', 'data-link': true, text: 'Go to your households' }))
+    : h('p', {}, h('a', { href: '/signin', 'data-link': true, text: 'Sign in' }));
+  const askAgain = app.account
+    ? 'Ask for a new link with the "Send the link again" button on your households page.'
+    : 'Sign in, then ask for a new link with the "Send the link again" button on your households page.';
+  const confirmed = () =>
+    h('section', { class: 'auth' }, h('h1', { text: 'Email address confirmed' }), h('p', { class: 'notice', role: 'status', text: 'Thank you, your email address is confirmed.' }), onward);
+  /** Whether the signed-in account's address is confirmed now, as the server says. */
+  const nowConfirmed = async () => {
+    if (!app.account) return false;
+    try {
+      const me = await api('GET', '/api/v1/accounts/me');
+      app.account.email_verified = me.email_verified;
+      return me.email_verified === true;
+    } catch {
+      return false;
+    }
+  };
+  /**
+   * @param {string} heading
+   * @param {string} why
+   */
+  const refused = (heading, why) =>
+    h('section', { class: 'auth' }, h('h1', { text: heading }), h('div', { class: 'card' }, h('p', { class: 'error', role: 'alert', text: why }), h('p', { text: askAgain })), onward);
+  if (!token) {
+    if (app.account?.email_verified) return confirmed();
+    return refused('This link is incomplete', 'This link has no code in it. Open the link from the email once more.');
+  }
+  try {
+    await api('POST', '/api/v1/email-verifications/confirm', { token });
+    sessionStorage.removeItem(VERIFY_KEY);
+    await nowConfirmed();
+    return confirmed();
+  } catch (err) {
+    if (!(err instanceof ApiError && (err.code === 'verification_link_invalid' || err.code === 'verification_link_expired'))) {
+      return refused('Your email address is not confirmed yet', troubleWords(err) ?? 'Something went wrong. Reload this page in a moment to try again.');
+    }
+    sessionStorage.removeItem(VERIFY_KEY);
+    if (await nowConfirmed()) return confirmed();
+    return err.code === 'verification_link_expired'
+      ? refused('This link is too old', `This link is more than ${VERIFY_LINK_DAYS} days old, so it no longer works. Your email address is not confirmed yet.`)
+      : refused('This link no longer works', 'This link was already used, or it is not complete. Your email address is not confirmed yet.');
+  }
+}
+
+/**
  * Accepts the invitation this browser came with, if any, once signed in.
  * @param {import('../app.js').App} app
  * @returns {Promise<string | null>} the household joined
@@ -380,7 +497,10 @@ export function authView(app, mode, intro) {
       await app.signedIn(session);
       const joined = await acceptPendingInvitation(app);
       const next = new URLSearchParams(location.search).get('next');
-      app.navigate(joined ? `/households/${joined}` : next && next.startsWith('/') && !next.startsWith('//') ? next : '/', true);
+      const to = joined ? `/households/${joined}` : next && next.startsWith('/') && !next.startsWith('//') ? next : '/';
+      // The households page asks for it itself, with a button to send the link again.
+      if (signup && to !== '/') app.flash(confirmWords(email));
+      app.navigate(to, true);
     } catch (err) {
       error.textContent = err instanceof Error ? err.message : String(err);
       if (err instanceof ApiError && err.code === 'password_rejected') get('password').focus();
@@ -389,6 +509,19 @@ export function authView(app, mode, intro) {
     }
   });
 
+  const passkey = passkeyChoice(
+    mode,
+    () => {
+      const email = get('email').value.trim();
+      const displayName = signup ? get('display_name').value.trim() : '';
+      return email && displayName ? { email, displayName } : 'To sign up with a passkey, type your email address and your name above first.';
+    },
+    async (session) => {
+      await app.signedIn(session);
+      const joined = await acceptPendingInvitation(app);
+      app.navigate(joined ? `/households/${joined}` : '/', true);
+    },
+  );
   const forgot = signup ? null : h('p', { class: 'forgot' }, h('a', { href: '/forgot', 'data-link': true, text: 'Forgot password?' }));
   const switchLink = signup
     ? h('p', {}, 'Already have an account? ', h('a', { href: `/signin${location.search}`, 'data-link': true, text: 'Sign in' }))
@@ -399,6 +532,7 @@ export function authView(app, mode, intro) {
     h('h1', { text: signup ? 'Create your pawpost account' : 'Sign in to pawpost' }),
     intro ? h('p', { class: 'intro', text: intro }) : null,
     form,
+    passkey,
     forgot,
     switchLink,
   );

@@ -4,6 +4,7 @@ import { syncRoster } from '../household-keys.js';
 import { MediaType } from '../mail.js';
 import { h } from '../util.js';
 import { shareChildInfo, loadHousehold, unreadCount } from './context.js';
+import { emailNotice } from './auth.js';
 
 const STATUS_TEXT = /** @type {Record<string, string>} */ ({
   pending: 'waiting for a parent to approve you',
@@ -98,6 +99,7 @@ export async function householdsView(app) {
     'section',
     {},
     h('h1', { text: 'Your households' }),
+    emailNotice(app),
     households.length ? list : h('p', { text: 'You are not in a household yet. Start one below, or open the invitation link a parent sent you.' }),
     form,
   );

@@ -156,3 +156,44 @@ pub async fn confirm_password_reset(
     accounts::confirm_password_reset(&state, &body.token, &body.new_password, addr).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// Send a new link to confirm the signed-in account's email address (one is sent at
+/// sign-up). The link works once, for 7 days (`EMAIL_VERIFICATION_TTL`); an account is
+/// sent at most `EMAIL_VERIFICATIONS_PER_DAY` links a day, the one at sign-up included.
+#[utoipa::path(post, path = "/api/v1/email-verifications", tag = TAG,
+    responses(
+        (status = 202, description = "A new link is on its way to the account's email address"),
+        (status = 401, body = ErrorBody),
+        (status = 409, description = "The address is confirmed already", body = ErrorBody),
+        (status = 429, description = "Too many links sent to this account today; see Retry-After", body = ErrorBody),
+    ))]
+pub async fn resend_email_verification(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> ApiResult<StatusCode> {
+    accounts::resend_email_verification(&state, &auth.account).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct EmailVerificationConfirm {
+    /// The token from the emailed link (what follows `#` in `/verify-email#TOKEN`).
+    pub token: String,
+}
+
+/// Confirm an account's email address with the token of an emailed link; no session is
+/// needed. The link is used up, and the account's other links end.
+#[utoipa::path(post, path = "/api/v1/email-verifications/confirm", tag = TAG, request_body = EmailVerificationConfirm,
+    responses(
+        (status = 204, description = "The address is confirmed"),
+        (status = 400, description = "The link was already used, or is incomplete or forged: sign in and ask for a new one", body = ErrorBody),
+        (status = 410, description = "The link is more than 7 days old: sign in and ask for a new one", body = ErrorBody),
+    ))]
+pub async fn confirm_email_verification(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    Json(body): Json<EmailVerificationConfirm>,
+) -> ApiResult<StatusCode> {
+    accounts::confirm_email_verification(&state, &body.token, addr).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -48,6 +48,7 @@ impl From<crate::services::households::HouseholdError> for ApiError {
             E::NotAllowed { .. } => ApiError::forbidden("not_allowed", e.to_string()),
             E::WrongStatus { .. } => ApiError::conflict("wrong_status", e.to_string()),
             E::LastOwner => ApiError::conflict("last_owner", e.to_string()),
+            E::Leave(e) => e.into(),
             E::Store(e) => e.into(),
         }
     }
@@ -80,6 +81,16 @@ impl From<crate::services::accounts::AccountError> for ApiError {
                 ApiError::new(StatusCode::GONE, "reset_link_expired", e.to_string())
             }
             E::ResetUnderWay => ApiError::conflict("reset_under_way", e.to_string()),
+            E::VerificationLinkInvalid => {
+                ApiError::bad_request("verification_link_invalid", e.to_string())
+            }
+            E::VerificationLinkExpired => {
+                ApiError::new(StatusCode::GONE, "verification_link_expired", e.to_string())
+            }
+            E::EmailAlreadyVerified => {
+                ApiError::conflict("email_already_verified", e.to_string())
+            }
+            E::VerificationsThrottled(retry) => ApiError::too_many(retry, e.to_string()),
             E::Store(e) => e.into(),
         }
     }
@@ -154,6 +165,12 @@ impl From<crate::services::toys::ToyError> for ApiError {
                 ApiError::new(StatusCode::NOT_FOUND, "pairing_code_unknown", e.to_string())
             }
             E::CodeContested => ApiError::conflict("pairing_code_contested", e.to_string()),
+            E::NotAParentToRemove => ApiError::forbidden("not_a_parent", e.to_string()),
+            E::ToyNotFound => ApiError::new(StatusCode::NOT_FOUND, "toy_not_found", e.to_string()),
+            E::InvalidBase64(e) => e.into(),
+            E::InvalidLeaveSignature => ApiError::unprocessable("invalid_signature", e.to_string()),
+            E::SignerNotOwner => ApiError::unprocessable("signer_not_owner", e.to_string()),
+            E::BadLeaveSignature => ApiError::unprocessable("bad_signature", e.to_string()),
             E::Store(e) => e.into(),
         }
     }

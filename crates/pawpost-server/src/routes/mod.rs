@@ -6,6 +6,7 @@ pub mod households;
 pub mod keys;
 pub mod messages;
 pub mod meta;
+pub mod passkeys;
 pub mod privacy;
 pub mod sessions;
 pub mod toy_ws;
@@ -31,6 +32,9 @@ pub struct AccountView {
     pub display_name: String,
     /// RFC 3339.
     pub created_at: String,
+    /// Whether a link sent to the address was opened (see
+    /// `POST /api/v1/email-verifications`); an unverified account works all the same.
+    pub email_verified: bool,
 }
 
 impl From<&Account> for AccountView {
@@ -40,6 +44,7 @@ impl From<&Account> for AccountView {
             email: a.email.to_string(),
             display_name: a.display_name.clone(),
             created_at: rfc3339(a.created_at),
+            email_verified: a.email_verified_at.is_some(),
         }
     }
 }

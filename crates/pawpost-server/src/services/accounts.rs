@@ -1,10 +1,13 @@
-//! Accounts and sessions: signing up, in and out, changing the password, setting a new
-//! one with a link sent by email, deleting the account, and what the account's owner may
-//! see of it. Every password check goes through [`crate::credentials::check_password`],
+//! Accounts and sessions: signing up, in and out, confirming the email address with a
+//! link sent to it, changing the password, setting a new one with a link sent by email,
+//! deleting the account, and what the account's owner may see of it. Every password check goes through [`crate::credentials::check_password`],
 //! with its limits.
 use super::{clean_name, NameError};
 use crate::audit::{record, AuditAction, Event};
-use crate::config::PASSWORD_RESET_TTL;
+use crate::config::{
+    EMAIL_VERIFICATIONS_PER_DAY, EMAIL_VERIFICATION_TTL, EMAIL_VERIFICATION_WINDOW,
+    PASSWORD_RESET_TTL,
+};
 use crate::credentials::{check_password, Client, PasswordCheckError};
 use crate::passwords::HashError;
 use crate::ratelimit::{KeyHash, LimitName};
@@ -15,7 +18,7 @@ use pawpost_domain::{
     Account, AccountId, AuditEntry, Email, EmailError, MemberStatus, PasswordRejection, Role,
     Session,
 };
-use pawpost_store::{PasswordReset, StoreError};
+use pawpost_store::{EmailVerification, PasswordReset, StoreError};
 use std::net::IpAddr;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -63,6 +66,14 @@ pub enum AccountError {
     ResetLinkExpired,
     #[error("a new password is being set for this account already; wait a moment, then sign in")]
     ResetUnderWay,
+    #[error("this link to confirm your email address was already used or is not complete; if your address is not confirmed yet, sign in and ask for a new link on the households page")]
+    VerificationLinkInvalid,
+    #[error("this link to confirm your email address is more than {} days old; sign in and ask for a new link on the households page", EMAIL_VERIFICATION_TTL.as_secs() / 86_400)]
+    VerificationLinkExpired,
+    #[error("your email address is confirmed already; there is nothing more to do")]
+    EmailAlreadyVerified,
+    #[error("several links to confirm your email address were sent today already; use the newest one in your email, or wait before asking again")]
+    VerificationsThrottled(Duration),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -125,6 +136,7 @@ pub async fn create(
         password_hash,
         created_at: OffsetDateTime::now_utc(),
         locked: false,
+        email_verified_at: None,
     };
     match state.store.create_account(&account).await {
         Ok(()) => {
@@ -135,6 +147,11 @@ pub async fn create(
                     .from(client),
             )
             .await;
+            // The account works without it; a link that could not be made is asked for
+            // again from the app.
+            if let Err(e) = send_verification_link(state, &account, account.created_at).await {
+                tracing::warn!(account = %account.id, error = %e, "no link to confirm the email address was sent at sign-up");
+            }
             Ok(account)
         }
         Err(StoreError::Conflict(_)) => Err(AccountError::EmailTaken),
@@ -186,6 +203,17 @@ pub async fn sign_in(
     if account.locked {
         return Err(AccountError::Locked);
     }
+    open_session(state, account, addr, user_agent).await
+}
+
+/// Opens a session for `account`, which just proved who it is (by password or passkey),
+/// records it and tells the account by email.
+pub(crate) async fn open_session(
+    state: &AppState,
+    account: Account,
+    addr: IpAddr,
+    user_agent: &str,
+) -> AccountResult<SignedIn> {
     let token = new_token();
     let now = OffsetDateTime::now_utc();
     let session = Session {
@@ -358,15 +386,16 @@ impl Drop for ResetGuard {
     }
 }
 
-/// Bytes of a password reset link's token.
-const RESET_TOKEN_BYTES: usize = 32;
+/// Bytes of the token of a link sent by email (to choose a new password, or to confirm
+/// the address).
+const LINK_TOKEN_BYTES: usize = 32;
 
-/// A password reset link's token: [`RESET_TOKEN_BYTES`] bytes straight from the operating
-/// system's generator, base64url.
-fn new_reset_token() -> String {
+/// The token of a link sent by email: [`LINK_TOKEN_BYTES`] bytes straight from the
+/// operating system's generator, base64url.
+fn new_link_token() -> String {
     use base64::Engine;
     use rand::RngCore;
-    let mut bytes = [0u8; RESET_TOKEN_BYTES];
+    let mut bytes = [0u8; LINK_TOKEN_BYTES];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -377,7 +406,7 @@ fn new_reset_token() -> String {
 /// [`AccountError::ResetsThrottled`]. Otherwise the outcome is the same for every
 /// address: the caller answers [`RESET_REQUESTED`].
 ///
-/// The link's token is random ([`new_reset_token`]); the store keeps only
+/// The link's token is random ([`new_link_token`]); the store keeps only
 /// its SHA-256, with the account and the expiry ([`PasswordReset`]), so whoever reads
 /// the database or a backup cannot make a link.
 pub async fn request_password_reset(
@@ -414,7 +443,7 @@ pub async fn request_password_reset(
         return Ok(());
     }
     let now = OffsetDateTime::now_utc();
-    let token = new_reset_token();
+    let token = new_link_token();
     state
         .store
         .create_password_reset(&PasswordReset {
@@ -524,6 +553,16 @@ pub async fn confirm_password_reset_at(
         .set_password_hash(account.id, &password_hash)
         .await?;
     state.store.delete_password_resets_of(account.id).await?;
+    // The link came through the mailbox, which proves the address as well.
+    if state.store.set_email_verified(account.id, now).await? {
+        record(
+            state,
+            Event::new(AuditAction::EmailVerified)
+                .by(account.id)
+                .from(client),
+        )
+        .await;
+    }
     // No session is kept: whoever holds one may be the reason for the reset.
     let ended = state
         .store
@@ -561,6 +600,122 @@ pub async fn confirm_password_reset_at(
             ),
         },
     );
+    Ok(())
+}
+
+/// The address a link to confirm an email address opens: the app's `/verify-email` page,
+/// the token after `#` (so that it never reaches a server in a URL).
+pub fn verification_link(state: &AppState, token: &str) -> String {
+    format!("{}/verify-email#{token}", &*state.public_url)
+}
+
+/// Sends `account` a link to confirm its email address, unless it was sent
+/// [`EMAIL_VERIFICATIONS_PER_DAY`] within [`EMAIL_VERIFICATION_WINDOW`] before `now`:
+/// then [`AccountError::VerificationsThrottled`]. The link's token is random; the store
+/// keeps only its SHA-256 ([`EmailVerification`]). The email holds the link and plain
+/// instructions only: nothing the person signing up typed (such as a name) goes to an
+/// address that may not be theirs.
+pub(crate) async fn send_verification_link(
+    state: &AppState,
+    account: &Account,
+    now: OffsetDateTime,
+) -> AccountResult<()> {
+    let token = new_link_token();
+    let link = EmailVerification {
+        token_hash: token_hash(&token),
+        account_id: account.id,
+        created_at: now,
+        expires_at: now + EMAIL_VERIFICATION_TTL,
+    };
+    let refused = state
+        .store
+        .create_email_verification(
+            &link,
+            EMAIL_VERIFICATIONS_PER_DAY,
+            now - EMAIL_VERIFICATION_WINDOW,
+        )
+        .await?;
+    if let Some(oldest) = refused {
+        let next = oldest + EMAIL_VERIFICATION_WINDOW - now;
+        let retry = Duration::try_from(next)
+            .unwrap_or(Duration::ZERO)
+            .max(Duration::from_secs(1));
+        return Err(AccountError::VerificationsThrottled(retry));
+    }
+    tracing::info!(account = %account.id, "link to confirm the email address sent");
+    crate::mail::send_later(
+        &state.mailer,
+        crate::mail::Mail {
+            to: account.email.to_string(),
+            subject: "Confirm your email address for pawpost".into(),
+            body: format!(
+                "Hello,\n\nPlease confirm that this email address belongs to your pawpost account: open \
+                 this link within {} days. It works once:\n\n\
+                 {}\n\n\
+                 If you did not create a pawpost account, ignore this email: nothing more happens, and the \
+                 link stops working by itself. Nobody from pawpost will ever ask you for this link.\n",
+                EMAIL_VERIFICATION_TTL.as_secs() / 86_400,
+                verification_link(state, &token),
+            ),
+        },
+    );
+    Ok(())
+}
+
+/// Sends the signed-in `account` a new link to confirm its email address (see
+/// [`send_verification_link`]); an address confirmed already is
+/// [`AccountError::EmailAlreadyVerified`].
+pub async fn resend_email_verification(state: &AppState, account: &Account) -> AccountResult<()> {
+    if account.email_verified_at.is_some() {
+        return Err(AccountError::EmailAlreadyVerified);
+    }
+    send_verification_link(state, account, OffsetDateTime::now_utc()).await
+}
+
+/// Confirms the email address of the account a link was sent to, with the link's token:
+/// uses the link up, marks the address verified, and ends the account's other links.
+/// A used, unknown or incomplete token is [`AccountError::VerificationLinkInvalid`]; one
+/// older than [`EMAIL_VERIFICATION_TTL`] is [`AccountError::VerificationLinkExpired`].
+/// No session is needed: the token is the proof.
+pub async fn confirm_email_verification(
+    state: &AppState,
+    token: &str,
+    client: IpAddr,
+) -> AccountResult<()> {
+    confirm_email_verification_at(state, token, client, OffsetDateTime::now_utc()).await
+}
+
+/// [`confirm_email_verification`] as if it were `now`.
+pub async fn confirm_email_verification_at(
+    state: &AppState,
+    token: &str,
+    client: IpAddr,
+    now: OffsetDateTime,
+) -> AccountResult<()> {
+    let hash = token_hash(token.trim());
+    let link = state
+        .store
+        .email_verification(&hash)
+        .await?
+        .ok_or(AccountError::VerificationLinkInvalid)?;
+    if link.expires_at <= now {
+        return Err(AccountError::VerificationLinkExpired);
+    }
+    let Some(account) = state.store.confirm_email_verification(&hash, now).await? else {
+        // Used meanwhile, or expired since it was read.
+        return Err(match state.store.email_verification(&hash).await? {
+            Some(l) if l.expires_at <= now => AccountError::VerificationLinkExpired,
+            _ => AccountError::VerificationLinkInvalid,
+        });
+    };
+    tracing::info!(account = %account, client = %client, "email address confirmed with a link");
+    record(
+        state,
+        Event::new(AuditAction::EmailVerified)
+            .by(account)
+            .from(client),
+    )
+    .await;
     Ok(())
 }
 

@@ -128,13 +128,19 @@ async fn cross_site_requests_cannot_use_the_cookie_on_any_state_changing_route()
     let token = f.mum.token.clone().unwrap();
     let (_, doc) = f.server.anonymous().get("/api/openapi.json").await;
     let http = reqwest::Client::new();
-    // Routes that change state without a session: they make one (sign-in), an account,
-    // or a new password from an emailed link.
+    // Routes that change state without a session: they make one (sign-in, with a
+    // password or a passkey), an account, or a new password or a confirmed address from
+    // an emailed link.
     let before_a_session = [
         "POST /api/v1/accounts",
         "POST /api/v1/sessions",
         "POST /api/v1/password-resets",
         "POST /api/v1/password-resets/confirm",
+        "POST /api/v1/email-verifications/confirm",
+        "POST /api/v1/accounts/passkey",
+        "POST /api/v1/accounts/passkey/{ceremony}",
+        "POST /api/v1/sessions/passkey",
+        "POST /api/v1/sessions/passkey/{ceremony}",
     ];
 
     let mut checked = Vec::new();

@@ -225,8 +225,7 @@ pub(crate) async fn create_email_verification(
 ) -> StoreResult<Option<OffsetDateTime>> {
     let pool = pool.clone();
     let link = link.clone();
-    to_the_end(async move { create_email_verification_now(&pool, &link, most, since).await })
-        .await
+    to_the_end(async move { create_email_verification_now(&pool, &link, most, since).await }).await
 }
 
 async fn create_email_verification_now(

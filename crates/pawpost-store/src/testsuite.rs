@@ -1146,7 +1146,11 @@ async fn email_verifications(store: &dyn MetadataStore) {
             .unwrap()
             .email_verified_at
     };
-    assert_eq!(verified_at(ada.id).await, None, "a new account is unverified");
+    assert_eq!(
+        verified_at(ada.id).await,
+        None,
+        "a new account is unverified"
+    );
 
     // Kept up to the limit within the window; past it, the oldest link's creation.
     let first = email_verification(ada.id, [21; 32], t - Duration::hours(2));
@@ -1235,7 +1239,10 @@ async fn email_verifications(store: &dyn MetadataStore) {
         None
     );
     assert_eq!(
-        store.confirm_email_verification(&[27; 32], t).await.unwrap(),
+        store
+            .confirm_email_verification(&[27; 32], t)
+            .await
+            .unwrap(),
         None,
         "expired"
     );
@@ -1252,7 +1259,10 @@ async fn email_verifications(store: &dyn MetadataStore) {
         "a link is dead at its expiry"
     );
     assert_eq!(
-        store.confirm_email_verification(&[28; 32], t).await.unwrap(),
+        store
+            .confirm_email_verification(&[28; 32], t)
+            .await
+            .unwrap(),
         None,
         "an unknown token"
     );
@@ -1260,12 +1270,18 @@ async fn email_verifications(store: &dyn MetadataStore) {
 
     // Single use: confirming marks the account and ends every link of it, only of it.
     assert_eq!(
-        store.confirm_email_verification(&[22; 32], t).await.unwrap(),
+        store
+            .confirm_email_verification(&[22; 32], t)
+            .await
+            .unwrap(),
         Some(ada.id)
     );
     assert_eq!(verified_at(ada.id).await, Some(t));
     assert_eq!(
-        store.confirm_email_verification(&[22; 32], t).await.unwrap(),
+        store
+            .confirm_email_verification(&[22; 32], t)
+            .await
+            .unwrap(),
         None
     );
     for used in [[21; 32], [22; 32], [23; 32], [27; 32]] {
@@ -1304,7 +1320,10 @@ async fn email_verifications(store: &dyn MetadataStore) {
     store.delete_account(cy.id).await.unwrap();
     assert_eq!(store.email_verification(&[29; 32]).await.unwrap(), None);
     assert_eq!(
-        store.confirm_email_verification(&[29; 32], t).await.unwrap(),
+        store
+            .confirm_email_verification(&[29; 32], t)
+            .await
+            .unwrap(),
         None
     );
 }

@@ -87,9 +87,7 @@ impl From<crate::services::accounts::AccountError> for ApiError {
             E::VerificationLinkExpired => {
                 ApiError::new(StatusCode::GONE, "verification_link_expired", e.to_string())
             }
-            E::EmailAlreadyVerified => {
-                ApiError::conflict("email_already_verified", e.to_string())
-            }
+            E::EmailAlreadyVerified => ApiError::conflict("email_already_verified", e.to_string()),
             E::VerificationsThrottled(retry) => ApiError::too_many(retry, e.to_string()),
             E::Store(e) => e.into(),
         }

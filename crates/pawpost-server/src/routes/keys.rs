@@ -3,8 +3,8 @@
 //! needs to trust what a roster says.
 use super::rfc3339;
 use crate::auth::Auth;
-use crate::error::{ApiResult, ErrorBody, Json, Path};
-use crate::services::keys;
+use crate::error::{ApiError, ApiResult, ErrorBody, Json, Path};
+use crate::services::keys::{self, CertificateError};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,7 +12,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use pawpost_crypto::PublicIdentity;
 use pawpost_domain::{AccountId, Device, DeviceId, DeviceKind, HouseholdId, StoredRoster};
+use pawpost_store::DeviceCertificate;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 pub const TAG: &str = "keys";
 
@@ -32,9 +34,35 @@ pub struct DeviceView {
     pub fingerprint: String,
     pub label: String,
     pub created_at: String,
+    /// Another device of the same account vouched for this one (docs/ENVELOPE.md, "Device
+    /// certificates"); null when none did, and always for toys. Check it before trusting
+    /// the device: the server's word that it did is not enough.
+    pub certificate: Option<CertificateView>,
 }
 
+/// A device certificate as the device lists show it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CertificateView {
+    /// The device of the same account that signed.
+    #[schema(value_type = String, format = Uuid)]
+    pub certifier_device_id: DeviceId,
+    /// Ed25519 over the certificate input (docs/ENVELOPE.md), unpadded base64url.
+    pub signature: String,
+}
+
+fn certificate_view(c: &DeviceCertificate) -> CertificateView {
+    CertificateView {
+        certifier_device_id: c.certifier_device_id,
+        signature: URL_SAFE_NO_PAD.encode(c.signature),
+    }
+}
+
+/// A device's view without its certificate (toys, which are never certified, and exports).
 pub fn device_view(d: &Device) -> DeviceView {
+    device_view_with(d, None)
+}
+
+fn device_view_with(d: &Device, certificate: Option<&DeviceCertificate>) -> DeviceView {
     let fingerprint = PublicIdentity::decode(&d.identity)
         .map(|id| id.fingerprint().to_string())
         .unwrap_or_default();
@@ -46,7 +74,18 @@ pub fn device_view(d: &Device) -> DeviceView {
         fingerprint,
         label: d.label.clone(),
         created_at: rfc3339(d.created_at),
+        certificate: certificate.map(certificate_view),
     }
+}
+
+fn device_views(
+    devices: &[Device],
+    certificates: &HashMap<DeviceId, DeviceCertificate>,
+) -> Vec<DeviceView> {
+    devices
+        .iter()
+        .map(|d| device_view_with(d, certificates.get(&d.id)))
+        .collect()
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -79,7 +118,8 @@ pub async fn my_devices(
     auth: Auth,
 ) -> ApiResult<Json<Vec<DeviceView>>> {
     let devices = keys::devices_of_account(&state, auth.account.id).await?;
-    Ok(Json(devices.iter().map(device_view).collect()))
+    let certificates = keys::certificates_of(&state, &devices).await?;
+    Ok(Json(device_views(&devices, &certificates)))
 }
 
 /// The devices of the household's approved members and its toys, for building rosters.
@@ -92,7 +132,8 @@ pub async fn household_devices(
     Path(household_id): Path<HouseholdId>,
 ) -> ApiResult<Json<Vec<DeviceView>>> {
     let devices = keys::devices_of_household(&state, household_id, auth.account.id).await?;
-    Ok(Json(devices.iter().map(device_view).collect()))
+    let certificates = keys::certificates_of(&state, &devices).await?;
+    Ok(Json(device_views(&devices, &certificates)))
 }
 
 /// A signed roster version.
@@ -151,4 +192,100 @@ pub async fn publish_roster(
     let stored =
         keys::publish_roster(&state, household_id, auth.account.id, &body.signed_roster).await?;
     Ok((StatusCode::CREATED, Json(roster_view(&stored))))
+}
+
+impl From<CertificateError> for ApiError {
+    fn from(e: CertificateError) -> Self {
+        use CertificateError as E;
+        match e {
+            E::NotFound => ApiError::not_found("device"),
+            E::SameDevice => ApiError::unprocessable("same_device", e.to_string()),
+            E::InvalidBase64(e) => e.into(),
+            E::BadCertificate => ApiError::unprocessable("bad_certificate", e.to_string()),
+            E::AlreadyCertified => ApiError::conflict("already_certified", e.to_string()),
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
+/// One device of the caller's account vouching for another.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct NewCertificate {
+    /// The caller's device that signed (an existing one, not the certified device).
+    #[schema(value_type = String, format = Uuid)]
+    pub certifier_device_id: DeviceId,
+    /// Ed25519 by the certifier over the certificate input (docs/ENVELOPE.md, "Device
+    /// certificates"), unpadded base64url.
+    pub signature: String,
+}
+
+/// Vouch for one of the caller's devices with another of them: the server checks the
+/// signature against the certifier's registered keys and keeps one certificate per device.
+#[utoipa::path(post, path = "/api/v1/devices/{device_id}/certificate", tag = TAG, request_body = NewCertificate,
+    params(("device_id" = String, Path, format = Uuid)),
+    responses(
+        (status = 201, description = "The certified device, with its certificate", body = DeviceView),
+        (status = 404, description = "Either device is not one of the caller's", body = ErrorBody),
+        (status = 409, description = "The device already has a certificate", body = ErrorBody),
+        (status = 422, description = "The signature does not verify, or a device vouches for itself", body = ErrorBody),
+    ))]
+pub async fn certify_device(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(device_id): Path<DeviceId>,
+    Json(body): Json<NewCertificate>,
+) -> ApiResult<(StatusCode, Json<DeviceView>)> {
+    let (device, certificate) = keys::certify_device(
+        &state,
+        auth.account.id,
+        device_id,
+        body.certifier_device_id,
+        &body.signature,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(device_view_with(&device, Some(&certificate))),
+    ))
+}
+
+/// `?after=N`: the versions after N (0 for all).
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct RostersQuery {
+    /// Only versions above this one; 0 (the default) for every version.
+    #[serde(default)]
+    pub after: u64,
+}
+
+/// Query parameters whose rejections speak the API's error format.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
+        ApiError::bad_request(
+            "invalid_query",
+            format!(
+                "{}: after is a roster version number",
+                rejection.body_text()
+            ),
+        )
+    }
+}
+
+/// The household's signed roster versions after `after`, oldest first, at most 200 at a
+/// time (ask again after the last one), so that a new device checks the chain from
+/// version 1 itself.
+#[utoipa::path(get, path = "/api/v1/households/{household_id}/rosters", tag = TAG,
+    params(("household_id" = String, Path, format = Uuid), RostersQuery),
+    responses((status = 200, body = [RosterView]), (status = 403, body = ErrorBody), (status = 404, description = "Not a member", body = ErrorBody)))]
+pub async fn roster_versions(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(household_id): Path<HouseholdId>,
+    Query(query): Query<RostersQuery>,
+) -> ApiResult<Json<Vec<RosterView>>> {
+    let rosters = keys::rosters_after(&state, household_id, auth.account.id, query.after).await?;
+    Ok(Json(rosters.iter().map(roster_view).collect()))
 }

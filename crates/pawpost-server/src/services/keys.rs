@@ -6,9 +6,10 @@ use super::{clean_name, InvalidBase64, MembershipError, NameError};
 use crate::audit::{record, AuditAction, Event};
 use crate::relay::{self, Note};
 use crate::state::AppState;
-use pawpost_crypto::{PublicIdentity, SignedRoster};
+use pawpost_crypto::{PublicIdentity, SignedRoster, CERTIFICATE_SIGNATURE_LEN};
 use pawpost_domain::{AccountId, Device, DeviceId, DeviceKind, HouseholdId, Role, StoredRoster};
-use pawpost_store::StoreError;
+use pawpost_store::{DeviceCertificate, StoreError};
+use std::collections::HashMap;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -41,6 +42,30 @@ pub enum KeyError {
 }
 
 pub type KeyResult<T> = Result<T, KeyError>;
+
+/// Most roster versions one answer of [`rosters_after`] holds; a client asks again after
+/// the last one it got.
+pub const ROSTER_PAGE_SIZE: usize = 200;
+
+/// Why a device certificate was not kept.
+#[derive(Debug, thiserror::Error)]
+pub enum CertificateError {
+    /// Either device is not one of the caller's: the same answer as for no device at all.
+    #[error("device not found")]
+    NotFound,
+    #[error(
+        "a device cannot vouch for itself: confirm the new device from another of your devices"
+    )]
+    SameDevice,
+    #[error(transparent)]
+    InvalidBase64(#[from] InvalidBase64),
+    #[error("the confirmation does not match this device's keys; show the link code again on the new device and confirm it from an existing one")]
+    BadCertificate,
+    #[error("this device has already been confirmed by another of your devices")]
+    AlreadyCertified,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// The domain's id of the device a protocol id names (the same 16 bytes).
 pub fn domain_device_id(id: pawpost_crypto::DeviceId) -> DeviceId {
@@ -136,21 +161,34 @@ pub async fn publish_roster(
     if roster.household_id.0 != *household.0.as_bytes() {
         return Err(refused("it names another household"));
     }
+    let previous = match state.store.latest_roster(household).await? {
+        None => None,
+        Some(prev) => Some(
+            SignedRoster::decode(&prev.signed)
+                .map_err(|e| StoreError::Backend(format!("stored roster does not decode: {e}")))?,
+        ),
+    };
     let signer = state
         .store
         .device(domain_device_id(signed.signer()))
         .await?;
-    if signer.and_then(|d| d.account_id) != Some(account) {
+    let yours = match signer {
+        Some(device) => device.account_id == Some(account),
+        // The household's recovery key is no registered device: it is the caller's when
+        // the version before lists it with the caller's account.
+        None => previous
+            .as_ref()
+            .and_then(|prev| prev.unverified_roster().member(signed.signer()))
+            .is_some_and(|m| {
+                m.role == pawpost_crypto::Role::Recovery && m.account_id.0 == *account.0.as_bytes()
+            }),
+    };
+    if !yours {
         return Err(KeyError::NotYourDevice);
     }
-    let previous = state.store.latest_roster(household).await?;
     match &previous {
         None => signed.verify_genesis().map(drop),
-        Some(prev) => {
-            let prev = SignedRoster::decode(&prev.signed)
-                .map_err(|e| StoreError::Backend(format!("stored roster does not decode: {e}")))?;
-            signed.verify_successor(&prev).map(drop)
-        }
+        Some(prev) => signed.verify_successor(prev).map(drop),
     }
     .map_err(refused)?;
     let stored = StoredRoster {
@@ -177,4 +215,92 @@ pub async fn publish_roster(
         Err(StoreError::Conflict(_)) => Err(KeyError::RosterVersionTaken),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The household's signed roster versions after `after`, oldest first, at most
+/// [`ROSTER_PAGE_SIZE`]: a new device checks the chain from version 1.
+pub async fn rosters_after(
+    state: &AppState,
+    household: HouseholdId,
+    account: AccountId,
+    after: u64,
+) -> KeyResult<Vec<StoredRoster>> {
+    active_membership(state, household, account).await?;
+    let mut rosters = state.store.rosters_since(household, after).await?;
+    rosters.truncate(ROSTER_PAGE_SIZE);
+    Ok(rosters)
+}
+
+/// The certificates of those of `devices` that have one, by device.
+pub async fn certificates_of(
+    state: &AppState,
+    devices: &[Device],
+) -> KeyResult<HashMap<DeviceId, DeviceCertificate>> {
+    let ids: Vec<DeviceId> = devices.iter().map(|d| d.id).collect();
+    Ok(state
+        .store
+        .device_certificates(&ids)
+        .await?
+        .into_iter()
+        .map(|c| (c.device_id, c))
+        .collect())
+}
+
+/// The device of `account` with this id; any other answer is "not found".
+async fn own_device(
+    state: &AppState,
+    account: AccountId,
+    id: DeviceId,
+) -> Result<(Device, PublicIdentity), CertificateError> {
+    let device = state
+        .store
+        .device(id)
+        .await?
+        .filter(|d| d.account_id == Some(account))
+        .ok_or(CertificateError::NotFound)?;
+    let identity = PublicIdentity::decode(&device.identity)
+        .map_err(|e| StoreError::Backend(format!("stored identity does not decode: {e}")))?;
+    Ok((device, identity))
+}
+
+/// Keeps the certificate by which `certifier`, one of `account`'s devices, vouches for
+/// `device`, another of them (docs/ENVELOPE.md, "Device certificates"), once its
+/// signature verifies against the certifier's registered identity. One per device.
+pub async fn certify_device(
+    state: &AppState,
+    account: AccountId,
+    device: DeviceId,
+    certifier: DeviceId,
+    signature: &str,
+) -> Result<(Device, DeviceCertificate), CertificateError> {
+    let (certified_device, certified) = own_device(state, account, device).await?;
+    let (_, signer) = own_device(state, account, certifier).await?;
+    if device == certifier {
+        return Err(CertificateError::SameDevice);
+    }
+    let signature: [u8; CERTIFICATE_SIGNATURE_LEN] = super::decode_b64("signature", signature)?
+        .try_into()
+        .map_err(|_| CertificateError::BadCertificate)?;
+    let account_id = pawpost_crypto::AccountId(*account.0.as_bytes());
+    if !pawpost_crypto::verify_certificate(&signer, account_id, &certified, &signature) {
+        return Err(CertificateError::BadCertificate);
+    }
+    let certificate = DeviceCertificate {
+        device_id: device,
+        certifier_device_id: certifier,
+        signature,
+        created_at: OffsetDateTime::now_utc(),
+    };
+    match state.store.add_device_certificate(&certificate).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => return Err(CertificateError::AlreadyCertified),
+        Err(StoreError::NotFound(_)) => return Err(CertificateError::NotFound),
+        Err(e) => return Err(e.into()),
+    }
+    record(
+        state,
+        Event::new(AuditAction::DeviceLinked).by(account).on(device),
+    )
+    .await;
+    Ok((certified_device, certificate))
 }

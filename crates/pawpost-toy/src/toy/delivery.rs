@@ -81,6 +81,8 @@ impl Toy {
         let sender = match roster.member(header.sender) {
             None => return Err(fail(RejectReason::UnknownSender)),
             Some(m) if !m.is_approved() => return Err(fail(RejectReason::SenderBlocked)),
+            // The household's recovery key signs rosters only: it never sends.
+            Some(m) if !m.may_send() => return Err(fail(RejectReason::UnknownSender)),
             Some(m) => m.public_identity(),
         };
         if header.recipient_index(self.device_id()).is_none() {

@@ -28,7 +28,8 @@ impl Toy {
             self.refuse_roster(version, roster_refusal(e), out);
             return;
         }
-        // verify_successor found the signer as an approved owner of the current roster.
+        // verify_successor found the signer as an approved owner (or the recovery key) of
+        // the current roster.
         let pinned = household
             .roster()
             .member(signed.signer())
@@ -61,11 +62,12 @@ impl Toy {
             // The household now encrypts to the new keys: the old ones can go.
             self.retired_keys = None;
         }
-        // A pinned owner vouches for the owners it lists; a removed owner is unpinned.
+        // A pinned signer vouches for the owners and the recovery key it lists; a removed
+        // one is unpinned.
         let pinned_owners = roster
             .members
             .iter()
-            .filter(|m| m.is_approved_owner())
+            .filter(|m| m.may_sign_rosters())
             .map(|m| m.ed25519_pub)
             .collect();
         let approvals_needed = roster.settings.parent_approves_before_play;

@@ -9,6 +9,7 @@ mod pairing;
 mod persistence;
 mod reconnect;
 mod recording;
+mod recovery;
 mod reset;
 mod rotation;
 mod settings;

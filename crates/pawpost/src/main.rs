@@ -264,8 +264,9 @@ struct ServeArgs {
 
     /// The URL people use to reach this server; used in invitation links. An https:// URL
     /// also turns on HSTS (for TLS ended at a proxy), and the web app's changes must then
-    /// come from an https:// page [default: http://<listen>, or https://<listen> with
-    /// --tls-cert].
+    /// come from an https:// page. Passkeys belong to its host: a loopback address stands
+    /// for localhost, and another bare IP address turns passkeys off [default:
+    /// http://<listen>, or https://<listen> with --tls-cert].
     #[arg(long, env = "PAWPOST_PUBLIC_URL")]
     public_url: Option<String>,
 

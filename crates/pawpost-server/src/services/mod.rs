@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod households;
 pub mod keys;
 pub mod messages;
+pub mod passkeys;
 pub mod toys;
 
 use pawpost_store::StoreError;

@@ -21,7 +21,7 @@
 //! Recovery material is an opaque blob of at most [`MAX_RECOVERY_MATERIAL_BYTES`] that
 //! the browser encrypted with a key derived from the passkey's PRF output, which never
 //! leaves the browser: the server keeps ciphertext it cannot open.
-use super::accounts::{open_session, AccountError, SignedIn};
+use super::accounts::{open_session, send_verification_link, AccountError, SignedIn};
 use super::{clean_name, NameError};
 use crate::audit::{record, AuditAction, Event};
 use crate::ratelimit::{address_key, KeyHash, LimitName};
@@ -454,6 +454,10 @@ pub async fn finish_sign_up(
     )
     .await;
     tracing::info!(account = %account.id, "account created with a passkey");
+    // As at a password sign-up: the account works without it, and asks again from the app.
+    if let Err(e) = send_verification_link(state, &account, account.created_at).await {
+        tracing::warn!(account = %account.id, error = %e, "no link to confirm the email address was sent at sign-up");
+    }
     let signed_in = open_session(state, account, client, user_agent).await?;
     Ok(PasskeySignedIn {
         signed_in,

@@ -365,9 +365,10 @@ export async function verifyEmailView(app) {
   const onward = app.account
     ? h('p', {}, h('a', { href: '/', 'data-link': true, text: 'Go to your households' }))
     : h('p', {}, h('a', { href: '/signin', 'data-link': true, text: 'Sign in' }));
+  // Signed out, whether the address is confirmed (perhaps by another link) is unknown here.
   const askAgain = app.account
-    ? 'Ask for a new link with the "Send the link again" button on your households page.'
-    : 'Sign in, then ask for a new link with the "Send the link again" button on your households page.';
+    ? 'Your email address is not confirmed yet. Ask for a new link with the "Send the link again" button on your households page.'
+    : 'If your email address is not confirmed yet, sign in, then ask for a new link with the "Send the link again" button on your households page.';
   const confirmed = () =>
     h('section', { class: 'auth' }, h('h1', { text: 'Email address confirmed' }), h('p', { class: 'notice', role: 'status', text: 'Thank you, your email address is confirmed.' }), onward);
   /** Whether the signed-in account's address is confirmed now, as the server says. */
@@ -384,9 +385,10 @@ export async function verifyEmailView(app) {
   /**
    * @param {string} heading
    * @param {string} why
+   * @param {string} [todo]
    */
-  const refused = (heading, why) =>
-    h('section', { class: 'auth' }, h('h1', { text: heading }), h('div', { class: 'card' }, h('p', { class: 'error', role: 'alert', text: why }), h('p', { text: askAgain })), onward);
+  const refused = (heading, why, todo = askAgain) =>
+    h('section', { class: 'auth' }, h('h1', { text: heading }), h('div', { class: 'card' }, h('p', { class: 'error', role: 'alert', text: why }), h('p', { text: todo })), onward);
   if (!token) {
     if (app.account?.email_verified) return confirmed();
     return refused('This link is incomplete', 'This link has no code in it. Open the link from the email once more.');
@@ -398,13 +400,13 @@ export async function verifyEmailView(app) {
     return confirmed();
   } catch (err) {
     if (!(err instanceof ApiError && (err.code === 'verification_link_invalid' || err.code === 'verification_link_expired'))) {
-      return refused('Your email address is not confirmed yet', troubleWords(err) ?? 'Something went wrong. Reload this page in a moment to try again.');
+      return refused('Your email address is not confirmed yet', troubleWords(err) ?? 'Something went wrong. Try again in a moment.', 'The link still works: reload this page to try it again.');
     }
     sessionStorage.removeItem(VERIFY_KEY);
     if (await nowConfirmed()) return confirmed();
     return err.code === 'verification_link_expired'
-      ? refused('This link is too old', `This link is more than ${VERIFY_LINK_DAYS} days old, so it no longer works. Your email address is not confirmed yet.`)
-      : refused('This link no longer works', 'This link was already used, or it is not complete. Your email address is not confirmed yet.');
+      ? refused('This link is too old', `This link is more than ${VERIFY_LINK_DAYS} days old, so it no longer works.`)
+      : refused('This link no longer works', 'This link was already used, or it is not complete.');
   }
 }
 

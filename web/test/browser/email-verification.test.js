@@ -111,7 +111,7 @@ test('the emailed link confirms the address, and the households page stops askin
   await page.getByRole('heading', { name: 'Sign in to pawpost' }).waitFor();
   await page.goto(first);
   await page.getByRole('alert').filter({ hasText: 'This link was already used, or it is not complete.' }).waitFor();
-  await page.getByText('Sign in, then ask for a new link').waitFor();
+  await page.getByText('If your email address is not confirmed yet, sign in, then ask for a new link').waitFor();
   await page.getByRole('link', { name: 'Sign in' }).first().waitFor();
   await screenshot(page, 'email-verification-link-used');
   assert.deepEqual(browser.errors, []);

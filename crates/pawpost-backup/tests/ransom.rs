@@ -9,10 +9,13 @@ use pawpost_backup::{
     backup, restore, restore_with_options, verify, BackupError, Phase, Progress, RestoreOptions,
 };
 use pawpost_blob_s3::{ConfigError, OpenError, S3BlobStore};
-use pawpost_server::config::PASSWORD_RESET_TTL;
+use pawpost_server::config::{
+    EMAIL_VERIFICATIONS_PER_DAY, EMAIL_VERIFICATION_TTL, EMAIL_VERIFICATION_WINDOW,
+    PASSWORD_RESET_TTL,
+};
 use pawpost_server::tokens::{new_token, token_hash};
 use pawpost_storage::{BlobUrl, StorageConfig, UrlError};
-use pawpost_store::{BlobKey, BlobStore, PasswordReset};
+use pawpost_store::{BlobKey, BlobStore, EmailVerification, PasswordReset};
 use pawpost_testkit::moto::{test_env, MotoServer};
 use reqwest::StatusCode;
 use std::cell::Cell;
@@ -121,6 +124,24 @@ async fn ransom_story(postgres: Option<String>, bucket: Option<&MotoServer>) {
         })
         .await
         .unwrap();
+    // And a live link to confirm her email address.
+    let verify_token = new_token();
+    let kept = server
+        .state
+        .store
+        .create_email_verification(
+            &EmailVerification {
+                token_hash: token_hash(&verify_token),
+                account_id: mum_account.id,
+                created_at: now,
+                expires_at: now + EMAIL_VERIFICATION_TTL,
+            },
+            EMAIL_VERIFICATIONS_PER_DAY,
+            now - EMAIL_VERIFICATION_WINDOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(kept, None);
     let before = family.visible_state(&family.mum).await;
     let listed_before = message_ids(&family.mum, &family.home).await;
     assert_eq!(listed_before.len(), 5);
@@ -281,6 +302,25 @@ async fn ransom_story(postgres: Option<String>, bucket: Option<&MotoServer>) {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
     assert_eq!(answer["error"], "reset_link_invalid");
+    assert_eq!(
+        server
+            .state
+            .store
+            .email_verification(&token_hash(&verify_token))
+            .await
+            .unwrap(),
+        None,
+        "the backup left the link to confirm the address out"
+    );
+    let (status, answer) = Client::anonymous(&base)
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/email-verifications/confirm",
+            Some(serde_json::json!({ "token": verify_token })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["error"], "verification_link_invalid");
     assert_eq!(family.visible_state(&mum).await, before);
     let listed_after = message_ids(&gran, &family.home).await;
     for id in &listed_before {

@@ -20,7 +20,14 @@
 //                   "retention_days" },
 //                   "members": [{ "device_id", "account_id", "role", "status",
 //                                 "x25519_pub", "ed25519_pub" }] } }
-//     (the layout of the roster vectors) prints the signed roster.
+//     (the layout of the roster vectors) prints the signed roster. With
+//     "recovery_code": "<20 code bytes hex>" instead of "signer", the household's recovery
+//     key of that code signs.
+//
+//   node web/tools/seal.mjs sign-certificate  request:
+//     { "certifier": "<device secret hex>", "account_id": hex,
+//       "identity": "<certified public identity, 81 bytes hex>" }
+//     prints the certificate's signature.
 //
 // Numbers may also be given as decimal strings, for u64 values beyond 2^53.
 import { text } from 'node:stream/consumers';
@@ -32,7 +39,9 @@ import {
   encodeSignedRoster,
   fromHex,
   PawpostCryptoError,
+  recoverySigner,
   sealEnvelope,
+  signCertificate,
   signRoster,
   toHex,
 } from '../js/crypto/index.js';
@@ -118,14 +127,33 @@ async function signRosterRequest(request) {
       ed25519Pub: fromHex(m.ed25519_pub),
     })),
   };
-  return encodeSignedRoster(await signRoster(roster, await signerKeys(request.signer)));
+  const signer =
+    request.recovery_code === undefined
+      ? await signerKeys(request.signer)
+      : (await recoverySigner(fromHex(request.recovery_code))).keys;
+  return encodeSignedRoster(await signRoster(roster, signer));
 }
 
-const modes = { seal, 'sign-roster': signRosterRequest };
+/**
+ * @param {any} request
+ * @returns {Promise<Uint8Array>}
+ */
+async function signCertificateRequest(request) {
+  const certifier = await signerKeys(request.certifier);
+  return signCertificate(certifier, fromHex(request.account_id), fromHex(request.identity));
+}
+
+const modes = {
+  seal,
+  'sign-roster': signRosterRequest,
+  'sign-certificate': signCertificateRequest,
+};
 const mode = process.argv[2] ?? 'seal';
 
 try {
-  if (!Object.hasOwn(modes, mode)) throw new Error(`unknown mode ${mode}; use seal or sign-roster`);
+  if (!Object.hasOwn(modes, mode)) {
+    throw new Error(`unknown mode ${mode}; use seal, sign-roster or sign-certificate`);
+  }
   const request = JSON.parse(await text(process.stdin));
   const out = await modes[/** @type {keyof typeof modes} */ (mode)](request);
   process.stdout.write(`${toHex(out)}\n`);

@@ -1,6 +1,7 @@
 //! The browser implementation (`web/js/crypto`) against this crate, in the direction the
-//! committed vectors do not cover: envelopes sealed and rosters signed by JavaScript must
-//! open and verify here, and must equal this crate's bytes when both use the same randomness.
+//! committed vectors do not cover: envelopes sealed, rosters signed (by a device or the
+//! recovery key) and device certificates made by JavaScript must open and verify here, and
+//! must equal this crate's bytes when both use the same randomness.
 //!
 //! Runs `node web/tools/seal.mjs`. Without Node.js 20 or later on PATH the tests are
 //! recorded as skipped, and fail in CI (`CI` set) or with `PAWPOST_REQUIRE_NODE=1`.
@@ -13,9 +14,10 @@ use std::process::{Command, Stdio};
 
 use pawpost_crypto::rand_core::{Rng, SeedableRng};
 use pawpost_crypto::{
-    open, seal, AccountId, DeviceId, DeviceKeys, EnvelopePrefix, HouseholdId, HouseholdSettings,
-    MediaType, Member, MemberStatus, MessageId, MessageParams, OpenError, PublicIdentity,
-    QuietHours, Role, Roster, RosterError, SignedRoster, CHUNK_SIZE,
+    open, seal, sign_certificate, verify_certificate, AccountId, DeviceId, DeviceKeys,
+    EnvelopePrefix, HouseholdId, HouseholdSettings, MediaType, Member, MemberStatus, MessageId,
+    MessageParams, OpenError, PublicIdentity, QuietHours, RecoveryCode, RecoveryKey, Role, Roster,
+    RosterError, SignedRoster, CHUNK_SIZE,
 };
 use rand_chacha::ChaCha20Rng;
 use serde_json::{json, Value};
@@ -287,4 +289,76 @@ fn genesis_sorted(roster: &Roster) -> Roster {
     let mut sorted = roster.clone();
     sorted.members.sort_by_key(|m| m.device_id);
     sorted
+}
+
+#[test]
+fn recovery_signed_rosters_and_certificates_made_in_javascript_verify_here() {
+    if !node_available() {
+        return;
+    }
+    let mut rng = fresh_rng();
+    let owner = device(&mut rng);
+    let new_phone = device(&mut rng);
+    let mum = AccountId(random_id(&mut rng));
+    let code = RecoveryCode::generate(&mut rng);
+    let key = RecoveryKey::from_code(&code);
+    let genesis = Roster::genesis(
+        HouseholdId(random_id(&mut rng)),
+        HouseholdSettings {
+            quiet_hours: None,
+            timezone_offset_minutes: 0,
+            parent_approves_before_play: true,
+            retention_days: 30,
+        },
+        vec![
+            Member::new(&owner.public(), mum, Role::Owner, MemberStatus::Approved),
+            key.member(mum),
+        ],
+    );
+    let v1 = sign_in_js(&genesis, &owner);
+    v1.verify_genesis().unwrap();
+
+    let mut next = v1.unverified_roster().next_version();
+    next.members.push(Member::new(
+        &new_phone.public(),
+        mum,
+        Role::Owner,
+        MemberStatus::Approved,
+    ));
+    let request =
+        json!({"recovery_code": hex::encode(code.as_bytes()), "roster": roster_json(&next)});
+    let bytes = run_tool("sign-roster", &request);
+    assert_eq!(
+        bytes,
+        SignedRoster::sign_with_recovery(&next, &key)
+            .unwrap()
+            .encode(),
+        "JavaScript and Rust sign different bytes with the recovery key"
+    );
+    let v2 = SignedRoster::decode(&bytes).unwrap();
+    assert_eq!(v2.signer(), key.device_id());
+    v2.verify_successor(&v1).expect("recovery-signed successor");
+
+    let request = json!({
+        "certifier": secret_hex(&owner),
+        "account_id": hex::encode(mum.as_bytes()),
+        "identity": hex::encode(new_phone.public().encode()),
+    });
+    let signature: [u8; 64] = run_tool("sign-certificate", &request).try_into().unwrap();
+    assert_eq!(
+        signature,
+        sign_certificate(&owner, mum, &new_phone.public())
+    );
+    assert!(verify_certificate(
+        &owner.public(),
+        mum,
+        &new_phone.public(),
+        &signature
+    ));
+    assert!(!verify_certificate(
+        &owner.public(),
+        AccountId([0; 16]),
+        &new_phone.public(),
+        &signature
+    ));
 }

@@ -44,7 +44,8 @@ export function certificateInput(accountId, certifierId, identityBytes) {
  * @returns {Promise<Uint8Array>} the 64-byte signature
  */
 export function signCertificate(keys, accountId, identityBytes) {
-  return ed25519Sign(keys.ed25519Private, certificateInput(accountId, keys.deviceId, identityBytes));
+  const input = certificateInput(accountId, keys.deviceId, identityBytes);
+  return ed25519Sign(keys.ed25519Private, input);
 }
 
 /**

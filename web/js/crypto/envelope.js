@@ -279,7 +279,9 @@ export async function verifySenderInRoster(prefix, roster) {
   // The recovery key signs rosters only: it never sends.
   const member = roster.members.find(
     (m) =>
-      m.status === 'approved' && m.role !== 'recovery' && bytesEqual(m.deviceId, prefix.header.sender),
+      m.status === 'approved' &&
+      m.role !== 'recovery' &&
+      bytesEqual(m.deviceId, prefix.header.sender),
   );
   if (!member) fail('sender_not_approved', 'the sender is not an approved member of the household');
   const sender = {

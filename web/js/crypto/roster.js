@@ -155,7 +155,11 @@ export function encodeRoster(roster) {
       .u8(role + 1)
       .u8(status + 1)
       // A recovery key receives nothing: its X25519 key is always written as zeros.
-      .bytes(m.role === 'recovery' ? new Uint8Array(32) : expectLength(m.x25519Pub, 32, 'member x25519Pub'))
+      .bytes(
+        m.role === 'recovery'
+          ? new Uint8Array(32)
+          : expectLength(m.x25519Pub, 32, 'member x25519Pub'),
+      )
       .bytes(expectLength(m.ed25519Pub, 32, 'member ed25519Pub'));
   }
   return w.finish();

@@ -8,7 +8,13 @@ import {
   signCertificate,
   verifyCertificate,
 } from '../../js/crypto/certificate.js';
-import { encodePublicIdentity } from '../../js/crypto/identity.js';
+import {
+  MediaType,
+  parseEnvelopePrefix,
+  sealEnvelope,
+  verifySenderInRoster,
+} from '../../js/crypto/envelope.js';
+import { deviceKeysFromSecret, encodePublicIdentity } from '../../js/crypto/identity.js';
 import {
   formatRecoveryCode,
   generateRecoveryCode,
@@ -180,3 +186,34 @@ for (const c of file.link_codes) {
     assert.match(c.link_code, /^\d{4} \d{4} \d{4} \d{4}$/);
   });
 }
+
+test('the recovery key never sends, and nothing is sealed to it', async () => {
+  const household = file.codes.find((/** @type {any} */ c) => c.name === 'household');
+  const code = fromHex(household.code_bytes);
+  const recovery = await recoverySigner(code);
+  const v1 = decodeSignedRoster(fromHex(file.rosters[0].signed_roster));
+  const member = v1.roster.members.find((m) => m.role === 'recovery');
+  assert.ok(member);
+  const mum = await deviceFrom(file, 'mum');
+  const params = {
+    messageId: fromHex('3e3e3e3e3e3e403e803e3e3e3e3e0001'),
+    householdId: v1.roster.householdId,
+    createdAtMs: Date.UTC(2026, 0, 2),
+    mediaType: MediaType.OGG_OPUS,
+    durationMs: 1000,
+    recipients: [mum.public, member],
+  };
+  await rejectsWith(() => sealEnvelope(mum, params, new Uint8Array(10)), 'invalid_recipient_key');
+
+  // Whoever holds the code could sign an envelope in its name: it is refused.
+  const holder = await deviceKeysFromSecret({
+    deviceId: recovery.deviceId,
+    x25519Secret: new Uint8Array(32).fill(1),
+    ed25519Seed: await recoverySeed(code),
+  });
+  assert.deepEqual(holder.public.ed25519Pub, member.ed25519Pub);
+  const toMum = { ...params, recipients: [mum.public] };
+  const envelope = await sealEnvelope(holder, toMum, new Uint8Array(10));
+  const { prefix } = parseEnvelopePrefix(envelope);
+  await rejectsWith(() => verifySenderInRoster(prefix, v1.roster), 'sender_not_approved');
+});

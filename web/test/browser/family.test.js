@@ -242,7 +242,7 @@ test('settings become a new signed roster version; the security page lists sessi
   await page.getByRole('heading', { name: 'Sign in to pawpost' }).waitFor();
   await page.getByLabel('Email').fill('parent@example.com');
   await page.getByLabel('Password', { exact: true }).fill(STRONG);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.getByRole('heading', { name: 'Messages with Mia Zephyrine' }).waitFor();
   assert.deepEqual(parent.errors, []);
 });

@@ -334,7 +334,7 @@ export class StoryFamily {
     await page.goto(`${this.server.url}/signin`);
     await page.getByLabel('Email').fill(person.email);
     await page.getByLabel('Password', { exact: true }).fill(person.password ?? STRONG);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await households.waitFor();
   }
 

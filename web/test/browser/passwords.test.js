@@ -72,7 +72,7 @@ async function mails(to, subject, count = 1) {
 async function signIn(page, password) {
   await page.getByLabel('Email').fill(EMAIL);
   await page.getByLabel('Password', { exact: true }).fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
 }
 
 test('a forgotten password is replaced through the emailed link, which works once', { timeout: 120000 }, async () => {

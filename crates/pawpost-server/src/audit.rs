@@ -57,6 +57,9 @@ audit_actions! {
     DeviceLinked = "device_linked",
     /// A member registered a device's public keys.
     DeviceRegistered = "device_registered",
+    /// A member deleted one of their own devices (lost, or no longer used); the target is
+    /// the device.
+    DeviceRemoved = "device_removed",
     /// The account's email address was confirmed: a link sent to it was opened (one to
     /// confirm it, or one to choose a new password).
     EmailVerified = "email_verified",

@@ -121,6 +121,7 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(keys::register_device, keys::my_devices))
         .routes(routes!(keys::household_devices))
         .routes(routes!(keys::certify_device))
+        .routes(routes!(keys::remove_device))
         .routes(routes!(keys::roster_versions))
         .routes(routes!(keys::get_roster, keys::publish_roster))
         .routes(routes!(messages::upload, messages::list))
@@ -321,6 +322,10 @@ where
         password_resets_per_address: ratelimit::Limiter::new(config::RateLimit {
             max: config::PASSWORD_RESETS_PER_ADDRESS,
             window: config::PASSWORD_RESET_WINDOW,
+        }),
+        passkey_ceremonies_per_address: ratelimit::Limiter::new(config::RateLimit {
+            max: services::passkeys::CEREMONIES_PER_ADDRESS,
+            window: services::passkeys::CEREMONY_WINDOW,
         }),
     });
     let listener = TcpListener::bind(config.listen)

@@ -99,6 +99,7 @@ async fn the_openapi_document_lists_every_route() {
         ("/api/v1/devices", "get"),
         ("/api/v1/households/{household_id}/devices", "get"),
         ("/api/v1/devices/{device_id}/certificate", "post"),
+        ("/api/v1/devices/{device_id}", "delete"),
         ("/api/v1/households/{household_id}/rosters", "get"),
         ("/api/v1/households/{household_id}/roster", "get"),
         ("/api/v1/households/{household_id}/roster", "post"),

@@ -49,6 +49,21 @@ pub(crate) async fn devices_of_account(
     fetch_all(pool, query).await
 }
 
+pub(crate) async fn delete_member_device(
+    pool: &PgPool,
+    account: AccountId,
+    id: DeviceId,
+) -> StoreResult<bool> {
+    let done =
+        sqlx::query("DELETE FROM devices WHERE id = $1 AND account_id = $2 AND kind = 'member'")
+            .bind(id.0)
+            .bind(account.0)
+            .execute(pool)
+            .await
+            .map_err(backend)?;
+    Ok(done.rows_affected() > 0)
+}
+
 pub(crate) async fn devices_of_household(
     pool: &PgPool,
     household: HouseholdId,

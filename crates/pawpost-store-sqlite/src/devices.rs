@@ -51,6 +51,21 @@ pub(crate) async fn devices_of_account(
     fetch_all(pool, query).await
 }
 
+pub(crate) async fn delete_member_device(
+    pool: &SqlitePool,
+    account: AccountId,
+    id: DeviceId,
+) -> StoreResult<bool> {
+    let done =
+        sqlx::query("DELETE FROM devices WHERE id = ? AND account_id = ? AND kind = 'member'")
+            .bind(id.to_string())
+            .bind(account.to_string())
+            .execute(pool)
+            .await
+            .map_err(backend)?;
+    Ok(done.rows_affected() > 0)
+}
+
 pub(crate) async fn devices_of_household(
     pool: &SqlitePool,
     household: HouseholdId,

@@ -70,6 +70,7 @@ macro_rules! impl_metadata_store {
             devices::create_device(device: &Device) -> ();
             devices::device(id: DeviceId) -> Option<Device>;
             devices::devices_of_account(account: AccountId) -> Vec<Device>;
+            devices::delete_member_device(account: AccountId, id: DeviceId) -> bool;
             devices::devices_of_household(household: HouseholdId) -> Vec<Device>;
             devices::update_device_identity(id: DeviceId, identity: &[u8]) -> ();
             devices::latest_roster(household: HouseholdId) -> Option<StoredRoster>;

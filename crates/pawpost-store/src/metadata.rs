@@ -251,6 +251,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn create_device(&self, device: &Device) -> StoreResult<()>;
     async fn device(&self, id: DeviceId) -> StoreResult<Option<Device>>;
     async fn devices_of_account(&self, account: AccountId) -> StoreResult<Vec<Device>>;
+    /// Deletes one of `account`'s own devices (never a toy), with its certificate; false
+    /// if the account has no such device.
+    async fn delete_member_device(&self, account: AccountId, id: DeviceId) -> StoreResult<bool>;
     /// Member devices of the household's approved members, and the toys paired with it.
     async fn devices_of_household(&self, household: HouseholdId) -> StoreResult<Vec<Device>>;
 

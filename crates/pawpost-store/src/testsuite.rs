@@ -811,6 +811,16 @@ async fn devices_rosters_and_messages(store: &dyn MetadataStore) {
     );
     assert!(!in_home.contains(&stranger.id));
 
+    // A person deletes their own lost device: never someone else's, never a toy.
+    let lost = device(Some(mum.id), None, DeviceKind::Member);
+    store.create_device(&lost).await.unwrap();
+    assert!(!store.delete_member_device(gran.id, lost.id).await.unwrap());
+    assert!(!store.delete_member_device(mum.id, toy.id).await.unwrap());
+    assert!(store.delete_member_device(mum.id, lost.id).await.unwrap());
+    assert!(store.device(lost.id).await.unwrap().is_none());
+    assert!(!store.delete_member_device(mum.id, lost.id).await.unwrap());
+    assert!(store.device(toy.id).await.unwrap().is_some());
+
     assert!(store.latest_roster(home.id).await.unwrap().is_none());
     for version in [1u64, 2] {
         let roster = StoredRoster {

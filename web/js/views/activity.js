@@ -74,6 +74,8 @@ export function describe(e, opts) {
       return ok(`A link to choose a new password was asked for${from}`);
     case 'device_linked':
       return ok(`A device of ${opts.own ? 'your' : 'the'} account vouched for a new one${from}`);
+    case 'device_removed':
+      return ok(`A device was removed from ${opts.own ? 'your' : 'the'} account${from}`);
     case 'device_registered':
       return ok(`New device added to ${opts.own ? 'your' : 'the'} account${from}`);
     case 'data_exported':

@@ -1,6 +1,7 @@
 // The household's recovery code: made (and replaced) on an owner's device, used on a new
 // browser to look after the household again when every earlier device is gone.
 import { generateRecoveryCode, parseRecoveryCode, PawpostCryptoError, recoveryMember, recoverySigner } from '../crypto/index.js';
+import { api } from '../api.js';
 import { syncRoster } from '../household-keys.js';
 import { bytesUuid, h, sameBytes, uuidBytes } from '../util.js';
 import { loadHousehold } from './context.js';
@@ -160,6 +161,8 @@ function useCodeView(app, ctx, back) {
       if (!app.device) throw new Error('This browser has no keys yet; reload the page.');
       const removeDevices = boxes.filter((b) => b.box.checked).map((b) => b.box.value);
       await syncRoster(ctx.id, app.device.keys, { signer: signer.keys, removeDevices });
+      // The lost devices leave the account too, so that nobody is asked to trust them again.
+      for (const id of removeDevices) await api('DELETE', `/api/v1/devices/${id}`).catch(() => {});
       app.flash(`This browser now looks after ${name}.${removeDevices.length ? ' The lost devices are taken out.' : ''}`);
       app.navigate(`/households/${ctx.id}/family`, true);
     } catch (e) {

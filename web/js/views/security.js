@@ -270,6 +270,47 @@ function deleteSection(app) {
   );
 }
 
+/**
+ * "Remove" for one of the account's other devices (a lost phone, an old browser), asked
+ * twice. A parent's device then takes it out of the household keys.
+ * @param {{ device_id: string, label: string }} d
+ */
+function removeDeviceButton(d) {
+  const error = h('p', { class: 'error', role: 'alert' });
+  const start = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'danger', text: 'Remove', 'aria-label': `Remove ${d.label}` }));
+  const yes = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'danger', text: `Yes, remove ${d.label}` }));
+  const no = h('button', { type: 'button', text: 'Keep it' });
+  const ask = h(
+    'div',
+    { class: 'card confirm', hidden: true },
+    h('p', { text: `${d.label} will no longer send or hear messages once a parent's device next opens pawpost. Do this for a lost or old device.` }),
+    h('div', { class: 'row' }, yes, no),
+  );
+  start.addEventListener('click', () => {
+    ask.hidden = false;
+    start.hidden = true;
+    yes.focus();
+  });
+  no.addEventListener('click', () => {
+    ask.hidden = true;
+    start.hidden = false;
+    start.focus();
+  });
+  yes.addEventListener('click', async () => {
+    yes.disabled = true;
+    error.textContent = '';
+    try {
+      await api('DELETE', `/api/v1/devices/${d.device_id}`);
+      const li = yes.closest('li');
+      li?.replaceChildren(h('p', { class: 'status', role: 'status', text: `${d.label} is removed.` }));
+    } catch (e) {
+      error.textContent = `Not removed: ${e instanceof Error ? e.message : e}`;
+      yes.disabled = false;
+    }
+  });
+  return h('div', { class: 'device-remove' }, start, ask, error);
+}
+
 /** @param {import('../app.js').App} app */
 export async function securityView(app) {
   /** @type {[any[], any[], any[]]} */
@@ -296,6 +337,7 @@ export async function securityView(app) {
         h('strong', { text: d.label }), d.device_id === app.device?.id ? ' (this browser)' : null,
         h('div', { class: 'fingerprint' }, 'Fingerprint: ', h('code', { text: d.fingerprint })),
         h('div', { class: 'muted', text: `added ${formatTime(d.created_at)}` }),
+        d.device_id === app.device?.id ? null : removeDeviceButton(d),
       ),
     ),
   );

@@ -66,7 +66,7 @@ async function signIn(page, email, password = STRONG) {
   await page.goto(`${server.url}/signin`);
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password', { exact: true }).fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.getByRole('heading', { name: 'Your households' }).waitFor();
 }
 
@@ -166,6 +166,14 @@ test('(a) the parent saves the recovery code, loses the browser, and looks after
   const mine = newDevice.find((/** @type {any} */ d) => after.some((m) => m.deviceId === d.device_id && m.role === 'owner'));
   assert.ok(mine, 'the new browser is an owner device in the roster');
   assert.ok(!after.some((m) => m.deviceId === oldParentDevice), 'the lost device is taken out');
+  const listed = await apiGet(p, server, '/api/v1/devices');
+  assert.ok(!listed.some((/** @type {any} */ d) => d.device_id === oldParentDevice), 'and off the account, so nobody is asked to approve it again');
+
+  // The child's name was sealed before this browser existed: the parent types it again.
+  await p.getByText("Your child's name was saved on a device this browser cannot read").waitFor();
+  await p.getByLabel("Child's name").fill('Emil');
+  await p.getByRole('button', { name: 'Save name' }).click();
+  await statusSays(p, 'The name is saved', server);
 
   // The new browser approves a new relative; the toy plays her message.
   const aunt = await freshBrowser();

@@ -57,7 +57,7 @@ fn certificate_view(c: &DeviceCertificate) -> CertificateView {
     }
 }
 
-/// A device's view without its certificate (toys, which are never certified, and exports).
+/// A device's view without its certificate: for toys, which are never certified.
 pub fn device_view(d: &Device) -> DeviceView {
     device_view_with(d, None)
 }
@@ -78,7 +78,8 @@ fn device_view_with(d: &Device, certificate: Option<&DeviceCertificate>) -> Devi
     }
 }
 
-fn device_views(
+/// The views of `devices`, each with its certificate if it has one.
+pub fn device_views(
     devices: &[Device],
     certificates: &HashMap<DeviceId, DeviceCertificate>,
 ) -> Vec<DeviceView> {
@@ -120,6 +121,23 @@ pub async fn my_devices(
     let devices = keys::devices_of_account(&state, auth.account.id).await?;
     let certificates = keys::certificates_of(&state, &devices).await?;
     Ok(Json(device_views(&devices, &certificates)))
+}
+
+/// Delete one of the caller's own devices (a lost phone, a browser no longer used). Its
+/// keys stay in a household's roster until an owner signs the next version.
+#[utoipa::path(delete, path = "/api/v1/devices/{device_id}", tag = TAG,
+    params(("device_id" = String, Path, format = Uuid)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, description = "Not one of the caller's devices", body = ErrorBody)))]
+pub async fn remove_device(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(device_id): Path<DeviceId>,
+) -> ApiResult<StatusCode> {
+    if keys::remove_device(&state, auth.account.id, device_id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("device"))
+    }
 }
 
 /// The devices of the household's approved members and its toys, for building rosters.

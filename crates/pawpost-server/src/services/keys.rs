@@ -108,6 +108,22 @@ pub async fn register_device(
     }
 }
 
+/// Deletes one of `account`'s own devices (a lost phone, a browser no longer used): the
+/// server stops listing it, so no parent's device is asked to trust it again. A roster
+/// that lists it keeps doing so until an owner signs the next one; the web app takes it
+/// out in that same step. False if the account has no such device.
+pub async fn remove_device(state: &AppState, account: AccountId, id: DeviceId) -> KeyResult<bool> {
+    let removed = state.store.delete_member_device(account, id).await?;
+    if removed {
+        record(
+            state,
+            Event::new(AuditAction::DeviceRemoved).by(account).on(id),
+        )
+        .await;
+    }
+    Ok(removed)
+}
+
 /// `account`'s own devices.
 pub async fn devices_of_account(state: &AppState, account: AccountId) -> KeyResult<Vec<Device>> {
     Ok(state.store.devices_of_account(account).await?)

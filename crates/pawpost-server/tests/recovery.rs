@@ -266,6 +266,10 @@ async fn an_existing_device_vouches_for_a_new_one_of_the_same_account() {
     assert_eq!(view_of(&theirs, &phone)["certificate"], good);
     assert_eq!(view_of(&theirs, &tablet)["certificate"], Value::Null);
 
+    let (status, export) = mum.get("/api/v1/accounts/me/export").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(view_of(&export["devices"], &phone)["certificate"], good);
+
     let (status, activity) = mum.get("/api/v1/accounts/me/activity").await;
     assert_eq!(status, StatusCode::OK, "{activity}");
     let linked: Vec<&Value> = activity

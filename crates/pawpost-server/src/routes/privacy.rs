@@ -1,8 +1,8 @@
 //! A family's data given back and erased on request.
-use super::keys::device_view;
 use super::{rfc3339, AccountView};
 use crate::auth::{password_client, Auth, ClientAddr};
-use crate::error::{ApiResult, ErrorBody, Json, Path};
+use crate::error::{ApiError, ApiResult, ErrorBody, Json, Path};
+use crate::services::toys::ToyLeave;
 use crate::services::{accounts, households};
 use crate::state::AppState;
 use axum::extract::State;
@@ -49,17 +49,43 @@ pub async fn delete_account(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// What to do with the household's toys when it is deleted.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+pub struct DeleteHousehold {
+    /// An owner device's signed goodbye for each toy (see `DELETE
+    /// /api/v1/households/{household_id}/toys/{device_id}`): the toy gets it now or when it
+    /// next connects, forgets the household and can be paired again. A toy left out is
+    /// unpaired on the server only, and must be reset (paw held for 10 seconds) before it
+    /// can be paired again.
+    #[serde(default)]
+    pub leave: Vec<ToyLeave>,
+}
+
 /// Delete a household (owners only): members' places, invitations, rosters, every
-/// message and its blob; its toys are unpaired and can no longer connect.
+/// message and its blob. The body is optional (no body: no goodbyes); every goodbye in it
+/// is checked before anything is deleted.
 #[utoipa::path(delete, path = "/api/v1/households/{household_id}", tag = TAG,
     params(("household_id" = String, Path, format = Uuid)),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    request_body(content = DeleteHousehold, description = "Optional: the toys' signed goodbyes"),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, description = "A goodbye's signature is not an owner device's, or does not verify; nothing was deleted", body = ErrorBody)))]
 pub async fn delete_household(
     State(state): State<AppState>,
     auth: Auth,
     Path(household_id): Path<HouseholdId>,
+    body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
-    households::delete(&state, household_id, auth.account.id).await?;
+    let request: DeleteHousehold = if body.iter().all(u8::is_ascii_whitespace) {
+        DeleteHousehold::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::unprocessable(
+                "invalid_json",
+                format!("{e}: send no body, or a JSON body that matches the API document at /api/openapi.json"),
+            )
+        })?
+    };
+    households::delete(&state, household_id, auth.account.id, &request.leave).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -122,7 +148,10 @@ pub async fn export(State(state): State<AppState>, auth: Auth) -> ApiResult<impl
         exported_at: rfc3339(export.exported_at),
         account: AccountView::from(&auth.account),
         sessions: super::sessions::session_views(export.sessions, auth.session.id),
-        devices: export.devices.iter().map(device_view).collect(),
+        devices: super::keys::device_views(
+            &export.devices,
+            &crate::services::keys::certificates_of(&state, &export.devices).await?,
+        ),
         households,
     };
     Ok((

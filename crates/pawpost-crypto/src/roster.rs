@@ -308,8 +308,9 @@ impl Roster {
         }
     }
 
-    /// Canonical encoding (members sorted by device id). Decoding it back gives a roster
-    /// equal to this one once its members are sorted.
+    /// Canonical encoding (members sorted by device id, a recovery member's X25519 key
+    /// written as zeros). Decoding it back gives a roster equal to this one once its
+    /// members are sorted and any recovery member's X25519 key is zeroed.
     pub fn encode(&self) -> Vec<u8> {
         let mut members: Vec<&Member> = self.members.iter().collect();
         members.sort_by_key(|m| m.device_id);

@@ -35,6 +35,8 @@ pub struct Limits {
     pub toy_auth_failures_per_address: Limiter,
     pub password_resets_per_account: Limiter,
     pub password_resets_per_address: Limiter,
+    /// Passkey ceremonies started from one address (each keeps a row until it expires).
+    pub passkey_ceremonies_per_address: Limiter,
 }
 
 impl Limits {

@@ -14,7 +14,9 @@ use common::{Client, TestServer, GOOD_PASSWORD};
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
 use pawpost_server::config::RateLimit;
-use pawpost_server::services::passkeys::{CEREMONY_TTL, MAX_RECOVERY_MATERIAL_BYTES};
+use pawpost_server::services::passkeys::{
+    CEREMONIES_PER_ADDRESS, CEREMONY_TTL, MAX_RECOVERY_MATERIAL_BYTES,
+};
 use pawpost_store::PasskeyCeremony;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -190,6 +192,32 @@ impl SoftPasskey {
     }
 }
 
+/// Waits until the server's outbox holds a mail to `to` with `subject`.
+async fn wait_for_mail(server: &TestServer, to: &str, subject: &str) {
+    let outbox = server.data.path().join("data/outbox");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let found = std::fs::read_dir(&outbox).into_iter().flatten().any(|e| {
+            let text = e
+                .ok()
+                .and_then(|e| std::fs::read(e.path()).ok())
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            text.contains(&format!("To: {to}\r\n"))
+                && text.contains(&format!("Subject: {subject}\r\n"))
+        });
+        if found {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no mail {subject:?} to {to} in {}",
+            outbox.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The origin browsers use for a server on a loopback address: `localhost`, same port.
 fn origin_of(server: &TestServer) -> String {
     server.base.replace("127.0.0.1", "localhost")
@@ -339,6 +367,19 @@ async fn an_account_made_with_a_passkey_signs_in_with_it_and_never_with_a_passwo
     };
     let (status, me) = rose.get("/api/v1/accounts/me").await;
     assert_eq!(status, StatusCode::OK, "{me}");
+    // The mails a password sign-up and sign-in send.
+    wait_for_mail(
+        &server,
+        "rose@example.org",
+        "Confirm your email address for pawpost",
+    )
+    .await;
+    wait_for_mail(
+        &server,
+        "rose@example.org",
+        "New sign-in to your pawpost account",
+    )
+    .await;
 
     // Signing in: no email address, the passkey names the account.
     let (status, signed_in) = sign_in(&server, &passkey).await;
@@ -644,6 +685,27 @@ async fn failed_passkey_sign_ins_are_limited_per_address() {
     let (status, body) = sign_in(&server, &passkey).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert!(body["message"].as_str().unwrap().contains("wait"));
+}
+
+#[tokio::test]
+async fn ceremonies_started_from_one_address_are_limited() {
+    let server = TestServer::start().await;
+    let anon = server.anonymous();
+    for _ in 0..CEREMONIES_PER_ADDRESS {
+        let (status, body) = anon.post("/api/v1/sessions/passkey", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    for (path, body) in [
+        ("/api/v1/sessions/passkey", json!({})),
+        (
+            "/api/v1/accounts/passkey",
+            json!({"email": "late@example.org", "display_name": "Late"}),
+        ),
+    ] {
+        let (status, body) = anon.post(path, body).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{path}: {body}");
+        assert!(body["message"].as_str().unwrap().contains("wait"));
+    }
 }
 
 #[tokio::test]

@@ -42,7 +42,9 @@ impl From<PasskeyError> for ApiError {
             E::WrongPasskey => {
                 ApiError::new(StatusCode::UNAUTHORIZED, "wrong_passkey", e.to_string())
             }
-            E::Throttled(retry) => ApiError::too_many(retry, e.to_string()),
+            E::Throttled(retry) | E::TooManyCeremonies(retry) => {
+                ApiError::too_many(retry, e.to_string())
+            }
             E::TooMany => ApiError::conflict("too_many_passkeys", e.to_string()),
             E::LastSignInMethod => ApiError::conflict("last_sign_in_method", e.to_string()),
             E::NotFound => ApiError::new(StatusCode::NOT_FOUND, "passkey_unknown", e.to_string()),
@@ -180,16 +182,18 @@ pub struct NewPasskey {
         (status = 200, description = "Options for navigator.credentials.create; answer within 5 minutes", body = CreationOptions),
         (status = 401, body = ErrorBody),
         (status = 409, description = "The account has 20 passkeys already", body = ErrorBody),
+        (status = 429, description = "Too many passkey steps started from this address; see Retry-After", body = ErrorBody),
         (status = 422, description = "The label breaks a rule", body = ErrorBody),
         (status = 503, description = "Passkeys need the server's public address to be a name, not an IP address", body = ErrorBody),
     ))]
 pub async fn start_registration(
     State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     auth: Auth,
     Json(body): Json<NewPasskey>,
 ) -> ApiResult<Json<CreationOptions>> {
     let (ceremony, options) =
-        passkeys::start_registration(&state, &auth.account, body.label.as_deref()).await?;
+        passkeys::start_registration(&state, &auth.account, body.label.as_deref(), addr).await?;
     Ok(Json(CreationOptions { ceremony, options }))
 }
 
@@ -229,14 +233,16 @@ pub struct PasskeySignUp {
         (status = 200, description = "Options for navigator.credentials.create; answer within 5 minutes", body = CreationOptions),
         (status = 409, description = "The email address already has an account", body = ErrorBody),
         (status = 422, description = "A rule was broken (the message names it)", body = ErrorBody),
+        (status = 429, description = "Too many passkey steps started from this address; see Retry-After", body = ErrorBody),
         (status = 503, description = "Passkeys need the server's public address to be a name, not an IP address", body = ErrorBody),
     ))]
 pub async fn start_sign_up(
     State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     Json(body): Json<PasskeySignUp>,
 ) -> ApiResult<Json<CreationOptions>> {
     let (ceremony, options) =
-        passkeys::start_sign_up(&state, &body.email, &body.display_name).await?;
+        passkeys::start_sign_up(&state, &body.email, &body.display_name, addr).await?;
     Ok(Json(CreationOptions { ceremony, options }))
 }
 
@@ -275,10 +281,14 @@ pub async fn finish_sign_up(
 #[utoipa::path(post, path = "/api/v1/sessions/passkey", tag = TAG,
     responses(
         (status = 200, description = "Options for navigator.credentials.get; answer within 5 minutes", body = RequestOptions),
+        (status = 429, description = "Too many passkey steps started from this address; see Retry-After", body = ErrorBody),
         (status = 503, description = "Passkeys need the server's public address to be a name, not an IP address", body = ErrorBody),
     ))]
-pub async fn start_sign_in(State(state): State<AppState>) -> ApiResult<Json<RequestOptions>> {
-    let (ceremony, options) = passkeys::start_sign_in(&state).await?;
+pub async fn start_sign_in(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+) -> ApiResult<Json<RequestOptions>> {
+    let (ceremony, options) = passkeys::start_sign_in(&state, addr).await?;
     Ok(Json(RequestOptions { ceremony, options }))
 }
 

@@ -45,6 +45,11 @@ use webauthn_rs::prelude::{
 /// How long the browser has to answer the options of a ceremony (the person finds
 /// their phone, touches the sensor).
 pub const CEREMONY_TTL: Duration = Duration::from_secs(5 * 60);
+/// Passkey ceremonies one client address may start within [`CEREMONY_WINDOW`] (each
+/// keeps a row in the store until it is answered or expires).
+pub const CEREMONIES_PER_ADDRESS: u32 = 60;
+/// The window of [`CEREMONIES_PER_ADDRESS`].
+pub const CEREMONY_WINDOW: Duration = Duration::from_secs(10 * 60);
 /// Largest recovery material kept with one passkey, in bytes (after base64).
 pub const MAX_RECOVERY_MATERIAL_BYTES: usize = 4096;
 /// Most passkeys one account may have.
@@ -74,6 +79,8 @@ pub enum PasskeyError {
     WrongPasskey,
     #[error("too many passkey sign-ins that failed from your address; wait before trying again")]
     Throttled(Duration),
+    #[error("too many passkey steps were started from your address; wait before trying again")]
+    TooManyCeremonies(Duration),
     #[error("this account has {MAX_PASSKEYS_PER_ACCOUNT} passkeys already: remove one you no longer use first")]
     TooMany,
     #[error("this passkey is the only way to sign in to this account: set a password (ask for a link on the sign-in page) or add another passkey before removing it")]
@@ -214,7 +221,13 @@ async fn keep_ceremony(
     purpose: Purpose,
     account: Option<AccountId>,
     ceremony: &CeremonyState,
+    client: IpAddr,
 ) -> PasskeyResult<Uuid> {
+    state
+        .limits
+        .passkey_ceremonies_per_address
+        .reserve(&address_key(client))
+        .map_err(PasskeyError::TooManyCeremonies)?;
     let now = OffsetDateTime::now_utc();
     // Answers that never came are swept here, a little after their time, so that a late
     // answer is still told it came too late.
@@ -308,6 +321,7 @@ pub async fn start_registration(
     state: &AppState,
     account: &Account,
     label: Option<&str>,
+    client: IpAddr,
 ) -> PasskeyResult<(Uuid, serde_json::Value)> {
     let webauthn = relying_party(&state.public_url)?;
     let label = clean_label(label)?;
@@ -327,7 +341,14 @@ pub async fn start_registration(
         registration,
         label,
     };
-    let id = keep_ceremony(state, Purpose::Register, Some(account.id), &ceremony).await?;
+    let id = keep_ceremony(
+        state,
+        Purpose::Register,
+        Some(account.id),
+        &ceremony,
+        client,
+    )
+    .await?;
     Ok((id, options))
 }
 
@@ -364,6 +385,7 @@ pub async fn start_sign_up(
     state: &AppState,
     email: &str,
     display_name: &str,
+    client: IpAddr,
 ) -> PasskeyResult<(Uuid, serde_json::Value)> {
     let webauthn = relying_party(&state.public_url)?;
     let email = Email::parse(email)?;
@@ -380,7 +402,7 @@ pub async fn start_sign_up(
         email: email.to_string(),
         display_name,
     };
-    let id = keep_ceremony(state, Purpose::SignUp, None, &ceremony).await?;
+    let id = keep_ceremony(state, Purpose::SignUp, None, &ceremony, client).await?;
     Ok((id, options))
 }
 
@@ -467,7 +489,10 @@ pub async fn finish_sign_up(
 
 /// Options to sign in with any passkey the browser holds for this site, with the
 /// ceremony's id.
-pub async fn start_sign_in(state: &AppState) -> PasskeyResult<(Uuid, RequestChallengeResponse)> {
+pub async fn start_sign_in(
+    state: &AppState,
+    client: IpAddr,
+) -> PasskeyResult<(Uuid, RequestChallengeResponse)> {
     let webauthn = relying_party(&state.public_url)?;
     let (mut options, authentication) = webauthn
         .start_discoverable_authentication()
@@ -475,7 +500,7 @@ pub async fn start_sign_in(state: &AppState) -> PasskeyResult<(Uuid, RequestChal
     // Asked for with a button, not offered in a form field's autofill.
     options.mediation = None;
     let ceremony = CeremonyState::SignIn { authentication };
-    let id = keep_ceremony(state, Purpose::SignIn, None, &ceremony).await?;
+    let id = keep_ceremony(state, Purpose::SignIn, None, &ceremony, client).await?;
     Ok((id, options))
 }
 

@@ -26,7 +26,11 @@
 //! address. Such a link is used up by its first use (a password link lives 30 minutes,
 //! an address link 7 days); a restore that brought it back would make a used link work
 //! again. A restored server answers every earlier link as unknown, and whoever needs
-//! one asks again.
+//! one asks again. Passkey ceremonies waiting for the browser's answer (5 minutes at
+//! most) are left out for the same reason. Passkeys themselves are kept, with the
+//! recovery material sealed under a key only the passkey gives a browser: public keys
+//! and ciphertext, like the rest of a backup, and an account without a password needs
+//! its passkeys after a restore.
 //!
 //! # Consistency while the server runs
 //!
@@ -109,7 +113,11 @@ pub const POSTGRES_FILE: &str = "pawpost.pgdump";
 /// The folder holding the blobs in a backup folder.
 pub const BLOBS_DIR: &str = "blobs";
 /// Tables whose rows a backup leaves out: see the crate docs.
-pub const TABLES_LEFT_OUT: &[&str] = &["password_resets", "email_verifications"];
+pub const TABLES_LEFT_OUT: &[&str] = &[
+    "password_resets",
+    "email_verifications",
+    "passkey_ceremonies",
+];
 /// How many blobs are downloaded from, or uploaded to, a bucket at once; each is held
 /// in memory whole while it moves.
 pub const BUCKET_TRANSFERS: usize = 8;

@@ -1,6 +1,6 @@
 //! Pairing: a long paw press starts it, the toy speaks the server's code, a short press
-//! confirms the number the parent's app shows, and the first roster is checked and its
-//! signer pinned.
+//! confirms the number the parent's app shows, and the first roster is checked and the
+//! roster signers it lists pinned.
 
 use alloc::vec::Vec;
 
@@ -99,7 +99,8 @@ impl Toy {
     /// The first roster a toy sees: signed by an approved owner listed in that same roster
     /// (the chain before it cannot be checked, so the parent typing the spoken code is what
     /// vouches for it), for the household the server named, listing this toy with exactly
-    /// its keys. The signer's key is pinned.
+    /// its keys. The keys of the roster's signers (its approved owners and recovery key)
+    /// are pinned.
     fn verify_pairing_roster(
         &self,
         household_id: HouseholdId,
@@ -125,7 +126,16 @@ impl Toy {
         if !lists_toy(roster, &me) {
             return Err((version, RosterRefusal::ToyKeyMismatch));
         }
-        let pinned_owners = alloc::vec![signer.ed25519_pub];
+        // The signer vouches for every roster signer it lists (the other owners' devices
+        // and the household's recovery key), exactly as a later update does: so a second
+        // parent or the recovery code can sign the next version without waiting for this
+        // signer to sign one first.
+        let pinned_owners = roster
+            .members
+            .iter()
+            .filter(|m| m.may_sign_rosters())
+            .map(|m| m.ed25519_pub)
+            .collect();
         Ok(Household {
             roster: signed,
             pinned_owners,

@@ -234,25 +234,30 @@ fn make_owner(r: &mut pawpost_crypto::Roster, who: pawpost_crypto::DeviceId) {
 
 #[test]
 fn only_the_owner_who_paired_the_toy_or_owners_it_vouched_for_sign_rosters() {
-    // Two owners at pairing; mum signed, so only mum is pinned.
-    let mut world = World::new_toy();
+    // Dad is family at pairing: mum's pairing roster vouches for mum alone.
+    let mut world = World::paired();
+    let by_dad = world.next_roster(&world.family.dad, |r| r.settings.retention_days = 7);
+    assert_eq!(
+        roster_refusal(&world.update_roster(by_dad)),
+        Some(RosterRefusal::SignerNotOwner)
+    );
+
+    // Once mum signs a roster listing dad as an owner, she has vouched for him.
     let dad = world.family.dad.device_id();
+    let by_mum = world.next_roster(&world.family.mum, |r| make_owner(r, dad));
+    assert_eq!(roster_refusal(&world.update_roster(by_mum)), None);
+    let by_dad = world.next_roster(&world.family.dad, |r| r.settings.retention_days = 7);
+    assert_eq!(roster_refusal(&world.update_roster(by_dad)), None);
+    assert_eq!(world.toy.roster_version(), 3);
+
+    // An owner listed in the roster the toy pairs with is vouched for by its signer.
+    let mut world = World::new_toy();
     let mut genesis = world.genesis(settings());
     make_owner(&mut genesis, dad);
     world.pair_into(genesis);
     world.connect();
     let by_dad = world.next_roster(&world.family.dad, |r| r.settings.retention_days = 7);
-    assert_eq!(
-        roster_refusal(&world.update_roster(by_dad)),
-        Some(RosterRefusal::SignerNotPinned)
-    );
-
-    // Once mum signs a roster listing dad as an owner, she has vouched for him.
-    let by_mum = world.next_roster(&world.family.mum, |r| r.settings.retention_days = 14);
-    assert_eq!(roster_refusal(&world.update_roster(by_mum)), None);
-    let by_dad = world.next_roster(&world.family.dad, |r| r.settings.retention_days = 7);
     assert_eq!(roster_refusal(&world.update_roster(by_dad)), None);
-    assert_eq!(world.toy.roster_version(), 3);
 }
 
 #[test]

@@ -183,20 +183,21 @@ fn only_a_pinned_owner_of_this_household_can_sign_this_toy_out() {
 
 #[test]
 fn an_owner_the_toy_never_pinned_cannot_sign_it_out() {
-    let mut world = World::new_toy();
+    // Mum pairs the toy; aunt is nobody in its roster yet.
+    let mut world = World::paired();
     let aunt = keys(5);
-    let mut genesis = world.genesis(settings());
-    genesis
-        .members
-        .push(member(&aunt, 5, Role::Owner, MemberStatus::Approved));
-    // Mum signs the first roster: only her key is pinned.
-    world.pair_into(genesis);
-    world.connect();
     let frame = leave_frame(household_id(), &aunt, world.toy.device_id());
-    refused(&mut world, &frame, LeaveRefusal::SignerNotPinned);
+    let household = world.toy.household_id();
+    let actions = world.event(Event::FrameReceived(&frame));
+    assert_eq!(refusals(&actions).len(), 1, "{actions:?}");
+    assert!(spoken(&actions).is_empty(), "{actions:?}");
+    assert_eq!(world.toy.household_id(), household);
 
     // Once a pinned owner's roster vouches for her, she can.
-    let next = world.next_roster(&world.family.mum, |_| {});
+    let next = world.next_roster(&world.family.mum, |r| {
+        r.members
+            .push(member(&aunt, 5, Role::Owner, MemberStatus::Approved))
+    });
     world.update_roster(next);
     let actions = world.event(Event::FrameReceived(&frame));
     assert_eq!(spoken(&actions), vec![Prompt::LeftFamily], "{actions:?}");

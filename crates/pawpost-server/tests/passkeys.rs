@@ -1,6 +1,7 @@
 //! Passkeys without a browser: a software authenticator (ES256, `none` attestation, a
 //! discoverable credential) answers the server's options as a synced passkey would.
-//! Signing up makes an account without a password, which a password never opens;
+//! Signing up makes an account without a password, which a password never opens
+//! until a link sent by email sets one;
 //! signing in needs no email address; answers for another site, a forged signature,
 //! an unknown, used, expired or mismatched ceremony and garbage are plain 4xx, never
 //! 500; failed sign-ins are limited per address; recovery material has a size limit
@@ -192,22 +193,25 @@ impl SoftPasskey {
     }
 }
 
-/// Waits until the server's outbox holds a mail to `to` with `subject`.
-async fn wait_for_mail(server: &TestServer, to: &str, subject: &str) {
+/// Waits until the server's outbox holds a mail to `to` with `subject`; returns its body,
+/// decoded from quoted-printable.
+async fn wait_for_mail(server: &TestServer, to: &str, subject: &str) -> String {
     let outbox = server.data.path().join("data/outbox");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let found = std::fs::read_dir(&outbox).into_iter().flatten().any(|e| {
-            let text = e
-                .ok()
-                .and_then(|e| std::fs::read(e.path()).ok())
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default();
-            text.contains(&format!("To: {to}\r\n"))
-                && text.contains(&format!("Subject: {subject}\r\n"))
-        });
-        if found {
-            return;
+        let found = std::fs::read_dir(&outbox)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .find(|text| {
+                text.contains(&format!("To: {to}\r\n"))
+                    && text.contains(&format!("Subject: {subject}\r\n"))
+            });
+        if let Some(mail) = found {
+            let (_, raw) = mail.split_once("\r\n\r\n").unwrap_or((&mail, ""));
+            let body = quoted_printable::decode(raw, quoted_printable::ParseMode::Robust).unwrap();
+            return String::from_utf8_lossy(&body).into_owned();
         }
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -469,6 +473,28 @@ async fn an_account_made_with_a_passkey_signs_in_with_it_and_never_with_a_passwo
     ] {
         assert!(actions.contains(&action), "{action} in {activity}");
     }
+
+    // A link sent by email sets a password; then the password opens it too.
+    let (status, _) = anon
+        .post(
+            "/api/v1/password-resets",
+            json!({"email": "rose@example.org"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let mail = wait_for_mail(&server, "rose@example.org", "Choose a new pawpost password").await;
+    let (_, rest) = mail.split_once("/reset#").expect("a link in the mail");
+    let token = rest.split_whitespace().next().unwrap();
+    let (status, body) = anon
+        .post(
+            "/api/v1/password-resets/confirm",
+            json!({"token": token, "new_password": GOOD_PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    server.sign_in("rose@example.org", GOOD_PASSWORD).await;
+    let (status, body) = sign_in(&server, &laptop).await;
+    assert_eq!(status, StatusCode::OK, "the passkey still works: {body}");
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@ import { ApiError } from '../api.js';
 import { approvalState, approveForToy } from '../approval.js';
 import { MediaType, sendMessage } from '../mail.js';
 import { recorderPanel } from '../recorder.js';
-import { formatDuration, formatTime, h } from '../util.js';
+import { bytesUuid, formatDuration, formatTime, h } from '../util.js';
 import { loadHousehold, openVoice, receipt, senderName, unreadCount } from './context.js';
 
 /** Why the toy will never play a message, in the sender's words, by the toy's reason. */
@@ -176,6 +176,16 @@ function messageItem(app, ctx, m, announce) {
 function notInKeys(app, ctx) {
   if (ctx.rosterError) return h('p', { class: 'notice', role: 'status', text: ctx.rosterError });
   const mine = app.device ? ctx.devices.filter((d) => d.account_id === app.account?.id && d.device_id !== app.device?.id) : [];
+  const me = app.account?.id;
+  const signedIn = ctx.signed?.roster.members.some((m) => m.status === 'approved' && m.role !== 'toy' && m.role !== 'recovery' && bytesUuid(m.accountId) === me);
+  if (!ctx.isOwner && !signedIn) {
+    // Approved on the server, not yet in the keys: a parent's device adds them next time.
+    return h('p', {
+      class: 'notice not-in-keys',
+      role: 'status',
+      text: "A parent approved you. A parent's phone or computer still has to add you to the household keys; then you can send and hear messages here.",
+    });
+  }
   const steps = [];
   if (ctx.isOwner && ctx.recovery) {
     steps.push(

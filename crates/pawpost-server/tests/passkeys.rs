@@ -760,6 +760,19 @@ async fn recovery_material_has_a_limit_and_belongs_to_its_passkeys_account() {
     );
     let (_, list) = rose.get("/api/v1/passkeys").await;
     assert_eq!(list[0]["has_recovery_material"], true);
+    // The account's export has its passkeys and the sealed material.
+    let (status, export) = rose.get("/api/v1/accounts/me/export").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        export["passkeys"][0]["id"],
+        id.as_str(),
+        "{}",
+        export["passkeys"]
+    );
+    assert_eq!(
+        export["passkeys"][0]["recovery_material"],
+        STANDARD.encode(&largest)
+    );
 
     let too_large = vec![7u8; MAX_RECOVERY_MATERIAL_BYTES + 1];
     for bad in [

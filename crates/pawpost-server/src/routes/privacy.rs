@@ -113,11 +113,22 @@ pub struct Export {
     pub account: AccountView,
     pub sessions: Vec<super::sessions::SessionView>,
     pub devices: Vec<super::keys::DeviceView>,
+    /// The passkeys the account signs in with, and the sealed recovery material kept
+    /// with each (standard base64, as `GET /api/v1/passkeys/{id}/recovery-material`).
+    pub passkeys: Vec<ExportedPasskey>,
     pub households: Vec<ExportedHousehold>,
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ExportedPasskey {
+    #[serde(flatten)]
+    pub passkey: super::passkeys::PasskeyView,
+    pub recovery_material: Option<String>,
+}
+
 /// Download all of the caller's data as one JSON archive: account, sessions, devices
-/// (public keys), households with their rosters, and every envelope they sent or can open.
+/// (public keys), passkeys with their sealed recovery material, households with their
+/// rosters, and every envelope they sent or can open.
 #[utoipa::path(get, path = "/api/v1/accounts/me/export", tag = TAG,
     responses((status = 200, body = Export), (status = 401, body = ErrorBody)))]
 pub async fn export(State(state): State<AppState>, auth: Auth) -> ApiResult<impl IntoResponse> {
@@ -144,6 +155,17 @@ pub async fn export(State(state): State<AppState>, auth: Auth) -> ApiResult<impl
                 .collect(),
         })
         .collect();
+    let mut passkeys = Vec::new();
+    for passkey in crate::services::passkeys::list(&state, auth.account.id).await? {
+        let material =
+            crate::services::passkeys::recovery_material(&state, auth.account.id, passkey.id)
+                .await?;
+        passkeys.push(ExportedPasskey {
+            passkey: super::passkeys::PasskeyView::from(&passkey),
+            recovery_material: material
+                .map(|m| base64::engine::general_purpose::STANDARD.encode(m)),
+        });
+    }
     let archive = Export {
         exported_at: rfc3339(export.exported_at),
         account: AccountView::from(&auth.account),
@@ -152,6 +174,7 @@ pub async fn export(State(state): State<AppState>, auth: Auth) -> ApiResult<impl
             &export.devices,
             &crate::services::keys::certificates_of(&state, &export.devices).await?,
         ),
+        passkeys,
         households,
     };
     Ok((

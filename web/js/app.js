@@ -12,7 +12,7 @@ import { securityView } from './views/security.js';
 
 /**
  * @typedef {{
- *   account: { id: string, email: string, display_name: string, email_verified?: boolean } | null,
+ *   account: { id: string, email: string, display_name: string, email_verified?: boolean, has_password?: boolean } | null,
  *   device: import('./device.js').ThisDevice | null,
  *   navigate: (path: string, replace?: boolean) => void,
  *   signedIn: (session: any) => Promise<void>,

@@ -448,6 +448,20 @@ export function passkeyChoice(mode, fields, done) {
 }
 
 /**
+ * Instead of changing the password, for an account made with a passkey: how to set one.
+ * @returns {HTMLElement}
+ */
+export function noPasswordNotice() {
+  return h(
+    'section',
+    { 'aria-labelledby': 'password-title' },
+    h('h2', { id: 'password-title', text: 'Your password' }),
+    h('p', { text: 'You sign in with a passkey, so this account has no password.' }),
+    h('p', { text: 'A password is needed to delete the account. To set one, sign out, choose "Forgot password?" on the sign-in page, and open the link we email you.' }),
+  );
+}
+
+/**
  * The Security page's passkeys: the list, adding one, removing one.
  * @param {{ account: any }} app
  * @returns {Promise<HTMLElement>}

@@ -371,6 +371,7 @@ async fn an_account_made_with_a_passkey_signs_in_with_it_and_never_with_a_passwo
     };
     let (status, me) = rose.get("/api/v1/accounts/me").await;
     assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["has_password"], false, "{me}");
     // The mails a password sign-up and sign-in send.
     wait_for_mail(
         &server,
@@ -492,7 +493,9 @@ async fn an_account_made_with_a_passkey_signs_in_with_it_and_never_with_a_passwo
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    server.sign_in("rose@example.org", GOOD_PASSWORD).await;
+    let with_password = server.sign_in("rose@example.org", GOOD_PASSWORD).await;
+    let (_, me) = with_password.get("/api/v1/accounts/me").await;
+    assert_eq!(me["has_password"], true, "{me}");
     let (status, body) = sign_in(&server, &laptop).await;
     assert_eq!(status, StatusCode::OK, "the passkey still works: {body}");
 }

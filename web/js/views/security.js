@@ -7,7 +7,7 @@ import { linkSection } from './linking.js';
 import { forgetDevice } from '../device.js';
 import { fetchExport, openArchive } from '../export.js';
 import { MediaType } from '../mail.js';
-import { passkeysSection } from '../passkeys.js';
+import { noPasswordNotice, passkeysSection } from '../passkeys.js';
 import { formatDuration, formatTime, h } from '../util.js';
 import { fieldWithError, passwordRejectedWords, passwordRulesHint, troubleWords, waitWords } from './auth.js';
 
@@ -371,7 +371,7 @@ export async function securityView(app) {
     'section',
     { class: 'security' },
     h('h1', { text: 'Security' }),
-    passwordSection(app),
+    app.account?.has_password === false ? noPasswordNotice() : passwordSection(app),
     await passkeysSection(app),
     h('section', { 'aria-labelledby': 'sessions-title' }, h('h2', { id: 'sessions-title', text: 'Where you are signed in' }), sessionList),
     h('section', { 'aria-labelledby': 'devices-title' },

@@ -174,6 +174,9 @@ test('sign up with a passkey, sign out, and sign in with it', { timeout: 120000 
   // Its only passkey cannot be removed: the Security page says why, beside the list.
   await page.getByRole('link', { name: 'Security' }).click();
   await page.getByRole('heading', { name: 'Passkeys' }).waitFor();
+  // No password to change: how to set one instead.
+  await page.getByText('You sign in with a passkey, so this account has no password.').waitFor();
+  assert.equal(await page.getByRole('heading', { name: 'Change your password' }).count(), 0);
   await page.getByRole('button', { name: /^Remove passkey/ }).click();
   await page.locator('#passkeys-error').filter({ hasText: 'only way to sign in' }).waitFor();
   await screenshot(page, 'passkeys-security');

@@ -35,6 +35,9 @@ pub struct AccountView {
     /// Whether a link sent to the address was opened (see
     /// `POST /api/v1/email-verifications`); an unverified account works all the same.
     pub email_verified: bool,
+    /// False for an account made with a passkey, until a link sent by email sets a
+    /// password.
+    pub has_password: bool,
 }
 
 impl From<&Account> for AccountView {
@@ -45,6 +48,7 @@ impl From<&Account> for AccountView {
             display_name: a.display_name.clone(),
             created_at: rfc3339(a.created_at),
             email_verified: a.email_verified_at.is_some(),
+            has_password: !crate::services::passkeys::has_no_password(a),
         }
     }
 }

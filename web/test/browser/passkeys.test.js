@@ -1,9 +1,10 @@
 // Passkeys in a real Chromium against a real server, with the DevTools Protocol's
 // virtual authenticator (a platform authenticator with resident keys, user verification
 // and the PRF extension): signing up with a passkey, signing out and in with it, adding
-// one to a password account on the Security page, the PRF output never posted, and
-// recovery material kept with a passkey opened again in a fresh browser that got the
-// same passkey (as a synced passkey arrives on a new phone).
+// one to a password account on the Security page, the PRF output never posted,
+// recovery material kept with a passkey opened again after a reload, a fresh browser that
+// got the same passkey (as a synced passkey arrives on a new phone), and what the page
+// says when there is no passkey or no passkey support.
 //
 // Browsers refuse an IP address as a passkey's site, so the pages are opened at
 // http://localhost:PORT; the server, reached at 127.0.0.1, takes that as its origin.
@@ -231,6 +232,27 @@ test('a password account adds a passkey on the Security page and signs in with i
   await page.getByRole('button', { name: 'Remove passkey My phone' }).click();
   await page.getByRole('status').filter({ hasText: 'Passkey "My phone" removed' }).waitFor();
   await page.getByText('No passkey yet.').waitFor();
+  await b.context.close();
+});
+
+test('with no passkey for this site, the sign-in page says what happened beside the button', { timeout: 60000 }, async () => {
+  const b = await freshBrowser();
+  const { page } = b;
+  await page.goto(`${site}/signin`);
+  await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+  await page.locator('#passkey-signin-error').filter({ hasText: 'cancelled or took too long' }).waitFor({ timeout: 30000 });
+  assert.equal(await page.locator('header .who').count(), 0, 'still signed out');
+  await b.context.close();
+});
+
+test('a browser without passkeys is told to use the password', { timeout: 60000 }, async () => {
+  const b = await freshBrowser();
+  await b.page.addInitScript(() => {
+    Object.defineProperty(window, 'PublicKeyCredential', { value: undefined, configurable: true });
+  });
+  await b.page.goto(`${site}/signin`);
+  await b.page.getByText('This browser cannot use passkeys. Use your email address and password').waitFor();
+  assert.equal(await b.page.getByRole('button', { name: 'Sign in with a passkey' }).count(), 0);
   await b.context.close();
 });
 

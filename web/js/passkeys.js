@@ -392,6 +392,7 @@ export function passkeyErrorWords(err) {
     if (err.code === 'network') return 'Could not reach pawpost. Check your internet connection and try again.';
     if (err.code === 'wrong_passkey') return 'This passkey was not accepted here. Try another one, or sign in with your email address and password.';
     if (err.code === 'ceremony_expired' || err.code === 'ceremony_unknown') return 'That took too long. Try again.';
+    if (err.code === 'passkey_refused') return 'Your phone or computer gave an answer this site cannot use. Try again; if it keeps happening, use your email address and password.';
     return err.message;
   }
   return err instanceof Error ? err.message : String(err);

@@ -38,7 +38,10 @@ impl From<PasskeyError> for ApiError {
             E::CeremonyExpired => {
                 ApiError::new(StatusCode::GONE, "ceremony_expired", e.to_string())
             }
-            E::Refused(_) => ApiError::bad_request("passkey_refused", e.to_string()),
+            E::Refused(ref detail) => {
+                tracing::info!(%detail, "a passkey answer was refused");
+                ApiError::bad_request("passkey_refused", e.to_string())
+            }
             E::WrongPasskey => {
                 ApiError::new(StatusCode::UNAUTHORIZED, "wrong_passkey", e.to_string())
             }

@@ -71,7 +71,10 @@ pub enum PasskeyError {
     UnknownCeremony,
     #[error("this passkey step took more than {} minutes: start again", CEREMONY_TTL.as_secs() / 60)]
     CeremonyExpired,
-    #[error("the browser's answer was not accepted ({0}): start again, and use a passkey made for this site")]
+    /// The detail (webauthn-rs's reason) is for the log.
+    #[error(
+        "the browser's answer was not accepted: start again, and use a passkey made for this site"
+    )]
     Refused(String),
     #[error(
         "this passkey was not accepted: try again, or sign in with your email address and password"

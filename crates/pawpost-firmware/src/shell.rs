@@ -1,0 +1,372 @@
+//! The shell around the toy's brain, free of board details: it feeds the toy the link's
+//! frames, the wires' presses and the clock, and carries out the toy's actions in order.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use pawpost_ble::{Fragmenter, Reassembler};
+use pawpost_crypto::rand_core::CryptoRng;
+use pawpost_toy::{
+    reconnect_wait_ms, Action, Event, Heart, Prompt, ReconnectReason, StateError, Toy,
+};
+
+use crate::link::{Decoder, Packet, MAX_LINK_MTU};
+use crate::wires::{self, Input, Lines};
+
+/// The toy's timers (pairing window, recording limit, key rotation) need about one tick a
+/// second.
+pub const TICK_MS: u64 = 1000;
+
+/// What a board gives the shell.
+pub trait Board {
+    /// Milliseconds since power-on (monotonic).
+    fn now_ms(&self) -> u64;
+    /// Writes bytes to the link (the radio; here the phone's UART).
+    fn link_write(&mut self, bytes: &[u8]);
+    /// Writes bytes to the wires inside the toy (speaker, light; here a second UART).
+    fn wires_write(&mut self, bytes: &[u8]);
+    /// The toy's state saved last, if any.
+    fn load_state(&mut self) -> Option<Vec<u8>>;
+    /// Saves the toy's state, replacing the previous one; done before it returns.
+    fn save_state(&mut self, state: &[u8]) -> Result<(), &'static str>;
+    /// The heap in use and its peak since the last reset; `reset` starts a new peak after
+    /// reading.
+    fn heap(&mut self, reset: bool) -> HeapStats;
+}
+
+/// How much of the heap is used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeapStats {
+    /// Bytes allocated now.
+    pub used: usize,
+    /// Most bytes allocated at once since the last reset.
+    pub peak: usize,
+}
+
+/// One connection to the server through the phone: its own fragment numbering.
+struct Connection {
+    mtu: u16,
+    fragmenter: Fragmenter,
+    reassembler: Reassembler,
+}
+
+/// The toy on a board.
+pub struct Shell<B, R> {
+    board: B,
+    rng: R,
+    toy: Toy,
+    link_in: Decoder,
+    wires_in: Lines,
+    connection: Option<Connection>,
+    microphone_on: bool,
+    /// Refused authentications in a row, for the wait before the next connection.
+    failures: u32,
+    next_tick_ms: u64,
+    /// The state could not be saved: the toy must not go on, since what it says next may
+    /// depend on that state.
+    halted: bool,
+}
+
+impl<B: Board, R: CryptoRng> Shell<B, R> {
+    /// Restores the toy the board saved (or makes a new one), powers it on and says
+    /// `ready`. A saved state this version cannot read is an error: it holds the toy's
+    /// keys and household, and is not silently replaced.
+    pub fn start(mut board: B, mut rng: R) -> Result<Self, StateError> {
+        let toy = match board.load_state() {
+            Some(saved) => Toy::restore(&saved)?,
+            None => Toy::first_start(&mut rng),
+        };
+        let now_ms = board.now_ms();
+        let mut shell = Shell {
+            board,
+            rng,
+            toy,
+            link_in: Decoder::new(),
+            wires_in: Lines::new(),
+            connection: None,
+            microphone_on: false,
+            failures: 0,
+            next_tick_ms: now_ms + TICK_MS,
+            halted: false,
+        };
+        let identity = shell.toy.identity();
+        let line = format!(
+            "ready {} {}",
+            wires::hex(&shell.toy.device_id().0),
+            identity.fingerprint()
+        );
+        shell.say(&line);
+        shell.feed(Event::PowerOn {
+            now_ms,
+            wall_clock_unix_ms: None,
+        });
+        Ok(shell)
+    }
+
+    /// The board, for its drivers.
+    pub fn board(&mut self) -> &mut B {
+        &mut self.board
+    }
+
+    /// The toy, to look at.
+    pub fn toy(&self) -> &Toy {
+        &self.toy
+    }
+
+    /// Whether the toy stopped because its state could not be saved.
+    pub fn halted(&self) -> bool {
+        self.halted
+    }
+
+    /// One byte from the link.
+    pub fn link_byte(&mut self, byte: u8) {
+        if let Some(packet) = self.link_in.push(byte) {
+            self.packet(packet);
+        }
+    }
+
+    /// One byte from the wires.
+    pub fn wires_byte(&mut self, byte: u8) {
+        if let Some(input) = self.wires_in.push(byte) {
+            self.input(input);
+        }
+    }
+
+    /// Gives the toy a timer tick when one is due; call it often.
+    pub fn poll(&mut self) {
+        let now_ms = self.board.now_ms();
+        if now_ms >= self.next_tick_ms {
+            self.next_tick_ms = now_ms + TICK_MS;
+            self.feed(Event::Timer { now_ms });
+        }
+    }
+
+    fn packet(&mut self, packet: Packet) {
+        match packet {
+            Packet::ServerUp { mtu } => {
+                if self.connection.is_some() {
+                    self.went_down();
+                }
+                let connection = (mtu <= MAX_LINK_MTU)
+                    .then(|| {
+                        Some(Connection {
+                            mtu,
+                            fragmenter: Fragmenter::new(mtu).ok()?,
+                            reassembler: Reassembler::new(mtu, pawpost_ble::MAX_FRAME_LEN).ok()?,
+                        })
+                    })
+                    .flatten();
+                let Some(connection) = connection else {
+                    self.say(&format!("report link refused: MTU {mtu} out of range"));
+                    return;
+                };
+                self.connection = Some(connection);
+                self.say(&format!("link up {mtu}"));
+                self.feed(Event::Connected);
+            }
+            Packet::ServerDown => {
+                if self.connection.is_some() {
+                    self.went_down();
+                }
+            }
+            Packet::Fragment(fragment) => self.fragment(&fragment),
+            Packet::Reconnect { .. } => self.say("report link refused: a toy's own packet"),
+            Packet::Unknown { kind } => {
+                self.say(&format!("report link refused: unknown packet {kind:#04x}"));
+            }
+        }
+    }
+
+    fn fragment(&mut self, fragment: &[u8]) {
+        let Some(connection) = &mut self.connection else {
+            self.say("report fragment refused: no server connection");
+            return;
+        };
+        let frame = match connection.reassembler.push(fragment) {
+            Ok(Some(frame)) => frame.data.to_vec(),
+            Ok(None) => return,
+            Err(e) => {
+                let line = format!("report fragment refused: {e}");
+                self.say(&line);
+                return;
+            }
+        };
+        let was_paired = self.toy.household_id().is_some();
+        self.feed(Event::FrameReceived(&frame));
+        if !was_paired && self.toy.household_id().is_some() && self.connection.is_some() {
+            // The toy authenticates only in answer to a challenge, and the pairing
+            // connection's challenge came before it had a household: a fresh connection
+            // lets it authenticate now.
+            self.request_connection(0);
+        }
+    }
+
+    fn input(&mut self, input: Input) {
+        match input {
+            Input::Press => self.feed(Event::PawPressed { long: false }),
+            Input::LongPress => self.feed(Event::PawPressed { long: true }),
+            Input::Hold { ms } => self.feed(Event::PawHeld { ms }),
+            Input::Microphone(ogg) => {
+                if self.microphone_on {
+                    self.microphone_on = false;
+                    self.say("mic off");
+                    self.feed(Event::RecordingFinished { ogg });
+                } else {
+                    self.say("error the microphone is off: press the paw first");
+                }
+            }
+            Input::Heap { reset } => {
+                let HeapStats { used, peak } = self.board.heap(reset);
+                self.say(&format!("heap used={used} peak={peak}"));
+            }
+            Input::Status => {
+                let line = format!(
+                    "status household={} roster={} queued={} link={}",
+                    self.toy
+                        .household_id()
+                        .map_or_else(|| String::from("none"), |h| wires::hex(&h.0)),
+                    self.toy.roster_version(),
+                    self.toy.queued_messages(),
+                    match &self.connection {
+                        Some(c) => format!("up/{}", c.mtu),
+                        None => String::from("down"),
+                    }
+                );
+                self.say(&line);
+            }
+            Input::Seed(_) => self.say("error the seed is taken only at power-on"),
+            Input::Invalid(why) => self.say(&format!("error {why}")),
+        }
+    }
+
+    fn feed(&mut self, event: Event<'_>) {
+        if self.halted {
+            return;
+        }
+        let actions = self.toy.handle(event, &mut self.rng);
+        self.execute(actions);
+    }
+
+    /// Carries out the actions strictly in order: each `Persist` is saved before any later
+    /// frame goes out.
+    fn execute(&mut self, actions: Vec<Action>) {
+        let mut stop_microphone = false;
+        let mut reconnect = None;
+        for action in actions {
+            if self.halted {
+                return;
+            }
+            match action {
+                Action::SendFrame(frame) => self.send_frame(&frame),
+                Action::Persist(blob) => match self.board.save_state(blob.as_bytes()) {
+                    Ok(()) => {
+                        let line = format!("saved {}", blob.as_bytes().len());
+                        self.say(&line);
+                    }
+                    Err(why) => {
+                        self.say(&format!("error cannot save the toy's state: {why}"));
+                        self.halted = true;
+                    }
+                },
+                Action::PlayAudio { message_id, ogg } => {
+                    let line = format!("play {} {}", wires::hex(&message_id.0), wires::hex(&ogg));
+                    self.say(&line);
+                }
+                Action::StartRecording { .. } => {
+                    self.microphone_on = true;
+                    self.say("mic on");
+                }
+                Action::StopRecording => stop_microphone = self.microphone_on,
+                Action::SetHeart(heart) => self.say(match heart {
+                    Heart::Off => "heart off",
+                    Heart::On => "heart on",
+                    Heart::Blink => "heart blink",
+                }),
+                Action::Speak(prompt) => self.speak(prompt),
+                Action::Report(report) => self.say(&format!("report {report:?}")),
+                Action::Reconnect(reason) => reconnect = Some(reason),
+                Action::ConnectionAccepted => self.failures = 0,
+            }
+        }
+        if stop_microphone {
+            // The board's microphone stopped: what it had is all there is (nothing here).
+            self.microphone_on = false;
+            self.say("mic off");
+            self.feed(Event::RecordingFinished { ogg: Vec::new() });
+        }
+        if let Some(reason) = reconnect {
+            let wait_ms = match reason {
+                ReconnectReason::AuthRefused => {
+                    self.failures = self.failures.saturating_add(1);
+                    reconnect_wait_ms(self.failures, self.rng.next_u64())
+                }
+                // A new toy or a toy its family let go connects again at once.
+                _ => 0,
+            };
+            self.request_connection(wait_ms);
+        }
+    }
+
+    /// Asks the phone for a new server connection after `wait_ms`, and treats the current
+    /// one as closed.
+    fn request_connection(&mut self, wait_ms: u64) {
+        let wait_ms = u32::try_from(wait_ms).unwrap_or(u32::MAX);
+        self.link_packet(&Packet::Reconnect { wait_ms });
+        if self.connection.is_some() {
+            self.went_down();
+        }
+    }
+
+    fn went_down(&mut self) {
+        self.connection = None;
+        self.say("link down");
+        self.feed(Event::Disconnected);
+    }
+
+    fn send_frame(&mut self, frame: &[u8]) {
+        let Some(connection) = &mut self.connection else {
+            // A frame made for a connection that is gone is never sent on the next one.
+            return;
+        };
+        let mut buf = [0u8; MAX_LINK_MTU as usize];
+        let mut fragments = match connection.fragmenter.fragment(frame) {
+            Ok(fragments) => fragments,
+            Err(e) => {
+                let line = format!("report frame not sent: {e}");
+                self.say(&line);
+                return;
+            }
+        };
+        while let Ok(Some(len)) = fragments.encode_next(&mut buf) {
+            if let Some(bytes) = Packet::Fragment(buf[..len].to_vec()).encode() {
+                self.board.link_write(&bytes);
+            }
+        }
+    }
+
+    fn link_packet(&mut self, packet: &Packet) {
+        if let Some(bytes) = packet.encode() {
+            self.board.link_write(&bytes);
+        }
+    }
+
+    fn speak(&mut self, prompt: Prompt) {
+        self.say(&format!("say {prompt:?}"));
+        match prompt {
+            Prompt::PairingCode(code) => self.say(&format!("code {code}")),
+            Prompt::ConfirmPairing(number) => self.say(&format!("confirm {number}")),
+            Prompt::Paired => {
+                if let Some(household) = self.toy.household_id() {
+                    self.say(&format!("paired {}", wires::hex(&household.0)));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn say(&mut self, line: &str) {
+        self.board.wires_write(line.as_bytes());
+        self.board.wires_write(b"\n");
+    }
+}

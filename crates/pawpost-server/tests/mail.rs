@@ -121,9 +121,44 @@ async fn alerts_go_through_a_real_smtp_server() {
     }
     let server =
         TestServer::start_with(|c| c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))).await;
-    server.person("ann@example.org", "Ann").await;
-    let alert = wait_for_mail(&maildir.path().join("new"), "New sign-in").await;
+    let (ann, _) = server.person("ann@example.org", "Ann").await;
+    let new_mail = maildir.path().join("new");
+    let alert = wait_for_mail(&new_mail, "New sign-in").await;
     assert!(alert.contains("ann@example.org"), "{alert}");
+
+    // A forgotten password, through the same SMTP server: the link works and ends Ann's
+    // other sessions, and the account is told.
+    let (status, body) = server
+        .anonymous()
+        .post(
+            "/api/v1/password-resets",
+            json!({ "email": "ann@example.org" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let raw = wait_for_mail(&new_mail, "Subject: Choose a new pawpost password").await;
+    let (_, encoded) = raw
+        .split_once("\r\n\r\n")
+        .or(raw.split_once("\n\n"))
+        .unwrap();
+    let decoded = quoted_printable::decode(encoded, quoted_printable::ParseMode::Robust).unwrap();
+    let text = String::from_utf8_lossy(&decoded);
+    let token = text
+        .split_once("/reset#")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("a reset link in the mail:\n{text}"))
+        .to_owned();
+    let (status, body) = server
+        .anonymous()
+        .post(
+            "/api/v1/password-resets/confirm",
+            json!({ "token": token, "new_password": "copper kettle hums at dawn" }),
+        )
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    let (status, _) = ann.get("/api/v1/accounts/me").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the old session ended");
+    wait_for_mail(&new_mail, "Subject: Your pawpost password was reset").await;
     assert!(
         mails_in(&server.data.path().join("data/outbox")).is_empty(),
         "nothing went to the outbox"

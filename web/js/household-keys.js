@@ -14,6 +14,7 @@ import {
   nextRosterVersion,
   signRoster,
   verifyGenesis,
+  PawpostCryptoError,
   verifyCertificate,
   verifySuccessor,
   decodePublicIdentity,
@@ -306,6 +307,22 @@ export async function syncRoster(householdId, keys, change = {}) {
       throw e;
     }
   }
+}
+
+/**
+ * What went wrong while updating the household keys, in plain words with what to do;
+ * anything else keeps its own message.
+ * @param {unknown} e
+ * @returns {string}
+ */
+export function keysProblem(e) {
+  if (e instanceof ApiError && ['roster_refused', 'roster_version_taken', 'not_your_device'].includes(e.code ?? '')) {
+    return "The household keys could not be updated: another parent's device may have changed them at the same moment. Reload the page and try again.";
+  }
+  if (e instanceof PawpostCryptoError) {
+    return 'The household keys the server sent do not check out, so this browser did not change them. Try again later; if it stays like this, tell the household\'s other parent.';
+  }
+  return e instanceof Error ? e.message : String(e);
 }
 
 /**

@@ -2,7 +2,8 @@
 // the toy, the child's name and picture, and the settings the roster carries.
 import { api } from '../api.js';
 import { forgetApprovals } from '../approval.js';
-import { syncRoster } from '../household-keys.js';
+import { goodbyes, removeToy, removeToyControl } from '../farewell.js';
+import { keysProblem, syncRoster } from '../household-keys.js';
 import { MediaType } from '../mail.js';
 import { bytesUuid, formatTime, h } from '../util.js';
 import { loadHousehold, shareChildInfo } from './context.js';
@@ -54,7 +55,7 @@ export async function familyView(app, householdId) {
       if (s) s.textContent = saved;
     } catch (e) {
       status.textContent = '';
-      error.textContent = e instanceof Error ? e.message : String(e);
+      error.textContent = keysProblem(e);
       const err = document.querySelector('.family .error');
       if (err) err.textContent = error.textContent;
     }
@@ -201,6 +202,10 @@ export async function familyView(app, householdId) {
           h('strong', { text: t.label || 'Toy' }), ' ',
           'online' in t ? h('span', { class: `online-${t.online ? 'yes' : 'no'}`, text: t.online ? 'online' : 'offline' }) : null,
           h('div', { class: 'fingerprint' }, 'Fingerprint: ', h('code', { text: t.fingerprint })),
+          // Only an owner's device the toy trusts can sign its goodbye.
+          ctx.signsRoster && app.device
+            ? removeToyControl(t.label || 'Toy', () => act('The toy is removed. It forgets this family and can be set up again.', () => removeToy(/** @type {import('../device.js').ThisDevice} */ (app.device), householdId, t.device_id)))
+            : null,
         ),
       );
     }
@@ -261,7 +266,13 @@ export async function familyView(app, householdId) {
         // The name and picture are sealed on this device for the household's devices: a
         // browser outside the household keys could seal them for nobody.
         ...(ctx.inRoster
-          ? [childForm, h('div', { class: 'row' }, h('label', { for: 'child-photo', text: 'Picture' }), photoInput)]
+          ? [
+              ctx.childName === null && ctx.messages.some((m) => m.media_type === MediaType.TEXT)
+                ? h('p', { class: 'notice child-name-unreadable', text: "Your child's name was saved on a device this browser cannot read. Type it again so that this browser and new members see it." })
+                : null,
+              childForm,
+              h('div', { class: 'row' }, h('label', { for: 'child-photo', text: 'Picture' }), photoInput),
+            ]
           : [h('p', { class: 'hint', text: "This browser cannot change your child's name or picture until the household keys include it (see above)." })]),
       ),
     );
@@ -374,7 +385,7 @@ function deleteHouseholdSection(app, household) {
     h(
       'form',
       { id: 'delete-household-form', class: 'card confirm', hidden: true },
-      h('p', { text: 'Deleting the household removes it for every member at once: their places in it, invitations, the household keys and every message, from the server and the toys\' queues. Its toys are unpaired. It cannot be undone.' }),
+      h('p', { text: 'Deleting the household removes it for every member at once: their places in it, invitations, the household keys and every message, from the server and the toys\' queues. Its toys forget this family and can be set up again. It cannot be undone.' }),
       h(
         'div',
         { class: 'field' },
@@ -414,7 +425,8 @@ function deleteHouseholdSection(app, household) {
     }
     confirm.disabled = true;
     try {
-      await api('DELETE', `/api/v1/households/${household.id}`);
+      // Each toy gets this owner device's signed goodbye, so that it forgets the family.
+      await api('DELETE', `/api/v1/households/${household.id}`, { leave: await goodbyes(app.device, household.id) });
       localStorage.removeItem(`pawpost.roster.${household.id}`);
       forgetApprovals(household.id);
       app.flash(`${household.name} is deleted, with all its messages.`);

@@ -2,7 +2,7 @@
 // browser to look after the household again when every earlier device is gone.
 import { generateRecoveryCode, parseRecoveryCode, PawpostCryptoError, recoveryMember, recoverySigner } from '../crypto/index.js';
 import { api } from '../api.js';
-import { syncRoster } from '../household-keys.js';
+import { keysProblem, syncRoster } from '../household-keys.js';
 import { bytesUuid, h, sameBytes, uuidBytes } from '../util.js';
 import { loadHousehold } from './context.js';
 import { confirmSavedPrompt, renderRecoverySheet } from './recovery-sheet.js';
@@ -70,7 +70,7 @@ function makeCodeView(app, ctx, back) {
         if (withPasskey) status.textContent += ' Your passkey also keeps it, encrypted, so a new phone with the same passkey can use it without typing.';
       } catch (err) {
         status.textContent = '';
-        error.textContent = `The code was not saved: ${err instanceof Error ? err.message : err}`;
+        error.textContent = `The code was not saved. ${keysProblem(err)}`;
         saveBtn.disabled = false;
       }
     });
@@ -167,7 +167,7 @@ function useCodeView(app, ctx, back) {
       app.navigate(`/households/${ctx.id}/family`, true);
     } catch (e) {
       status.textContent = '';
-      error.textContent = `This browser was not added: ${e instanceof Error ? e.message : e}`;
+      error.textContent = `This browser was not added. ${keysProblem(e)}`;
     } finally {
       submit.disabled = false;
     }

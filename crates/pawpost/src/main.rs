@@ -1,6 +1,8 @@
 //! `pawpost`: the one binary. `pawpost serve` runs the server.
 #![forbid(unsafe_code)]
 
+mod relay;
+
 use clap::{Args, Parser, Subcommand};
 use pawpost_server::config::{self, RateLimit, ServerConfig};
 use pawpost_server::proxy::TrustedProxy;
@@ -33,6 +35,10 @@ enum Command {
     /// `press`, `long-press` (pairing), `hold SECONDS` (10 or more: factory reset),
     /// `record FILE.ogg`, `status`, `help`, `quit`.
     Toy(ToyArgs),
+    /// Stand in for the parent's phone between a toy's Bluetooth link (an emulated UART on
+    /// a TCP port, e.g. the firmware in QEMU) and the server: relays the link's fragments
+    /// to the toy WebSocket and back, without reading them.
+    Relay(relay::RelayArgs),
     /// Try pawpost on this computer: the server with the embedded defaults (plain http on
     /// loopback) and a simulated toy that reads commands on standard input.
     Demo(DemoArgs),
@@ -439,6 +445,7 @@ async fn main() -> eyre::Result<()> {
             let input = tokio::io::BufReader::new(tokio::io::stdin());
             pawpost_toy_sim::run_cli(config, input, std::io::stdout()).await?;
         }
+        Command::Relay(args) => relay::run(args).await?,
         Command::Demo(args) => demo(args).await?,
         Command::Backup { to, store } => {
             let report = pawpost_backup::backup(&store.storage()?, &to, show_progress).await?;

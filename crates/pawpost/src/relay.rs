@@ -1,0 +1,210 @@
+//! `pawpost relay`: stands in for the parent's phone between a toy's Bluetooth link and
+//! the server. The toy's link arrives as a byte stream (an emulated UART on a TCP port,
+//! carrying `pawpost-ble` fragments as `pawpost_firmware::link` describes); the relay
+//! reassembles the fragments into the frames the server's toy WebSocket expects, and
+//! fragments the server's frames for the toy. It never decrypts, signs or reads a frame.
+
+use std::time::Duration;
+
+use clap::Args;
+use eyre::{bail, eyre, WrapErr};
+use futures_util::{SinkExt, StreamExt};
+use pawpost_ble::{Fragmenter, Reassembler};
+use pawpost_firmware::link::{Decoder, Packet, MAX_LINK_MTU};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::time::{sleep, timeout, Instant};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+
+/// How long the relay keeps trying to reach the toy's link (an emulator still starting).
+const SERIAL_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The wait between attempts to reach the toy's link.
+const SERIAL_RETRY: Duration = Duration::from_millis(100);
+/// The wait before opening the server connection again after it failed or closed (the
+/// toy asks for longer waits itself, when the server refused it).
+const SERVER_RETRY: Duration = Duration::from_secs(1);
+/// A server that accepts TCP but never finishes the handshake must not hold the relay.
+const SERVER_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes read from the link at a time.
+const READ_CHUNK: usize = 4096;
+
+/// `pawpost relay`'s options.
+#[derive(Args)]
+pub(crate) struct RelayArgs {
+    /// The toy's link: tcp:HOST:PORT (an emulated UART, as QEMU's `-serial tcp:...`).
+    #[arg(long, value_name = "tcp:HOST:PORT")]
+    serial: String,
+    /// The server's address: http://HOST:PORT, or https://.
+    #[arg(
+        long,
+        env = "PAWPOST_TOY_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    server: String,
+    /// The ATT MTU of the emulated Bluetooth link (23 to 258): fragments are at most
+    /// MTU - 3 bytes.
+    #[arg(long, default_value_t = pawpost_firmware::DEFAULT_MTU)]
+    mtu: u16,
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+/// Why a server connection ended.
+enum Ended {
+    /// The server closed it or it failed: open it again after [`SERVER_RETRY`].
+    Server(String),
+    /// The toy asked for a new one after this wait.
+    Toy(Duration),
+}
+
+pub(crate) async fn run(args: RelayArgs) -> eyre::Result<()> {
+    let address = args.serial.strip_prefix("tcp:").ok_or_else(|| {
+        eyre!(
+            "--serial {:?}: give the toy's link as tcp:HOST:PORT",
+            args.serial
+        )
+    })?;
+    if pawpost_ble::att_payload_len(args.mtu).is_err() || args.mtu > MAX_LINK_MTU {
+        bail!(
+            "--mtu {}: give an ATT MTU from {} to {MAX_LINK_MTU}",
+            args.mtu,
+            pawpost_ble::MIN_ATT_MTU
+        );
+    }
+    let url = pawpost_toy_sim::ws_url(&args.server)?;
+    let serial = connect_serial(address).await?;
+    eprintln!("relay: the toy's link is {address}; the server is {url}");
+    let (mut link_in, mut link_out) = serial.into_split();
+    let mut decoder = Decoder::new();
+    loop {
+        let ws = match connect_server(&url).await {
+            Ok(ws) => ws,
+            Err(e) => {
+                eprintln!("relay: {e}; trying again in {SERVER_RETRY:?}");
+                sleep(SERVER_RETRY).await;
+                continue;
+            }
+        };
+        eprintln!("relay: server connection open");
+        send(&mut link_out, &Packet::ServerUp { mtu: args.mtu }).await?;
+        let ended = relay(ws, args.mtu, &mut decoder, &mut link_in, &mut link_out).await?;
+        send(&mut link_out, &Packet::ServerDown).await?;
+        let wait = match ended {
+            Ended::Server(why) => {
+                eprintln!("relay: server connection closed ({why})");
+                SERVER_RETRY
+            }
+            Ended::Toy(wait) => {
+                eprintln!("relay: the toy asked for a new connection in {wait:?}");
+                wait
+            }
+        };
+        sleep(wait).await;
+    }
+}
+
+/// Carries one server connection until it ends. An error is the toy's link failing.
+async fn relay(
+    mut ws: Ws,
+    mtu: u16,
+    decoder: &mut Decoder,
+    link_in: &mut OwnedReadHalf,
+    link_out: &mut OwnedWriteHalf,
+) -> eyre::Result<Ended> {
+    let mut fragmenter = Fragmenter::new(mtu).map_err(|e| eyre!("{e}"))?;
+    let mut reassembler =
+        Reassembler::new(mtu, pawpost_ble::MAX_FRAME_LEN).map_err(|e| eyre!("{e}"))?;
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        tokio::select! {
+            read = link_in.read(&mut buf) => {
+                let n = read.wrap_err("reading the toy's link")?;
+                if n == 0 {
+                    bail!("the toy's link closed");
+                }
+                for &byte in &buf[..n] {
+                    match decoder.push(byte) {
+                        None => {}
+                        Some(Packet::Fragment(fragment)) => match reassembler.push(&fragment) {
+                            Ok(Some(frame)) => {
+                                let frame = frame.data.to_vec();
+                                if let Err(e) = ws.send(Message::Binary(frame.into())).await {
+                                    return Ok(Ended::Server(e.to_string()));
+                                }
+                            }
+                            Ok(None) => {}
+                            Err(e) => eprintln!("relay: fragment from the toy dropped: {e}"),
+                        },
+                        Some(Packet::Reconnect { wait_ms }) => {
+                            let _ = timeout(SERVER_RETRY, ws.close(None)).await;
+                            return Ok(Ended::Toy(Duration::from_millis(wait_ms.into())));
+                        }
+                        Some(other) => eprintln!("relay: packet from the toy dropped: {other:?}"),
+                    }
+                }
+            }
+            message = ws.next() => match message {
+                Some(Ok(Message::Binary(frame))) => {
+                    let fragments = match fragmenter.fragment(&frame) {
+                        Ok(fragments) => fragments,
+                        Err(e) => {
+                            eprintln!("relay: frame from the server dropped: {e}");
+                            continue;
+                        }
+                    };
+                    for fragment in fragments {
+                        send(link_out, &Packet::Fragment(fragment)).await?;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None => return Ok(Ended::Server("closed".into())),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Ok(Ended::Server(e.to_string())),
+            },
+        }
+    }
+}
+
+async fn send(link_out: &mut OwnedWriteHalf, packet: &Packet) -> eyre::Result<()> {
+    let bytes = packet
+        .encode()
+        .ok_or_else(|| eyre!("a fragment too long for the link (is --mtu too large?)"))?;
+    link_out
+        .write_all(&bytes)
+        .await
+        .wrap_err("writing to the toy's link")
+}
+
+async fn connect_serial(address: &str) -> eyre::Result<TcpStream> {
+    let deadline = Instant::now() + SERIAL_CONNECT_TIMEOUT;
+    loop {
+        match TcpStream::connect(address).await {
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                return Ok(stream);
+            }
+            Err(e) if Instant::now() >= deadline => {
+                bail!("cannot reach the toy's link at {address}: {e} (is the emulator running?)")
+            }
+            Err(_) => sleep(SERIAL_RETRY).await,
+        }
+    }
+}
+
+async fn connect_server(url: &str) -> eyre::Result<Ws> {
+    // The same limits as the toy's own connection: nothing larger than a frame.
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(pawpost_toy::MAX_FRAME_LEN))
+        .max_frame_size(Some(pawpost_toy::MAX_FRAME_LEN));
+    match timeout(
+        SERVER_CONNECT_TIMEOUT,
+        tokio_tungstenite::connect_async_with_config(url, Some(config), true),
+    )
+    .await
+    {
+        Ok(Ok((ws, _))) => Ok(ws),
+        Ok(Err(e)) => bail!("cannot connect to {url}: {e}"),
+        Err(_) => bail!("cannot connect to {url}: no answer within {SERVER_CONNECT_TIMEOUT:?}"),
+    }
+}

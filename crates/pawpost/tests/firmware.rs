@@ -1,0 +1,399 @@
+//! The toy's firmware in QEMU (mps2-an386, Cortex-M4F), end to end with a real server:
+//! `pawpost relay` carries its emulated Bluetooth link (UART0) to the server's toy
+//! WebSocket, and this harness is the wires inside the toy (UART1): it presses the paw,
+//! hears what the toy says and reads what its speaker plays.
+//!
+//! scripts/firmware-test builds the image and runs this with PAWPOST_FIRMWARE_IMAGE and
+//! PAWPOST_FIRMWARE_BUILD_ID set (the id the image must announce, so that an old image is
+//! never taken for the one just built). It prints the heap the image used (`firmware
+//! heap:` lines) for BENCHMARKS.md.
+use std::net::TcpListener;
+use std::process::Stdio;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use pawpost_crypto::{MediaType, Member, MemberStatus, PublicIdentity, Role, SignedRoster};
+use pawpost_firmware::link::Packet;
+use pawpost_firmware::wires;
+use pawpost_testkit::server::family::{
+    family, new_device, publish, sealed, upload, uuid_bytes, Family, VOICE,
+};
+use pawpost_testkit::server::toys::latest_roster;
+use pawpost_toy::Frame;
+use reqwest::StatusCode;
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio::time::{sleep, Instant};
+
+/// How long one step may take in the emulator (the crypto runs in emulated Thumb code).
+const STEP: Duration = Duration::from_secs(60);
+/// How long QEMU may take to open its UART sockets.
+const BOOT: Duration = Duration::from_secs(20);
+/// The link's ATT MTU in this story (the relay's default).
+const MTU: u16 = pawpost_firmware::DEFAULT_MTU;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The wires inside the toy: lines to and from UART1, every line heard kept.
+struct Wires {
+    lines: tokio::io::Lines<BufReader<OwnedReadHalf>>,
+    out: OwnedWriteHalf,
+    heard: Vec<String>,
+}
+
+impl Wires {
+    async fn send(&mut self, line: &str) {
+        self.out
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+
+    /// The next line starting with `prefix`, skipping others (kept in `heard`).
+    async fn expect(&mut self, prefix: &str) -> String {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let line = tokio::time::timeout_at(deadline, self.lines.next_line())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("the toy never said {prefix:?}; it said:\n{}", self.tail())
+                })
+                .expect("UART1 reads")
+                .unwrap_or_else(|| panic!("UART1 closed before {prefix:?}:\n{}", self.tail()));
+            assert!(!line.starts_with("panic"), "the firmware panicked: {line}");
+            self.heard.push(line.clone());
+            if let Some(rest) = line.strip_prefix(prefix) {
+                return rest.trim().to_owned();
+            }
+        }
+    }
+
+    fn tail(&self) -> String {
+        let from = self.heard.len().saturating_sub(40);
+        self.heard[from..]
+            .iter()
+            .map(|l| if l.len() > 200 { &l[..200] } else { l })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+async fn connect(port: u16) -> TcpStream {
+    let deadline = Instant::now() + BOOT;
+    loop {
+        match TcpStream::connect(("127.0.0.1", port)).await {
+            Ok(stream) => return stream,
+            Err(e) if Instant::now() >= deadline => panic!("QEMU's UART on {port}: {e}"),
+            Err(_) => sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+fn qemu(image: &str, link_port: u16, wires_port: u16) -> Child {
+    Command::new("qemu-system-arm")
+        .args(["-machine", "mps2-an386", "-cpu", "cortex-m4"])
+        .args(["-display", "none", "-monitor", "none"])
+        .args(["-semihosting-config", "enable=on,target=native"])
+        .arg("-serial")
+        .arg(format!("tcp:127.0.0.1:{link_port},server=on,wait=off"))
+        .arg("-serial")
+        .arg(format!("tcp:127.0.0.1:{wires_port},server=on,wait=off"))
+        .arg("-kernel")
+        .arg(image)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("qemu-system-arm starts")
+}
+
+fn relay(link_port: u16, server: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_pawpost"))
+        .arg("relay")
+        .arg("--serial")
+        .arg(format!("tcp:127.0.0.1:{link_port}"))
+        .arg("--server")
+        .arg(server)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("pawpost relay starts")
+}
+
+/// A valid Ogg Opus file of `ms` milliseconds at about 16 kbit/s (40-byte 20 ms packets),
+/// the size of a real voice message.
+fn long_voice(ms: u32) -> Vec<u8> {
+    let mut writer = pawpost_media::OggOpusWriter::new(1, 312, 0x5EED).unwrap();
+    let mut packet = vec![31 << 3];
+    packet.extend((1..40u8).map(|b| b.wrapping_mul(37)));
+    for _ in 0..(ms / 20) {
+        writer.push_packet(&packet).unwrap();
+    }
+    writer.finish(0).unwrap()
+}
+
+/// Long press, code, Mum types it, the toy speaks the number her app shows, a press
+/// confirms, Mum publishes a roster listing the toy. Returns its identity.
+async fn pair(f: &Family, toy: &mut Wires) -> PublicIdentity {
+    toy.send("long").await;
+    let code = toy.expect("code ").await;
+    assert_eq!(code.len(), 6, "six digits: {code}");
+    let (status, claim) = f
+        .mum
+        .post(
+            &format!("/api/v1/households/{}/toys", f.home),
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{claim}");
+    let spoken = toy.expect("confirm ").await;
+    assert_eq!(
+        claim["confirmation"],
+        spoken.as_str(),
+        "the app shows what the toy says"
+    );
+    toy.send("press").await;
+    let device = claim["device_id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + STEP;
+    let paired = loop {
+        let (_, toys) = f
+            .mum
+            .get(&format!("/api/v1/households/{}/toys", f.home))
+            .await;
+        if let Some(found) = toys
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["device_id"] == device.as_str())
+        {
+            break found.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the press never paired the toy: {toys}"
+        );
+        sleep(Duration::from_millis(50)).await;
+    };
+    let identity = PublicIdentity::decode(
+        &URL_SAFE_NO_PAD
+            .decode(paired["identity"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let mut next = latest_roster(&f.mum, &f.home)
+        .await
+        .unverified_roster()
+        .next_version();
+    next.members.push(Member::new(
+        &identity,
+        pawpost_crypto::AccountId(uuid_bytes(&f.home)),
+        Role::Toy,
+        MemberStatus::Approved,
+    ));
+    let signed = SignedRoster::sign(&next, &f.mum_keys).unwrap();
+    let (status, body) = publish(&f.mum, &f.home, &signed).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let household = toy.expect("paired ").await;
+    assert_eq!(household, wires::hex(&uuid_bytes(&f.home)));
+    identity
+}
+
+/// Gran seals `voice` for the toy and uploads it; the toy takes it (its heart blinks), a
+/// press plays it, and the speaker gets exactly `voice`. Returns the heap lines.
+async fn deliver_and_play(
+    f: &Family,
+    toy: &mut Wires,
+    identity: &PublicIdentity,
+    voice: &[u8],
+) -> (String, String) {
+    toy.send("heap reset").await;
+    toy.expect("heap ").await;
+    let (envelope, id) = sealed(
+        &f.gran_keys,
+        &f.home,
+        MediaType::OggOpus,
+        &[*identity],
+        voice,
+    );
+    let (status, body) = upload(&f.gran, &f.home, envelope).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    toy.expect("heart blink").await;
+    toy.send("heap").await;
+    let received = toy.expect("heap ").await;
+    toy.send("press").await;
+    let played = toy.expect("play ").await;
+    let (message, ogg) = played.split_once(' ').expect("play MESSAGE OGG");
+    assert_eq!(
+        message,
+        wires::hex(id.as_bytes()),
+        "the message sent is the one played"
+    );
+    assert!(
+        wires::decode_hex(ogg).unwrap() == voice,
+        "the speaker played exactly the Ogg Gran recorded"
+    );
+    toy.send("heap").await;
+    let after_play = toy.expect("heap ").await;
+    (received, after_play)
+}
+
+/// What a CloudPets-style attacker on the radio sends: a challenge of its own, a message
+/// with one byte of its ciphertext changed, a message sealed by someone outside the
+/// family, one frame of every type, then a fragment with a broken CRC.
+fn attack(f: &Family, identity: &PublicIdentity) -> Vec<Packet> {
+    let mut frames = vec![Frame::Challenge {
+        nonce: [9; pawpost_toy::NONCE_LEN],
+        server_time_ms: 1_764_000_000_000,
+    }
+    .encode()
+    .unwrap()];
+    let (mut tampered, _) = sealed(
+        &f.gran_keys,
+        &f.home,
+        MediaType::OggOpus,
+        &[*identity],
+        VOICE,
+    );
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    frames.push(
+        Frame::Deliver {
+            envelope: &tampered,
+        }
+        .encode()
+        .unwrap(),
+    );
+    let outsider = new_device();
+    let (strange, _) = sealed(&outsider, &f.home, MediaType::OggOpus, &[*identity], VOICE);
+    frames.push(Frame::Deliver { envelope: &strange }.encode().unwrap());
+    let roster = f.roster.encode();
+    for frame in pawpost_protocol::testing::one_of_each(*identity, &tampered, &roster) {
+        frames.push(frame.encode().unwrap());
+    }
+    let mut fragmenter = pawpost_ble::Fragmenter::new(MTU).unwrap();
+    let mut packets = vec![Packet::ServerUp { mtu: MTU }];
+    for frame in &frames {
+        packets.extend(fragmenter.fragment(frame).unwrap().map(Packet::Fragment));
+    }
+    let mut broken: Vec<Vec<u8>> = fragmenter.fragment(&frames[1]).unwrap().collect();
+    let last = broken.last_mut().unwrap();
+    let end = last.len() - 1;
+    last[end] ^= 0xff;
+    packets.extend(broken.into_iter().map(Packet::Fragment));
+    packets
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the firmware image: scripts/firmware-test builds it and runs this test"]
+async fn the_firmware_in_qemu_pairs_plays_a_sealed_message_and_refuses_forged_frames() {
+    let Some(image) = pawpost_testkit::require(
+        "the firmware image (scripts/firmware-test builds it)",
+        "PAWPOST_FIRMWARE_IMAGE",
+    ) else {
+        return;
+    };
+    let build_id = pawpost_testkit::require(
+        "the firmware's build id (scripts/firmware-test sets it)",
+        "PAWPOST_FIRMWARE_BUILD_ID",
+    )
+    .expect("set with the image");
+    assert!(
+        std::path::Path::new(&image).is_file(),
+        "no firmware image at {image}"
+    );
+    if std::process::Command::new("qemu-system-arm")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        pawpost_testkit::skip(
+            "QEMU",
+            "apt-get install qemu-system-arm (.ci/run does)",
+            None,
+        );
+        return;
+    }
+
+    let f = family().await;
+    let (link_port, wires_port) = (free_port(), free_port());
+    let _qemu = qemu(&image, link_port, wires_port);
+    let (read, out) = connect(wires_port).await.into_split();
+    let mut toy = Wires {
+        lines: BufReader::new(read).lines(),
+        out,
+        heard: Vec::new(),
+    };
+    let seed: [u8; 32] = rand_seed();
+    toy.send(&format!("seed {}", wires::hex(&seed))).await;
+    assert_eq!(
+        toy.expect("build ").await,
+        build_id,
+        "the image booted is the one just built"
+    );
+    toy.expect("ready ").await;
+
+    let mut relay = relay(link_port, &f.server.base);
+    assert_eq!(toy.expect("link up ").await, MTU.to_string());
+    let identity = pair(&f, &mut toy).await;
+    // The toy asks for a fresh connection to authenticate as a member of its household.
+    toy.expect("link up ").await;
+
+    let (received, played) = deliver_and_play(&f, &mut toy, &identity, VOICE).await;
+    println!(
+        "firmware heap: {}-byte message: received and opened: {received}; played: {played}",
+        VOICE.len()
+    );
+    let long = long_voice(28_000);
+    let (received, played) = deliver_and_play(&f, &mut toy, &identity, &long).await;
+    println!(
+        "firmware heap: {}-byte message (28 s): received and opened: {received}; played: {played}",
+        long.len()
+    );
+
+    // The attacker takes the phone's place on the link.
+    relay.kill().await.unwrap();
+    let mut link = connect(link_port).await;
+    let heard_before = toy.heard.len();
+    for packet in attack(&f, &identity) {
+        link.write_all(&packet.encode().unwrap()).await.unwrap();
+    }
+    toy.expect("report fragment refused").await;
+    let during: Vec<&String> = toy.heard[heard_before..].iter().collect();
+    let said = |prefix: &str| during.iter().filter(|l| l.starts_with(prefix)).count();
+    assert_eq!(
+        said("play"),
+        0,
+        "nothing on the link plays sound: {during:?}"
+    );
+    assert_eq!(
+        said("mic on"),
+        0,
+        "nothing on the link starts the microphone: {during:?}"
+    );
+    assert!(
+        said("report MessageDropped") >= 2,
+        "the tampered and the outsider's messages are refused: {during:?}"
+    );
+    toy.send("status").await;
+    let status = toy.expect("status ").await;
+    assert!(
+        status.contains(&format!("household={}", wires::hex(&uuid_bytes(&f.home))))
+            && status.contains("queued=0"),
+        "the toy stays in its household with nothing queued: {status}"
+    );
+}
+
+fn rand_seed() -> [u8; 32] {
+    use pawpost_crypto::rand_core::Rng;
+    let mut seed = [0u8; 32];
+    pawpost_crypto::os_rng().fill_bytes(&mut seed);
+    seed
+}

@@ -33,8 +33,10 @@ use tokio::time::{sleep, Instant};
 const STEP: Duration = Duration::from_secs(60);
 /// How long QEMU may take to open its UART sockets.
 const BOOT: Duration = Duration::from_secs(20);
-/// The link's ATT MTU in this story (the relay's default).
+/// The link's ATT MTU for the long message and the attack (the relay's default).
 const MTU: u16 = pawpost_firmware::DEFAULT_MTU;
+/// The smallest ATT MTU, for pairing and the first message.
+const MIN_MTU: u16 = pawpost_ble::MIN_ATT_MTU;
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -116,9 +118,10 @@ fn qemu(image: &str, link_port: u16, wires_port: u16) -> Child {
         .expect("qemu-system-arm starts")
 }
 
-fn relay(link_port: u16, server: &str) -> Child {
+fn relay(link_port: u16, server: &str, mtu: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_pawpost"))
         .arg("relay")
+        .arg(format!("--mtu={mtu}"))
         .arg("--serial")
         .arg(format!("tcp:127.0.0.1:{link_port}"))
         .arg("--server")
@@ -340,17 +343,22 @@ async fn the_firmware_in_qemu_pairs_plays_a_sealed_message_and_refuses_forged_fr
     );
     toy.expect("ready ").await;
 
-    let mut relay = relay(link_port, &f.server.base);
-    assert_eq!(toy.expect("link up ").await, MTU.to_string());
+    // Pairing and the first message at the smallest MTU (19-byte fragments).
+    let mut phone = relay(link_port, &f.server.base, MIN_MTU);
+    assert_eq!(toy.expect("link up ").await, MIN_MTU.to_string());
     let identity = pair(&f, &mut toy).await;
     // The toy asks for a fresh connection to authenticate as a member of its household.
-    toy.expect("link up ").await;
-
+    assert_eq!(toy.expect("link up ").await, MIN_MTU.to_string());
     let (received, played) = deliver_and_play(&f, &mut toy, &identity, VOICE).await;
     println!(
         "firmware heap: {}-byte message: received and opened: {received}; played: {played}",
         VOICE.len()
     );
+
+    // Another phone, at the usual MTU: a 28 s message, of a real voice's size.
+    phone.kill().await.unwrap();
+    let mut phone = relay(link_port, &f.server.base, MTU);
+    assert_eq!(toy.expect("link up ").await, MTU.to_string());
     let long = long_voice(28_000);
     let (received, played) = deliver_and_play(&f, &mut toy, &identity, &long).await;
     println!(
@@ -359,7 +367,7 @@ async fn the_firmware_in_qemu_pairs_plays_a_sealed_message_and_refuses_forged_fr
     );
 
     // The attacker takes the phone's place on the link.
-    relay.kill().await.unwrap();
+    phone.kill().await.unwrap();
     let mut link = connect(link_port).await;
     let heard_before = toy.heard.len();
     for packet in attack(&f, &identity) {

@@ -290,3 +290,25 @@ test('(d) whoever resets grandpa\'s password gets his account, not a way to the 
   const newest = [...theirs].sort((a, b) => (a.created_at < b.created_at ? 1 : -1))[0];
   assert.ok(!roster.some((m) => m.deviceId === newest.device_id), "the reset account's new browser is not in the roster");
 });
+
+test('a second owner: the parent makes grandpa an owner, whose device then signs the household keys the toy follows', { timeout: 200000 }, async () => {
+  await family.ensurePairedToy(toy);
+  const p = family.parent.browser.page;
+  await p.goto(`${family.url}/family`);
+  const owners = (await rosterMembers(p)).filter((m) => m.role === 'owner');
+  if (owners.length === 1) await p.locator('.single-owner').waitFor();
+  await p.getByLabel('Role of Grandpa Otto').selectOption('owner');
+  await statusSays(p, 'Grandpa Otto is now Owner (parent).', server);
+  assert.equal(await p.locator('.single-owner').count(), 0, 'no longer a single owner device');
+
+  const g = family.relative.browser.page;
+  await g.goto(`${family.url}/family`);
+  await g.getByRole('heading', { name: 'Family of The Brandts' }).waitFor();
+  await screenshot(g, 'recovery-second-owner');
+  await g.getByLabel('Delete played messages after (days)').fill('12');
+  await g.getByRole('button', { name: 'Save settings' }).click();
+  await statusSays(g, 'Settings saved.', server);
+  const view = await apiGet(g, server, `/api/v1/households/${family.householdId}/roster`);
+  await toy.hasRoster(Number(view.version));
+  assert.ok(!/roster refused/i.test(toy.output()), 'the toy took the new owner\'s keys');
+});

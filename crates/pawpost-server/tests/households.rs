@@ -325,3 +325,50 @@ async fn names_are_checked_and_kept_as_text() {
         "stored as text; the web app renders it as text"
     );
 }
+
+#[tokio::test]
+async fn relatives_never_see_who_was_blocked_or_waits() {
+    let server = TestServer::start().await;
+    let (mum, _, home) = parent_with_household(&server, "mum@example.org").await;
+    let members = format!("/api/v1/households/{home}/members");
+    let (gran, gran_id) = invited_member(&server, &mum, &home, "gran@example.org", "family").await;
+    let (_, uncle_id) = invited_member(&server, &mum, &home, "uncle@example.org", "family").await;
+    let (_, aunt_id) = invited_member(&server, &mum, &home, "aunt@example.org", "family").await;
+    for id in [&gran_id, &uncle_id] {
+        let (status, _) = mum
+            .post(&format!("{members}/{id}/approve"), json!({}))
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+    let (status, _) = mum
+        .post(&format!("{members}/{uncle_id}/block"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let ids = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["account_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, seen_by_gran) = gran.get(&members).await;
+    let seen = ids(&seen_by_gran);
+    assert!(seen.contains(&gran_id), "{seen_by_gran}");
+    assert!(
+        !seen.contains(&uncle_id),
+        "the block is the parents' business: {seen_by_gran}"
+    );
+    assert!(!seen.contains(&aunt_id), "so is who waits: {seen_by_gran}");
+    assert!(seen_by_gran
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["status"] == "approved"));
+    let (_, seen_by_mum) = mum.get(&members).await;
+    let seen = ids(&seen_by_mum);
+    assert!(
+        seen.contains(&uncle_id) && seen.contains(&aunt_id),
+        "{seen_by_mum}"
+    );
+}

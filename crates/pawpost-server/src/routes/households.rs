@@ -118,7 +118,8 @@ pub struct MemberView {
     pub joined_at: String,
 }
 
-/// The members of a household.
+/// The members of a household. Owners and guardians see everyone with their state;
+/// a relative sees the approved members and themselves, never who waits or was blocked.
 #[utoipa::path(get, path = "/api/v1/households/{household_id}/members", tag = TAG,
     params(("household_id" = String, Path, format = Uuid)),
     responses((status = 200, body = [MemberView]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]

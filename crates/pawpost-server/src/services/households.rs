@@ -185,7 +185,15 @@ pub async fn members(
     account: AccountId,
 ) -> HouseholdResult<(Membership, Vec<Member>)> {
     let me = active_membership(state, id, account).await?;
-    Ok((me, state.store.members(id).await?))
+    let mut members = state.store.members(id).await?;
+    // Who waits for approval and who was blocked is the parents' business: relatives see
+    // the approved members (and themselves).
+    if !me.manages() {
+        members.retain(|m| {
+            m.membership.status == MemberStatus::Approved || m.membership.account_id == account
+        });
+    }
+    Ok((me, members))
 }
 
 /// Refuses a new invitation once the account (in all its households) or the household

@@ -370,3 +370,223 @@ impl<B: Board, R: CryptoRng> Shell<B, R> {
         self.board.wires_write(b"\n");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+    use alloc::vec;
+    use pawpost_crypto::rand_core::SeedableRng;
+    use pawpost_toy::{Frame, PublicIdentity};
+    use rand_chacha::ChaCha20Rng;
+
+    #[derive(Default)]
+    struct FakeBoard {
+        now_ms: u64,
+        link_out: Vec<u8>,
+        wires_out: Vec<u8>,
+        state: Option<Vec<u8>>,
+        saving_fails: bool,
+    }
+
+    impl Board for FakeBoard {
+        fn now_ms(&self) -> u64 {
+            self.now_ms
+        }
+        fn link_write(&mut self, bytes: &[u8]) {
+            self.link_out.extend_from_slice(bytes);
+        }
+        fn wires_write(&mut self, bytes: &[u8]) {
+            self.wires_out.extend_from_slice(bytes);
+        }
+        fn load_state(&mut self) -> Option<Vec<u8>> {
+            self.state.clone()
+        }
+        fn save_state(&mut self, state: &[u8]) -> Result<(), &'static str> {
+            if self.saving_fails {
+                return Err("flash worn out");
+            }
+            self.state = Some(state.to_vec());
+            Ok(())
+        }
+        fn heap(&mut self, _reset: bool) -> HeapStats {
+            HeapStats { used: 1, peak: 2 }
+        }
+    }
+
+    fn start(board: FakeBoard) -> Shell<FakeBoard, ChaCha20Rng> {
+        Shell::start(board, ChaCha20Rng::from_seed([7; 32])).unwrap()
+    }
+
+    /// The wire lines said since the last call.
+    fn said(shell: &mut Shell<FakeBoard, ChaCha20Rng>) -> Vec<String> {
+        let out = core::mem::take(&mut shell.board().wires_out);
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    fn wires(shell: &mut Shell<FakeBoard, ChaCha20Rng>, line: &str) {
+        for b in line.bytes().chain([b'\n']) {
+            shell.wires_byte(b);
+        }
+    }
+
+    fn link(shell: &mut Shell<FakeBoard, ChaCha20Rng>, packet: &Packet) {
+        for b in packet.encode().unwrap() {
+            shell.link_byte(b);
+        }
+    }
+
+    /// Frames the toy sent, reassembled as the phone would at `mtu`.
+    fn sent_frames(shell: &mut Shell<FakeBoard, ChaCha20Rng>, mtu: u16) -> Vec<Vec<u8>> {
+        let bytes = core::mem::take(&mut shell.board().link_out);
+        let mut decoder = Decoder::new();
+        let mut reassembler = Reassembler::new(mtu, pawpost_ble::MAX_FRAME_LEN).unwrap();
+        let mut frames = Vec::new();
+        for b in bytes {
+            if let Some(Packet::Fragment(fragment)) = decoder.push(b) {
+                if let Some(frame) = reassembler.push(&fragment).unwrap() {
+                    frames.push(frame.data.to_vec());
+                }
+            }
+        }
+        frames
+    }
+
+    fn server_frame(
+        shell: &mut Shell<FakeBoard, ChaCha20Rng>,
+        fragmenter: &mut Fragmenter,
+        frame: &[u8],
+    ) {
+        for fragment in fragmenter.fragment(frame).unwrap() {
+            link(shell, &Packet::Fragment(fragment));
+        }
+    }
+
+    #[test]
+    fn a_new_toy_says_it_is_ready_and_saves_its_keys_first() {
+        let mut shell = start(FakeBoard::default());
+        let lines = said(&mut shell);
+        assert!(lines[0].starts_with("ready "), "{lines:?}");
+        assert!(lines.iter().any(|l| l.starts_with("saved ")), "{lines:?}");
+        assert!(shell.board().state.is_some());
+        assert!(
+            shell.board().link_out.is_empty(),
+            "nothing on the link before a phone"
+        );
+        // A restart restores the same toy.
+        let state = shell.board().state.clone();
+        let id = shell.toy().device_id();
+        let again = start(FakeBoard {
+            state,
+            ..FakeBoard::default()
+        });
+        assert_eq!(again.toy().device_id(), id);
+    }
+
+    #[test]
+    fn pairing_crosses_the_smallest_mtu_in_fragments_both_ways() {
+        let mut shell = start(FakeBoard::default());
+        said(&mut shell);
+        wires(&mut shell, "long");
+        link(&mut shell, &Packet::ServerUp { mtu: 23 });
+        let mut fragmenter = Fragmenter::new(23).unwrap();
+        let challenge = Frame::Challenge {
+            nonce: [5; pawpost_toy::NONCE_LEN],
+            server_time_ms: 1_764_000_000_000,
+        }
+        .encode()
+        .unwrap();
+        server_frame(&mut shell, &mut fragmenter, &challenge);
+        let frames = sent_frames(&mut shell, 23);
+        let identity: PublicIdentity = shell.toy().identity();
+        assert!(
+            frames.iter().any(|f| matches!(
+                Frame::decode(f),
+                Ok(Frame::PairRequest { identity: sent, .. }) if sent == identity
+            )),
+            "the toy asks to pair, in fragments of at most 20 bytes"
+        );
+        let lines = said(&mut shell);
+        assert!(lines.contains(&"link up 23".into()), "{lines:?}");
+        assert!(lines.contains(&"say PairingStarted".into()), "{lines:?}");
+    }
+
+    #[test]
+    fn nothing_on_the_link_presses_the_paw_records_or_plays() {
+        let mut shell = start(FakeBoard::default());
+        let identity = shell.toy().identity();
+        link(&mut shell, &Packet::ServerUp { mtu: 247 });
+        let mut fragmenter = Fragmenter::new(247).unwrap();
+        let envelope = [0x42; 300];
+        let roster = [0x17; 200];
+        for frame in pawpost_protocol::testing::one_of_each(identity, &envelope, &roster) {
+            server_frame(&mut shell, &mut fragmenter, &frame.encode().unwrap());
+        }
+        // Garbage: unknown packets, fragments out of thin air, a wrong MTU.
+        for b in [0x55u8, 3, 1, 2, 3, crate::link::FRAGMENT, 5, 1, 9, 9, 0, 0] {
+            shell.link_byte(b);
+        }
+        link(&mut shell, &Packet::ServerUp { mtu: 600 });
+        let lines = said(&mut shell);
+        for forbidden in [
+            "play",
+            "mic on",
+            "say Recording",
+            "say PairingStarted",
+            "say Forgotten",
+        ] {
+            assert!(
+                !lines.iter().any(|l| l.starts_with(forbidden)),
+                "{forbidden}: {lines:?}"
+            );
+        }
+        assert!(
+            lines.iter().any(|l| l.starts_with("report link refused")),
+            "{lines:?}"
+        );
+        assert_eq!(shell.toy().household_id(), None);
+        assert_eq!(shell.toy().queued_messages(), 0);
+    }
+
+    #[test]
+    fn the_microphone_takes_a_recording_only_after_a_press_turned_it_on() {
+        let mut shell = start(FakeBoard::default());
+        said(&mut shell);
+        wires(&mut shell, "mic 4f676753");
+        assert_eq!(
+            said(&mut shell),
+            vec![String::from(
+                "error the microphone is off: press the paw first"
+            )]
+        );
+        wires(&mut shell, "heap reset");
+        wires(&mut shell, "bogus");
+        assert_eq!(
+            said(&mut shell),
+            vec![
+                String::from("heap used=1 peak=2"),
+                String::from("error unknown command")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_toy_that_cannot_save_its_state_stops() {
+        let mut shell = start(FakeBoard {
+            saving_fails: true,
+            ..FakeBoard::default()
+        });
+        assert!(shell.halted());
+        let lines = said(&mut shell);
+        assert!(
+            lines.iter().any(|l| l.starts_with("error cannot save")),
+            "{lines:?}"
+        );
+        wires(&mut shell, "long");
+        assert!(said(&mut shell).is_empty(), "a halted toy does nothing");
+    }
+}

@@ -42,6 +42,7 @@ mod devices;
 mod farewells;
 mod households;
 mod messages;
+mod notifications;
 mod passkeys;
 mod peers;
 mod privacy;

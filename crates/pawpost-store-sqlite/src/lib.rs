@@ -12,6 +12,7 @@ mod devices;
 mod farewells;
 mod households;
 mod messages;
+mod notifications;
 mod passkeys;
 mod privacy;
 mod rows;

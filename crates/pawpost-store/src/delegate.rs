@@ -14,7 +14,8 @@
 /// - `audit`: the audit trail;
 /// - `passkeys`: passkeys, their recovery material and their ceremonies;
 /// - `farewells`: the signed word that a removed toy leaves its household;
-/// - `certificates`: devices vouching for new devices of the same account.
+/// - `certificates`: devices vouching for new devices of the same account;
+/// - `notifications`: which notification mails a person wants, and the server's keys.
 ///
 /// Methods the trait provides a default for may follow a `;`, written out as in any
 /// `impl` block:
@@ -123,6 +124,10 @@ macro_rules! impl_metadata_store {
 
             certificates::add_device_certificate(certificate: &$crate::DeviceCertificate) -> ();
             certificates::device_certificates(devices: &[DeviceId]) -> Vec<$crate::DeviceCertificate>;
+
+            notifications::notification_settings(account: AccountId) -> Vec<(String, bool)>;
+            notifications::set_notification_setting(account: AccountId, kind: &str, enabled: bool) -> ();
+            notifications::server_secret(name: &str, fresh: &[u8]) -> Vec<u8>;
         }
     };
     (

@@ -448,4 +448,20 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// The certificates of those of `devices` that have one, in device id order.
     async fn device_certificates(&self, devices: &[DeviceId])
         -> StoreResult<Vec<DeviceCertificate>>;
+
+    // Notification mails.
+    /// The kinds of notification mail the account switched on or off, by name; a kind
+    /// not listed was never changed.
+    async fn notification_settings(&self, account: AccountId) -> StoreResult<Vec<(String, bool)>>;
+    /// Switches one kind of notification mail on or off. `NotFound` when the account is
+    /// gone.
+    async fn set_notification_setting(
+        &self,
+        account: AccountId,
+        kind: &str,
+        enabled: bool,
+    ) -> StoreResult<()>;
+    /// The server's own key named `name`: `fresh` is kept when there is none yet, and
+    /// whatever is kept is returned, so every process sharing the store gets the same.
+    async fn server_secret(&self, name: &str, fresh: &[u8]) -> StoreResult<Vec<u8>>;
 }

@@ -55,6 +55,7 @@ pub async fn metadata_store(store: &dyn MetadataStore) {
     toys(store).await;
     farewells(store).await;
     device_certificates(store).await;
+    notification_settings(store).await;
     forgetting(store).await;
     audit_trail(store).await;
     passkeys(store).await;
@@ -232,6 +233,49 @@ async fn forgetting(store: &dyn MetadataStore) {
         store.delete_household(home.id).await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+async fn notification_settings(store: &dyn MetadataStore) {
+    let gran = account("notifications-gran@example.org");
+    store.create_account(&gran).await.unwrap();
+    assert_eq!(store.notification_settings(gran.id).await.unwrap(), vec![]);
+    store
+        .set_notification_setting(gran.id, "child_replied", false)
+        .await
+        .unwrap();
+    store
+        .set_notification_setting(gran.id, "approved", true)
+        .await
+        .unwrap();
+    store
+        .set_notification_setting(gran.id, "child_replied", true)
+        .await
+        .unwrap();
+    store
+        .set_notification_setting(gran.id, "approved", false)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.notification_settings(gran.id).await.unwrap(),
+        vec![("approved".into(), false), ("child_replied".into(), true)]
+    );
+    assert!(matches!(
+        store
+            .set_notification_setting(AccountId::new(), "approved", false)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    // The first key kept is the one every later caller gets.
+    let first = store.server_secret("suite-key", &[7; 32]).await.unwrap();
+    assert_eq!(first, vec![7; 32]);
+    let again = store.server_secret("suite-key", &[8; 32]).await.unwrap();
+    assert_eq!(again, vec![7; 32]);
+    assert_eq!(
+        store.server_secret("suite-other", &[9; 32]).await.unwrap(),
+        vec![9; 32]
+    );
+    store.delete_account(gran.id).await.unwrap();
+    assert_eq!(store.notification_settings(gran.id).await.unwrap(), vec![]);
 }
 
 async fn device_certificates(store: &dyn MetadataStore) {

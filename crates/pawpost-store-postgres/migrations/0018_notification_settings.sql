@@ -1,0 +1,14 @@
+-- Which notification mails a person switched off or on; a kind without a row is on.
+-- Gone with the account.
+CREATE TABLE notification_settings (
+    account_id uuid NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    kind text NOT NULL,
+    enabled boolean NOT NULL,
+    PRIMARY KEY (account_id, kind)
+);
+-- Keys the server made for itself, shared by every process on the database: the one
+-- that signs the unsubscribe links in notification mails. Never sent to anyone.
+CREATE TABLE server_secrets (
+    name text PRIMARY KEY,
+    value bytea NOT NULL
+);

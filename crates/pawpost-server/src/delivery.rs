@@ -1,6 +1,7 @@
 //! The one path by which anything reaches a toy connected to this process: the roster
 //! versions it lacks (all of them, in order, so that it can check the chain), messages,
-//! parents' approvals and the number it must speak to confirm a pairing. A toy that just
+//! parents' approvals, the number it must speak to confirm a pairing and an owner's signed
+//! word that it leaves its household. A toy that just
 //! authenticated, a message just stored, a roster just published, a note from another
 //! process and a process catching its toys up after it may have missed notes all come
 //! through here; telling the other processes is [`crate::relay`]'s part.
@@ -9,7 +10,7 @@ use crate::toyhub::ToyMode;
 use pawpost_crypto::{PublicIdentity, SignedRoster};
 use pawpost_domain::{Approval, DeviceId, DeviceKind, HouseholdId, PendingPairing};
 use pawpost_protocol::{ConfirmationNumber, Frame, MessageId, ServerError};
-use pawpost_store::{BlobKey, StoreError, StoreResult};
+use pawpost_store::{BlobKey, Farewell, StoreError, StoreResult};
 use uuid::Uuid;
 
 /// Brings `device`, connected here and authenticated, up to date with the store. A toy
@@ -218,6 +219,35 @@ pub fn pairing_contested(state: &AppState, pairing: &PendingPairing) {
 fn confirmation_digits(text: &str) -> Option<ConfirmationNumber> {
     let digits: Vec<u8> = text.bytes().map(|b| b.wrapping_sub(b'0')).collect();
     ConfirmationNumber::new(digits.try_into().ok()?)
+}
+
+/// The `Leave` frame that carries `farewell` to its toy.
+pub fn leave_frame(farewell: &Farewell) -> Frame<'static> {
+    Frame::Leave {
+        household_id: pawpost_protocol::HouseholdId(*farewell.household_id.0.as_bytes()),
+        signer: pawpost_protocol::DeviceId(*farewell.signer_device_id.0.as_bytes()),
+        signature: farewell.signature,
+    }
+}
+
+/// Sends the toy its farewell if it is connected here, authenticated with the keys the
+/// farewell names; returns whether it was.
+pub fn farewell(state: &AppState, farewell: &Farewell) -> bool {
+    state.toys.send_if_keys(
+        farewell.toy_device_id,
+        ToyMode::Authenticated,
+        &farewell.identity,
+        &leave_frame(farewell),
+    )
+}
+
+/// Sends `device` its stored farewell if it is connected here (another process removed
+/// it).
+pub async fn farewell_stored(state: &AppState, device: DeviceId) -> StoreResult<()> {
+    if let Some(stored) = state.store.farewell(device).await? {
+        farewell(state, &stored);
+    }
+    Ok(())
 }
 
 /// Sends a parent's approval just stored to those of `devices` connected here.

@@ -11,7 +11,8 @@
 //! upload in progress is never touched.
 //!
 //! Each sweep also deletes the stored hashes of links to choose a new password that
-//! expired more than [`PASSWORD_RESET_KEPT_EXPIRED`] ago.
+//! expired more than [`PASSWORD_RESET_KEPT_EXPIRED`] ago, and toys' signed goodbyes kept
+//! more than [`FAREWELL_KEPT_DAYS`] for a toy that never came back.
 //!
 //! [`RETENTION_SWEEP_INTERVAL`]: crate::config::RETENTION_SWEEP_INTERVAL
 use crate::config::{DEFAULT_RETENTION_DAYS, PASSWORD_RESET_KEPT_EXPIRED};
@@ -58,6 +59,20 @@ pub async fn sweep_expired(state: &AppState, now: OffsetDateTime) -> StoreResult
     report.unplayed = expired.len();
     forget(state, &expired).await?;
     Ok(report)
+}
+
+/// How long a toy's signed goodbye is kept for a toy that has not connected since an owner
+/// removed it (or deleted its household). After that the toy is refused like any unknown
+/// one, and a 10-second hold of its paw resets it.
+pub const FAREWELL_KEPT_DAYS: i64 = 90;
+
+/// Deletes the toys' goodbyes kept more than [`FAREWELL_KEPT_DAYS`] before `now`; returns
+/// how many.
+pub async fn sweep_farewells(state: &AppState, now: OffsetDateTime) -> StoreResult<u64> {
+    state
+        .store
+        .delete_farewells_before(now - Duration::days(FAREWELL_KEPT_DAYS))
+        .await
 }
 
 /// Deletes the links to choose a new password that expired more than
@@ -175,6 +190,14 @@ pub async fn run(state: AppState) {
             Err(e) => {
                 tracing::warn!(error = %e, "the sweep of expired password reset links failed")
             }
+        }
+        match sweep_farewells(&state, OffsetDateTime::now_utc()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                deleted = n,
+                "old goodbyes of toys that never came back deleted"
+            ),
+            Err(e) => tracing::warn!(error = %e, "the sweep of toys' old goodbyes failed"),
         }
         state.mailer.prune().await;
     }

@@ -102,7 +102,7 @@ export async function familyView(app, householdId) {
         );
       } else if (m.status === 'approved') {
         actions.append(
-          button('Block', `${name} is blocked: the toy refuses their messages from now on.`, () => api('POST', `${memberBase}/${m.account_id}/block`), 'danger'),
+          confirmBlock(name, () => act(`${name} is blocked: the toy refuses their messages from now on.`, () => api('POST', `${memberBase}/${m.account_id}/block`))),
           button('Remove', `${name} was removed.`, () => api('DELETE', `${memberBase}/${m.account_id}`), 'danger'),
         );
         const select = /** @type {HTMLSelectElement} */ (
@@ -335,6 +335,35 @@ export async function familyView(app, householdId) {
     error,
     ...sections,
   );
+}
+
+/**
+ * "Block", asked twice: what it does, and that only parents see it.
+ * @param {string} name
+ * @param {() => void} block
+ */
+function confirmBlock(name, block) {
+  const start = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'danger', text: 'Block', 'aria-label': `Block ${name}`, 'aria-expanded': 'false' }));
+  const yes = h('button', { type: 'button', class: 'danger', text: `Yes, block ${name}` });
+  const no = h('button', { type: 'button', text: 'Cancel' });
+  const ask = h(
+    'div',
+    { class: 'card confirm block-confirm', hidden: true },
+    h('p', { text: `Block ${name}? The toy will refuse their messages from now on, and they can no longer send or hear anything in this household. Only parents see that they are blocked. You can unblock them later.` }),
+    h('div', { class: 'row' }, yes, no),
+  );
+  start.addEventListener('click', () => {
+    ask.hidden = false;
+    start.setAttribute('aria-expanded', 'true');
+    yes.focus();
+  });
+  no.addEventListener('click', () => {
+    ask.hidden = true;
+    start.setAttribute('aria-expanded', 'false');
+    start.focus();
+  });
+  yes.addEventListener('click', block);
+  return h('span', { class: 'block' }, start, ask);
 }
 
 /**

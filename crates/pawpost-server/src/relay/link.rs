@@ -121,6 +121,8 @@ pub enum Note {
     Roster { household: HouseholdId },
     /// A parent claimed this toy's pairing code: it must speak the claim's number.
     Claim { device: DeviceId },
+    /// An owner signed this toy out of its household: it gets its stored farewell.
+    Farewell { device: DeviceId },
     /// These toys authenticated on the sending process.
     Online { devices: Vec<DeviceId> },
     /// These toys left the sending process.

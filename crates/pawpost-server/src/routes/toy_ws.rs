@@ -285,7 +285,14 @@ impl Session {
             }
             // A connection that asked to pair cannot authenticate as well.
             Authentication::Verified(toy) if self.toy.is_none() => toy,
-            Authentication::Verified(_) | Authentication::Failed => {
+            // Signed out by an owner while it was off: it gets the goodbye, forgets its
+            // household and connects again as an unpaired toy.
+            Authentication::SignedOut(farewell) if self.toy.is_none() => {
+                tracing::info!(toy = %id, household = %farewell.household_id, "a toy removed from its household while off reconnected; sending its goodbye");
+                self.send(&crate::delivery::leave_frame(&farewell)).await;
+                return Ok(ControlFlow::Break(()));
+            }
+            Authentication::Verified(_) | Authentication::SignedOut(_) | Authentication::Failed => {
                 self.auth_failures += 1;
                 toys::authentication_failed(&self.state, self.addr, id).await;
                 self.fail(ServerError::AuthFailed).await;

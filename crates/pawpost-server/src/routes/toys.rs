@@ -78,6 +78,44 @@ pub async fn pair(
     ))
 }
 
+/// An owner device's signature that the toy leaves the household.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ToyGoodbye {
+    /// The owner's device that signed (one of the household's owners).
+    #[schema(value_type = String, format = Uuid)]
+    pub signer_device_id: DeviceId,
+    /// Ed25519 by that device over `"pawpost/v1/toy-leave" || household_id ||
+    /// toy device_id || signer_device_id` (16 bytes each), unpadded base64url.
+    pub signature: String,
+}
+
+/// Remove a toy from the household (owner or guardian, with an owner device's signature).
+/// The toy gets the signed goodbye now if it is connected, or when it next connects; it
+/// then forgets the household, its messages and keys' pairing, and can be paired again
+/// (with this household or another). Messages it never received are no longer sent to it.
+#[utoipa::path(delete, path = "/api/v1/households/{household_id}/toys/{device_id}", tag = TAG, request_body = ToyGoodbye,
+    params(("household_id" = String, Path, format = Uuid), ("device_id" = String, Path, format = Uuid)),
+    responses(
+        (status = 204, description = "Removed; the toy forgets the household"),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such toy in the household", body = ErrorBody),
+        (status = 422, description = "The signature is not an owner device's, or does not verify", body = ErrorBody),
+    ))]
+pub async fn remove(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((household_id, device_id)): Path<(HouseholdId, DeviceId)>,
+    Json(body): Json<ToyGoodbye>,
+) -> ApiResult<StatusCode> {
+    let leave = toys::ToyLeave {
+        toy_device_id: device_id,
+        signer_device_id: body.signer_device_id,
+        signature: body.signature,
+    };
+    toys::remove(&state, auth.account.id, household_id, device_id, &leave).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// The household's toys, with their fingerprints and whether they are online.
 #[utoipa::path(get, path = "/api/v1/households/{household_id}/toys", tag = TAG,
     params(("household_id" = String, Path, format = Uuid)),

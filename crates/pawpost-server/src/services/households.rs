@@ -66,6 +66,9 @@ pub enum HouseholdError {
     LastOwner,
     #[error("only an owner deletes a household")]
     NotAnOwner,
+    /// A toy's goodbye in a household's deletion was refused.
+    #[error(transparent)]
+    Leave(#[from] super::toys::ToyError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -293,8 +296,10 @@ pub async fn invite(
         // Every name in the mail is one somebody typed: each is quoted, and none opens
         // the subject or the text, so the mail cannot be made to read as someone's advert.
         let household = household(state, household_id).await?;
-        crate::mail::send_later(
-            &state.mailer,
+        crate::notify::invitation(
+            state,
+            household_id,
+            to.clone(),
             crate::mail::Mail {
                 to: to.to_string(),
                 subject: format!("Invitation to join {} on pawpost", quoted(&household.name)),
@@ -337,6 +342,7 @@ pub async fn accept(
                     .in_household(membership.household_id),
             )
             .await;
+            crate::notify::approval_waiting(state, membership.household_id, account);
             Ok((household(state, membership.household_id).await?, membership))
         }
         Redemption::Unknown => Err(HouseholdError::InvitationUnknown),
@@ -441,6 +447,9 @@ pub async fn set_status(
             .on(account_id),
     )
     .await;
+    if action == AuditAction::MemberApproved {
+        crate::notify::approved(state, household_id, account_id);
+    }
     Ok(())
 }
 
@@ -546,17 +555,32 @@ pub async fn audit_trail(
 }
 
 /// Deletes a household (owners only): members' places, invitations, rosters, every
-/// message and its blob; its toys are unpaired and can no longer connect.
+/// message and its blob. Each toy with an owner device's signed goodbye in `leave` (all
+/// checked before anything is deleted) gets it now or when it next connects, forgets the
+/// household and can be paired again; a toy without one is unpaired on the server only
+/// and can no longer connect until it is reset.
 pub async fn delete(
     state: &AppState,
     household_id: HouseholdId,
     account: AccountId,
+    leave: &[super::toys::ToyLeave],
 ) -> HouseholdResult<()> {
     let me = active_membership(state, household_id, account).await?;
     if me.role != Role::Owner {
         return Err(HouseholdError::NotAnOwner);
     }
+    let mut farewells = Vec::with_capacity(leave.len());
+    for entry in leave {
+        let toy = super::toys::toy_of(state, household_id, entry.toy_device_id).await?;
+        farewells.push(super::toys::verified_farewell(state, household_id, &toy, entry).await?);
+    }
+    // Kept first: they outlive the household, and a toy is told only once its device is
+    // gone (while it is there, its keys authenticate as before).
+    for farewell in &farewells {
+        state.store.put_farewell(farewell).await?;
+    }
     let keys = state.store.delete_household(household_id).await?;
+    super::toys::said_goodbye(state, &farewells).await;
     crate::retention::delete_blobs(state, &keys).await;
     tracing::info!(household = %household_id, by = %account, messages = keys.len(), "household deleted");
     record(

@@ -11,13 +11,14 @@ use crate::ratelimit::{address_key, LimitName};
 use crate::relay::{self, Note};
 use crate::state::AppState;
 use pawpost_crypto::PublicIdentity;
+use pawpost_domain::Role;
 use pawpost_domain::{
     AccountId, Device, DeviceId, DeviceKind, HouseholdId, PairingClaim, PairingClaimant,
     PairingCreated, PendingPairing,
 };
-use pawpost_protocol::signing::{verify_auth, verify_rotation};
+use pawpost_protocol::signing::{verify_auth, verify_leave, verify_rotation};
 use pawpost_protocol::{ConfirmationNumber, PairingCode, NONCE_LEN};
-use pawpost_store::{StoreError, StoreResult};
+use pawpost_store::{Farewell, StoreError, StoreResult};
 use std::net::IpAddr;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -41,8 +42,34 @@ pub enum ToyError {
     CodeUnknown,
     #[error("Someone else entered this code too, so it no longer works. Hold the toy's paw to get a new code.")]
     CodeContested,
+    #[error("Only a parent (an owner or guardian) can remove a toy.")]
+    NotAParentToRemove,
+    #[error("This toy is not in the household: reload the page to see its toys.")]
+    ToyNotFound,
+    #[error(transparent)]
+    InvalidBase64(#[from] super::InvalidBase64),
+    #[error("The toy's goodbye must be signed on this device: a signature is 64 bytes.")]
+    InvalidLeaveSignature,
+    #[error("Only an owner's device can sign a toy out of the household: ask an owner to do it on their device.")]
+    SignerNotOwner,
+    #[error("The signature for the toy's goodbye does not match the signing device's keys: reload the page and try again on an owner's device.")]
+    BadLeaveSignature,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// An owner device's signature that a toy leaves the household, as the API takes it.
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+pub struct ToyLeave {
+    /// The toy.
+    #[schema(value_type = String, format = Uuid)]
+    pub toy_device_id: DeviceId,
+    /// The owner's device that signed.
+    #[schema(value_type = String, format = Uuid)]
+    pub signer_device_id: DeviceId,
+    /// Ed25519 over `"pawpost/v1/toy-leave" || household_id || toy_device_id ||
+    /// signer_device_id` (16 bytes each), unpadded base64url.
+    pub signature: String,
 }
 
 pub type ToyResult<T> = Result<T, ToyError>;
@@ -224,6 +251,9 @@ pub enum Authentication {
     Failed,
     /// The paired toy, which proved its stored keys.
     Verified(Device),
+    /// A toy an owner signed out while it was off, which proved the keys it had then: it
+    /// gets its `Leave` frame.
+    SignedOut(Farewell),
 }
 
 /// Checks a toy's signature over the connection's challenge `nonce` and its roster
@@ -240,11 +270,15 @@ pub async fn authenticate(
     if limiter.check(&address_key(addr)).is_err() {
         return Ok(Authentication::Throttled);
     }
-    let toy = state
-        .store
-        .device(id)
-        .await?
-        .filter(|d| d.kind == DeviceKind::Toy);
+    let Some(device) = state.store.device(id).await? else {
+        // Its device is gone: removed from its household, or the household deleted.
+        let farewell = state.store.farewell(id).await?.filter(|f| {
+            PublicIdentity::decode(&f.identity)
+                .is_ok_and(|identity| verify_auth(&identity, nonce, roster_version, signature))
+        });
+        return Ok(farewell.map_or(Authentication::Failed, Authentication::SignedOut));
+    };
+    let toy = Some(device).filter(|d| d.kind == DeviceKind::Toy);
     let verified = toy.and_then(|toy| {
         let identity = PublicIdentity::decode(&toy.identity).ok()?;
         verify_auth(&identity, nonce, roster_version, signature).then_some(toy)
@@ -338,6 +372,8 @@ pub async fn confirm_pairing(
         Err(StoreError::Conflict(_) | StoreError::NotFound(_)) => return Ok(Confirmation::Refused),
         Err(e) => return Err(e),
     }
+    // A toy that left a household pairs again with the same id: its goodbye is done.
+    state.store.delete_farewell(device).await?;
     tracing::info!(household = %claim.household_id, toy = %device, "pairing confirmed on the toy; waiting for a roster that lists it");
     record(
         state,
@@ -349,6 +385,117 @@ pub async fn confirm_pairing(
     )
     .await;
     Ok(Confirmation::Paired(claim.household_id))
+}
+
+/// The farewell of `toy`, a toy of `household`, when `leave` is a valid signature by a
+/// registered device of an approved owner of the household (whose role signs rosters, so
+/// that the toy takes it): checked here before it is kept or relayed, and again by the
+/// toy against its roster and pinned keys.
+pub async fn verified_farewell(
+    state: &AppState,
+    household: HouseholdId,
+    toy: &Device,
+    leave: &ToyLeave,
+) -> ToyResult<Farewell> {
+    let signature: [u8; 64] = super::decode_b64("signature", &leave.signature)?
+        .try_into()
+        .map_err(|_| ToyError::InvalidLeaveSignature)?;
+    let signer = state
+        .store
+        .device(leave.signer_device_id)
+        .await?
+        .filter(|d| d.kind == DeviceKind::Member)
+        .ok_or(ToyError::SignerNotOwner)?;
+    let signer_account = signer.account_id.ok_or(ToyError::SignerNotOwner)?;
+    let owner = match state.store.membership(household, signer_account).await? {
+        Some(m) => m.is_active() && m.role == Role::Owner,
+        None => false,
+    };
+    if !owner {
+        return Err(ToyError::SignerNotOwner);
+    }
+    let identity = PublicIdentity::decode(&signer.identity)
+        .map_err(|e| StoreError::Backend(format!("stored identity does not decode: {e}")))?;
+    if !verify_leave(
+        &identity.ed25519_pub,
+        pawpost_crypto::HouseholdId(*household.0.as_bytes()),
+        pawpost_crypto::DeviceId(*toy.id.0.as_bytes()),
+        identity.device_id,
+        &signature,
+    ) {
+        return Err(ToyError::BadLeaveSignature);
+    }
+    Ok(Farewell {
+        toy_device_id: toy.id,
+        identity: toy.identity.clone(),
+        household_id: household,
+        signer_device_id: signer.id,
+        signature,
+        created_at: OffsetDateTime::now_utc(),
+    })
+}
+
+/// The toy `toy_id` of `household`, if it is one.
+pub async fn toy_of(
+    state: &AppState,
+    household: HouseholdId,
+    toy_id: DeviceId,
+) -> ToyResult<Device> {
+    state
+        .store
+        .device(toy_id)
+        .await?
+        .filter(|d| d.kind == DeviceKind::Toy && d.household_id == Some(household))
+        .ok_or(ToyError::ToyNotFound)
+}
+
+/// Removes a toy from the household (owner or guardian, with an owner device's signature
+/// that the toy leaves): the toy gets the `Leave` frame now if it is connected, or when it
+/// next authenticates, forgets the household and can be paired again; its device goes
+/// from the household, with the messages it never received.
+pub async fn remove(
+    state: &AppState,
+    account: AccountId,
+    household: HouseholdId,
+    toy_id: DeviceId,
+    leave: &ToyLeave,
+) -> ToyResult<()> {
+    let me = active_membership(state, household, account).await?;
+    if !me.manages() {
+        return Err(ToyError::NotAParentToRemove);
+    }
+    let toy = toy_of(state, household, toy_id).await?;
+    let farewell = verified_farewell(state, household, &toy, leave).await?;
+    if !state.store.remove_toy(&farewell).await? {
+        return Err(ToyError::ToyNotFound);
+    }
+    tracing::info!(household = %household, toy = %toy_id, by = %account, "toy removed from the household");
+    record(
+        state,
+        Event::new(AuditAction::ToyRemoved)
+            .by(account)
+            .in_household(household)
+            .on(toy_id),
+    )
+    .await;
+    said_goodbye(state, &[farewell]).await;
+    Ok(())
+}
+
+/// Hands each toy its farewell, on this process or the one it is connected to; a toy that
+/// is off gets it when it next authenticates.
+pub async fn said_goodbye(state: &AppState, farewells: &[Farewell]) {
+    for farewell in farewells {
+        if !crate::delivery::farewell(state, farewell) {
+            relay::announce(
+                state,
+                Note::Farewell {
+                    device: farewell.toy_device_id,
+                },
+            )
+            .await;
+        }
+    }
 }
 
 /// Replaces the toy's key with `new` when the old key signed the change over the

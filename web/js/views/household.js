@@ -49,6 +49,9 @@ function showState(el, s) {
   return el;
 }
 
+/** What a blocked member's page says. */
+const BLOCKED_TEXT = 'A parent of this household has blocked you: you can no longer send or hear messages here. If you think this is a mistake, talk to them.';
+
 const APPROVAL_TEXT = /** @type {Record<string, string>} */ ({
   waiting: "waiting for a parent's approval",
   approved: 'approved',
@@ -229,7 +232,7 @@ export async function householdView(app, householdId) {
     return h('section', {}, h('h1', { text: hh.name }), h('p', { class: 'notice', role: 'status', text: 'You have joined. A parent of this household has to approve you before you can send or hear messages.' }));
   }
   if (hh.status === 'blocked') {
-    return h('section', {}, h('h1', { text: hh.name }), h('p', { class: 'notice', role: 'status', text: 'A parent of this household has blocked you.' }));
+    return h('section', {}, h('h1', { text: hh.name }), h('p', { class: 'notice', role: 'status', text: BLOCKED_TEXT }));
   }
 
   const avatarImg = h('span', { class: 'avatar-slot' });
@@ -307,6 +310,16 @@ export async function householdView(app, householdId) {
   const timer = setInterval(async () => {
     try {
       const fresh = await loadHousehold(app, householdId, { sync: false });
+      if (fresh.household.status === 'blocked') {
+        // Blocked while the page was open: it says so, and nothing here works any more.
+        clearInterval(timer);
+        view.replaceChildren(
+          h('h1', { tabindex: '-1', text: hh.name }),
+          h('p', { class: 'notice', role: 'status', text: BLOCKED_TEXT }),
+          h('p', {}, h('a', { href: '/', 'data-link': true, text: 'Back to your households' })),
+        );
+        return;
+      }
       ctx = fresh;
       heading.textContent = title();
       showAvatar();

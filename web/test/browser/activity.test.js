@@ -89,6 +89,7 @@ test('after a parent blocks a member, the household activity names who was block
   const page = parent.page;
   await page.goto(`${family.url}/family`);
   await page.locator('li.member', { hasText: 'Uncle Emeka' }).getByRole('button', { name: /^Block/ }).click();
+  await page.locator('li.member', { hasText: 'Uncle Emeka' }).getByRole('button', { name: /^Yes, block/ }).click();
   await page.getByRole('status').filter({ hasText: 'is blocked' }).waitFor();
 
   await page.goto(`${server.url}/security`);

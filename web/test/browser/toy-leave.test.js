@@ -73,3 +73,20 @@ test('a parent removes the toy from the family page and the toy says it left', {
   await screenshot(page, 'toy-removed');
   assert.deepEqual(parent.errors, []);
 });
+
+test('deleting the household from the family page makes the toy say it left', { timeout: 180000 }, async () => {
+  await family.ensurePairedToy(toy);
+  const page = parent.page;
+  await page.goto(`${family.url}/family`);
+  await page.locator('li.toy').waitFor();
+  const from = toy.output().length;
+  await page.getByRole('button', { name: 'Delete this household…' }).click();
+  await page.getByLabel("Type the household's name to confirm").fill('The Lindqvists');
+  await page.getByRole('button', { name: 'Delete this household', exact: true }).click();
+  await page.getByRole('status').filter({ hasText: 'The Lindqvists is deleted' }).waitFor();
+  family.householdId = '';
+  await toy.says(/toy says: I left my family\. I can be set up with a family again\./, { from });
+  const status = await toy.status();
+  assert.match(status, /household: none \(not paired\)/, status);
+  assert.deepEqual(parent.errors, []);
+});

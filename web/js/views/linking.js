@@ -5,7 +5,8 @@
 // "Device certificate").
 import { api, ApiError } from '../api.js';
 import { linkCode, signCertificate } from '../crypto/index.js';
-import { fromB64url, h, toB64url, uuidBytes } from '../util.js';
+import { loadRoster } from '../household-keys.js';
+import { bytesUuid, fromB64url, h, toB64url, uuidBytes } from '../util.js';
 
 /** Digits in a link code. */
 const LINK_CODE_DIGITS = 16;
@@ -21,20 +22,39 @@ const LINK_CODE_DIGITS = 16;
  */
 
 /**
+ * Whether a household's keys already list this device as approved (a parent approved it),
+ * so that it needs no link.
+ * @param {string} deviceId
+ * @param {{ id: string, status: string }[]} households
+ */
+async function inSomeRoster(deviceId, households) {
+  for (const hh of households.filter((x) => x.status === 'approved')) {
+    try {
+      const signed = await loadRoster(hh.id);
+      if (signed?.roster.members.some((m) => m.status === 'approved' && bytesUuid(m.deviceId) === deviceId)) return true;
+    } catch {
+      // Keys that do not check out vouch for nothing.
+    }
+  }
+  return false;
+}
+
+/**
  * The Security page's part about linking: this browser's link code when it is new to an
  * account that has other devices, and a form to link a new browser from this one.
  * @param {import('../app.js').App} app
  * @param {MyDevice[]} devices the account's devices
+ * @param {{ id: string, status: string }[]} households the account's households
  * @returns {Promise<HTMLElement>}
  */
-export async function linkSection(app, devices) {
+export async function linkSection(app, devices, households) {
   const here = devices.find((d) => d.device_id === app.device?.id);
   const others = devices.filter((d) => d.device_id !== app.device?.id);
   const earliest = [...devices].sort((a, b) => (a.created_at < b.created_at ? -1 : 1))[0];
   const parts = [];
   // The first device of an account is approved with its person; a later one is vouched
   // for by a certificate (or by a parent, who compares the fingerprint).
-  if (here && others.length && !here.certificate && earliest?.device_id !== here.device_id) {
+  if (here && others.length && !here.certificate && earliest?.device_id !== here.device_id && !(await inSomeRoster(here.device_id, households))) {
     const code = await linkCode(fromB64url(here.identity));
     parts.push(
       h(

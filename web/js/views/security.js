@@ -366,7 +366,7 @@ export async function securityView(app) {
     }
   }
   const [recent, householdActivity] = await activity;
-  const linking = await linkSection(app, devices);
+  const linking = await linkSection(app, devices, households);
   return h(
     'section',
     { class: 'security' },

@@ -30,8 +30,8 @@ pub trait Board {
     fn load_state(&mut self) -> Option<Vec<u8>>;
     /// Saves the toy's state, replacing the previous one; done before it returns.
     fn save_state(&mut self, state: &[u8]) -> Result<(), &'static str>;
-    /// The heap in use and its peak since the last reset; `reset` starts a new peak after
-    /// reading.
+    /// The heap in use and its peak since the last reset (`reset` starts a new peak after
+    /// reading), and the stack's deepest use.
     fn heap(&mut self, reset: bool) -> HeapStats;
 }
 
@@ -42,6 +42,9 @@ pub struct HeapStats {
     pub used: usize,
     /// Most bytes allocated at once since the last reset.
     pub peak: usize,
+    /// The deepest the stack has been since power-on, in bytes (0 if the board cannot
+    /// tell).
+    pub stack_peak: usize,
 }
 
 /// One connection to the server through the phone: its own fragment numbering.
@@ -217,8 +220,12 @@ impl<B: Board, R: CryptoRng> Shell<B, R> {
                 }
             }
             Input::Heap { reset } => {
-                let HeapStats { used, peak } = self.board.heap(reset);
-                self.say(&format!("heap used={used} peak={peak}"));
+                let HeapStats {
+                    used,
+                    peak,
+                    stack_peak,
+                } = self.board.heap(reset);
+                self.say(&format!("heap used={used} peak={peak} stack={stack_peak}"));
             }
             Input::Status => {
                 let line = format!(
@@ -410,7 +417,11 @@ mod tests {
             Ok(())
         }
         fn heap(&mut self, _reset: bool) -> HeapStats {
-            HeapStats { used: 1, peak: 2 }
+            HeapStats {
+                used: 1,
+                peak: 2,
+                stack_peak: 3,
+            }
         }
     }
 
@@ -568,7 +579,7 @@ mod tests {
         assert_eq!(
             said(&mut shell),
             vec![
-                String::from("heap used=1 peak=2"),
+                String::from("heap used=1 peak=2 stack=3"),
                 String::from("error unknown command")
             ]
         );

@@ -5,13 +5,14 @@
 //!
 //! Lines to the toy ([`Input`]): `seed HEX64` (the entropy a real board's TRNG gives, once
 //! at power-on), `press`, `long`, `hold MS`, `mic HEX` (what the microphone recorded, after
-//! the toy said `mic on`), `heap` (the heap used and its peak since the last `heap reset`),
+//! the toy said `mic on`), `heap` (the heap used and its peak since the last `heap reset`,
+//! and the stack's deepest use since power-on),
 //! `heap reset`, `status`.
 //!
 //! Lines from the toy: `build ID`, `ready DEVICE-ID-HEX FINGERPRINT`, `link up MTU`,
 //! `link down`, `heart off|on|blink`, `say PROMPT`, `code DIGITS`, `confirm DIGITS`,
 //! `paired HOUSEHOLD-HEX`, `play MESSAGE-HEX OGG-HEX`, `mic on`, `mic off`, `sent
-//! MESSAGE-HEX`, `saved BYTES`, `report TEXT`, `heap used=N peak=N`, `status ...`,
+//! MESSAGE-HEX`, `saved BYTES`, `report TEXT`, `heap used=N peak=N stack=N`, `status ...`,
 //! `error TEXT`.
 
 use alloc::string::String;

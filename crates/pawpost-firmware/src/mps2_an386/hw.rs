@@ -2,7 +2,8 @@
 //! and the heap. The only unsafe code of the image is here, each block allowed where it
 //! stands with its reason: a UART is registers at fixed addresses, which Rust can reach
 //! only through volatile pointer access (no peripheral access crate covers this board),
-//! and a global allocator is an unsafe trait by definition.
+//! a global allocator is an unsafe trait by definition, and the stack's deepest use is read
+//! from the paint left below it.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::Cell;
@@ -24,6 +25,8 @@ const TICKS_PER_SECOND: u32 = 1000;
 /// The heap: from the end of the static data, well below the stack at the top of the
 /// 4 MiB of RAM.
 const HEAP_SIZE: usize = 2 * 1024 * 1024;
+/// The top of RAM, where the stack starts (memory.x).
+const RAM_END: usize = 0x2040_0000;
 
 // CMSDK APB UART registers (ARM DDI 0479C, §4.3), as offsets from its base.
 const DATA: usize = 0x000;
@@ -175,12 +178,38 @@ pub fn init_heap() {
     }
 }
 
-/// The heap in use and its peak; `reset` starts a new peak from what is in use now.
+/// The heap in use and its peak (`reset` starts a new peak from what is in use now), and
+/// the stack's deepest use.
 pub fn heap_stats(reset: bool) -> HeapStats {
     let used = HEAP.heap.used();
     let peak = HEAP.peak.load(Ordering::Relaxed).max(used);
     if reset {
         HEAP.peak.store(used, Ordering::Relaxed);
     }
-    HeapStats { used, peak }
+    HeapStats {
+        used,
+        peak,
+        stack_peak: stack_peak(),
+    }
+}
+
+/// The deepest the stack has been: from the end of the heap up, the first word that no
+/// longer holds the paint cortex-m-rt put there at reset.
+fn stack_peak() -> usize {
+    let mut address = cortex_m_rt::heap_start() as usize + HEAP_SIZE;
+    while address < RAM_END && read_ram_word(address) == cortex_m_rt::STACK_PAINT_VALUE {
+        address += 4;
+    }
+    RAM_END - address
+}
+
+fn read_ram_word(address: usize) -> u32 {
+    // SAFETY: called only for 4-byte aligned addresses between the end of the heap and the
+    // top of RAM, which are mapped; below the stack pointer no Rust object lives, and the
+    // scan stops at the first word the stack ever wrote, reading it once without keeping
+    // or changing it.
+    #[allow(unsafe_code)]
+    unsafe {
+        core::ptr::read_volatile(address as *const u32)
+    }
 }

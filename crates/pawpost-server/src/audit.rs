@@ -91,6 +91,9 @@ audit_actions! {
     MessageDownloaded = "message_downloaded",
     /// A member or the toy sent a message.
     MessageUploaded = "message_uploaded",
+    /// The account switched a kind of notification mail on or off (on the Security page,
+    /// or with the unsubscribe link of a mail); the target is `KIND:on` or `KIND:off`.
+    NotificationsChanged = "notifications_changed",
     /// The account added a passkey to sign in with; the target is the passkey's id.
     PasskeyAdded = "passkey_added",
     /// The account removed one of its passkeys; the target is the passkey's id.

@@ -16,6 +16,7 @@ pub mod credentials;
 pub mod delivery;
 pub mod error;
 pub mod mail;
+pub mod notify;
 pub mod passwords;
 pub mod proxy;
 pub mod ratelimit;
@@ -36,7 +37,8 @@ use axum::http::{header, HeaderName, HeaderValue};
 use axum::Router;
 use config::ServerConfig;
 use routes::{
-    accounts, households, keys, messages, meta, passkeys, privacy, sessions, toy_ws, toys,
+    accounts, households, keys, messages, meta, notifications, passkeys, privacy, sessions, toy_ws,
+    toys,
 };
 use state::{AppState, Limits};
 use std::net::SocketAddr;
@@ -68,6 +70,7 @@ pub use storage::StartError;
         (name = "messages", description = "End-to-end encrypted message envelopes"),
         (name = "privacy", description = "Export and deletion of a family's data"),
         (name = "toys", description = "Pairing toys, and the toys' WebSocket (docs/TOY-PROTOCOL.md)"),
+        (name = "notifications", description = "Which notification mails a person gets, and the one-click unsubscribe link in each"),
     )
 )]
 struct ApiDoc;
@@ -99,6 +102,14 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(passkeys::finish_sign_in))
         .routes(routes!(passkeys::list))
         .routes(routes!(passkeys::remove))
+        .routes(routes!(
+            notifications::get_settings,
+            notifications::put_settings
+        ))
+        .routes(routes!(
+            notifications::unsubscribe_page,
+            notifications::unsubscribe_one_click
+        ))
         .routes(routes!(
             passkeys::put_recovery_material,
             passkeys::get_recovery_material

@@ -4,7 +4,8 @@
 //! can read what would have gone out. The outbox holds live invitation and password links
 //! in clear, so it is pruned: mail older than [`OUTBOX_MAX_AGE`] goes at start, on every
 //! write and on every retention sweep, and it never holds more than [`OUTBOX_MAX_MAILS`].
-use lettre::message::{header::ContentType, Mailbox, Message};
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, Message};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -85,14 +86,34 @@ impl Mailer {
     }
 
     pub async fn send(&self, mail: Mail) -> Result<(), MailError> {
+        self.send_with_unsubscribe(mail, None).await
+    }
+
+    /// [`send`](Self::send), with the `List-Unsubscribe` and `List-Unsubscribe-Post`
+    /// headers of RFC 8058 when `unsubscribe` (an https or http URL answering a POST) is
+    /// given.
+    pub async fn send_with_unsubscribe(
+        &self,
+        mail: Mail,
+        unsubscribe: Option<&str>,
+    ) -> Result<(), MailError> {
         let from = match self {
             Mailer::Smtp { from, .. } | Mailer::Outbox { from, .. } => from.clone(),
         };
-        let message = Message::builder()
+        let mut builder = Message::builder()
             .from(from)
             .to(mailbox(&mail.to)?)
             .subject(mail.subject)
-            .header(ContentType::TEXT_PLAIN)
+            .header(ContentType::TEXT_PLAIN);
+        if let Some(url) = unsubscribe {
+            builder = builder
+                .raw_header(HeaderValue::new(LIST_UNSUBSCRIBE, format!("<{url}>")))
+                .raw_header(HeaderValue::new(
+                    LIST_UNSUBSCRIBE_POST,
+                    "List-Unsubscribe=One-Click".to_owned(),
+                ));
+        }
+        let message = builder
             .body(mail.body)
             .map_err(|e| MailError::Build(e.to_string()))?;
         match self {
@@ -224,6 +245,11 @@ impl Mailer {
         }
     }
 }
+
+/// RFC 2369's header naming where a reader unsubscribes.
+const LIST_UNSUBSCRIBE: HeaderName = HeaderName::new_from_ascii_str("List-Unsubscribe");
+/// RFC 8058's header saying that a POST to the `List-Unsubscribe` URL unsubscribes at once.
+const LIST_UNSUBSCRIBE_POST: HeaderName = HeaderName::new_from_ascii_str("List-Unsubscribe-Post");
 
 /// Sends in the background: a slow mail server must not hold up a sign-in.
 pub fn send_later(mailer: &Mailer, mail: Mail) {

@@ -134,6 +134,10 @@ async fn the_openapi_document_lists_every_route() {
         ("/api/v1/passkeys/{id}", "delete"),
         ("/api/v1/passkeys/{id}/recovery-material", "put"),
         ("/api/v1/passkeys/{id}/recovery-material", "get"),
+        ("/api/v1/accounts/me/notifications", "get"),
+        ("/api/v1/accounts/me/notifications", "put"),
+        ("/api/v1/notifications/unsubscribe", "get"),
+        ("/api/v1/notifications/unsubscribe", "post"),
     ];
     let documented: usize = paths
         .values()

@@ -2,6 +2,7 @@
 // device changes, exports) and each household's trail, in words a family can read.
 import { api } from '../api.js';
 import { h } from '../util.js';
+import { NOTIFICATION_WORDS } from '../notifications.js';
 
 const ROLE_WORD = /** @type {Record<string, string>} */ ({ owner: 'an owner (parent)', guardian: 'a guardian (parent)', family: 'family' });
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -64,6 +65,11 @@ export function describe(e, opts) {
       return ok(`Email address confirmed with a link sent to it${from}`);
     case 'password_changed':
       return ok(`Password changed${from}`);
+    case 'notifications_changed': {
+      const [kind, state] = (e.target || '').split(':');
+      const what = NOTIFICATION_WORDS[kind] || 'something happens';
+      return ok(`Emails when ${what} switched ${state === 'on' ? 'on' : 'off'}${from}`);
+    }
     case 'passkey_added':
       return ok(`Passkey added to sign in with${from}`);
     case 'passkey_removed':

@@ -6,6 +6,7 @@ pub mod households;
 pub mod keys;
 pub mod messages;
 pub mod meta;
+pub mod notifications;
 pub mod passkeys;
 pub mod privacy;
 pub mod sessions;

@@ -209,6 +209,9 @@ pub async fn accept(
         event = event.by(account);
     }
     record(state, event).await;
+    if matches!(uploader, Uploader::Toy(_)) {
+        crate::notify::child_replied(state, household_id, recipients.clone());
+    }
     crate::delivery::deliver(state, &bytes, &recipients);
     relay::announce(
         state,
@@ -256,6 +259,9 @@ pub async fn toy_rejected(
                 .await
         }
     };
+    if recorded.is_ok() && !matches!(reason, RejectReason::Replayed | RejectReason::QueueFull) {
+        crate::notify::message_not_played(state, message);
+    }
     match recorded {
         // A message deleted meanwhile, or an envelope too broken to name one.
         Ok(()) | Err(StoreError::NotFound(_)) => Ok(()),

@@ -130,13 +130,14 @@ async fn cross_site_requests_cannot_use_the_cookie_on_any_state_changing_route()
     let http = reqwest::Client::new();
     // Routes that change state without a session: they make one (sign-in, with a
     // password or a passkey), an account, or a new password or a confirmed address from
-    // an emailed link.
+    // an emailed link (or switch off a kind of mail with the link in it).
     let before_a_session = [
         "POST /api/v1/accounts",
         "POST /api/v1/sessions",
         "POST /api/v1/password-resets",
         "POST /api/v1/password-resets/confirm",
         "POST /api/v1/email-verifications/confirm",
+        "POST /api/v1/notifications/unsubscribe",
         "POST /api/v1/accounts/passkey",
         "POST /api/v1/accounts/passkey/{ceremony}",
         "POST /api/v1/sessions/passkey",

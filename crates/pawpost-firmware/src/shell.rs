@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use pawpost_ble::{Fragmenter, Reassembler};
 use pawpost_crypto::rand_core::CryptoRng;
 use pawpost_toy::{
-    reconnect_wait_ms, Action, Event, Heart, Prompt, ReconnectReason, StateError, Toy,
+    reconnect_wait_ms, Action, Event, Frame, Heart, Prompt, ReconnectReason, StateError, Toy,
 };
 
 use crate::link::{Decoder, Packet, MAX_LINK_MTU};
@@ -196,7 +196,15 @@ impl<B: Board, R: CryptoRng> Shell<B, R> {
             }
         };
         let was_paired = self.toy.household_id().is_some();
+        let started_ms = self.board.now_ms();
         self.feed(Event::FrameReceived(&frame));
+        // How long the toy took over the frame (under QEMU's -icount shift=0, a virtual
+        // millisecond is a million instructions).
+        if let Ok(received) = Frame::decode(&frame) {
+            let took_ms = self.board.now_ms().saturating_sub(started_ms);
+            let line = format!("took {:?} {took_ms}", received.frame_type());
+            self.say(&line);
+        }
         if !was_paired && self.toy.household_id().is_some() && self.connection.is_some() {
             // The toy authenticates only in answer to a challenge, and the pairing
             // connection's challenge came before it had a household: a fresh connection
@@ -384,7 +392,7 @@ mod tests {
     use alloc::string::ToString;
     use alloc::vec;
     use pawpost_crypto::rand_core::SeedableRng;
-    use pawpost_toy::{Frame, PublicIdentity};
+    use pawpost_toy::PublicIdentity;
     use rand_chacha::ChaCha20Rng;
 
     #[derive(Default)]

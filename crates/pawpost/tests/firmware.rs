@@ -6,7 +6,8 @@
 //! scripts/firmware-test builds the image and runs this with PAWPOST_FIRMWARE_IMAGE and
 //! PAWPOST_FIRMWARE_BUILD_ID set (the id the image must announce, so that an old image is
 //! never taken for the one just built). It prints the heap the image used (`firmware
-//! heap:` lines) for BENCHMARKS.md.
+//! heap:` lines) for BENCHMARKS.md; with PAWPOST_FIRMWARE_ICOUNT=shift=0 QEMU counts
+//! instructions, and the milliseconds the toy took over a message are millions of them.
 use std::net::TcpListener;
 use std::process::Stdio;
 use std::time::Duration;
@@ -110,6 +111,12 @@ fn qemu(image: &str, link_port: u16, wires_port: u16) -> Child {
         .arg(format!("tcp:127.0.0.1:{link_port},server=on,wait=off"))
         .arg("-serial")
         .arg(format!("tcp:127.0.0.1:{wires_port},server=on,wait=off"))
+        // For BENCHMARKS.md: with -icount shift=0 each instruction is one virtual
+        // nanosecond, so the toy's `took` milliseconds are millions of instructions.
+        .args(match std::env::var("PAWPOST_FIRMWARE_ICOUNT") {
+            Ok(icount) if !icount.is_empty() => vec!["-icount".to_owned(), icount],
+            _ => Vec::new(),
+        })
         .arg("-kernel")
         .arg(image)
         .stdin(Stdio::null())
@@ -228,9 +235,15 @@ async fn deliver_and_play(
     );
     let (status, body) = upload(&f.gran, &f.home, envelope).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    toy.expect("heart blink").await;
+    let from = toy.heard.len();
+    let took = toy.expect("took Deliver ").await;
+    assert!(
+        toy.heard[from..].iter().any(|l| l == "heart blink"),
+        "the toy took the message: its heart blinks\n{}",
+        toy.tail()
+    );
     toy.send("heap").await;
-    let received = toy.expect("heap ").await;
+    let received = format!("{} (the toy took {took} ms)", toy.expect("heap ").await);
     toy.send("press").await;
     let played = toy.expect("play ").await;
     let (message, ogg) = played.split_once(' ').expect("play MESSAGE OGG");

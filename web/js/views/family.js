@@ -158,11 +158,17 @@ export async function familyView(app, householdId) {
     // Invitations.
     const inviteOut = h('div', { class: 'invite-out' });
     const roleSel = /** @type {HTMLSelectElement} */ (h('select', { id: 'invite-role' }, h('option', { value: 'family', text: 'Family (relative)' }), h('option', { value: 'guardian', text: 'Guardian (second parent)' })));
+    const inviteEmail = /** @type {HTMLInputElement} */ (h('input', { id: 'invite-email', type: 'email', autocomplete: 'off', 'aria-describedby': 'invite-email-result' }));
+    const inviteEmailResult = h('span', { id: 'invite-email-result', role: 'status', class: 'saved' });
     const inviteBtn = h('button', { type: 'button', class: 'primary', text: 'Create invitation link' });
     inviteBtn.addEventListener('click', async () => {
       error.textContent = '';
+      inviteEmailResult.textContent = '';
+      inviteEmailResult.classList.remove('error');
+      const to = inviteEmail.value.trim();
       try {
-        const inv = await api('POST', `/api/v1/households/${householdId}/invitations`, { role: roleSel.value });
+        const inv = await api('POST', `/api/v1/households/${householdId}/invitations`, to ? { role: roleSel.value, email: to } : { role: roleSel.value });
+        if (to) inviteEmailResult.textContent = `We emailed the invitation to ${to}.`;
         const input = /** @type {HTMLInputElement} */ (h('input', { id: 'invite-url', readonly: true, value: inv.url, 'aria-label': 'Invitation link' }));
         const copy = h('button', { type: 'button', text: 'Copy link' });
         copy.addEventListener('click', async () => {
@@ -180,11 +186,21 @@ export async function familyView(app, householdId) {
         input.focus();
         input.select();
       } catch (e) {
-        error.textContent = e instanceof Error ? e.message : String(e);
+        if (/** @type {{ code?: string }} */ (e)?.code === 'invalid_email') {
+          inviteEmailResult.classList.add('error');
+          inviteEmailResult.textContent = 'This email address does not look right. Check it, or leave it empty and send the link yourself.';
+          inviteEmail.focus();
+        } else {
+          error.textContent = e instanceof Error ? e.message : String(e);
+        }
       }
     });
     sections.push(
-      h('section', { 'aria-labelledby': 'invite-title' }, h('h2', { id: 'invite-title', text: 'Invite a relative' }), h('div', { class: 'row' }, h('label', { for: 'invite-role', text: 'Role' }), roleSel, inviteBtn), inviteOut),
+      h('section', { 'aria-labelledby': 'invite-title' }, h('h2', { id: 'invite-title', text: 'Invite a relative' }),
+        h('div', { class: 'row' }, h('label', { for: 'invite-role', text: 'Role' }), roleSel),
+        h('div', { class: 'row' }, h('label', { for: 'invite-email', text: 'Their email address (optional)' }), inviteEmail, inviteEmailResult),
+        h('div', { class: 'row' }, inviteBtn),
+        inviteOut),
     );
 
     // Toys.

@@ -4,6 +4,7 @@
 import { api, ApiError } from '../api.js';
 import { activitySections } from './activity.js';
 import { linkSection } from './linking.js';
+import { notificationSection } from './notification-settings.js';
 import { forgetDevice } from '../device.js';
 import { fetchExport, openArchive } from '../export.js';
 import { MediaType } from '../mail.js';
@@ -373,6 +374,7 @@ export async function securityView(app) {
     h('h1', { text: 'Security' }),
     app.account?.has_password === false ? noPasswordNotice() : passwordSection(app),
     await passkeysSection(app),
+    await notificationSection(),
     h('section', { 'aria-labelledby': 'sessions-title' }, h('h2', { id: 'sessions-title', text: 'Where you are signed in' }), sessionList),
     h('section', { 'aria-labelledby': 'devices-title' },
       h('h2', { id: 'devices-title', text: 'Your devices' }),

@@ -1,5 +1,5 @@
 //! Email: invitations, new sign-in alerts, password changes, links to choose a new
-//! password, and breach notices. Sent through SMTP when `--smtp-url` is set; otherwise
+//! password, notifications ([`crate::notify`]), and breach notices. Sent through SMTP when `--smtp-url` is set; otherwise
 //! written as `.eml` files to the data folder's outbox, so that whoever tries pawpost out
 //! can read what would have gone out. The outbox holds live invitation and password links
 //! in clear, so it is pruned: mail older than [`OUTBOX_MAX_AGE`] goes at start, on every

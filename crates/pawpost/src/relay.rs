@@ -208,3 +208,26 @@ async fn connect_server(url: &str) -> eyre::Result<Ws> {
         Err(_) => bail!("cannot connect to {url}: no answer within {SERVER_CONNECT_TIMEOUT:?}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(serial: &str, mtu: u16) -> RelayArgs {
+        RelayArgs {
+            serial: serial.into(),
+            server: "http://127.0.0.1:9".into(),
+            mtu,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_link_that_is_not_tcp_or_an_mtu_out_of_range_is_refused_before_connecting() {
+        let e = run(args("/dev/ttyUSB0", 247)).await.unwrap_err();
+        assert!(e.to_string().contains("tcp:HOST:PORT"), "{e}");
+        for mtu in [22, MAX_LINK_MTU + 1] {
+            let e = run(args("tcp:127.0.0.1:9", mtu)).await.unwrap_err();
+            assert!(e.to_string().contains("ATT MTU from 23"), "{e}");
+        }
+    }
+}

@@ -259,7 +259,15 @@ pub async fn toy_rejected(
                 .await
         }
     };
-    if recorded.is_ok() && !matches!(reason, RejectReason::Replayed | RejectReason::QueueFull) {
+    // A sender a parent blocked or removed meanwhile is not asked by mail to record again.
+    let sender_told = !matches!(
+        reason,
+        RejectReason::Replayed
+            | RejectReason::QueueFull
+            | RejectReason::SenderBlocked
+            | RejectReason::UnknownSender
+    );
+    if recorded.is_ok() && sender_told {
         crate::notify::message_not_played(state, message);
     }
     match recorded {

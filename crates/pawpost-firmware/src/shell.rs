@@ -182,12 +182,23 @@ impl<B: Board, R: CryptoRng> Shell<B, R> {
     }
 
     fn fragment(&mut self, fragment: &[u8]) {
+        if self.halted {
+            return;
+        }
         let Some(connection) = &mut self.connection else {
             self.say("report fragment refused: no server connection");
             return;
         };
-        let frame = match connection.reassembler.push(fragment) {
-            Ok(Some(frame)) => frame.data.to_vec(),
+        let was_paired = self.toy.household_id().is_some();
+        let started_ms = self.board.now_ms();
+        // The toy reads the frame where the reassembler holds it (no copy: on a chip the
+        // largest frame is the largest buffer); its actions run once that borrow ends.
+        let (actions, frame_type) = match connection.reassembler.push(fragment) {
+            Ok(Some(frame)) => (
+                self.toy
+                    .handle(Event::FrameReceived(frame.data), &mut self.rng),
+                Frame::decode(frame.data).ok().map(|f| f.frame_type()),
+            ),
             Ok(None) => return,
             Err(e) => {
                 let line = format!("report fragment refused: {e}");
@@ -195,15 +206,12 @@ impl<B: Board, R: CryptoRng> Shell<B, R> {
                 return;
             }
         };
-        let was_paired = self.toy.household_id().is_some();
-        let started_ms = self.board.now_ms();
-        self.feed(Event::FrameReceived(&frame));
+        self.execute(actions);
         // How long the toy took over the frame (under QEMU's -icount shift=0, a virtual
         // millisecond is a million instructions).
-        if let Ok(received) = Frame::decode(&frame) {
+        if let Some(frame_type) = frame_type {
             let took_ms = self.board.now_ms().saturating_sub(started_ms);
-            let line = format!("took {:?} {took_ms}", received.frame_type());
-            self.say(&line);
+            self.say(&format!("took {frame_type:?} {took_ms}"));
         }
         if !was_paired && self.toy.household_id().is_some() && self.connection.is_some() {
             // The toy authenticates only in answer to a challenge, and the pairing

@@ -86,16 +86,18 @@ impl Mailer {
     }
 
     pub async fn send(&self, mail: Mail) -> Result<(), MailError> {
-        self.send_with_unsubscribe(mail, None).await
+        self.send_tagged(mail, None, None).await
     }
 
     /// [`send`](Self::send), with the `List-Unsubscribe` and `List-Unsubscribe-Post`
     /// headers of RFC 8058 when `unsubscribe` (an https or http URL answering a POST) is
-    /// given.
-    pub async fn send_with_unsubscribe(
+    /// given, and the id of the household the mail is about when there is one, by which
+    /// [`forget_household`](Self::forget_household) finds it in the outbox.
+    pub async fn send_tagged(
         &self,
         mail: Mail,
         unsubscribe: Option<&str>,
+        household: Option<uuid::Uuid>,
     ) -> Result<(), MailError> {
         let from = match self {
             Mailer::Smtp { from, .. } | Mailer::Outbox { from, .. } => from.clone(),
@@ -112,6 +114,9 @@ impl Mailer {
                     LIST_UNSUBSCRIBE_POST,
                     "List-Unsubscribe=One-Click".to_owned(),
                 ));
+        }
+        if let Some(household) = household {
+            builder = builder.raw_header(HeaderValue::new(HOUSEHOLD_HEADER, household.to_string()));
         }
         let message = builder
             .body(mail.body)
@@ -225,21 +230,30 @@ impl Mailer {
     /// Removes unsent mail to `address` from the outbox, when an account is deleted.
     /// (Mail handed to an SMTP server is no longer ours to delete.)
     pub async fn forget(&self, address: &str) {
+        self.forget_containing(&format!("To: {address}\r\n")).await;
+    }
+
+    /// Removes unsent mail about `household` from the outbox, when it is deleted.
+    pub async fn forget_household(&self, household: uuid::Uuid) {
+        self.forget_containing(&format!("{}: {household}\r\n", HOUSEHOLD_HEADER))
+            .await;
+    }
+
+    async fn forget_containing(&self, needle: &str) {
         let Mailer::Outbox { dir, .. } = self else {
             return;
         };
         let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
             return;
         };
-        let needle = format!("To: {address}\r\n");
         while let Ok(Some(entry)) = entries.next_entry().await {
             let path = entry.path();
             let Ok(bytes) = tokio::fs::read(&path).await else {
                 continue;
             };
-            if String::from_utf8_lossy(&bytes).contains(&needle) {
+            if String::from_utf8_lossy(&bytes).contains(needle) {
                 if let Err(error) = tokio::fs::remove_file(&path).await {
-                    tracing::warn!(%error, "unsent mail to a deleted account could not be removed");
+                    tracing::warn!(%error, "unsent mail to a deleted account or about a deleted household could not be removed");
                 }
             }
         }
@@ -250,6 +264,10 @@ impl Mailer {
 const LIST_UNSUBSCRIBE: HeaderName = HeaderName::new_from_ascii_str("List-Unsubscribe");
 /// RFC 8058's header saying that a POST to the `List-Unsubscribe` URL unsubscribes at once.
 const LIST_UNSUBSCRIBE_POST: HeaderName = HeaderName::new_from_ascii_str("List-Unsubscribe-Post");
+
+/// Names the household a mail is about (its id only), so that deleting the household
+/// removes the mail from the outbox.
+const HOUSEHOLD_HEADER: HeaderName = HeaderName::new_from_ascii_str("X-Pawpost-Household");
 
 /// Sends in the background: a slow mail server must not hold up a sign-in.
 pub fn send_later(mailer: &Mailer, mail: Mail) {

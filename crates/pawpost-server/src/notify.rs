@@ -284,7 +284,11 @@ async fn send(
         subject,
         body,
     };
-    if let Err(error) = state.mailer.send_with_unsubscribe(mail, Some(&url)).await {
+    if let Err(error) = state
+        .mailer
+        .send_tagged(mail, Some(&url), household.map(|h| h.0))
+        .await
+    {
         tracing::warn!(%error, kind = kind.as_str(), "a notification mail could not be sent");
     }
     Ok(())
@@ -486,7 +490,8 @@ pub fn invitation(state: &AppState, household_id: HouseholdId, to: Email, mail: 
                 .await
             }
             None => {
-                if let Err(error) = state.mailer.send(mail).await {
+                let tagged = state.mailer.send_tagged(mail, None, Some(household_id.0));
+                if let Err(error) = tagged.await {
                     tracing::warn!(%error, "an invitation mail could not be sent");
                 }
                 Ok(())

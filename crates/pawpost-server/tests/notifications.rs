@@ -2,7 +2,7 @@
 //! words that name the household and never the child or a message's content; a person
 //! switches a kind off on the Security page's API or with the mail's one-click link, which
 //! needs no session and refuses a forged token; a chatty toy sends one mail per household
-//! per person in ten minutes.
+//! per person in ten minutes; deleting a household takes its mails out of the outbox.
 use pawpost_testkit::server as common;
 
 use base64::Engine;
@@ -332,6 +332,23 @@ async fn a_switched_off_kind_is_not_sent_and_the_mails_link_switches_off_without
         )
         .await;
     assert!(status.is_client_error(), "{status}");
+
+    // Deleting the household takes the outbox's mails about it too.
+    assert!(!matching(&outbox, "gran@example.org", "Lee family").is_empty());
+    let (status, _) = mum
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/households/{home}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(
+        mails_in(&outbox)
+            .iter()
+            .all(|m| !m.text.contains("Lee family")),
+        "no mail about the deleted household is kept"
+    );
 }
 
 struct KillOnDrop(std::process::Child);

@@ -582,6 +582,7 @@ pub async fn delete(
     let keys = state.store.delete_household(household_id).await?;
     super::toys::said_goodbye(state, &farewells).await;
     crate::retention::delete_blobs(state, &keys).await;
+    state.mailer.forget_household(household_id.0).await;
     tracing::info!(household = %household_id, by = %account, messages = keys.len(), "household deleted");
     record(
         state,

@@ -193,12 +193,20 @@ impl<B: Board, R: CryptoRng> Shell<B, R> {
         let started_ms = self.board.now_ms();
         // The toy reads the frame where the reassembler holds it (no copy: on a chip the
         // largest frame is the largest buffer); its actions run once that borrow ends.
-        let (actions, frame_type) = match connection.reassembler.push(fragment) {
-            Ok(Some(frame)) => (
-                self.toy
-                    .handle(Event::FrameReceived(frame.data), &mut self.rng),
-                Frame::decode(frame.data).ok().map(|f| f.frame_type()),
-            ),
+        let (actions, frame_type, acked) = match connection.reassembler.push(fragment) {
+            Ok(Some(frame)) => {
+                let received = Frame::decode(frame.data).ok();
+                let acked = match received {
+                    Some(Frame::UploadAck { message_id }) => Some(message_id),
+                    _ => None,
+                };
+                (
+                    self.toy
+                        .handle(Event::FrameReceived(frame.data), &mut self.rng),
+                    received.map(|f| f.frame_type()),
+                    acked,
+                )
+            }
             Ok(None) => return,
             Err(e) => {
                 let line = format!("report fragment refused: {e}");
@@ -206,7 +214,16 @@ impl<B: Board, R: CryptoRng> Shell<B, R> {
                 return;
             }
         };
+        // The toy says "sent" only for an acknowledgement of one of its own uploads.
+        let sent = acked.filter(|_| {
+            actions
+                .iter()
+                .any(|a| matches!(a, Action::Speak(Prompt::Sent)))
+        });
         self.execute(actions);
+        if let Some(message_id) = sent {
+            self.say(&format!("sent {}", wires::hex(&message_id.0)));
+        }
         // How long the toy took over the frame (under QEMU's -icount shift=0, a virtual
         // millisecond is a million instructions).
         if let Some(frame_type) = frame_type {

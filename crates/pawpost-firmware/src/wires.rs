@@ -12,9 +12,9 @@
 //! Lines from the toy: `build ID`, `ready DEVICE-ID-HEX FINGERPRINT`, `link up MTU`,
 //! `link down`, `heart off|on|blink`, `say PROMPT`, `code DIGITS`, `confirm DIGITS`,
 //! `paired HOUSEHOLD-HEX`, `play MESSAGE-HEX OGG-HEX`, `took FRAME-TYPE MS` (how long the
-//! toy took over a frame from the link), `mic on`, `mic off`, `sent
-//! MESSAGE-HEX`, `saved BYTES`, `report TEXT`, `heap used=N peak=N stack=N`, `status ...`,
-//! `error TEXT`.
+//! toy took over a frame from the link), `mic on`, `mic off`, `sent MESSAGE-HEX` (the
+//! server has the child's recording), `saved BYTES`, `report TEXT`,
+//! `heap used=N peak=N stack=N`, `status ...`, `error TEXT`.
 
 use alloc::string::String;
 use alloc::vec::Vec;

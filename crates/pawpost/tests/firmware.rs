@@ -18,7 +18,7 @@ use pawpost_crypto::{MediaType, Member, MemberStatus, PublicIdentity, Role, Sign
 use pawpost_firmware::link::Packet;
 use pawpost_firmware::wires;
 use pawpost_testkit::server::family::{
-    family, new_device, publish, sealed, upload, uuid_bytes, Family, VOICE,
+    download, family, new_device, publish, sealed, upload, uuid_bytes, Family, VOICE,
 };
 use pawpost_testkit::server::toys::latest_roster;
 use pawpost_toy::Frame;
@@ -136,6 +136,31 @@ fn relay(link_port: u16, server: &str, mtu: u16) -> Child {
         .kill_on_drop(true)
         .spawn()
         .expect("pawpost relay starts")
+}
+
+/// The child's answer, as the microphone hands it over.
+const REPLY: &[u8] = include_bytes!("../../pawpost-media/tests/fixtures/chime-stereo-60ms.ogg");
+
+/// The toy's keys as the household's device list shows them now (a key rotation may
+/// have replaced the ones it paired with).
+async fn current_identity(f: &Family, paired: &PublicIdentity) -> PublicIdentity {
+    let (_, devices) = f
+        .gran
+        .get(&format!("/api/v1/households/{}/devices", f.home))
+        .await;
+    let device = uuid::Uuid::from_bytes(paired.device_id.0).to_string();
+    let found = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["device_id"] == device.as_str())
+        .unwrap_or_else(|| panic!("the toy is among the household's devices: {devices}"));
+    PublicIdentity::decode(
+        &URL_SAFE_NO_PAD
+            .decode(found["identity"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 /// A valid Ogg Opus file of `ms` milliseconds at about 16 kbit/s (40-byte 20 ms packets),
@@ -367,6 +392,20 @@ async fn the_firmware_in_qemu_pairs_plays_a_sealed_message_and_refuses_forged_fr
         "firmware heap: {}-byte message: received and opened: {received}; played: {played}",
         VOICE.len()
     );
+
+    // The child answers: a press turns the microphone on, the toy seals what it
+    // recorded for the family, and Gran opens it.
+    toy.send("press").await;
+    toy.expect("mic on").await;
+    toy.send(&format!("mic {}", wires::hex(REPLY))).await;
+    let reply = toy.expect("sent ").await;
+    let reply = uuid::Uuid::from_slice(&wires::decode_hex(&reply).unwrap()).unwrap();
+    let (status, envelope) = download(&f.gran, &reply.to_string()).await;
+    assert_eq!(status, StatusCode::OK);
+    let toy_key = current_identity(&f, &identity).await;
+    let opened = pawpost_crypto::open(&envelope, &f.gran_keys, &toy_key)
+        .expect("Gran opens the child's answer");
+    assert_eq!(opened.payload, REPLY);
 
     // Another phone, at the usual MTU: a 28 s message, of a real voice's size.
     phone.kill().await.unwrap();

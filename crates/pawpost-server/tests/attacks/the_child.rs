@@ -600,6 +600,12 @@ fn no_frame_from_outside_starts_the_microphone() {
             Frame::ConfirmPairing {
                 number: pawpost_toy::ConfirmationNumber::from_number(472).unwrap(),
             },
+            // A goodbye that no owner signed.
+            Frame::Leave {
+                household_id: household,
+                signer: mum.device_id(),
+                signature: [5; 64],
+            },
         ];
         let types: Vec<FrameType> = frames.iter().map(Frame::frame_type).collect();
         assert_eq!(types, FrameType::ALL, "one frame of every type");

@@ -13,14 +13,13 @@ pub mod stored;
 pub mod testsuite;
 
 pub use blob::{BlobCursor, BlobKey, BlobKeyError, BlobPage, BlobStore, BLOB_LIST_PAGE_SIZE};
+pub use metadata::DeviceCertificate;
+pub use metadata::Farewell;
 pub use metadata::{
-    EmailVerification, InvitationCount, MetadataStore, PasswordReset, RecentInvitations,
-    Redemption,
+    EmailVerification, InvitationCount, MetadataStore, PasswordReset, RecentInvitations, Redemption,
 };
 pub use metadata::{PasskeyCeremony, StoredPasskey};
 pub use peers::{PeerListener, Peers, MAX_NOTE_BYTES};
-pub use metadata::Farewell;
-pub use metadata::DeviceCertificate;
 
 /// What can go wrong below the traits. Messages are for logs; clients see a generic
 /// answer for `Backend`.

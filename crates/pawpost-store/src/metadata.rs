@@ -446,8 +446,10 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// with `NotFound` when the device is gone.
     async fn add_device_certificate(&self, certificate: &DeviceCertificate) -> StoreResult<()>;
     /// The certificates of those of `devices` that have one, in device id order.
-    async fn device_certificates(&self, devices: &[DeviceId])
-        -> StoreResult<Vec<DeviceCertificate>>;
+    async fn device_certificates(
+        &self,
+        devices: &[DeviceId],
+    ) -> StoreResult<Vec<DeviceCertificate>>;
 
     // Notification mails.
     /// The kinds of notification mail the account switched on or off, by name; a kind

@@ -14,6 +14,8 @@ import { after, before, test } from 'node:test';
 
 import { apiGet, makeVoiceWav, openBrowser, screenshot, signUp, startServer, startToy, statusSays, STRONG, StoryFamily } from './harness.js';
 
+/** The password whoever took over grandpa's mailbox sets (story d). */
+const THIEF_PASSWORD = 'mailbox thief picks seven locks';
 /** How long a story waits for the server to write a mail. */
 const MAIL_WAIT_MS = 15000;
 
@@ -273,10 +275,10 @@ test('(d) whoever resets grandpa\'s password gets his account, not a way to the 
   const link = /(http:\/\/127\.0\.0\.1:\d+\/reset#[A-Za-z0-9_-]+)/.exec(await mail(family.relative.email, 'Choose a new pawpost password'))?.[1];
   assert.ok(link, 'a reset link');
   await page.goto(link);
-  await page.getByLabel('Your new password').fill('mailbox thief picks seven locks');
+  await page.getByLabel('Your new password').fill(THIEF_PASSWORD);
   await page.getByRole('button', { name: 'Set my new password' }).click();
   await page.getByRole('heading', { name: 'Your households' }).or(page.getByRole('heading', { name: 'Sign in to pawpost' })).first().waitFor();
-  if (await page.getByRole('heading', { name: 'Sign in to pawpost' }).isVisible()) await signIn(page, family.relative.email, 'mailbox thief picks seven locks');
+  if (await page.getByRole('heading', { name: 'Sign in to pawpost' }).isVisible()) await signIn(page, family.relative.email, THIEF_PASSWORD);
   await page.goto(family.url);
   await page.getByText('This browser cannot send or open messages here yet').waitFor();
   assert.equal(await page.getByRole('button', { name: 'Record' }).count(), 0, 'no recorder without keys');
@@ -289,6 +291,9 @@ test('(d) whoever resets grandpa\'s password gets his account, not a way to the 
   const roster = await rosterMembers(p);
   const newest = [...theirs].sort((a, b) => (a.created_at < b.created_at ? 1 : -1))[0];
   assert.ok(!roster.some((m) => m.deviceId === newest.device_id), "the reset account's new browser is not in the roster");
+  // The reset ended grandpa's own sessions too; later stories sign him in again.
+  assert.equal(await apiGet(family.relative.browser.page, server, '/api/v1/sessions/current'), null, "grandpa's other sessions ended");
+  family.relative.password = THIEF_PASSWORD;
 });
 
 test('a second owner: the parent makes grandpa an owner, whose device then signs the household keys the toy follows', { timeout: 200000 }, async () => {
@@ -302,6 +307,7 @@ test('a second owner: the parent makes grandpa an owner, whose device then signs
   assert.equal(await p.locator('.single-owner').count(), 0, 'no longer a single owner device');
 
   const g = family.relative.browser.page;
+  await family.ensureSignedIn(family.relative);
   await g.goto(`${family.url}/family`);
   await g.getByRole('heading', { name: 'Family of The Brandts' }).waitFor();
   await screenshot(g, 'recovery-second-owner');

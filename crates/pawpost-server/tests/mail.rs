@@ -2,6 +2,7 @@
 //! the outbox folder; and the breach report that tells exactly who was affected.
 use pawpost_testkit::server as common;
 
+use common::mail::{raw_mails_in as mails_in, SmtpServer, MAIL_WAIT};
 use common::{parent_with_household, TestServer, GOOD_PASSWORD};
 use pawpost_server::admin::{breach_report, notify, BreachScope, Incident};
 use pawpost_server::mail::Mailer;
@@ -9,23 +10,6 @@ use reqwest::StatusCode;
 use serde_json::json;
 use std::path::Path;
 use std::time::Duration;
-
-/// How long to wait for an email sent in the background.
-const MAIL_WAIT: Duration = Duration::from_secs(15);
-/// What the real-SMTP story needs, and the variable that makes its absence fail (as `CI`
-/// does).
-const SMTP: &str = "SMTP (python3 -m aiosmtpd)";
-const REQUIRE_SMTP: &str = "PAWPOST_REQUIRE_SMTP";
-
-fn mails_in(dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .collect()
-}
 
 async fn wait_for_mail(dir: &Path, needle: &str) -> String {
     let deadline = tokio::time::Instant::now() + MAIL_WAIT;
@@ -72,57 +56,12 @@ async fn without_smtp_alerts_and_invitations_land_in_the_outbox() {
 
 #[tokio::test]
 async fn alerts_go_through_a_real_smtp_server() {
-    let Ok(port) = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-    else {
-        panic!("no free port on loopback");
+    let Some(smtpd) = SmtpServer::start().await else {
+        return;
     };
-    let maildir = tempfile::tempdir().unwrap();
-    // aiosmtpd's Mailbox handler writes a Maildir whose folders must exist.
-    for sub in ["tmp", "new", "cur"] {
-        std::fs::create_dir(maildir.path().join(sub)).unwrap();
-    }
-    let smtpd = std::process::Command::new("python3")
-        .args([
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            &format!("127.0.0.1:{port}"),
-            "-c",
-            "aiosmtpd.handlers.Mailbox",
-        ])
-        .arg(maildir.path())
-        .stderr(std::process::Stdio::piped())
-        .spawn();
-    let mut smtpd = match smtpd {
-        Ok(child) => KillOnDrop(child),
-        Err(e) => {
-            let why = format!("python3 is not runnable ({e})");
-            return pawpost_testkit::skip(SMTP, &why, Some(REQUIRE_SMTP));
-        }
-    };
-    // Wait until it listens (or has died because aiosmtpd is missing).
-    let deadline = tokio::time::Instant::now() + MAIL_WAIT;
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        if let Ok(Some(_)) = smtpd.0.try_wait() {
-            let why = "aiosmtpd did not start: install it with `python3 -m pip install aiosmtpd`";
-            return pawpost_testkit::skip(SMTP, why, Some(REQUIRE_SMTP));
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "aiosmtpd never listened"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let server =
-        TestServer::start_with(|c| c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))).await;
+    let server = TestServer::start_with(|c| c.smtp_url = Some(smtpd.url())).await;
     let (ann, _) = server.person("ann@example.org", "Ann").await;
-    let new_mail = maildir.path().join("new");
+    let new_mail = smtpd.received();
     let alert = wait_for_mail(&new_mail, "New sign-in").await;
     assert!(alert.contains("ann@example.org"), "{alert}");
 
@@ -163,16 +102,6 @@ async fn alerts_go_through_a_real_smtp_server() {
         mails_in(&server.data.path().join("data/outbox")).is_empty(),
         "nothing went to the outbox"
     );
-}
-
-/// Stops the SMTP server however the test ends.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use pawpost_testkit::server as common;
 
 use base64::Engine;
 use common::family::*;
+use common::mail::{outbox, raw_mails_in, SmtpServer, MAIL_WAIT};
 use common::toys::*;
 use common::{invited_member, parent_with_household, Client, TestServer};
 use pawpost_crypto::MediaType;
@@ -16,12 +17,8 @@ use serde_json::json;
 use std::path::Path;
 use std::time::Duration;
 
-/// How long to wait for a mail sent in the background.
-const MAIL_WAIT: Duration = Duration::from_secs(15);
 /// How long to wait before concluding that a mail was not sent.
 const QUIET_WAIT: Duration = Duration::from_millis(1500);
-const SMTP: &str = "SMTP (python3 -m aiosmtpd)";
-const REQUIRE_SMTP: &str = "PAWPOST_REQUIRE_SMTP";
 const REPLY: &[u8] = include_bytes!("../../pawpost-media/tests/fixtures/chime-stereo-60ms.ogg");
 
 /// One mail: its raw headers and its decoded text.
@@ -80,12 +77,9 @@ impl Mail {
 }
 
 fn mails_in(dir: &Path) -> Vec<Mail> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
-        .map(|b| Mail::parse(&String::from_utf8_lossy(&b)))
+    raw_mails_in(dir)
+        .iter()
+        .map(|raw| Mail::parse(raw))
         .collect()
 }
 
@@ -109,10 +103,6 @@ async fn wait_for_mail(dir: &Path, to: &str, needle: &str) -> Mail {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-fn outbox(server: &TestServer) -> std::path::PathBuf {
-    server.data.path().join("data/outbox")
 }
 
 /// Every notification mail says what happened in which household, carries its kind's
@@ -351,65 +341,15 @@ async fn a_switched_off_kind_is_not_sent_and_the_mails_link_switches_off_without
     );
 }
 
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn a_notification_goes_through_a_real_smtp_server() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on loopback");
-    let maildir = tempfile::tempdir().unwrap();
-    for sub in ["tmp", "new", "cur"] {
-        std::fs::create_dir(maildir.path().join(sub)).unwrap();
-    }
-    let smtpd = std::process::Command::new("python3")
-        .args([
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            &format!("127.0.0.1:{port}"),
-            "-c",
-            "aiosmtpd.handlers.Mailbox",
-        ])
-        .arg(maildir.path())
-        .stderr(std::process::Stdio::piped())
-        .spawn();
-    let mut smtpd = match smtpd {
-        Ok(child) => KillOnDrop(child),
-        Err(e) => {
-            let why = format!("python3 is not runnable ({e})");
-            return pawpost_testkit::skip(SMTP, &why, Some(REQUIRE_SMTP));
-        }
+    let Some(smtpd) = SmtpServer::start().await else {
+        return;
     };
-    let deadline = tokio::time::Instant::now() + MAIL_WAIT;
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        if let Ok(Some(_)) = smtpd.0.try_wait() {
-            let why = "aiosmtpd did not start: install it with `python3 -m pip install aiosmtpd`";
-            return pawpost_testkit::skip(SMTP, why, Some(REQUIRE_SMTP));
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "aiosmtpd never listened"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let server =
-        TestServer::start_with(|c| c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))).await;
+    let server = TestServer::start_with(|c| c.smtp_url = Some(smtpd.url())).await;
     let (mum, _, home) = parent_with_household(&server, "mum@example.org").await;
     invited_member(&server, &mum, &home, "gran@example.org", "family").await;
-    let new_mail = maildir.path().join("new");
+    let new_mail = smtpd.received();
     let waiting = wait_for_mail(&new_mail, "mum@example.org", "waits for your approval").await;
     assert!(waiting.text.contains("Lee family"), "{waiting:?}");
     assert!(

@@ -7,6 +7,7 @@ use pawpost_testkit::server as common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use common::mail::{mails_in, outbox, wait_for_mails};
 use common::{TestServer, GOOD_PASSWORD};
 use pawpost_server::config::{
     PASSWORD_RESETS_PER_ACCOUNT, PASSWORD_RESETS_PER_ADDRESS, PASSWORD_RESET_KEPT_EXPIRED,
@@ -20,66 +21,13 @@ use pawpost_server::tokens::{new_token, token_hash};
 use pawpost_store::PasswordReset;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// How long to wait for an email sent in the background.
-const MAIL_WAIT: Duration = Duration::from_secs(15);
 const NEW_PASSWORD: &str = "marigold lantern pebble orchestra";
 const LOOPBACK: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
-fn outbox(server: &TestServer) -> PathBuf {
-    server.data.path().join("data/outbox")
-}
-
 fn state(server: &TestServer) -> &AppState {
     &server.server.as_ref().expect("server running").state
-}
-
-/// Every mail in the outbox: its headers, and its body decoded from quoted-printable.
-fn mails_in(dir: &Path) -> Vec<(String, String)> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
-        .map(|b| {
-            let mail = String::from_utf8_lossy(&b).into_owned();
-            let (head, raw) = mail.split_once("\r\n\r\n").unwrap_or((&mail, ""));
-            let body = quoted_printable::decode(raw, quoted_printable::ParseMode::Robust)
-                .unwrap_or_else(|e| panic!("the mail body is not quoted-printable: {e}"));
-            (head.to_owned(), String::from_utf8_lossy(&body).into_owned())
-        })
-        .collect()
-}
-
-/// The mails to `to` whose subject is `subject`.
-fn mails_to(server: &TestServer, to: &str, subject: &str) -> Vec<String> {
-    mails_in(&outbox(server))
-        .into_iter()
-        .filter(|(head, _)| {
-            head.contains(&format!("To: {to}\r\n"))
-                && head.contains(&format!("Subject: {subject}\r\n"))
-        })
-        .map(|(_, body)| body)
-        .collect()
-}
-
-/// Waits until there are `n` mails to `to` with `subject`; returns them.
-async fn wait_for_mails(server: &TestServer, to: &str, subject: &str, n: usize) -> Vec<String> {
-    let deadline = tokio::time::Instant::now() + MAIL_WAIT;
-    loop {
-        let mails = mails_to(server, to, subject);
-        if mails.len() >= n {
-            return mails;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} of {n} mails {subject:?} to {to} in the outbox",
-            mails.len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// The token of the link in a reset mail.

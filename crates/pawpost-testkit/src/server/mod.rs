@@ -1,6 +1,7 @@
 //! A real server on 127.0.0.1:0 with its own data folder, and a small API client.
 
 pub mod family;
+pub mod mail;
 pub mod toys;
 
 use crate::moto::MotoServer;

@@ -3,21 +3,26 @@
  * state-changing request echoes the session's CSRF token.
  */
 
+import { errorWords } from './words.js';
+
 /**
- * An error answer: `status`, the server's stable `code`, its human `message`, and for a
- * 429 or 503 the seconds to wait (`Retry-After`), when the server said.
+ * An error answer: `status`, the server's stable `code`, as `message` the plain words the
+ * screen shows for that code (words.js), the server's own sentence as `detail` (for
+ * developers, never shown), and for a 429 or 503 the seconds to wait (`Retry-After`),
+ * when the server said.
  */
 export class ApiError extends Error {
   /**
    * @param {number} status
    * @param {string} code
-   * @param {string} message
+   * @param {string} detail the server's sentence
    * @param {number | null} [retryAfter]
    */
-  constructor(status, code, message, retryAfter = null) {
-    super(message);
+  constructor(status, code, detail, retryAfter = null) {
+    super(errorWords(code, status));
     this.status = status;
     this.code = code;
+    this.detail = detail;
     this.retryAfter = retryAfter;
   }
 }

@@ -4,6 +4,9 @@
 import { api, ApiError } from '../api.js';
 import { passkeyChoice } from '../passkeys.js';
 import { h } from '../util.js';
+import { fieldFor, passwordRejectedWords } from '../words.js';
+
+export { passwordRejectedWords };
 
 /** The minimum the server enforces for a password alone (NIST SP 800-63B-4). */
 export const MIN_PASSWORD_CHARS = 15;
@@ -56,18 +59,6 @@ export function passwordRules(password, email, name) {
     { id: 'common', met: chars > 0 && !common, text: 'Not a common or breached password, keyboard pattern or repetition.' },
     { id: 'own', met: chars > 0 && !own, text: 'Not built from your email address or name.' },
   ];
-}
-
-/**
- * @param {string} id
- * @param {string} label
- * @param {Record<string, any>} attrs
- * @param {HTMLElement} [hint]
- */
-function field(id, label, attrs, hint) {
-  const input = h('input', { id, name: id, ...attrs, 'aria-describedby': hint ? `${id}-hint` : undefined });
-  if (hint) hint.id = `${id}-hint`;
-  return h('div', { class: 'field' }, h('label', { for: id, text: label }), input, hint);
 }
 
 /**
@@ -134,23 +125,6 @@ export function waitWords(seconds) {
   if (seconds < 90) return `Wait ${Math.max(1, seconds)} second${seconds === 1 ? '' : 's'}`;
   const minutes = Math.ceil(seconds / 60);
   return `Wait about ${minutes} minutes`;
-}
-
-/**
- * Which password rule the server says a new password breaks, in plain words.
- * @param {ApiError} err a `password_rejected` answer
- */
-export function passwordRejectedWords(err) {
-  const short = /at least (\d+) characters \(it has (\d+)\)/.exec(err.message);
-  if (err.message.includes('min_length') && short) {
-    return `This password is too short: it needs at least ${short[1]} characters and has ${short[2]}. A few unrelated words make a long password that is easy to remember.`;
-  }
-  const long = /at most (\d+) characters/.exec(err.message);
-  if (err.message.includes('max_length') && long) return `This password is too long: it can have at most ${long[1]} characters.`;
-  if (err.message.includes('blocklist')) {
-    return 'This password is too easy to guess: it is a common or leaked password, a keyboard pattern or repetition, or it contains your email address or name. Choose a few unrelated words instead.';
-  }
-  return 'This password does not meet the rules listed under it. Choose a few unrelated words instead.';
 }
 
 /**
@@ -441,28 +415,43 @@ export function authView(app, mode, intro) {
     ruleList,
     ruleStatus,
   );
-  const emailField = field('email', 'Email', { type: 'email', autocomplete: 'email', required: true });
+  const emailField = fieldWithError('email', 'Email', { type: 'email', autocomplete: 'email', required: true });
   const nameField = signup
-    ? field('display_name', 'Your name (as your family knows you)', { type: 'text', autocomplete: 'name', required: true, maxlength: '100' })
+    ? fieldWithError('display_name', 'Your name (as your family knows you)', { type: 'text', autocomplete: 'name', required: true, maxlength: '100' })
     : null;
-  const passwordField = field(
+  const passwordField = fieldWithError(
     'password',
     'Password',
     { type: 'password', autocomplete: signup ? 'new-password' : 'current-password', required: true },
     signup ? hint : undefined,
   );
+  const fields = { email: emailField, display_name: nameField, password: passwordField };
   const form = /** @type {HTMLFormElement} */ (
     h(
       'form',
       { class: 'card', novalidate: true },
-      emailField,
-      nameField,
-      passwordField,
+      emailField.wrap,
+      nameField?.wrap,
+      passwordField.wrap,
       h('button', { type: 'submit', class: 'primary', text: signup ? 'Create account' : 'Sign in' }),
       error,
     )
   );
   const get = (/** @type {string} */ name) => /** @type {HTMLInputElement} */ (form.elements.namedItem(name));
+  /**
+   * Shows `text` beside the field it concerns (or under the form) and moves there.
+   * @param {'email' | 'display_name' | 'password' | null} name
+   * @param {string} text
+   */
+  const complain = (name, text) => {
+    const f = name ? fields[name] : null;
+    if (f) {
+      f.show(text);
+      f.input.focus();
+    } else {
+      error.textContent = text;
+    }
+  };
 
   let lastSummary = '';
   function updateRules() {
@@ -484,14 +473,24 @@ export function authView(app, mode, intro) {
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     error.textContent = '';
-    const button = /** @type {HTMLButtonElement} */ (form.querySelector('button[type=submit]'));
-    button.disabled = true;
+    for (const f of Object.values(fields)) f?.show('');
     const email = get('email').value.trim();
     const password = get('password').value;
+    if (!email) {
+      complain('email', 'Type your email address.');
+      return;
+    }
+    if (signup && !get('display_name').value.trim()) {
+      complain('display_name', 'Type your name, as your family knows you.');
+      return;
+    }
+    if (!password) {
+      complain('password', signup ? 'Choose a password.' : 'Type your password.');
+      return;
+    }
+    const button = /** @type {HTMLButtonElement} */ (form.querySelector('button[type=submit]'));
+    button.disabled = true;
     try {
-      if (!email || !password || (signup && !get('display_name').value.trim())) {
-        throw new Error('Please fill in every field.');
-      }
       if (signup) {
         await api('POST', '/api/v1/accounts', { email, password, display_name: get('display_name').value.trim() });
       }
@@ -504,8 +503,17 @@ export function authView(app, mode, intro) {
       if (signup && to !== '/') app.flash(confirmWords(email));
       app.navigate(to, true);
     } catch (err) {
-      error.textContent = err instanceof Error ? err.message : String(err);
-      if (err instanceof ApiError && err.code === 'password_rejected') get('password').focus();
+      if (!(err instanceof ApiError)) {
+        error.textContent = troubleWords(err) ?? '';
+      } else if (err.code === 'password_rejected') {
+        complain('password', passwordRejectedWords(err));
+      } else if (err.status === 429) {
+        error.textContent = signup
+          ? `Several accounts were made from here a moment ago. ${waitWords(err.retryAfter)}, then try again.`
+          : `Too many wrong passwords were tried. ${waitWords(err.retryAfter)}, then try again, or choose "Forgot password?".`;
+      } else {
+        complain(fieldFor(err.code), troubleWords(err) ?? err.message);
+      }
     } finally {
       button.disabled = false;
     }
@@ -561,7 +569,7 @@ export async function joinView(app) {
         return h('section', {}, h('h1', { text: 'Joining…' }));
       }
     } catch (e) {
-      return h('section', {}, h('h1', { text: 'This invitation cannot be used' }), h('p', { class: 'error', role: 'alert', text: e instanceof Error ? e.message : String(e) }));
+      return h('section', {}, h('h1', { text: 'This invitation cannot be used' }), h('p', { class: 'error', role: 'alert', text: troubleWords(e) ?? (e instanceof Error ? e.message : String(e)) }));
     }
   }
   const mode = new URLSearchParams(location.search).get('mode') === 'signin' ? 'signin' : 'signup';

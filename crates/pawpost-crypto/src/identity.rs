@@ -66,6 +66,10 @@ pub const PUBLIC_IDENTITY_LEN: usize = 1 + 16 + 32 + 32;
 pub const DEVICE_SECRET_LEN: usize = 1 + 16 + 32 + 32;
 
 const FINGERPRINT_DOMAIN: &[u8] = b"pawpost/v1/fingerprint";
+const SAFETY_NUMBER_DOMAIN: &[u8] = b"pawpost/v1/safety-number";
+/// Digits in a [`SafetyNumber`].
+pub const SAFETY_NUMBER_DIGITS: usize = 6;
+const SAFETY_NUMBER_MODULUS: u64 = 1_000_000;
 
 /// The public half of a device identity, which others use to encrypt to it and to check its
 /// signatures.
@@ -118,6 +122,11 @@ impl PublicIdentity {
     /// The safety number two people read to each other to make sure they see the same keys.
     pub fn fingerprint(&self) -> Fingerprint {
         Fingerprint::of(&self.x25519_pub, &self.ed25519_pub)
+    }
+
+    /// The short number a toy speaks and a parent's app shows for the same keys.
+    pub fn safety_number(&self) -> SafetyNumber {
+        SafetyNumber::of(&self.x25519_pub, &self.ed25519_pub)
     }
 
     /// Checks an Ed25519 signature made by this device over `message`.
@@ -256,6 +265,53 @@ impl Fingerprint {
             *group = (value % 100_000) as u32;
         }
         Self(groups)
+    }
+}
+
+/// A short safety number of six decimal digits, for a device that can speak but not show
+/// its [`Fingerprint`] (a toy): a parent compares what the toy says with what the app shows.
+/// It is derived from the same two public keys under a domain of its own.
+///
+/// Six digits catch a mix-up (another toy, keys the household keys do not hold) with
+/// certainty but are no defence against an attacker who can try a million key pairs: the
+/// toy's own check that a roster lists its exact keys is what stops a key substitution.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct SafetyNumber(pub u32);
+
+impl SafetyNumber {
+    /// `d = SHA-256("pawpost/v1/safety-number" || x25519_pub || ed25519_pub)`; the number
+    /// is the big-endian integer of `d[0..5]` modulo 1 000 000.
+    pub fn of(x25519_pub: &[u8; 32], ed25519_pub: &[u8; 32]) -> Self {
+        let digest = Sha256::new()
+            .chain_update(SAFETY_NUMBER_DOMAIN)
+            .chain_update(x25519_pub)
+            .chain_update(ed25519_pub)
+            .finalize();
+        let value = digest[..5]
+            .iter()
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+        // The remainder is below 1 000 000, so it always fits.
+        Self(u32::try_from(value % SAFETY_NUMBER_MODULUS).unwrap_or(0))
+    }
+
+    /// The digits, most significant first (leading zeros included), for speaking one at a
+    /// time.
+    pub fn digits(self) -> [u8; SAFETY_NUMBER_DIGITS] {
+        let mut out = [0u8; SAFETY_NUMBER_DIGITS];
+        let mut rest = self.0;
+        for digit in out.iter_mut().rev() {
+            // A remainder of 10 always fits in a byte.
+            *digit = u8::try_from(rest % 10).unwrap_or(0);
+            rest /= 10;
+        }
+        out
+    }
+}
+
+impl fmt::Display for SafetyNumber {
+    /// Two groups of three digits: `"048 193"`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:03} {:03}", self.0 / 1000, self.0 % 1000)
     }
 }
 

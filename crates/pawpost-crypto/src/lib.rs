@@ -40,6 +40,7 @@ pub use envelope::{
 };
 pub use identity::{
     AccountId, DeviceId, DeviceKeys, Fingerprint, HouseholdId, MessageId, PublicIdentity,
+    SafetyNumber, SAFETY_NUMBER_DIGITS,
     DEVICE_SECRET_LEN, PUBLIC_IDENTITY_LEN,
 };
 pub use rand_core;

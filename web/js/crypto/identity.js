@@ -23,6 +23,7 @@ export const DEVICE_SECRET_LEN = 81;
 export const ID_LEN = 16;
 
 const FINGERPRINT_DOMAIN = utf8('pawpost/v1/fingerprint');
+const SAFETY_NUMBER_DOMAIN = utf8('pawpost/v1/safety-number');
 
 /**
  * The public half of a device identity.
@@ -190,4 +191,19 @@ export async function fingerprint(identity) {
     groups.push(String(value % 100000).padStart(5, '0'));
   }
   return groups.join(' ');
+}
+
+/**
+ * The short safety number a toy speaks: SHA-256 of its domain and both public keys; the
+ * big-endian integer of digest bytes 0..5 modulo 1000000, zero-padded to six digits and
+ * written as two groups of three (docs/ENVELOPE.md, "Safety number").
+ * @param {{ x25519Pub: Uint8Array, ed25519Pub: Uint8Array }} identity
+ * @returns {Promise<string>} for example `048 193`
+ */
+export async function safetyNumber(identity) {
+  const d = await sha256(concat(SAFETY_NUMBER_DOMAIN, identity.x25519Pub, identity.ed25519Pub));
+  let value = 0;
+  for (const b of d.subarray(0, 5)) value = value * 256 + b;
+  const digits = String(value % 1000000).padStart(6, '0');
+  return `${digits.slice(0, 3)} ${digits.slice(3)}`;
 }

@@ -15,6 +15,7 @@ export {
   encodePublicIdentity,
   fingerprint,
   generateDeviceKeys,
+  safetyNumber,
 } from './identity.js';
 export {
   CHUNK_SIZE,

@@ -195,6 +195,58 @@ fn identity_vectors_hold() {
     }
 }
 
+fn build_safety_numbers() -> Value {
+    let h = Household::new();
+    let mut cases: Vec<Value> = DEVICE_NAMES
+        .iter()
+        .map(|name| {
+            let public = h.by_name(name).public();
+            json!({
+                "name": name,
+                "x25519_pub": hx(public.x25519_pub),
+                "ed25519_pub": hx(public.ed25519_pub),
+                "safety_number": public.safety_number().to_string(),
+            })
+        })
+        .collect();
+    // Keys whose number starts with zeros: the digits are kept, never dropped.
+    let leading_zero = (0u8..=255)
+        .map(|n| ([n; 32], [n.wrapping_add(1); 32]))
+        .find(|(x, e)| pawpost_crypto::SafetyNumber::of(x, e).0 < 10_000)
+        .expect("a number under 10000 among 256 key pairs");
+    cases.push(json!({
+        "name": "leading zeros",
+        "x25519_pub": hx(leading_zero.0),
+        "ed25519_pub": hx(leading_zero.1),
+        "safety_number": pawpost_crypto::SafetyNumber::of(&leading_zero.0, &leading_zero.1).to_string(),
+    }));
+    json!({
+        "description": "Safety numbers: the six digits a toy speaks and a parent's app shows for the \
+            same public keys, written as two groups of three. See docs/ENVELOPE.md, \"Safety number\".",
+        "safety_number_domain": "pawpost/v1/safety-number",
+        "cases": cases,
+    })
+}
+
+#[test]
+fn safety_number_vectors_hold() {
+    let file = committed("safety-number-v1.json", build_safety_numbers());
+    for case in file["cases"].as_array().unwrap() {
+        let (x, e) = (arr::<32>(case, "x25519_pub"), arr::<32>(case, "ed25519_pub"));
+        let number = pawpost_crypto::SafetyNumber::of(&x, &e);
+        assert_eq!(number.to_string(), s(case, "safety_number"), "{}", s(case, "name"));
+        // Independently, as the document says.
+        let mut input = b"pawpost/v1/safety-number".to_vec();
+        input.extend_from_slice(&x);
+        input.extend_from_slice(&e);
+        let d = Sha256::digest(&input);
+        let n = d[..5].iter().fold(0u64, |acc, b| acc * 256 + u64::from(*b)) % 1_000_000;
+        assert_eq!(format!("{:03} {:03}", n / 1000, n % 1000), s(case, "safety_number"));
+        let digits: String = number.digits().iter().map(u8::to_string).collect();
+        assert_eq!(digits, s(case, "safety_number").replace(' ', ""));
+    }
+}
+
 /// The fingerprint as docs/ENVELOPE.md describes it, written out independently.
 fn spec_fingerprint(p: &PublicIdentity) -> String {
     let mut input = b"pawpost/v1/fingerprint".to_vec();

@@ -9,6 +9,7 @@ import { householdView } from './views/household.js';
 import { familyView } from './views/family.js';
 import { recoveryView } from './views/recovery.js';
 import { securityView } from './views/security.js';
+import { LANGUAGES, lang, setLanguage, t } from './i18n.js';
 
 /**
  * @typedef {{
@@ -107,19 +108,39 @@ function header() {
   const nav = app.account
     ? h(
         'nav',
-        { 'aria-label': 'Main' },
-        h('a', { href: '/', 'data-link': true, text: 'Households' }),
-        h('a', { href: '/security', 'data-link': true, text: 'Security' }),
+        { 'aria-label': t('Main') },
+        h('a', { href: '/', 'data-link': true, text: t('Households') }),
+        h('a', { href: '/security', 'data-link': true, text: t('Security') }),
         h('span', { class: 'who', text: app.account.display_name }),
-        h('button', { type: 'button', class: 'link', onclick: signOut, text: 'Sign out' }),
+        h('button', { type: 'button', class: 'link', onclick: signOut, text: t('Sign out') }),
       )
     : h(
         'nav',
-        { 'aria-label': 'Main' },
-        h('a', { href: '/signin', 'data-link': true, text: 'Sign in' }),
-        h('a', { href: '/signup', 'data-link': true, text: 'Create account' }),
+        { 'aria-label': t('Main') },
+        h('a', { href: '/signin', 'data-link': true, text: t('Sign in') }),
+        h('a', { href: '/signup', 'data-link': true, text: t('Create account') }),
       );
   return h('header', { class: 'top' }, h('a', { href: '/', 'data-link': true, class: 'brand', text: 'pawpost' }), nav);
+}
+
+/** The foot of every page: the language switch, each language named in its own words. */
+function footer() {
+  const select = /** @type {HTMLSelectElement} */ (
+    h(
+      'select',
+      { id: 'language' },
+      ...Object.entries(LANGUAGES).map(([code, name]) => h('option', { value: code, lang: code, text: name, selected: code === lang })),
+    )
+  );
+  select.addEventListener('change', () => setLanguage(/** @type {import('./i18n.js').Language} */ (select.value)));
+  return h('footer', { class: 'bottom' }, h('label', { for: 'language', text: t('Language') }), select);
+}
+
+/** The page's own words (index.html is English until the app speaks). */
+function translateShell() {
+  const skip = document.querySelector('a.skip');
+  if (skip) skip.textContent = t('Skip to content');
+  document.querySelector('meta[name="description"]')?.setAttribute('content', t("Voice messages between your family and your child's toy, encrypted on your device before they leave it."));
 }
 
 /** @returns {Promise<HTMLElement>} */
@@ -147,7 +168,7 @@ async function route() {
   if (m) return familyView(app, m[1]);
   m = /^\/households\/([0-9a-f-]{36})\/recovery$/.exec(path);
   if (m) return recoveryView(app, m[1]);
-  return h('section', {}, h('h1', { tabindex: '-1', text: 'Page not found' }), h('p', {}, h('a', { href: '/', 'data-link': true, text: 'Back to your households' })));
+  return h('section', {}, h('h1', { tabindex: '-1', text: t('Page not found') }), h('p', {}, h('a', { href: '/', 'data-link': true, text: t('Back to your households') })));
 }
 
 let renderSeq = 0;
@@ -168,15 +189,15 @@ async function render() {
     view = h(
       'section',
       {},
-      h('h1', { tabindex: '-1', text: 'Something went wrong' }),
+      h('h1', { tabindex: '-1', text: t('Something went wrong') }),
       h('p', { class: 'error', role: 'alert', text: e instanceof Error ? e.message : String(e) }),
-      h('p', {}, h('a', { href: '/', 'data-link': true, text: 'Back to your households' })),
+      h('p', {}, h('a', { href: '/', 'data-link': true, text: t('Back to your households') })),
     );
   }
   if (seq !== renderSeq) return;
   const note = pendingNote ? h('p', { class: 'notice flash', role: 'status', text: pendingNote }) : null;
   pendingNote = '';
-  root.replaceChildren(header(), h('div', { class: 'view' }, note, view));
+  root.replaceChildren(header(), h('div', { class: 'view' }, note, view), footer());
   root.removeAttribute('aria-busy');
   document.documentElement.dataset.route = location.pathname;
   const heading = root.querySelector('h1');
@@ -208,5 +229,6 @@ async function boot() {
   document.documentElement.dataset.ready = 'true';
 }
 
+translateShell();
 registerServiceWorker();
 boot();

@@ -6,6 +6,7 @@
 import { api, ApiError } from './api.js';
 import { encodePublicIdentity, fingerprint, loadOrCreateDeviceKeys } from './crypto/index.js';
 import { bytesUuid, randomUuidBytes, toB64url, uuidBytes } from './util.js';
+import { t } from './i18n.js';
 
 /**
  * @typedef {{
@@ -29,8 +30,8 @@ function deviceLabel() {
         ? 'Chrome'
         : /Safari\//.test(navigator.userAgent)
           ? 'Safari'
-          : 'Browser';
-  return platform ? `${browser} on ${platform}` : browser;
+          : t('Browser');
+  return platform ? t('{browser} on {platform}', { browser, platform }) : browser;
 }
 
 /**

@@ -6,6 +6,7 @@ import { api, ApiError } from './api.js';
 import { openEnvelope, parseEnvelope } from './crypto/index.js';
 import { loadRoster } from './household-keys.js';
 import { fromB64url, sameBytes } from './util.js';
+import { t } from './i18n.js';
 
 /**
  * @typedef {{
@@ -26,7 +27,7 @@ export async function fetchExport() {
   try {
     res = await fetch('/api/v1/accounts/me/export', { credentials: 'same-origin', headers: { Accept: 'application/json' } });
   } catch {
-    throw new ApiError(0, 'network', 'Could not reach pawpost. Check your connection and try again.');
+    throw new ApiError(0, 'network', t('Could not reach pawpost. Check your connection and try again.'));
   }
   const text = await res.text();
   let archive = null;
@@ -36,10 +37,10 @@ export async function fetchExport() {
     // handled below
   }
   if (!res.ok) {
-    throw new ApiError(res.status, archive?.error ?? `http_${res.status}`, archive?.message ?? `The server answered ${res.status}.`);
+    throw new ApiError(res.status, archive?.error ?? `http_${res.status}`, archive?.message ?? t('The server answered {status}.', { status: res.status }));
   }
   if (!archive || typeof archive !== 'object' || !Array.isArray(archive.households)) {
-    throw new Error('The server sent an archive this app cannot read.');
+    throw new Error(t('The server sent an archive this app cannot read.'));
   }
   const day = new Date().toISOString().slice(0, 10);
   return { text, archive, filename: `pawpost-export-${day}.json` };
@@ -65,9 +66,9 @@ async function senderNames(householdId) {
   }
   return (m) => {
     const device = devices.find((d) => d.device_id === m.sender_device);
-    if (device?.kind === 'toy' || (!m.sender_account && device === undefined)) return 'The toy';
+    if (device?.kind === 'toy' || (!m.sender_account && device === undefined)) return t('The toy');
     const member = members.find((x) => x.account_id === m.sender_account);
-    return member ? member.display_name : 'A former member';
+    return member ? member.display_name : t('A former member');
   };
 }
 
@@ -97,21 +98,21 @@ export async function openArchive(device, archive) {
     let rosterError = null;
     try {
       signed = await loadRoster(hh.id);
-      if (!signed) rosterError = 'the household has no keys';
+      if (!signed) rosterError = t('the household has no keys');
     } catch (e) {
-      rosterError = `the household keys could not be checked: ${e instanceof Error ? e.message : e}`;
+      rosterError = t('the household keys could not be checked: {reason}', { reason: e instanceof Error ? e.message : String(e) });
     }
     const nameOf = await senderNames(hh.id);
     for (const m of mine.sort((a, b) => (a.created_at < b.created_at ? -1 : 1))) {
       /** @type {ExportedItem} */
-      const item = { message: m, sender: m.sender_device === device.id ? 'You' : nameOf(m), payload: null, error: rosterError };
+      const item = { message: m, sender: m.sender_device === device.id ? t('You') : nameOf(m), payload: null, error: rosterError };
       entry.items.push(item);
       if (!signed) continue;
       try {
         const bytes = fromB64url(m.envelope);
         const { prefix } = parseEnvelope(bytes);
         const member = signed.roster.members.find((x) => sameBytes(x.deviceId, prefix.header.sender));
-        if (!member) throw new Error('its sender is no longer in the household keys');
+        if (!member) throw new Error(t('its sender is no longer in the household keys'));
         const opened = await openEnvelope(bytes, device.keys, { deviceId: member.deviceId, x25519Pub: member.x25519Pub, ed25519Pub: member.ed25519Pub });
         item.payload = opened.payload;
       } catch (e) {

@@ -9,11 +9,12 @@ import { api } from './api.js';
 import { sign } from './approval.js';
 import { loadRoster, maySignRoster } from './household-keys.js';
 import { h, sameBytes, toB64url, uuidBytes } from './util.js';
+import { t } from './i18n.js';
 
 const LEAVE_DOMAIN = new TextEncoder().encode('pawpost/v1/toy-leave');
 
 /** What a parent reads before removing a toy. */
-export const TOY_REMOVAL_WARNING = 'The toy will forget this family and can be set up again. Messages on it are deleted.';
+export const TOY_REMOVAL_WARNING = t('The toy will forget this family and can be set up again. Messages on it are deleted.');
 
 /**
  * `"pawpost/v1/toy-leave" || household_id (16) || toy device_id (16) || signer device_id (16)`.
@@ -53,7 +54,7 @@ export function signLeave(keys, householdId, toyId) {
  * @returns {Promise<{ toy_device_id: string, signer_device_id: string, signature: string }>}
  */
 export async function goodbye(device, householdId, toyId) {
-  if (!sameBytes(device.keys.deviceId, uuidBytes(device.id))) throw new Error("This browser's keys do not match its device.");
+  if (!sameBytes(device.keys.deviceId, uuidBytes(device.id))) throw new Error(t("This browser's keys do not match its device."));
   const signature = await signLeave(device.keys, householdId, toyId);
   return { toy_device_id: toyId, signer_device_id: device.id, signature: toB64url(signature) };
 }
@@ -93,10 +94,10 @@ export async function goodbyes(device, householdId) {
  * @returns {HTMLElement}
  */
 export function removeToyControl(label, remove) {
-  const open = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'danger', text: 'Remove this toy…', 'aria-expanded': 'false', 'aria-label': `Remove ${label}…` }));
-  const yes = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'danger', text: 'Remove the toy' }));
-  const no = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', text: 'Keep it' }));
-  const panel = h('div', { class: 'card confirm', role: 'group', 'aria-label': `Remove ${label}`, hidden: true }, h('p', { text: TOY_REMOVAL_WARNING }), h('div', { class: 'row' }, yes, no));
+  const open = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'danger', text: t('Remove this toy…'), 'aria-expanded': 'false', 'aria-label': t('Remove {label}…', { label }) }));
+  const yes = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'danger', text: t('Remove the toy') }));
+  const no = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', text: t('Keep it') }));
+  const panel = h('div', { class: 'card confirm', role: 'group', 'aria-label': t('Remove {label}', { label }), hidden: true }, h('p', { text: TOY_REMOVAL_WARNING }), h('div', { class: 'row' }, yes, no));
   open.addEventListener('click', () => {
     panel.hidden = false;
     open.hidden = true;

@@ -20,6 +20,7 @@ import {
   decodePublicIdentity,
 } from './crypto/index.js';
 import { bytesUuid, fromB64url, sameBytes, toB64url, uuidBytes } from './util.js';
+import { t } from './i18n.js';
 
 /** @typedef {import('./crypto/roster.js').SignedRoster} SignedRoster */
 /** @typedef {import('./crypto/roster.js').Roster} Roster */
@@ -74,17 +75,17 @@ async function rostersAfter(householdId, after) {
  */
 async function checkRoster(householdId, signed) {
   if (!sameBytes(signed.roster.householdId, uuidBytes(householdId))) {
-    throw new Error('The household keys belong to another household.');
+    throw new Error(t('The household keys belong to another household.'));
   }
   const pinnedText = localStorage.getItem(pinKey(householdId));
   const pinned = pinnedText ? decodeSignedRoster(fromB64url(pinnedText)) : null;
   if (pinned) {
     if (signed.roster.version < pinned.roster.version) {
-      throw new Error('The server sent older household keys than this browser has seen.');
+      throw new Error(t('The server sent older household keys than this browser has seen.'));
     }
     if (signed.roster.version === pinned.roster.version) {
       if (!sameBytes(signed.rosterBytes, pinned.rosterBytes)) {
-        throw new Error('The server sent different household keys for the same version.');
+        throw new Error(t('The server sent different household keys for the same version.'));
       }
       return;
     }
@@ -104,7 +105,7 @@ async function checkRoster(householdId, signed) {
       prev = next;
     }
     if (!prev || !sameBytes(prev.rosterBytes, signed.rosterBytes) || !sameBytes(prev.signer, signed.signer)) {
-      throw new Error('The server did not send every version of the household keys.');
+      throw new Error(t('The server did not send every version of the household keys.'));
     }
   }
   localStorage.setItem(pinKey(householdId), toB64url(encodeSignedRoster(signed)));
@@ -317,10 +318,10 @@ export async function syncRoster(householdId, keys, change = {}) {
  */
 export function keysProblem(e) {
   if (e instanceof ApiError && ['roster_refused', 'roster_version_taken', 'not_your_device'].includes(e.code ?? '')) {
-    return "The household keys could not be updated: another parent's device may have changed them at the same moment. Reload the page and try again.";
+    return t("The household keys could not be updated: another parent's device may have changed them at the same moment. Reload the page and try again.");
   }
   if (e instanceof PawpostCryptoError) {
-    return 'The household keys the server sent do not check out, so this browser did not change them. Try again later; if it stays like this, tell the household\'s other parent.';
+    return t("The household keys the server sent do not check out, so this browser did not change them. Try again later; if it stays like this, tell the household's other parent.");
   }
   return e instanceof Error ? e.message : String(e);
 }

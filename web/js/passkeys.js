@@ -14,6 +14,7 @@
  */
 import { api, ApiError } from './api.js';
 import { fromB64url, h, toB64url } from './util.js';
+import { formatDateTime, t } from './i18n.js';
 
 const PRF_SALT_LABEL = 'pawpost/v1/passkey-prf';
 const WRAP_INFO = 'pawpost/v1/recovery-wrap';
@@ -27,7 +28,7 @@ export const MAX_RECOVERY_MATERIAL_BYTES = 4096;
 export const MAX_RECOVERY_PLAINTEXT_BYTES = MAX_RECOVERY_MATERIAL_BYTES - 1 - NONCE_BYTES - TAG_BYTES;
 
 /** Plain words on screen, beside the passkey buttons. */
-export const PASSKEY_WORDS = "Use a passkey: your phone or computer's fingerprint, face or screen lock.";
+export const PASSKEY_WORDS = t("Use a passkey: your phone or computer's fingerprint, face or screen lock.");
 
 const encoder = new TextEncoder();
 
@@ -205,7 +206,7 @@ function assertionJson(credential) {
 async function create(options) {
   if (!passkeysSupported()) throw new PasskeyUnsupported();
   const credential = await navigator.credentials.create(options);
-  if (!(credential instanceof PublicKeyCredential)) throw new Error('The browser made no passkey. Try again.');
+  if (!(credential instanceof PublicKeyCredential)) throw new Error(t('The browser made no passkey. Try again.'));
   return credential;
 }
 
@@ -216,7 +217,7 @@ async function create(options) {
 async function get(options) {
   if (!passkeysSupported()) throw new PasskeyUnsupported();
   const credential = await navigator.credentials.get(options);
-  if (!(credential instanceof PublicKeyCredential)) throw new Error('The browser gave no passkey. Try again.');
+  if (!(credential instanceof PublicKeyCredential)) throw new Error(t('The browser gave no passkey. Try again.'));
   return credential;
 }
 
@@ -323,9 +324,9 @@ function materialAad(accountId) {
  * @returns {Promise<void>}
  */
 export async function saveRecoveryMaterial(material) {
-  if (!prfKey) throw new Error('No passkey key is available on this page: sign in with your passkey first, then try again.');
+  if (!prfKey) throw new Error(t('No passkey key is available on this page: sign in with your passkey first, then try again.'));
   if (material.length > MAX_RECOVERY_PLAINTEXT_BYTES) {
-    throw new Error(`Recovery material can have at most ${MAX_RECOVERY_PLAINTEXT_BYTES} bytes.`);
+    throw new Error(t('Recovery material can have at most {MAX_RECOVERY_PLAINTEXT_BYTES} bytes.', { MAX_RECOVERY_PLAINTEXT_BYTES }));
   }
   const nonce = crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
   const sealed = new Uint8Array(
@@ -347,12 +348,12 @@ export async function saveRecoveryMaterial(material) {
  * @returns {Promise<Uint8Array | null>} null when none is kept
  */
 export async function loadRecoveryMaterial() {
-  if (!prfKey) throw new Error('No passkey key is available on this page: sign in with your passkey first, then try again.');
+  if (!prfKey) throw new Error(t('No passkey key is available on this page: sign in with your passkey first, then try again.'));
   const answer = await api('GET', `/api/v1/passkeys/${prfKey.passkeyId}/recovery-material`);
   if (!answer?.material) return null;
   const blob = Uint8Array.from(atob(answer.material), (c) => c.charCodeAt(0));
   if (blob[0] !== MATERIAL_VERSION || blob.length < 1 + NONCE_BYTES + TAG_BYTES) {
-    throw new Error('The recovery material kept with this passkey is not in a form this app reads.');
+    throw new Error(t('The recovery material kept with this passkey is not in a form this app reads.'));
   }
   try {
     const opened = await crypto.subtle.decrypt(
@@ -362,14 +363,14 @@ export async function loadRecoveryMaterial() {
     );
     return new Uint8Array(opened);
   } catch {
-    throw new Error('The recovery material kept with this passkey could not be opened with it.');
+    throw new Error(t('The recovery material kept with this passkey could not be opened with it.'));
   }
 }
 
 /** The browser cannot make or use passkeys. */
 export class PasskeyUnsupported extends Error {
   constructor() {
-    super('This browser cannot use passkeys. Sign in with your email address and password instead, or update the browser.');
+    super(t('This browser cannot use passkeys. Sign in with your email address and password instead, or update the browser.'));
   }
 }
 
@@ -382,17 +383,17 @@ export function passkeyErrorWords(err) {
   if (err instanceof PasskeyUnsupported) return err.message;
   if (err instanceof DOMException) {
     if (err.name === 'NotAllowedError' || err.name === 'AbortError') {
-      return 'The passkey step was cancelled or took too long. Nothing was changed: try again when you are ready.';
+      return t('The passkey step was cancelled or took too long. Nothing was changed: try again when you are ready.');
     }
-    if (err.name === 'InvalidStateError') return 'This phone or computer already has a passkey for your account. Use that one.';
-    if (err.name === 'SecurityError') return 'Passkeys do not work at this web address. Use your email address and password instead.';
-    return 'The browser could not use a passkey. Try again, or use your email address and password.';
+    if (err.name === 'InvalidStateError') return t('This phone or computer already has a passkey for your account. Use that one.');
+    if (err.name === 'SecurityError') return t('Passkeys do not work at this web address. Use your email address and password instead.');
+    return t('The browser could not use a passkey. Try again, or use your email address and password.');
   }
   if (err instanceof ApiError) {
-    if (err.code === 'network') return 'Could not reach pawpost. Check your internet connection and try again.';
-    if (err.code === 'wrong_passkey') return 'This passkey was not accepted here. Try another one, or sign in with your email address and password.';
-    if (err.code === 'ceremony_expired' || err.code === 'ceremony_unknown') return 'That took too long. Try again.';
-    if (err.code === 'passkey_refused') return 'Your phone or computer gave an answer this site cannot use. Try again; if it keeps happening, use your email address and password.';
+    if (err.code === 'network') return t('Could not reach pawpost. Check your internet connection and try again.');
+    if (err.code === 'wrong_passkey') return t('This passkey was not accepted here. Try another one, or sign in with your email address and password.');
+    if (err.code === 'ceremony_expired' || err.code === 'ceremony_unknown') return t('That took too long. Try again.');
+    if (err.code === 'passkey_refused') return t('Your phone or computer gave an answer this site cannot use. Try again; if it keeps happening, use your email address and password.');
     return err.message;
   }
   return err instanceof Error ? err.message : String(err);
@@ -414,11 +415,11 @@ export function passkeyChoice(mode, fields, done) {
     return h(
       'div',
       { class: 'card passkey' },
-      h('p', { class: 'muted', text: 'This browser cannot use passkeys. Use your email address and password, or update the browser to use a passkey.' }),
+      h('p', { class: 'muted', text: t('This browser cannot use passkeys. Use your email address and password, or update the browser to use a passkey.') }),
     );
   }
   const button = /** @type {HTMLButtonElement} */ (
-    h('button', { type: 'button', text: signup ? 'Sign up with a passkey' : 'Sign in with a passkey', 'aria-describedby': `passkey-${mode}-hint passkey-${mode}-error` })
+    h('button', { type: 'button', text: signup ? t('Sign up with a passkey') : t('Sign in with a passkey'), 'aria-describedby': `passkey-${mode}-hint passkey-${mode}-error` })
   );
   button.addEventListener('click', async () => {
     error.textContent = '';
@@ -442,7 +443,7 @@ export function passkeyChoice(mode, fields, done) {
   return h(
     'div',
     { class: 'card passkey' },
-    h('p', { id: `passkey-${mode}-hint`, text: signup ? `${PASSKEY_WORDS} Type your email address and name above; no password needed.` : PASSKEY_WORDS }),
+    h('p', { id: `passkey-${mode}-hint`, text: signup ? `${PASSKEY_WORDS} ${t('Type your email address and name above; no password needed.')}` : PASSKEY_WORDS }),
     button,
     error,
   );
@@ -456,9 +457,9 @@ export function noPasswordNotice() {
   return h(
     'section',
     { 'aria-labelledby': 'password-title' },
-    h('h2', { id: 'password-title', text: 'Your password' }),
-    h('p', { text: 'You sign in with a passkey, so this account has no password.' }),
-    h('p', { text: 'A password is needed to delete the account. To set one, sign out, choose "Forgot password?" on the sign-in page, and open the link we email you.' }),
+    h('h2', { id: 'password-title', text: t('Your password') }),
+    h('p', { text: t('You sign in with a passkey, so this account has no password.') }),
+    h('p', { text: t('A password is needed to delete the account. To set one, sign out, choose "Forgot password?" on the sign-in page, and open the link we email you.') }),
   );
 }
 
@@ -482,29 +483,29 @@ export async function passkeysSection(app) {
     }
     list.replaceChildren(
       ...keys.map((k) => {
-        const remove = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'danger', text: 'Remove', 'aria-label': `Remove passkey ${k.label}` }));
+        const remove = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'danger', text: t('Remove'), 'aria-label': t('Remove passkey {label}', { label: k.label }) }));
         remove.addEventListener('click', async () => {
           error.textContent = '';
           status.textContent = '';
           remove.disabled = true;
           try {
             await removePasskey(k.id);
-            status.textContent = `Passkey "${k.label}" removed.`;
+            status.textContent = t('Passkey "{label}" removed.', { label: k.label });
             await refresh();
           } catch (err) {
             error.textContent = passkeyErrorWords(err);
             remove.disabled = false;
           }
         });
-        const used = k.last_used_at ? ` · last used ${new Date(k.last_used_at).toLocaleString()}` : '';
-        return h('li', {}, h('strong', { text: k.label }), h('div', { class: 'muted', text: `added ${new Date(k.created_at).toLocaleString()}${used}` }), remove);
+        const used = k.last_used_at ? t(' · last used {value}', { value: formatDateTime(k.last_used_at) }) : '';
+        return h('li', {}, h('strong', { text: k.label }), h('div', { class: 'muted', text: t('added {when}', { when: formatDateTime(k.created_at) }) + used }), remove);
       }),
     );
-    if (!keys.length) list.replaceChildren(h('li', { class: 'muted', text: 'No passkey yet.' }));
+    if (!keys.length) list.replaceChildren(h('li', { class: 'muted', text: t('No passkey yet.') }));
   }
   await refresh();
-  const label = /** @type {HTMLInputElement} */ (h('input', { id: 'passkey-label', name: 'passkey-label', type: 'text', maxlength: '60', placeholder: 'For example: My phone', 'aria-describedby': 'passkeys-hint passkeys-error' }));
-  const add = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', text: 'Add a passkey', 'aria-describedby': 'passkeys-hint passkeys-error' }));
+  const label = /** @type {HTMLInputElement} */ (h('input', { id: 'passkey-label', name: 'passkey-label', type: 'text', maxlength: '60', placeholder: t('For example: My phone'), 'aria-describedby': 'passkeys-hint passkeys-error' }));
+  const add = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', text: t('Add a passkey'), 'aria-describedby': 'passkeys-hint passkeys-error' }));
   add.disabled = !passkeysSupported();
   add.addEventListener('click', async () => {
     error.textContent = '';
@@ -513,7 +514,7 @@ export async function passkeysSection(app) {
     try {
       const passkey = await addPasskey(app.account.id, label.value.trim());
       label.value = '';
-      status.textContent = `Passkey "${passkey.label}" added. You can now sign in with it.`;
+      status.textContent = t('Passkey "{label}" added. You can now sign in with it.', { label: passkey.label });
       await refresh();
     } catch (err) {
       error.textContent = passkeyErrorWords(err);
@@ -524,10 +525,10 @@ export async function passkeysSection(app) {
   return h(
     'section',
     { 'aria-labelledby': 'passkeys-title', class: 'passkeys' },
-    h('h2', { id: 'passkeys-title', text: 'Passkeys' }),
-    h('p', { class: 'hint', id: 'passkeys-hint', text: passkeysSupported() ? `${PASSKEY_WORDS} With a passkey you sign in without typing a password.` : 'This browser cannot use passkeys. Update it, or use another phone or computer to add one.' }),
+    h('h2', { id: 'passkeys-title', text: t('Passkeys') }),
+    h('p', { class: 'hint', id: 'passkeys-hint', text: passkeysSupported() ? `${PASSKEY_WORDS} With a passkey you sign in without typing a password.` : t('This browser cannot use passkeys. Update it, or use another phone or computer to add one.') }),
     list,
-    h('div', { class: 'field' }, h('label', { for: 'passkey-label', text: 'Name for a new passkey (optional)' }), label),
+    h('div', { class: 'field' }, h('label', { for: 'passkey-label', text: t('Name for a new passkey (optional)') }), label),
     add,
     error,
     status,

@@ -5,6 +5,7 @@
 import { readOggOpus, OggOpusWriter } from './media/ogg.js';
 import { MAX_VOICE_MS, webmToOggOpus } from './media/remux.js';
 import { formatDuration, h } from './util.js';
+import { t } from './i18n.js';
 
 /**
  * @param {Uint8Array} bytes
@@ -36,13 +37,13 @@ function pickMime() {
  */
 export function recorderPanel(options) {
   const status = h('p', { class: 'rec-status', role: 'status', 'aria-live': 'polite' });
-  const timer = h('span', { class: 'rec-timer', 'aria-label': 'Recording time', text: `0:00 / ${formatDuration(MAX_VOICE_MS)}` });
-  const meter = /** @type {HTMLMeterElement} */ (h('meter', { class: 'rec-meter', min: '0', max: '1', value: '0', 'aria-label': 'Microphone level' }));
-  const recordBtn = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'primary rec-button', text: 'Record' }));
+  const timer = h('span', { class: 'rec-timer', 'aria-label': t('Recording time'), text: `0:00 / ${formatDuration(MAX_VOICE_MS)}` });
+  const meter = /** @type {HTMLMeterElement} */ (h('meter', { class: 'rec-meter', min: '0', max: '1', value: '0', 'aria-label': t('Microphone level') }));
+  const recordBtn = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'primary rec-button', text: t('Record') }));
   const preview = h('div', { class: 'rec-preview' });
   const sendBtn = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'primary', text: options.sendLabel, hidden: true }));
   const rerecordBtn = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', text: 'Re-record', hidden: true }));
-  const progress = /** @type {HTMLProgressElement} */ (h('progress', { max: '1', value: '0', hidden: true, 'aria-label': 'Sending' }));
+  const progress = /** @type {HTMLProgressElement} */ (h('progress', { max: '1', value: '0', hidden: true, 'aria-label': t('Sending') }));
   const error = h('p', { class: 'error', role: 'alert' });
 
   /** @type {{ ogg: Uint8Array, durationMs: number } | null} */
@@ -82,13 +83,13 @@ export function recorderPanel(options) {
     resetPreview();
     const mime = pickMime();
     if (!mime) {
-      error.textContent = 'This browser cannot record Opus audio. Try a recent Chrome, Edge or Firefox.';
+      error.textContent = t('This browser cannot record Opus audio. Try a recent Chrome, Edge or Firefox.');
       return;
     }
     try {
       stream = await navigator.mediaDevices.getUserMedia({ audio: true });
     } catch {
-      error.textContent = 'pawpost could not use the microphone. Allow microphone access for this site and try again.';
+      error.textContent = t('pawpost could not use the microphone. Allow microphone access for this site and try again.');
       return;
     }
     audioCtx = new AudioContext();
@@ -104,30 +105,30 @@ export function recorderPanel(options) {
     };
     recorder.onstop = async () => {
       stopInputs();
-      recordBtn.textContent = 'Record';
+      recordBtn.textContent = t('Record');
       recordBtn.setAttribute('aria-pressed', 'false');
       try {
         const bytes = new Uint8Array(await new Blob(chunks).arrayBuffer());
         result = toOggOpus(bytes, mime);
         previewUrl = URL.createObjectURL(new Blob([/** @type {BlobPart} */ (result.ogg)], { type: 'audio/ogg' }));
         preview.replaceChildren(
-          h('audio', { controls: true, src: previewUrl, 'aria-label': 'Your recording' }),
+          h('audio', { controls: true, src: previewUrl, 'aria-label': t('Your recording') }),
         );
-        status.textContent = `Recorded ${formatDuration(result.durationMs)}. Listen, then send or record again.`;
+        status.textContent = t('Recorded {value}. Listen, then send or record again.', { value: formatDuration(result.durationMs) });
         timer.textContent = `${formatDuration(result.durationMs)} / ${formatDuration(MAX_VOICE_MS)}`;
         sendBtn.hidden = false;
         rerecordBtn.hidden = false;
         sendBtn.disabled = false;
         panel.dataset.recorded = String(result.durationMs);
       } catch (e) {
-        error.textContent = `The recording could not be prepared: ${e instanceof Error ? e.message : e}`;
+        error.textContent = t('The recording could not be prepared: {value}', { value: e instanceof Error ? e.message : String(e) });
       }
     };
     recorder.start(250);
     startedAt = performance.now();
-    recordBtn.textContent = 'Stop';
+    recordBtn.textContent = t('Stop');
     recordBtn.setAttribute('aria-pressed', 'true');
-    status.textContent = 'Recording… press Stop when you are done (30 seconds at most).';
+    status.textContent = t('Recording… press Stop when you are done (30 seconds at most).');
     const loop = () => {
       const elapsed = performance.now() - startedAt;
       timer.textContent = `${formatDuration(Math.min(elapsed, MAX_VOICE_MS))} / ${formatDuration(MAX_VOICE_MS)}`;
@@ -166,7 +167,7 @@ export function recorderPanel(options) {
     error.textContent = '';
     progress.hidden = false;
     progress.value = 0;
-    status.textContent = 'Encrypting and sending…';
+    status.textContent = t('Encrypting and sending…');
     try {
       await options.onSend(result, (f) => {
         progress.value = f;
@@ -175,7 +176,7 @@ export function recorderPanel(options) {
       resetPreview();
       delete panel.dataset.recorded;
     } catch (e) {
-      error.textContent = `Not sent: ${e instanceof Error ? e.message : e}`;
+      error.textContent = t('Not sent: {value}', { value: e instanceof Error ? e.message : String(e) });
       status.textContent = '';
       sendBtn.disabled = false;
       progress.hidden = true;
@@ -187,7 +188,7 @@ export function recorderPanel(options) {
   const panel = h(
     'section',
     { class: 'recorder', 'aria-labelledby': 'rec-title' },
-    h('h2', { id: 'rec-title', text: 'Record a message' }),
+    h('h2', { id: 'rec-title', text: t('Record a message') }),
     h('div', { class: 'rec-controls' }, recordBtn, timer, meter),
     status,
     preview,

@@ -2,6 +2,7 @@
  * Small helpers: building DOM nodes (text only ever goes in through textContent, never
  * innerHTML), base64url, and UUIDs as 16 bytes.
  */
+import { formatDateTime } from './i18n.js';
 
 /**
  * Creates an element. `attrs` keys: `class`, `text`, `on<event>` handlers, `dataset`, or
@@ -96,8 +97,10 @@ export function formatDuration(ms) {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 
-/** @param {string} iso */
+/**
+ * A moment in the page's language and local time.
+ * @param {string} iso
+ */
 export function formatTime(iso) {
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
+  return formatDateTime(iso);
 }

@@ -3,19 +3,15 @@
 import { api } from '../api.js';
 import { h } from '../util.js';
 import { NOTIFICATION_WORDS } from '../notifications.js';
+import { formatDateTime, t } from '../i18n.js';
 
-const ROLE_WORD = /** @type {Record<string, string>} */ ({ owner: 'an owner (parent)', guardian: 'a guardian (parent)', family: 'family' });
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
+const ROLE_WORD = /** @type {Record<string, string>} */ ({ owner: t('an owner (parent)'), guardian: t('a guardian (parent)'), family: t('family') });
 /**
- * "23 Nov 2026 23:40", in local time.
+ * "23 Nov 2026 23:40", in local time and the page's language.
  * @param {string} iso
  */
 export function formatWhen(iso) {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return iso;
-  const pad = (/** @type {number} */ n) => String(n).padStart(2, '0');
-  return `${d.getDate()} ${MONTHS[d.getMonth()]} ${d.getFullYear()} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  return formatDateTime(iso);
 }
 
 /** @param {string} s */
@@ -34,10 +30,10 @@ const capital = (s) => (s ? s[0].toUpperCase() + s.slice(1) : s);
  * @param {string | undefined} me
  */
 function nameOf(id, names, me) {
-  if (!id) return 'someone';
-  if (id === me) return 'you';
+  if (!id) return t('someone');
+  if (id === me) return t('you');
   const name = names.get(id);
-  return name ?? `a former member (account ${id.slice(0, 8)})`;
+  return name ?? t('a former member (account {id})', { id: id.slice(0, 8) });
 }
 
 /**
@@ -49,108 +45,108 @@ function nameOf(id, names, me) {
 export function describe(e, opts) {
   const who = nameOf(e.actor, opts.names, opts.me);
   const whom = nameOf(e.target, opts.names, opts.me);
-  const from = e.client ? ` from ${e.client}` : '';
+  const from = e.client ? t(' from {client}', { client: e.client }) : '';
   /** @param {string} text */
   const ok = (text) => ({ text: capital(text), alert: false });
   /** @param {string} text */
   const bad = (text) => ({ text: capital(text), alert: true });
   switch (e.action) {
     case 'sign_in':
-      return ok(opts.own ? `Signed in${from}` : `${who} signed in${from}`);
+      return ok(opts.own ? t('Signed in{from}', { from }) : t('{who} signed in{from}', { who, from }));
     case 'sign_in_failed':
-      return bad(`Failed sign-in attempt${from}`);
+      return bad(t('Failed sign-in attempt{from}', { from }));
     case 'sign_out':
-      return ok(opts.own ? `Signed out${from}` : `${who} signed out${from}`);
+      return ok(opts.own ? t('Signed out{from}', { from }) : t('{who} signed out{from}', { who, from }));
     case 'email_verified':
-      return ok(`Email address confirmed with a link sent to it${from}`);
+      return ok(t('Email address confirmed with a link sent to it{from}', { from }));
     case 'password_changed':
-      return ok(`Password changed${from}`);
+      return ok(t('Password changed{from}', { from }));
     case 'notifications_changed': {
       const [kind, state] = (e.target || '').split(':');
-      const what = NOTIFICATION_WORDS[kind] || 'something happens';
-      return ok(`Emails when ${what} switched ${state === 'on' ? 'on' : 'off'}${from}`);
+      const what = NOTIFICATION_WORDS[kind] || t('something happens');
+      return ok(state === 'on' ? t('Emails when {what} switched on{from}', { what, from }) : t('Emails when {what} switched off{from}', { what, from }));
     }
     case 'passkey_added':
-      return ok(`Passkey added to sign in with${from}`);
+      return ok(t('Passkey added to sign in with{from}', { from }));
     case 'passkey_removed':
-      return ok(`Passkey removed${from}`);
+      return ok(t('Passkey removed{from}', { from }));
     case 'password_reset':
-      return ok(`New password set with a link sent by email${from}; every browser was signed out`);
+      return ok(t('New password set with a link sent by email{from}; every browser was signed out', { from }));
     case 'password_reset_requested':
-      return ok(`A link to choose a new password was asked for${from}`);
+      return ok(t('A link to choose a new password was asked for{from}', { from }));
     case 'device_linked':
-      return ok(`A device of ${opts.own ? 'your' : 'the'} account vouched for a new one${from}`);
+      return ok(opts.own ? t('A device of your account vouched for a new one{from}', { from }) : t('A device of the account vouched for a new one{from}', { from }));
     case 'device_removed':
-      return ok(`A device was removed from ${opts.own ? 'your' : 'the'} account${from}`);
+      return ok(opts.own ? t('A device was removed from your account{from}', { from }) : t('A device was removed from the account{from}', { from }));
     case 'device_registered':
-      return ok(`New device added to ${opts.own ? 'your' : 'the'} account${from}`);
+      return ok(opts.own ? t('New device added to your account{from}', { from }) : t('New device added to the account{from}', { from }));
     case 'data_exported':
-      return ok(`${opts.own ? 'Your' : 'The account\'s'} data was exported${from}`);
+      return ok(opts.own ? t('Your data was exported{from}', { from }) : t("The account's data was exported{from}", { from }));
     case 'account_created':
-      return ok(`Account created${from}`);
+      return ok(t('Account created{from}', { from }));
     case 'account_deleted':
-      return bad(`Account deleted${from}`);
+      return bad(t('Account deleted{from}', { from }));
     case 'household_created':
-      return ok(`${who} created the household${from}`);
+      return ok(t('{who} created the household{from}', { who, from }));
     case 'household_renamed':
-      return ok(`${who} renamed the household${from}`);
+      return ok(t('{who} renamed the household{from}', { who, from }));
     case 'invitation_created': {
       const role = e.target ? ROLE_WORD[e.target] : undefined;
-      return ok(`${who} created an invitation link${role ? ` for ${role}` : ''}${from}`);
+      return ok(role ? t('{who} created an invitation link for {role}{from}', { who, role, from }) : t('{who} created an invitation link{from}', { who, from }));
     }
     case 'invitation_accepted':
-      return ok(`${who} joined with an invitation link${from}`);
+      return ok(t('{who} joined with an invitation link{from}', { who, from }));
     case 'member_approved':
-      return ok(`${who} approved ${whom}${from}`);
+      return ok(t('{who} approved {whom}{from}', { who, whom, from }));
     case 'member_blocked':
-      return bad(`${who} blocked ${whom}${from}`);
+      return bad(t('{who} blocked {whom}{from}', { who, whom, from }));
     case 'member_unblocked':
-      return ok(`${who} unblocked ${whom}${from}`);
+      return ok(t('{who} unblocked {whom}{from}', { who, whom, from }));
     case 'member_pending':
-      return ok(`${who} put ${whom} back to waiting for approval${from}`);
+      return ok(t('{who} put {whom} back to waiting for approval{from}', { who, whom, from }));
     case 'member_role_changed': {
       const [id, role] = (e.target ?? '').split(':');
       const subject = nameOf(id, opts.names, opts.me);
-      return ok(`${who} made ${subject} ${ROLE_WORD[role] ?? role ?? 'another role'}${from}`);
+      return ok(t('{who} made {subject} {role}{from}', { who, subject, role: ROLE_WORD[role] ?? role ?? t('another role'), from }));
     }
     case 'member_removed':
       return e.actor && e.actor === e.target
-        ? ok(`${who} left the household${from}`)
-        : bad(`${who} removed ${whom}${from}`);
+        ? ok(t('{who} left the household{from}', { who, from }))
+        : bad(t('{who} removed {whom}{from}', { who, whom, from }));
     case 'roster_published':
-      return ok(`${who} updated the household's list of keys${e.target ? ` (version ${e.target})` : ''}${from}`);
+      return ok(e.target ? t("{who} updated the household's list of keys (version {version}){from}", { who, version: e.target, from }) : t("{who} updated the household's list of keys{from}", { who, from }));
     case 'message_uploaded':
-      return ok(e.actor ? `${who} sent a message${from}` : `The toy sent an answer${from}`);
+      return ok(e.actor ? t('{who} sent a message{from}', { who, from }) : t('The toy sent an answer{from}', { from }));
     case 'message_downloaded':
-      return ok(`${who} fetched a message${from}`);
+      return ok(t('{who} fetched a message{from}', { who, from }));
     case 'message_approved':
-      return ok(`${who} approved a message for the toy${from}`);
+      return ok(t('{who} approved a message for the toy{from}', { who, from }));
     case 'toy_paired':
-      return ok(`${who} paired a toy${from}`);
+      return ok(t('{who} paired a toy{from}', { who, from }));
     case 'toy_connected':
-      return ok(`The toy connected${from}`);
+      return ok(t('The toy connected{from}', { from }));
     case 'toy_auth_failed':
-      return bad(`A toy failed to prove who it is${from}`);
+      return bad(t('A toy failed to prove who it is{from}', { from }));
     case 'toy_key_rotated':
-      return ok(`The toy renewed its key${from}`);
+      return ok(t('The toy renewed its key{from}', { from }));
     case 'toy_pairing_requested':
-      return ok(`A toy asked to be paired${from}`);
+      return ok(t('A toy asked to be paired{from}', { from }));
     case 'toy_removed':
-      return bad(`${who} removed a toy from the household; it forgets the family${from}`);
+      return bad(t('{who} removed a toy from the household; it forgets the family{from}', { who, from }));
     case 'household_deleted':
-      return bad(`${who} deleted the household${from}`);
+      return bad(t('{who} deleted the household{from}', { who, from }));
     case 'toy_pairing_claimed':
-      return ok(`${who} entered a toy's pairing code; the toy waits for a press of its paw${from}`);
+      return ok(t("{who} entered a toy's pairing code; the toy waits for a press of its paw{from}", { who, from }));
     case 'toy_pairing_contested':
-      return bad(`${who} entered a pairing code that someone else entered too, so it no longer works${from}`);
+      return bad(t('{who} entered a pairing code that someone else entered too, so it no longer works{from}', { who, from }));
     case 'toy_auth_failures_throttled':
-      return bad(`Toys failed to prove who they are too many times${e.target ? ` (${e.target})` : ''}${from}`);
+      return bad(t('Toys failed to prove who they are too many times{value}{from}', { value: e.target ? ` (${e.target})` : '', from }));
     case 'account_locked':
-      return bad(`The server's operator locked ${opts.own ? 'your' : 'the'} account`);
+      return bad(opts.own ? t("The server's operator locked your account") : t("The server's operator locked the account"));
     case 'account_unlocked':
-      return ok(`The server's operator unlocked ${opts.own ? 'your' : 'the'} account`);
+      return ok(opts.own ? t("The server's operator unlocked your account") : t("The server's operator unlocked the account"));
     case 'breach_notice_sent':
-      return bad(`A notice of a data breach was sent to ${opts.own ? 'you' : 'the account'}; read it and change your password`);
+      return bad(opts.own ? t('A notice of a data breach was sent to you; read it and change your password') : t('A notice of a data breach was sent to the account; read it and change your password'));
     default: {
       const what = e.action.replace(/_/g, ' ');
       return ok(`${e.actor && !opts.own ? `${who}: ` : ''}${what}${from}`);
@@ -164,7 +160,7 @@ export function describe(e, opts) {
  * @param {string} label
  */
 function activityList(entries, opts, label) {
-  if (entries.length === 0) return h('p', { class: 'muted', text: 'Nothing recorded yet.' });
+  if (entries.length === 0) return h('p', { class: 'muted', text: t('Nothing recorded yet.') });
   return h(
     'ul',
     { class: 'activity', 'aria-label': label },
@@ -187,14 +183,14 @@ function activityList(entries, opts, label) {
  * @param {Map<string, string>} names members of the person's households, by account id
  */
 async function accountActivitySection(app, names) {
-  const section = h('section', { 'aria-labelledby': 'activity-title', class: 'recent-activity' }, h('h2', { id: 'activity-title', text: 'Recent activity' }));
-  section.append(h('p', { class: 'hint', text: 'Sign-ins to your account and what you did, newest first. If you see a sign-in you do not recognise, change your password.' }));
+  const section = h('section', { 'aria-labelledby': 'activity-title', class: 'recent-activity' }, h('h2', { id: 'activity-title', text: t('Recent activity') }));
+  section.append(h('p', { class: 'hint', text: t('Sign-ins to your account and what you did, newest first. If you see a sign-in you do not recognise, change your password.') }));
   try {
     /** @type {AuditEntry[]} */
     const entries = await api('GET', '/api/v1/accounts/me/activity');
-    section.append(activityList(entries, { names, me: app.account?.id, own: true }, 'Your recent activity'));
+    section.append(activityList(entries, { names, me: app.account?.id, own: true }, t('Your recent activity')));
   } catch (e) {
-    section.append(h('p', { class: 'error', text: `Your activity could not be loaded: ${e instanceof Error ? e.message : e}` }));
+    section.append(h('p', { class: 'error', text: t('Your activity could not be loaded: {message}', { message: e instanceof Error ? e.message : String(e) }) }));
   }
   return section;
 }
@@ -223,18 +219,18 @@ export async function activitySections(app, households) {
   const everyone = new Map();
   for (const x of loaded) for (const [id, name] of x.names) everyone.set(id, name);
 
-  const section = h('section', { 'aria-labelledby': 'household-activity-title', class: 'household-activity' }, h('h2', { id: 'household-activity-title', text: 'Household activity' }));
+  const section = h('section', { 'aria-labelledby': 'household-activity-title', class: 'household-activity' }, h('h2', { id: 'household-activity-title', text: t('Household activity') }));
   if (approved.length === 0) {
-    section.append(h('p', { class: 'muted', text: 'You are not an approved member of any household yet.' }));
+    section.append(h('p', { class: 'muted', text: t('You are not an approved member of any household yet.') }));
   } else {
-    section.append(h('p', { class: 'hint', text: 'What happened in each of your households, newest first: who joined, was approved or blocked, toys, and messages.' }));
+    section.append(h('p', { class: 'hint', text: t('What happened in each of your households, newest first: who joined, was approved or blocked, toys, and messages.') }));
   }
   for (const { hh, entries, names } of loaded) {
     section.append(h('h3', { text: hh.name }));
     section.append(
       entries instanceof Error
-        ? h('p', { class: 'error', text: `The activity of ${hh.name} could not be loaded: ${entries.message}` })
-        : activityList(entries, { names, me: app.account?.id, own: false }, `Activity in ${hh.name}`),
+        ? h('p', { class: 'error', text: t('The activity of {name} could not be loaded: {message}', { name: hh.name, message: entries.message }) })
+        : activityList(entries, { names, me: app.account?.id, own: false }, t('Activity in {name}', { name: hh.name })),
     );
   }
   return [await accountActivitySection(app, everyone), section];

@@ -5,6 +5,7 @@ import { loadRoster, maySignRoster, syncRoster } from '../household-keys.js';
 import { MediaType, openMessage, recipientsOf, sendMessage } from '../mail.js';
 import { PawpostCryptoError } from '../crypto/index.js';
 import { sameBytes, uuidBytes } from '../util.js';
+import { t } from '../i18n.js';
 
 /** Opened payloads by message id: a message never changes. */
 const opened = new Map();
@@ -60,9 +61,9 @@ function latestFor(app, messages, mediaType) {
  * @param {unknown} e
  */
 function rosterProblem(e) {
-  if (e instanceof ApiError) return `The household keys could not be loaded: ${e.message}`;
+  if (e instanceof ApiError) return t('The household keys could not be loaded: {message}', { message: e.message });
   if (e instanceof PawpostCryptoError) {
-    return 'The household keys the server sent do not check out, so this browser will not use them. Try again later; if it stays like this, tell the household\'s parent.';
+    return t("The household keys the server sent do not check out, so this browser will not use them. Try again later; if it stays like this, tell the household's parent.");
   }
   return e instanceof Error ? e.message : String(e);
 }
@@ -186,7 +187,7 @@ async function reshareChildInfo(app, ctx) {
  * @param {Uint8Array} payload
  */
 export async function shareChildInfo(app, ctx, mediaType, payload) {
-  if (!ctx.signed || !app.device) throw new Error('This household has no keys yet.');
+  if (!ctx.signed || !app.device) throw new Error(t('This household has no keys yet.'));
   const view = await sendMessage(ctx.id, app.device.keys, ctx.signed.roster, { mediaType }, payload);
   if (view) opened.set(view.message_id, Promise.resolve(payload));
   return view;
@@ -201,7 +202,7 @@ export async function shareChildInfo(app, ctx, mediaType, payload) {
  */
 export async function openVoice(app, ctx, m) {
   const payload = await openPayload(app, ctx.id, ctx.signed, m);
-  if (!payload) throw new Error('This browser cannot open this message.');
+  if (!payload) throw new Error(t('This browser cannot open this message.'));
   return payload;
 }
 
@@ -242,8 +243,8 @@ export function unreadCount(app, messages) {
 export function senderName(ctx, m) {
   const device = ctx.devices.find((d) => d.device_id === m.sender_device);
   if (device?.kind === 'toy' || (!m.sender_account && device === undefined)) {
-    return ctx.childName ? `${ctx.childName} (toy)` : 'The toy';
+    return ctx.childName ? t('{childName} (toy)', { childName: ctx.childName }) : t('The toy');
   }
   const member = ctx.members.find((x) => x.account_id === m.sender_account);
-  return member ? member.display_name : 'A former member';
+  return member ? member.display_name : t('A former member');
 }

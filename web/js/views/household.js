@@ -6,14 +6,15 @@ import { MediaType, sendMessage } from '../mail.js';
 import { recorderPanel } from '../recorder.js';
 import { bytesUuid, formatDuration, formatTime, h } from '../util.js';
 import { loadHousehold, openVoice, receipt, senderName, unreadCount } from './context.js';
+import { t } from '../i18n.js';
 
 /** Why the toy will never play a message, in the sender's words, by the toy's reason. */
 const REFUSAL_TEXT = /** @type {Record<string, string>} */ ({
-  sender_blocked: 'a parent changed who can send to the toy',
-  unknown_sender: 'a parent changed who can send to the toy',
-  bad_media: 'the toy could not play this recording',
-  undecryptable: 'the toy could not open it',
-  not_paired: 'the toy was reset',
+  sender_blocked: t('a parent changed who can send to the toy'),
+  unknown_sender: t('a parent changed who can send to the toy'),
+  bad_media: t('the toy could not play this recording'),
+  undecryptable: t('the toy could not open it'),
+  not_paired: t('the toy was reset'),
 });
 
 /**
@@ -28,13 +29,13 @@ function deliveryState(app, ctx, m) {
   const others = m.recipients.filter((/** @type {any} */ r) => r.device_id !== app.device?.id);
   const toys = others.filter((/** @type {any} */ r) => toyIds.has(r.device_id));
   const watch = toys.length ? toys : others;
-  if (watch.some((/** @type {any} */ r) => r.played_at)) return { state: 'heard', text: 'heard' };
+  if (watch.some((/** @type {any} */ r) => r.played_at)) return { state: 'heard', text: t('heard') };
   const refused = toys.find((/** @type {any} */ r) => r.refused_at);
   if (refused && toys.every((/** @type {any} */ r) => r.refused_at)) {
-    return { state: 'refused', text: `Not played: ${REFUSAL_TEXT[refused.refusal] ?? 'the toy refused it'}` };
+    return { state: 'refused', text: t('Not played: {value}', { value: REFUSAL_TEXT[refused.refusal] ?? t('the toy refused it') }) };
   }
-  if (watch.some((/** @type {any} */ r) => r.delivered_at)) return { state: 'delivered', text: 'delivered' };
-  return { state: 'sent', text: 'sent' };
+  if (watch.some((/** @type {any} */ r) => r.delivered_at)) return { state: 'delivered', text: t('delivered') };
+  return { state: 'sent', text: t('sent') };
 }
 
 /**
@@ -50,11 +51,11 @@ function showState(el, s) {
 }
 
 /** What a blocked member's page says. */
-const BLOCKED_TEXT = 'A parent of this household has blocked you: you can no longer send or hear messages here. If you think this is a mistake, talk to them.';
+const BLOCKED_TEXT = t('A parent of this household has blocked you: you can no longer send or hear messages here. If you think this is a mistake, talk to them.');
 
 const APPROVAL_TEXT = /** @type {Record<string, string>} */ ({
-  waiting: "waiting for a parent's approval",
-  approved: 'approved',
+  waiting: t("waiting for a parent's approval"),
+  approved: t('approved'),
 });
 
 /**
@@ -85,13 +86,13 @@ function messageItem(app, ctx, m, announce) {
   const unread = !mine && forMe && !myReceipt?.played_at;
   const player = h('div', { class: 'player' });
   const error = h('p', { class: 'error', role: 'alert' });
-  const who = mine ? 'You' : senderName(ctx, m);
+  const who = mine ? t('You') : senderName(ctx, m);
   const playBtn = /** @type {HTMLButtonElement} */ (
     h('button', {
       type: 'button',
       class: 'play',
-      text: 'Play',
-      'aria-label': `Play the message from ${who}, ${formatDuration(m.duration_ms)}`,
+      text: t('Play'),
+      'aria-label': t('Play the message from {who}, {value}', { who, value: formatDuration(m.duration_ms) }),
     })
   );
   playBtn.addEventListener('click', async () => {
@@ -100,7 +101,7 @@ function messageItem(app, ctx, m, announce) {
     try {
       const ogg = await openVoice(app, ctx, m);
       const url = URL.createObjectURL(new Blob([/** @type {BlobPart} */ (ogg)], { type: 'audio/ogg' }));
-      const audio = /** @type {HTMLAudioElement} */ (h('audio', { controls: true, src: url, 'aria-label': `Message from ${who}` }));
+      const audio = /** @type {HTMLAudioElement} */ (h('audio', { controls: true, src: url, 'aria-label': t('Message from {who}', { who }) }));
       player.replaceChildren(audio);
       audio.play().catch(() => {});
       if (!mine && forMe) {
@@ -109,7 +110,7 @@ function messageItem(app, ctx, m, announce) {
         badge.remove();
       }
     } catch (e) {
-      error.textContent = `This message cannot be played: ${e instanceof Error ? e.message : e}`;
+      error.textContent = t('This message cannot be played: {value}', { value: e instanceof Error ? e.message : String(e) });
       playBtn.disabled = false;
     }
   });
@@ -123,8 +124,8 @@ function messageItem(app, ctx, m, announce) {
         h('button', {
           type: 'button',
           class: 'primary approve',
-          text: 'Approve for the toy',
-          'aria-label': `Approve for the toy: the message from ${who}, ${formatDuration(m.duration_ms)}`,
+          text: t('Approve for the toy'),
+          'aria-label': t('Approve for the toy: the message from {who}, {value}', { who, value: formatDuration(m.duration_ms) }),
         })
       )
     : null;
@@ -136,9 +137,9 @@ function messageItem(app, ctx, m, announce) {
       await approveForToy(/** @type {import('../device.js').ThisDevice} */ (app.device), ctx.id, m.message_id, listed);
       approvalBadge(ctx, m, approval);
       approveBtn.remove();
-      announce(`The message from ${who} is approved: the toy can play it now.`);
+      announce(t('The message from {who} is approved: the toy can play it now.', { who }));
     } catch (e) {
-      error.textContent = `Not approved: ${e instanceof Error ? e.message : e}`;
+      error.textContent = t('Not approved: {value}', { value: e instanceof Error ? e.message : String(e) });
       approveBtn.disabled = false;
     }
   });
@@ -162,7 +163,7 @@ function messageItem(app, ctx, m, announce) {
       { class: 'row' },
       // A message is sealed for the devices in the household keys when it was sent: a
       // browser added later cannot open it, and says so instead of offering Play.
-      mine || forMe ? playBtn : h('span', { class: 'muted not-for-here', text: 'Sent before this browser was added: it can be heard on the devices of that time.' }),
+      mine || forMe ? playBtn : h('span', { class: 'muted not-for-here', text: t('Sent before this browser was added: it can be heard on the devices of that time.') }),
       approveBtn,
     ),
     player,
@@ -186,23 +187,23 @@ function notInKeys(app, ctx) {
     return h('p', {
       class: 'notice not-in-keys',
       role: 'status',
-      text: "A parent approved you. A parent's phone or computer still has to add you to the household keys; then you can send and hear messages here.",
+      text: t("A parent approved you. A parent's phone or computer still has to add you to the household keys; then you can send and hear messages here."),
     });
   }
   const steps = [];
   if (ctx.isOwner && ctx.recovery) {
     steps.push(
-      h('li', {}, h('a', { href: `/households/${ctx.id}/recovery`, 'data-link': true, text: 'Enter your recovery code' }), ': the paper you printed or wrote down when you set up the household.'),
+      h('li', {}, h('a', { href: `/households/${ctx.id}/recovery`, 'data-link': true, text: t('Enter your recovery code') }), t(': the paper you printed or wrote down when you set up the household.')),
     );
   }
   if (mine.length) {
-    steps.push(h('li', {}, 'Or link this browser from a device you used before: open ', h('a', { href: '/security', 'data-link': true, text: 'Security' }), ' here to see its link code.'));
+    steps.push(h('li', {}, t('Or link this browser from a device you used before: open '), h('a', { href: '/security', 'data-link': true, text: t('Security') }), t(' here to see its link code.')));
   }
-  steps.push(h('li', { text: ctx.isOwner ? 'Or ask the household\'s other parent to approve this browser on their Family page.' : 'Or ask a parent of the household to approve this browser on their Family page.' }));
+  steps.push(h('li', { text: ctx.isOwner ? t("Or ask the household's other parent to approve this browser on their Family page.") : t('Or ask a parent of the household to approve this browser on their Family page.') }));
   return h(
     'div',
     { class: 'notice not-in-keys', role: 'status' },
-    h('p', { text: 'This browser cannot send or open messages here yet: the household keys do not include it.' }),
+    h('p', { text: t('This browser cannot send or open messages here yet: the household keys do not include it.') }),
     h('ul', {}, ...steps),
   );
 }
@@ -221,15 +222,15 @@ export async function householdView(app, householdId) {
     return h(
       'section',
       {},
-      h('h1', { text: 'Household not found' }),
-      h('p', { class: 'notice', role: 'status', text: 'This household does not exist, or you are not in it any more: an owner may have deleted it, or a parent removed you.' }),
-      h('p', {}, h('a', { href: '/', 'data-link': true, text: 'Back to your households' })),
+      h('h1', { text: t('Household not found') }),
+      h('p', { class: 'notice', role: 'status', text: t('This household does not exist, or you are not in it any more: an owner may have deleted it, or a parent removed you.') }),
+      h('p', {}, h('a', { href: '/', 'data-link': true, text: t('Back to your households') })),
     );
   }
   const hh = ctx.household;
-  const title = () => (ctx.childName ? `Messages with ${ctx.childName}` : hh.name);
+  const title = () => (ctx.childName ? t('Messages with {childName}', { childName: ctx.childName }) : hh.name);
   if (hh.status === 'pending') {
-    return h('section', {}, h('h1', { text: hh.name }), h('p', { class: 'notice', role: 'status', text: 'You have joined. A parent of this household has to approve you before you can send or hear messages.' }));
+    return h('section', {}, h('h1', { text: hh.name }), h('p', { class: 'notice', role: 'status', text: t('You have joined. A parent of this household has to approve you before you can send or hear messages.') }));
   }
   if (hh.status === 'blocked') {
     return h('section', {}, h('h1', { text: hh.name }), h('p', { class: 'notice', role: 'status', text: BLOCKED_TEXT }));
@@ -242,12 +243,12 @@ export async function householdView(app, householdId) {
     if (!ctx.avatar) return;
     if (avatarUrl) URL.revokeObjectURL(avatarUrl);
     avatarUrl = URL.createObjectURL(new Blob([/** @type {BlobPart} */ (ctx.avatar)]));
-    avatarImg.replaceChildren(h('img', { class: 'avatar', src: avatarUrl, alt: ctx.childName ? `${ctx.childName}'s picture` : "The child's picture" }));
+    avatarImg.replaceChildren(h('img', { class: 'avatar', src: avatarUrl, alt: ctx.childName ? `${ctx.childName}'s picture` : t("The child's picture") }));
   };
   showAvatar();
   const heading = h('h1', { text: title() });
   const unreadNote = h('p', { class: 'muted', 'aria-live': 'polite' });
-  const list = h('ul', { class: 'messages', 'aria-label': 'Messages' });
+  const list = h('ul', { class: 'messages', 'aria-label': t('Messages') });
   const refreshError = h('p', { class: 'error', role: 'alert' });
   const approvalStatus = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
   /** @param {string} text */
@@ -281,24 +282,24 @@ export async function householdView(app, householdId) {
     });
     list.replaceChildren(...items);
     const n = unreadCount(app, ctx.messages);
-    unreadNote.textContent = voices.length === 0 ? 'No messages yet.' : n > 0 ? `${n} new message${n > 1 ? 's' : ''}.` : '';
+    unreadNote.textContent = voices.length === 0 ? t('No messages yet.') : n > 0 ? t('{count} new messages.', { count: n }) : '';
   }
   renderList();
 
   const canSend = ctx.inRoster && ctx.signed;
   const recorder = canSend
     ? recorderPanel({
-        sendLabel: `Send to ${ctx.childName ?? 'the toy'}`,
+        sendLabel: t('Send to {value}', { value: ctx.childName ?? t('the toy') }),
         onSend: async (rec, progress) => {
           // Seal for the roster in force now.
           const fresh = await loadHousehold(app, householdId, { sync: ctx.isOwner });
           if (fresh.household.status === 'blocked') {
-            throw new Error('a parent of this household has blocked you, so your messages no longer reach the toy.');
+            throw new Error(t('a parent of this household has blocked you, so your messages no longer reach the toy.'));
           }
           if (fresh.household.status === 'pending') {
-            throw new Error('a parent of this household has not approved you yet.');
+            throw new Error(t('a parent of this household has not approved you yet.'));
           }
-          if (!fresh.signed) throw new Error('This household has no keys yet.');
+          if (!fresh.signed) throw new Error(t('This household has no keys yet.'));
           ctx = fresh;
           const view = await sendMessage(householdId, /** @type {any} */ (app.device).keys, fresh.signed.roster, { mediaType: MediaType.OGG_OPUS, durationMs: rec.durationMs }, rec.ogg, progress);
           ctx.messages.push(view);
@@ -316,7 +317,7 @@ export async function householdView(app, householdId) {
         view.replaceChildren(
           h('h1', { tabindex: '-1', text: hh.name }),
           h('p', { class: 'notice', role: 'status', text: BLOCKED_TEXT }),
-          h('p', {}, h('a', { href: '/', 'data-link': true, text: 'Back to your households' })),
+          h('p', {}, h('a', { href: '/', 'data-link': true, text: t('Back to your households') })),
         );
         return;
       }
@@ -331,12 +332,12 @@ export async function householdView(app, householdId) {
         clearInterval(timer);
         view.replaceChildren(
           h('h1', { tabindex: '-1', text: hh.name }),
-          h('p', { class: 'notice', role: 'status', text: 'This household is gone: an owner deleted it, or a parent removed you from it.' }),
-          h('p', {}, h('a', { href: '/', 'data-link': true, text: 'Back to your households' })),
+          h('p', { class: 'notice', role: 'status', text: t('This household is gone: an owner deleted it, or a parent removed you from it.') }),
+          h('p', {}, h('a', { href: '/', 'data-link': true, text: t('Back to your households') })),
         );
         return;
       }
-      refreshError.textContent = `Could not refresh: ${e instanceof Error ? e.message : e}`;
+      refreshError.textContent = t('Could not refresh: {value}', { value: e instanceof Error ? e.message : String(e) });
     }
   }, 4000);
   app.cleanup.push(() => clearInterval(timer));
@@ -346,9 +347,9 @@ export async function householdView(app, householdId) {
     'section',
     { class: 'household' },
     h('div', { class: 'title-row' }, avatarImg, heading),
-    h('p', { class: 'muted' }, `${hh.name} · you are ${hh.role === 'family' ? 'family' : `a${hh.role === 'owner' ? 'n' : ''} ${hh.role}`} · `, h('a', { href: `/households/${householdId}/family`, 'data-link': true, text: ctx.manages ? 'Family, toy and settings' : 'Family' })),
+    h('p', { class: 'muted' }, t('{name} · you are {role} · ', { name: hh.name, role: hh.role === 'owner' ? t('an owner') : hh.role === 'guardian' ? t('a guardian') : t('family') }), h('a', { href: `/households/${householdId}/family`, 'data-link': true, text: ctx.manages ? t('Family, toy and settings') : t('Family') })),
     recorder,
-    h('section', { 'aria-labelledby': 'msgs-title' }, h('h2', { id: 'msgs-title', text: 'Messages' }), unreadNote, approvalStatus, list, refreshError),
+    h('section', { 'aria-labelledby': 'msgs-title' }, h('h2', { id: 'msgs-title', text: t('Messages') }), unreadNote, approvalStatus, list, refreshError),
   );
   return view;
 }

@@ -5,10 +5,11 @@ import { MediaType } from '../mail.js';
 import { h } from '../util.js';
 import { shareChildInfo, loadHousehold, unreadCount } from './context.js';
 import { emailNotice } from './auth.js';
+import { t } from '../i18n.js';
 
 const STATUS_TEXT = /** @type {Record<string, string>} */ ({
-  pending: 'waiting for a parent to approve you',
-  blocked: 'a parent has blocked you',
+  pending: t('waiting for a parent to approve you'),
+  blocked: t('a parent has blocked you'),
   approved: '',
 });
 
@@ -38,8 +39,8 @@ export async function householdsView(app) {
           const n = unreadCount(app, messages);
           if (n > 0) {
             badge.hidden = false;
-            badge.textContent = `${n} new`;
-            badge.setAttribute('aria-label', `${n} new message${n > 1 ? 's' : ''}`);
+            badge.textContent = t('{count} new', { count: n });
+            badge.setAttribute('aria-label', t('{count} new messages', { count: n }));
           }
         })
         .catch(() => {});
@@ -51,22 +52,22 @@ export async function householdsView(app) {
     h(
       'form',
       { class: 'card' },
-      h('h2', { text: 'Start a household' }),
+      h('h2', { text: t('Start a household') }),
       h(
         'div',
         { class: 'field' },
-        h('label', { for: 'hh-name', text: 'Household name' }),
+        h('label', { for: 'hh-name', text: t('Household name') }),
         h('input', { id: 'hh-name', name: 'name', required: true, maxlength: '100', 'aria-describedby': 'hh-name-hint' }),
-        h('p', { id: 'hh-name-hint', class: 'hint', text: 'For example "The Rivera family". pawpost\'s server sees this name.' }),
+        h('p', { id: 'hh-name-hint', class: 'hint', text: t('For example "The Rivera family". pawpost\'s server sees this name.') }),
       ),
       h(
         'div',
         { class: 'field' },
-        h('label', { for: 'child-name', text: "Your child's name" }),
+        h('label', { for: 'child-name', text: t("Your child's name") }),
         h('input', { id: 'child-name', name: 'child', required: true, maxlength: '100', 'aria-describedby': 'child-name-hint' }),
-        h('p', { id: 'child-name-hint', class: 'hint', text: 'Encrypted on this device for your family; the server never sees it.' }),
+        h('p', { id: 'child-name-hint', class: 'hint', text: t('Encrypted on this device for your family; the server never sees it.') }),
       ),
-      h('button', { type: 'submit', class: 'primary', text: 'Create household' }),
+      h('button', { type: 'submit', class: 'primary', text: t('Create household') }),
       error,
     )
   );
@@ -76,13 +77,13 @@ export async function householdsView(app) {
     const name = /** @type {HTMLInputElement} */ (form.elements.namedItem('name')).value.trim();
     const child = /** @type {HTMLInputElement} */ (form.elements.namedItem('child')).value.trim();
     if (!name || !child) {
-      error.textContent = 'Please give both names.';
+      error.textContent = t('Please give both names.');
       return;
     }
     const button = /** @type {HTMLButtonElement} */ (form.querySelector('button'));
     button.disabled = true;
     try {
-      if (!app.device) throw new Error('This browser has no keys yet; reload the page.');
+      if (!app.device) throw new Error(t('This browser has no keys yet; reload the page.'));
       const hh = await api('POST', '/api/v1/households', { name });
       await syncRoster(hh.id, app.device.keys);
       const ctx = await loadHousehold(app, hh.id, { sync: false });
@@ -98,9 +99,9 @@ export async function householdsView(app) {
   return h(
     'section',
     {},
-    h('h1', { text: 'Your households' }),
+    h('h1', { text: t('Your households') }),
     emailNotice(app),
-    households.length ? list : h('p', { text: 'You are not in a household yet. Start one below, or open the invitation link a parent sent you.' }),
+    households.length ? list : h('p', { text: t('You are not in a household yet. Start one below, or open the invitation link a parent sent you.') }),
     form,
   );
 }

@@ -7,6 +7,7 @@ import { api, ApiError } from '../api.js';
 import { linkCode, signCertificate } from '../crypto/index.js';
 import { loadRoster } from '../household-keys.js';
 import { bytesUuid, fromB64url, h, toB64url, uuidBytes } from '../util.js';
+import { t } from '../i18n.js';
 
 /** Digits in a link code. */
 const LINK_CODE_DIGITS = 16;
@@ -60,9 +61,9 @@ export async function linkSection(app, devices, households) {
       h(
         'div',
         { class: 'card link-this' },
-        h('p', { text: 'This browser is new to your account. To send and hear messages here, link it from a phone or computer where you already use pawpost: open Security there, choose "Link a new browser" and type this code:' }),
+        h('p', { text: t('This browser is new to your account. To send and hear messages here, link it from a phone or computer where you already use pawpost: open Security there, choose "Link a new browser" and type this code:') }),
         h('p', { class: 'link-code', text: code }),
-        h('p', { class: 'hint', text: 'No other device any more? Ask a parent of your household to approve this browser on their Family page; they will see the fingerprint above.' }),
+        h('p', { class: 'hint', text: t('No other device any more? Ask a parent of your household to approve this browser on their Family page; they will see the fingerprint above.') }),
       ),
     );
   }
@@ -73,7 +74,7 @@ export async function linkSection(app, devices, households) {
     );
     const fieldError = h('p', { id: 'link-code-error', class: 'error field-error', role: 'alert' });
     const status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
-    const submit = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: 'primary', text: 'Link' }));
+    const submit = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: 'primary', text: t('Link') }));
     const form = /** @type {HTMLFormElement} */ (
       h(
         'form',
@@ -81,9 +82,9 @@ export async function linkSection(app, devices, households) {
         h(
           'div',
           { class: 'field' },
-          h('label', { for: 'link-code', text: 'Link a new browser: the code it shows' }),
+          h('label', { for: 'link-code', text: t('Link a new browser: the code it shows') }),
           input,
-          h('p', { id: 'link-code-hint', class: 'hint', text: 'Sign in on the new phone or computer, open Security there, and type the 16 digits it shows.' }),
+          h('p', { id: 'link-code-hint', class: 'hint', text: t('Sign in on the new phone or computer, open Security there, and type the 16 digits it shows.') }),
           fieldError,
         ),
         submit,
@@ -96,7 +97,7 @@ export async function linkSection(app, devices, households) {
       status.textContent = '';
       const typed = input.value.replace(/\D/g, '');
       if (typed.length !== LINK_CODE_DIGITS) {
-        fieldError.textContent = `The code has ${LINK_CODE_DIGITS} digits. Check the new browser's Security page.`;
+        fieldError.textContent = t("The code has {LINK_CODE_DIGITS} digits. Check the new browser's Security page.", { LINK_CODE_DIGITS });
         return;
       }
       submit.disabled = true;
@@ -106,7 +107,7 @@ export async function linkSection(app, devices, households) {
           if ((await linkCode(fromB64url(d.identity))).replace(/\D/g, '') === typed) match = d;
         }
         if (!match) {
-          fieldError.textContent = 'No new browser of yours shows this code. Check the digits, and that the new browser is signed in to this account.';
+          fieldError.textContent = t('No new browser of yours shows this code. Check the digits, and that the new browser is signed in to this account.');
           return;
         }
         const device = /** @type {import('../device.js').ThisDevice} */ (app.device);
@@ -116,9 +117,9 @@ export async function linkSection(app, devices, households) {
           signature: toB64url(signature),
         });
         input.value = '';
-        status.textContent = `Linked: ${match.label || 'the new browser'}. It can send and hear messages once a parent's device next opens pawpost.`;
+        status.textContent = t("Linked: {value}. It can send and hear messages once a parent's device next opens pawpost.", { value: match.label || t('the new browser') });
       } catch (err) {
-        fieldError.textContent = err instanceof ApiError ? err.message : `Not linked: ${err instanceof Error ? err.message : err}`;
+        fieldError.textContent = err instanceof ApiError ? err.message : t('Not linked: {value}', { value: err instanceof Error ? err.message : String(err) });
       } finally {
         submit.disabled = false;
       }

@@ -4,6 +4,7 @@ import { api } from '../api.js';
 import { NOTIFICATION_KINDS } from '../notifications.js';
 import { h } from '../util.js';
 import { troubleWords } from './auth.js';
+import { t } from '../i18n.js';
 
 /**
  * @typedef {{ kind: string, enabled: boolean }} NotificationSetting
@@ -26,18 +27,18 @@ export async function notificationSection() {
     box.addEventListener('change', async () => {
       const wanted = box.checked;
       box.disabled = true;
-      result.textContent = 'Saving…';
+      result.textContent = t('Saving…');
       result.classList.remove('error');
       try {
         /** @type {{ settings: NotificationSetting[] }} */
         const saved = await api('PUT', '/api/v1/accounts/me/notifications', { settings: [{ kind, enabled: wanted }] });
         const now = saved.settings.find((s) => s.kind === kind);
         box.checked = now ? now.enabled : wanted;
-        result.textContent = box.checked ? 'Saved: we will email you.' : 'Saved: no more emails about this.';
+        result.textContent = box.checked ? t('Saved: we will email you.') : t('Saved: no more emails about this.');
       } catch (err) {
         box.checked = !wanted;
         result.classList.add('error');
-        result.textContent = troubleWords(err) ?? 'This was not saved. Try again in a moment.';
+        result.textContent = troubleWords(err) ?? t('This was not saved. Try again in a moment.');
       } finally {
         box.disabled = false;
       }
@@ -47,8 +48,8 @@ export async function notificationSection() {
   return h(
     'section',
     { 'aria-labelledby': 'notifications-title', class: 'notifications' },
-    h('h2', { id: 'notifications-title', text: 'Email me when…' }),
-    h('p', { class: 'hint', text: 'The emails say only that something happened in a family: never what was said, never the child\'s name. Each one has a link to stop that kind of email.' }),
+    h('h2', { id: 'notifications-title', text: t('Email me when…') }),
+    h('p', { class: 'hint', text: t("The emails say only that something happened in a family: never what was said, never the child's name. Each one has a link to stop that kind of email.") }),
     list,
   );
 }

@@ -25,6 +25,7 @@
 import { RECOVERY_CODE_GROUP } from '../crypto/recovery.js';
 import { qrSvgElement } from '../qr.js';
 import { h } from '../util.js';
+import { formatDate, t } from '../i18n.js';
 
 /** Pixels per module of the sheet's QR code on screen (print.css sets its printed size). */
 const QR_MODULE_SIZE = 5;
@@ -61,7 +62,7 @@ export function recoveryCodeGroups(code) {
  */
 function longDate(when) {
   const date = when instanceof Date ? when : new Date(when);
-  return Number.isNaN(date.getTime()) ? String(when) : date.toLocaleDateString(undefined, { dateStyle: 'long' });
+  return Number.isNaN(date.getTime()) ? String(when) : formatDate(date);
 }
 
 /**
@@ -76,14 +77,14 @@ function longDate(when) {
 export function renderRecoverySheet({ householdName, code, createdAt, headingLevel = 2 }) {
   const groups = recoveryCodeGroups(code);
   const text = groups.join('-');
-  const title = `Recovery code for ${householdName}`;
+  const title = t('Recovery code for {householdName}', { householdName });
   const codeLine = h('p', { class: 'recovery-code', translate: 'no' });
   groups.forEach((group, i) => {
     if (i > 0) codeLine.append(h('span', { class: 'recovery-code-dash', text: '-' }));
     codeLine.append(h('span', { class: 'recovery-code-group', text: group }));
   });
-  const qr = qrSvgElement(text, { moduleSize: QR_MODULE_SIZE, label: `QR code of the recovery code for ${householdName}` });
-  const print = h('button', { type: 'button', class: 'primary recovery-sheet-print', text: 'Print' });
+  const qr = qrSvgElement(text, { moduleSize: QR_MODULE_SIZE, label: t('QR code of the recovery code for {householdName}', { householdName }) });
+  const print = h('button', { type: 'button', class: 'primary recovery-sheet-print', text: t('Print') });
   print.addEventListener('click', () => window.print());
   return h(
     'section',
@@ -91,13 +92,13 @@ export function renderRecoverySheet({ householdName, code, createdAt, headingLev
     h(`h${Math.min(6, Math.max(1, Math.trunc(headingLevel)))}`, { class: 'recovery-sheet-title', text: title }),
     codeLine,
     h('div', { class: 'recovery-sheet-qr' }, qr),
-    h('p', { class: 'recovery-sheet-date', text: `Made on ${longDate(createdAt)}` }),
+    h('p', { class: 'recovery-sheet-date', text: t('Made on {value}', { value: longDate(createdAt) }) }),
     h(
       'div',
       { class: 'recovery-sheet-instructions' },
-      h('p', { text: 'Keep this paper somewhere safe, like where you keep passports.' }),
-      h('p', { text: 'If you lose your phone or computer, sign in to pawpost on a new one and enter this code to look after your family again.' }),
-      h('p', { text: "Anyone with this code and your password can run your family's toy, so do not share it." }),
+      h('p', { text: t('Keep this paper somewhere safe, like where you keep passports.') }),
+      h('p', { text: t('If you lose your phone or computer, sign in to pawpost on a new one and enter this code to look after your family again.') }),
+      h('p', { text: t("Anyone with this code and your password can run your family's toy, so do not share it.") }),
     ),
     print,
   );
@@ -148,7 +149,7 @@ export function confirmSavedPrompt(code, options = {}) {
   const question = h('p', {
     class: 'confirm-saved-question',
     id: `${prefix}-question`,
-    text: `To show that you saved your code, type ${groups.map((n) => `group ${n}`).join(' and ')} of your code.`,
+    text: t('To show that you saved your code, type {value} of your code.', { value: groups.map((n) => t('group {n}', { n })).join(t(' and ')) }),
   });
   const fields = groups.map((n) => {
     const id = `${prefix}-group-${n}`;
@@ -166,7 +167,7 @@ export function confirmSavedPrompt(code, options = {}) {
         'aria-describedby': `${prefix}-question ${id}-error`,
       })
     );
-    const wrap = h('div', { class: 'field' }, h('label', { for: id, text: `Group ${n}` }), input, error);
+    const wrap = h('div', { class: 'field' }, h('label', { for: id, text: t('Group {n}', { n }) }), input, error);
     return { n, input, error, wrap };
   });
   /**

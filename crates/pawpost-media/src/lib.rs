@@ -36,7 +36,7 @@ mod writer;
 pub use crc::{ogg_crc, ogg_crc_update, OGG_CRC_POLY};
 pub use error::{MediaError, PacketError};
 pub use validate::{
-    validate_ogg_opus, Limits, OpusInfo, DEFAULT_MAX_BYTES, DEFAULT_MAX_DURATION_MS,
+    validate_ogg_opus, Limits, OggOpusStream, OpusInfo, DEFAULT_MAX_BYTES, DEFAULT_MAX_DURATION_MS,
     DEFAULT_MAX_PACKETS, DURATION_SLACK_MS, GRANULE_TOLERANCE_SAMPLES, MAX_AUDIO_PACKET_BYTES,
     MAX_OPUS_TAGS_BYTES,
 };

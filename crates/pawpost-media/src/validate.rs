@@ -122,8 +122,93 @@ pub fn validate_ogg_opus(bytes: &[u8], limits: &Limits) -> Result<OpusInfo, Medi
     }
 }
 
-struct Validator<'l> {
-    limits: &'l Limits,
+/// Checks an Ogg Opus stream that arrives in pieces (a toy decrypting a message chunk by
+/// chunk) by the rules of [`validate_ogg_opus`]. It holds at most one page that has not
+/// arrived whole (an Ogg page is at most 65 307 bytes) and a packet that spans pages.
+pub struct OggOpusStream {
+    limits: Limits,
+    /// The start of a page whose end has not arrived yet.
+    pending: Vec<u8>,
+    received: usize,
+    validator: Option<Validator>,
+    ended: bool,
+}
+
+impl OggOpusStream {
+    /// A stream checked against `limits`.
+    pub fn new(limits: &Limits) -> Self {
+        Self {
+            limits: *limits,
+            pending: Vec::new(),
+            received: 0,
+            validator: None,
+            ended: false,
+        }
+    }
+
+    /// Feeds the next bytes; checks every page that is now complete.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<(), MediaError> {
+        self.received = self.received.saturating_add(bytes.len());
+        if self.received > self.limits.max_bytes {
+            return Err(MediaError::FileTooLarge {
+                len: self.received,
+                max: self.limits.max_bytes,
+            });
+        }
+        if self.ended {
+            return if bytes.is_empty() {
+                Ok(())
+            } else {
+                Err(MediaError::DataAfterEos)
+            };
+        }
+        self.pending.extend_from_slice(bytes);
+        while !self.pending.is_empty() && !self.ended {
+            let page = match parse_page(&self.pending, 0) {
+                Ok(page) => page,
+                Err(MediaError::Truncated { .. }) => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            let v = match &mut self.validator {
+                Some(v) => {
+                    if page.is_bos() || page.serial != v.serial {
+                        return Err(MediaError::SecondStream {
+                            serial: page.serial,
+                        });
+                    }
+                    v
+                }
+                None if !page.is_bos() => return Err(MediaError::FirstPageNotBos),
+                None => self.validator.insert(Validator::new(&self.limits, &page)),
+            };
+            v.page(&page)?;
+            self.ended = page.is_eos();
+            let len = page.encoded_len();
+            self.pending.drain(..len);
+        }
+        if self.ended && !self.pending.is_empty() {
+            return Err(MediaError::DataAfterEos);
+        }
+        Ok(())
+    }
+
+    /// Succeeds when the stream ended with its last page and was valid throughout.
+    pub fn finish(self) -> Result<OpusInfo, MediaError> {
+        if self.received == 0 {
+            return Err(MediaError::Empty);
+        }
+        match self.validator {
+            Some(v) if self.ended => v.finish(),
+            Some(_) if self.pending.is_empty() => Err(MediaError::MissingEos),
+            _ => Err(MediaError::Truncated {
+                offset: self.received,
+            }),
+        }
+    }
+}
+
+struct Validator {
+    limits: Limits,
     serial: u32,
     next_sequence: u32,
     page_count: u32,
@@ -140,10 +225,10 @@ struct Validator<'l> {
     granule: Option<u64>,
 }
 
-impl<'l> Validator<'l> {
-    fn new(limits: &'l Limits, first: &Page<'_>) -> Self {
+impl Validator {
+    fn new(limits: &Limits, first: &Page<'_>) -> Self {
         Self {
-            limits,
+            limits: *limits,
             serial: first.serial,
             next_sequence: first.sequence,
             page_count: 0,

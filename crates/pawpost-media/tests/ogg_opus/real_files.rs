@@ -73,3 +73,32 @@ fn every_cut_of_a_real_file_is_refused() {
         assert!(validate_ogg_opus(&CHIME[..len], &Limits::DEFAULT).is_err());
     }
 }
+
+#[test]
+fn a_file_fed_in_pieces_is_judged_as_the_whole_file_is() {
+    use pawpost_media::OggOpusStream;
+    for (file, _, _) in FIXTURES {
+        let whole = validate_ogg_opus(file, &Limits::DEFAULT).unwrap();
+        for piece in [1, 7, 1000, 16_384] {
+            let mut stream = OggOpusStream::new(&Limits::DEFAULT);
+            for bytes in file.chunks(piece) {
+                stream.push(bytes).unwrap();
+            }
+            assert_eq!(stream.finish().unwrap(), whole, "pieces of {piece} bytes");
+        }
+        // Cut short, or with a byte after the last page: refused as the whole file would be.
+        let mut cut = OggOpusStream::new(&Limits::DEFAULT);
+        cut.push(&file[..file.len() - 1]).unwrap();
+        assert!(cut.finish().is_err());
+        let mut longer = OggOpusStream::new(&Limits::DEFAULT);
+        longer.push(file).unwrap();
+        assert_eq!(longer.push(&[0]), Err(MediaError::DataAfterEos));
+        // A flipped bit in the audio is refused while it streams.
+        let mut flipped = file.to_vec();
+        let middle = flipped.len() / 2;
+        flipped[middle] ^= 0x10;
+        let mut stream = OggOpusStream::new(&Limits::DEFAULT);
+        let refused = flipped.chunks(512).any(|bytes| stream.push(bytes).is_err());
+        assert!(refused || stream.finish().is_err());
+    }
+}

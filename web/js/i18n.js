@@ -50,8 +50,12 @@ function storedLanguage() {
 }
 
 /** The language of this page. */
-export const lang = chooseLanguage(storedLanguage(), navigator.languages ?? [navigator.language]);
-document.documentElement.lang = lang;
+export const lang = chooseLanguage(
+  storedLanguage(),
+  typeof navigator === 'undefined' ? [] : (navigator.languages ?? [navigator.language]),
+);
+// Outside a page (the unit tests under Node) there is no document to label.
+if (typeof document !== 'undefined') document.documentElement.lang = lang;
 
 const plurals = new Intl.PluralRules(lang);
 
@@ -63,7 +67,8 @@ const plurals = new Intl.PluralRules(lang);
  * @returns {string}
  */
 export function t(key, params = {}) {
-  const text = CATALOGUES[lang][key] ?? en[key];
+  // A key no catalogue has yet (tsc flags it) shows as written.
+  const text = CATALOGUES[lang][key] ?? en[key] ?? key;
   let chosen;
   if (typeof text === 'string') chosen = text;
   else {

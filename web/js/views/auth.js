@@ -5,6 +5,7 @@ import { api, ApiError } from '../api.js';
 import { passkeyChoice } from '../passkeys.js';
 import { h } from '../util.js';
 import { fieldFor, passwordRejectedWords } from '../words.js';
+import { t } from '../i18n.js';
 
 export { passwordRejectedWords };
 
@@ -53,11 +54,11 @@ export function passwordRules(password, email, name) {
       met: chars >= MIN_PASSWORD_CHARS && chars <= MAX_PASSWORD_CHARS,
       text:
         chars > MAX_PASSWORD_CHARS
-          ? `At most ${MAX_PASSWORD_CHARS} characters (it has ${chars}).`
-          : `At least ${MIN_PASSWORD_CHARS} characters (${chars} so far).`,
+          ? t('At most {MAX_PASSWORD_CHARS} characters (it has {chars}).', { MAX_PASSWORD_CHARS, chars })
+          : t('At least {MIN_PASSWORD_CHARS} characters ({chars} so far).', { MIN_PASSWORD_CHARS, chars }),
     },
-    { id: 'common', met: chars > 0 && !common, text: 'Not a common or breached password, keyboard pattern or repetition.' },
-    { id: 'own', met: chars > 0 && !own, text: 'Not built from your email address or name.' },
+    { id: 'common', met: chars > 0 && !common, text: t('Not a common or breached password, keyboard pattern or repetition.') },
+    { id: 'own', met: chars > 0 && !own, text: t('Not built from your email address or name.') },
   ];
 }
 
@@ -97,7 +98,7 @@ export function passwordRulesHint(values) {
   const hint = h(
     'div',
     { class: 'hint' },
-    h('p', { text: 'Use a long passphrase: a few unrelated words. No symbols, digits or capitals needed.' }),
+    h('p', { text: t('Use a long passphrase: a few unrelated words. No symbols, digits or capitals needed.') }),
     list,
     status,
   );
@@ -106,11 +107,11 @@ export function passwordRulesHint(values) {
     const rules = passwordRules(...values());
     list.replaceChildren(
       ...rules.map((r) =>
-        h('li', { class: r.met ? 'met' : 'unmet', dataset: { rule: r.id } }, h('span', { class: 'mark', 'aria-hidden': 'true', text: r.met ? '✓' : '✗' }), h('span', { class: 'visually-hidden', text: r.met ? 'Met: ' : 'Not met: ' }), r.text),
+        h('li', { class: r.met ? 'met' : 'unmet', dataset: { rule: r.id } }, h('span', { class: 'mark', 'aria-hidden': 'true', text: r.met ? '✓' : '✗' }), h('span', { class: 'visually-hidden', text: r.met ? t('Met: ') : t('Not met: ') }), r.text),
       ),
     );
     const unmet = rules.filter((r) => !r.met).length;
-    const summary = unmet === 0 ? 'The password meets the rules.' : `${unmet} password rule${unmet > 1 ? 's' : ''} not met yet.`;
+    const summary = unmet === 0 ? t('The password meets the rules.') : t('{count} password rules not met yet.', { count: unmet });
     if (summary !== last) status.textContent = last = summary;
   };
   return { hint, update };
@@ -121,10 +122,10 @@ export function passwordRulesHint(values) {
  * @param {number | null} seconds
  */
 export function waitWords(seconds) {
-  if (seconds === null) return 'Wait a while';
-  if (seconds < 90) return `Wait ${Math.max(1, seconds)} second${seconds === 1 ? '' : 's'}`;
+  if (seconds === null) return t('Wait a while');
+  if (seconds < 90) return t('Wait {count} seconds', { count: Math.max(1, seconds) });
   const minutes = Math.ceil(seconds / 60);
-  return `Wait about ${minutes} minutes`;
+  return t('Wait about {minutes} minutes', { minutes });
 }
 
 /**
@@ -132,18 +133,18 @@ export function waitWords(seconds) {
  * @param {unknown} err
  */
 export function troubleWords(err) {
-  if (!(err instanceof ApiError)) return 'Something went wrong. Try again in a moment.';
-  if (err.code === 'network') return 'Could not reach pawpost. Check your internet connection and try again.';
-  if (err.status === 503) return `pawpost is busy. ${waitWords(err.retryAfter ?? 5)}, then try again.`;
+  if (!(err instanceof ApiError)) return t('Something went wrong. Try again in a moment.');
+  if (err.code === 'network') return t('Could not reach pawpost. Check your internet connection and try again.');
+  if (err.status === 503) return t('pawpost is busy. {value}, then try again.', { value: waitWords(err.retryAfter ?? 5) });
   return null;
 }
 
 /** `/forgot`: asks for the email address and sends a link to choose a new password. */
 export function forgotView() {
-  const email = fieldWithError('email', 'Your email address', { type: 'email', autocomplete: 'email', required: true });
+  const email = fieldWithError('email', t('Your email address'), { type: 'email', autocomplete: 'email', required: true });
   const formError = h('p', { class: 'error', role: 'alert' });
   const done = h('div', { class: 'notice', role: 'status' });
-  const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: 'primary', text: 'Send me a link' }));
+  const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: 'primary', text: t('Send me a link') }));
   const form = /** @type {HTMLFormElement} */ (h('form', { class: 'card', novalidate: true }, email.wrap, button, formError));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -151,7 +152,7 @@ export function forgotView() {
     formError.textContent = '';
     const address = email.input.value.trim();
     if (!address) {
-      email.show('Type the email address you use to sign in to pawpost.');
+      email.show(t('Type the email address you use to sign in to pawpost.'));
       email.input.focus();
       return;
     }
@@ -160,19 +161,19 @@ export function forgotView() {
       await api('POST', '/api/v1/password-resets', { email: address });
       form.hidden = true;
       done.replaceChildren(
-        h('p', { text: `If an account uses ${address}, we sent it an email with a link to choose a new password.` }),
-        h('p', { text: `Open the link within ${RESET_LINK_MINUTES} minutes; it works once. If the email does not arrive in a few minutes, look in your spam folder, or check the address and ask again.` }),
-        h('p', {}, h('a', { href: '/signin', 'data-link': true, text: 'Back to sign in' })),
+        h('p', { text: t('If an account uses {address}, we sent it an email with a link to choose a new password.', { address }) }),
+        h('p', { text: t('Open the link within {RESET_LINK_MINUTES} minutes; it works once. If the email does not arrive in a few minutes, look in your spam folder, or check the address and ask again.', { RESET_LINK_MINUTES }) }),
+        h('p', {}, h('a', { href: '/signin', 'data-link': true, text: t('Back to sign in') })),
       );
     } catch (err) {
       if (err instanceof ApiError && err.code === 'invalid_email') {
-        email.show('This does not look like an email address. Check it and try again.');
+        email.show(t('This does not look like an email address. Check it and try again.'));
         email.input.focus();
       } else if (err instanceof ApiError && err.status === 429) {
-        email.show(`You have asked for several links already. ${waitWords(err.retryAfter)}, then ask again, or use the newest link in your email.`);
+        email.show(t('You have asked for several links already. {value}, then ask again, or use the newest link in your email.', { value: waitWords(err.retryAfter) }));
         email.input.focus();
       } else {
-        formError.textContent = troubleWords(err) ?? 'No link was sent. Try again in a moment.';
+        formError.textContent = troubleWords(err) ?? t('No link was sent. Try again in a moment.');
       }
     } finally {
       button.disabled = false;
@@ -181,11 +182,11 @@ export function forgotView() {
   return h(
     'section',
     { class: 'auth' },
-    h('h1', { text: 'Forgot your password?' }),
-    h('p', { class: 'intro', text: 'Type the email address of your pawpost account. We will email you a link to choose a new password.' }),
+    h('h1', { text: t('Forgot your password?') }),
+    h('p', { class: 'intro', text: t('Type the email address of your pawpost account. We will email you a link to choose a new password.') }),
     form,
     done,
-    h('p', {}, 'Remembered it? ', h('a', { href: '/signin', 'data-link': true, text: 'Sign in' })),
+    h('p', {}, t('Remembered it? '), h('a', { href: '/signin', 'data-link': true, text: t('Sign in') })),
   );
 }
 
@@ -201,28 +202,28 @@ export function resetView(app) {
     history.replaceState(null, '', '/reset');
   }
   const token = sessionStorage.getItem(RESET_KEY);
-  const askAgain = h('p', {}, h('a', { href: '/forgot', 'data-link': true, text: 'Ask for a new link' }));
+  const askAgain = h('p', {}, h('a', { href: '/forgot', 'data-link': true, text: t('Ask for a new link') }));
   if (!token) {
     return h(
       'section',
       { class: 'auth' },
-      h('h1', { text: 'This link is incomplete' }),
-      h('p', { text: 'Open the link from the email once more, or ask for a new link.' }),
+      h('h1', { text: t('This link is incomplete') }),
+      h('p', { text: t('Open the link from the email once more, or ask for a new link.') }),
       askAgain,
     );
   }
   const rules = passwordRulesHint(() => [password.input.value, '', '']);
-  const password = fieldWithError('new_password', 'Your new password', { type: 'password', autocomplete: 'new-password', required: true }, rules.hint);
+  const password = fieldWithError('new_password', t('Your new password'), { type: 'password', autocomplete: 'new-password', required: true }, rules.hint);
   rules.update();
   password.input.addEventListener('input', rules.update);
   const formError = h('p', { class: 'error', role: 'alert' });
-  const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: 'primary', text: 'Set my new password' }));
+  const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: 'primary', text: t('Set my new password') }));
   const form = /** @type {HTMLFormElement} */ (h('form', { class: 'card', novalidate: true }, password.wrap, button, formError));
   const section = h(
     'section',
     { class: 'auth' },
-    h('h1', { text: 'Choose a new password' }),
-    h('p', { class: 'intro', text: 'Setting a new password signs you out everywhere; then you sign in with the new one.' }),
+    h('h1', { text: t('Choose a new password') }),
+    h('p', { class: 'intro', text: t('Setting a new password signs you out everywhere; then you sign in with the new one.') }),
     form,
   );
   form.addEventListener('submit', async (e) => {
@@ -230,7 +231,7 @@ export function resetView(app) {
     password.show('');
     formError.textContent = '';
     if (!password.input.value) {
-      password.show('Type the new password you want.');
+      password.show(t('Type the new password you want.'));
       password.input.focus();
       return;
     }
@@ -238,7 +239,7 @@ export function resetView(app) {
     try {
       await api('POST', '/api/v1/password-resets/confirm', { token, new_password: password.input.value });
       sessionStorage.removeItem(RESET_KEY);
-      const note = 'Your new password is set, and every browser was signed out. Sign in with your new password.';
+      const note = t('Your new password is set, and every browser was signed out. Sign in with your new password.');
       if (app.account) {
         app.signedOut(note);
       } else {
@@ -250,18 +251,18 @@ export function resetView(app) {
         sessionStorage.removeItem(RESET_KEY);
         const why =
           err.code === 'reset_link_expired'
-            ? `This link is more than ${RESET_LINK_MINUTES} minutes old, so it no longer works.`
-            : 'This link no longer works: it was already used, the password was changed since it was sent, or the link is not complete.';
-        form.replaceWith(h('div', { class: 'card' }, h('p', { class: 'error', role: 'alert', text: why }), h('p', { text: 'Your password was not changed. Ask for a new link; it comes by email.' }), askAgain));
+            ? t('This link is more than {RESET_LINK_MINUTES} minutes old, so it no longer works.', { RESET_LINK_MINUTES })
+            : t('This link no longer works: it was already used, the password was changed since it was sent, or the link is not complete.');
+        form.replaceWith(h('div', { class: 'card' }, h('p', { class: 'error', role: 'alert', text: why }), h('p', { text: t('Your password was not changed. Ask for a new link; it comes by email.') }), askAgain));
       } else if (err instanceof ApiError && err.code === 'password_rejected') {
         password.show(passwordRejectedWords(err));
         password.input.focus();
       } else if (err instanceof ApiError && err.code === 'account_locked') {
-        formError.textContent = 'This account is locked, so its password cannot be changed. Contact the people who run this pawpost server.';
+        formError.textContent = t('This account is locked, so its password cannot be changed. Contact the people who run this pawpost server.');
       } else if (err instanceof ApiError && err.code === 'reset_under_way') {
-        formError.textContent = 'A new password is being set for this account right now. Wait a moment, then sign in.';
+        formError.textContent = t('A new password is being set for this account right now. Wait a moment, then sign in.');
       } else {
-        formError.textContent = troubleWords(err) ?? 'Your password was not changed. Try again in a moment.';
+        formError.textContent = troubleWords(err) ?? t('Your password was not changed. Try again in a moment.');
       }
     } finally {
       button.disabled = false;
@@ -275,7 +276,7 @@ export function resetView(app) {
  * @param {string} email
  */
 function confirmWords(email) {
-  return `Please confirm your email address: we sent a link to ${email}.`;
+  return t('Please confirm your email address: we sent a link to {email}.', { email });
 }
 
 /**
@@ -283,8 +284,9 @@ function confirmWords(email) {
  * @param {number | null} seconds
  */
 function waitHoursWords(seconds) {
-  if (seconds !== null && seconds > 90 * 60) return `wait about ${Math.ceil(seconds / 3600)} hours`;
-  return waitWords(seconds).toLowerCase();
+  if (seconds !== null && seconds > 90 * 60) return t('wait about {count} hours', { count: Math.ceil(seconds / 3600) });
+  const words = waitWords(seconds);
+  return words[0].toLowerCase() + words.slice(1);
 }
 
 /**
@@ -297,24 +299,24 @@ export function emailNotice(app) {
   const account = app.account;
   if (!account || account.email_verified !== false) return null;
   const result = h('span', { class: 'resend-result', role: 'status' });
-  const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', text: 'Send the link again' }));
+  const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', text: t('Send the link again') }));
   button.addEventListener('click', async () => {
     button.disabled = true;
     result.textContent = '';
     result.classList.remove('error');
     try {
       await api('POST', '/api/v1/email-verifications');
-      result.textContent = `We sent a new link to ${account.email}. Open the newest one within ${VERIFY_LINK_DAYS} days; it works once.`;
+      result.textContent = t('We sent a new link to {email}. Open the newest one within {VERIFY_LINK_DAYS} days; it works once.', { email: account.email, VERIFY_LINK_DAYS });
     } catch (err) {
       result.classList.add('error');
       if (err instanceof ApiError && err.code === 'email_already_verified') {
         account.email_verified = true;
         result.classList.remove('error');
-        result.textContent = 'Your email address is confirmed already. There is nothing more to do.';
+        result.textContent = t('Your email address is confirmed already. There is nothing more to do.');
       } else if (err instanceof ApiError && err.status === 429) {
-        result.textContent = `We sent you several links today already. Use the newest one in your email, or ${waitHoursWords(err.retryAfter)} and ask again.`;
+        result.textContent = t('We sent you several links today already. Use the newest one in your email, or {value} and ask again.', { value: waitHoursWords(err.retryAfter) });
       } else {
-        result.textContent = troubleWords(err) ?? 'No link was sent. Try again in a moment.';
+        result.textContent = troubleWords(err) ?? t('No link was sent. Try again in a moment.');
       }
     } finally {
       button.disabled = false;
@@ -337,14 +339,14 @@ export async function verifyEmailView(app) {
   }
   const token = sessionStorage.getItem(VERIFY_KEY);
   const onward = app.account
-    ? h('p', {}, h('a', { href: '/', 'data-link': true, text: 'Go to your households' }))
-    : h('p', {}, h('a', { href: '/signin', 'data-link': true, text: 'Sign in' }));
+    ? h('p', {}, h('a', { href: '/', 'data-link': true, text: t('Go to your households') }))
+    : h('p', {}, h('a', { href: '/signin', 'data-link': true, text: t('Sign in') }));
   // Signed out, whether the address is confirmed (perhaps by another link) is unknown here.
   const askAgain = app.account
-    ? 'Your email address is not confirmed yet. Ask for a new link with the "Send the link again" button on your households page.'
-    : 'If your email address is not confirmed yet, sign in, then ask for a new link with the "Send the link again" button on your households page.';
+    ? t('Your email address is not confirmed yet. Ask for a new link with the "Send the link again" button on your households page.')
+    : t('If your email address is not confirmed yet, sign in, then ask for a new link with the "Send the link again" button on your households page.');
   const confirmed = () =>
-    h('section', { class: 'auth' }, h('h1', { text: 'Email address confirmed' }), h('p', { class: 'notice', role: 'status', text: 'Thank you, your email address is confirmed.' }), onward);
+    h('section', { class: 'auth' }, h('h1', { text: t('Email address confirmed') }), h('p', { class: 'notice', role: 'status', text: t('Thank you, your email address is confirmed.') }), onward);
   /** Whether the signed-in account's address is confirmed now, as the server says. */
   const nowConfirmed = async () => {
     if (!app.account) return false;
@@ -365,7 +367,7 @@ export async function verifyEmailView(app) {
     h('section', { class: 'auth' }, h('h1', { text: heading }), h('div', { class: 'card' }, h('p', { class: 'error', role: 'alert', text: why }), h('p', { text: todo })), onward);
   if (!token) {
     if (app.account?.email_verified) return confirmed();
-    return refused('This link is incomplete', 'This link has no code in it. Open the link from the email once more.');
+    return refused(t('This link is incomplete'), t('This link has no code in it. Open the link from the email once more.'));
   }
   try {
     await api('POST', '/api/v1/email-verifications/confirm', { token });
@@ -374,13 +376,13 @@ export async function verifyEmailView(app) {
     return confirmed();
   } catch (err) {
     if (!(err instanceof ApiError && (err.code === 'verification_link_invalid' || err.code === 'verification_link_expired'))) {
-      return refused('Your email address is not confirmed yet', troubleWords(err) ?? 'Something went wrong. Try again in a moment.', 'The link still works: reload this page to try it again.');
+      return refused(t('Your email address is not confirmed yet'), troubleWords(err) ?? t('Something went wrong. Try again in a moment.'), t('The link still works: reload this page to try it again.'));
     }
     sessionStorage.removeItem(VERIFY_KEY);
     if (await nowConfirmed()) return confirmed();
     return err.code === 'verification_link_expired'
-      ? refused('This link is too old', `This link is more than ${VERIFY_LINK_DAYS} days old, so it no longer works.`)
-      : refused('This link no longer works', 'This link was already used, or it is not complete.');
+      ? refused(t('This link is too old'), t('This link is more than {VERIFY_LINK_DAYS} days old, so it no longer works.', { VERIFY_LINK_DAYS }))
+      : refused(t('This link no longer works'), t('This link was already used, or it is not complete.'));
   }
 }
 
@@ -411,17 +413,17 @@ export function authView(app, mode, intro) {
   const hint = h(
     'div',
     { class: 'hint' },
-    h('p', { text: 'Use a long passphrase: a few unrelated words. No symbols, digits or capitals needed.' }),
+    h('p', { text: t('Use a long passphrase: a few unrelated words. No symbols, digits or capitals needed.') }),
     ruleList,
     ruleStatus,
   );
-  const emailField = fieldWithError('email', 'Email', { type: 'email', autocomplete: 'email', required: true });
+  const emailField = fieldWithError('email', t('Email'), { type: 'email', autocomplete: 'email', required: true });
   const nameField = signup
-    ? fieldWithError('display_name', 'Your name (as your family knows you)', { type: 'text', autocomplete: 'name', required: true, maxlength: '100' })
+    ? fieldWithError('display_name', t('Your name (as your family knows you)'), { type: 'text', autocomplete: 'name', required: true, maxlength: '100' })
     : null;
   const passwordField = fieldWithError(
     'password',
-    'Password',
+    t('Password'),
     { type: 'password', autocomplete: signup ? 'new-password' : 'current-password', required: true },
     signup ? hint : undefined,
   );
@@ -433,7 +435,7 @@ export function authView(app, mode, intro) {
       emailField.wrap,
       nameField?.wrap,
       passwordField.wrap,
-      h('button', { type: 'submit', class: 'primary', text: signup ? 'Create account' : 'Sign in' }),
+      h('button', { type: 'submit', class: 'primary', text: signup ? t('Create account') : t('Sign in') }),
       error,
     )
   );
@@ -458,11 +460,11 @@ export function authView(app, mode, intro) {
     const rules = passwordRules(get('password').value, get('email').value, signup ? get('display_name').value : '');
     ruleList.replaceChildren(
       ...rules.map((r) =>
-        h('li', { class: r.met ? 'met' : 'unmet', dataset: { rule: r.id } }, h('span', { class: 'mark', 'aria-hidden': 'true', text: r.met ? '✓' : '✗' }), h('span', { class: 'visually-hidden', text: r.met ? 'Met: ' : 'Not met: ' }), r.text),
+        h('li', { class: r.met ? 'met' : 'unmet', dataset: { rule: r.id } }, h('span', { class: 'mark', 'aria-hidden': 'true', text: r.met ? '✓' : '✗' }), h('span', { class: 'visually-hidden', text: r.met ? t('Met: ') : t('Not met: ') }), r.text),
       ),
     );
     const unmet = rules.filter((r) => !r.met).length;
-    const summary = unmet === 0 ? 'The password meets the rules.' : `${unmet} password rule${unmet > 1 ? 's' : ''} not met yet.`;
+    const summary = unmet === 0 ? t('The password meets the rules.') : t('{count} password rules not met yet.', { count: unmet });
     if (summary !== lastSummary) ruleStatus.textContent = lastSummary = summary;
   }
   if (signup) {
@@ -477,15 +479,15 @@ export function authView(app, mode, intro) {
     const email = get('email').value.trim();
     const password = get('password').value;
     if (!email) {
-      complain('email', 'Type your email address.');
+      complain('email', t('Type your email address.'));
       return;
     }
     if (signup && !get('display_name').value.trim()) {
-      complain('display_name', 'Type your name, as your family knows you.');
+      complain('display_name', t('Type your name, as your family knows you.'));
       return;
     }
     if (!password) {
-      complain('password', signup ? 'Choose a password.' : 'Type your password.');
+      complain('password', signup ? t('Choose a password.') : t('Type your password.'));
       return;
     }
     const button = /** @type {HTMLButtonElement} */ (form.querySelector('button[type=submit]'));
@@ -509,8 +511,8 @@ export function authView(app, mode, intro) {
         complain('password', passwordRejectedWords(err));
       } else if (err.status === 429) {
         error.textContent = signup
-          ? `Several accounts were made from here a moment ago. ${waitWords(err.retryAfter)}, then try again.`
-          : `Too many wrong passwords were tried. ${waitWords(err.retryAfter)}, then try again, or choose "Forgot password?".`;
+          ? t('Several accounts were made from here a moment ago. {value}, then try again.', { value: waitWords(err.retryAfter) })
+          : t('Too many wrong passwords were tried. {value}, then try again, or choose "Forgot password?".', { value: waitWords(err.retryAfter) });
       } else {
         complain(fieldFor(err.code), troubleWords(err) ?? err.message);
       }
@@ -524,7 +526,7 @@ export function authView(app, mode, intro) {
     () => {
       const email = get('email').value.trim();
       const displayName = signup ? get('display_name').value.trim() : '';
-      return email && displayName ? { email, displayName } : 'To sign up with a passkey, type your email address and your name above first.';
+      return email && displayName ? { email, displayName } : t('To sign up with a passkey, type your email address and your name above first.');
     },
     async (session) => {
       await app.signedIn(session);
@@ -532,14 +534,14 @@ export function authView(app, mode, intro) {
       app.navigate(joined ? `/households/${joined}` : '/', true);
     },
   );
-  const forgot = signup ? null : h('p', { class: 'forgot' }, h('a', { href: '/forgot', 'data-link': true, text: 'Forgot password?' }));
+  const forgot = signup ? null : h('p', { class: 'forgot' }, h('a', { href: '/forgot', 'data-link': true, text: t('Forgot password?') }));
   const switchLink = signup
-    ? h('p', {}, 'Already have an account? ', h('a', { href: `/signin${location.search}`, 'data-link': true, text: 'Sign in' }))
-    : h('p', {}, 'New to pawpost? ', h('a', { href: `/signup${location.search}`, 'data-link': true, text: 'Create an account' }));
+    ? h('p', {}, t('Already have an account? '), h('a', { href: `/signin${location.search}`, 'data-link': true, text: t('Sign in') }))
+    : h('p', {}, t('New to pawpost? '), h('a', { href: `/signup${location.search}`, 'data-link': true, text: t('Create an account') }));
   return h(
     'section',
     { class: 'auth' },
-    h('h1', { text: signup ? 'Create your pawpost account' : 'Sign in to pawpost' }),
+    h('h1', { text: signup ? t('Create your pawpost account') : t('Sign in to pawpost') }),
     intro ? h('p', { class: 'intro', text: intro }) : null,
     form,
     passkey,
@@ -559,21 +561,21 @@ export async function joinView(app) {
     history.replaceState(null, '', '/join');
   }
   if (!sessionStorage.getItem(JOIN_KEY)) {
-    return h('section', {}, h('h1', { text: 'Invitation link incomplete' }), h('p', { text: 'This link has no invitation in it. Ask the parent who invited you for a new link.' }));
+    return h('section', {}, h('h1', { text: t('Invitation link incomplete') }), h('p', { text: t('This link has no invitation in it. Ask the parent who invited you for a new link.') }));
   }
   if (app.account) {
     try {
       const id = await acceptPendingInvitation(app);
       if (id) {
         queueMicrotask(() => app.navigate(`/households/${id}`, true));
-        return h('section', {}, h('h1', { text: 'Joining…' }));
+        return h('section', {}, h('h1', { text: t('Joining…') }));
       }
     } catch (e) {
-      return h('section', {}, h('h1', { text: 'This invitation cannot be used' }), h('p', { class: 'error', role: 'alert', text: troubleWords(e) ?? (e instanceof Error ? e.message : String(e)) }));
+      return h('section', {}, h('h1', { text: t('This invitation cannot be used') }), h('p', { class: 'error', role: 'alert', text: troubleWords(e) ?? (e instanceof Error ? e.message : String(e)) }));
     }
   }
   const mode = new URLSearchParams(location.search).get('mode') === 'signin' ? 'signin' : 'signup';
-  const view = authView(app, mode, 'You have been invited to a family on pawpost. Create an account (or sign in) to join; a parent will then approve you.');
+  const view = authView(app, mode, t('You have been invited to a family on pawpost. Create an account (or sign in) to join; a parent will then approve you.'));
   const link = view.querySelector('a[data-link]');
   if (link instanceof HTMLAnchorElement) link.href = mode === 'signup' ? '/join?mode=signin' : '/join';
   return view;

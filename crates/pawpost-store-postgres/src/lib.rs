@@ -47,6 +47,7 @@ mod passkeys;
 mod peers;
 mod privacy;
 mod rows;
+mod toys;
 
 use pawpost_store::stored;
 use pawpost_store::{Peers, StoreError, StoreResult};

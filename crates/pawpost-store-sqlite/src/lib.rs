@@ -20,6 +20,7 @@ mod rows;
 mod tests;
 mod write;
 
+mod toys;
 use pawpost_store::stored;
 use pawpost_store::{StoreError, StoreResult};
 use sqlx::sqlite::{

@@ -14,6 +14,7 @@
 /// - `audit`: the audit trail;
 /// - `passkeys`: passkeys, their recovery material and their ceremonies;
 /// - `farewells`: the signed word that a removed toy leaves its household;
+/// - `toys`: what the household keeps about a paired toy (names, safety check, last seen);
 /// - `certificates`: devices vouching for new devices of the same account;
 /// - `notifications`: which notification mails a person wants, and the server's keys.
 ///
@@ -124,6 +125,11 @@ macro_rules! impl_metadata_store {
 
             certificates::add_device_certificate(certificate: &$crate::DeviceCertificate) -> ();
             certificates::device_certificates(devices: &[DeviceId]) -> Vec<$crate::DeviceCertificate>;
+
+            toys::toy_profiles(household: HouseholdId) -> Vec<$crate::ToyProfile>;
+            toys::set_toy_names(toy: DeviceId, envelope: &[u8], at: OffsetDateTime) -> bool;
+            toys::set_toy_safety_checked(toy: DeviceId, by: AccountId, at: OffsetDateTime) -> bool;
+            toys::set_toy_seen(toy: DeviceId, at: OffsetDateTime) -> ();
 
             notifications::notification_settings(account: AccountId) -> Vec<(String, bool)>;
             notifications::set_notification_setting(account: AccountId, kind: &str, enabled: bool) -> ();

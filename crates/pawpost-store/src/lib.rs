@@ -15,6 +15,7 @@ pub mod testsuite;
 pub use blob::{BlobCursor, BlobKey, BlobKeyError, BlobPage, BlobStore, BLOB_LIST_PAGE_SIZE};
 pub use metadata::DeviceCertificate;
 pub use metadata::Farewell;
+pub use metadata::ToyProfile;
 pub use metadata::{
     EmailVerification, InvitationCount, MetadataStore, PasswordReset, RecentInvitations, Redemption,
 };

@@ -111,6 +111,22 @@ pub struct Farewell {
     pub created_at: OffsetDateTime,
 }
 
+/// What the household keeps about a paired toy besides its keys (migration 0020): the
+/// sealed names record, the parents' safety-number check and when it was last connected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToyProfile {
+    pub toy_device_id: DeviceId,
+    /// An envelope a parent's device sealed for the toy and the household's devices
+    /// (docs/TOY-PROTOCOL.md, "Names"); opaque to the server.
+    pub names_envelope: Option<Vec<u8>>,
+    pub names_updated_at: Option<OffsetDateTime>,
+    /// The parent who confirmed that the toy speaks the safety number their app shows.
+    pub safety_checked_by: Option<AccountId>,
+    pub safety_checked_at: Option<OffsetDateTime>,
+    /// When the toy last authenticated or disconnected.
+    pub last_seen_at: Option<OffsetDateTime>,
+}
+
 /// A device's certificate: another device of the same account signed its public identity
 /// (docs/ENVELOPE.md, "Device certificates"). One per certified device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -405,6 +421,26 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn delete_expired_passkey_ceremonies(&self, cutoff: OffsetDateTime) -> StoreResult<u64>;
     /// Keeps a new passkey. Fails with `Conflict` when its credential id is taken.
     async fn add_passkey(&self, passkey: &StoredPasskey) -> StoreResult<()>;
+    /// The profiles of the household's toys that have one.
+    async fn toy_profiles(&self, household: HouseholdId) -> StoreResult<Vec<ToyProfile>>;
+    /// Replaces the toy's names record. `false` (nothing stored) when `toy` is not a toy.
+    async fn set_toy_names(
+        &self,
+        toy: DeviceId,
+        envelope: &[u8],
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Records that a parent confirmed the toy's safety number. `false` when `toy` is not
+    /// a toy.
+    async fn set_toy_safety_checked(
+        &self,
+        toy: DeviceId,
+        by: AccountId,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Records when the toy was last connected (nothing when `toy` is not a toy).
+    async fn set_toy_seen(&self, toy: DeviceId, at: OffsetDateTime) -> StoreResult<()>;
+
     /// The account's passkeys, oldest first.
     async fn passkeys_of(&self, account: AccountId) -> StoreResult<Vec<StoredPasskey>>;
     async fn passkey_by_credential_id(

@@ -54,6 +54,7 @@ pub async fn metadata_store(store: &dyn MetadataStore) {
     devices_rosters_and_messages(store).await;
     toys(store).await;
     farewells(store).await;
+    toy_profiles(store).await;
     device_certificates(store).await;
     notification_settings(store).await;
     forgetting(store).await;
@@ -345,6 +346,126 @@ async fn device_certificates(store: &dyn MetadataStore) {
             .await
             .unwrap(),
         vec![]
+    );
+}
+
+/// A toy's names record, safety check and last-seen time: kept per toy, shown for its
+/// household only, and gone with the toy.
+async fn toy_profiles(store: &dyn MetadataStore) {
+    let mum = account("profiles-mum@example.org");
+    store.create_account(&mum).await.unwrap();
+    let (home, other) = (
+        Household {
+            id: HouseholdId::new(),
+            name: "Profiles".into(),
+            created_at: now(),
+        },
+        Household {
+            id: HouseholdId::new(),
+            name: "Next door".into(),
+            created_at: now(),
+        },
+    );
+    store.create_household(&home, mum.id).await.unwrap();
+    store.create_household(&other, mum.id).await.unwrap();
+    let device = |kind, household: HouseholdId| Device {
+        id: DeviceId(Uuid::new_v4()),
+        kind,
+        account_id: None,
+        household_id: Some(household),
+        identity: vec![7; 81],
+        label: "Toy".into(),
+        created_at: now(),
+    };
+    let (bear, rabbit, neighbour) = (
+        device(DeviceKind::Toy, home.id),
+        device(DeviceKind::Toy, home.id),
+        device(DeviceKind::Toy, other.id),
+    );
+    let laptop = Device {
+        account_id: Some(mum.id),
+        ..device(DeviceKind::Member, home.id)
+    };
+    for d in [&bear, &rabbit, &neighbour, &laptop] {
+        store.create_device(d).await.unwrap();
+    }
+    assert!(store.toy_profiles(home.id).await.unwrap().is_empty());
+
+    let (t1, t2) = (now(), now() + Duration::seconds(5));
+    assert!(store
+        .set_toy_names(bear.id, b"sealed v1", t1)
+        .await
+        .unwrap());
+    assert!(store
+        .set_toy_names(bear.id, b"sealed v2", t2)
+        .await
+        .unwrap());
+    assert!(store
+        .set_toy_safety_checked(bear.id, mum.id, t2)
+        .await
+        .unwrap());
+    store.set_toy_seen(bear.id, t2).await.unwrap();
+    store.set_toy_seen(rabbit.id, t1).await.unwrap();
+    store.set_toy_seen(neighbour.id, t1).await.unwrap();
+    // Only toys have a profile.
+    assert!(!store.set_toy_names(laptop.id, b"x", t1).await.unwrap());
+    assert!(!store
+        .set_toy_safety_checked(laptop.id, mum.id, t1)
+        .await
+        .unwrap());
+    store.set_toy_seen(laptop.id, t1).await.unwrap();
+    assert!(!store
+        .set_toy_names(DeviceId(Uuid::new_v4()), b"x", t1)
+        .await
+        .unwrap());
+
+    let profiles = store.toy_profiles(home.id).await.unwrap();
+    let ids: Vec<DeviceId> = profiles.iter().map(|p| p.toy_device_id).collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.contains(&bear.id) && ids.contains(&rabbit.id));
+    let bears = profiles
+        .iter()
+        .find(|p| p.toy_device_id == bear.id)
+        .unwrap();
+    assert_eq!(bears.names_envelope.as_deref(), Some(&b"sealed v2"[..]));
+    assert_eq!(bears.names_updated_at, Some(t2));
+    assert_eq!(bears.safety_checked_by, Some(mum.id));
+    assert_eq!(bears.safety_checked_at, Some(t2));
+    assert_eq!(bears.last_seen_at, Some(t2));
+    let rabbits = profiles
+        .iter()
+        .find(|p| p.toy_device_id == rabbit.id)
+        .unwrap();
+    assert_eq!(rabbits.names_envelope, None);
+    assert_eq!(rabbits.safety_checked_by, None);
+    assert_eq!(rabbits.last_seen_at, Some(t1));
+
+    // Removed from the household: its profile goes with it, and a toy paired again with
+    // the same id starts afresh.
+    let bye = crate::Farewell {
+        toy_device_id: bear.id,
+        identity: bear.identity.clone(),
+        household_id: home.id,
+        signer_device_id: laptop.id,
+        signature: [3; 64],
+        created_at: now(),
+    };
+    assert!(store.remove_toy(&bye).await.unwrap());
+    let ids: Vec<DeviceId> = store
+        .toy_profiles(home.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.toy_device_id)
+        .collect();
+    assert_eq!(ids, vec![rabbit.id]);
+    store.create_device(&bear).await.unwrap();
+    store.set_toy_seen(bear.id, t1).await.unwrap();
+    let again = store.toy_profiles(home.id).await.unwrap();
+    let bears = again.iter().find(|p| p.toy_device_id == bear.id).unwrap();
+    assert_eq!(
+        (bears.names_envelope.as_ref(), bears.safety_checked_at),
+        (None, None)
     );
 }
 

@@ -40,8 +40,7 @@ pub use envelope::{
 };
 pub use identity::{
     AccountId, DeviceId, DeviceKeys, Fingerprint, HouseholdId, MessageId, PublicIdentity,
-    SafetyNumber, SAFETY_NUMBER_DIGITS,
-    DEVICE_SECRET_LEN, PUBLIC_IDENTITY_LEN,
+    SafetyNumber, DEVICE_SECRET_LEN, PUBLIC_IDENTITY_LEN, SAFETY_NUMBER_DIGITS,
 };
 pub use rand_core;
 pub use recovery::{

@@ -103,11 +103,14 @@ export function makeVoiceWav(dir, text) {
 }
 
 /**
- * One person's browser: Chromium with its own fresh profile and a fake microphone.
+ * One person's browser: Chromium with its own fresh profile and a fake microphone;
+ * `device` overrides the window (a phone: `{ viewport, isMobile: true, hasTouch: true }`).
  * @param {string} wav
+ * @param {{ viewport?: { width: number, height: number }, isMobile?: boolean, hasTouch?: boolean, deviceScaleFactor?: number, userAgent?: string, locale?: string }} [device]
+ *   `locale` is the browser's language (`navigator.languages`, Accept-Language), e.g. 'de-DE'
  * @returns {Promise<{ context: import('playwright-core').BrowserContext, page: import('playwright-core').Page, close: () => Promise<void>, errors: string[] }>}
  */
-export async function openBrowser(wav) {
+export async function openBrowser(wav, device = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'pawpost-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -127,6 +130,7 @@ export async function openBrowser(wav) {
     ],
     viewport: { width: 420, height: 860 },
     timeout: 30000,
+    ...device,
   });
   context.setDefaultTimeout(15000);
   /** @type {string[]} */

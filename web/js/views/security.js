@@ -11,11 +11,13 @@ import { MediaType } from '../mail.js';
 import { noPasswordNotice, passkeysSection } from '../passkeys.js';
 import { formatDuration, formatTime, h } from '../util.js';
 import { fieldWithError, passwordRejectedWords, passwordRulesHint, troubleWords, waitWords } from './auth.js';
+import { t } from '../i18n.js';
+import { describeUserAgent } from '../useragent.js';
 
 const KIND = /** @type {Record<number, string>} */ ({
-  [MediaType.OGG_OPUS]: 'voice message',
-  [MediaType.IMAGE]: 'picture',
-  [MediaType.TEXT]: 'text',
+  [MediaType.OGG_OPUS]: t('voice message'),
+  [MediaType.IMAGE]: t('picture'),
+  [MediaType.TEXT]: t('text'),
   [MediaType.JSON]: 'data',
 });
 
@@ -41,7 +43,7 @@ function downloadLink(app, data, type, filename, text) {
 function openedList(app, households) {
   /** @type {HTMLElement[]} */
   const parts = [];
-  if (households.length === 0) parts.push(h('p', { text: 'There are no messages in your archive.' }));
+  if (households.length === 0) parts.push(h('p', { text: t('There are no messages in your archive.') }));
   for (const hh of households) {
     const items = hh.items.map((item) => {
       const m = item.message;
@@ -56,37 +58,37 @@ function openedList(app, households) {
       /** @type {(Node | null)[]} */
       let body;
       if (!item.payload) {
-        body = [h('p', { class: 'error', text: `Could not be opened here: ${item.error ?? 'unknown reason'}` })];
+        body = [h('p', { class: 'error', text: t('Could not be opened here: {value}', { value: item.error ?? 'unknown reason' }) })];
       } else if (m.media_type === MediaType.OGG_OPUS) {
         const player = h('div', { class: 'player' });
         const name = `voice-${m.created_at.slice(0, 10)}-${m.message_id.slice(0, 8)}.ogg`;
         const play = h('button', {
           type: 'button',
           class: 'play',
-          text: 'Play',
-          'aria-label': `Play the message from ${item.sender}, ${formatTime(m.created_at)}`,
+          text: t('Play'),
+          'aria-label': t('Play the message from {sender}, {value}', { sender: item.sender, value: formatTime(m.created_at) }),
         });
         play.addEventListener('click', () => {
           const url = URL.createObjectURL(new Blob([/** @type {BlobPart} */ (item.payload)], { type: 'audio/ogg' }));
           app.cleanup.push(() => URL.revokeObjectURL(url));
-          const audio = /** @type {HTMLAudioElement} */ (h('audio', { controls: true, src: url, 'aria-label': `Message from ${item.sender}` }));
+          const audio = /** @type {HTMLAudioElement} */ (h('audio', { controls: true, src: url, 'aria-label': t('Message from {sender}', { sender: item.sender }) }));
           player.replaceChildren(audio);
           audio.play().catch(() => {});
         });
-        body = [h('div', { class: 'row' }, play, downloadLink(app, /** @type {BlobPart} */ (item.payload), 'audio/ogg', name, `Save ${name}`)), player];
+        body = [h('div', { class: 'row' }, play, downloadLink(app, /** @type {BlobPart} */ (item.payload), 'audio/ogg', name, t('Save {name}', { name }))), player];
       } else if (m.media_type === MediaType.IMAGE) {
         const url = URL.createObjectURL(new Blob([/** @type {BlobPart} */ (item.payload)]));
         app.cleanup.push(() => URL.revokeObjectURL(url));
-        body = [h('img', { class: 'avatar', src: url, alt: `Picture sent by ${item.sender}` })];
+        body = [h('img', { class: 'avatar', src: url, alt: t('Picture sent by {sender}', { sender: item.sender }) })];
       } else {
         body = [h('p', { class: 'opened-text', text: new TextDecoder().decode(item.payload) })];
       }
       return h('li', { class: `message export-message${item.payload ? '' : ' unopened'}`, dataset: { messageId: m.message_id } }, meta, ...body);
     });
     parts.push(h('h3', { text: hh.name }));
-    if (items.length) parts.push(h('ul', { class: 'messages export-messages', 'aria-label': `Messages of ${hh.name}` }, ...items));
+    if (items.length) parts.push(h('ul', { class: 'messages export-messages', 'aria-label': t('Messages of {name}', { name: hh.name }) }, ...items));
     if (hh.elsewhere) {
-      parts.push(h('p', { class: 'muted', text: `${hh.elsewhere} more message${hh.elsewhere > 1 ? 's were' : ' was'} sealed for your other devices or before this browser joined; they stay encrypted in the archive.` }));
+      parts.push(h('p', { class: 'muted', text: t('{count} more messages were sealed for your other devices or before this browser joined; they stay encrypted in the archive.', { count: hh.elsewhere }) }));
     }
   }
   return parts;
@@ -100,27 +102,27 @@ function exportSection(app) {
   const status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
   const error = h('p', { class: 'error', role: 'alert' });
   const out = h('div', { class: 'export-out' });
-  const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'primary', text: 'Export my data' }));
+  const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'primary', text: t('Export my data') }));
   button.addEventListener('click', async () => {
     button.disabled = true;
     error.textContent = '';
-    status.textContent = 'Preparing your archive…';
+    status.textContent = t('Preparing your archive…');
     out.replaceChildren();
     try {
       const { text, archive, filename } = await fetchExport();
-      const link = downloadLink(app, text, 'application/json', filename, `Download ${filename} again`);
+      const link = downloadLink(app, text, 'application/json', filename, t('Download {filename} again', { filename }));
       out.replaceChildren(h('p', {}, link));
       link.click();
       const total = archive.households.reduce((/** @type {number} */ n, /** @type {any} */ x) => n + (x.messages?.length ?? 0), 0);
-      status.textContent = `Your archive is downloaded (${total} message${total === 1 ? '' : 's'}, still encrypted). Opening what this browser can…`;
-      if (!app.device) throw new Error('This browser has no keys, so it cannot open the messages.');
+      status.textContent = t('Your archive is downloaded ({count} messages, still encrypted). Opening what this browser can…', { count: total });
+      if (!app.device) throw new Error(t('This browser has no keys, so it cannot open the messages.'));
       const opened = await openArchive(app.device, archive);
       const count = opened.reduce((n, x) => n + x.items.filter((i) => i.payload).length, 0);
       out.append(...openedList(app, opened));
-      status.textContent = `Your archive is downloaded. This browser opened ${count} of its ${total} message${total === 1 ? '' : 's'}.`;
+      status.textContent = t('Your archive is downloaded. This browser opened {opened} of its {count} messages.', { opened: count, count: total });
     } catch (e) {
       status.textContent = '';
-      error.textContent = `The export failed: ${e instanceof Error ? e.message : e}`;
+      error.textContent = t('The export failed: {value}', { value: e instanceof Error ? e.message : String(e) });
     } finally {
       button.disabled = false;
     }
@@ -128,8 +130,8 @@ function exportSection(app) {
   return h(
     'section',
     { 'aria-labelledby': 'export-title', class: 'export' },
-    h('h2', { id: 'export-title', text: 'Your data' }),
-    h('p', { class: 'hint', text: 'One JSON file with everything pawpost\'s server holds about you: your account, sessions, devices, households and every message you sent or can open, still encrypted. This browser then opens the messages sealed for it, so you can read and play them here.' }),
+    h('h2', { id: 'export-title', text: t('Your data') }),
+    h('p', { class: 'hint', text: t("One JSON file with everything pawpost's server holds about you: your account, sessions, devices, households and every message you sent or can open, still encrypted. This browser then opens the messages sealed for it, so you can read and play them here.") }),
     button,
     status,
     error,
@@ -144,13 +146,13 @@ function exportSection(app) {
  */
 function passwordSection(app) {
   const account = app.account;
-  const current = fieldWithError('current-password', 'Your current password', { type: 'password', autocomplete: 'current-password', required: true });
+  const current = fieldWithError('current-password', t('Your current password'), { type: 'password', autocomplete: 'current-password', required: true });
   const rules = passwordRulesHint(() => [fresh.input.value, account?.email ?? '', account?.display_name ?? '']);
-  const fresh = fieldWithError('new-password', 'Your new password', { type: 'password', autocomplete: 'new-password', required: true }, rules.hint);
+  const fresh = fieldWithError('new-password', t('Your new password'), { type: 'password', autocomplete: 'new-password', required: true }, rules.hint);
   rules.update();
   fresh.input.addEventListener('input', rules.update);
   const formError = h('p', { class: 'error', role: 'alert' });
-  const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: 'primary', text: 'Change my password' }));
+  const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: 'primary', text: t('Change my password') }));
   const form = /** @type {HTMLFormElement} */ (
     h('form', { class: 'card change-password', novalidate: true, 'aria-labelledby': 'password-title' }, current.wrap, fresh.wrap, button, formError)
   );
@@ -160,32 +162,32 @@ function passwordSection(app) {
     fresh.show('');
     formError.textContent = '';
     if (!current.input.value) {
-      current.show('Type the password you use now.');
+      current.show(t('Type the password you use now.'));
       current.input.focus();
       return;
     }
     if (!fresh.input.value) {
-      fresh.show('Type the new password you want.');
+      fresh.show(t('Type the new password you want.'));
       fresh.input.focus();
       return;
     }
     button.disabled = true;
     try {
       await api('PUT', '/api/v1/accounts/me/password', { current_password: current.input.value, new_password: fresh.input.value });
-      app.flash(`Your password is changed. Every other browser signed in to your account was signed out, and an email about the change is on its way to ${account?.email ?? 'you'}.`);
+      app.flash(t('Your password is changed. Every other browser signed in to your account was signed out, and an email about the change is on its way to {value}.', { value: account?.email ?? 'you' }));
       app.navigate('/security', true);
     } catch (err) {
       if (err instanceof ApiError && err.code === 'wrong_password') {
-        current.show('That is not your current password. Check it and try again. If you have forgotten it, sign out and choose "Forgot password?" on the sign-in page.');
+        current.show(t('That is not your current password. Check it and try again. If you have forgotten it, sign out and choose "Forgot password?" on the sign-in page.'));
         current.input.select();
       } else if (err instanceof ApiError && err.status === 429) {
-        current.show(`Too many wrong passwords were tried. ${waitWords(err.retryAfter)}, then try again. Your password was not changed.`);
+        current.show(t('Too many wrong passwords were tried. {value}, then try again. Your password was not changed.', { value: waitWords(err.retryAfter) }));
         current.input.focus();
       } else if (err instanceof ApiError && err.code === 'password_rejected') {
         fresh.show(passwordRejectedWords(err));
         fresh.input.focus();
       } else {
-        formError.textContent = troubleWords(err) ?? 'Your password was not changed. Try again in a moment.';
+        formError.textContent = troubleWords(err) ?? t('Your password was not changed. Try again in a moment.');
       }
     } finally {
       button.disabled = false;
@@ -194,8 +196,8 @@ function passwordSection(app) {
   return h(
     'section',
     { 'aria-labelledby': 'password-title', class: 'password' },
-    h('h2', { id: 'password-title', text: 'Change your password' }),
-    h('p', { class: 'hint', text: 'Changing your password signs out every other browser signed in to your account. This one stays signed in.' }),
+    h('h2', { id: 'password-title', text: t('Change your password') }),
+    h('p', { class: 'hint', text: t('Changing your password signs out every other browser signed in to your account. This one stays signed in.') }),
     form,
   );
 }
@@ -206,16 +208,16 @@ function passwordSection(app) {
  */
 function deleteSection(app) {
   const error = h('p', { class: 'error', role: 'alert' });
-  const start = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'danger', text: 'Delete my account', 'aria-expanded': 'false', 'aria-controls': 'delete-account-form' }));
+  const start = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'danger', text: t('Delete my account'), 'aria-expanded': 'false', 'aria-controls': 'delete-account-form' }));
   const password = /** @type {HTMLInputElement} */ (h('input', { id: 'delete-password', type: 'password', autocomplete: 'current-password', required: true }));
-  const confirm = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: 'danger', text: 'Delete my account for good' }));
-  const cancel = h('button', { type: 'button', text: 'Cancel' });
+  const confirm = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: 'danger', text: t('Delete my account for good') }));
+  const cancel = h('button', { type: 'button', text: t('Cancel') });
   const form = /** @type {HTMLFormElement} */ (
     h(
       'form',
       { id: 'delete-account-form', class: 'card confirm', hidden: true },
-      h('p', { text: 'This deletes your account at once: your sessions, your devices\' keys, your place in every household, and the messages you sent (from the server and the toys\' queues). Households where you are the only member are deleted too. It cannot be undone; export your data first if you want to keep it.' }),
-      h('div', { class: 'field' }, h('label', { for: 'delete-password', text: 'Your password, to confirm' }), password),
+      h('p', { text: t("This deletes your account at once: your sessions, your devices' keys, your place in every household, and the messages you sent (from the server and the toys' queues). Households where you are the only member are deleted too. It cannot be undone; export your data first if you want to keep it.") }),
+      h('div', { class: 'field' }, h('label', { for: 'delete-password', text: t('Your password, to confirm') }), password),
       h('div', { class: 'row' }, confirm, cancel),
       error,
     )
@@ -238,7 +240,7 @@ function deleteSection(app) {
     e.preventDefault();
     error.textContent = '';
     if (!password.value) {
-      error.textContent = 'Type your password to confirm.';
+      error.textContent = t('Type your password to confirm.');
       password.focus();
       return;
     }
@@ -248,15 +250,17 @@ function deleteSection(app) {
       const accountId = app.account?.id;
       const deviceId = app.device?.id;
       if (accountId) await forgetDevice(accountId, deviceId);
-      app.signedOut('Your account is deleted, with the messages you sent. Goodbye from pawpost.');
+      app.signedOut(t('Your account is deleted, with the messages you sent. Goodbye from pawpost.'));
     } catch (err) {
       if (err instanceof ApiError && err.code === 'last_owner') {
-        error.textContent = `Not deleted: ${err.message}. To hand over ownership, open that household's Family page and set another member's role to Owner (parent); or delete the household there first.`;
+        // The server names the household in its sentence: you are the last owner of "…".
+        const named = /"((?:[^"\\]|\\.)*)"/.exec(err.detail)?.[1] ?? '';
+        error.textContent = t("Not deleted: you are the last owner of {household}, which has other members. To hand over ownership, open that household's Family page and set another member's role to Owner (parent); or delete the household there first.", { household: named });
       } else if (err instanceof ApiError && err.code === 'wrong_password') {
-        error.textContent = 'Not deleted: that password is wrong.';
+        error.textContent = t('Not deleted: that password is wrong.');
         password.select();
       } else {
-        error.textContent = `Not deleted: ${err instanceof Error ? err.message : err}`;
+        error.textContent = t('Not deleted: {value}', { value: err instanceof Error ? err.message : String(err) });
       }
     } finally {
       confirm.disabled = false;
@@ -265,7 +269,7 @@ function deleteSection(app) {
   return h(
     'section',
     { 'aria-labelledby': 'delete-title', class: 'danger-zone' },
-    h('h2', { id: 'delete-title', text: 'Delete your account' }),
+    h('h2', { id: 'delete-title', text: t('Delete your account') }),
     start,
     form,
   );
@@ -278,13 +282,13 @@ function deleteSection(app) {
  */
 function removeDeviceButton(d) {
   const error = h('p', { class: 'error', role: 'alert' });
-  const start = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'danger', text: 'Remove', 'aria-label': `Remove ${d.label}` }));
-  const yes = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'danger', text: `Yes, remove ${d.label}` }));
-  const no = h('button', { type: 'button', text: 'Keep it' });
+  const start = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'danger', text: t('Remove'), 'aria-label': t('Remove {label}', { label: d.label }) }));
+  const yes = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'danger', text: t('Yes, remove {label}', { label: d.label }) }));
+  const no = h('button', { type: 'button', text: t('Keep it') });
   const ask = h(
     'div',
     { class: 'card confirm', hidden: true },
-    h('p', { text: `${d.label} will no longer send or hear messages once a parent's device next opens pawpost. Do this for a lost or old device.` }),
+    h('p', { text: t("{label} will no longer send or hear messages once a parent's device next opens pawpost. Do this for a lost or old device.", { label: d.label }) }),
     h('div', { class: 'row' }, yes, no),
   );
   start.addEventListener('click', () => {
@@ -303,13 +307,68 @@ function removeDeviceButton(d) {
     try {
       await api('DELETE', `/api/v1/devices/${d.device_id}`);
       const li = yes.closest('li');
-      li?.replaceChildren(h('p', { class: 'status', role: 'status', text: `${d.label} is removed.` }));
+      li?.replaceChildren(h('p', { class: 'status', role: 'status', text: t('{label} is removed.', { label: d.label }) }));
     } catch (e) {
-      error.textContent = `Not removed: ${e instanceof Error ? e.message : e}`;
+      error.textContent = t('Not removed: {value}', { value: e instanceof Error ? e.message : String(e) });
       yes.disabled = false;
     }
   });
   return h('div', { class: 'device-remove' }, start, ask, error);
+}
+
+/**
+ * A sign-in named as a person would: "Chrome on Android", never the raw User-Agent.
+ * @param {string} userAgent
+ */
+function sessionName(userAgent) {
+  const { browser, system } = describeUserAgent(userAgent);
+  if (browser && system) return t('{browser} on {platform}', { browser, platform: system });
+  return browser ?? (system ? t('A browser on {platform}', { platform: system }) : t('Unknown browser'));
+}
+
+/**
+ * "Sign out everywhere else", asked twice: ends every other sign-in of the account (a
+ * lost phone, a shared computer); this browser stays signed in.
+ */
+function signOutOthers() {
+  const result = h('p', { class: 'status', role: 'status' });
+  const error = h('p', { class: 'error', role: 'alert' });
+  const start = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'danger', text: t('Sign out everywhere else'), 'aria-expanded': 'false', 'aria-controls': 'sign-out-others' }));
+  const yes = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'danger', text: t('Yes, sign out the others') }));
+  const no = h('button', { type: 'button', text: t('Cancel') });
+  const ask = h(
+    'div',
+    { id: 'sign-out-others', class: 'card confirm', hidden: true },
+    h('p', { text: t('Every other phone, computer and browser signed in to your account is signed out at once; this one stays signed in. Your password and passkeys do not change: if you think someone knows your password, change it above.') }),
+    h('div', { class: 'row' }, yes, no),
+  );
+  start.addEventListener('click', () => {
+    ask.hidden = false;
+    start.hidden = true;
+    start.setAttribute('aria-expanded', 'true');
+    yes.focus();
+  });
+  no.addEventListener('click', () => {
+    ask.hidden = true;
+    start.hidden = false;
+    start.setAttribute('aria-expanded', 'false');
+    start.focus();
+  });
+  yes.addEventListener('click', async () => {
+    yes.disabled = true;
+    error.textContent = '';
+    try {
+      const { ended } = await api('POST', '/api/v1/sessions/end-others');
+      ask.hidden = true;
+      result.textContent = t('{count} other sign-ins ended. Only this browser is signed in now.', { count: ended });
+      for (const li of document.querySelectorAll('ul.sessions > li:not(.current)')) li.remove();
+    } catch (e) {
+      error.textContent = e instanceof Error ? e.message : String(e);
+    } finally {
+      yes.disabled = false;
+    }
+  });
+  return h('div', { class: 'sign-out-others' }, start, ask, result, error);
 }
 
 /** @param {import('../app.js').App} app */
@@ -324,9 +383,9 @@ export async function securityView(app) {
     'ul',
     { class: 'sessions' },
     ...sessions.map((s) =>
-      h('li', {},
-        h('strong', { text: s.user_agent || 'Unknown browser' }), s.current ? ' (this session)' : null,
-        h('div', { class: 'muted', text: `from ${s.client_address || 'unknown address'} · signed in ${formatTime(s.created_at)} · expires ${formatTime(s.expires_at)}` }),
+      h('li', { class: s.current ? 'current' : undefined },
+        h('strong', { class: 'session-name', text: sessionName(s.user_agent) }), s.current ? t(' (this session)') : null,
+        h('div', { class: 'muted', text: t('from {address} · signed in {signedIn} · expires {expires}', { address: s.client_address || t('unknown address'), signedIn: formatTime(s.created_at), expires: formatTime(s.expires_at) }) }),
       ),
     ),
   );
@@ -335,9 +394,9 @@ export async function securityView(app) {
     { class: 'devices' },
     ...devices.map((d) =>
       h('li', {},
-        h('strong', { text: d.label }), d.device_id === app.device?.id ? ' (this browser)' : null,
-        h('div', { class: 'fingerprint' }, 'Fingerprint: ', h('code', { text: d.fingerprint })),
-        h('div', { class: 'muted', text: `added ${formatTime(d.created_at)}` }),
+        h('strong', { text: d.label }), d.device_id === app.device?.id ? t(' (this browser)') : null,
+        h('div', { class: 'fingerprint' }, t('Fingerprint: '), h('code', { text: d.fingerprint })),
+        h('div', { class: 'muted', text: t('added {when}', { when: formatTime(d.created_at) }) }),
         d.device_id === app.device?.id ? null : removeDeviceButton(d),
       ),
     ),
@@ -356,12 +415,12 @@ export async function securityView(app) {
         toys = [];
       }
     }
-    for (const t of toys) {
+    for (const toy of toys) {
       toyList.append(
         h('li', {},
-          h('strong', { text: `${t.label || 'Toy'} in ${hh.name}` }), ' ',
-          'online' in t ? h('span', { class: `online-${t.online ? 'yes' : 'no'}`, text: t.online ? 'online' : 'offline' }) : null,
-          h('div', { class: 'fingerprint' }, 'Fingerprint: ', h('code', { text: t.fingerprint })),
+          h('strong', { text: t('{toy} in {household}', { toy: toy.label || t('Toy'), household: hh.name }) }), ' ',
+          'online' in toy ? h('span', { class: `online-${toy.online ? 'yes' : 'no'}`, text: toy.online ? t('online') : t('offline') }) : null,
+          h('div', { class: 'fingerprint' }, t('Fingerprint: '), h('code', { text: toy.fingerprint })),
         ),
       );
     }
@@ -371,19 +430,19 @@ export async function securityView(app) {
   return h(
     'section',
     { class: 'security' },
-    h('h1', { text: 'Security' }),
+    h('h1', { text: t('Security') }),
     app.account?.has_password === false ? noPasswordNotice() : passwordSection(app),
     await passkeysSection(app),
     await notificationSection(),
-    h('section', { 'aria-labelledby': 'sessions-title' }, h('h2', { id: 'sessions-title', text: 'Where you are signed in' }), sessionList),
+    h('section', { 'aria-labelledby': 'sessions-title' }, h('h2', { id: 'sessions-title', text: t('Where you are signed in') }), sessionList, sessions.length > 1 ? signOutOthers() : null),
     h('section', { 'aria-labelledby': 'devices-title' },
-      h('h2', { id: 'devices-title', text: 'Your devices' }),
-      h('p', { class: 'hint', text: 'Each browser keeps its own keys; its private keys never leave it. Compare fingerprints with your family to be sure nobody swapped keys.' }),
-      app.device ? h('p', {}, 'This browser: ', h('code', { class: 'fingerprint', text: app.device.fingerprint })) : null,
+      h('h2', { id: 'devices-title', text: t('Your devices') }),
+      h('p', { class: 'hint', text: t('Each browser keeps its own keys; its private keys never leave it. Compare fingerprints with your family to be sure nobody swapped keys.') }),
+      app.device ? h('p', {}, t('This browser: '), h('code', { class: 'fingerprint', text: app.device.fingerprint })) : null,
       deviceList,
       linking,
     ),
-    h('section', { 'aria-labelledby': 'toys-title' }, h('h2', { id: 'toys-title', text: 'Paired toys' }), toyList.childElementCount ? toyList : h('p', { text: 'No toy paired.' })),
+    h('section', { 'aria-labelledby': 'toys-title' }, h('h2', { id: 'toys-title', text: t('Paired toys') }), toyList.childElementCount ? toyList : h('p', { text: t('No toy paired.') })),
     recent,
     householdActivity,
     exportSection(app),

@@ -526,7 +526,7 @@ export async function passkeysSection(app) {
     'section',
     { 'aria-labelledby': 'passkeys-title', class: 'passkeys' },
     h('h2', { id: 'passkeys-title', text: t('Passkeys') }),
-    h('p', { class: 'hint', id: 'passkeys-hint', text: passkeysSupported() ? `${PASSKEY_WORDS} With a passkey you sign in without typing a password.` : t('This browser cannot use passkeys. Update it, or use another phone or computer to add one.') }),
+    h('p', { class: 'hint', id: 'passkeys-hint', text: passkeysSupported() ? `${PASSKEY_WORDS} ${t('With a passkey you sign in without typing a password.')}` : t('This browser cannot use passkeys. Update it, or use another phone or computer to add one.') }),
     list,
     h('div', { class: 'field' }, h('label', { for: 'passkey-label', text: t('Name for a new passkey (optional)') }), label),
     add,

@@ -24,6 +24,9 @@ pub const MAX_ENVELOPE_LEN: usize = MAX_FRAME_LEN - FRAME_HEADER_LEN - 4;
 /// Largest signed roster a frame carries: 64 members of 98 bytes, the roster's fixed part
 /// and the signature fit well within it.
 pub const MAX_SIGNED_ROSTER_LEN: usize = 8 * 1024;
+/// Largest sealed names record a `Names` frame carries: 32 names of at most 48 bytes, the
+/// envelope's header and a recipient entry for each of 64 devices fit within it.
+pub const MAX_NAMES_ENVELOPE_LEN: usize = 16 * 1024;
 /// Digits in a pairing code.
 pub const PAIRING_CODE_DIGITS: usize = 6;
 /// Length of an Ed25519 signature in a frame.
@@ -420,6 +423,13 @@ pub enum Frame<'a> {
         /// toy.
         signature: [u8; FRAME_SIGNATURE_LEN],
     },
+    /// The names a parent set for the toy to say who a message is from: an envelope
+    /// (text, `docs/TOY-PROTOCOL.md`, "Names") sealed by a parent's device for the toy and
+    /// the household's devices. The server relays it unread.
+    Names {
+        /// The sealed names record.
+        envelope: &'a [u8],
+    },
 }
 
 /// The type byte of every frame. Toy-to-server types are below 0x80, server-to-toy types
@@ -467,6 +477,8 @@ pub enum FrameType {
     ConfirmPairing = 0x8A,
     /// [`Frame::Leave`].
     Leave = 0x8B,
+    /// [`Frame::Names`].
+    Names = 0x8F,
 }
 
 impl FrameType {
@@ -492,6 +504,7 @@ impl FrameType {
         Self::Error,
         Self::ConfirmPairing,
         Self::Leave,
+        Self::Names,
     ];
 
     /// Strict decode of the type byte.
@@ -529,6 +542,7 @@ impl<'a> Frame<'a> {
             Self::RotateAck { .. } => FrameType::RotateAck,
             Self::Error { .. } => FrameType::Error,
             Self::Leave { .. } => FrameType::Leave,
+            Self::Names { .. } => FrameType::Names,
         }
     }
 
@@ -618,6 +632,7 @@ impl<'a> Frame<'a> {
                 body.extend_from_slice(&signer.0);
                 body.extend_from_slice(signature);
             }
+            Self::Names { envelope } => put_field(&mut body, envelope, MAX_NAMES_ENVELOPE_LEN)?,
         }
         if FRAME_HEADER_LEN + body.len() > MAX_FRAME_LEN {
             return Err(FrameError::FrameTooLarge);
@@ -719,6 +734,9 @@ impl<'a> Frame<'a> {
                 household_id: HouseholdId(r.array()?),
                 signer: DeviceId(r.array()?),
                 signature: r.array()?,
+            },
+            FrameType::Names => Self::Names {
+                envelope: r.field(MAX_NAMES_ENVELOPE_LEN)?,
             },
         };
         if !r.rest.is_empty() {

@@ -86,6 +86,7 @@ pub fn one_of_each<'a>(
             signer: DeviceId([6; 16]),
             signature: [9; 64],
         },
+        Frame::Names { envelope },
     ];
     let types: Vec<FrameType> = frames.iter().map(Frame::frame_type).collect();
     assert_eq!(types, FrameType::ALL, "one frame of every type, in order");

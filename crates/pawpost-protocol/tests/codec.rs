@@ -184,3 +184,24 @@ fn random_bytes_never_panic_the_decoder() {
         let _ = Frame::decode(&bytes);
     }
 }
+
+#[test]
+fn a_names_record_over_its_limit_is_neither_sent_nor_read() {
+    use pawpost_protocol::MAX_NAMES_ENVELOPE_LEN;
+    let fits = vec![0x11; MAX_NAMES_ENVELOPE_LEN];
+    let bytes = Frame::Names { envelope: &fits }.encode().unwrap();
+    assert_eq!(bytes[1], 0x8F);
+    assert_eq!(Frame::decode(&bytes), Ok(Frame::Names { envelope: &fits }));
+    let over = vec![0x11; MAX_NAMES_ENVELOPE_LEN + 1];
+    assert_eq!(
+        Frame::Names { envelope: &over }.encode(),
+        Err(FrameError::FieldTooLong)
+    );
+    // The same frame built by hand: refused from its length field, before the bytes.
+    let mut forged = vec![PROTOCOL_VERSION, 0x8F];
+    let body = u32::try_from(4 + over.len()).unwrap();
+    forged.extend_from_slice(&body.to_be_bytes());
+    forged.extend_from_slice(&u32::try_from(over.len()).unwrap().to_be_bytes());
+    forged.extend_from_slice(&over);
+    assert_eq!(Frame::decode(&forged), Err(FrameError::FieldTooLong));
+}

@@ -151,8 +151,8 @@ test('a German parent signs up, starts a household, records, invites Oma and app
   await page.getByRole('button', { name: 'Einladungslink erstellen' }).click();
   const inviteUrl = await page.getByLabel('Einladungslink').inputValue();
   assert.match(inviteUrl, /\/join#.+/);
-  // The link's expiry is a German date.
-  await page.getByText(/läuft ab am \d{1,2}\. \S+ \d{4} \d{2}:\d{2}/).waitFor();
+  // The link's expiry in German words and a German date.
+  await page.getByText(/läuft in 7 Tagen ab \(\d{1,2}\. \S+ \d{4} \d{2}:\d{2}\)/).waitFor();
   await expectTranslated(page, 'family-invitation');
 
   // Oma joins through the link in her German browser and waits for approval.

@@ -94,6 +94,9 @@ audit_actions! {
     /// The account switched a kind of notification mail on or off (on the Security page,
     /// or with the unsubscribe link of a mail); the target is `KIND:on` or `KIND:off`.
     NotificationsChanged = "notifications_changed",
+    /// The account ended every other session it had (the Security page's "Sign out
+    /// everywhere else"); the target counts the sessions ended.
+    OtherSessionsEnded = "other_sessions_ended",
     /// The account added a passkey to sign in with; the target is the passkey's id.
     PasskeyAdded = "passkey_added",
     /// The account removed one of its passkeys; the target is the passkey's id.

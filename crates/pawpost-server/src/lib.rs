@@ -94,6 +94,7 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(accounts::confirm_email_verification))
         .routes(routes!(sessions::sign_in, sessions::list))
         .routes(routes!(sessions::current, sessions::sign_out))
+        .routes(routes!(sessions::end_others))
         .routes(routes!(passkeys::start_registration))
         .routes(routes!(passkeys::finish_registration))
         .routes(routes!(passkeys::start_sign_up))

@@ -328,6 +328,73 @@ async fn changing_the_password_ends_every_other_session() {
 }
 
 #[tokio::test]
+async fn signing_out_everywhere_else_ends_the_other_sessions_and_keeps_this_one() {
+    let server = TestServer::start().await;
+    let (phone, _) = server.person("ann@example.org", "Ann").await;
+    let laptop = server.sign_in("ann@example.org", GOOD_PASSWORD).await;
+    let library = server.sign_in("ann@example.org", GOOD_PASSWORD).await;
+    let (bob, _) = server.person("bob@example.org", "Bob").await;
+    assert_eq!(
+        phone
+            .get("/api/v1/sessions")
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    let (status, body) = phone.post("/api/v1/sessions/end-others", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["ended"], 2);
+    assert_eq!(phone.get("/api/v1/accounts/me").await.0, StatusCode::OK);
+    for other in [&laptop, &library] {
+        let (status, body) = other.get("/api/v1/accounts/me").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["error"], "session_expired");
+    }
+    let (_, sessions) = phone.get("/api/v1/sessions").await;
+    let sessions = sessions.as_array().unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0]["current"], true);
+    // Someone else's sessions are not touched.
+    assert_eq!(bob.get("/api/v1/accounts/me").await.0, StatusCode::OK);
+    // The password still works: signing in again starts a new session.
+    server.sign_in("ann@example.org", GOOD_PASSWORD).await;
+
+    let (status, activity) = phone.get("/api/v1/accounts/me/activity").await;
+    assert_eq!(status, StatusCode::OK);
+    let entry = activity
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "other_sessions_ended")
+        .expect("the trail records it");
+    assert_eq!(entry["target"], "2", "how many ended");
+
+    // Asked again with nothing else signed in but the new session, one ends; alone, none.
+    assert_eq!(
+        phone.post("/api/v1/sessions/end-others", json!({})).await.1["ended"],
+        1
+    );
+    assert_eq!(
+        phone.post("/api/v1/sessions/end-others", json!({})).await.1["ended"],
+        0
+    );
+}
+
+#[tokio::test]
+async fn signing_out_everywhere_else_needs_a_session() {
+    let server = TestServer::start().await;
+    let (status, body) = server
+        .anonymous()
+        .post("/api/v1/sessions/end-others", json!({}))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+}
+
+#[tokio::test]
 async fn sessions_expire() {
     let server =
         TestServer::start_with(|c| c.session_ttl = std::time::Duration::from_secs(1)).await;

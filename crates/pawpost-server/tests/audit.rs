@@ -57,6 +57,23 @@ async fn a_households_trail_shows_who_did_what_and_only_to_its_members() {
         .unwrap()
         .iter()
         .all(|e| e["client"].is_null()));
+    // Blocks are the parents' business: a relative's trail does not show them.
+    let seen: Vec<&str> = theirs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "member_approved",
+            "invitation_accepted",
+            "invitation_created",
+            "household_created"
+        ],
+        "no member_blocked or member_unblocked for relatives"
+    );
     let (outsider, _, _) = parent_with_household(&server, "out@example.org").await;
     assert_eq!(
         outsider

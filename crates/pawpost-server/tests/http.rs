@@ -68,6 +68,7 @@ async fn the_openapi_document_lists_every_route() {
         ("/api/v1/sessions", "get"),
         ("/api/v1/sessions/current", "get"),
         ("/api/v1/sessions/current", "delete"),
+        ("/api/v1/sessions/end-others", "post"),
         ("/api/v1/households", "post"),
         ("/api/v1/households", "get"),
         ("/api/v1/households/{household_id}", "get"),

@@ -57,6 +57,8 @@ export function describe(e, opts) {
       return bad(t('Failed sign-in attempt{from}', { from }));
     case 'sign_out':
       return ok(opts.own ? t('Signed out{from}', { from }) : t('{who} signed out{from}', { who, from }));
+    case 'other_sessions_ended':
+      return ok(t('Signed out everywhere else{from}', { from }));
     case 'email_verified':
       return ok(t('Email address confirmed with a link sent to it{from}', { from }));
     case 'password_changed':

@@ -350,7 +350,8 @@ impl AuditView {
     }
 }
 
-/// The household's audit trail, newest first (approved members).
+/// The household's audit trail, newest first (approved members). Blocks, unblocks and
+/// members put back to waiting are shown to parents only.
 #[utoipa::path(get, path = "/api/v1/households/{household_id}/audit", tag = TAG,
     params(("household_id" = String, Path, format = Uuid)),
     responses((status = 200, body = [AuditView]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]

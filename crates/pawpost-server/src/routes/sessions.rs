@@ -115,6 +115,25 @@ pub async fn sign_out(State(state): State<AppState>, auth: Auth) -> ApiResult<im
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+pub struct OthersEnded {
+    /// How many other sessions were ended (0 when there were none).
+    pub ended: u64,
+}
+
+/// Sign out everywhere else: ends every session of the account except the one making
+/// this request (for a lost phone or a shared computer). Passkeys, devices and the
+/// password stay as they are.
+#[utoipa::path(post, path = "/api/v1/sessions/end-others", tag = TAG,
+    responses(
+        (status = 200, description = "Every other session ended; this one stays", body = OthersEnded),
+        (status = 401, body = ErrorBody),
+    ))]
+pub async fn end_others(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<OthersEnded>> {
+    let ended = accounts::sign_out_others(&state, auth.account.id, auth.session.id).await?;
+    Ok(Json(OthersEnded { ended }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SessionView {
     #[schema(value_type = String, format = Uuid)]
     pub id: Uuid,

@@ -270,6 +270,25 @@ pub async fn sign_out(state: &AppState, account: AccountId, session: Uuid) -> Ac
     Ok(())
 }
 
+/// Ends every session of the account except `keep` (the one asking): "sign out
+/// everywhere else" for a lost phone or a shared computer. Returns how many ended.
+pub async fn sign_out_others(
+    state: &AppState,
+    account: AccountId,
+    keep: Uuid,
+) -> AccountResult<u64> {
+    let ended = state.store.delete_other_sessions(account, keep).await?;
+    tracing::info!(account = %account, ended, "other sessions ended");
+    record(
+        state,
+        Event::new(AuditAction::OtherSessionsEnded)
+            .by(account)
+            .on(ended),
+    )
+    .await;
+    Ok(ended)
+}
+
 /// The account's active sessions.
 pub async fn sessions(state: &AppState, account: AccountId) -> AccountResult<Vec<Session>> {
     Ok(state

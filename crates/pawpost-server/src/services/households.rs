@@ -547,11 +547,27 @@ pub async fn audit_trail(
     account: AccountId,
 ) -> HouseholdResult<(Vec<AuditEntry>, bool)> {
     let me = active_membership(state, household_id, account).await?;
-    let entries = state
+    let mut entries = state
         .store
         .household_audit(household_id, crate::audit::TRAIL_LIMIT)
         .await?;
+    // Who was blocked, unblocked or put back to waiting is the parents' business, as on
+    // the members list: relatives do not see those entries.
+    if !me.manages() {
+        entries.retain(|e| !parents_only(&e.record.action));
+    }
     Ok((entries, me.manages()))
+}
+
+/// Trail entries only parents see.
+fn parents_only(action: &str) -> bool {
+    [
+        AuditAction::MemberBlocked,
+        AuditAction::MemberUnblocked,
+        AuditAction::MemberPending,
+    ]
+    .iter()
+    .any(|a| a.as_str() == action)
 }
 
 /// Deletes a household (owners only): members' places, invitations, rosters, every

@@ -436,6 +436,7 @@ pub(crate) fn report_text(report: &Report) -> String {
             }
         ),
         Report::LeaveRefused { reason } => format!("leave refused: {}", reason.code()),
+        Report::NamesRefused { reason } => format!("names refused: {}", reason.code()),
         Report::FrameRefused { error } => format!("frame refused: {}", error.code()),
         Report::FrameIgnored { frame_type } => format!("frame ignored: {frame_type:?}"),
         Report::ServerError { code } => format!("server error: {}", code.code()),

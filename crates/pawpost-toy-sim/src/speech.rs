@@ -37,6 +37,10 @@ pub fn prompt_text(prompt: Prompt) -> String {
         Prompt::TryLater => "let's try again later".into(),
         Prompt::Forgotten => "I've forgotten everything. I'm ready to be paired again.".into(),
         Prompt::LeftFamily => "I left my family. I can be set up with a family again.".into(),
+        Prompt::SafetyNumber(number) => {
+            format!("my safety number is {}", spaced_digits(&number.digits()))
+        }
+        Prompt::MessageFrom(name) => format!("a message from {name}"),
     }
 }
 
@@ -139,6 +143,20 @@ mod tests {
     fn a_pairing_code_is_spoken_digit_by_digit() {
         let code = PairingCode::from_number(48_190).unwrap();
         assert_eq!(prompt_text(Prompt::PairingCode(code)), "0 4 8 1 9 0");
+    }
+
+    #[test]
+    fn the_safety_number_is_spoken_digit_by_digit_and_a_sender_by_name() {
+        let number = pawpost_toy::SafetyNumber(5_107);
+        assert_eq!(
+            prompt_text(Prompt::SafetyNumber(number)),
+            "my safety number is 0 0 5 1 0 7"
+        );
+        let gran = pawpost_toy::SpokenName::new("Grandma").unwrap();
+        assert_eq!(
+            prompt_text(Prompt::MessageFrom(gran)),
+            "a message from Grandma"
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ mod toy;
 pub use backoff::{
     reconnect_wait_ms, reconnect_wait_range_ms, RECONNECT_INITIAL_MS, RECONNECT_MAX_MS,
 };
-pub use pawpost_crypto::{DeviceId, HouseholdId, MessageId, PublicIdentity};
+pub use pawpost_crypto::{DeviceId, HouseholdId, MessageId, PublicIdentity, SafetyNumber};
 pub use pawpost_protocol::signing;
 pub use pawpost_protocol::{
     approval_signature_input, auth_signature_input, leave_signature_input,
@@ -37,13 +37,15 @@ pub use pawpost_protocol::{
 pub use pawpost_protocol::{
     frame_len, ConfirmationNumber, Frame, FrameError, FrameType, PairingCode, RejectReason,
     RosterRefusal, ServerError, CONFIRMATION_DIGITS, FRAME_HEADER_LEN, FRAME_SIGNATURE_LEN,
-    MAX_ENVELOPE_LEN, MAX_FRAME_LEN, MAX_SIGNED_ROSTER_LEN, NONCE_LEN, PAIRING_CODE_DIGITS,
-    PROTOCOL_VERSION,
+    MAX_ENVELOPE_LEN, MAX_FRAME_LEN, MAX_NAMES_ENVELOPE_LEN, MAX_SIGNED_ROSTER_LEN, NONCE_LEN,
+    PAIRING_CODE_DIGITS, PROTOCOL_VERSION,
 };
 pub use state::{StateBlob, StateError, STATE_VERSION};
 pub use toy::{
-    Action, ApprovalRefusal, Event, Heart, LeaveRefusal, Prompt, ReconnectReason, RecordingProblem,
-    Report, Toy, AUTH_SETTLED_MS, FACTORY_RESET_HOLD_MS, KEY_ROTATION_INTERVAL_MS, MAX_MESSAGE_MS,
-    MAX_OUTBOX_FRAMES, MAX_PENDING_UPLOADS, MAX_QUEUED_MESSAGES, MAX_RECORDING_BYTES,
-    MAX_RECORDING_MS, MAX_SEEN_IDS, PAIRING_WINDOW_MS, RECORDING_GRACE_MS, ROTATION_RETRY_MS,
+    parse_names, Action, ApprovalRefusal, Event, Heart, LeaveRefusal, NamesRefusal, Prompt,
+    ReconnectReason, RecordingProblem, Report, SpokenName, Toy, AUTH_SETTLED_MS,
+    FACTORY_RESET_HOLD_MS, KEY_ROTATION_INTERVAL_MS, MAX_MESSAGE_MS, MAX_OUTBOX_FRAMES,
+    MAX_PENDING_UPLOADS, MAX_QUEUED_MESSAGES, MAX_RECORDING_BYTES, MAX_RECORDING_MS, MAX_SEEN_IDS,
+    MAX_SPOKEN_NAMES, MAX_SPOKEN_NAME_LEN, PAIRING_WINDOW_MS, RECORDING_GRACE_MS,
+    ROTATION_RETRY_MS,
 };

@@ -232,16 +232,27 @@ fn build_safety_numbers() -> Value {
 fn safety_number_vectors_hold() {
     let file = committed("safety-number-v1.json", build_safety_numbers());
     for case in file["cases"].as_array().unwrap() {
-        let (x, e) = (arr::<32>(case, "x25519_pub"), arr::<32>(case, "ed25519_pub"));
+        let (x, e) = (
+            arr::<32>(case, "x25519_pub"),
+            arr::<32>(case, "ed25519_pub"),
+        );
         let number = pawpost_crypto::SafetyNumber::of(&x, &e);
-        assert_eq!(number.to_string(), s(case, "safety_number"), "{}", s(case, "name"));
+        assert_eq!(
+            number.to_string(),
+            s(case, "safety_number"),
+            "{}",
+            s(case, "name")
+        );
         // Independently, as the document says.
         let mut input = b"pawpost/v1/safety-number".to_vec();
         input.extend_from_slice(&x);
         input.extend_from_slice(&e);
         let d = Sha256::digest(&input);
         let n = d[..5].iter().fold(0u64, |acc, b| acc * 256 + u64::from(*b)) % 1_000_000;
-        assert_eq!(format!("{:03} {:03}", n / 1000, n % 1000), s(case, "safety_number"));
+        assert_eq!(
+            format!("{:03} {:03}", n / 1000, n % 1000),
+            s(case, "safety_number")
+        );
         let digits: String = number.digits().iter().map(u8::to_string).collect();
         assert_eq!(digits, s(case, "safety_number").replace(' ', ""));
     }

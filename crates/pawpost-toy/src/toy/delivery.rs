@@ -174,6 +174,9 @@ impl Toy {
     pub(super) fn play(&mut self, index: usize, out: &mut Vec<Action>) {
         let message = self.queue.remove(index);
         let message_id = message.message_id;
+        if let Some(who) = self.announcement(message.sender) {
+            out.push(Action::Speak(who));
+        }
         out.push(Action::PlayAudio {
             message_id,
             ogg: message.ogg,

@@ -2,7 +2,7 @@
 
 use alloc::vec::Vec;
 
-use pawpost_crypto::{MessageId, SealError};
+use pawpost_crypto::{MessageId, SafetyNumber, SealError};
 use pawpost_media::MediaError;
 use pawpost_protocol::{
     ConfirmationNumber, FrameError, FrameType, PairingCode, RejectReason, RosterRefusal,
@@ -10,6 +10,7 @@ use pawpost_protocol::{
 };
 
 use crate::state::StateBlob;
+use crate::toy::names::{NamesRefusal, SpokenName};
 
 /// Something that happened to the toy.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -151,6 +152,11 @@ pub enum Prompt {
     /// An owner took the toy out of its household: "I left my family. I can be set up
     /// with a family again."
     LeftFamily,
+    /// The toy's safety number, digit by digit, for a parent to compare with the app
+    /// (after pairing, and on a long press of a paired toy).
+    SafetyNumber(SafetyNumber),
+    /// Said before a message plays: "a message from Grandma", with the name a parent set.
+    MessageFrom(SpokenName),
 }
 
 /// Why the toy refused a `Leave` frame; it stays in its household.
@@ -238,6 +244,11 @@ pub enum Report {
     LeaveRefused {
         /// Why.
         reason: LeaveRefusal,
+    },
+    /// A `Names` frame was refused; the toy keeps the names it had.
+    NamesRefused {
+        /// Why.
+        reason: NamesRefusal,
     },
     /// A recording was discarded.
     RecordingDiscarded {

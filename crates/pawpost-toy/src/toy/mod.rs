@@ -10,11 +10,13 @@
 //! - `rotation`: roster updates, removal from the household and key rotation;
 //! - `reset`: the factory reset a long hold of the paw makes;
 //! - `leave`: leaving the household when an owner signs the toy out;
+//! - `names`: the names a parent set, said before a message plays;
 //! - `persist`: the state blob the toy is saved as and restored from.
 
 mod delivery;
 mod events;
 mod leave;
+mod names;
 mod pairing;
 mod persist;
 mod recording;
@@ -35,6 +37,7 @@ pub use events::{
     Action, ApprovalRefusal, Event, Heart, LeaveRefusal, Prompt, ReconnectReason, RecordingProblem,
     Report,
 };
+pub use names::{parse_names, NamesRefusal, SpokenName, MAX_SPOKEN_NAMES, MAX_SPOKEN_NAME_LEN};
 
 /// Longest recording the microphone makes.
 pub const MAX_RECORDING_MS: u32 = 30_000;
@@ -186,6 +189,8 @@ pub struct Toy {
     rotation_not_before_ms: u64,
     heart: Option<Heart>,
     unsaved: bool,
+    /// Who messages are from, as a parent named them; memory only (see `names`).
+    names: Option<names::Names>,
 }
 
 impl Toy {
@@ -221,6 +226,7 @@ impl Toy {
             rotation_not_before_ms: 0,
             heart: None,
             unsaved: false,
+            names: None,
         }
     }
 
@@ -418,6 +424,7 @@ impl Toy {
                 signer,
                 signature,
             } => self.leave(household_id, signer, &signature, out),
+            Frame::Names { envelope } => self.names(envelope, out),
             other => ignored(other.frame_type(), out),
         }
     }

@@ -17,6 +17,7 @@ impl Toy {
             // Moving a toy to another household takes a reset, not a press: a press would let
             // a compromised server take over a paired toy that a child presses by accident.
             out.push(Action::Speak(Prompt::AlreadyPaired));
+            out.push(Action::Speak(Prompt::SafetyNumber(self.safety_number())));
             return;
         }
         self.pairing = Some(Pairing {
@@ -88,6 +89,7 @@ impl Toy {
                 self.pairing = None;
                 self.persist(out);
                 out.push(Action::Speak(Prompt::Paired));
+                out.push(Action::Speak(Prompt::SafetyNumber(self.safety_number())));
             }
             Err((version, reason)) => {
                 self.refuse_roster(version, reason, out);

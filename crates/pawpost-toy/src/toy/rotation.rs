@@ -4,7 +4,7 @@
 use alloc::vec::Vec;
 
 use pawpost_crypto::rand_core::CryptoRng;
-use pawpost_crypto::{DeviceKeys, Role, RosterError, SignedRoster};
+use pawpost_crypto::{DeviceKeys, Role, RosterError, SafetyNumber, SignedRoster};
 use pawpost_protocol::signing::sign_rotation;
 use pawpost_protocol::{Frame, FrameType, RejectReason, RosterRefusal};
 
@@ -106,6 +106,7 @@ impl Toy {
     /// `prompt`.
     pub(super) fn unpair_saying(&mut self, prompt: Prompt, out: &mut Vec<Action>) {
         self.household = None;
+        self.names = None;
         self.queue.clear();
         self.seen = Seen::default();
         self.retired_keys = None;
@@ -214,6 +215,15 @@ impl Toy {
 
     /// The key pair the roster lists for this toy: the one senders encrypt to and
     /// recipients check its signatures with.
+    /// The safety number of the keys the household's roster lists for this toy (those a
+    /// parent's app shows), or of its current keys when the roster lists none it holds.
+    pub(super) fn safety_number(&self) -> SafetyNumber {
+        self.roster_keys()
+            .unwrap_or(&self.keys)
+            .public()
+            .safety_number()
+    }
+
     pub(super) fn roster_keys(&self) -> Option<&DeviceKeys> {
         let listed = self.household.as_ref()?.roster().member(self.device_id())?;
         let listed = listed.public_identity();

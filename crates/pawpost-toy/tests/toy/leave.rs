@@ -118,7 +118,12 @@ fn after_leaving_the_toy_pairs_with_another_household() {
         household_id: other_household_id(),
         signed_roster: &bytes,
     });
-    assert_eq!(spoken(&actions), vec![Prompt::Paired], "{actions:?}");
+    let number = Prompt::SafetyNumber(world.toy.identity().safety_number());
+    assert_eq!(
+        spoken(&actions),
+        vec![Prompt::Paired, number],
+        "{actions:?}"
+    );
     assert_eq!(world.toy.household_id(), Some(other_household_id()));
 
     // The old household's owner can no longer sign it out of the new one.

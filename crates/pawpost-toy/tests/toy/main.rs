@@ -5,6 +5,7 @@ mod ble;
 mod delivery;
 mod leave;
 mod microphone;
+mod names;
 mod pairing;
 mod persistence;
 mod reconnect;

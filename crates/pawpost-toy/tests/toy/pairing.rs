@@ -72,7 +72,8 @@ fn a_parent_pairs_the_toy_with_the_code_it_speaks() {
         household_id: household_id(),
         signed_roster: &bytes,
     });
-    assert_eq!(spoken(&actions), vec![Prompt::Paired]);
+    let number = Prompt::SafetyNumber(world.toy.identity().safety_number());
+    assert_eq!(spoken(&actions), vec![Prompt::Paired, number]);
     assert_eq!(hearts(&actions), vec![Heart::Off]);
     assert!(persisted(&actions).is_some());
     assert_eq!(world.toy.household_id(), Some(household_id()));
@@ -242,7 +243,8 @@ fn pairing_mode_ends_after_ten_minutes_or_when_the_code_expires() {
 fn a_paired_toy_cannot_be_moved_to_another_household_by_a_press() {
     let mut world = World::paired();
     let actions = world.event(Event::PawPressed { long: true });
-    assert_eq!(spoken(&actions), vec![Prompt::AlreadyPaired]);
+    let number = Prompt::SafetyNumber(world.toy.identity().safety_number());
+    assert_eq!(spoken(&actions), vec![Prompt::AlreadyPaired, number]);
     assert!(sent(&actions).is_empty());
 }
 
@@ -254,6 +256,7 @@ fn a_toy_paired_later_in_its_households_life_accepts_that_households_roster() {
     v5.version = 5;
     let roster = SignedRoster::sign(&v5, &world.family.mum).unwrap();
     let actions = offer(&mut world, &roster);
-    assert_eq!(spoken(&actions), vec![Prompt::Paired]);
+    let number = Prompt::SafetyNumber(world.toy.identity().safety_number());
+    assert_eq!(spoken(&actions), vec![Prompt::Paired, number]);
     assert_eq!(world.toy.roster_version(), 5);
 }

@@ -123,7 +123,8 @@ fn a_hold_shorter_than_ten_seconds_is_a_long_press_not_a_reset() {
 
     let mut paired = World::paired();
     let actions = paired.event(Event::PawHeld { ms: 3_000 });
-    assert_eq!(spoken(&actions), vec![Prompt::AlreadyPaired]);
+    let number = Prompt::SafetyNumber(paired.toy.identity().safety_number());
+    assert_eq!(spoken(&actions), vec![Prompt::AlreadyPaired, number]);
     assert!(paired.toy.household_id().is_some());
 }
 

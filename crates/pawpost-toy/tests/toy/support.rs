@@ -338,7 +338,12 @@ impl World {
             household_id: household_id(),
             signed_roster: &bytes,
         });
-        assert_eq!(spoken(&actions), vec![Prompt::Paired], "{actions:?}");
+        let number = Prompt::SafetyNumber(self.toy.identity().safety_number());
+        assert_eq!(
+            spoken(&actions),
+            vec![Prompt::Paired, number],
+            "{actions:?}"
+        );
         assert_eq!(self.toy.household_id(), Some(household_id()));
         self.roster = Some(roster);
         self.event(Event::Disconnected);

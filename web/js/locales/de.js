@@ -151,6 +151,8 @@ const de = {
   "{who} updated the household's list of keys (version {version}){from}": '{who}: Schlüsselliste des Haushalts aktualisiert (Version {version}){from}',
   "{who} updated the household's list of keys{from}": '{who}: Schlüsselliste des Haushalts aktualisiert{from}',
   '{who} sent a message{from}': '{who}: Nachricht gesendet{from}',
+  "{who} saved the child's name, sealed for the family{from}": '{who}: Name des Kindes gespeichert, verschlüsselt für die Familie{from}',
+  "{who} saved the child's picture, sealed for the family{from}": '{who}: Bild des Kindes gespeichert, verschlüsselt für die Familie{from}',
   'The toy sent an answer{from}': 'Das Spielzeug hat geantwortet{from}',
   '{who} fetched a message{from}': '{who}: Nachricht abgerufen{from}',
   '{who} approved a message for the toy{from}': '{who}: Nachricht für das Spielzeug freigegeben{from}',

@@ -151,6 +151,8 @@ export default {
   "{who} updated the household's list of keys (version {version}){from}": "{who} updated the household's list of keys (version {version}){from}",
   "{who} updated the household's list of keys{from}": "{who} updated the household's list of keys{from}",
   '{who} sent a message{from}': '{who} sent a message{from}',
+  "{who} saved the child's name, sealed for the family{from}": "{who} saved the child's name, sealed for the family{from}",
+  "{who} saved the child's picture, sealed for the family{from}": "{who} saved the child's picture, sealed for the family{from}",
   'The toy sent an answer{from}': 'The toy sent an answer{from}',
   '{who} fetched a message{from}': '{who} fetched a message{from}',
   '{who} approved a message for the toy{from}': '{who} approved a message for the toy{from}',

@@ -151,6 +151,8 @@ const es = {
   "{who} updated the household's list of keys (version {version}){from}": '{who}: lista de claves del hogar actualizada (versión {version}){from}',
   "{who} updated the household's list of keys{from}": '{who}: lista de claves del hogar actualizada{from}',
   '{who} sent a message{from}': '{who}: mensaje enviado{from}',
+  "{who} saved the child's name, sealed for the family{from}": '{who}: nombre del niño guardado, cifrado para la familia{from}',
+  "{who} saved the child's picture, sealed for the family{from}": '{who}: foto del niño guardada, cifrada para la familia{from}',
   'The toy sent an answer{from}': 'El juguete envió una respuesta{from}',
   '{who} fetched a message{from}': '{who}: mensaje descargado{from}',
   '{who} approved a message for the toy{from}': '{who}: mensaje aprobado para el juguete{from}',

@@ -3,6 +3,7 @@
 import { api } from '../api.js';
 import { h } from '../util.js';
 import { NOTIFICATION_WORDS } from '../notifications.js';
+import { MediaType } from '../mail.js';
 import { formatDateTime, t } from '../i18n.js';
 
 const ROLE_WORD = /** @type {Record<string, string>} */ ({ owner: t('an owner (parent)'), guardian: t('a guardian (parent)'), family: t('family') });
@@ -39,7 +40,7 @@ function nameOf(id, names, me) {
 /**
  * Human wording for one event.
  * @param {AuditEntry} e
- * @param {{ names: Map<string, string>, me?: string, own: boolean }} opts
+ * @param {{ names: Map<string, string>, me?: string, own: boolean, kinds?: Map<string, number> }} opts
  * @returns {Wording}
  */
 export function describe(e, opts) {
@@ -117,8 +118,13 @@ export function describe(e, opts) {
         : bad(t('{who} removed {whom}{from}', { who, whom, from }));
     case 'roster_published':
       return ok(e.target ? t("{who} updated the household's list of keys (version {version}){from}", { who, version: e.target, from }) : t("{who} updated the household's list of keys{from}", { who, from }));
-    case 'message_uploaded':
+    case 'message_uploaded': {
+      // The child's name and picture travel as sealed text and image messages.
+      const kind = opts.kinds?.get(e.target ?? '');
+      if (e.actor && kind === MediaType.TEXT) return ok(t("{who} saved the child's name, sealed for the family{from}", { who, from }));
+      if (e.actor && kind === MediaType.IMAGE) return ok(t("{who} saved the child's picture, sealed for the family{from}", { who, from }));
       return ok(e.actor ? t('{who} sent a message{from}', { who, from }) : t('The toy sent an answer{from}', { from }));
+    }
     case 'message_downloaded':
       return ok(t('{who} fetched a message{from}', { who, from }));
     case 'message_approved':
@@ -158,7 +164,7 @@ export function describe(e, opts) {
 
 /**
  * @param {AuditEntry[]} entries
- * @param {{ names: Map<string, string>, me?: string, own: boolean }} opts
+ * @param {{ names: Map<string, string>, me?: string, own: boolean, kinds?: Map<string, number> }} opts
  * @param {string} label
  */
 function activityList(entries, opts, label) {
@@ -183,14 +189,15 @@ function activityList(entries, opts, label) {
  * "Recent activity" of the signed-in account.
  * @param {import('../app.js').App} app
  * @param {Map<string, string>} names members of the person's households, by account id
+ * @param {Map<string, number>} kinds the media type of each message in those households, by id
  */
-async function accountActivitySection(app, names) {
+async function accountActivitySection(app, names, kinds) {
   const section = h('section', { 'aria-labelledby': 'activity-title', class: 'recent-activity' }, h('h2', { id: 'activity-title', text: t('Recent activity') }));
   section.append(h('p', { class: 'hint', text: t('Sign-ins to your account and what you did, newest first. If you see a sign-in you do not recognise, change your password.') }));
   try {
     /** @type {AuditEntry[]} */
     const entries = await api('GET', '/api/v1/accounts/me/activity');
-    section.append(activityList(entries, { names, me: app.account?.id, own: true }, t('Your recent activity')));
+    section.append(activityList(entries, { names, me: app.account?.id, own: true, kinds }, t('Your recent activity')));
   } catch (e) {
     section.append(h('p', { class: 'error', text: t('Your activity could not be loaded: {message}', { message: e instanceof Error ? e.message : String(e) }) }));
   }
@@ -206,12 +213,16 @@ async function accountActivitySection(app, names) {
  */
 export async function activitySections(app, households) {
   const approved = households.filter((x) => x.status === 'approved');
+  /** @type {Map<string, number>} */
+  const kinds = new Map();
   const loaded = await Promise.all(
     approved.map(async (hh) => {
-      const [entries, members] = await Promise.all([
+      const [entries, members, messages] = await Promise.all([
         api('GET', `/api/v1/households/${hh.id}/audit`).catch((/** @type {unknown} */ e) => (e instanceof Error ? e : new Error(String(e)))),
         api('GET', `/api/v1/households/${hh.id}/members`).catch(() => []),
+        api('GET', `/api/v1/households/${hh.id}/messages`).catch(() => []),
       ]);
+      for (const m of messages) kinds.set(m.message_id, m.media_type);
       /** @type {Map<string, string>} */
       const names = new Map(members.map((/** @type {any} */ m) => [m.account_id, m.display_name]));
       return { hh, entries: /** @type {AuditEntry[] | Error} */ (entries), names };
@@ -232,8 +243,8 @@ export async function activitySections(app, households) {
     section.append(
       entries instanceof Error
         ? h('p', { class: 'error', text: t('The activity of {name} could not be loaded: {message}', { name: hh.name, message: entries.message }) })
-        : activityList(entries, { names, me: app.account?.id, own: false }, t('Activity in {name}', { name: hh.name })),
+        : activityList(entries, { names, me: app.account?.id, own: false, kinds }, t('Activity in {name}', { name: hh.name })),
     );
   }
-  return [await accountActivitySection(app, everyone), section];
+  return [await accountActivitySection(app, everyone, kinds), section];
 }

@@ -135,6 +135,11 @@ audit_actions! {
     /// A parent removed a toy from the household with an owner's signed goodbye; the toy
     /// forgets the household and can be paired again.
     ToyRemoved = "toy_removed",
+    /// A parent gave the toy new names (its own, and who it says messages are from),
+    /// sealed on their device; the server never reads them.
+    ToyNamesChanged = "toy_names_changed",
+    /// A parent confirmed that the toy speaks the safety number their app shows.
+    ToySafetyNumberChecked = "toy_safety_number_checked",
 }
 
 impl AuditAction {

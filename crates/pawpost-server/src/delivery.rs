@@ -25,6 +25,7 @@ pub async fn catch_up(state: &AppState, device: DeviceId) -> StoreResult<()> {
         return Ok(());
     };
     push_rosters(state, device, household).await?;
+    crate::services::toy_profiles::send_names(state, device, household).await?;
     for message in state.store.undelivered_for(device).await? {
         match envelope_of(state, message.id).await? {
             Some(envelope) => deliver(state, &envelope, &[device]),

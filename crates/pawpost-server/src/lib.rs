@@ -142,6 +142,8 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(messages::approve))
         .routes(routes!(toys::pair, toys::list))
         .routes(routes!(toys::remove))
+        .routes(routes!(toys::set_names))
+        .routes(routes!(toys::safety_checked))
         .routes(routes!(toy_ws::toy_ws))
         .with_state(state)
         .split_for_parts();

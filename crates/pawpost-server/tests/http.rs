@@ -115,6 +115,14 @@ async fn the_openapi_document_lists_every_route() {
             "/api/v1/households/{household_id}/toys/{device_id}",
             "delete",
         ),
+        (
+            "/api/v1/households/{household_id}/toys/{device_id}/names",
+            "put",
+        ),
+        (
+            "/api/v1/households/{household_id}/toys/{device_id}/safety-check",
+            "post",
+        ),
         ("/api/v1/toy/ws", "get"),
         ("/api/v1/accounts/me", "delete"),
         ("/api/v1/accounts/me/export", "get"),

@@ -635,6 +635,8 @@ const de = {
   'This password is too short: it needs at least {value} characters and has {value2}. A few unrelated words make a long password that is easy to remember.': 'Dieses Passwort ist zu kurz: Es braucht mindestens {value} Zeichen und hat {value2}. Ein paar Wörter, die nichts miteinander zu tun haben, ergeben ein langes Passwort, das man sich gut merken kann.',
   'This password is too long: it can have at most {value} characters.': 'Dieses Passwort ist zu lang: Es darf höchstens {value} Zeichen haben.',
   'This password is too easy to guess: it is a common or leaked password, a keyboard pattern or repetition, or it contains your email address or name. Choose a few unrelated words instead.': 'Dieses Passwort ist zu leicht zu erraten: Es ist ein häufiges oder geleaktes Passwort, ein Tastaturmuster oder eine Wiederholung, oder es enthält deine E-Mail-Adresse oder deinen Namen. Nimm stattdessen ein paar Wörter, die nichts miteinander zu tun haben.',
+  "{who} changed the toy's names (sealed on their device){from}": "{who} hat die Namen des Spielzeugs geändert (auf dem eigenen Gerät verschlüsselt){from}",
+  "{who} checked the toy's safety number: it matched{from}": "{who} hat die Sicherheitsnummer des Spielzeugs geprüft: sie stimmte{from}",
 };
 
 export default de;

@@ -635,4 +635,6 @@ export default {
   'This password is too short: it needs at least {value} characters and has {value2}. A few unrelated words make a long password that is easy to remember.': 'This password is too short: it needs at least {value} characters and has {value2}. A few unrelated words make a long password that is easy to remember.',
   'This password is too long: it can have at most {value} characters.': 'This password is too long: it can have at most {value} characters.',
   'This password is too easy to guess: it is a common or leaked password, a keyboard pattern or repetition, or it contains your email address or name. Choose a few unrelated words instead.': 'This password is too easy to guess: it is a common or leaked password, a keyboard pattern or repetition, or it contains your email address or name. Choose a few unrelated words instead.',
+  "{who} changed the toy's names (sealed on their device){from}": "{who} changed the toy's names (sealed on their device){from}",
+  "{who} checked the toy's safety number: it matched{from}": "{who} checked the toy's safety number: it matched{from}",
 };

@@ -635,6 +635,8 @@ const es = {
   'This password is too short: it needs at least {value} characters and has {value2}. A few unrelated words make a long password that is easy to remember.': 'Esta contraseña es demasiado corta: necesita al menos {value} caracteres y tiene {value2}. Unas cuantas palabras sin relación entre sí hacen una contraseña larga y fácil de recordar.',
   'This password is too long: it can have at most {value} characters.': 'Esta contraseña es demasiado larga: puede tener como máximo {value} caracteres.',
   'This password is too easy to guess: it is a common or leaked password, a keyboard pattern or repetition, or it contains your email address or name. Choose a few unrelated words instead.': 'Esta contraseña es demasiado fácil de adivinar: es una contraseña común o filtrada, un patrón del teclado o una repetición, o contiene tu correo o tu nombre. Elige mejor unas cuantas palabras sin relación entre sí.',
+  "{who} changed the toy's names (sealed on their device){from}": "{who} cambió los nombres del juguete (cifrados en su dispositivo){from}",
+  "{who} checked the toy's safety number: it matched{from}": "{who} comprobó el número de seguridad del juguete: coincidía{from}",
 };
 
 export default es;

@@ -141,6 +141,10 @@ export function describe(e, opts) {
       return ok(t('A toy asked to be paired{from}', { from }));
     case 'toy_removed':
       return bad(t('{who} removed a toy from the household; it forgets the family{from}', { who, from }));
+    case 'toy_names_changed':
+      return ok(t("{who} changed the toy's names (sealed on their device){from}", { who, from }));
+    case 'toy_safety_number_checked':
+      return ok(t("{who} checked the toy's safety number: it matched{from}", { who, from }));
     case 'household_deleted':
       return bad(t('{who} deleted the household{from}', { who, from }));
     case 'toy_pairing_claimed':

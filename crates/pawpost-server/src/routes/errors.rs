@@ -151,6 +151,25 @@ impl From<crate::services::messages::MessageError> for ApiError {
     }
 }
 
+impl From<crate::services::toy_profiles::ToyProfileError> for ApiError {
+    fn from(e: crate::services::toy_profiles::ToyProfileError) -> Self {
+        use crate::services::toy_profiles::ToyProfileError as E;
+        match e {
+            E::Membership(e) => e.into(),
+            E::NotAParent => ApiError::forbidden("not_a_parent", e.to_string()),
+            E::ToyNotFound => ApiError::new(StatusCode::NOT_FOUND, "toy_not_found", e.to_string()),
+            E::InvalidBase64(e) => e.into(),
+            E::TooLarge => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "names_too_large",
+                e.to_string(),
+            ),
+            E::NotANamesRecord => ApiError::unprocessable("invalid_names", e.to_string()),
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::services::toys::ToyError> for ApiError {
     fn from(e: crate::services::toys::ToyError) -> Self {
         use crate::services::toys::ToyError as E;

@@ -2,11 +2,13 @@
 use super::keys::{device_view, DeviceView};
 use crate::auth::Auth;
 use crate::error::{ApiResult, ErrorBody, Json, Path};
-use crate::services::toys;
+use crate::services::{toy_profiles, toys};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use pawpost_domain::{DeviceId, HouseholdId};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use pawpost_domain::{AccountId, DeviceId, HouseholdId};
 use serde::{Deserialize, Serialize};
 
 pub const TAG: &str = "toys";
@@ -24,6 +26,26 @@ pub struct ToyView {
     /// Connected and authenticated right now, to this server process or to another one
     /// sharing its database.
     pub online: bool,
+    /// RFC 3339: when the toy last connected or left; `null` if never since pairing.
+    pub last_seen_at: Option<String>,
+    /// The names record a parent sealed for the toy and the household's devices (its own
+    /// name, and who it says messages are from), unpadded base64url of an envelope the
+    /// server cannot open; `null` until a parent names it.
+    pub names_envelope: Option<String>,
+    /// RFC 3339: when a parent confirmed that the toy speaks the safety number the app
+    /// shows; `null` until then.
+    pub safety_checked_at: Option<String>,
+    /// The parent who confirmed it.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub safety_checked_by: Option<AccountId>,
+}
+
+/// A names record sealed on a parent's device (docs/TOY-PROTOCOL.md, "Names").
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ToyNames {
+    /// An envelope (text) sealed by one of the caller's devices for the toy and the
+    /// household's devices, unpadded base64url; at most 16 KiB.
+    pub envelope: String,
 }
 
 /// A parent's claim of the toy that spoke the code: it completes when someone presses the
@@ -126,13 +148,68 @@ pub async fn list(
     Path(household_id): Path<HouseholdId>,
 ) -> ApiResult<Json<Vec<ToyView>>> {
     let listed = toys::list(&state, auth.account.id, household_id).await?;
+    let profiles = toy_profiles::profiles(&state, household_id).await?;
     Ok(Json(
         listed
             .iter()
-            .map(|(d, online)| ToyView {
-                online: *online,
-                device: device_view(d),
+            .map(|(d, online)| {
+                let profile = profiles.iter().find(|p| p.toy_device_id == d.id);
+                ToyView {
+                    online: *online,
+                    device: device_view(d),
+                    last_seen_at: profile.and_then(|p| p.last_seen_at).map(super::rfc3339),
+                    names_envelope: profile
+                        .and_then(|p| p.names_envelope.as_deref())
+                        .map(|e| URL_SAFE_NO_PAD.encode(e)),
+                    safety_checked_at: profile
+                        .and_then(|p| p.safety_checked_at)
+                        .map(super::rfc3339),
+                    safety_checked_by: profile.and_then(|p| p.safety_checked_by),
+                }
             })
             .collect(),
     ))
+}
+
+/// Give the toy new names (owner or guardian): its own name, and who it says a message is
+/// from, sealed on the caller's device for the toy and the household's devices. The toy
+/// gets them now if it is connected, or at its next connection; the server keeps the
+/// sealed record and cannot read it.
+#[utoipa::path(put, path = "/api/v1/households/{household_id}/toys/{device_id}/names", tag = TAG, request_body = ToyNames,
+    params(("household_id" = String, Path, format = Uuid), ("device_id" = String, Path, format = Uuid)),
+    responses(
+        (status = 204, description = "Kept, and sent to the toy"),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such toy in the household", body = ErrorBody),
+        (status = 413, description = "Over 16 KiB", body = ErrorBody),
+        (status = 422, description = "Not a text envelope of this household, for this toy, sealed by one of the caller's devices", body = ErrorBody),
+    ))]
+pub async fn set_names(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((household_id, device_id)): Path<(HouseholdId, DeviceId)>,
+    Json(body): Json<ToyNames>,
+) -> ApiResult<StatusCode> {
+    let envelope = crate::services::decode_b64("envelope", &body.envelope)
+        .map_err(toy_profiles::ToyProfileError::from)?;
+    toy_profiles::set_names(&state, auth.account.id, household_id, device_id, &envelope).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Record that the toy spoke the safety number the app shows (owner or guardian): the
+/// toy in the parent's hands holds the keys the household signed.
+#[utoipa::path(post, path = "/api/v1/households/{household_id}/toys/{device_id}/safety-check", tag = TAG,
+    params(("household_id" = String, Path, format = Uuid), ("device_id" = String, Path, format = Uuid)),
+    responses(
+        (status = 204, description = "Recorded"),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such toy in the household", body = ErrorBody),
+    ))]
+pub async fn safety_checked(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((household_id, device_id)): Path<(HouseholdId, DeviceId)>,
+) -> ApiResult<StatusCode> {
+    toy_profiles::safety_checked(&state, auth.account.id, household_id, device_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -9,6 +9,7 @@ pub mod households;
 pub mod keys;
 pub mod messages;
 pub mod passkeys;
+pub mod toy_profiles;
 pub mod toys;
 
 use pawpost_store::StoreError;

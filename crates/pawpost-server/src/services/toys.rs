@@ -315,12 +315,14 @@ pub async fn connected(state: &AppState, toy: &Device, addr: IpAddr) -> StoreRes
     }
     record(state, event).await;
     relay::toy_online(state, toy.id).await;
+    super::toy_profiles::seen(state, toy.id).await;
     crate::delivery::catch_up(state, toy.id).await
 }
 
 /// The toy `device` left this process.
 pub async fn disconnected(state: &AppState, device: DeviceId) {
     relay::toy_offline(state, device).await;
+    super::toy_profiles::seen(state, device).await;
 }
 
 /// What became of a press of the paw.

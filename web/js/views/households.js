@@ -1,5 +1,5 @@
 // The list of households, with unread counts, and creating one (with the child's name).
-import { api } from '../api.js';
+import { api, ApiError } from '../api.js';
 import { syncRoster } from '../household-keys.js';
 import { MediaType } from '../mail.js';
 import { h } from '../util.js';
@@ -48,6 +48,9 @@ export async function householdsView(app) {
   }
 
   const error = h('p', { class: 'error', role: 'alert' });
+  // What is wrong with a name is said beside it.
+  const nameError = h('p', { id: 'hh-name-error', class: 'error field-error', role: 'alert' });
+  const childError = h('p', { id: 'child-name-error', class: 'error field-error', role: 'alert' });
   const form = /** @type {HTMLFormElement} */ (
     h(
       'form',
@@ -57,15 +60,17 @@ export async function householdsView(app) {
         'div',
         { class: 'field' },
         h('label', { for: 'hh-name', text: t('Household name') }),
-        h('input', { id: 'hh-name', name: 'name', required: true, maxlength: '100', 'aria-describedby': 'hh-name-hint' }),
+        h('input', { id: 'hh-name', name: 'name', required: true, maxlength: '100', 'aria-describedby': 'hh-name-hint hh-name-error' }),
         h('p', { id: 'hh-name-hint', class: 'hint', text: t('For example "The Rivera family". pawpost\'s server sees this name.') }),
+        nameError,
       ),
       h(
         'div',
         { class: 'field' },
         h('label', { for: 'child-name', text: t("Your child's name") }),
-        h('input', { id: 'child-name', name: 'child', required: true, maxlength: '100', 'aria-describedby': 'child-name-hint' }),
+        h('input', { id: 'child-name', name: 'child', required: true, maxlength: '100', 'aria-describedby': 'child-name-hint child-name-error' }),
         h('p', { id: 'child-name-hint', class: 'hint', text: t('Encrypted on this device for your family; the server never sees it.') }),
+        childError,
       ),
       h('button', { type: 'submit', class: 'primary', text: t('Create household') }),
       error,
@@ -74,10 +79,20 @@ export async function householdsView(app) {
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     error.textContent = '';
-    const name = /** @type {HTMLInputElement} */ (form.elements.namedItem('name')).value.trim();
-    const child = /** @type {HTMLInputElement} */ (form.elements.namedItem('child')).value.trim();
-    if (!name || !child) {
-      error.textContent = t('Please give both names.');
+    nameError.textContent = '';
+    childError.textContent = '';
+    const nameInput = /** @type {HTMLInputElement} */ (form.elements.namedItem('name'));
+    const childInput = /** @type {HTMLInputElement} */ (form.elements.namedItem('child'));
+    const name = nameInput.value.trim();
+    const child = childInput.value.trim();
+    if (!name) {
+      nameError.textContent = t('Give your household a name, for example "The Rivera family".');
+      nameInput.focus();
+      return;
+    }
+    if (!child) {
+      childError.textContent = t("Type your child's name, as the family calls them.");
+      childInput.focus();
       return;
     }
     const button = /** @type {HTMLButtonElement} */ (form.querySelector('button'));
@@ -90,7 +105,12 @@ export async function householdsView(app) {
       await shareChildInfo(app, ctx, MediaType.TEXT, new TextEncoder().encode(child));
       app.navigate(`/households/${hh.id}`);
     } catch (err) {
-      error.textContent = err instanceof Error ? err.message : String(err);
+      if (err instanceof ApiError && err.code === 'invalid_name') {
+        nameError.textContent = err.message;
+        nameInput.focus();
+      } else {
+        error.textContent = err instanceof Error ? err.message : String(err);
+      }
     } finally {
       button.disabled = false;
     }

@@ -179,7 +179,7 @@ test('sign up with a passkey, sign out, and sign in with it', { timeout: 120000 
   await page.getByText('You sign in with a passkey, so this account has no password.').waitFor();
   assert.equal(await page.getByRole('heading', { name: 'Change your password' }).count(), 0);
   await page.getByRole('button', { name: /^Remove passkey/ }).click();
-  await page.locator('#passkeys-error').filter({ hasText: 'only way to sign in' }).waitFor();
+  await page.locator('#passkeys-error').filter({ hasText: 'only way left to sign in' }).waitFor();
   await screenshot(page, 'passkeys-security');
 });
 

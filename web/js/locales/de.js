@@ -150,9 +150,9 @@ const de = {
   '{who} removed {whom}{from}': '{who}: entfernt – {whom}{from}',
   "{who} updated the household's list of keys (version {version}){from}": '{who}: Schlüsselliste des Haushalts aktualisiert (Version {version}){from}',
   "{who} updated the household's list of keys{from}": '{who}: Schlüsselliste des Haushalts aktualisiert{from}',
-  '{who} sent a message{from}': '{who}: Nachricht gesendet{from}',
   "{who} saved the child's name, sealed for the family{from}": '{who}: Name des Kindes gespeichert, verschlüsselt für die Familie{from}',
   "{who} saved the child's picture, sealed for the family{from}": '{who}: Bild des Kindes gespeichert, verschlüsselt für die Familie{from}',
+  '{who} sent a message{from}': '{who}: Nachricht gesendet{from}',
   'The toy sent an answer{from}': 'Das Spielzeug hat geantwortet{from}',
   '{who} fetched a message{from}': '{who}: Nachricht abgerufen{from}',
   '{who} approved a message for the toy{from}': '{who}: Nachricht für das Spielzeug freigegeben{from}',
@@ -162,6 +162,8 @@ const de = {
   'The toy renewed its key{from}': 'Das Spielzeug hat seinen Schlüssel erneuert{from}',
   'A toy asked to be paired{from}': 'Ein Spielzeug möchte gekoppelt werden{from}',
   '{who} removed a toy from the household; it forgets the family{from}': '{who}: Spielzeug aus dem Haushalt entfernt; es vergisst die Familie{from}',
+  "{who} changed the toy's names (sealed on their device){from}": '{who}: Namen des Spielzeugs geändert (auf dem eigenen Gerät verschlüsselt){from}',
+  "{who} checked the toy's safety number: it matched{from}": '{who}: Sicherheitsnummer des Spielzeugs geprüft, sie stimmte{from}',
   '{who} deleted the household{from}': '{who}: Haushalt gelöscht{from}',
   "{who} entered a toy's pairing code; the toy waits for a press of its paw{from}": '{who}: Kopplungscode eines Spielzeugs eingegeben; das Spielzeug wartet, dass seine Pfote gedrückt wird{from}',
   '{who} entered a pairing code that someone else entered too, so it no longer works{from}': '{who}: Kopplungscode eingegeben, den auch jemand anderes eingegeben hat, deshalb gilt er nicht mehr{from}',
@@ -636,8 +638,6 @@ const de = {
   'This password is too short: it needs at least {value} characters and has {value2}. A few unrelated words make a long password that is easy to remember.': 'Dieses Passwort ist zu kurz: Es braucht mindestens {value} Zeichen und hat {value2}. Ein paar Wörter, die nichts miteinander zu tun haben, ergeben ein langes Passwort, das man sich gut merken kann.',
   'This password is too long: it can have at most {value} characters.': 'Dieses Passwort ist zu lang: Es darf höchstens {value} Zeichen haben.',
   'This password is too easy to guess: it is a common or leaked password, a keyboard pattern or repetition, or it contains your email address or name. Choose a few unrelated words instead.': 'Dieses Passwort ist zu leicht zu erraten: Es ist ein häufiges oder geleaktes Passwort, ein Tastaturmuster oder eine Wiederholung, oder es enthält deine E-Mail-Adresse oder deinen Namen. Nimm stattdessen ein paar Wörter, die nichts miteinander zu tun haben.',
-  "{who} changed the toy's names (sealed on their device){from}": "{who} hat die Namen des Spielzeugs geändert (auf dem eigenen Gerät verschlüsselt){from}",
-  "{who} checked the toy's safety number: it matched{from}": "{who} hat die Sicherheitsnummer des Spielzeugs geprüft: sie stimmte{from}",
 };
 
 export default de;

@@ -150,9 +150,9 @@ const es = {
   '{who} removed {whom}{from}': '{who}: quitado – {whom}{from}',
   "{who} updated the household's list of keys (version {version}){from}": '{who}: lista de claves del hogar actualizada (versión {version}){from}',
   "{who} updated the household's list of keys{from}": '{who}: lista de claves del hogar actualizada{from}',
-  '{who} sent a message{from}': '{who}: mensaje enviado{from}',
   "{who} saved the child's name, sealed for the family{from}": '{who}: nombre del niño guardado, cifrado para la familia{from}',
   "{who} saved the child's picture, sealed for the family{from}": '{who}: foto del niño guardada, cifrada para la familia{from}',
+  '{who} sent a message{from}': '{who}: mensaje enviado{from}',
   'The toy sent an answer{from}': 'El juguete envió una respuesta{from}',
   '{who} fetched a message{from}': '{who}: mensaje descargado{from}',
   '{who} approved a message for the toy{from}': '{who}: mensaje aprobado para el juguete{from}',
@@ -162,6 +162,8 @@ const es = {
   'The toy renewed its key{from}': 'El juguete renovó su clave{from}',
   'A toy asked to be paired{from}': 'Un juguete pidió emparejarse{from}',
   '{who} removed a toy from the household; it forgets the family{from}': '{who}: juguete quitado del hogar; olvida a la familia{from}',
+  "{who} changed the toy's names (sealed on their device){from}": '{who}: nombres del juguete cambiados (cifrados en su dispositivo){from}',
+  "{who} checked the toy's safety number: it matched{from}": '{who}: número de seguridad del juguete comprobado, coincidía{from}',
   '{who} deleted the household{from}': '{who}: hogar borrado{from}',
   "{who} entered a toy's pairing code; the toy waits for a press of its paw{from}": '{who}: código de emparejamiento de un juguete introducido; el juguete espera que le aprieten la pata{from}',
   '{who} entered a pairing code that someone else entered too, so it no longer works{from}': '{who}: código de emparejamiento introducido que otra persona también introdujo, así que ya no sirve{from}',
@@ -636,8 +638,6 @@ const es = {
   'This password is too short: it needs at least {value} characters and has {value2}. A few unrelated words make a long password that is easy to remember.': 'Esta contraseña es demasiado corta: necesita al menos {value} caracteres y tiene {value2}. Unas cuantas palabras sin relación entre sí hacen una contraseña larga y fácil de recordar.',
   'This password is too long: it can have at most {value} characters.': 'Esta contraseña es demasiado larga: puede tener como máximo {value} caracteres.',
   'This password is too easy to guess: it is a common or leaked password, a keyboard pattern or repetition, or it contains your email address or name. Choose a few unrelated words instead.': 'Esta contraseña es demasiado fácil de adivinar: es una contraseña común o filtrada, un patrón del teclado o una repetición, o contiene tu correo o tu nombre. Elige mejor unas cuantas palabras sin relación entre sí.',
-  "{who} changed the toy's names (sealed on their device){from}": "{who} cambió los nombres del juguete (cifrados en su dispositivo){from}",
-  "{who} checked the toy's safety number: it matched{from}": "{who} comprobó el número de seguridad del juguete: coincidía{from}",
 };
 
 export default es;

@@ -121,7 +121,9 @@ export function recorderPanel(options) {
         sendBtn.disabled = false;
         panel.dataset.recorded = String(result.durationMs);
       } catch (e) {
-        error.textContent = t('The recording could not be prepared: {value}', { value: e instanceof Error ? e.message : String(e) });
+        // The reason is the audio format's, not the person's: it goes to the console only.
+        console.warn('recording not prepared', e);
+        error.textContent = t('The recording could not be prepared. Record it again; if it keeps happening, try another browser.');
       }
     };
     recorder.start(250);

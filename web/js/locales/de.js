@@ -96,7 +96,7 @@ const de = {
   'pawpost could not use the microphone. Allow microphone access for this site and try again.': 'pawpost konnte das Mikrofon nicht benutzen. Erlaube dieser Seite den Zugriff aufs Mikrofon und versuche es noch einmal.',
   'Your recording': 'Deine Aufnahme',
   'Recorded {value}. Listen, then send or record again.': 'Aufgenommen: {value}. Hör sie dir an, dann schick sie ab oder nimm neu auf.',
-  'The recording could not be prepared: {value}': 'Die Aufnahme konnte nicht vorbereitet werden: {value}',
+  'The recording could not be prepared. Record it again; if it keeps happening, try another browser.': 'Die Aufnahme konnte nicht vorbereitet werden. Nimm sie noch einmal auf; wenn das immer wieder passiert, versuch einen anderen Browser.',
   'Stop': 'Stopp',
   'Recording… press Stop when you are done (30 seconds at most).': 'Aufnahme läuft… drück auf Stopp, wenn du fertig bist (höchstens 30 Sekunden).',
   'Encrypting and sending…': 'Wird verschlüsselt und gesendet…',

@@ -96,7 +96,7 @@ export default {
   'pawpost could not use the microphone. Allow microphone access for this site and try again.': 'pawpost could not use the microphone. Allow microphone access for this site and try again.',
   'Your recording': 'Your recording',
   'Recorded {value}. Listen, then send or record again.': 'Recorded {value}. Listen, then send or record again.',
-  'The recording could not be prepared: {value}': 'The recording could not be prepared: {value}',
+  'The recording could not be prepared. Record it again; if it keeps happening, try another browser.': 'The recording could not be prepared. Record it again; if it keeps happening, try another browser.',
   'Stop': 'Stop',
   'Recording… press Stop when you are done (30 seconds at most).': 'Recording… press Stop when you are done (30 seconds at most).',
   'Encrypting and sending…': 'Encrypting and sending…',

@@ -96,7 +96,7 @@ const es = {
   'pawpost could not use the microphone. Allow microphone access for this site and try again.': 'pawpost no pudo usar el micrófono. Permite el acceso al micrófono para esta página y vuelve a intentarlo.',
   'Your recording': 'Tu grabación',
   'Recorded {value}. Listen, then send or record again.': 'Grabado: {value}. Escúchalo y luego envíalo o graba otra vez.',
-  'The recording could not be prepared: {value}': 'No se pudo preparar la grabación: {value}',
+  'The recording could not be prepared. Record it again; if it keeps happening, try another browser.': 'No se pudo preparar la grabación. Grábala otra vez; si vuelve a pasar, prueba con otro navegador.',
   'Stop': 'Parar',
   'Recording… press Stop when you are done (30 seconds at most).': 'Grabando… pulsa Parar cuando termines (30 segundos como máximo).',
   'Encrypting and sending…': 'Cifrando y enviando…',

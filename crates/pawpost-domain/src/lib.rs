@@ -16,7 +16,7 @@ pub use ids::{AccountId, HouseholdId, InvitationId};
 pub use model::{
     Account, Approval, Device, DeviceId, DeviceKind, Household, Invitation, Member, Membership,
     Message, PairingClaim, PairingClaimant, PairingCreated, PendingPairing, Receipt, ReceiptState,
-    Session, StoredRoster,
+    Session, StoredRoster, ENVELOPE_IN_ROW,
 };
 pub use password::{PasswordPolicy, PasswordRejection};
 pub use roles::{MemberStatus, Role};

@@ -168,6 +168,18 @@ pub struct Message {
     pub blob_key: String,
 }
 
+/// Starts the `blob_key` of a message whose envelope lies in its own database row
+/// (stored in the same commit as the row), not in the blob store. The rest of the key is
+/// what a blob key would have been, so that each message's key stays its own.
+pub const ENVELOPE_IN_ROW: &str = "row:";
+
+impl Message {
+    /// Whether the envelope lies in the message's row rather than in the blob store.
+    pub fn envelope_in_row(&self) -> bool {
+        self.blob_key.starts_with(ENVELOPE_IN_ROW)
+    }
+}
+
 /// Where a message stands for one recipient device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Receipt {

@@ -16,6 +16,10 @@ pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 1_000_000;
 /// could be accepted and then never reach the toy.
 pub const MAX_ENVELOPE_BYTES_LIMIT: usize = pawpost_protocol::MAX_ENVELOPE_LEN;
 const _: () = assert!(DEFAULT_MAX_ENVELOPE_BYTES <= MAX_ENVELOPE_BYTES_LIMIT);
+/// Envelopes up to this size are kept in their message's database row, written in the
+/// same commit as the row: one sync makes both durable, and concurrent uploads share it.
+/// Larger ones go to the blob store (a folder or a bucket) first.
+pub const DEFAULT_ENVELOPE_IN_ROW_MAX_BYTES: usize = 128 * 1024;
 /// How long a session lasts after sign-in.
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 /// How long an invitation link can be used.
@@ -169,6 +173,9 @@ pub struct ServerConfig {
     pub max_json_bytes: usize,
     /// Largest message envelope accepted; bigger uploads get 413 and nothing is stored.
     pub max_envelope_bytes: usize,
+    /// Envelopes up to this size are kept in the database row of their message, larger
+    /// ones in the blob store; 0 keeps every envelope in the blob store.
+    pub envelope_in_row_max_bytes: usize,
     /// Wrong passwords (sign-in, password change, account deletion) allowed per account
     /// from clients it does not know, and per browser it knows (see `credentials`).
     pub login_failures_per_account: RateLimit,
@@ -212,6 +219,7 @@ impl ServerConfig {
             session_ttl: DEFAULT_SESSION_TTL,
             max_json_bytes: DEFAULT_MAX_JSON_BYTES,
             max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
+            envelope_in_row_max_bytes: DEFAULT_ENVELOPE_IN_ROW_MAX_BYTES,
             login_failures_per_account: RateLimit {
                 max: DEFAULT_LOGIN_FAILURES_PER_ACCOUNT,
                 window: LOGIN_WINDOW,

@@ -10,7 +10,7 @@ use crate::toyhub::ToyMode;
 use pawpost_crypto::{PublicIdentity, SignedRoster};
 use pawpost_domain::{Approval, DeviceId, DeviceKind, HouseholdId, PendingPairing};
 use pawpost_protocol::{ConfirmationNumber, Frame, MessageId, ServerError};
-use pawpost_store::{BlobKey, Farewell, StoreError, StoreResult};
+use pawpost_store::{Farewell, StoreResult};
 use uuid::Uuid;
 
 /// Brings `device`, connected here and authenticated, up to date with the store. A toy
@@ -166,8 +166,7 @@ pub async fn envelope_of(state: &AppState, id: Uuid) -> StoreResult<Option<Vec<u
     let Some(message) = state.store.message(id).await? else {
         return Ok(None);
     };
-    let key = BlobKey::new(message.blob_key).map_err(|e| StoreError::Backend(e.to_string()))?;
-    state.blobs.get(&key).await
+    crate::services::messages::stored_envelope(state, &message).await
 }
 
 /// Sends a parent's signed approval to `device`, if it is connected here.

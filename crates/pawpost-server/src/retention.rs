@@ -18,6 +18,7 @@
 use crate::config::{DEFAULT_RETENTION_DAYS, PASSWORD_RESET_KEPT_EXPIRED};
 use crate::state::AppState;
 use pawpost_crypto::SignedRoster;
+use pawpost_domain::ENVELOPE_IN_ROW;
 use pawpost_store::{BlobKey, StoreResult, BLOB_LIST_PAGE_SIZE};
 use std::collections::HashSet;
 use time::{Duration, OffsetDateTime};
@@ -98,7 +99,8 @@ async fn forget(state: &AppState, messages: &[pawpost_domain::Message]) -> Store
 /// Deletes blobs whose rows are gone. A failure leaves ciphertext nobody can reach, so
 /// it is logged, not returned.
 pub async fn delete_blobs(state: &AppState, keys: &[String]) {
-    for key in keys {
+    // An envelope kept in its row went with the row.
+    for key in keys.iter().filter(|k| !k.starts_with(ENVELOPE_IN_ROW)) {
         let deleted = match BlobKey::new(key.as_str()) {
             Ok(key) => state.blobs.delete(&key).await.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),

@@ -13,11 +13,41 @@ pub(crate) async fn insert_message(
     m: &Message,
     recipients: &[DeviceId],
 ) -> StoreResult<()> {
+    insert(pool, m, recipients, None).await
+}
+
+/// Concurrent commits share PostgreSQL's write-ahead log flush (its own group commit), so
+/// the row and its envelope cost one flush shared with the other uploads of the moment.
+pub(crate) async fn insert_message_with_envelope(
+    pool: &PgPool,
+    m: &Message,
+    recipients: &[DeviceId],
+    envelope: &[u8],
+) -> StoreResult<()> {
+    insert(pool, m, recipients, Some(envelope)).await
+}
+
+pub(crate) async fn message_envelope(pool: &PgPool, id: Uuid) -> StoreResult<Option<Vec<u8>>> {
+    let envelope: Option<Option<Vec<u8>>> =
+        sqlx::query_scalar("SELECT envelope FROM messages WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+            .map_err(backend)?;
+    Ok(envelope.flatten())
+}
+
+async fn insert(
+    pool: &PgPool,
+    m: &Message,
+    recipients: &[DeviceId],
+    envelope: Option<&[u8]>,
+) -> StoreResult<()> {
     let mut tx = begin(pool).await?;
     sqlx::query(concat!(
         "INSERT INTO messages (",
         columns!(messages),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ", envelope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
     ))
     .bind(m.id)
     .bind(m.household_id.0)
@@ -28,6 +58,7 @@ pub(crate) async fn insert_message(
     .bind(to_integer(m.envelope_len, "envelope length")?)
     .bind(whole_ms(m.created_at))
     .bind(&m.blob_key)
+    .bind(envelope)
     .execute(&mut *tx)
     .await
     .map_err(|e| unique_violation(e, "a message with this id"))?;

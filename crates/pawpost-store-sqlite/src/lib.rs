@@ -10,6 +10,8 @@ mod audit;
 mod certificates;
 mod devices;
 mod farewells;
+mod group;
+pub use group::GROUP_COMMIT_MAX_WRITES;
 mod households;
 mod messages;
 mod notifications;
@@ -18,9 +20,9 @@ mod privacy;
 mod rows;
 #[cfg(test)]
 mod tests;
+mod toys;
 mod write;
 
-mod toys;
 use pawpost_store::stored;
 use pawpost_store::{StoreError, StoreResult};
 use sqlx::sqlite::{
@@ -41,7 +43,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 #[derive(Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    db: group::Database,
 }
 
 impl SqliteStore {
@@ -67,11 +69,13 @@ impl SqliteStore {
         MIGRATOR.run(&pool).await.map_err(|e| {
             StoreError::Backend(format!("migrating the SQLite database failed: {e}"))
         })?;
-        Ok(Self { pool })
+        Ok(Self {
+            db: group::Database::new(pool),
+        })
     }
 
     pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+        &self.db
     }
 }
 
@@ -140,4 +144,4 @@ async fn execute(pool: &SqlitePool, query: Change<'_>) -> StoreResult<u64> {
 }
 
 // Each method runs the query of its concern's module on the pool.
-pawpost_store::impl_metadata_store!(SqliteStore, pool);
+pawpost_store::impl_metadata_store!(SqliteStore, db);

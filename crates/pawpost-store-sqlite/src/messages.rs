@@ -1,59 +1,51 @@
 //! Messages, their receipts (one per recipient device) and parents' approvals.
+use crate::group::{Database, Write};
 use crate::rows::{ApprovalRow, MessageRow, ReceiptRow};
-use crate::write::to_the_end;
-use crate::{backend, execute, fetch_all, fetch_optional, unique_violation};
+use crate::{backend, execute, fetch_all, fetch_optional};
 use pawpost_domain::{AccountId, Approval, DeviceId, HouseholdId, Message, Receipt, ReceiptState};
-use pawpost_store::stored::{found, to_integer, to_ms};
-use pawpost_store::{columns, select, StoreResult};
+use pawpost_store::stored::{found, to_ms};
+use pawpost_store::{select, StoreResult};
 use sqlx::SqlitePool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// Runs [`insert_message_now`] to its end in a task of its own, its write lock taken first
-/// (see [`crate::write::to_the_end`]).
+/// Joins the next group commit (see [`crate::group`]).
 pub(crate) async fn insert_message(
-    pool: &SqlitePool,
+    db: &Database,
     m: &Message,
     recipients: &[DeviceId],
 ) -> StoreResult<()> {
-    let pool = pool.clone();
-    let m = m.clone();
-    let recipients = recipients.to_vec();
-    to_the_end(async move { insert_message_now(&pool, &m, &recipients).await }).await
+    db.write(Write::Message {
+        message: m.clone(),
+        recipients: recipients.to_vec(),
+        envelope: None,
+    })
+    .await
 }
 
-async fn insert_message_now(
-    pool: &SqlitePool,
+/// Joins the next group commit (see [`crate::group`]), the envelope in the row.
+pub(crate) async fn insert_message_with_envelope(
+    db: &Database,
     m: &Message,
     recipients: &[DeviceId],
+    envelope: &[u8],
 ) -> StoreResult<()> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
-    sqlx::query(concat!(
-        "INSERT INTO messages (",
-        columns!(messages),
-        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ))
-    .bind(m.id.to_string())
-    .bind(m.household_id.to_string())
-    .bind(m.sender_device.to_string())
-    .bind(m.sender_account.map(|a| a.to_string()))
-    .bind(i64::from(m.media_type))
-    .bind(i64::from(m.duration_ms))
-    .bind(to_integer(m.envelope_len, "envelope length")?)
-    .bind(to_ms(m.created_at))
-    .bind(&m.blob_key)
-    .execute(&mut *tx)
+    db.write(Write::Message {
+        message: m.clone(),
+        recipients: recipients.to_vec(),
+        envelope: Some(envelope.to_vec()),
+    })
     .await
-    .map_err(|e| unique_violation(e, "a message with this id"))?;
-    for device in recipients {
-        sqlx::query("INSERT OR IGNORE INTO receipts (message_id, device_id) VALUES (?, ?)")
-            .bind(m.id.to_string())
-            .bind(device.to_string())
-            .execute(&mut *tx)
+}
+
+pub(crate) async fn message_envelope(pool: &SqlitePool, id: Uuid) -> StoreResult<Option<Vec<u8>>> {
+    let envelope: Option<Option<Vec<u8>>> =
+        sqlx::query_scalar("SELECT envelope FROM messages WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(pool)
             .await
             .map_err(backend)?;
-    }
-    tx.commit().await.map_err(backend)
+    Ok(envelope.flatten())
 }
 
 pub(crate) async fn message(pool: &SqlitePool, id: Uuid) -> StoreResult<Option<Message>> {
@@ -113,27 +105,22 @@ pub(crate) async fn undelivered_for(
     fetch_all(pool, query).await
 }
 
+/// Joins the next group commit (see [`crate::group`]): a toy's `Delivered` shares the
+/// sync of the uploads and receipts of the moment.
 pub(crate) async fn set_receipt(
-    pool: &SqlitePool,
+    db: &Database,
     message: Uuid,
     device: DeviceId,
     state: ReceiptState,
     at: OffsetDateTime,
 ) -> StoreResult<()> {
-    let sql = match state {
-        ReceiptState::Delivered => {
-            "UPDATE receipts SET delivered_at = COALESCE(delivered_at, ?1) WHERE message_id = ?2 AND device_id = ?3"
-        }
-        ReceiptState::Played => {
-            "UPDATE receipts SET delivered_at = COALESCE(delivered_at, ?1), played_at = COALESCE(played_at, ?1) \
-             WHERE message_id = ?2 AND device_id = ?3"
-        }
-    };
-    let query = sqlx::query(sql)
-        .bind(to_ms(at))
-        .bind(message.to_string())
-        .bind(device.to_string());
-    found(execute(pool, query).await?, "receipt")
+    db.write(Write::Receipt {
+        message,
+        device,
+        state,
+        at,
+    })
+    .await
 }
 
 pub(crate) async fn refuse_receipt(

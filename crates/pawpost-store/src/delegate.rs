@@ -84,6 +84,8 @@ macro_rules! impl_metadata_store {
             devices::end_pairing(device: DeviceId, code: &str) -> bool;
 
             messages::insert_message(message: &Message, recipients: &[DeviceId]) -> ();
+            messages::insert_message_with_envelope(message: &Message, recipients: &[DeviceId], envelope: &[u8]) -> ();
+            messages::message_envelope(id: Uuid) -> Option<Vec<u8>>;
             messages::message(id: Uuid) -> Option<Message>;
             messages::receipts(message: Uuid) -> Vec<Receipt>;
             messages::messages_for_account(household: HouseholdId, account: AccountId) -> Vec<Message>;

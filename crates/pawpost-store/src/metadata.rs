@@ -280,6 +280,19 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Records a message whose envelope is already stored, with one receipt per recipient.
     /// Fails with `Conflict` when the message id exists (a replay).
     async fn insert_message(&self, message: &Message, recipients: &[DeviceId]) -> StoreResult<()>;
+    /// Records a message with its envelope in its own row, in one commit with the row and
+    /// its receipts: acknowledged together, durable together. `message.blob_key` starts
+    /// with [`pawpost_domain::ENVELOPE_IN_ROW`]. Fails with `Conflict` like
+    /// [`insert_message`](Self::insert_message).
+    async fn insert_message_with_envelope(
+        &self,
+        message: &Message,
+        recipients: &[DeviceId],
+        envelope: &[u8],
+    ) -> StoreResult<()>;
+    /// The envelope kept in message `id`'s row; `None` when the message is gone or its
+    /// envelope lies in the blob store.
+    async fn message_envelope(&self, id: Uuid) -> StoreResult<Option<Vec<u8>>>;
     async fn message(&self, id: Uuid) -> StoreResult<Option<Message>>;
     async fn receipts(&self, message: Uuid) -> StoreResult<Vec<Receipt>>;
     /// The household's messages sent by `account` or addressed to one of its devices,

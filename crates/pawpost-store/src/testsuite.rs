@@ -52,6 +52,7 @@ pub async fn metadata_store(store: &dyn MetadataStore) {
     email_verifications(store).await;
     households_and_invitations(store).await;
     devices_rosters_and_messages(store).await;
+    envelopes_in_rows(store).await;
     toys(store).await;
     farewells(store).await;
     toy_profiles(store).await;
@@ -347,6 +348,127 @@ async fn device_certificates(store: &dyn MetadataStore) {
             .unwrap(),
         vec![]
     );
+}
+
+/// Small envelopes kept in their message's row: written in one commit with the row,
+/// uploads arriving together committed together (where the backend groups them), each
+/// write failing alone, and the envelope gone with the row.
+async fn envelopes_in_rows(store: &dyn MetadataStore) {
+    use futures_util::future::join_all;
+    use pawpost_domain::ENVELOPE_IN_ROW;
+
+    let gran = account("row-gran@example.org");
+    store.create_account(&gran).await.unwrap();
+    let home = Household {
+        id: HouseholdId::new(),
+        name: "Rows".into(),
+        created_at: now(),
+    };
+    store.create_household(&home, gran.id).await.unwrap();
+    let phone = Device {
+        id: DeviceId(Uuid::new_v4()),
+        kind: DeviceKind::Member,
+        account_id: Some(gran.id),
+        household_id: None,
+        identity: vec![1; 81],
+        label: "phone".into(),
+        created_at: now(),
+    };
+    let bear = Device {
+        id: DeviceId(Uuid::new_v4()),
+        kind: DeviceKind::Toy,
+        account_id: None,
+        household_id: Some(home.id),
+        identity: vec![2; 81],
+        label: "bear".into(),
+        created_at: now(),
+    };
+    store.create_device(&phone).await.unwrap();
+    store.create_device(&bear).await.unwrap();
+    let message = |id: Uuid, in_row: bool| Message {
+        id,
+        household_id: home.id,
+        sender_device: phone.id,
+        sender_account: Some(gran.id),
+        media_type: 1,
+        duration_ms: 3000,
+        envelope_len: 30_000,
+        created_at: now(),
+        blob_key: if in_row {
+            format!("{ENVELOPE_IN_ROW}envelopes/{}/{id}-1", home.id)
+        } else {
+            format!("envelopes/{}/{id}-1", home.id)
+        },
+    };
+    let envelope = |n: u8| vec![n; 30_000];
+
+    let to_bear = &[bear.id][..];
+    // Twenty uploads at once, each with its own ciphertext.
+    let messages: Vec<Message> = (0..20).map(|_| message(Uuid::now_v7(), true)).collect();
+    let envelopes: Vec<Vec<u8>> = (0..20).map(envelope).collect();
+    let results = join_all(
+        messages
+            .iter()
+            .zip(&envelopes)
+            .map(|(m, e)| store.insert_message_with_envelope(m, to_bear, e)),
+    )
+    .await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    for (m, e) in messages.iter().zip(&envelopes) {
+        let stored = store.message(m.id).await.unwrap().unwrap();
+        assert_eq!(&stored, m);
+        assert!(stored.envelope_in_row());
+        assert_eq!(
+            store.message_envelope(m.id).await.unwrap().as_ref(),
+            Some(e)
+        );
+        assert_eq!(store.receipts(m.id).await.unwrap().len(), 1);
+    }
+    assert_eq!(store.undelivered_for(bear.id).await.unwrap().len(), 20);
+
+    // A replay fails alone; the upload and the receipts committed beside it stand.
+    let fresh = message(Uuid::now_v7(), true);
+    let replay = store.insert_message_with_envelope(&messages[0], to_bear, &envelopes[1]);
+    let new = store.insert_message_with_envelope(&fresh, to_bear, &envelopes[2]);
+    let delivered = store.set_receipt(messages[1].id, bear.id, ReceiptState::Delivered, now());
+    let unknown = store.set_receipt(Uuid::now_v7(), bear.id, ReceiptState::Delivered, now());
+    let (replay, new, delivered, unknown) = futures_util::join!(replay, new, delivered, unknown);
+    assert!(matches!(replay, Err(StoreError::Conflict(_))), "{replay:?}");
+    assert!(new.is_ok() && delivered.is_ok(), "{new:?} {delivered:?}");
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound(_))),
+        "{unknown:?}"
+    );
+    assert_eq!(
+        store.message_envelope(messages[0].id).await.unwrap(),
+        Some(envelopes[0].clone()),
+        "the replay changed nothing"
+    );
+    assert_eq!(
+        store.message_envelope(fresh.id).await.unwrap(),
+        Some(envelopes[2].clone())
+    );
+    let receipt = &store.receipts(messages[1].id).await.unwrap()[0];
+    assert!(receipt.delivered_at.is_some());
+
+    // A message whose envelope lies in the blob store has none in its row.
+    let in_blobs = message(Uuid::now_v7(), false);
+    store.insert_message(&in_blobs, &[bear.id]).await.unwrap();
+    assert!(!store
+        .message(in_blobs.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .envelope_in_row());
+    assert_eq!(store.message_envelope(in_blobs.id).await.unwrap(), None);
+    assert_eq!(store.message_envelope(Uuid::now_v7()).await.unwrap(), None);
+
+    // The envelope goes with its row.
+    store.delete_messages(&[messages[0].id]).await.unwrap();
+    assert_eq!(store.message_envelope(messages[0].id).await.unwrap(), None);
+    let keys = store.delete_household(home.id).await.unwrap();
+    assert!(keys.contains(&in_blobs.blob_key), "{keys:?}");
+    assert_eq!(store.message_envelope(fresh.id).await.unwrap(), None);
 }
 
 /// A toy's names record, safety check and last-seen time: kept per toy, shown for its

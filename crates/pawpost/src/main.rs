@@ -315,6 +315,12 @@ struct ServeArgs {
             .range(1..=config::MAX_ENVELOPE_BYTES_LIMIT as u64))]
     max_envelope_bytes: usize,
 
+    /// Envelopes up to this many bytes are kept in their message's database row, made
+    /// durable by the same commit (uploads arriving together share one sync); larger ones
+    /// go to the blob store. 0 keeps every envelope in the blob store.
+    #[arg(long, env = "PAWPOST_ENVELOPE_IN_ROW_MAX_BYTES", default_value_t = config::DEFAULT_ENVELOPE_IN_ROW_MAX_BYTES)]
+    envelope_in_row_max_bytes: usize,
+
     /// Wrong passwords allowed per account within 15 minutes from clients the account does
     /// not know (sign-in, password change and account deletion share it), then 429 for
     /// them; each browser that signed in before (its device cookie) has its own allowance.
@@ -375,6 +381,7 @@ impl ServeArgs {
         c.session_ttl = Duration::from_secs(self.session_hours.max(1) * 3600);
         c.max_json_bytes = self.max_json_bytes;
         c.max_envelope_bytes = self.max_envelope_bytes;
+        c.envelope_in_row_max_bytes = self.envelope_in_row_max_bytes;
         c.login_failures_per_account = RateLimit {
             max: self.login_failures_per_account,
             window: config::LOGIN_WINDOW,

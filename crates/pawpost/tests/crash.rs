@@ -44,6 +44,11 @@ async fn acknowledged_uploads_survive_kill_9_and_reach_the_toy_exactly_once_on_s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_uploads_survive_kill_9_on_sqlite_with_every_envelope_in_the_blob_folder() {
+    crash_story_with(None, None, &[EVERY_ENVELOPE_IN_THE_BLOB_STORE]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_uploads_survive_kill_9_and_reach_the_toy_exactly_once_on_postgresql() {
     let Some(schema) = PgSchema::from_env("pawpost_crash") else {
         return;
@@ -62,7 +67,12 @@ async fn acknowledged_uploads_survive_kill_9_on_postgresql_with_the_blobs_in_a_b
     const BUCKET: &str = "pawpost-crash";
     moto.create_bucket(BUCKET);
     let prefix = Uuid::new_v4().simple().to_string();
-    crash_story(Some(&schema), Some(moto.blob_url(BUCKET, &prefix))).await;
+    crash_story_with(
+        Some(&schema),
+        Some(moto.blob_url(BUCKET, &prefix)),
+        &[EVERY_ENVELOPE_IN_THE_BLOB_STORE],
+    )
+    .await;
 }
 
 /// Who sends what to whom: gran, from her device, to the toy.
@@ -497,11 +507,20 @@ async fn connect_toy(toy: &mut Toy, base: &str) -> Received {
     received
 }
 
+/// `pawpost serve`'s option that sends every envelope, however small, to the blob store
+/// (by default small ones are kept in their message's database row).
+const EVERY_ENVELOPE_IN_THE_BLOB_STORE: &str = "--envelope-in-row-max-bytes=0";
+
 /// The story on SQLite or PostgreSQL (`schema`), with the blobs in the data folder or in
-/// a bucket (`blob_url` on the moto server).
+/// a bucket (`blob_url` on the moto server); the small voice envelopes in their rows.
 async fn crash_story(schema: Option<&PgSchema>, blob_url: Option<String>) {
+    crash_story_with(schema, blob_url, &[]).await;
+}
+
+/// The story with more options for `pawpost serve`.
+async fn crash_story_with(schema: Option<&PgSchema>, blob_url: Option<String>, args: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
-    let mut serve = Serve::new(dir.path().join("data")).on(schema);
+    let mut serve = Serve::new(dir.path().join("data")).on(schema).args(args);
     if let Some(url) = blob_url {
         serve = serve
             .args(["--blob-url", &url])

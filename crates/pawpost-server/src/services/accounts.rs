@@ -829,9 +829,7 @@ pub async fn export(state: &AppState, account: AccountId) -> AccountResult<Expor
             let id = exported.household.id;
             exported.roster = state.store.latest_roster(id).await?;
             for message in state.store.messages_for_account(id, account).await? {
-                let key = pawpost_store::BlobKey::new(message.blob_key.clone())
-                    .map_err(|e| StoreError::Backend(e.to_string()))?;
-                let Some(bytes) = state.blobs.get(&key).await? else {
+                let Some(bytes) = super::messages::stored_envelope(state, &message).await? else {
                     continue;
                 };
                 let receipts = state.store.receipts(message.id).await?;

@@ -12,9 +12,10 @@ use crate::state::AppState;
 use pawpost_crypto::{Envelope, MediaType, PublicIdentity, Role, SignedRoster};
 use pawpost_domain::{
     AccountId, Approval, DeviceId, DeviceKind, HouseholdId, Message, Receipt, ReceiptState,
+    ENVELOPE_IN_ROW,
 };
 use pawpost_protocol::RejectReason;
-use pawpost_store::{BlobKey, StoreError};
+use pawpost_store::{BlobKey, StoreError, StoreResult};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -177,7 +178,10 @@ pub async fn accept(
         rand::random::<u64>()
     ))
     .map_err(|e| StoreError::Backend(e.to_string()))?;
-    state.blobs.put(&blob_key, &bytes).await?;
+    let in_row = bytes.len() <= state.config.envelope_in_row_max_bytes;
+    if !in_row {
+        state.blobs.put(&blob_key, &bytes).await?;
+    }
     let message = Message {
         id: message_id,
         household_id,
@@ -187,15 +191,29 @@ pub async fn accept(
         duration_ms: header.duration_ms,
         envelope_len: bytes.len() as u64,
         created_at: OffsetDateTime::now_utc(),
-        blob_key: blob_key.to_string(),
+        blob_key: if in_row {
+            format!("{ENVELOPE_IN_ROW}{blob_key}")
+        } else {
+            blob_key.to_string()
+        },
     };
     let recipients: Vec<DeviceId> = header
         .recipients
         .iter()
         .map(|r| domain_device_id(*r))
         .collect();
-    if let Err(e) = state.store.insert_message(&message, &recipients).await {
-        let _ = state.blobs.delete(&blob_key).await;
+    let inserted = if in_row {
+        state
+            .store
+            .insert_message_with_envelope(&message, &recipients, &bytes)
+            .await
+    } else {
+        state.store.insert_message(&message, &recipients).await
+    };
+    if let Err(e) = inserted {
+        if !in_row {
+            let _ = state.blobs.delete(&blob_key).await;
+        }
         return Err(match e {
             StoreError::Conflict(_) => MessageError::Duplicate,
             other => other.into(),
@@ -368,14 +386,21 @@ pub async fn download(
             .on(message_id),
     )
     .await;
+    let bytes = stored_envelope(state, &message).await?.ok_or_else(|| {
+        StoreError::Backend(format!("the envelope of message {message_id} is missing"))
+    })?;
+    Ok(bytes)
+}
+
+/// The stored envelope of `message`, from its row or from the blob store; `None` when it
+/// is gone (deleted meanwhile).
+pub async fn stored_envelope(state: &AppState, message: &Message) -> StoreResult<Option<Vec<u8>>> {
+    if message.envelope_in_row() {
+        return state.store.message_envelope(message.id).await;
+    }
     let key =
         BlobKey::new(message.blob_key.clone()).map_err(|e| StoreError::Backend(e.to_string()))?;
-    let bytes = state
-        .blobs
-        .get(&key)
-        .await?
-        .ok_or_else(|| StoreError::Backend(format!("envelope blob {key} is missing")))?;
-    Ok(bytes)
+    state.blobs.get(&key).await
 }
 
 /// Records that one of the caller's devices received or played (opened) a message.

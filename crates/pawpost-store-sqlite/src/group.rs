@@ -1,0 +1,198 @@
+//! Group commit: the writes that make an upload or a delivery durable share one commit.
+//!
+//! With `synchronous=FULL` in WAL mode every commit costs one sync of the log, whatever
+//! it holds. New messages (with their receipts, and their envelope when it is kept in the
+//! row) and receipts marked delivered or played therefore go to one writer task, which
+//! takes every write waiting when it is free and commits them together: one sync for all
+//! the uploads that arrived meanwhile. A lone write waits for no one.
+//!
+//! Each write runs inside a savepoint of the shared transaction, so that one that fails
+//! (a replayed message id, a receipt that does not exist) fails alone. Each caller hears
+//! of its own write only once the whole group is committed (or hears the commit's
+//! failure), so an answer still means durable. A write runs to its end in the writer
+//! task whether or not its caller still waits (see [`crate::write`]).
+use crate::backend;
+use pawpost_domain::{DeviceId, Message, ReceiptState};
+use pawpost_store::stored::{found, to_integer, to_ms};
+use pawpost_store::{columns, StoreError, StoreResult};
+use sqlx::{SqliteConnection, SqlitePool};
+use std::ops::Deref;
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+/// The most writes one commit takes; those waiting beyond it go in the next commit.
+pub const GROUP_COMMIT_MAX_WRITES: usize = 256;
+
+/// A write that joins the next group commit.
+pub(crate) enum Write {
+    /// A message row with one receipt per recipient, and its envelope when kept in the row.
+    Message {
+        message: Message,
+        recipients: Vec<DeviceId>,
+        envelope: Option<Vec<u8>>,
+    },
+    /// A recipient's progress; `Played` implies `Delivered`. Earlier times are kept.
+    Receipt {
+        message: Uuid,
+        device: DeviceId,
+        state: ReceiptState,
+        at: OffsetDateTime,
+    },
+}
+
+struct Job {
+    write: Write,
+    done: oneshot::Sender<StoreResult<()>>,
+}
+
+/// The connection pool, with the writer task that commits [`Write`]s in groups. Reads
+/// and the other writes use the pool as before (it is what this dereferences to).
+#[derive(Clone)]
+pub(crate) struct Database {
+    pool: SqlitePool,
+    writer: mpsc::UnboundedSender<Job>,
+}
+
+impl Deref for Database {
+    type Target = SqlitePool;
+
+    fn deref(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+fn writer_stopped() -> StoreError {
+    StoreError::Backend("the database's group-commit writer stopped".into())
+}
+
+impl Database {
+    /// Starts the writer task on the current Tokio runtime; it ends when the last clone
+    /// of this value is dropped.
+    pub(crate) fn new(pool: SqlitePool) -> Self {
+        let (writer, waiting) = mpsc::unbounded_channel();
+        tokio::spawn(commit_in_groups(pool.clone(), waiting));
+        Self { pool, writer }
+    }
+
+    /// Queues `write` for the next group commit and waits until that commit is durable.
+    pub(crate) async fn write(&self, write: Write) -> StoreResult<()> {
+        let (done, answer) = oneshot::channel();
+        self.writer
+            .send(Job { write, done })
+            .map_err(|_| writer_stopped())?;
+        answer.await.map_err(|_| writer_stopped())?
+    }
+}
+
+async fn commit_in_groups(pool: SqlitePool, mut waiting: mpsc::UnboundedReceiver<Job>) {
+    let mut jobs = Vec::with_capacity(GROUP_COMMIT_MAX_WRITES);
+    while waiting.recv_many(&mut jobs, GROUP_COMMIT_MAX_WRITES).await > 0 {
+        let (writes, answers): (Vec<Write>, Vec<_>) =
+            jobs.drain(..).map(|j| (j.write, j.done)).unzip();
+        match commit_group(&pool, &writes).await {
+            Ok(results) => {
+                for (done, result) in answers.into_iter().zip(results) {
+                    // A caller that stopped waiting needs no answer.
+                    let _ = done.send(result);
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                tracing::warn!(error = %message, writes = writes.len(), "a group commit failed");
+                for done in answers {
+                    let _ = done.send(Err(StoreError::Backend(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Applies `writes` in one transaction, each in a savepoint of its own, and commits;
+/// returns each write's own result once the commit is durable.
+async fn commit_group(pool: &SqlitePool, writes: &[Write]) -> StoreResult<Vec<StoreResult<()>>> {
+    // IMMEDIATE: the write lock first (see `crate::write`).
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
+    let mut results = Vec::with_capacity(writes.len());
+    for write in writes {
+        run(&mut tx, "SAVEPOINT one_write").await?;
+        let result = apply(&mut tx, write).await;
+        if result.is_err() {
+            run(&mut tx, "ROLLBACK TO one_write").await?;
+        }
+        run(&mut tx, "RELEASE one_write").await?;
+        results.push(result);
+    }
+    tx.commit().await.map_err(backend)?;
+    Ok(results)
+}
+
+async fn run(conn: &mut SqliteConnection, sql: &'static str) -> StoreResult<()> {
+    sqlx::query(sql)
+        .execute(conn)
+        .await
+        .map(drop)
+        .map_err(backend)
+}
+
+async fn apply(conn: &mut SqliteConnection, write: &Write) -> StoreResult<()> {
+    match write {
+        Write::Message {
+            message: m,
+            recipients,
+            envelope,
+        } => {
+            sqlx::query(concat!(
+                "INSERT INTO messages (",
+                columns!(messages),
+                ", envelope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ))
+            .bind(m.id.to_string())
+            .bind(m.household_id.to_string())
+            .bind(m.sender_device.to_string())
+            .bind(m.sender_account.map(|a| a.to_string()))
+            .bind(i64::from(m.media_type))
+            .bind(i64::from(m.duration_ms))
+            .bind(to_integer(m.envelope_len, "envelope length")?)
+            .bind(to_ms(m.created_at))
+            .bind(&m.blob_key)
+            .bind(envelope.as_deref())
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| crate::unique_violation(e, "a message with this id"))?;
+            for device in recipients {
+                sqlx::query("INSERT OR IGNORE INTO receipts (message_id, device_id) VALUES (?, ?)")
+                    .bind(m.id.to_string())
+                    .bind(device.to_string())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+            }
+            Ok(())
+        }
+        Write::Receipt {
+            message,
+            device,
+            state,
+            at,
+        } => {
+            let sql = match state {
+                ReceiptState::Delivered => {
+                    "UPDATE receipts SET delivered_at = COALESCE(delivered_at, ?1) WHERE message_id = ?2 AND device_id = ?3"
+                }
+                ReceiptState::Played => {
+                    "UPDATE receipts SET delivered_at = COALESCE(delivered_at, ?1), played_at = COALESCE(played_at, ?1) \
+                     WHERE message_id = ?2 AND device_id = ?3"
+                }
+            };
+            let done = sqlx::query(sql)
+                .bind(to_ms(*at))
+                .bind(message.to_string())
+                .bind(device.to_string())
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+            found(done.rows_affected(), "receipt")
+        }
+    }
+}

@@ -94,7 +94,7 @@ export async function goodbyes(device, householdId) {
  * @returns {HTMLElement}
  */
 export function removeToyControl(label, remove) {
-  const open = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'danger', text: t('Remove this toy…'), 'aria-expanded': 'false', 'aria-label': t('Remove {label}…', { label }) }));
+  const open = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'danger', text: t('Remove {label}…', { label }), 'aria-expanded': 'false' }));
   const yes = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'danger', text: t('Remove the toy') }));
   const no = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', text: t('Keep it') }));
   const panel = h('div', { class: 'card confirm', role: 'group', 'aria-label': t('Remove {label}', { label }), hidden: true }, h('p', { text: TOY_REMOVAL_WARNING }), h('div', { class: 'row' }, yes, no));

@@ -2,11 +2,13 @@
 // the toy, the child's name and picture, and the settings the roster carries.
 import { api } from '../api.js';
 import { forgetApprovals } from '../approval.js';
-import { goodbyes, removeToy, removeToyControl } from '../farewell.js';
+import { goodbyes } from '../farewell.js';
 import { keysProblem, syncRoster } from '../household-keys.js';
 import { MediaType } from '../mail.js';
 import { bytesUuid, formatTime, h } from '../util.js';
 import { loadHousehold, shareChildInfo } from './context.js';
+import { toyCard } from './toy-card.js';
+import { t } from '../i18n.js';
 
 const ROLE_LABEL = /** @type {Record<string, string>} */ ({ owner: 'Owner (parent)', guardian: 'Guardian (parent)', family: 'Family' });
 const MAX_AVATAR_BYTES = 512 * 1024;
@@ -212,19 +214,7 @@ export async function familyView(app, householdId) {
     } catch {
       toys = ctx.devices.filter((d) => d.kind === 'toy');
     }
-    for (const t of toys) {
-      toyList.append(
-        h('li', { class: 'toy', dataset: { deviceId: t.device_id } },
-          h('strong', { text: t.label || 'Toy' }), ' ',
-          'online' in t ? h('span', { class: `online-${t.online ? 'yes' : 'no'}`, text: t.online ? 'online' : 'offline' }) : null,
-          h('div', { class: 'fingerprint' }, 'Fingerprint: ', h('code', { text: t.fingerprint })),
-          // Only an owner's device the toy trusts can sign its goodbye.
-          ctx.signsRoster && app.device
-            ? removeToyControl(t.label || 'Toy', () => act('The toy is removed. It forgets this family and can be set up again.', () => removeToy(/** @type {import('../device.js').ThisDevice} */ (app.device), householdId, t.device_id)))
-            : null,
-        ),
-      );
-    }
+    for (const toy of toys) toyList.append(await toyCard(app, ctx, toy, act));
     const codeInput = /** @type {HTMLInputElement} */ (h('input', { id: 'toy-code', inputmode: 'numeric', autocomplete: 'off', pattern: '[0-9 ]*', maxlength: '11', 'aria-describedby': 'toy-code-hint' }));
     const pairForm = /** @type {HTMLFormElement} */ (h('form', { class: 'row' }, h('label', { for: 'toy-code', text: 'Code the toy speaks' }), codeInput, h('button', { type: 'submit', class: 'primary', text: 'Add toy' })));
     pairForm.addEventListener('submit', (e) => {
@@ -250,8 +240,11 @@ export async function familyView(app, householdId) {
       h('section', { 'aria-labelledby': 'toy-title' },
         h('h2', { id: 'toy-title', text: 'Toy' }),
         toys.length ? toyList : h('p', { text: 'No toy yet.' }),
-        h('p', { id: 'toy-code-hint', class: 'hint', text: 'Hold the toy\'s paw until it speaks six digits, then type them here within 10 minutes. The toy then says a three-digit number: if it is the number shown here, press its paw once.' }),
-        pairForm,
+        // Once a toy is paired, adding another waits behind a button.
+        ...addToy(toys.length > 0, [
+          h('p', { id: 'toy-code-hint', class: 'hint', text: 'Hold the toy\'s paw until it speaks six digits, then type them here within 10 minutes. The toy then says a three-digit number: if it is the number shown here, press its paw once.' }),
+          pairForm,
+        ]),
       ),
     );
 
@@ -351,6 +344,26 @@ export async function familyView(app, householdId) {
     error,
     ...sections,
   );
+}
+
+/**
+ * The pairing form, shown at once for a household without a toy, and behind "Add another
+ * toy" once one is paired.
+ * @param {boolean} collapsed
+ * @param {HTMLElement[]} parts
+ * @returns {HTMLElement[]}
+ */
+function addToy(collapsed, parts) {
+  if (!collapsed) return parts;
+  const panel = h('div', { id: 'add-toy', hidden: true }, ...parts);
+  const open = h('button', { type: 'button', text: t('Add another toy'), 'aria-expanded': 'false', 'aria-controls': 'add-toy' });
+  open.addEventListener('click', () => {
+    panel.hidden = false;
+    open.hidden = true;
+    open.setAttribute('aria-expanded', 'true');
+    panel.querySelector('input')?.focus();
+  });
+  return [open, panel];
 }
 
 /**

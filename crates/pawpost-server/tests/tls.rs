@@ -563,6 +563,7 @@ async fn a_toy_pairs_authenticates_and_plays_a_message_over_wss() {
         server: f.server.base.clone(),
         state_dir: state.path().join("untrusting"),
         speak_wav: false,
+        language: pawpost_toy_sim::Language::default(),
         trust_cert: None,
     })
     .await

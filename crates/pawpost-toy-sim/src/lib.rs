@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 
 mod cli;
+mod language;
 mod link;
 mod shell;
 mod speech;
@@ -33,6 +34,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 pub use cli::{parse_command, run_cli, CliCommand};
+pub use language::{prompt_text_in, Language};
 pub use link::{INITIAL_BACKOFF, MAX_BACKOFF};
 pub use speech::prompt_text;
 pub use store::STATE_FILE;
@@ -56,6 +58,8 @@ pub struct SimConfig {
     pub state_dir: PathBuf,
     /// Also write each spoken prompt as a WAV file (needs `espeak-ng`; otherwise text only).
     pub speak_wav: bool,
+    /// The language the toy speaks its prompts in (and the `espeak-ng` voice).
+    pub language: Language,
     /// A PEM file of certificates to trust for a `https://`/`wss://` server besides the
     /// public certificate authorities: a self-signed server's certificate, or a private CA.
     pub trust_cert: Option<PathBuf>,

@@ -16,7 +16,8 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
 use crate::link::{Link, LinkEvent};
-use crate::speech::{prompt_text, Speaker};
+use crate::language::{prompt_text_in, Language};
+use crate::speech::Speaker;
 use crate::store::Store;
 use crate::{uuid, Command, SimConfig, SimEvent, SimStatus, STATE_FILE};
 
@@ -30,6 +31,7 @@ pub(crate) struct Shell<R> {
     store: Store,
     link: Link,
     speaker: Option<Speaker>,
+    language: Language,
     events: broadcast::Sender<SimEvent>,
     status: Arc<Mutex<SimStatus>>,
     /// The toy's monotonic clock starts at zero here.
@@ -85,13 +87,14 @@ pub(crate) async fn start(
         first_start,
         ws_url: ws_url.clone(),
     };
-    let speaker = Speaker::new(config.speak_wav, store.spoken_dir());
+    let speaker = Speaker::new(config.speak_wav, store.spoken_dir(), config.language);
     let mut shell = Shell {
         toy,
         rng,
         store,
         link: Link::new(ws_url, tls, backoff_scale),
         speaker,
+        language: config.language,
         events,
         status: Arc::new(Mutex::new(status)),
         started: Instant::now(),
@@ -356,7 +359,7 @@ impl<R: CryptoRng + Send + 'static> Shell<R> {
     }
 
     async fn speak(&mut self, prompt: Prompt) {
-        let text = prompt_text(prompt);
+        let text = prompt_text_in(self.language, prompt);
         if let Some(speaker) = &mut self.speaker {
             if let Err(e) = speaker.speak(&text).await {
                 self.emit(SimEvent::Report {

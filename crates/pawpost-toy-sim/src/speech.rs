@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use pawpost_toy::Prompt;
 
+use crate::language::Language;
 use crate::store::create_private_dir;
 
 const ESPEAK: &str = "espeak-ng";
@@ -57,18 +58,24 @@ pub(crate) fn spaced_digits(digits: &[u8]) -> String {
 pub(crate) struct Speaker {
     dir: PathBuf,
     espeak: PathBuf,
+    language: Language,
     next: u32,
 }
 
 impl Speaker {
     /// `None` when WAVs are not wanted or `espeak-ng` is not installed: text only.
-    pub(crate) fn new(wanted: bool, dir: PathBuf) -> Option<Self> {
+    pub(crate) fn new(wanted: bool, dir: PathBuf, language: Language) -> Option<Self> {
         if !wanted {
             return None;
         }
         let espeak = find_in_path(ESPEAK)?;
         let next = last_number(&dir).map_or(1, |n| n + 1);
-        Some(Self { dir, espeak, next })
+        Some(Self {
+            dir,
+            espeak,
+            language,
+            next,
+        })
     }
 
     /// Speaks `text` into the next WAV file; returns its path, or why it failed.
@@ -77,6 +84,8 @@ impl Speaker {
         let path = self.dir.join(format!("{:03}.wav", self.next));
         self.next += 1;
         let mut child = tokio::process::Command::new(&self.espeak)
+            .arg("-v")
+            .arg(self.language.code())
             .arg("-w")
             .arg(&path)
             .arg(text)

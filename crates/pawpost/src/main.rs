@@ -206,6 +206,9 @@ struct ToyArgs {
     /// Also write what the toy says as WAV files (with espeak-ng, when installed).
     #[arg(long)]
     speak_wav: bool,
+    /// The language the toy speaks: en (English), de (German) or es (Spanish).
+    #[arg(long, env = "PAWPOST_TOY_LANGUAGE", default_value = "en", value_name = "LANGUAGE")]
+    language: pawpost_toy_sim::Language,
     /// For an https:// server: a PEM certificate to trust besides the public certificate
     /// authorities (a server's self-signed certificate, or a private CA).
     #[arg(long, env = "PAWPOST_TOY_TRUST_CERT", value_name = "FILE")]
@@ -447,6 +450,7 @@ async fn main() -> eyre::Result<()> {
                 server: args.server,
                 state_dir: args.state_dir,
                 speak_wav: args.speak_wav,
+                language: args.language,
                 trust_cert: args.trust_cert,
             };
             let input = tokio::io::BufReader::new(tokio::io::stdin());
@@ -642,6 +646,7 @@ async fn demo(args: DemoArgs) -> eyre::Result<()> {
         server: url,
         state_dir: args.data_dir.join("toy"),
         speak_wav: true,
+        language: pawpost_toy_sim::Language::default(),
         trust_cert: None,
     };
     let input = tokio::io::BufReader::new(tokio::io::stdin());

@@ -18,6 +18,7 @@ pub async fn start_toy(server: &TestServer, state_dir: &std::path::Path) -> SimT
         server: server.base.clone(),
         state_dir: state_dir.to_owned(),
         speak_wav: false,
+        language: pawpost_toy_sim::Language::default(),
         trust_cert: server.tls_cert.clone(),
     })
     .await

@@ -43,6 +43,7 @@ async fn a_toy_whose_household_was_deleted_waits_longer_after_each_refusal() {
             server: f.server.base.clone(),
             state_dir: state.path().to_owned(),
             speak_wav: false,
+            language: pawpost_toy_sim::Language::default(),
             trust_cert: f.server.tls_cert.clone(),
         },
         SCALE,

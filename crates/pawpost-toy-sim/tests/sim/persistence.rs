@@ -59,6 +59,7 @@ async fn bad_server_addresses_are_refused_at_start() {
             server: server.into(),
             state_dir: dir.path().to_path_buf(),
             speak_wav: false,
+            language: pawpost_toy_sim::Language::default(),
             trust_cert: None,
         };
         assert!(SimToy::start(config).await.is_err(), "{server}");
@@ -68,6 +69,7 @@ async fn bad_server_addresses_are_refused_at_start() {
         server: "https://pawpost.example".into(),
         state_dir: dir.path().to_path_buf(),
         speak_wav: false,
+        language: pawpost_toy_sim::Language::default(),
         trust_cert: Some(missing.clone()),
     };
     let error = SimToy::start(config).await.err().expect("refused");

@@ -29,6 +29,7 @@ pub fn config(server: &str, state_dir: &Path) -> SimConfig {
         server: server.into(),
         state_dir: state_dir.to_path_buf(),
         speak_wav: false,
+        language: pawpost_toy_sim::Language::default(),
         trust_cert: None,
     }
 }

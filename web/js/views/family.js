@@ -8,9 +8,10 @@ import { MediaType } from '../mail.js';
 import { bytesUuid, formatTime, h } from '../util.js';
 import { loadHousehold, shareChildInfo } from './context.js';
 import { toyCard } from './toy-card.js';
-import { t } from '../i18n.js';
+import { formatRelative, t } from '../i18n.js';
 
-const ROLE_LABEL = /** @type {Record<string, string>} */ ({ owner: 'Owner (parent)', guardian: 'Guardian (parent)', family: 'Family' });
+const STATUS_LABEL = /** @type {Record<string, string>} */ ({ approved: t('approved'), pending: t('waiting for approval'), blocked: t('blocked') });
+const ROLE_LABEL = /** @type {Record<string, string>} */ ({ owner: t('Owner (parent)'), guardian: t('Guardian (parent)'), family: t('Family') });
 const MAX_AVATAR_BYTES = 512 * 1024;
 /** How often the page looks whether the toy's paw confirmed a pairing. */
 const PAIRING_POLL_MS = 1000;
@@ -32,6 +33,34 @@ export async function familyView(app, householdId) {
   const me = app.account?.id;
   const status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
   const error = h('p', { class: 'error', role: 'alert' });
+  /** The section the person last acted in (its heading's id): what they are told goes there. */
+  let acting = '';
+
+  /**
+   * The status and error lines at the end of the section `where` on the page as shown
+   * (made the first time), or the page's own when there is no such section.
+   * @param {string} where
+   */
+  function notes(where) {
+    const section = where ? document.querySelector(`section.family section[aria-labelledby="${CSS.escape(where)}"]`) : null;
+    if (!section) return { status: document.querySelector('.family > .status') ?? status, error: document.querySelector('.family > .error') ?? error };
+    let box = section.querySelector(':scope > .section-notes');
+    if (!box) {
+      box = h('div', { class: 'section-notes' }, h('p', { class: 'status', role: 'status', 'aria-live': 'polite' }), h('p', { class: 'error', role: 'alert' }));
+      section.append(box);
+    }
+    return { status: /** @type {HTMLElement} */ (box.querySelector('.status')), error: /** @type {HTMLElement} */ (box.querySelector('.error')) };
+  }
+
+  /**
+   * Says what went wrong beside what the person was doing.
+   * @param {string} text
+   */
+  function complain(text) {
+    const n = notes(acting);
+    n.status.textContent = '';
+    n.error.textContent = text;
+  }
 
   /**
    * Runs a change, then publishes the roster that reflects it (owners), then redraws.
@@ -39,8 +68,10 @@ export async function familyView(app, householdId) {
    * @param {() => Promise<any>} change
    */
   async function act(done, change) {
-    error.textContent = '';
-    status.textContent = 'Working…';
+    const where = acting;
+    const here = notes(where);
+    here.error.textContent = '';
+    here.status.textContent = t('Working…');
     try {
       await change();
       let saved;
@@ -48,18 +79,15 @@ export async function familyView(app, householdId) {
         await syncRoster(householdId, app.device.keys);
         saved = done;
       } else {
-        saved = `${done} The toy learns of it when a parent's device next opens pawpost.`;
+        saved = t("{done} The toy learns of it when a parent's device next opens pawpost.", { done });
       }
       // Done is said only on the redrawn page: a form filled in before the redraw would
       // be replaced by an empty one, and what was typed lost.
       await redraw();
-      const s = document.querySelector('.family .status');
-      if (s) s.textContent = saved;
+      notes(where).status.textContent = saved;
     } catch (e) {
-      status.textContent = '';
-      error.textContent = keysProblem(e);
-      const err = document.querySelector('.family .error');
-      if (err) err.textContent = error.textContent;
+      here.status.textContent = '';
+      here.error.textContent = keysProblem(e);
     }
   }
 
@@ -90,7 +118,7 @@ export async function familyView(app, householdId) {
         h('button', { type: 'button', class: cls, text: label, 'aria-label': `${label} ${name}`, onclick: () => act(done, fn) });
       if (m.status === 'pending') {
         actions.append(
-          button('Approve', `${name} is approved.`, async () => {
+          button(t('Approve'), t('{name} is approved.', { name }), async () => {
             await api('POST', `${memberBase}/${m.account_id}/approve`);
             // The parent approves the person with the devices they have now; a device
             // they add later needs a certificate from one of these, or a parent's approval.
@@ -100,45 +128,45 @@ export async function familyView(app, householdId) {
             const approveDevices = listed.filter((d) => d.account_id === m.account_id).map((d) => d.device_id);
             await syncRoster(householdId, app.device.keys, { approveDevices });
           }, 'primary'),
-          button('Refuse', `${name} was refused.`, () => api('DELETE', `${memberBase}/${m.account_id}`)),
+          button(t('Refuse'), t('{name} was refused.', { name }), () => api('DELETE', `${memberBase}/${m.account_id}`)),
         );
       } else if (m.status === 'approved') {
         actions.append(
-          confirmBlock(name, () => act(`${name} is blocked: the toy refuses their messages from now on.`, () => api('POST', `${memberBase}/${m.account_id}/block`))),
-          button('Remove', `${name} was removed.`, () => api('DELETE', `${memberBase}/${m.account_id}`), 'danger'),
+          confirmBlock(name, () => act(t('{name} is blocked: the toy refuses their messages from now on.', { name }), () => api('POST', `${memberBase}/${m.account_id}/block`))),
+          button(t('Remove'), t('{name} was removed.', { name }), () => api('DELETE', `${memberBase}/${m.account_id}`), 'danger'),
         );
         const select = /** @type {HTMLSelectElement} */ (
-          h('select', { 'aria-label': `Role of ${name}` }, ...Object.entries(ROLE_LABEL).map(([v, l]) => h('option', { value: v, text: l, selected: v === m.role })))
+          h('select', { 'aria-label': t('Role of {name}', { name }) }, ...Object.entries(ROLE_LABEL).map(([v, l]) => h('option', { value: v, text: l, selected: v === m.role })))
         );
         select.addEventListener('change', () =>
-          act(`${name} is now ${ROLE_LABEL[select.value]}.`, () => api('PATCH', `${memberBase}/${m.account_id}`, { role: select.value })),
+          act(t('{name} is now {value}.', { name, value: ROLE_LABEL[select.value] }), () => api('PATCH', `${memberBase}/${m.account_id}`, { role: select.value })),
         );
         actions.append(select);
       } else if (m.status === 'blocked') {
         actions.append(
           // A block stays until a parent lifts it; removing a blocked member would change
           // nothing they could see, so only unblocking is offered.
-          button('Unblock', `${name} is unblocked.`, () => api('POST', `${memberBase}/${m.account_id}/unblock`)),
+          button(t('Unblock'), t('{name} is unblocked.', { name }), () => api('POST', `${memberBase}/${m.account_id}/unblock`)),
         );
       }
     }
     // Approved on the server is not yet approved for the toy: that takes household keys
     // that list one of their devices, signed by a parent's device.
     const signed = m.status !== 'approved' || inKeys(m.account_id);
-    const statusText = signed ? m.status : "waiting for a parent's device to sign";
+    const statusText = signed ? (STATUS_LABEL[m.status] ?? m.status) : t("waiting for a parent's device to sign");
     const waiting = ctx.waiting.filter((d) => d.account_id === m.account_id).map((d) => {
       const approveBtn = ctx.signsRoster && app.device
         ? h('button', {
             type: 'button',
-            text: 'Approve this device',
-            'aria-label': `Approve the new device of ${name}`,
-            onclick: () => act(`${name}'s new device is approved.`, () => syncRoster(householdId, /** @type {any} */ (app.device).keys, { approveDevices: [d.device_id] })),
+            text: t('Approve this device'),
+            'aria-label': t('Approve the new device of {name}', { name }),
+            onclick: () => act(t("{name}'s new device is approved.", { name }), () => syncRoster(householdId, /** @type {any} */ (app.device).keys, { approveDevices: [d.device_id] })),
           })
         : null;
       return h(
         'div',
         { class: 'device-waiting', dataset: { deviceId: d.device_id } },
-        h('p', { text: `A new device of ${name} is waiting: ${d.label || 'a browser'}. Approve it only if ${name} tells you these are the digits it shows under Security:` }),
+        h('p', { text: t('A new device of {name} is waiting: {value}. Approve it only if {name2} tells you these are the digits it shows under Security:', { name, value: d.label || t('a browser'), name2: name }) }),
         h('code', { class: 'fingerprint', text: d.fingerprint ?? '' }),
         approveBtn,
       );
@@ -146,23 +174,23 @@ export async function familyView(app, householdId) {
     return h(
       'li',
       { class: `member member-${m.status}`, dataset: { accountId: m.account_id } },
-      h('div', {}, h('strong', { class: 'member-name', text: name }), isMe ? ' (you)' : null),
+      h('div', {}, h('strong', { class: 'member-name', text: name }), isMe ? t(' (you)') : null),
       m.email ? h('div', { class: 'muted', text: m.email }) : null,
       h('div', { class: 'muted member-status', text: `${ROLE_LABEL[m.role] ?? m.role} · ${statusText}` }),
       ...waiting,
       actions,
     );
   });
-  const membersSection = h('section', { 'aria-labelledby': 'members-title' }, h('h2', { id: 'members-title', text: 'Family members' }), h('ul', { class: 'members' }, ...rows));
+  const membersSection = h('section', { 'aria-labelledby': 'members-title' }, h('h2', { id: 'members-title', text: t('Family members') }), h('ul', { class: 'members' }, ...rows));
 
   const sections = [keysSection(ctx), membersSection].filter((x) => x !== null);
   if (ctx.manages) {
     // Invitations.
     const inviteOut = h('div', { class: 'invite-out' });
-    const roleSel = /** @type {HTMLSelectElement} */ (h('select', { id: 'invite-role' }, h('option', { value: 'family', text: 'Family (relative)' }), h('option', { value: 'guardian', text: 'Guardian (second parent)' })));
+    const roleSel = /** @type {HTMLSelectElement} */ (h('select', { id: 'invite-role' }, h('option', { value: 'family', text: t('Family (relative)') }), h('option', { value: 'guardian', text: t('Guardian (second parent)') })));
     const inviteEmail = /** @type {HTMLInputElement} */ (h('input', { id: 'invite-email', type: 'email', autocomplete: 'off', 'aria-describedby': 'invite-email-result' }));
     const inviteEmailResult = h('span', { id: 'invite-email-result', role: 'status', class: 'saved' });
-    const inviteBtn = h('button', { type: 'button', class: 'primary', text: 'Create invitation link' });
+    const inviteBtn = h('button', { type: 'button', class: 'primary', text: t('Create invitation link') });
     inviteBtn.addEventListener('click', async () => {
       error.textContent = '';
       inviteEmailResult.textContent = '';
@@ -170,19 +198,19 @@ export async function familyView(app, householdId) {
       const to = inviteEmail.value.trim();
       try {
         const inv = await api('POST', `/api/v1/households/${householdId}/invitations`, to ? { role: roleSel.value, email: to } : { role: roleSel.value });
-        if (to) inviteEmailResult.textContent = `We emailed the invitation to ${to}.`;
-        const input = /** @type {HTMLInputElement} */ (h('input', { id: 'invite-url', readonly: true, value: inv.url, 'aria-label': 'Invitation link' }));
-        const copy = h('button', { type: 'button', text: 'Copy link' });
+        if (to) inviteEmailResult.textContent = t('We emailed the invitation to {to}.', { to });
+        const input = /** @type {HTMLInputElement} */ (h('input', { id: 'invite-url', readonly: true, value: inv.url, 'aria-label': t('Invitation link') }));
+        const copy = h('button', { type: 'button', text: t('Copy link') });
         copy.addEventListener('click', async () => {
           try {
             await navigator.clipboard.writeText(inv.url);
-            copy.textContent = 'Copied';
+            copy.textContent = t('Copied');
           } catch {
             input.select();
           }
         });
         inviteOut.replaceChildren(
-          h('p', { text: `Send this link to your relative; it works once and expires ${formatTime(inv.expires_at)}. You approve them after they join.` }),
+          h('p', { text: t('Send this link to your relative; it works once and expires {when} ({date}). You approve them after they join.', { when: formatRelative(inv.expires_at), date: formatTime(inv.expires_at) }) }),
           h('div', { class: 'row' }, input, copy),
         );
         input.focus();
@@ -190,17 +218,17 @@ export async function familyView(app, householdId) {
       } catch (e) {
         if (/** @type {{ code?: string }} */ (e)?.code === 'invalid_email') {
           inviteEmailResult.classList.add('error');
-          inviteEmailResult.textContent = 'This email address does not look right. Check it, or leave it empty and send the link yourself.';
+          inviteEmailResult.textContent = t('This email address does not look right. Check it, or leave it empty and send the link yourself.');
           inviteEmail.focus();
         } else {
-          error.textContent = e instanceof Error ? e.message : String(e);
+          complain(e instanceof Error ? e.message : String(e));
         }
       }
     });
     sections.push(
-      h('section', { 'aria-labelledby': 'invite-title' }, h('h2', { id: 'invite-title', text: 'Invite a relative' }),
-        h('div', { class: 'row' }, h('label', { for: 'invite-role', text: 'Role' }), roleSel),
-        h('div', { class: 'row' }, h('label', { for: 'invite-email', text: 'Their email address (optional)' }), inviteEmail, inviteEmailResult),
+      h('section', { 'aria-labelledby': 'invite-title' }, h('h2', { id: 'invite-title', text: t('Invite a relative') }),
+        h('div', { class: 'row' }, h('label', { for: 'invite-role', text: t('Role') }), roleSel),
+        h('div', { class: 'row' }, h('label', { for: 'invite-email', text: t('Their email address (optional)') }), inviteEmail, inviteEmailResult),
         h('div', { class: 'row' }, inviteBtn),
         inviteOut),
     );
@@ -216,33 +244,34 @@ export async function familyView(app, householdId) {
     }
     for (const toy of toys) toyList.append(await toyCard(app, ctx, toy, act));
     const codeInput = /** @type {HTMLInputElement} */ (h('input', { id: 'toy-code', inputmode: 'numeric', autocomplete: 'off', pattern: '[0-9 ]*', maxlength: '11', 'aria-describedby': 'toy-code-hint' }));
-    const pairForm = /** @type {HTMLFormElement} */ (h('form', { class: 'row' }, h('label', { for: 'toy-code', text: 'Code the toy speaks' }), codeInput, h('button', { type: 'submit', class: 'primary', text: 'Add toy' })));
+    const pairForm = /** @type {HTMLFormElement} */ (h('form', { class: 'row' }, h('label', { for: 'toy-code', text: t('Code the toy speaks') }), codeInput, h('button', { type: 'submit', class: 'primary', text: t('Add toy') })));
     pairForm.addEventListener('submit', (e) => {
       e.preventDefault();
       const code = codeInput.value.replace(/\D/g, '');
       if (code.length !== 6) {
-        error.textContent = 'The code has 6 digits: hold the paw until the toy speaks it.';
+        complain(t('The code has 6 digits: hold the paw until the toy speaks it.'));
+        codeInput.focus();
         return;
       }
-      act('The toy is paired.', async () => {
+      act(t('The toy is paired.'), async () => {
         const claim = await api('POST', `/api/v1/households/${householdId}/toys`, { code });
-        status.textContent = `The toy will now say the number ${claim.confirmation.split('').join(' ')}. If it says the same number, press its paw once.`;
+        status.textContent = t('The toy will now say the number {value}. If it says the same number, press its paw once.', { value: claim.confirmation.split('').join(' ') });
         const deadline = Date.parse(claim.confirm_by);
         for (;;) {
           const listed = await api('GET', `/api/v1/households/${householdId}/toys`);
           if (listed.some((/** @type {any} */ t) => t.device_id === claim.device_id)) return;
-          if (Date.now() > deadline) throw new Error("The toy's paw was not pressed in time. Hold its paw until it speaks a new code, then try again.");
+          if (Date.now() > deadline) throw new Error(t("The toy's paw was not pressed in time. Hold its paw until it speaks a new code, then try again."));
           await new Promise((done) => setTimeout(done, PAIRING_POLL_MS));
         }
       });
     });
     sections.push(
       h('section', { 'aria-labelledby': 'toy-title' },
-        h('h2', { id: 'toy-title', text: 'Toy' }),
-        toys.length ? toyList : h('p', { text: 'No toy yet.' }),
+        h('h2', { id: 'toy-title', text: t('Toy') }),
+        toys.length ? toyList : h('p', { text: t('No toy yet.') }),
         // Once a toy is paired, adding another waits behind a button.
         ...addToy(toys.length > 0, [
-          h('p', { id: 'toy-code-hint', class: 'hint', text: 'Hold the toy\'s paw until it speaks six digits, then type them here within 10 minutes. The toy then says a three-digit number: if it is the number shown here, press its paw once.' }),
+          h('p', { id: 'toy-code-hint', class: 'hint', text: t("Hold the toy's paw until it speaks six digits, then type them here within 10 minutes. The toy then says a three-digit number: if it is the number shown here, press its paw once.") }),
           pairForm,
         ]),
       ),
@@ -250,39 +279,39 @@ export async function familyView(app, householdId) {
 
     // The child.
     const childInput = /** @type {HTMLInputElement} */ (h('input', { id: 'child-name', value: ctx.childName ?? '', maxlength: '100' }));
-    const childForm = /** @type {HTMLFormElement} */ (h('form', { class: 'row' }, h('label', { for: 'child-name', text: "Child's name" }), childInput, h('button', { type: 'submit', text: 'Save name' })));
+    const childForm = /** @type {HTMLFormElement} */ (h('form', { class: 'row' }, h('label', { for: 'child-name', text: t("Child's name") }), childInput, h('button', { type: 'submit', text: t('Save name') })));
     childForm.addEventListener('submit', (e) => {
       e.preventDefault();
       const name = childInput.value.trim();
       if (!name) return;
-      act('The name is saved, encrypted for the family.', () => shareChildInfo(app, ctx, MediaType.TEXT, new TextEncoder().encode(name)));
+      act(t('The name is saved, encrypted for the family.'), () => shareChildInfo(app, ctx, MediaType.TEXT, new TextEncoder().encode(name)));
     });
     const photoInput = /** @type {HTMLInputElement} */ (h('input', { id: 'child-photo', type: 'file', accept: 'image/png,image/jpeg,image/webp' }));
     photoInput.addEventListener('change', () => {
       const file = photoInput.files?.[0];
       if (!file) return;
       if (file.size > MAX_AVATAR_BYTES) {
-        error.textContent = 'Choose a picture under 512 KB.';
+        complain(t('Choose a picture under 512 KB.'));
         return;
       }
-      act('The picture is saved, encrypted for the family.', async () => shareChildInfo(app, ctx, MediaType.IMAGE, new Uint8Array(await file.arrayBuffer())));
+      act(t('The picture is saved, encrypted for the family.'), async () => shareChildInfo(app, ctx, MediaType.IMAGE, new Uint8Array(await file.arrayBuffer())));
     });
     sections.push(
       h(
         'section',
         { 'aria-labelledby': 'child-title' },
-        h('h2', { id: 'child-title', text: 'Your child' }),
+        h('h2', { id: 'child-title', text: t('Your child') }),
         // The name and picture are sealed on this device for the household's devices: a
         // browser outside the household keys could seal them for nobody.
         ...(ctx.inRoster
           ? [
               ctx.childName === null && ctx.messages.some((m) => m.media_type === MediaType.TEXT)
-                ? h('p', { class: 'notice child-name-unreadable', text: "Your child's name was saved on a device this browser cannot read. Type it again so that this browser and new members see it." })
+                ? h('p', { class: 'notice child-name-unreadable', text: t("Your child's name was saved on a device this browser cannot read. Type it again so that this browser and new members see it.") })
                 : null,
               childForm,
-              h('div', { class: 'row' }, h('label', { for: 'child-photo', text: 'Picture' }), photoInput),
+              h('div', { class: 'row' }, h('label', { for: 'child-photo', text: t('Picture') }), photoInput),
             ]
-          : [h('p', { class: 'hint', text: "This browser cannot change your child's name or picture until the household keys include it (see above)." })]),
+          : [h('p', { class: 'hint', text: t("This browser cannot change your child's name or picture until the household keys include it (see above).") })]),
       ),
     );
 
@@ -296,11 +325,11 @@ export async function familyView(app, householdId) {
       const approval = /** @type {HTMLInputElement} */ (h('input', { id: 'approval', type: 'checkbox', checked: s.parentApprovesBeforePlay }));
       const settingsForm = /** @type {HTMLFormElement} */ (
         h('form', { class: 'card settings' },
-          h('div', { class: 'check' }, quietOn, h('label', { for: 'quiet-on', text: 'Quiet hours: the toy stays silent' })),
-          h('div', { class: 'row' }, h('label', { for: 'quiet-from', text: 'from' }), quietFrom, h('label', { for: 'quiet-to', text: 'to' }), quietTo),
-          h('div', { class: 'row' }, h('label', { for: 'retention', text: 'Delete played messages after (days)' }), retention),
-          h('div', { class: 'check' }, approval, h('label', { for: 'approval', text: 'A parent approves each message before the toy plays it' })),
-          ctx.signsRoster ? h('button', { type: 'submit', class: 'primary', text: 'Save settings' }) : h('p', { class: 'hint', text: 'Only an owner can change these: they are signed into the household keys.' }),
+          h('div', { class: 'check' }, quietOn, h('label', { for: 'quiet-on', text: t('Quiet hours: the toy stays silent') })),
+          h('div', { class: 'row quiet-times' }, h('span', { class: 'pair' }, h('label', { for: 'quiet-from', text: t('from') }), quietFrom), h('span', { class: 'pair' }, h('label', { for: 'quiet-to', text: t('to') }), quietTo)),
+          h('div', { class: 'row' }, h('label', { for: 'retention', text: t('Delete played messages after (days)') }), retention),
+          h('div', { class: 'check' }, approval, h('label', { for: 'approval', text: t('A parent approves each message before the toy plays it') })),
+          ctx.signsRoster ? h('button', { type: 'submit', class: 'primary', text: t('Save settings') }) : h('p', { class: 'hint', text: t('Only an owner can change these: they are signed into the household keys.') }),
         )
       );
       if (!ctx.signsRoster) for (const el of settingsForm.querySelectorAll('input')) el.setAttribute('disabled', '');
@@ -310,11 +339,13 @@ export async function familyView(app, householdId) {
         const from = minutesOf(quietFrom.value);
         const to = minutesOf(quietTo.value);
         if (!Number.isInteger(days) || days < 1 || days > 365) {
-          error.textContent = 'Keep messages between 1 and 365 days.';
+          complain(t('Keep messages between 1 and 365 days.'));
+          retention.focus();
           return;
         }
         if (quietOn.checked && (Number.isNaN(from) || Number.isNaN(to) || from === to)) {
-          error.textContent = 'Quiet hours need a start and an end that differ.';
+          complain(t('Quiet hours need a start and an end that differ.'));
+          quietFrom.focus();
           return;
         }
         /** @type {import('../crypto/roster.js').HouseholdSettings} */
@@ -324,26 +355,62 @@ export async function familyView(app, householdId) {
           retentionDays: days,
           parentApprovesBeforePlay: approval.checked,
         };
-        act('Settings saved.', async () => {
-          if (!app.device) throw new Error('This browser has no keys.');
+        act(t('Settings saved.'), async () => {
+          if (!app.device) throw new Error(t('This browser has no keys.'));
           await syncRoster(householdId, app.device.keys, { settings });
         });
       });
-      sections.push(h('section', { 'aria-labelledby': 'settings-title' }, h('h2', { id: 'settings-title', text: 'Settings' }), settingsForm));
+      sections.push(h('section', { 'aria-labelledby': 'settings-title' }, h('h2', { id: 'settings-title', text: t('Settings') }), settingsForm));
     }
   }
 
   if (ctx.isOwner) sections.push(deleteHouseholdSection(app, ctx.household));
 
-  return h(
+  const view = h(
     'section',
     { class: 'family' },
-    h('h1', { text: `Family of ${ctx.household.name}` }),
-    h('p', {}, h('a', { href: `/households/${householdId}`, 'data-link': true, text: '← Messages' })),
+    h('h1', { text: t('Family and settings') }),
+    h('p', { class: 'household-line' }, h('strong', { text: ctx.household.name }), ' · ', h('a', { href: `/households/${householdId}`, 'data-link': true, text: t('← Messages') })),
+    sectionNav(sections),
     status,
     error,
     ...sections,
   );
+  for (const kind of ['click', 'submit', 'change']) {
+    view.addEventListener(
+      kind,
+      (e) => {
+        const section = e.target instanceof Element ? e.target.closest('section[aria-labelledby]') : null;
+        if (section && section !== view) acting = section.getAttribute('aria-labelledby') ?? '';
+      },
+      true,
+    );
+  }
+  return view;
+}
+
+/**
+ * The page's sections as a row of links, each one tap away on a phone: it scrolls to
+ * the section and moves the focus to its heading (without changing the address, which
+ * would redraw the page).
+ * @param {HTMLElement[]} sections
+ */
+function sectionNav(sections) {
+  const links = sections.flatMap((section) => {
+    const id = section.getAttribute('aria-labelledby');
+    const heading = id ? section.querySelector(`#${CSS.escape(id)}`) : null;
+    if (!id || !(heading instanceof HTMLElement)) return [];
+    heading.tabIndex = -1;
+    const link = h('a', { href: `#${id}`, text: heading.textContent ?? '' });
+    link.addEventListener('click', (e) => {
+      e.preventDefault();
+      const target = document.getElementById(id);
+      target?.scrollIntoView({ block: 'start' });
+      target?.focus({ preventScroll: true });
+    });
+    return [h('li', {}, link)];
+  });
+  return h('nav', { class: 'page-sections', 'aria-label': t('Parts of this page') }, h('ul', {}, ...links));
 }
 
 /**
@@ -372,13 +439,13 @@ function addToy(collapsed, parts) {
  * @param {() => void} block
  */
 function confirmBlock(name, block) {
-  const start = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'danger', text: 'Block', 'aria-label': `Block ${name}`, 'aria-expanded': 'false' }));
-  const yes = h('button', { type: 'button', class: 'danger', text: `Yes, block ${name}` });
-  const no = h('button', { type: 'button', text: 'Cancel' });
+  const start = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'danger', text: t('Block'), 'aria-label': t('Block {name}', { name }), 'aria-expanded': 'false' }));
+  const yes = h('button', { type: 'button', class: 'danger', text: t('Yes, block {name}', { name }) });
+  const no = h('button', { type: 'button', text: t('Cancel') });
   const ask = h(
     'div',
     { class: 'card confirm block-confirm', hidden: true },
-    h('p', { text: `Block ${name}? The toy will refuse their messages from now on, and they can no longer send or hear anything in this household. Only parents see that they are blocked. You can unblock them later.` }),
+    h('p', { text: t('Block {name}? The toy will refuse their messages from now on, and they can no longer send or hear anything in this household. Only parents see that they are blocked. You can unblock them later.', { name }) }),
     h('div', { class: 'row' }, yes, no),
   );
   start.addEventListener('click', () => {
@@ -407,25 +474,25 @@ function keysSection(ctx) {
   const items = [];
   if (!ctx.signsRoster) {
     items.push(
-      h('p', { class: 'notice', text: `This browser cannot change ${name}'s household keys yet, so approvals, blocks and settings made here do not reach the toy.` }),
+      h('p', { class: 'notice', text: t("This browser cannot change {name}'s household keys yet, so approvals, blocks and settings made here do not reach the toy.", { name }) }),
       ctx.recovery
-        ? h('p', {}, h('a', { href: `/households/${ctx.id}/recovery`, 'data-link': true, text: 'Enter your recovery code' }), ' to look after the household from this browser.')
-        : h('p', { text: 'Open pawpost on a device you used before for this household, or ask its other parent to approve this browser.' }),
+        ? h('p', {}, h('a', { href: `/households/${ctx.id}/recovery`, 'data-link': true, text: t('Enter your recovery code') }), t(' to look after the household from this browser.'))
+        : h('p', { text: t('Open pawpost on a device you used before for this household, or ask its other parent to approve this browser.') }),
     );
   } else {
     const ownerDevices = ctx.signed?.roster.members.filter((m) => m.role === 'owner' && m.status === 'approved') ?? [];
     if (ownerDevices.length === 1) {
       items.push(
-        h('p', { class: 'notice single-owner', text: `Only this device can approve people and change settings for ${name}. Add a second, in case this one is lost: make the other parent an Owner below, or sign in on your other phone or computer and link it from Security.` }),
+        h('p', { class: 'notice single-owner', text: t('Only this device can approve people and change settings for {name}. Add a second, in case this one is lost: make the other parent an Owner below, or sign in on your other phone or computer and link it from Security.', { name }) }),
       );
     }
     items.push(
       ctx.recovery
-        ? h('p', {}, 'Your household has a recovery code. ', h('a', { href: `/households/${ctx.id}/recovery`, 'data-link': true, text: 'Make a new recovery code' }), ' if you lost it.')
-        : h('p', { class: 'notice no-recovery' }, `${name} has no recovery code yet: without one, losing this device can lock you out. `, h('a', { href: `/households/${ctx.id}/recovery`, 'data-link': true, text: 'Make a recovery code' })),
+        ? h('p', {}, t('Your household has a recovery code. '), h('a', { href: `/households/${ctx.id}/recovery`, 'data-link': true, text: t('Make a new recovery code') }), t(' if you lost it.'))
+        : h('p', { class: 'notice no-recovery' }, t('{name} has no recovery code yet: without one, losing this device can lock you out. ', { name }), h('a', { href: `/households/${ctx.id}/recovery`, 'data-link': true, text: t('Make a recovery code') })),
     );
   }
-  return h('section', { 'aria-labelledby': 'keys-title', class: 'keys' }, h('h2', { id: 'keys-title', text: 'Looking after the household' }), ...items);
+  return h('section', { 'aria-labelledby': 'keys-title', class: 'keys' }, h('h2', { id: 'keys-title', text: t('Looking after the household') }), ...items);
 }
 
 /**
@@ -435,21 +502,21 @@ function keysSection(ctx) {
  */
 function deleteHouseholdSection(app, household) {
   const error = h('p', { class: 'error', role: 'alert' });
-  const start = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'danger', text: 'Delete this household…', 'aria-expanded': 'false', 'aria-controls': 'delete-household-form' }));
+  const start = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'danger', text: t('Delete this household…'), 'aria-expanded': 'false', 'aria-controls': 'delete-household-form' }));
   const typed = /** @type {HTMLInputElement} */ (h('input', { id: 'delete-household-name', type: 'text', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'delete-household-hint' }));
-  const confirm = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: 'danger', text: 'Delete this household', disabled: true }));
-  const cancel = h('button', { type: 'button', text: 'Cancel' });
+  const confirm = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: 'danger', text: t('Delete this household'), disabled: true }));
+  const cancel = h('button', { type: 'button', text: t('Cancel') });
   const form = /** @type {HTMLFormElement} */ (
     h(
       'form',
       { id: 'delete-household-form', class: 'card confirm', hidden: true },
-      h('p', { text: 'Deleting the household removes it for every member at once: their places in it, invitations, the household keys and every message, from the server and the toys\' queues. Its toys forget this family and can be set up again. It cannot be undone.' }),
+      h('p', { text: t("Deleting the household removes it for every member at once: their places in it, invitations, the household keys and every message, from the server and the toys' queues. Its toys forget this family and can be set up again. It cannot be undone.") }),
       h(
         'div',
         { class: 'field' },
-        h('label', { for: 'delete-household-name', text: "Type the household's name to confirm" }),
+        h('label', { for: 'delete-household-name', text: t("Type the household's name to confirm") }),
         typed,
-        h('p', { id: 'delete-household-hint', class: 'hint' }, 'Its name is ', h('strong', { class: 'household-name', text: household.name }), '.'),
+        h('p', { id: 'delete-household-hint', class: 'hint' }, t('Its name is '), h('strong', { class: 'household-name', text: household.name }), '.'),
       ),
       h('div', { class: 'row' }, confirm, cancel),
       error,
@@ -478,7 +545,7 @@ function deleteHouseholdSection(app, household) {
     e.preventDefault();
     error.textContent = '';
     if (!matches()) {
-      error.textContent = "The name you typed is not the household's name.";
+      error.textContent = t("The name you typed is not the household's name.");
       return;
     }
     confirm.disabled = true;
@@ -487,17 +554,17 @@ function deleteHouseholdSection(app, household) {
       await api('DELETE', `/api/v1/households/${household.id}`, { leave: await goodbyes(app.device, household.id) });
       localStorage.removeItem(`pawpost.roster.${household.id}`);
       forgetApprovals(household.id);
-      app.flash(`${household.name} is deleted, with all its messages.`);
+      app.flash(t('{name} is deleted, with all its messages.', { name: household.name }));
       app.navigate('/', true);
     } catch (err) {
-      error.textContent = `Not deleted: ${err instanceof Error ? err.message : err}`;
+      error.textContent = t('Not deleted: {value}', { value: err instanceof Error ? err.message : String(err) });
       confirm.disabled = !matches();
     }
   });
   return h(
     'section',
     { 'aria-labelledby': 'delete-household-title', class: 'danger-zone' },
-    h('h2', { id: 'delete-household-title', text: 'Delete this household' }),
+    h('h2', { id: 'delete-household-title', text: t('Delete this household') }),
     start,
     form,
   );

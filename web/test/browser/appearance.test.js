@@ -123,7 +123,7 @@ async function visitScreens(scheme, viewport, name) {
     [visitor.page, 'signin', '/signin', 'Sign in to pawpost'],
     [parent.page, 'households', '/', 'Your households'],
     [parent.page, 'household', householdPath, `Messages with ${CHILD}`],
-    [parent.page, 'family', `${householdPath}/family`, `Family of ${HOUSEHOLD}`],
+    [parent.page, 'family', `${householdPath}/family`, 'Family and settings'],
     [parent.page, 'security', '/security', 'Security'],
   ];
   /** @type {string[]} */

@@ -309,7 +309,8 @@ test('a second owner: the parent makes grandpa an owner, whose device then signs
   const g = family.relative.browser.page;
   await family.ensureSignedIn(family.relative);
   await g.goto(`${family.url}/family`);
-  await g.getByRole('heading', { name: 'Family of The Brandts' }).waitFor();
+  await g.getByRole('heading', { name: 'Family and settings' }).waitFor();
+  await g.locator('.household-line').filter({ hasText: 'The Brandts' }).waitFor();
   await screenshot(g, 'recovery-second-owner');
   await g.getByLabel('Delete played messages after (days)').fill('12');
   await g.getByRole('button', { name: 'Save settings' }).click();

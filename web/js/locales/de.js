@@ -32,7 +32,6 @@ const de = {
   // farewell.js
   'The toy will forget this family and can be set up again. Messages on it are deleted.': 'Das Spielzeug vergisst diese Familie und kann neu eingerichtet werden. Nachrichten darauf werden gelöscht.',
   "This browser's keys do not match its device.": 'Die Schlüssel dieses Browsers passen nicht zu seinem Gerät.',
-  'Remove this toy…': 'Dieses Spielzeug entfernen…',
   'Remove {label}…': '{label} entfernen…',
   'Remove the toy': 'Spielzeug entfernen',
   'Keep it': 'Behalten',

@@ -32,7 +32,6 @@ export default {
   // farewell.js
   'The toy will forget this family and can be set up again. Messages on it are deleted.': 'The toy will forget this family and can be set up again. Messages on it are deleted.',
   "This browser's keys do not match its device.": "This browser's keys do not match its device.",
-  'Remove this toy…': 'Remove this toy…',
   'Remove {label}…': 'Remove {label}…',
   'Remove the toy': 'Remove the toy',
   'Keep it': 'Keep it',

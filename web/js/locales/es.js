@@ -32,7 +32,6 @@ const es = {
   // farewell.js
   'The toy will forget this family and can be set up again. Messages on it are deleted.': 'El juguete olvidará a esta familia y se podrá configurar de nuevo. Los mensajes que tenga se borran.',
   "This browser's keys do not match its device.": 'Las claves de este navegador no coinciden con su dispositivo.',
-  'Remove this toy…': 'Quitar este juguete…',
   'Remove {label}…': 'Quitar {label}…',
   'Remove the toy': 'Quitar el juguete',
   'Keep it': 'Conservarlo',

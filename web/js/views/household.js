@@ -243,7 +243,7 @@ export async function householdView(app, householdId) {
     if (!ctx.avatar) return;
     if (avatarUrl) URL.revokeObjectURL(avatarUrl);
     avatarUrl = URL.createObjectURL(new Blob([/** @type {BlobPart} */ (ctx.avatar)]));
-    avatarImg.replaceChildren(h('img', { class: 'avatar', src: avatarUrl, alt: ctx.childName ? `${ctx.childName}'s picture` : t("The child's picture") }));
+    avatarImg.replaceChildren(h('img', { class: 'avatar', src: avatarUrl, alt: ctx.childName ? t("{childName}'s picture", { childName: ctx.childName }) : t("The child's picture") }));
   };
   showAvatar();
   const heading = h('h1', { text: title() });

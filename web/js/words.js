@@ -82,6 +82,8 @@ export const ERROR_WORDS = Object.freeze({
   pairing_code_unknown: t("No toy is waiting with this code. Check the six digits, or hold the toy's paw until it speaks a new code."),
   pairing_code_contested: t("Someone else typed this code too, so it no longer works. Hold the toy's paw until it speaks a new code, then type that one."),
   toy_not_found: t('This toy is no longer in the household. Reload the page.'),
+  names_too_large: t('These names are too long for the toy. Make them shorter, then save again.'),
+  invalid_names: t('The names could not be saved as they were. Reload the page and save them again.'),
   // The app and the browser.
   network: t('Could not reach pawpost. Check your internet connection and try again.'),
   csrf: t('This page is out of date. Reload it and try again.'),

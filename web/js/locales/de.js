@@ -629,6 +629,8 @@ const de = {
   "No toy is waiting with this code. Check the six digits, or hold the toy's paw until it speaks a new code.": 'Kein Spielzeug wartet mit diesem Code. Prüfe die sechs Ziffern oder halte die Pfote des Spielzeugs gedrückt, bis es einen neuen Code sagt.',
   "Someone else typed this code too, so it no longer works. Hold the toy's paw until it speaks a new code, then type that one.": 'Jemand anderes hat diesen Code auch eingetippt, deshalb funktioniert er nicht mehr. Halte die Pfote des Spielzeugs gedrückt, bis es einen neuen Code sagt, und tippe dann diesen ein.',
   'This toy is no longer in the household. Reload the page.': 'Dieses Spielzeug ist nicht mehr im Haushalt. Lade die Seite neu.',
+  'These names are too long for the toy. Make them shorter, then save again.': 'Diese Namen sind zu lang für das Spielzeug. Kürze sie und speichere noch einmal.',
+  'The names could not be saved as they were. Reload the page and save them again.': 'Die Namen konnten so nicht gespeichert werden. Lade die Seite neu und speichere sie noch einmal.',
   'This page is out of date. Reload it and try again.': 'Diese Seite ist veraltet. Lade sie neu und versuche es noch einmal.',
   'This address is not complete. Go back to your households and try again.': 'Diese Adresse ist nicht vollständig. Geh zurück zu deinen Haushalten und versuche es noch einmal.',
   'Something went wrong on the pawpost server. Try again in a moment; if it keeps happening, tell the people who run it.': 'Auf dem pawpost-Server ist etwas schiefgegangen. Versuche es gleich noch einmal; wenn das immer wieder passiert, sag den Leuten Bescheid, die ihn betreiben.',

@@ -629,6 +629,8 @@ export default {
   "No toy is waiting with this code. Check the six digits, or hold the toy's paw until it speaks a new code.": "No toy is waiting with this code. Check the six digits, or hold the toy's paw until it speaks a new code.",
   "Someone else typed this code too, so it no longer works. Hold the toy's paw until it speaks a new code, then type that one.": "Someone else typed this code too, so it no longer works. Hold the toy's paw until it speaks a new code, then type that one.",
   'This toy is no longer in the household. Reload the page.': 'This toy is no longer in the household. Reload the page.',
+  'These names are too long for the toy. Make them shorter, then save again.': 'These names are too long for the toy. Make them shorter, then save again.',
+  'The names could not be saved as they were. Reload the page and save them again.': 'The names could not be saved as they were. Reload the page and save them again.',
   'This page is out of date. Reload it and try again.': 'This page is out of date. Reload it and try again.',
   'This address is not complete. Go back to your households and try again.': 'This address is not complete. Go back to your households and try again.',
   'Something went wrong on the pawpost server. Try again in a moment; if it keeps happening, tell the people who run it.': 'Something went wrong on the pawpost server. Try again in a moment; if it keeps happening, tell the people who run it.',

@@ -629,6 +629,8 @@ const es = {
   "No toy is waiting with this code. Check the six digits, or hold the toy's paw until it speaks a new code.": 'Ningún juguete está esperando con este código. Revisa las seis cifras, o mantén apretada la pata del juguete hasta que diga un código nuevo.',
   "Someone else typed this code too, so it no longer works. Hold the toy's paw until it speaks a new code, then type that one.": 'Otra persona también escribió este código, así que ya no funciona. Mantén apretada la pata del juguete hasta que diga un código nuevo y escribe ese.',
   'This toy is no longer in the household. Reload the page.': 'Este juguete ya no está en el hogar. Recarga la página.',
+  'These names are too long for the toy. Make them shorter, then save again.': 'Estos nombres son demasiado largos para el juguete. Acórtalos y vuelve a guardarlos.',
+  'The names could not be saved as they were. Reload the page and save them again.': 'No se pudieron guardar los nombres así. Vuelve a cargar la página y guárdalos otra vez.',
   'This page is out of date. Reload it and try again.': 'Esta página está desactualizada. Recárgala y vuelve a intentarlo.',
   'This address is not complete. Go back to your households and try again.': 'Esta dirección no está completa. Vuelve a tus hogares y vuelve a intentarlo.',
   'Something went wrong on the pawpost server. Try again in a moment; if it keeps happening, tell the people who run it.': 'Algo salió mal en el servidor de pawpost. Vuelve a intentarlo en un momento; si sigue pasando, avisa a quienes lo gestionan.',

@@ -2,6 +2,7 @@
 // text (textContent via util.h), never as HTML.
 import { api, ApiError, setCsrfToken } from './api.js';
 import { ensureDevice } from './device.js';
+import { startLive, stopLive } from './live.js';
 import { h } from './util.js';
 import { authView, joinView, acceptPendingInvitation, forgotView, resetView, verifyEmailView } from './views/auth.js';
 import { householdsView } from './views/households.js';
@@ -50,6 +51,7 @@ function flash(note) {
  */
 function signedOut(note) {
   setCsrfToken('');
+  stopLive();
   app.account = null;
   app.device = null;
   if (note) flash(note);
@@ -75,6 +77,7 @@ async function signedIn(session) {
   app.account = session.account;
   app.device = await ensureDevice(session.account.id);
   keepStorage();
+  startLive();
 }
 
 /**

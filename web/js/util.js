@@ -89,11 +89,12 @@ export function sameBytes(a, b) {
 }
 
 /**
- * "0:07" style.
+ * "0:07" style, in whole seconds cut down as a media player counts them (its controls show
+ * 0:04 for 4.6 seconds), so that a length written beside a player agrees with it.
  * @param {number} ms
  */
 export function formatDuration(ms) {
-  const s = Math.round(ms / 1000);
+  const s = Math.floor(Math.max(0, ms) / 1000);
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 

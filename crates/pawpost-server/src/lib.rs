@@ -15,6 +15,7 @@ pub mod config;
 pub mod credentials;
 pub mod delivery;
 pub mod error;
+pub mod events;
 pub mod mail;
 pub mod notify;
 pub mod passwords;
@@ -37,8 +38,8 @@ use axum::http::{header, HeaderName, HeaderValue};
 use axum::Router;
 use config::ServerConfig;
 use routes::{
-    accounts, households, keys, messages, meta, notifications, passkeys, privacy, sessions, toy_ws,
-    toys,
+    accounts, events as live, households, keys, messages, meta, notifications, passkeys, privacy,
+    sessions, toy_ws, toys,
 };
 use state::{AppState, Limits};
 use std::net::SocketAddr;
@@ -70,6 +71,7 @@ pub use storage::StartError;
         (name = "messages", description = "End-to-end encrypted message envelopes"),
         (name = "privacy", description = "Export and deletion of a family's data"),
         (name = "toys", description = "Pairing toys, and the toys' WebSocket (docs/TOY-PROTOCOL.md)"),
+        (name = "events", description = "Live updates while the app is open (Server-Sent Events): what changed, by kind and ids"),
         (name = "notifications", description = "Which notification mails a person gets, and the one-click unsubscribe link in each"),
     )
 )]
@@ -136,6 +138,7 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(keys::remove_device))
         .routes(routes!(keys::roster_versions))
         .routes(routes!(keys::get_roster, keys::publish_roster))
+        .routes(routes!(live::events))
         .routes(routes!(messages::upload, messages::list))
         .routes(routes!(messages::download))
         .routes(routes!(messages::receipt))
@@ -385,6 +388,7 @@ where
         limits,
         toys: Arc::new(toyhub::ToyHub::default()),
         relay: relay.clone(),
+        events: Arc::new(events::EventHub::default()),
         started_at: time::OffsetDateTime::now_utc(),
     };
     let (router, _) = app(state.clone());
@@ -399,9 +403,12 @@ where
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let serving_tls = tls_handshakes.is_some();
     let trusted_proxies = state.config.trusted_proxies.clone();
+    let live = state.events.clone();
     let task = tokio::spawn(async move {
         let stop = async move {
             let _ = rx.await;
+            // Open live-update streams never end by themselves.
+            live.close();
         };
         let result = serve::serve(listener, router, tls_handshakes, trusted_proxies, stop).await;
         sweeper.abort();

@@ -165,6 +165,7 @@ async fn handle(state: &AppState, note: Note) -> StoreResult<()> {
         Note::Message { id, devices } => delivery::deliver_stored(state, id, &devices).await?,
         Note::Approval { id, devices } => delivery::approval_stored(state, id, &devices).await?,
         Note::Farewell { device } => delivery::farewell_stored(state, device).await?,
+        Note::Live { change } => crate::events::fan_out(state, &change).await?,
         Note::Claim { device } => {
             let now = time::OffsetDateTime::now_utc();
             if let Some(pairing) = state.store.pairing_of_device(device, now).await? {

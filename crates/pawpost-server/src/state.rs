@@ -18,6 +18,8 @@ pub struct AppState {
     pub toys: Arc<crate::toyhub::ToyHub>,
     /// The other processes sharing the store, when it has any (PostgreSQL).
     pub relay: Option<Arc<crate::relay::link::Relay>>,
+    /// The live-update streams open on this process (`GET /api/v1/events`).
+    pub events: Arc<crate::events::EventHub>,
     pub started_at: OffsetDateTime,
     pub mailer: crate::mail::Mailer,
     /// The configured public URL, or the bound address; without a trailing slash.

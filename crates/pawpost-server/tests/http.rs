@@ -147,6 +147,7 @@ async fn the_openapi_document_lists_every_route() {
         ("/api/v1/accounts/me/notifications", "put"),
         ("/api/v1/notifications/unsubscribe", "get"),
         ("/api/v1/notifications/unsubscribe", "post"),
+        ("/api/v1/events", "get"),
     ];
     let documented: usize = paths
         .values()

@@ -222,17 +222,34 @@ export async function receipt(app, messageId, state) {
 }
 
 /**
- * Voice messages sent to this device by others and not played here yet.
+ * Whether a voice message is new to the signed-in person: someone else sent it to one of
+ * their devices, none of their devices has played it, and no toy has played it yet (a
+ * message the child already heard is no news to a parent). The played receipts are kept
+ * by the server, so this holds after a reload and on each of the person's devices.
+ * @param {import('../app.js').App} app
+ * @param {any} m
+ * @param {{ device_id: string, kind: string, account_id: string | null }[]} [devices] the household's devices
+ */
+export function isUnread(app, m, devices = []) {
+  if (m.media_type !== MediaType.OGG_OPUS) return false;
+  const me = app.account?.id;
+  const mine = new Set(devices.filter((d) => me && d.account_id === me).map((d) => d.device_id));
+  if (app.device) mine.add(app.device.id);
+  if (mine.has(m.sender_device) || (me && m.sender_account === me)) return false;
+  const toys = new Set(devices.filter((d) => d.kind === 'toy').map((d) => d.device_id));
+  const forMe = m.recipients.filter((/** @type {any} */ r) => mine.has(r.device_id));
+  if (!forMe.length || forMe.some((/** @type {any} */ r) => r.played_at)) return false;
+  return !m.recipients.some((/** @type {any} */ r) => toys.has(r.device_id) && r.played_at);
+}
+
+/**
+ * Voice messages new to the signed-in person (see `isUnread`).
  * @param {import('../app.js').App} app
  * @param {any[]} messages
+ * @param {{ device_id: string, kind: string, account_id: string | null }[]} [devices] the household's devices
  */
-export function unreadCount(app, messages) {
-  return messages.filter(
-    (m) =>
-      m.media_type === MediaType.OGG_OPUS &&
-      m.sender_device !== app.device?.id &&
-      m.recipients.some((/** @type {any} */ r) => r.device_id === app.device?.id && !r.played_at),
-  ).length;
+export function unreadCount(app, messages, devices = []) {
+  return messages.filter((m) => isUnread(app, m, devices)).length;
 }
 
 /**

@@ -7,6 +7,7 @@ import { keysProblem, syncRoster } from '../household-keys.js';
 import { MediaType } from '../mail.js';
 import { bytesUuid, formatTime, h } from '../util.js';
 import { loadHousehold, shareChildInfo } from './context.js';
+import { onHouseholdChange } from '../live.js';
 import { toyCard } from './toy-card.js';
 import { formatRelative, t } from '../i18n.js';
 
@@ -386,6 +387,17 @@ export async function familyView(app, householdId) {
       true,
     );
   }
+  // Someone who joins while the page is open shows up at once, waiting for approval
+  // (live.js). Changes made on this page redraw it themselves, and a redraw never takes
+  // away a field being filled in.
+  const listed = new Set(ctx.members.map((m) => m.account_id));
+  onHouseholdChange(app, householdId, async (change) => {
+    if (!view.isConnected || change.kind !== 'member' || !change.account || listed.has(change.account)) return;
+    const focused = document.activeElement;
+    if (focused && view.contains(focused) && focused.matches('input:not([readonly]):not([type=checkbox]):not([type=radio]), textarea:not([readonly]), select')) return;
+    listed.add(change.account);
+    await redraw();
+  });
   return view;
 }
 

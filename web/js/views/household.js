@@ -1,12 +1,25 @@
 // One household: the child's name and picture, the recorder, and the messages with their
 // "delivered" / "heard" / "not played" state; replies from the toy are opened and played here.
-import { ApiError } from '../api.js';
+import { api, ApiError } from '../api.js';
 import { approvalState, approveForToy } from '../approval.js';
 import { MediaType, sendMessage } from '../mail.js';
 import { recorderPanel } from '../recorder.js';
 import { bytesUuid, formatDuration, formatTime, h } from '../util.js';
-import { loadHousehold, openVoice, receipt, senderName, unreadCount } from './context.js';
-import { t } from '../i18n.js';
+import { isUnread, loadHousehold, openVoice, receipt, senderName, unreadCount } from './context.js';
+import { lang, t } from '../i18n.js';
+import { liveOpen, onHouseholdChange } from '../live.js';
+
+/** How often the page refetches anyway while its live stream is open (it misses nothing, but a proxy may hold events back). */
+const FALLBACK_REFRESH_MS = 30000;
+/** How often the page refetches when no live stream is open. */
+const REFRESH_MS = 4000;
+
+const clockFormat = new Intl.DateTimeFormat(lang === 'en' ? 'en-GB' : lang, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+/**
+ * A time of day in this page's language and local time ("07:00").
+ * @param {string} iso
+ */
+const formatClock = (iso) => clockFormat.format(new Date(iso));
 
 /** Why the toy will never play a message, in the sender's words, by the toy's reason. */
 const REFUSAL_TEXT = /** @type {Record<string, string>} */ ({
@@ -18,22 +31,26 @@ const REFUSAL_TEXT = /** @type {Record<string, string>} */ ({
 });
 
 /**
- * Where the sender's message stands with the toy (or, without one, the other recipients).
+ * Where a message stands with the toy (or, without one, the other recipients): for its
+ * sender, and for parents. "held" is the server's word that the toy has it and the
+ * household's quiet hours hold now (the toy plays nothing before they end).
  * @param {import('../app.js').App} app
  * @param {import('./context.js').HouseholdContext} ctx
  * @param {any} m
- * @returns {{ state: 'sent' | 'delivered' | 'heard' | 'refused', text: string }}
+ * @returns {{ state: 'sent' | 'delivered' | 'held' | 'heard' | 'refused', text: string }}
  */
 function deliveryState(app, ctx, m) {
   const toyIds = new Set(ctx.devices.filter((d) => d.kind === 'toy').map((d) => d.device_id));
   const others = m.recipients.filter((/** @type {any} */ r) => r.device_id !== app.device?.id);
   const toys = others.filter((/** @type {any} */ r) => toyIds.has(r.device_id));
   const watch = toys.length ? toys : others;
-  if (watch.some((/** @type {any} */ r) => r.played_at)) return { state: 'heard', text: t('heard') };
+  if (watch.some((/** @type {any} */ r) => r.played_at)) return { state: 'heard', text: toys.length ? t('played on the toy') : t('heard') };
   const refused = toys.find((/** @type {any} */ r) => r.refused_at);
   if (refused && toys.every((/** @type {any} */ r) => r.refused_at)) {
     return { state: 'refused', text: t('Not played: {value}', { value: REFUSAL_TEXT[refused.refusal] ?? t('the toy refused it') }) };
   }
+  const held = toys.find((/** @type {any} */ r) => r.held_until && Date.parse(r.held_until) > Date.now());
+  if (held) return { state: 'held', text: t('held for quiet hours until {time}', { time: formatClock(held.held_until) }) };
   if (watch.some((/** @type {any} */ r) => r.delivered_at)) return { state: 'delivered', text: t('delivered') };
   return { state: 'sent', text: t('sent') };
 }
@@ -78,12 +95,16 @@ function approvalBadge(ctx, m, el = h('span', { class: 'approval' })) {
  * @param {import('./context.js').HouseholdContext} ctx
  * @param {any} m
  * @param {(text: string) => void} announce
+ * @param {() => void} onRead called once this person played it
  */
-function messageItem(app, ctx, m, announce) {
+function messageItem(app, ctx, m, announce, onRead) {
   const mine = m.sender_device === app.device?.id;
   const forMe = m.recipients.some((/** @type {any} */ r) => r.device_id === app.device?.id);
   const myReceipt = m.recipients.find((/** @type {any} */ r) => r.device_id === app.device?.id);
-  const unread = !mine && forMe && !myReceipt?.played_at;
+  const unread = isUnread(app, m, ctx.devices);
+  const toyIds = new Set(ctx.devices.filter((d) => d.kind === 'toy').map((d) => d.device_id));
+  // Parents see where every message to the toy stands, not only their own.
+  const showsState = mine || (ctx.manages && m.recipients.some((/** @type {any} */ r) => toyIds.has(r.device_id)));
   const player = h('div', { class: 'player' });
   const error = h('p', { class: 'error', role: 'alert' });
   const who = mine ? t('You') : senderName(ctx, m);
@@ -98,18 +119,25 @@ function messageItem(app, ctx, m, announce) {
   playBtn.addEventListener('click', async () => {
     playBtn.disabled = true;
     error.textContent = '';
+    // A refresh while the message opens keeps this item (and so one player only).
+    item.dataset.player = 'open';
     try {
       const ogg = await openVoice(app, ctx, m);
       const url = URL.createObjectURL(new Blob([/** @type {BlobPart} */ (ogg)], { type: 'audio/ogg' }));
       const audio = /** @type {HTMLAudioElement} */ (h('audio', { controls: true, src: url, 'aria-label': t('Message from {who}', { who }) }));
       player.replaceChildren(audio);
+      // The player's own controls replay it.
+      playBtn.hidden = true;
       audio.play().catch(() => {});
       if (!mine && forMe) {
         await receipt(app, m.message_id, 'played');
+        if (myReceipt) myReceipt.played_at = new Date().toISOString();
         item.classList.remove('unread');
         badge.remove();
+        onRead();
       }
     } catch (e) {
+      delete item.dataset.player;
       error.textContent = t('This message cannot be played: {value}', { value: e instanceof Error ? e.message : String(e) });
       playBtn.disabled = false;
     }
@@ -154,7 +182,7 @@ function messageItem(app, ctx, m, announce) {
       h('span', { class: 'muted', text: `${formatTime(m.created_at)} · ${formatDuration(m.duration_ms)}` }),
       ' ',
       unread ? badge : null,
-      mine ? showState(h('span'), deliveryState(app, ctx, m)) : null,
+      showsState ? showState(h('span'), deliveryState(app, ctx, m)) : null,
       ' ',
       approval,
     ),
@@ -209,6 +237,24 @@ function notInKeys(app, ctx) {
 }
 
 /**
+ * Shows the page again when this person's standing in the household is no longer
+ * `status` (a parent approved them, blocked them or lifted a block).
+ * @param {import('../app.js').App} app
+ * @param {string} householdId
+ * @param {string} status
+ * @param {import('../live.js').Change} change
+ */
+async function showAgainIfChanged(app, householdId, status, change) {
+  if (change.kind !== 'open' && change.kind !== 'member') return;
+  /** @type {any[]} */
+  const mine = await api('GET', '/api/v1/households');
+  const now = mine.find((x) => x.id === householdId);
+  if (now?.status !== status && location.pathname === `/households/${householdId}`) {
+    app.navigate(location.pathname + location.search, true);
+  }
+}
+
+/**
  * @param {import('../app.js').App} app
  * @param {string} householdId
  */
@@ -229,6 +275,10 @@ export async function householdView(app, householdId) {
   }
   const hh = ctx.household;
   const title = () => (ctx.childName ? t('Messages with {childName}', { childName: ctx.childName }) : hh.name);
+  if (hh.status === 'pending' || hh.status === 'blocked') {
+    // The page turns into the household the moment a parent approves (or lifts a block).
+    onHouseholdChange(app, householdId, (change) => showAgainIfChanged(app, householdId, hh.status, change));
+  }
   if (hh.status === 'pending') {
     return h('section', {}, h('h1', { text: hh.name }), h('p', { class: 'notice', role: 'status', text: t('You have joined. A parent of this household has to approve you before you can send or hear messages.') }));
   }
@@ -260,7 +310,7 @@ export async function householdView(app, householdId) {
     /** @type {Set<string>} */
     const openPlayers = new Set();
     for (const li of list.querySelectorAll('li.message')) {
-      if (li.querySelector('audio')) openPlayers.add(/** @type {HTMLElement} */ (li).dataset.messageId ?? '');
+      if (li instanceof HTMLElement && li.dataset.player) openPlayers.add(li.dataset.messageId ?? '');
     }
     const voices = ctx.messages
       .filter((m) => m.media_type === MediaType.OGG_OPUS)
@@ -270,19 +320,26 @@ export async function householdView(app, householdId) {
       const existing = openPlayers.has(m.message_id) ? list.querySelector(`li[data-message-id="${CSS.escape(m.message_id)}"]`) : null;
       if (existing) {
         const stateEl = existing.querySelector('.state');
-        if (stateEl instanceof HTMLElement && m.sender_device === app.device?.id) {
-          showState(stateEl, deliveryState(app, ctx, m));
+        if (stateEl instanceof HTMLElement) showState(stateEl, deliveryState(app, ctx, m));
+        if (!isUnread(app, m, ctx.devices)) {
+          existing.classList.remove('unread');
+          existing.querySelector('.badge')?.remove();
         }
         const approvalEl = existing.querySelector('.approval');
         if (approvalEl instanceof HTMLElement) approvalBadge(ctx, m, approvalEl);
         if (!approvalEl?.textContent) existing.querySelector('button.approve')?.remove();
         return existing;
       }
-      return messageItem(app, ctx, m, announce);
+      return messageItem(app, ctx, m, announce, showUnread);
     });
     list.replaceChildren(...items);
-    const n = unreadCount(app, ctx.messages);
-    unreadNote.textContent = voices.length === 0 ? t('No messages yet.') : n > 0 ? t('{count} new messages.', { count: n }) : '';
+    showUnread();
+  }
+
+  function showUnread() {
+    const voices = ctx.messages.filter((m) => m.media_type === MediaType.OGG_OPUS).length;
+    const n = unreadCount(app, ctx.messages, ctx.devices);
+    unreadNote.textContent = voices === 0 ? t('No messages yet.') : n > 0 ? t('{count} new messages.', { count: n }) : '';
   }
   renderList();
 
@@ -308,17 +365,29 @@ export async function householdView(app, householdId) {
       })
     : notInKeys(app, ctx);
 
-  const timer = setInterval(async () => {
+  let lastRefresh = Date.now();
+  let gone = false;
+  async function refresh() {
+    if (gone) return;
+    lastRefresh = Date.now();
     try {
       const fresh = await loadHousehold(app, householdId, { sync: false });
+      if (gone) return;
       if (fresh.household.status === 'blocked') {
         // Blocked while the page was open: it says so, and nothing here works any more.
+        gone = true;
         clearInterval(timer);
         view.replaceChildren(
           h('h1', { tabindex: '-1', text: hh.name }),
           h('p', { class: 'notice', role: 'status', text: BLOCKED_TEXT }),
           h('p', {}, h('a', { href: '/', 'data-link': true, text: t('Back to your households') })),
         );
+        return;
+      }
+      if (Boolean(fresh.inRoster && fresh.signed) !== Boolean(canSend)) {
+        // Added to (or taken out of) the household keys: the recorder comes (or goes).
+        gone = true;
+        app.navigate(location.pathname + location.search, true);
         return;
       }
       ctx = fresh;
@@ -329,6 +398,7 @@ export async function householdView(app, householdId) {
     } catch (e) {
       if (e instanceof ApiError && e.status === 404) {
         // Deleted, or this member was removed: the server no longer shows it.
+        gone = true;
         clearInterval(timer);
         view.replaceChildren(
           h('h1', { tabindex: '-1', text: hh.name }),
@@ -339,8 +409,17 @@ export async function householdView(app, householdId) {
       }
       refreshError.textContent = t('Could not refresh: {value}', { value: e instanceof Error ? e.message : String(e) });
     }
-  }, 4000);
-  app.cleanup.push(() => clearInterval(timer));
+  }
+  // Live changes refresh at once; the timer covers a page without a live stream (and
+  // quiet hours ending, which no event announces).
+  onHouseholdChange(app, householdId, refresh);
+  const timer = setInterval(() => {
+    if (!liveOpen() || Date.now() - lastRefresh >= FALLBACK_REFRESH_MS) refresh();
+  }, REFRESH_MS);
+  app.cleanup.push(() => {
+    gone = true;
+    clearInterval(timer);
+  });
   app.cleanup.push(() => avatarUrl && URL.revokeObjectURL(avatarUrl));
 
   const view = h(

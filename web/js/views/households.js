@@ -34,9 +34,9 @@ export async function householdsView(app) {
       ),
     );
     if (hh.status === 'approved') {
-      api('GET', `/api/v1/households/${hh.id}/messages`)
-        .then((/** @type {any[]} */ messages) => {
-          const n = unreadCount(app, messages);
+      Promise.all([api('GET', `/api/v1/households/${hh.id}/messages`), api('GET', `/api/v1/households/${hh.id}/devices`)])
+        .then(([/** @type {any[]} */ messages, /** @type {any[]} */ devices]) => {
+          const n = unreadCount(app, messages, devices);
           if (n > 0) {
             badge.hidden = false;
             badge.textContent = t('{count} new', { count: n });

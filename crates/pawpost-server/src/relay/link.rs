@@ -138,6 +138,8 @@ pub enum Note {
         #[serde(with = "key_hash")]
         key: KeyHash,
     },
+    /// Something changed that open pages should show ([`crate::events`]).
+    Live { change: crate::events::Change },
     /// The sending process forgot a key's attempts (its owner signed in).
     Forgive {
         #[serde(with = "limit_name")]
@@ -296,6 +298,15 @@ mod tests {
             Note::Forgive {
                 limit: LimitName::WrongPairingCodesPerAccount,
                 key: KeyHash::of("an account"),
+            },
+            Note::Live {
+                change: crate::events::Change::member(
+                    HouseholdId(Uuid::new_v4()),
+                    pawpost_domain::AccountId(Uuid::new_v4()),
+                ),
+            },
+            Note::Live {
+                change: crate::events::Change::receipt(HouseholdId(Uuid::new_v4()), Uuid::new_v4()),
             },
         ] {
             let texts = note.encode(origin);

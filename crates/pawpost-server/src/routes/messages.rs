@@ -33,6 +33,11 @@ pub struct ReceiptView {
     /// while the message waited on the toy; `bad_media`, `undecryptable` and the others
     /// when the toy could not play it.
     pub refusal: Option<String>,
+    /// Set while a toy holds the message, received and not yet played, because the
+    /// household's quiet hours hold now: when they end (RFC 3339). Worked out from the
+    /// signed roster's quiet hours and time zone and the server's clock, which is the
+    /// clock the toy is given on every connection (see `messages::quiet_hold`).
+    pub held_until: Option<String>,
 }
 
 /// What the server knows of a message: the signed header's cleartext fields.
@@ -73,6 +78,7 @@ pub(crate) fn message_view(m: MessageWithReceipts) -> MessageView {
                 played_at: r.played_at.map(rfc3339),
                 refused_at: r.refused_at.map(rfc3339),
                 refusal: r.refusal,
+                held_until: None,
             })
             .collect(),
     }
@@ -162,7 +168,20 @@ pub async fn list(
     Path(household_id): Path<HouseholdId>,
 ) -> ApiResult<Json<Vec<MessageView>>> {
     let listed = messages::list(&state, auth.account.id, household_id).await?;
-    Ok(Json(listed.into_iter().map(message_view).collect()))
+    let hold = messages::quiet_hold(&state, household_id, time::OffsetDateTime::now_utc()).await?;
+    let mut views: Vec<MessageView> = listed.into_iter().map(message_view).collect();
+    if let Some(hold) = hold {
+        let until = rfc3339(hold.until);
+        for receipt in views.iter_mut().flat_map(|m| m.recipients.iter_mut()) {
+            let waiting = receipt.delivered_at.is_some()
+                && receipt.played_at.is_none()
+                && receipt.refused_at.is_none();
+            if waiting && hold.toys.contains(&receipt.device_id) {
+                receipt.held_until = Some(until.clone());
+            }
+        }
+    }
+    Ok(Json(views))
 }
 
 /// Fetch a message's envelope (ciphertext) to open on the caller's device.

@@ -2,6 +2,7 @@
 //! and the router and the document are built from the same list.
 pub mod accounts;
 mod errors;
+pub mod events;
 pub mod households;
 pub mod keys;
 pub mod messages;

@@ -7,6 +7,7 @@ use crate::config::{
     INVITATIONS_PER_ACCOUNT_PER_DAY, INVITATIONS_PER_HOUSEHOLD_PER_DAY, INVITATION_TTL,
     INVITATION_WINDOW,
 };
+use crate::events::{publish as live, Change};
 use crate::state::AppState;
 use crate::tokens::{new_token, token_hash};
 use pawpost_domain::{
@@ -178,6 +179,7 @@ pub async fn rename(
             .in_household(id),
     )
     .await;
+    live(state, Change::household(id)).await;
     Ok((household(state, id).await?, membership))
 }
 
@@ -343,6 +345,7 @@ pub async fn accept(
             )
             .await;
             crate::notify::approval_waiting(state, membership.household_id, account);
+            live(state, Change::member(membership.household_id, account)).await;
             Ok((household(state, membership.household_id).await?, membership))
         }
         Redemption::Unknown => Err(HouseholdError::InvitationUnknown),
@@ -450,6 +453,7 @@ pub async fn set_status(
     if action == AuditAction::MemberApproved {
         crate::notify::approved(state, household_id, account_id);
     }
+    live(state, Change::member(household_id, account_id)).await;
     Ok(())
 }
 
@@ -502,6 +506,7 @@ pub async fn change_role(
             .on(format!("{account_id}:{role}")),
     )
     .await;
+    live(state, Change::member(household_id, account_id)).await;
     Ok(())
 }
 
@@ -536,6 +541,7 @@ pub async fn remove(
             .on(account_id),
     )
     .await;
+    live(state, Change::member(household_id, account_id)).await;
     Ok(())
 }
 

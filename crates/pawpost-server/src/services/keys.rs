@@ -218,6 +218,7 @@ pub async fn publish_roster(
             let paired = crate::delivery::hand_roster(state, household, &signed).await?;
             relay::toys_online(state, paired).await;
             relay::announce(state, Note::Roster { household }).await;
+            crate::events::publish(state, crate::events::Change::roster(household)).await;
             record(
                 state,
                 Event::new(AuditAction::RosterPublished)

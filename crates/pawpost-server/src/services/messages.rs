@@ -7,6 +7,7 @@ use super::households::active_membership;
 use super::keys::domain_device_id;
 use super::MembershipError;
 use crate::audit::{record, AuditAction, Event};
+use crate::events::{publish as live, Change};
 use crate::relay::{self, Note};
 use crate::state::AppState;
 use pawpost_crypto::{Envelope, MediaType, PublicIdentity, Role, SignedRoster};
@@ -239,6 +240,7 @@ pub async fn accept(
         },
     )
     .await;
+    live(state, Change::message(household_id, message.id)).await;
     Ok(message)
 }
 
@@ -288,6 +290,9 @@ pub async fn toy_rejected(
     if recorded.is_ok() && sender_told {
         crate::notify::message_not_played(state, message);
     }
+    if recorded.is_ok() && reason != RejectReason::QueueFull {
+        receipt_changed(state, message).await;
+    }
     match recorded {
         // A message deleted meanwhile, or an envelope too broken to name one.
         Ok(()) | Err(StoreError::NotFound(_)) => Ok(()),
@@ -308,8 +313,23 @@ pub async fn toy_receipt(
         .set_receipt(message, toy, receipt, OffsetDateTime::now_utc())
         .await
     {
-        Ok(()) | Err(StoreError::NotFound(_)) => Ok(()),
+        Ok(()) => {
+            receipt_changed(state, message).await;
+            Ok(())
+        }
+        Err(StoreError::NotFound(_)) => Ok(()),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Tells the open pages that `message`'s receipts changed.
+async fn receipt_changed(state: &AppState, message: Uuid) {
+    match state.store.message(message).await {
+        Ok(Some(m)) => live(state, Change::receipt(m.household_id, message)).await,
+        Ok(None) => {}
+        Err(error) => {
+            tracing::warn!(%error, "a receipt's message could not be read for the live update")
+        }
     }
 }
 
@@ -335,6 +355,67 @@ pub async fn list(
         out.push(with_receipts(state, m).await?);
     }
     Ok(out)
+}
+
+/// The household's quiet hours, while they hold.
+pub struct QuietHold {
+    /// When they end.
+    pub until: OffsetDateTime,
+    /// The toys of the roster in force: they play nothing before `until`.
+    pub toys: Vec<DeviceId>,
+}
+
+/// Whether the household's quiet hours hold at `now`, and until when. The toy decides the
+/// same way from the same inputs: the quiet hours and time zone of the roster it holds
+/// (signed by an owner, stored here), and the wall clock the server gives it in every
+/// `Challenge` (docs/TOY-PROTOCOL.md). A toy with a clock of its own may differ by as
+/// much as its clock does.
+pub async fn quiet_hold(
+    state: &AppState,
+    household: HouseholdId,
+    now: OffsetDateTime,
+) -> MessageResult<Option<QuietHold>> {
+    let Some(stored) = state.store.latest_roster(household).await? else {
+        return Ok(None);
+    };
+    let signed = SignedRoster::decode(&stored.signed).map_err(stored_roster_broken)?;
+    let roster = signed.unverified_roster();
+    let Some(until) = quiet_until(&roster.settings, now) else {
+        return Ok(None);
+    };
+    let toys = roster
+        .members
+        .iter()
+        .filter(|m| m.role == Role::Toy)
+        .map(|m| domain_device_id(m.device_id))
+        .collect();
+    Ok(Some(QuietHold { until, toys }))
+}
+
+const MINUTES_PER_DAY: i64 = 24 * 60;
+
+/// When the quiet hours of `settings` end, if they hold at `now` (the toy's rule: local
+/// minutes from the start included to the end excluded, over midnight when the end comes
+/// first).
+pub fn quiet_until(
+    settings: &pawpost_crypto::HouseholdSettings,
+    now: OffsetDateTime,
+) -> Option<OffsetDateTime> {
+    let quiet = settings.quiet_hours?;
+    let unix_minutes = now.unix_timestamp().div_euclid(60);
+    let minute =
+        (unix_minutes + i64::from(settings.timezone_offset_minutes)).rem_euclid(MINUTES_PER_DAY);
+    let (start, end) = (i64::from(quiet.start_minute), i64::from(quiet.end_minute));
+    let inside = if start < end {
+        (start..end).contains(&minute)
+    } else {
+        minute >= start || minute < end
+    };
+    if !inside {
+        return None;
+    }
+    let left = (end - minute).rem_euclid(MINUTES_PER_DAY);
+    OffsetDateTime::from_unix_timestamp((unix_minutes + left) * 60).ok()
 }
 
 /// A message the caller may see: an active member who sent it or whose device receives
@@ -423,7 +504,9 @@ pub async fn receipt(
         .map_err(|e| match e {
             StoreError::NotFound(_) => MessageError::NotFound("recipient"),
             other => other.into(),
-        })
+        })?;
+    receipt_changed(state, message_id).await;
+    Ok(())
 }
 
 /// Releases a held message to the household's toys (owner or guardian), with the
@@ -488,6 +571,7 @@ pub async fn approve(
     )
     .await;
     tracing::info!(message = %message_id, by = %account, "message approved for the toy");
+    live(state, Change::message(message.household_id, message_id)).await;
     record(
         state,
         Event::new(AuditAction::MessageApproved)
@@ -497,4 +581,60 @@ pub async fn approve(
     )
     .await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pawpost_crypto::{HouseholdSettings, QuietHours};
+
+    fn settings(start: u16, end: u16, offset: i16) -> HouseholdSettings {
+        HouseholdSettings {
+            quiet_hours: Some(QuietHours {
+                start_minute: start,
+                end_minute: end,
+            }),
+            timezone_offset_minutes: offset,
+            parent_approves_before_play: false,
+            retention_days: 30,
+        }
+    }
+
+    fn at(text: &str) -> OffsetDateTime {
+        OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap()
+    }
+
+    #[test]
+    fn quiet_hours_hold_as_the_toy_counts_them() {
+        // 19:00 to 07:00, two hours ahead of UTC.
+        let night = settings(19 * 60, 7 * 60, 120);
+        assert_eq!(
+            quiet_until(&night, at("2026-12-04T20:30:10Z")),
+            Some(at("2026-12-05T05:00:00Z")),
+            "22:30 local: quiet until 07:00 local"
+        );
+        assert_eq!(
+            quiet_until(&night, at("2026-12-04T04:59:59Z")),
+            Some(at("2026-12-04T05:00:00Z"))
+        );
+        assert_eq!(quiet_until(&night, at("2026-12-04T05:00:00Z")), None);
+        assert_eq!(
+            quiet_until(&night, at("2026-12-04T17:00:00Z")),
+            Some(at("2026-12-05T05:00:00Z")),
+            "the first quiet minute"
+        );
+        assert_eq!(quiet_until(&night, at("2026-12-04T16:59:00Z")), None);
+        // A window within one day, and no quiet hours at all.
+        let nap = settings(13 * 60, 15 * 60, 0);
+        assert_eq!(
+            quiet_until(&nap, at("2026-12-04T14:00:00Z")),
+            Some(at("2026-12-04T15:00:00Z"))
+        );
+        assert_eq!(quiet_until(&nap, at("2026-12-04T15:00:00Z")), None);
+        let none = HouseholdSettings {
+            quiet_hours: None,
+            ..nap
+        };
+        assert_eq!(quiet_until(&none, at("2026-12-04T14:00:00Z")), None);
+    }
 }

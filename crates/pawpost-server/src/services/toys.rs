@@ -316,6 +316,9 @@ pub async fn connected(state: &AppState, toy: &Device, addr: IpAddr) -> StoreRes
     record(state, event).await;
     relay::toy_online(state, toy.id).await;
     super::toy_profiles::seen(state, toy.id).await;
+    if let Some(household) = toy.household_id {
+        crate::events::publish(state, crate::events::Change::toy(household, toy.id)).await;
+    }
     crate::delivery::catch_up(state, toy.id).await
 }
 
@@ -323,6 +326,17 @@ pub async fn connected(state: &AppState, toy: &Device, addr: IpAddr) -> StoreRes
 pub async fn disconnected(state: &AppState, device: DeviceId) {
     relay::toy_offline(state, device).await;
     super::toy_profiles::seen(state, device).await;
+    match state.store.device(device).await {
+        Ok(Some(toy)) => {
+            if let Some(household) = toy.household_id {
+                crate::events::publish(state, crate::events::Change::toy(household, device)).await;
+            }
+        }
+        Ok(None) => {}
+        Err(error) => {
+            tracing::warn!(%error, "a toy's household could not be read for the live update")
+        }
+    }
 }
 
 /// What became of a press of the paw.
@@ -481,6 +495,7 @@ pub async fn remove(
     )
     .await;
     said_goodbye(state, &[farewell]).await;
+    crate::events::publish(state, crate::events::Change::toy(household, toy_id)).await;
     Ok(())
 }
 

@@ -174,7 +174,7 @@ test('(a) the parent saves the recovery code, loses the browser, and looks after
   // The child's name was sealed before this browser existed: the parent types it again.
   await p.getByText("Your child's name was saved on a device this browser cannot read").waitFor();
   await p.getByLabel("Child's name").fill('Emil');
-  await p.getByRole('button', { name: 'Save name' }).click();
+  await p.getByRole('button', { name: 'Save name', exact: true }).click();
   await statusSays(p, 'The name is saved', server);
 
   // The new browser approves a new relative; the toy plays her message.

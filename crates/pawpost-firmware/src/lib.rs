@@ -2,7 +2,7 @@
 //!
 //! - [`Shell`]: link bytes in → [`pawpost_ble::Reassembler`] → [`pawpost_toy::Toy`] →
 //!   actions out, through a [`Board`] that only moves bytes, tells the time and keeps the
-//!   toy's state. A board (the `mps2_an386` image in this crate, later an nRF52 or an
+//!   toy's state and its [`audio`] storage. A board (the `mps2_an386` image in this crate, later an nRF52 or an
 //!   ESP32-C3) adds its drivers and feeds the shell.
 //! - [`link`]: how the BLE fragments of `pawpost-ble` cross a byte stream (a UART standing
 //!   for the GATT characteristic), with the phone's word that the server connection is up
@@ -19,6 +19,7 @@
 
 extern crate alloc;
 
+pub mod audio;
 pub mod link;
 mod shell;
 pub mod wires;

@@ -8,7 +8,8 @@ use alloc::vec::Vec;
 use pawpost_ble::{Fragmenter, Reassembler};
 use pawpost_crypto::rand_core::CryptoRng;
 use pawpost_toy::{
-    reconnect_wait_ms, Action, Event, Frame, Heart, Prompt, ReconnectReason, StateError, Toy,
+    reconnect_wait_ms, Action, Event, Frame, Heart, MessageId, Prompt, ReconnectReason, StateError,
+    Toy,
 };
 
 use crate::link::{Decoder, Packet, MAX_LINK_MTU};
@@ -17,6 +18,8 @@ use crate::wires::{self, Input, Lines};
 /// The toy's timers (pairing window, recording limit, key rotation) need about one tick a
 /// second.
 pub const TICK_MS: u64 = 1000;
+/// Bytes of audio read from storage at a time while playing.
+const PLAY_PIECE_BYTES: usize = 512;
 
 /// What a board gives the shell.
 pub trait Board {
@@ -30,6 +33,19 @@ pub trait Board {
     fn load_state(&mut self) -> Option<Vec<u8>>;
     /// Saves the toy's state, replacing the previous one; done before it returns.
     fn save_state(&mut self, state: &[u8]) -> Result<(), &'static str>;
+    /// Writes `bytes` at `offset` of a message's audio in the audio storage, apart from
+    /// the state (see [`crate::audio`]); done before it returns.
+    fn store_audio(
+        &mut self,
+        message: MessageId,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Result<(), &'static str>;
+    /// Reads a message's audio from `offset` into `buf`; returns the bytes read (0 at its
+    /// end).
+    fn read_audio(&mut self, message: MessageId, offset: usize, buf: &mut [u8]) -> usize;
+    /// Deletes a message's audio.
+    fn discard_audio(&mut self, message: MessageId);
     /// The heap in use and its peak since the last reset (`reset` starts a new peak after
     /// reading), and the stack's deepest use.
     fn heap(&mut self, reset: bool) -> HeapStats;
@@ -309,10 +325,18 @@ impl<B: Board, R: CryptoRng> Shell<B, R> {
                         self.halted = true;
                     }
                 },
-                Action::PlayAudio { message_id, ogg } => {
-                    let line = format!("play {} {}", wires::hex(&message_id.0), wires::hex(&ogg));
-                    self.say(&line);
+                Action::StoreAudio {
+                    message_id,
+                    offset,
+                    bytes,
+                } => {
+                    if let Err(why) = self.board.store_audio(message_id, offset, &bytes) {
+                        self.say(&format!("error cannot store a message's audio: {why}"));
+                        self.halted = true;
+                    }
                 }
+                Action::DiscardAudio { message_id } => self.board.discard_audio(message_id),
+                Action::PlayAudio { message_id } => self.play(message_id),
                 Action::StartRecording { .. } => {
                     self.microphone_on = true;
                     self.say("mic on");
@@ -405,6 +429,25 @@ impl<B: Board, R: CryptoRng> Shell<B, R> {
         }
     }
 
+    /// Plays a message from the audio storage: to the speaker wire as `play ID HEX`, read
+    /// a little at a time so that the message is never whole in RAM.
+    fn play(&mut self, message_id: MessageId) {
+        let mut piece = [0u8; PLAY_PIECE_BYTES];
+        self.board.wires_write(b"play ");
+        self.board.wires_write(wires::hex(&message_id.0).as_bytes());
+        self.board.wires_write(b" ");
+        let mut offset = 0;
+        loop {
+            let n = self.board.read_audio(message_id, offset, &mut piece);
+            if n == 0 {
+                break;
+            }
+            self.board.wires_write(wires::hex(&piece[..n]).as_bytes());
+            offset += n;
+        }
+        self.board.wires_write(b"\n");
+    }
+
     fn say(&mut self, line: &str) {
         self.board.wires_write(line.as_bytes());
         self.board.wires_write(b"\n");
@@ -427,6 +470,7 @@ mod tests {
         wires_out: Vec<u8>,
         state: Option<Vec<u8>>,
         saving_fails: bool,
+        audio: alloc::collections::BTreeMap<MessageId, Vec<u8>>,
     }
 
     impl Board for FakeBoard {
@@ -448,6 +492,26 @@ mod tests {
             }
             self.state = Some(state.to_vec());
             Ok(())
+        }
+        fn store_audio(
+            &mut self,
+            message: MessageId,
+            offset: u64,
+            bytes: &[u8],
+        ) -> Result<(), &'static str> {
+            let audio = self.audio.entry(message).or_default();
+            audio.truncate(usize::try_from(offset).unwrap());
+            audio.extend_from_slice(bytes);
+            Ok(())
+        }
+        fn read_audio(&mut self, message: MessageId, offset: usize, buf: &mut [u8]) -> usize {
+            let audio = self.audio.get(&message).map_or(&[][..], |a| &a[..]);
+            let n = audio.len().saturating_sub(offset).min(buf.len());
+            buf[..n].copy_from_slice(&audio[offset..offset + n]);
+            n
+        }
+        fn discard_audio(&mut self, message: MessageId) {
+            self.audio.remove(&message);
         }
         fn heap(&mut self, _reset: bool) -> HeapStats {
             HeapStats {

@@ -27,6 +27,18 @@ pub const MAX_SIGNED_ROSTER_LEN: usize = 8 * 1024;
 /// Largest sealed names record a `Names` frame carries: 32 names of at most 48 bytes, the
 /// envelope's header and a recipient entry for each of 64 devices fit within it.
 pub const MAX_NAMES_ENVELOPE_LEN: usize = 16 * 1024;
+/// Largest envelope prefix (header, digest, signature, wrapped keys) a `DeliverStart`
+/// carries: the prefix of an envelope for the most recipients an envelope may name.
+pub const MAX_ENVELOPE_PREFIX_LEN: usize = pawpost_crypto::HEADER_FIXED_LEN
+    + pawpost_crypto::PAYLOAD_DIGEST_LEN
+    + pawpost_crypto::SIGNATURE_LEN
+    + pawpost_crypto::MAX_RECIPIENTS * (16 + pawpost_crypto::WRAPPED_KEY_LEN);
+/// Largest piece of ciphertext a `DeliverChunk` or an `UploadChunk` carries: one envelope
+/// chunk and its tag, so that a toy holds at most this much of a message in memory.
+pub const MAX_CHUNK_BYTES: usize = pawpost_crypto::CHUNK_SIZE + pawpost_crypto::TAG_LEN;
+/// The message id of the `ChunkRequest` a toy sends after `Auth` to say that it takes
+/// deliveries in chunks (protocol version 2); no message has it.
+pub const STREAMING_HELLO: MessageId = MessageId([0; 16]);
 /// Digits in a pairing code.
 pub const PAIRING_CODE_DIGITS: usize = 6;
 /// Length of an Ed25519 signature in a frame.
@@ -349,6 +361,29 @@ pub enum Frame<'a> {
         /// The number the toy spoke, so that a press confirms only that claim.
         number: ConfirmationNumber,
     },
+    /// Flow control of a streamed delivery: the toy holds every chunk before `next_index`
+    /// and may receive up to `window` chunks from there. For [`STREAMING_HELLO`] (sent after
+    /// `Auth`), it says that the toy takes deliveries in chunks, `window` at a time.
+    ChunkRequest {
+        /// The message being streamed, or [`STREAMING_HELLO`].
+        message_id: MessageId,
+        /// The first chunk the toy does not hold yet.
+        next_index: u32,
+        /// How many chunks from `next_index` the toy has room for (at least 1).
+        window: u8,
+    },
+    /// A piece of the child's sealed recording: `bytes` sit at `offset` of an envelope of
+    /// `total_len` bytes. The server stores the envelope once every piece arrived.
+    UploadChunk {
+        /// The recording's message id (the envelope's).
+        message_id: MessageId,
+        /// Where `bytes` start in the envelope.
+        offset: u32,
+        /// The whole envelope's length.
+        total_len: u32,
+        /// At most [`MAX_CHUNK_BYTES`].
+        bytes: &'a [u8],
+    },
 
     // Server to toy.
     /// Sent first on every connection.
@@ -423,6 +458,28 @@ pub enum Frame<'a> {
         /// toy.
         signature: [u8; FRAME_SIGNATURE_LEN],
     },
+    /// The start of a streamed delivery (version 2): everything of the envelope before its
+    /// chunks. The toy checks it and answers `ChunkRequest` (or `Rejected`).
+    DeliverStart {
+        /// Header, payload digest, signature and wrapped keys of an envelope v1.
+        prefix: &'a [u8],
+    },
+    /// One chunk of a streamed delivery, in order.
+    DeliverChunk {
+        /// The message (the one of the last `DeliverStart`).
+        message_id: MessageId,
+        /// The chunk's position in the envelope.
+        index: u32,
+        /// The chunk's ciphertext and tag.
+        chunk: &'a [u8],
+    },
+    /// The server holds the first `next_offset` bytes of a chunked upload.
+    UploadChunkAck {
+        /// The recording's message id.
+        message_id: MessageId,
+        /// The first byte the server does not hold yet.
+        next_offset: u32,
+    },
     /// The names a parent set for the toy to say who a message is from: an envelope
     /// (text, `docs/TOY-PROTOCOL.md`, "Names") sealed by a parent's device for the toy and
     /// the household's devices. The server relays it unread.
@@ -455,6 +512,10 @@ pub enum FrameType {
     RosterRejected = 0x08,
     /// [`Frame::PairConfirmed`].
     PairConfirmed = 0x09,
+    /// [`Frame::ChunkRequest`].
+    ChunkRequest = 0x0A,
+    /// [`Frame::UploadChunk`].
+    UploadChunk = 0x0B,
     /// [`Frame::Challenge`].
     Challenge = 0x81,
     /// [`Frame::PairCode`].
@@ -477,6 +538,12 @@ pub enum FrameType {
     ConfirmPairing = 0x8A,
     /// [`Frame::Leave`].
     Leave = 0x8B,
+    /// [`Frame::DeliverStart`].
+    DeliverStart = 0x8C,
+    /// [`Frame::DeliverChunk`].
+    DeliverChunk = 0x8D,
+    /// [`Frame::UploadChunkAck`].
+    UploadChunkAck = 0x8E,
     /// [`Frame::Names`].
     Names = 0x8F,
 }
@@ -493,6 +560,8 @@ impl FrameType {
         Self::Upload,
         Self::RosterRejected,
         Self::PairConfirmed,
+        Self::ChunkRequest,
+        Self::UploadChunk,
         Self::Challenge,
         Self::PairCode,
         Self::Paired,
@@ -504,6 +573,9 @@ impl FrameType {
         Self::Error,
         Self::ConfirmPairing,
         Self::Leave,
+        Self::DeliverStart,
+        Self::DeliverChunk,
+        Self::UploadChunkAck,
         Self::Names,
     ];
 
@@ -542,6 +614,11 @@ impl<'a> Frame<'a> {
             Self::RotateAck { .. } => FrameType::RotateAck,
             Self::Error { .. } => FrameType::Error,
             Self::Leave { .. } => FrameType::Leave,
+            Self::ChunkRequest { .. } => FrameType::ChunkRequest,
+            Self::UploadChunk { .. } => FrameType::UploadChunk,
+            Self::DeliverStart { .. } => FrameType::DeliverStart,
+            Self::DeliverChunk { .. } => FrameType::DeliverChunk,
+            Self::UploadChunkAck { .. } => FrameType::UploadChunkAck,
             Self::Names { .. } => FrameType::Names,
         }
     }
@@ -633,6 +710,43 @@ impl<'a> Frame<'a> {
                 body.extend_from_slice(signature);
             }
             Self::Names { envelope } => put_field(&mut body, envelope, MAX_NAMES_ENVELOPE_LEN)?,
+            Self::ChunkRequest {
+                message_id,
+                next_index,
+                window,
+            } => {
+                body.extend_from_slice(&message_id.0);
+                body.extend_from_slice(&next_index.to_be_bytes());
+                body.push(*window);
+            }
+            Self::UploadChunk {
+                message_id,
+                offset,
+                total_len,
+                bytes,
+            } => {
+                body.extend_from_slice(&message_id.0);
+                body.extend_from_slice(&offset.to_be_bytes());
+                body.extend_from_slice(&total_len.to_be_bytes());
+                put_field(&mut body, bytes, MAX_CHUNK_BYTES)?;
+            }
+            Self::DeliverStart { prefix } => put_field(&mut body, prefix, MAX_ENVELOPE_PREFIX_LEN)?,
+            Self::DeliverChunk {
+                message_id,
+                index,
+                chunk,
+            } => {
+                body.extend_from_slice(&message_id.0);
+                body.extend_from_slice(&index.to_be_bytes());
+                put_field(&mut body, chunk, MAX_CHUNK_BYTES)?;
+            }
+            Self::UploadChunkAck {
+                message_id,
+                next_offset,
+            } => {
+                body.extend_from_slice(&message_id.0);
+                body.extend_from_slice(&next_offset.to_be_bytes());
+            }
         }
         if FRAME_HEADER_LEN + body.len() > MAX_FRAME_LEN {
             return Err(FrameError::FrameTooLarge);
@@ -737,6 +851,29 @@ impl<'a> Frame<'a> {
             },
             FrameType::Names => Self::Names {
                 envelope: r.field(MAX_NAMES_ENVELOPE_LEN)?,
+            },
+            FrameType::ChunkRequest => Self::ChunkRequest {
+                message_id: MessageId(r.array()?),
+                next_index: r.u32()?,
+                window: r.u8()?,
+            },
+            FrameType::UploadChunk => Self::UploadChunk {
+                message_id: MessageId(r.array()?),
+                offset: r.u32()?,
+                total_len: r.u32()?,
+                bytes: r.field(MAX_CHUNK_BYTES)?,
+            },
+            FrameType::DeliverStart => Self::DeliverStart {
+                prefix: r.field(MAX_ENVELOPE_PREFIX_LEN)?,
+            },
+            FrameType::DeliverChunk => Self::DeliverChunk {
+                message_id: MessageId(r.array()?),
+                index: r.u32()?,
+                chunk: r.field(MAX_CHUNK_BYTES)?,
+            },
+            FrameType::UploadChunkAck => Self::UploadChunkAck {
+                message_id: MessageId(r.array()?),
+                next_offset: r.u32()?,
             },
         };
         if !r.rest.is_empty() {

@@ -23,8 +23,9 @@ pub mod testing;
 pub use frame::{
     frame_len, ConfirmationNumber, Frame, FrameError, FrameType, PairingCode, RejectReason,
     RosterRefusal, ServerError, CONFIRMATION_DIGITS, FRAME_HEADER_LEN, FRAME_SIGNATURE_LEN,
-    MAX_ENVELOPE_LEN, MAX_FRAME_LEN, MAX_NAMES_ENVELOPE_LEN, MAX_SIGNED_ROSTER_LEN, NONCE_LEN,
-    PAIRING_CODE_DIGITS, PROTOCOL_VERSION,
+    MAX_CHUNK_BYTES, MAX_ENVELOPE_LEN, MAX_ENVELOPE_PREFIX_LEN, MAX_FRAME_LEN,
+    MAX_NAMES_ENVELOPE_LEN, MAX_SIGNED_ROSTER_LEN, NONCE_LEN, PAIRING_CODE_DIGITS,
+    PROTOCOL_VERSION, STREAMING_HELLO,
 };
 pub use pawpost_crypto::{DeviceId, HouseholdId, MessageId, PublicIdentity};
 pub use signing::{

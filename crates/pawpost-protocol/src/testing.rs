@@ -50,6 +50,17 @@ pub fn one_of_each<'a>(
         Frame::PairConfirmed {
             number: ConfirmationNumber::from_number(47).unwrap(),
         },
+        Frame::ChunkRequest {
+            message_id: id,
+            next_index: 5,
+            window: 2,
+        },
+        Frame::UploadChunk {
+            message_id: id,
+            offset: 16_400,
+            total_len: 40_000,
+            bytes: &envelope[..envelope.len().min(crate::MAX_CHUNK_BYTES)],
+        },
         Frame::Challenge {
             nonce: [4; 32],
             server_time_ms: 1_748_779_200_000,
@@ -85,6 +96,18 @@ pub fn one_of_each<'a>(
             household_id: HouseholdId([5; 16]),
             signer: DeviceId([6; 16]),
             signature: [9; 64],
+        },
+        Frame::DeliverStart {
+            prefix: &envelope[..envelope.len().min(crate::MAX_ENVELOPE_PREFIX_LEN)],
+        },
+        Frame::DeliverChunk {
+            message_id: id,
+            index: 3,
+            chunk: &envelope[..envelope.len().min(crate::MAX_CHUNK_BYTES)],
+        },
+        Frame::UploadChunkAck {
+            message_id: id,
+            next_offset: 32_800,
         },
         Frame::Names { envelope },
     ];

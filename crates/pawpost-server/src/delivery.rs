@@ -115,14 +115,19 @@ pub async fn hand_roster(
     Ok(paired_here)
 }
 
-/// Pushes a message just stored to those of `devices` connected here.
+/// Pushes a message just stored to those of `devices` connected here: whole, or to a toy
+/// that takes deliveries in chunks its envelope's prefix (`DeliverStart`), after which the
+/// toy asks for the chunks (`routes::toy_ws`).
 pub fn deliver(state: &AppState, envelope: &[u8], devices: &[DeviceId]) {
+    let prefix = pawpost_crypto::EnvelopePrefix::parse(envelope)
+        .ok()
+        .map(|(prefix, _)| &envelope[..prefix.encoded_len()]);
     for device in devices {
-        state.toys.send(
-            *device,
-            ToyMode::Authenticated,
-            &Frame::Deliver { envelope },
-        );
+        let frame = match prefix {
+            Some(prefix) if state.toys.streams(*device) => Frame::DeliverStart { prefix },
+            _ => Frame::Deliver { envelope },
+        };
+        state.toys.send(*device, ToyMode::Authenticated, &frame);
     }
 }
 

@@ -34,6 +34,8 @@ struct Connection {
     /// or the last one sent to it since.
     roster_version: u64,
     outbox: mpsc::Sender<Vec<u8>>,
+    /// The toy takes deliveries in chunks (protocol version 2, docs/TOY-PROTOCOL.md).
+    streams: bool,
 }
 
 #[derive(Default)]
@@ -110,9 +112,24 @@ impl ToyHub {
                 identity: identity.to_vec(),
                 roster_version,
                 outbox,
+                streams: false,
             },
         );
         Ok(id)
+    }
+
+    /// The toy on `connection` said that it takes deliveries in chunks.
+    pub fn set_streaming(&self, device: DeviceId, connection: u64) {
+        let mut connections = self.connections.lock().expect("hub lock");
+        if let Some(c) = connections.get_mut(&device).filter(|c| c.id == connection) {
+            c.streams = true;
+        }
+    }
+
+    /// Whether `device`, connected here, takes deliveries in chunks.
+    pub fn streams(&self, device: DeviceId) -> bool {
+        let connections = self.connections.lock().expect("hub lock");
+        connections.get(&device).is_some_and(|c| c.streams)
     }
 
     /// A pairing toy whose keys are `identity` (the keys its household's roster lists)

@@ -15,8 +15,8 @@ use pawpost_toy::{
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
-use crate::link::{Link, LinkEvent};
 use crate::language::{prompt_text_in, Language};
+use crate::link::{Link, LinkEvent};
 use crate::speech::Speaker;
 use crate::store::Store;
 use crate::{uuid, Command, SimConfig, SimEvent, SimStatus, STATE_FILE};
@@ -75,6 +75,18 @@ pub(crate) async fn start(
         })?,
         None => Toy::first_start(&mut rng),
     };
+    // Audio of a delivery a crash cut short is no message the toy keeps.
+    for name in store.audio_names().unwrap_or_default() {
+        let kept = name
+            .strip_suffix(".ogg")
+            .and_then(|id| uuid::Uuid::parse_str(id).ok())
+            .is_some_and(|id| toy.keeps_audio_of(pawpost_toy::MessageId(id.into_bytes())));
+        if !kept {
+            store
+                .discard_audio(&name)
+                .wrap_err("cannot clean the toy's audio storage")?;
+        }
+    }
     let identity = toy.identity();
     let status = SimStatus {
         device_id: uuid(toy.device_id().0),
@@ -269,12 +281,44 @@ impl<R: CryptoRng + Send + 'static> Shell<R> {
                     self.link.send(frame).await;
                 }
                 Action::Persist(blob) => self.persist(blob).await?,
-                Action::PlayAudio { message_id, ogg } => {
+                Action::StoreAudio {
+                    message_id,
+                    offset,
+                    bytes,
+                } => {
+                    let store = self.store.clone();
+                    let name = format!("{}.ogg", uuid(message_id.0));
+                    // Awaited, so that it is on disk before a later `Persist` queues it.
+                    match tokio::task::spawn_blocking(move || {
+                        store.store_audio(&name, offset, &bytes)
+                    })
+                    .await
+                    {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return Err(SaveFailed(e.to_string())),
+                        Err(e) => return Err(SaveFailed(e.to_string())),
+                    }
+                }
+                Action::DiscardAudio { message_id } => {
+                    let store = self.store.clone();
+                    let name = format!("{}.ogg", uuid(message_id.0));
+                    if let Ok(Err(e)) =
+                        tokio::task::spawn_blocking(move || store.discard_audio(&name)).await
+                    {
+                        self.emit(SimEvent::Report {
+                            text: format!("cannot delete stored audio: {e}"),
+                        });
+                    }
+                }
+                Action::PlayAudio { message_id } => {
                     let id = uuid(message_id.0);
                     let store = self.store.clone();
                     let name = format!("{id}.ogg");
-                    let saved =
-                        tokio::task::spawn_blocking(move || store.save_played(&name, &ogg)).await;
+                    let saved = tokio::task::spawn_blocking(move || {
+                        let ogg = store.read_audio(&name)?;
+                        store.save_played(&name, &ogg)
+                    })
+                    .await;
                     match saved {
                         Ok(Ok(ogg_path)) => self.emit(SimEvent::Played {
                             message_id: id,
@@ -427,6 +471,10 @@ pub(crate) fn report_text(report: &Report) -> String {
                 ApprovalRefusal::BadSignature => "bad_signature",
                 ApprovalRefusal::NotPaired => "not_paired",
             }
+        ),
+        Report::DeliveryInterrupted { message_id } => format!(
+            "delivery of message {} interrupted; it comes again at the next connection",
+            uuid(message_id.0)
         ),
         Report::RecordingDiscarded { reason } => format!(
             "recording discarded: {}",

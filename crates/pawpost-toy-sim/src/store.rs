@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 pub const STATE_FILE: &str = "toy-state.bin";
 
 const PLAYED_DIR: &str = "played";
+/// Queued audio, one file per message, apart from the state (which changes often).
+const AUDIO_DIR: &str = "audio";
 const SPOKEN_DIR: &str = "spoken";
 
 /// The state directory. Everything in it is written with owner-only permissions: the state
@@ -50,6 +52,46 @@ impl Store {
     /// Replaces the state so that a crash leaves either the old or the new one, never a mix.
     pub(crate) fn save_state(&self, bytes: &[u8]) -> io::Result<()> {
         write_atomically(&self.dir, STATE_FILE, bytes)
+    }
+
+    fn audio_path(&self, name: &str) -> PathBuf {
+        self.dir.join(AUDIO_DIR).join(name)
+    }
+
+    /// Writes `bytes` at `offset` of a message's stored audio, on disk before it returns.
+    pub(crate) fn store_audio(&self, name: &str, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        create_private_dir(&self.dir.join(AUDIO_DIR))?;
+        let mut file = private_file_options()
+            .truncate(offset == 0)
+            .open(self.audio_path(name))?;
+        file.seek(SeekFrom::Start(offset))?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    }
+
+    /// A message's stored audio.
+    pub(crate) fn read_audio(&self, name: &str) -> io::Result<Vec<u8>> {
+        fs::read(self.audio_path(name))
+    }
+
+    /// Deletes a message's stored audio; gone already is fine.
+    pub(crate) fn discard_audio(&self, name: &str) -> io::Result<()> {
+        match fs::remove_file(self.audio_path(name)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// The names of the stored audio files.
+    pub(crate) fn audio_names(&self) -> io::Result<Vec<String>> {
+        match fs::read_dir(self.dir.join(AUDIO_DIR)) {
+            Ok(entries) => entries
+                .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+                .collect(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Writes a played message's audio; returns its path.

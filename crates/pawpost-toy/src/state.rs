@@ -1,10 +1,12 @@
 //! What the toy keeps across power cycles, as one versioned byte string the shell stores.
 //!
 //! The blob holds the toy's secret keys: the shell keeps it in the device's protected
-//! storage. Layout (big-endian):
+//! storage. Queued audio is not in it: it lives in the shell's audio storage, one file per
+//! message (`Action::StoreAudio`), so that saving the small, often-changing state never
+//! rewrites audio. Layout (big-endian):
 //!
 //! ```text
-//! version (1) = 1
+//! version (1) = 2
 //! keys: secret (81)                       DeviceKeys::to_secret_bytes
 //! keys_created_unix_ms (u64)              0 = not known yet
 //! pending keys: flag (1) [secret (81)]    a rotation sent, not yet acknowledged
@@ -15,8 +17,11 @@
 //! ]
 //! seen: floor_ms (u64), count (u16), then per id: message_id (16) created_at_ms (u64)
 //! queue: count (u8), then per message:
-//!   message_id (16) sender (16) created_at_ms (u64) held (1) ogg: len (u32) bytes
+//!   message_id (16) sender (16) created_at_ms (u64) held (1)
 //! ```
+//!
+//! Version 1 had each queued message's audio after `held` (`ogg: len (u32) bytes`); a
+//! version 1 blob still restores, and its audio moves to audio storage at the next start.
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -28,7 +33,9 @@ use crate::{MAX_QUEUED_MESSAGES, MAX_SEEN_IDS};
 use pawpost_protocol::{MAX_ENVELOPE_LEN, MAX_SIGNED_ROSTER_LEN};
 
 /// Version byte of the state blob.
-pub const STATE_VERSION: u8 = 1;
+pub const STATE_VERSION: u8 = 2;
+/// The earlier version, which held queued audio in the blob.
+pub(crate) const STATE_VERSION_WITH_AUDIO: u8 = 1;
 
 /// The bytes the shell must store, and hand back to [`crate::Toy::restore`] at the next
 /// start. Contains secret keys: zeroed when dropped, and never printed.

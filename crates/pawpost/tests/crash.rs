@@ -397,8 +397,12 @@ async fn round(
 /// every `Deliver` is counted, however the toy itself would treat a repeat.
 #[derive(Default, Debug)]
 struct Received {
-    /// `Deliver` frames per message id.
+    /// `Deliver` and `DeliverStart` frames per message id.
     deliveries: BTreeMap<Uuid, usize>,
+    /// Streamed deliveries the toy has neither accepted nor refused yet.
+    streaming: std::collections::BTreeSet<Uuid>,
+    /// The toy's audio storage.
+    audio: BTreeMap<Uuid, Vec<u8>>,
     /// Messages the toy verified and played, per id.
     played: BTreeMap<Uuid, usize>,
     /// What the toy refused or complained about.
@@ -425,8 +429,31 @@ type Socket =
 async fn carry_out(socket: &mut Socket, received: &mut Received, actions: Vec<Action>) {
     for action in actions {
         match action {
-            Action::SendFrame(bytes) => socket.send(WsMessage::Binary(bytes.into())).await.unwrap(),
-            Action::PlayAudio { message_id, ogg } => {
+            Action::SendFrame(bytes) => {
+                if let Ok(Frame::Delivered { message_id } | Frame::Rejected { message_id, .. }) =
+                    Frame::decode(&bytes)
+                {
+                    received.streaming.remove(&Uuid::from_bytes(message_id.0));
+                }
+                socket.send(WsMessage::Binary(bytes.into())).await.unwrap();
+            }
+            Action::StoreAudio {
+                message_id,
+                offset,
+                bytes,
+            } => {
+                let audio = received
+                    .audio
+                    .entry(Uuid::from_bytes(message_id.0))
+                    .or_default();
+                audio.truncate(usize::try_from(offset).unwrap());
+                audio.extend_from_slice(&bytes);
+            }
+            Action::DiscardAudio { message_id } => {
+                received.audio.remove(&Uuid::from_bytes(message_id.0));
+            }
+            Action::PlayAudio { message_id } => {
+                let ogg = &received.audio[&Uuid::from_bytes(message_id.0)];
                 assert_eq!(ogg, VOICE, "the toy plays exactly what was recorded");
                 *received
                     .played
@@ -473,8 +500,12 @@ async fn connect_toy(toy: &mut Toy, base: &str) -> Received {
                 code: ServerError::UploadRefused,
             } => {
                 barriers += 1;
-                if barriers == 2 {
+                if barriers == 2 && received.streaming.is_empty() {
                     break;
+                }
+                if barriers == 2 {
+                    // A streamed delivery is still coming: wait for its end too.
+                    barriers = 1;
                 }
                 // Everything queued for the toy has come, and the toy has answered it all:
                 // a second barrier comes back once the server has taken those answers in.
@@ -486,6 +517,13 @@ async fn connect_toy(toy: &mut Toy, base: &str) -> Received {
                     .map(|e| Uuid::from_bytes(e.header().message_id.0))
                     .expect("a delivered envelope parses");
                 *received.deliveries.entry(id).or_insert(0) += 1;
+            }
+            Frame::DeliverStart { prefix } => {
+                let id = pawpost_crypto::EnvelopePrefix::parse(prefix)
+                    .map(|(p, _)| Uuid::from_bytes(p.header().message_id.0))
+                    .expect("a delivered prefix parses");
+                *received.deliveries.entry(id).or_insert(0) += 1;
+                received.streaming.insert(id);
             }
             _ => {}
         }

@@ -2,12 +2,13 @@
 //! and the heap. The only unsafe code of the image is here, each block allowed where it
 //! stands with its reason: a UART is registers at fixed addresses, which Rust can reach
 //! only through volatile pointer access (no peripheral access crate covers this board),
-//! a global allocator is an unsafe trait by definition, and the stack's deepest use is read
-//! from the paint left below it.
+//! a global allocator is an unsafe trait by definition, the stack's deepest use is read
+//! from the paint left below it, and the audio storage is a region of the SSRAM that holds
+//! the image (the emulated flash), which Rust reaches through a pointer to it.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::Cell;
-use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::exception;
@@ -27,6 +28,10 @@ const TICKS_PER_SECOND: u32 = 1000;
 const HEAP_SIZE: usize = 2 * 1024 * 1024;
 /// The top of RAM, where the stack starts (memory.x).
 const RAM_END: usize = 0x2040_0000;
+/// The emulated flash for queued audio: memory.x's AUDIO region, above the image.
+const AUDIO_FLASH_START: usize = 0x0010_0000;
+const AUDIO_FLASH_LEN: usize = 3 * 1024 * 1024;
+static AUDIO_FLASH_TAKEN: AtomicBool = AtomicBool::new(false);
 
 // CMSDK APB UART registers (ARM DDI 0479C, §4.3), as offsets from its base.
 const DATA: usize = 0x000;
@@ -211,5 +216,20 @@ fn read_ram_word(address: usize) -> u32 {
     #[allow(unsafe_code)]
     unsafe {
         core::ptr::read_volatile(address as *const u32)
+    }
+}
+
+/// The emulated flash that holds queued audio (memory.x's AUDIO region), handed out once.
+pub fn audio_flash() -> &'static mut [u8] {
+    assert!(
+        !AUDIO_FLASH_TAKEN.swap(true, Ordering::Relaxed),
+        "the audio flash is handed out once"
+    );
+    // SAFETY: the AUDIO region of memory.x is mapped RAM of this board that the linker
+    // places nothing in, the flag above makes this the only reference to it for the
+    // program's life, and bytes have no invalid values.
+    #[allow(unsafe_code)]
+    unsafe {
+        core::slice::from_raw_parts_mut(AUDIO_FLASH_START as *mut u8, AUDIO_FLASH_LEN)
     }
 }

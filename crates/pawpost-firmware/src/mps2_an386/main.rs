@@ -1,7 +1,8 @@
 //! The pawpost toy on QEMU's `mps2-an386` board (Cortex-M4F): UART0 is the link to the
 //! phone (`pawpost relay`), UART1 the wires inside the toy (the test harness), SysTick the
-//! clock, a heap in RAM, and the toy's state kept in RAM (emulated flash: it does not
-//! survive a power cycle of the emulator).
+//! clock, a heap in RAM, the toy's state kept in RAM and its queued audio in a region of
+//! the SSRAM that holds the image (emulated flash: neither survives a power cycle of the
+//! emulator).
 //!
 //! At power-on the toy waits on UART1 for `seed HEX64`: the emulator has no hardware random
 //! number generator, so the harness stands in for one (a real board seeds from its TRNG).
@@ -19,8 +20,10 @@ mod hw;
 use alloc::vec::Vec;
 use cortex_m_rt::entry;
 use pawpost_crypto::rand_core::SeedableRng;
+use pawpost_firmware::audio::SlotStore;
 use pawpost_firmware::wires::{Input, Lines};
 use pawpost_firmware::{Board, HeapStats, Shell};
+use pawpost_toy::MessageId;
 use rand_chacha::ChaCha20Rng;
 
 use hw::{Clock, Uart, UART0, UART1};
@@ -34,6 +37,8 @@ struct Mps2 {
     clock: Clock,
     /// The emulated flash: the last state saved.
     flash: Option<Vec<u8>>,
+    /// Queued audio, in emulated flash of its own.
+    audio: SlotStore<'static>,
 }
 
 impl Board for Mps2 {
@@ -61,6 +66,23 @@ impl Board for Mps2 {
             .map_err(|_| "the emulated flash is full")?;
         flash.extend_from_slice(state);
         Ok(())
+    }
+
+    fn store_audio(
+        &mut self,
+        message: MessageId,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Result<(), &'static str> {
+        self.audio.write(message, offset, bytes)
+    }
+
+    fn read_audio(&mut self, message: MessageId, offset: usize, buf: &mut [u8]) -> usize {
+        self.audio.read(message, offset, buf)
+    }
+
+    fn discard_audio(&mut self, message: MessageId) {
+        self.audio.discard(message);
     }
 
     fn heap(&mut self, reset: bool) -> HeapStats {
@@ -93,6 +115,7 @@ fn main() -> ! {
         wires,
         clock,
         flash: None,
+        audio: SlotStore::new(hw::audio_flash()),
     };
     let mut shell = match Shell::start(board, ChaCha20Rng::from_seed(seed)) {
         Ok(shell) => shell,

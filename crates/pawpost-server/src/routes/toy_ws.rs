@@ -1,6 +1,8 @@
 //! The toy's WebSocket, `/api/v1/toy/ws`: one binary message per frame of
 //! docs/TOY-PROTOCOL.md. Every connection starts with a fresh challenge; nothing but a
 //! pairing request or a signed authentication is accepted before it is answered.
+mod stream;
+
 use crate::auth::ClientAddr;
 use crate::config::{
     MAX_UNAUTHENTICATED_TOY_SOCKETS_PER_ADDRESS, PAIRING_CODE_TTL, TOY_AUTH_ATTEMPTS,
@@ -65,6 +67,8 @@ struct Session {
     /// connection id and the encoded identity whose keys it proved.
     toy: Option<(DeviceId, u64, Vec<u8>)>,
     auth_failures: u32,
+    /// Chunked deliveries and uploads (protocol version 2).
+    streams: stream::Streams,
 }
 
 async fn run(state: AppState, socket: WebSocket, addr: IpAddr, waiting: Unauthenticated) {
@@ -85,6 +89,7 @@ async fn run(state: AppState, socket: WebSocket, addr: IpAddr, waiting: Unauthen
         nonce: [0; NONCE_LEN],
         toy: None,
         auth_failures: 0,
+        streams: stream::Streams::default(),
     };
     session.challenge().await;
     // Counted against its address until it authenticates or asks to pair, and closed if
@@ -189,6 +194,13 @@ impl Session {
                 .pair_confirmed(number)
                 .await
                 .map_err(MessageError::from),
+            Frame::ChunkRequest { message_id, .. }
+                if message_id == pawpost_protocol::STREAMING_HELLO && self.toy.is_none() =>
+            {
+                // Said before `Auth`, so that the first messages are streamed already.
+                self.streams.hello = true;
+                Ok(ControlFlow::Continue(()))
+            }
             other => match self.authenticated() {
                 Some(toy) => self.handle_toy_frame(toy, other).await,
                 None => {
@@ -317,6 +329,9 @@ impl Session {
             )
             .expect("an authenticated connection always joins");
         self.toy = Some((id, connection, toy.identity.clone()));
+        if self.streams.hello {
+            self.state.toys.set_streaming(id, connection);
+        }
         toys::connected(&self.state, &toy, self.addr).await?;
         Ok(ControlFlow::Continue(()))
     }
@@ -372,6 +387,23 @@ impl Session {
                 tracing::warn!(toy = %toy, version, reason = reason.code(), "toy refused a roster");
             }
             Frame::Upload { envelope } => self.upload(toy, envelope).await?,
+            Frame::ChunkRequest {
+                message_id,
+                next_index,
+                window,
+            } => {
+                self.chunk_request(toy, message_id, next_index, window)
+                    .await?
+            }
+            Frame::UploadChunk {
+                message_id,
+                offset,
+                total_len,
+                bytes,
+            } => {
+                self.upload_chunk(toy, message_id, offset, total_len, bytes)
+                    .await?
+            }
             Frame::RotateKey {
                 new_identity,
                 signature_by_old_key,

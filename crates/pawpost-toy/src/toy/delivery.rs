@@ -3,7 +3,9 @@
 
 use alloc::vec::Vec;
 
-use pawpost_crypto::{open, DeviceId, Envelope, MediaType, MessageId, OpenError, Role};
+use pawpost_crypto::{
+    open, DeviceId, Envelope, EnvelopeHeader, MediaType, MessageId, OpenError, PublicIdentity, Role,
+};
 use pawpost_media::{validate_ogg_opus, Limits};
 use pawpost_protocol::signing::verify_approval;
 use pawpost_protocol::{Frame, RejectReason, MAX_ENVELOPE_LEN};
@@ -16,7 +18,7 @@ const MINUTES_PER_DAY: i64 = 24 * 60;
 const MS_PER_MINUTE: u64 = 60_000;
 
 /// Limits on messages the toy plays: 30 s, and never more bytes than a frame carries.
-const RECEIVE_LIMITS: Limits = Limits {
+pub(super) const RECEIVE_LIMITS: Limits = Limits {
     max_duration_ms: MAX_MESSAGE_MS,
     max_bytes: MAX_ENVELOPE_LEN,
     max_packets: Limits::DEFAULT.max_packets,
@@ -25,23 +27,30 @@ const RECEIVE_LIMITS: Limits = Limits {
 impl Toy {
     pub(super) fn deliver(&mut self, envelope: &[u8], out: &mut Vec<Action>) {
         match self.check_envelope(envelope) {
-            Ok(message) => {
+            Ok((message, ogg)) => {
                 let message_id = message.message_id;
+                out.push(Action::StoreAudio {
+                    message_id,
+                    offset: 0,
+                    bytes: ogg,
+                });
                 self.seen.insert(message_id, message.created_at_ms);
                 self.queue.push(message);
                 // Saved before the ack, so that an ack never outlives a lost message.
                 self.persist(out);
                 self.send_or_queue(&Frame::Delivered { message_id }, out);
             }
-            Err(rejection) => {
-                if let (Some(id), Some(created)) = (rejection.message_id, rejection.authentic_at) {
-                    // Authentic but unplayable: never accept this id again.
-                    self.seen.insert(id, created);
-                    self.persist(out);
-                }
-                self.reject(rejection.message_id, rejection.reason, out);
-            }
+            Err(rejection) => self.refuse(rejection, out),
         }
+    }
+
+    pub(super) fn refuse(&mut self, rejection: Rejection, out: &mut Vec<Action>) {
+        if let (Some(id), Some(created)) = (rejection.message_id, rejection.authentic_at) {
+            // Authentic but unplayable: never accept this id again.
+            self.seen.insert(id, created);
+            self.persist(out);
+        }
+        self.reject(rejection.message_id, rejection.reason, out);
     }
 
     pub(super) fn reject(
@@ -63,11 +72,51 @@ impl Toy {
         );
     }
 
-    /// Every check a message passes before it may ever play, cheapest first.
-    fn check_envelope(&self, bytes: &[u8]) -> Result<Queued, Rejection> {
+    /// Every check a message passes before it may ever play, cheapest first; returns it
+    /// with its audio.
+    fn check_envelope(&self, bytes: &[u8]) -> Result<(Queued, Vec<u8>), Rejection> {
         let envelope =
             Envelope::parse(bytes).map_err(|_| Rejection::new(None, RejectReason::Malformed))?;
         let header = envelope.header();
+        let id = Some(header.message_id);
+        let fail = |reason| Rejection::new(id, reason);
+        let sender = self.check_header(header)?;
+        let keys = self
+            .roster_keys()
+            .ok_or_else(|| fail(RejectReason::Undecryptable))?;
+        let opened = open(bytes, keys, &sender).map_err(|e| fail(open_refusal(e)))?;
+        let created_at_ms = opened.header.created_at_ms;
+        if validate_ogg_opus(&opened.payload, &RECEIVE_LIMITS).is_err() {
+            return Err(Rejection {
+                message_id: id,
+                reason: RejectReason::BadMedia,
+                authentic_at: Some(created_at_ms),
+            });
+        }
+        if self.queue.len() >= MAX_QUEUED_MESSAGES {
+            return Err(fail(RejectReason::QueueFull));
+        }
+        let held = self
+            .household
+            .as_ref()
+            .is_some_and(|h| h.roster().settings.parent_approves_before_play);
+        Ok((
+            Queued {
+                message_id: opened.header.message_id,
+                sender: opened.header.sender,
+                created_at_ms,
+                held,
+            },
+            opened.payload,
+        ))
+    }
+
+    /// The checks of a message's header, before any cryptography; returns the sender whose
+    /// signature must verify. Shared by whole and streamed deliveries.
+    pub(super) fn check_header(
+        &self,
+        header: &EnvelopeHeader,
+    ) -> Result<PublicIdentity, Rejection> {
         let id = Some(header.message_id);
         let fail = |reason| Rejection::new(id, reason);
         let household = self
@@ -96,37 +145,7 @@ impl Toy {
         if header.media_type != MediaType::OggOpus {
             return Err(fail(RejectReason::WrongMediaType));
         }
-        let keys = self
-            .roster_keys()
-            .ok_or_else(|| fail(RejectReason::Undecryptable))?;
-        let opened = open(bytes, keys, &sender).map_err(|e| {
-            fail(match e {
-                OpenError::Malformed(_) => RejectReason::Malformed,
-                OpenError::WrongSender | OpenError::BadSignature => RejectReason::BadSignature,
-                OpenError::NotARecipient => RejectReason::NotARecipient,
-                OpenError::WrongHousehold => RejectReason::WrongHousehold,
-                OpenError::SenderNotApproved => RejectReason::UnknownSender,
-                _ => RejectReason::Undecryptable,
-            })
-        })?;
-        let created_at_ms = opened.header.created_at_ms;
-        if validate_ogg_opus(&opened.payload, &RECEIVE_LIMITS).is_err() {
-            return Err(Rejection {
-                message_id: id,
-                reason: RejectReason::BadMedia,
-                authentic_at: Some(created_at_ms),
-            });
-        }
-        if self.queue.len() >= MAX_QUEUED_MESSAGES {
-            return Err(fail(RejectReason::QueueFull));
-        }
-        Ok(Queued {
-            message_id: opened.header.message_id,
-            sender: opened.header.sender,
-            created_at_ms,
-            held: roster.settings.parent_approves_before_play,
-            ogg: opened.payload,
-        })
+        Ok(sender)
     }
 
     pub(super) fn approval(
@@ -177,11 +196,9 @@ impl Toy {
         if let Some(who) = self.announcement(message.sender) {
             out.push(Action::Speak(who));
         }
-        out.push(Action::PlayAudio {
-            message_id,
-            ogg: message.ogg,
-        });
+        out.push(Action::PlayAudio { message_id });
         self.persist(out);
+        out.push(Action::DiscardAudio { message_id });
         self.send_or_queue(&Frame::Played { message_id }, out);
     }
 
@@ -217,15 +234,27 @@ impl Toy {
     }
 }
 
-struct Rejection {
-    message_id: Option<MessageId>,
-    reason: RejectReason,
+/// What the toy tells the server when opening failed.
+pub(super) fn open_refusal(error: OpenError) -> RejectReason {
+    match error {
+        OpenError::Malformed(_) => RejectReason::Malformed,
+        OpenError::WrongSender | OpenError::BadSignature => RejectReason::BadSignature,
+        OpenError::NotARecipient => RejectReason::NotARecipient,
+        OpenError::WrongHousehold => RejectReason::WrongHousehold,
+        OpenError::SenderNotApproved => RejectReason::UnknownSender,
+        _ => RejectReason::Undecryptable,
+    }
+}
+
+pub(super) struct Rejection {
+    pub(super) message_id: Option<MessageId>,
+    pub(super) reason: RejectReason,
     /// Set when the message was proven authentic (its id is then used up).
-    authentic_at: Option<u64>,
+    pub(super) authentic_at: Option<u64>,
 }
 
 impl Rejection {
-    fn new(message_id: Option<MessageId>, reason: RejectReason) -> Self {
+    pub(super) fn new(message_id: Option<MessageId>, reason: RejectReason) -> Self {
         Self {
             message_id,
             reason,

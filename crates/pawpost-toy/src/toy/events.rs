@@ -61,12 +61,27 @@ pub enum Event<'a> {
 pub enum Action {
     /// Send this frame to the server.
     SendFrame(Vec<u8>),
-    /// Play a verified voice message.
+    /// Play the stored audio of a verified voice message (Ogg Opus, already validated),
+    /// read from the audio storage that [`Action::StoreAudio`] wrote.
     PlayAudio {
         /// Which message.
         message_id: MessageId,
-        /// Ogg Opus, already validated.
-        ogg: Vec<u8>,
+    },
+    /// Write `bytes` at `offset` of the message's audio in the toy's audio storage, kept
+    /// apart from the state blob. Nothing stored plays until the whole message verified:
+    /// the toy then queues it and says so with a `Persist`.
+    StoreAudio {
+        /// Which message.
+        message_id: MessageId,
+        /// Where the bytes go in the message's audio.
+        offset: u64,
+        /// Decrypted Ogg Opus bytes.
+        bytes: Vec<u8>,
+    },
+    /// Delete the message's audio from storage (played, refused half-way, or forgotten).
+    DiscardAudio {
+        /// Which message.
+        message_id: MessageId,
     },
     /// Start the microphone; stop by itself after `max_ms` and report
     /// [`Event::RecordingFinished`].
@@ -249,6 +264,13 @@ pub enum Report {
     NamesRefused {
         /// Why.
         reason: NamesRefusal,
+    },
+    /// A streamed delivery stopped before its end (a chunk out of order, or another
+    /// delivery started); what was stored is discarded and the server delivers it again at
+    /// the next connection.
+    DeliveryInterrupted {
+        /// The message.
+        message_id: MessageId,
     },
     /// A recording was discarded.
     RecordingDiscarded {

@@ -7,6 +7,7 @@
 //! - `pairing`: pairing mode, the code, the confirmation, the first roster;
 //! - `delivery`: the checks every message passes, approvals, playing, the heart light;
 //! - `recording`: the microphone, sealing the child's recording and its upload;
+//! - `stream`: deliveries that arrive in chunks and uploads sent in chunks (version 2);
 //! - `rotation`: roster updates, removal from the household and key rotation;
 //! - `reset`: the factory reset a long hold of the paw makes;
 //! - `leave`: leaving the household when an owner signs the toy out;
@@ -22,6 +23,7 @@ mod persist;
 mod recording;
 mod reset;
 mod rotation;
+mod stream;
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -52,6 +54,12 @@ pub const MAX_MESSAGE_MS: u32 = 30_000;
 /// Message ids remembered to refuse replays. When full, the oldest is forgotten and its
 /// creation time becomes a floor: older messages are refused as possible replays.
 pub const MAX_SEEN_IDS: usize = 512;
+/// Chunks of a streamed delivery the toy has room for at once: the server sends no more
+/// until the toy acknowledges one (`ChunkRequest`), so a slow link is never flooded.
+pub const RECEIVE_WINDOW_CHUNKS: u8 = 2;
+/// Pieces of a chunked upload (each at most one envelope chunk) sent before the server
+/// acknowledges them (`UploadChunkAck`).
+pub const UPLOAD_WINDOW_CHUNKS: u32 = 2;
 /// Messages held at once (waiting to be played or approved).
 pub const MAX_QUEUED_MESSAGES: usize = 16;
 /// Acknowledgements kept while offline; beyond that the server's redelivery covers them.
@@ -79,7 +87,6 @@ struct Queued {
     created_at_ms: u64,
     /// Waiting for a parent's approval.
     held: bool,
-    ogg: Vec<u8>,
 }
 
 /// The household the toy belongs to.
@@ -189,6 +196,13 @@ pub struct Toy {
     rotation_not_before_ms: u64,
     heart: Option<Heart>,
     unsaved: bool,
+    /// The streamed delivery being received, if any.
+    incoming: Option<stream::Incoming>,
+    /// Bytes of the first pending upload sent and acknowledged on this connection.
+    upload_sent: u32,
+    upload_acked: u32,
+    /// Queued audio read from a version 1 state blob, to be moved to audio storage.
+    unstored: Vec<(MessageId, Vec<u8>)>,
     /// Who messages are from, as a parent named them; memory only (see `names`).
     names: Option<names::Names>,
 }
@@ -226,6 +240,10 @@ impl Toy {
             rotation_not_before_ms: 0,
             heart: None,
             unsaved: false,
+            incoming: None,
+            upload_sent: 0,
+            upload_acked: 0,
+            unstored: Vec::new(),
             names: None,
         }
     }
@@ -255,6 +273,13 @@ impl Toy {
         self.queue.len()
     }
 
+    /// Whether the audio storage should hold `message_id`'s audio: a shell that finds
+    /// other audio at start (a delivery cut by a power loss) may delete it.
+    pub fn keeps_audio_of(&self, message_id: MessageId) -> bool {
+        self.queue.iter().any(|m| m.message_id == message_id)
+            || self.unstored.iter().any(|(id, _)| *id == message_id)
+    }
+
     /// Handles one event and returns what the shell must do, in order.
     pub fn handle(&mut self, event: Event<'_>, rng: &mut impl CryptoRng) -> Vec<Action> {
         let mut out = Vec::new();
@@ -280,7 +305,10 @@ impl Toy {
                     ..Link::default()
                 };
             }
-            Event::Disconnected => self.link = Link::default(),
+            Event::Disconnected => {
+                self.link = Link::default();
+                self.interrupt_incoming(&mut out);
+            }
         }
         let heart = self.wanted_heart();
         if self.heart != Some(heart) {
@@ -301,6 +329,19 @@ impl Toy {
         self.recording = None;
         self.heart = None;
         self.note_key_birth();
+        self.incoming = None;
+        if !self.unstored.is_empty() {
+            // Audio a version 1 state held moves to audio storage before the state that no
+            // longer holds it is saved.
+            for (message_id, bytes) in core::mem::take(&mut self.unstored) {
+                out.push(Action::StoreAudio {
+                    message_id,
+                    offset: 0,
+                    bytes,
+                });
+            }
+            self.unsaved = true;
+        }
         if self.unsaved {
             self.persist(out);
         }
@@ -394,6 +435,9 @@ impl Toy {
                 | Frame::Approval { .. }
                 | Frame::UploadAck { .. }
                 | Frame::RotateAck { .. }
+                | Frame::DeliverStart { .. }
+                | Frame::DeliverChunk { .. }
+                | Frame::UploadChunkAck { .. }
         );
         if for_authenticated_toys && self.link.authenticated {
             self.accept_connection(out);
@@ -411,6 +455,16 @@ impl Toy {
             } => self.paired(household_id, signed_roster, out),
             Frame::RosterUpdate { signed_roster } => self.roster_update(signed_roster, out),
             Frame::Deliver { envelope } => self.deliver(envelope, out),
+            Frame::DeliverStart { prefix } => self.deliver_start(prefix, out),
+            Frame::DeliverChunk {
+                message_id,
+                index,
+                chunk,
+            } => self.deliver_chunk(message_id, index, chunk, out),
+            Frame::UploadChunkAck {
+                message_id,
+                next_offset,
+            } => self.upload_chunk_acked(message_id, next_offset, out),
             Frame::Approval {
                 message_id,
                 approver,
@@ -468,6 +522,16 @@ impl Toy {
         }
         let roster_version = self.roster_version();
         let signature = sign_auth(&self.keys, &nonce, roster_version);
+        // This toy takes deliveries in chunks (protocol version 2): said before `Auth`, so
+        // that the messages waiting for it come in chunks already.
+        self.send_now(
+            &Frame::ChunkRequest {
+                message_id: pawpost_protocol::STREAMING_HELLO,
+                next_index: 0,
+                window: RECEIVE_WINDOW_CHUNKS,
+            },
+            out,
+        );
         self.send_now(
             &Frame::Auth {
                 device_id: self.device_id(),
@@ -481,11 +545,7 @@ impl Toy {
         while let Some(frame) = self.outbox.pop_front() {
             out.push(Action::SendFrame(frame));
         }
-        for (_, envelope) in &self.pending_uploads {
-            if let Ok(frame) = (Frame::Upload { envelope }).encode() {
-                out.push(Action::SendFrame(frame));
-            }
-        }
+        self.restart_uploads(out);
         if self.pending_keys.is_some() {
             // The last attempt may not have reached the server: ask again on this connection.
             self.send_rotation(out);
@@ -522,6 +582,7 @@ impl Toy {
                 if !self.pending_uploads.is_empty() {
                     self.pending_uploads.remove(0);
                     out.push(Action::Speak(Prompt::RecordingFailed));
+                    self.restart_uploads(out);
                 }
             }
             ServerError::RotateRefused => {

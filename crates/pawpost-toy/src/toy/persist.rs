@@ -7,14 +7,15 @@ use pawpost_crypto::{DeviceId, MessageId, SignedRoster};
 use super::{Action, Household, Queued, Toy};
 use crate::state::{
     Reader, StateBlob, StateError, Writer, MAX_STORED_OGG_LEN, MAX_STORED_PINS, MAX_STORED_QUEUE,
-    MAX_STORED_ROSTER_LEN, MAX_STORED_SEEN, STATE_VERSION,
+    MAX_STORED_ROSTER_LEN, MAX_STORED_SEEN, STATE_VERSION, STATE_VERSION_WITH_AUDIO,
 };
 
 impl Toy {
     /// The toy as it was saved by an [`Action::Persist`].
     pub fn restore(state: &[u8]) -> Result<Self, StateError> {
         let mut r = Reader::new(state);
-        if r.u8()? != STATE_VERSION {
+        let version = r.u8()?;
+        if version != STATE_VERSION && version != STATE_VERSION_WITH_AUDIO {
             return Err(StateError::UnsupportedVersion);
         }
         let mut toy = Self::with_keys(r.keys()?);
@@ -41,13 +42,18 @@ impl Toy {
             toy.seen.ids.push_back((id, created));
         }
         for _ in 0..r.count(false, MAX_STORED_QUEUE)? {
-            toy.queue.push(Queued {
+            let message = Queued {
                 message_id: MessageId(r.array()?),
                 sender: DeviceId(r.array()?),
                 created_at_ms: r.u64()?,
                 held: r.flag()?,
-                ogg: r.field(MAX_STORED_OGG_LEN)?.to_vec(),
-            });
+            };
+            if version == STATE_VERSION_WITH_AUDIO {
+                // Moved to audio storage at the next `PowerOn`.
+                let ogg = r.field(MAX_STORED_OGG_LEN)?.to_vec();
+                toy.unstored.push((message.message_id, ogg));
+            }
+            toy.queue.push(message);
         }
         r.finish()?;
         Ok(toy)
@@ -84,7 +90,6 @@ impl Toy {
             w.bytes(&m.sender.0);
             w.u64(m.created_at_ms);
             w.u8(u8::from(m.held));
-            w.field(&m.ogg);
         }
         StateBlob::new(w.0)
     }

@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use pawpost_crypto::rand_core::CryptoRng;
 use pawpost_crypto::{seal, MediaType, MessageId, MessageParams, PublicIdentity, Role};
 use pawpost_media::{validate_ogg_opus, Limits};
-use pawpost_protocol::{Frame, FrameType};
+use pawpost_protocol::FrameType;
 
 use super::{
     ignored, Action, Prompt, Recording, RecordingProblem, Report, Toy, MAX_PENDING_UPLOADS,
@@ -53,15 +53,10 @@ impl Toy {
         }
         match self.seal_recording(ogg, rng) {
             Ok((message_id, envelope)) => {
-                if let Ok(frame) = (Frame::Upload {
-                    envelope: &envelope,
-                })
-                .encode()
-                {
-                    if self.link.authenticated {
-                        out.push(Action::SendFrame(frame));
-                    }
-                    self.pending_uploads.push((message_id, envelope));
+                self.pending_uploads.push((message_id, envelope));
+                if self.pending_uploads.len() == 1 {
+                    // Sent in pieces (`UploadChunk`), one upload at a time.
+                    self.restart_uploads(out);
                 }
             }
             Err(reason) => {
@@ -121,6 +116,9 @@ impl Toy {
             Some(index) => {
                 self.pending_uploads.remove(index);
                 out.push(Action::Speak(Prompt::Sent));
+                if index == 0 {
+                    self.restart_uploads(out);
+                }
             }
             None => ignored(FrameType::UploadAck, out),
         }

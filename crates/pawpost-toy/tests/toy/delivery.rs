@@ -29,7 +29,12 @@ fn grandmas_message_is_delivered_blinks_plays_on_a_press_and_is_marked_heard() {
     assert!(reports(&actions).is_empty());
 
     let actions = world.press();
-    assert_eq!(played(&actions), vec![(id, voice(1000))]);
+    assert_eq!(played(&actions), vec![id]);
+    assert_eq!(world.heard, vec![(id, voice(1000))]);
+    assert!(
+        world.audio.is_empty(),
+        "heard audio is deleted from storage"
+    );
     assert_eq!(
         Frame::decode(&sent(&actions)[0]).unwrap(),
         Frame::Played { message_id: id }
@@ -50,7 +55,7 @@ fn messages_play_oldest_first_one_per_press() {
     world.deliver(&envelope);
     for n in 1..=4 {
         let actions = world.press();
-        assert_eq!(played(&actions)[0].0, message_id(n));
+        assert_eq!(played(&actions)[0], message_id(n));
     }
 }
 
@@ -74,8 +79,8 @@ fn messages_sent_while_the_toy_was_offline_arrive_when_it_reconnects() {
     let actions = world.connect();
     assert_eq!(
         sent_types(&actions),
-        vec![FrameType::Auth, FrameType::Played],
-        "auth first, then what waited"
+        vec![FrameType::ChunkRequest, FrameType::Auth, FrameType::Played],
+        "the hello and auth first, then what waited"
     );
     for (n, envelope) in (2..=3).zip(&waiting) {
         let actions = world.deliver(envelope);
@@ -87,7 +92,7 @@ fn messages_sent_while_the_toy_was_offline_arrive_when_it_reconnects() {
         );
     }
     assert_eq!(world.toy.queued_messages(), 2);
-    assert_eq!(played(&world.press())[0].0, message_id(2));
+    assert_eq!(played(&world.press())[0], message_id(2));
 }
 
 #[test]
@@ -113,5 +118,5 @@ fn queued_messages_and_seen_ids_survive_a_restart() {
     let actions = world.deliver(&envelope);
     assert_eq!(world.toy.queued_messages(), 1);
     assert_eq!(sent_types(&actions), vec![FrameType::Rejected]);
-    assert_eq!(played(&world.press())[0].0, message_id(1));
+    assert_eq!(played(&world.press())[0], message_id(1));
 }

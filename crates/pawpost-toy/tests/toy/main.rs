@@ -14,4 +14,5 @@ mod recovery;
 mod reset;
 mod rotation;
 mod settings;
+mod streaming;
 mod support;

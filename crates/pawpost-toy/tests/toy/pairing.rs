@@ -91,9 +91,9 @@ fn a_parent_pairs_the_toy_with_the_code_it_speaks() {
         device_id,
         roster_version,
         signature,
-    } = Frame::decode(&sent(&actions)[0]).unwrap()
+    } = Frame::decode(&sent(&actions)[1]).unwrap()
     else {
-        panic!("expected auth");
+        panic!("expected auth after the streaming hello");
     };
     assert_eq!(device_id, identity.device_id);
     assert_eq!(roster_version, 1);

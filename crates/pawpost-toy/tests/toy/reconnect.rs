@@ -18,7 +18,10 @@ fn a_refused_toy_asks_to_wait_and_does_not_answer_the_next_challenge() {
     let mut world = World::paired();
     world.event(Event::Disconnected);
     let actions = world.connect();
-    assert_eq!(sent_types(&actions), vec![FrameType::Auth]);
+    assert_eq!(
+        sent_types(&actions),
+        vec![FrameType::ChunkRequest, FrameType::Auth]
+    );
     assert!(
         !accepted(&actions),
         "an Auth sent is not yet an Auth that stood"
@@ -44,7 +47,10 @@ fn a_refused_toy_asks_to_wait_and_does_not_answer_the_next_challenge() {
     // On the next connection it tries again, once.
     world.event(Event::Disconnected);
     let actions = world.connect();
-    assert_eq!(sent_types(&actions), vec![FrameType::Auth]);
+    assert_eq!(
+        sent_types(&actions),
+        vec![FrameType::ChunkRequest, FrameType::Auth]
+    );
 }
 
 #[test]

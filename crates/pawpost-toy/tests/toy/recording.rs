@@ -9,17 +9,24 @@ use pawpost_toy::{
 
 use crate::support::*;
 
+/// The one upload sent in pieces (`UploadChunk`), put together in order.
 fn upload_in(actions: &[Action]) -> Vec<u8> {
-    let frames = sent(actions);
-    let uploads: Vec<Vec<u8>> = frames
-        .iter()
-        .filter_map(|b| match Frame::decode(b).unwrap() {
-            Frame::Upload { envelope } => Some(envelope.to_vec()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(uploads.len(), 1, "{actions:?}");
-    uploads.into_iter().next().unwrap()
+    let mut envelope = Vec::new();
+    for bytes in sent(actions) {
+        if let Frame::UploadChunk {
+            offset,
+            total_len,
+            bytes,
+            ..
+        } = Frame::decode(&bytes).unwrap()
+        {
+            assert_eq!(offset as usize, envelope.len(), "pieces in order");
+            envelope.extend_from_slice(bytes);
+            assert!(envelope.len() <= total_len as usize);
+        }
+    }
+    assert!(!envelope.is_empty(), "{actions:?}");
+    envelope
 }
 
 #[test]
@@ -94,7 +101,11 @@ fn a_recording_made_offline_is_uploaded_on_reconnect() {
     let actions = world.connect();
     assert_eq!(
         sent_types(&actions),
-        vec![FrameType::Auth, FrameType::Upload]
+        vec![
+            FrameType::ChunkRequest,
+            FrameType::Auth,
+            FrameType::UploadChunk
+        ]
     );
 }
 

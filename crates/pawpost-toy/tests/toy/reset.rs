@@ -81,7 +81,10 @@ fn ten_seconds_on_the_paw_forget_everything_and_the_toy_can_be_paired_again() {
     world.pair(settings());
     assert_eq!(world.toy.household_id(), Some(household_id()));
     let actions = world.connect();
-    assert_eq!(sent_types(&actions), vec![FrameType::Auth]);
+    assert_eq!(
+        sent_types(&actions),
+        vec![FrameType::ChunkRequest, FrameType::Auth]
+    );
 }
 
 #[test]

@@ -40,7 +40,7 @@ fn a_message_arriving_at_bedtime_waits_silently_until_morning() {
     // 07:00 local: the heart blinks and the message plays.
     let actions = world.advance(60 * 1000);
     assert_eq!(hearts(&actions), vec![Heart::Blink]);
-    assert_eq!(played(&world.press())[0].0, message_id(1));
+    assert_eq!(played(&world.press())[0], message_id(1));
 }
 
 #[test]
@@ -146,7 +146,7 @@ fn a_held_message_plays_only_after_a_parent_approves_it() {
     });
     assert_eq!(approval_refused(&actions), None);
     assert_eq!(hearts(&actions), vec![Heart::Blink]);
-    assert_eq!(played(&world.press())[0].0, id);
+    assert_eq!(played(&world.press())[0], id);
 }
 
 #[test]
@@ -159,5 +159,5 @@ fn switching_approvals_off_releases_held_messages() {
     });
     let actions = world.update_roster(off);
     assert_eq!(hearts(&actions), vec![Heart::Blink]);
-    assert_eq!(played(&world.press())[0].0, message_id(1));
+    assert_eq!(played(&world.press())[0], message_id(1));
 }

@@ -180,11 +180,11 @@ pub fn reports(actions: &[Action]) -> Vec<Report> {
         .collect()
 }
 
-pub fn played(actions: &[Action]) -> Vec<(MessageId, Vec<u8>)> {
+pub fn played(actions: &[Action]) -> Vec<MessageId> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::PlayAudio { message_id, ogg } => Some((*message_id, ogg.clone())),
+            Action::PlayAudio { message_id } => Some(*message_id),
             _ => None,
         })
         .collect()
@@ -223,6 +223,10 @@ pub struct World {
     pub roster: Option<SignedRoster>,
     /// The toy's last saved state.
     pub saved: Option<Vec<u8>>,
+    /// The toy's audio storage, as the shell keeps it apart from the state.
+    pub audio: std::collections::BTreeMap<MessageId, Vec<u8>>,
+    /// What the speaker played, read from the audio storage.
+    pub heard: Vec<(MessageId, Vec<u8>)>,
 }
 
 impl World {
@@ -237,6 +241,8 @@ impl World {
             now_ms: 1_000,
             roster: None,
             saved: None,
+            audio: std::collections::BTreeMap::new(),
+            heard: Vec::new(),
         };
         let actions = world.event(Event::PowerOn {
             now_ms: 1_000,
@@ -265,8 +271,28 @@ impl World {
 
     pub fn event(&mut self, event: Event<'_>) -> Vec<Action> {
         let actions = self.toy.handle(event, &mut self.rng);
-        if let Some(saved) = persisted(&actions) {
-            self.saved = Some(saved);
+        for action in &actions {
+            match action {
+                Action::Persist(blob) => self.saved = Some(blob.as_bytes().to_vec()),
+                Action::StoreAudio {
+                    message_id,
+                    offset,
+                    bytes,
+                } => {
+                    let audio = self.audio.entry(*message_id).or_default();
+                    let at = usize::try_from(*offset).unwrap();
+                    assert_eq!(at, audio.len(), "audio is written in order");
+                    audio.extend_from_slice(bytes);
+                }
+                Action::DiscardAudio { message_id } => {
+                    self.audio.remove(message_id);
+                }
+                Action::PlayAudio { message_id } => {
+                    let audio = self.audio.get(message_id).expect("played audio is stored");
+                    self.heard.push((*message_id, audio.clone()));
+                }
+                _ => {}
+            }
         }
         actions
     }

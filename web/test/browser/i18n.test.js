@@ -3,7 +3,10 @@
 // with its recorder, inviting a grandmother (whose browser is German too) and approving her,
 // the family page and the Security page: every screen says <html lang="de">, shows no
 // sentence of the English catalogue (visible text, aria-labels, placeholders, titles, alt),
-// and passes axe-core in light and dark. A Spanish browser gets Spanish, a French one English
+// and passes axe-core in light and dark. A toy started with PAWPOST_TOY_LANGUAGE=de is
+// paired from that German page and speaks German (its pairing words, the number to confirm,
+// its safety number), and its card and the "they match" step are German too. A Spanish
+// browser gets Spanish, a French one English
 // (pawpost does not speak French), and the switch at the foot of the page changes the
 // language and keeps the choice.
 import assert from 'node:assert/strict';
@@ -15,7 +18,7 @@ import { after, before, test } from 'node:test';
 import en from '../../js/locales/en.js';
 import de from '../../js/locales/de.js';
 import es from '../../js/locales/es.js';
-import { expectAccessible, makeVoiceWav, openBrowser, screenshot, startServer, statusSays, STRONG } from './harness.js';
+import { expectAccessible, makeVoiceWav, openBrowser, screenshot, startServer, startToy, statusSays, STRONG } from './harness.js';
 
 const HOUSEHOLD = 'Familie Weber';
 const CHILD = 'Mia';
@@ -26,6 +29,8 @@ let server;
 let parent;
 /** @type {Awaited<ReturnType<typeof openBrowser>>} */
 let oma;
+/** @type {ReturnType<typeof startToy> | undefined} */
+let toy;
 let work = '';
 let householdPath = '';
 
@@ -38,6 +43,7 @@ before(async () => {
 });
 
 after(async () => {
+  toy?.stop();
   await parent?.close();
   await oma?.close();
   await server?.stop();
@@ -208,6 +214,42 @@ test("the parent's Security page, activity and the sign-in and password pages ar
   await page.getByRole('button', { name: 'Anmelden', exact: true }).click();
   await page.getByRole('heading', { name: 'Seite nicht gefunden' }).waitFor();
   await expectTranslated(page, 'not-found');
+});
+
+test('a German toy is paired from the German family page: it speaks German, and its card and safety number check are German', { timeout: 180000 }, async () => {
+  // `pawpost toy` takes its language from PAWPOST_TOY_LANGUAGE as from --language.
+  process.env.PAWPOST_TOY_LANGUAGE = 'de';
+  try {
+    toy = startToy(server, join(work, 'toy'));
+  } finally {
+    delete process.env.PAWPOST_TOY_LANGUAGE;
+  }
+  const page = parent.page;
+  await page.goto(`${server.url}${householdPath}/family`);
+  await page.getByRole('heading', { name: 'Familie und Einstellungen' }).waitFor();
+  const from = toy.output().length;
+  toy.tell('long-press');
+  await toy.says(/toy says: lass uns deine Familie finden/, { from });
+  const [, spoken] = await toy.says(/toy says: (\d \d \d \d \d \d)/, { from });
+  await page.getByLabel('Code, den das Spielzeug sagt').fill(spoken);
+  await page.getByRole('button', { name: 'Spielzeug hinzufügen' }).click();
+  const [, number] = await toy.says(/confirm pairing: (\d{3})/, { from });
+  const digits = number.split('').join(' ');
+  await toy.says(new RegExp(`toy says: wenn deine App ${digits} zeigt, drück meine Pfote`), { from });
+  await page.getByRole('status').filter({ hasText: `Das Spielzeug sagt jetzt die Zahl ${digits}.` }).waitFor();
+  toy.tell('press');
+  await statusSays(page, 'Das Spielzeug ist gekoppelt.', server);
+  await toy.says(/toy says: hurra, ich habe meine Familie gefunden/, { from });
+  const [, safety] = await toy.says(/toy says: meine Sicherheitsnummer ist (\d \d \d \d \d \d)/, { from });
+
+  const card = page.locator('li.toy');
+  await card.waitFor();
+  const shown = (await card.locator('.safety-digits').textContent()) ?? '';
+  assert.equal(shown.replace(/ /g, ''), safety.replace(/ /g, ''));
+  await expectTranslated(page, 'family-toy');
+  await card.getByRole('button', { name: 'Sie stimmen überein' }).click();
+  await statusSays(page, 'Geprüft: Dieses Spielzeug hat die Schlüssel, die dein Haushalt unterschrieben hat.', server);
+  await expectTranslated(page, 'family-toy-checked');
 });
 
 test('a Spanish browser gets Spanish, a French one English; the switch changes the language and keeps it', { timeout: 120000 }, async () => {

@@ -260,15 +260,41 @@ async fn deliver_and_play(
     );
     let (status, body) = upload(&f.gran, &f.home, envelope).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let from = toy.heard.len();
-    let took = toy.expect("took Deliver ").await;
+    // The message comes in chunks (protocol version 2): the toy checks the prefix
+    // (signature, key) on `DeliverStart`, then each `DeliverChunk`; its heart blinks once
+    // the last one verified. The milliseconds it took over each frame add up.
+    let (mut start_ms, mut chunks_ms, mut chunks, mut blinked) = (0u64, 0u64, 0u32, false);
+    loop {
+        let line = toy.expect("").await;
+        blinked |= line == "heart blink";
+        let Some(took) = line.strip_prefix("took ") else {
+            continue;
+        };
+        let (frame, ms) = took.split_once(' ').expect("took FRAME MS");
+        let ms: u64 = ms.parse().expect("milliseconds");
+        match frame {
+            "DeliverStart" => start_ms += ms,
+            "DeliverChunk" => {
+                chunks_ms += ms;
+                chunks += 1;
+            }
+            _ => {}
+        }
+        if blinked {
+            break;
+        }
+    }
     assert!(
-        toy.heard[from..].iter().any(|l| l == "heart blink"),
-        "the toy took the message: its heart blinks\n{}",
+        chunks > 0,
+        "the message came in chunks\n{}",
         toy.tail()
     );
     toy.send("heap").await;
-    let received = format!("{} (the toy took {took} ms)", toy.expect("heap ").await);
+    let received = format!(
+        "{} (the toy took {} ms: {start_ms} ms over DeliverStart, {chunks_ms} ms over {chunks} DeliverChunk frames)",
+        toy.expect("heap ").await,
+        start_ms + chunks_ms
+    );
     toy.send("press").await;
     let played = toy.expect("play ").await;
     let (message, ogg) = played.split_once(' ').expect("play MESSAGE OGG");

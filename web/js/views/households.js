@@ -6,6 +6,7 @@ import { h } from '../util.js';
 import { shareChildInfo, loadHousehold, unreadCount } from './context.js';
 import { emailNotice } from './auth.js';
 import { t } from '../i18n.js';
+import { onLive } from '../live.js';
 
 const STATUS_TEXT = /** @type {Record<string, string>} */ ({
   pending: t('waiting for a parent to approve you'),
@@ -18,9 +19,13 @@ export async function householdsView(app) {
   /** @type {any[]} */
   const households = await api('GET', '/api/v1/households');
   const list = h('ul', { class: 'households' });
+  /** The status line of each household, by id, for the live updates below. */
+  const statusLines = new Map();
   for (const hh of households) {
     const badge = h('span', { class: 'badge', hidden: true });
     const status = STATUS_TEXT[hh.status] ?? hh.status;
+    const statusLine = h('span', { class: 'muted', text: status ? ` — ${status}` : '' });
+    statusLines.set(hh.id, statusLine);
     list.append(
       h(
         'li',
@@ -28,7 +33,7 @@ export async function householdsView(app) {
         h('a', { href: `/households/${hh.id}`, 'data-link': true, class: 'household-link', text: hh.name }),
         ' ',
         h('span', { class: 'role', text: hh.role }),
-        status ? h('span', { class: 'muted', text: ` — ${status}` }) : null,
+        statusLine,
         ' ',
         badge,
       ),
@@ -46,6 +51,19 @@ export async function householdsView(app) {
         .catch(() => {});
     }
   }
+
+  // A parent approving or blocking this person shows here at once (live.js), without
+  // redrawing the page and what is typed into it.
+  onLive(app, async (change) => {
+    if (change.kind !== 'open' && !(change.kind === 'member' && change.account === app.account?.id)) return;
+    /** @type {any[]} */
+    const now = await api('GET', '/api/v1/households').catch(() => []);
+    for (const hh of now) {
+      const line = statusLines.get(hh.id);
+      const status = STATUS_TEXT[hh.status] ?? hh.status;
+      if (line) line.textContent = status ? ` — ${status}` : '';
+    }
+  });
 
   const error = h('p', { class: 'error', role: 'alert' });
   // What is wrong with a name is said beside it.

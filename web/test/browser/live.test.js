@@ -266,3 +266,27 @@ test("a blocked relative's open page switches to the notice at once", { timeout:
   await stillMarked(g);
   await expectAccessible(g, 'the blocked notice');
 });
+
+test('the household list shows at once that a parent lifted the block', { timeout: 120000 }, async () => {
+  await family.ensureHousehold();
+  const g = gran.page;
+  const p = parent.page;
+  await p.goto(`${family.url}/family`);
+  const row = p.locator('li.member', { hasText: 'Grandma Rosa' });
+  const unblock = row.getByRole('button', { name: /^Unblock/ });
+  await row.waitFor();
+  if (!(await unblock.isVisible())) {
+    await row.getByRole('button', { name: /^Block/ }).click();
+    await row.getByRole('button', { name: /^Yes, block/ }).click();
+    await unblock.waitFor();
+  }
+  await g.goto(server.url);
+  const blocked = g.locator('ul.households').getByText('a parent has blocked you');
+  await blocked.waitFor();
+  await mark(g);
+  await unblock.click();
+  await p.getByRole('status').filter({ hasText: 'is unblocked' }).waitFor();
+  await blocked.waitFor({ state: 'detached', timeout: LIVE_WAIT_MS });
+  await stillMarked(g);
+  await expectAccessible(g, 'the household list after the block was lifted');
+});

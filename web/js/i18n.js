@@ -150,12 +150,3 @@ export function formatRelative(when, now = Date.now()) {
   }
   return relative.format(0, 'second');
 }
-
-/**
- * A length of time in words ("30 seconds", "30 Sekunden", "2 minutos").
- * @param {number} value
- * @param {'second' | 'minute' | 'hour' | 'day'} unit
- */
-export function formatUnits(value, unit) {
-  return new Intl.NumberFormat(lang, { style: 'unit', unit, unitDisplay: 'long' }).format(value);
-}

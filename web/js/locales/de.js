@@ -554,7 +554,7 @@ const de = {
   'A name cannot hold tabs or line breaks.': 'Ein Name darf keine Tabulatoren oder Zeilenumbrüche enthalten.',
   'Keep each name short: at most {count} letters.': 'Halte jeden Namen kurz: höchstens {count} Zeichen.',
   'online now': 'gerade verbunden',
-  'last seen {time}': 'zuletzt gesehen {time}',
+  'last seen {when} ({time})': 'zuletzt gesehen {when} ({time})',
   "The household keys do not list this toy yet: open this page on a parent's device that looks after them.": 'Die Schlüssel des Haushalts enthalten dieses Spielzeug noch nicht: Öffne diese Seite auf dem Gerät eines Elternteils, das sich um sie kümmert.',
   'Safety number {number}: checked on {time}, the toy said the same.': 'Sicherheitsnummer {number}: am {time} geprüft, das Spielzeug hat dieselbe gesagt.',
   'They match': 'Sie stimmen überein',

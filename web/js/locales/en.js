@@ -554,7 +554,7 @@ export default {
   'A name cannot hold tabs or line breaks.': 'A name cannot hold tabs or line breaks.',
   'Keep each name short: at most {count} letters.': 'Keep each name short: at most {count} letters.',
   'online now': 'online now',
-  'last seen {time}': 'last seen {time}',
+  'last seen {when} ({time})': 'last seen {when} ({time})',
   "The household keys do not list this toy yet: open this page on a parent's device that looks after them.": "The household keys do not list this toy yet: open this page on a parent's device that looks after them.",
   'Safety number {number}: checked on {time}, the toy said the same.': 'Safety number {number}: checked on {time}, the toy said the same.',
   'They match': 'They match',

@@ -554,7 +554,7 @@ const es = {
   'A name cannot hold tabs or line breaks.': 'Un nombre no puede llevar tabuladores ni saltos de línea.',
   'Keep each name short: at most {count} letters.': 'Pon nombres cortos: como máximo {count} letras.',
   'online now': 'conectado ahora',
-  'last seen {time}': 'visto por última vez el {time}',
+  'last seen {when} ({time})': 'visto por última vez {when} ({time})',
   "The household keys do not list this toy yet: open this page on a parent's device that looks after them.": 'Las claves del hogar todavía no incluyen este juguete: abre esta página en el dispositivo de un padre o una madre que las cuide.',
   'Safety number {number}: checked on {time}, the toy said the same.': 'Número de seguridad {number}: comprobado el {time}, el juguete dijo el mismo.',
   'They match': 'Coinciden',

@@ -8,7 +8,7 @@ import { api } from '../api.js';
 import { openEnvelope, parseEnvelope, safetyNumber, sealEnvelope, verifySenderInRoster } from '../crypto/index.js';
 import { removeToy, removeToyControl } from '../farewell.js';
 import { approvedIdentities } from '../household-keys.js';
-import { t } from '../i18n.js';
+import { formatRelative, t } from '../i18n.js';
 import { MediaType } from '../mail.js';
 import { bytesUuid, formatTime, fromB64url, h, randomUuidBytes, sameBytes, toB64url, uuidBytes } from '../util.js';
 
@@ -129,7 +129,7 @@ export async function toyCard(app, ctx, toy, act) {
 
   let seen;
   if (toy.online) seen = t('online now');
-  else if (toy.last_seen_at) seen = t('last seen {time}', { time: formatTime(toy.last_seen_at) });
+  else if (toy.last_seen_at) seen = t('last seen {when} ({time})', { when: formatRelative(toy.last_seen_at), time: formatTime(toy.last_seen_at) });
   else seen = t('offline');
 
   // The safety number: what the toy says on a long press, and what this page shows for

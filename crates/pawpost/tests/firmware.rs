@@ -284,11 +284,7 @@ async fn deliver_and_play(
             break;
         }
     }
-    assert!(
-        chunks > 0,
-        "the message came in chunks\n{}",
-        toy.tail()
-    );
+    assert!(chunks > 0, "the message came in chunks\n{}", toy.tail());
     toy.send("heap").await;
     let received = format!(
         "{} (the toy took {} ms: {start_ms} ms over DeliverStart, {chunks_ms} ms over {chunks} DeliverChunk frames)",

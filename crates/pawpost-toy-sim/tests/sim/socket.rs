@@ -94,6 +94,11 @@ async fn a_paired_toy_stays_paired_after_a_restart() {
     // A paired toy authenticates on every connection, with the roster version it holds.
     let mut conn = server.accept().await;
     conn.challenge().await;
+    // After the version 2 hello.
+    assert!(matches!(
+        Frame::decode(&conn.recv().await).unwrap(),
+        Frame::ChunkRequest { message_id, .. } if message_id == pawpost_toy::STREAMING_HELLO
+    ));
     let Frame::Auth {
         device_id,
         roster_version,
@@ -189,9 +194,17 @@ async fn a_recording_is_sealed_uploaded_and_acknowledged() {
     toy.record(voice(2000));
     wait(&mut events, |e| *e == SimEvent::RecordingStarted).await;
     let upload = conn.recv().await;
-    let Frame::Upload { envelope } = Frame::decode(&upload).unwrap() else {
-        panic!("expected an Upload");
+    // Sent in pieces (protocol version 2); a 2 s recording fits in one.
+    let Frame::UploadChunk {
+        bytes: envelope,
+        offset: 0,
+        total_len,
+        ..
+    } = Frame::decode(&upload).unwrap()
+    else {
+        panic!("expected an UploadChunk");
     };
+    assert_eq!(envelope.len(), total_len as usize);
     let header = Envelope::parse(envelope).unwrap().header().clone();
     assert_eq!(header.household_id, household.id);
     assert!(header.recipients.contains(&household.owner.device_id()));

@@ -259,6 +259,11 @@ pub async fn pair(
     // The toy leaves the pairing connection and authenticates on a new one.
     let mut conn = server.accept().await;
     conn.challenge().await;
+    // A toy of protocol version 2 says so before its `Auth`.
+    assert!(matches!(
+        Frame::decode(&conn.recv().await).unwrap(),
+        Frame::ChunkRequest { message_id, .. } if message_id == pawpost_toy::STREAMING_HELLO
+    ));
     let Frame::Auth {
         device_id,
         roster_version,

@@ -42,7 +42,7 @@ export function recorderPanel(options) {
   const recordBtn = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'primary rec-button', text: t('Record') }));
   const preview = h('div', { class: 'rec-preview' });
   const sendBtn = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'primary', text: options.sendLabel, hidden: true }));
-  const rerecordBtn = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', text: 'Re-record', hidden: true }));
+  const rerecordBtn = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', text: t('Re-record'), hidden: true }));
   const progress = /** @type {HTMLProgressElement} */ (h('progress', { max: '1', value: '0', hidden: true, 'aria-label': t('Sending') }));
   const error = h('p', { class: 'error', role: 'alert' });
 

@@ -142,7 +142,7 @@ function messageItem(app, ctx, m, announce, onRead) {
       playBtn.disabled = false;
     }
   });
-  const badge = h('span', { class: 'badge', text: 'new' });
+  const badge = h('span', { class: 'badge', text: t('new') });
   const approval = approvalBadge(ctx, m);
   // Owners and guardians whose device is in the roster can release a held message: the
   // toy checks the signature against the roster.

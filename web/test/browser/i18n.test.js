@@ -2,7 +2,8 @@
 // browser (locale de-DE) walks through signing up, starting a household, the household page
 // with its recorder, inviting a grandmother (whose browser is German too) and approving her,
 // the family page and the Security page: every screen says <html lang="de">, shows no
-// sentence of the English catalogue (visible text, aria-labels, placeholders, titles, alt),
+// sentence of the English catalogue nor English small words such as "the" or "your"
+// (visible text, aria-labels, placeholders, titles, alt),
 // and passes axe-core in light and dark. A toy started with PAWPOST_TOY_LANGUAGE=de is
 // paired from that German page and speaks German (its pairing words, the number to confirm,
 // its safety number), and its card and the "they match" step are German too. A Spanish
@@ -109,6 +110,9 @@ async function expectTranslated(page, label, options = {}) {
   const words = await pageWords(page);
   const english = tells.filter((s) => words.includes(s));
   assert.deepEqual(english, [], `${label}: English left on the ${lang} page:\n${words}`);
+  // English that never went through the catalogue shows itself by its small words.
+  const small = [...new Set(words.match(/\b(the|your|you|with|this|and|of|to)\b/gi) ?? [])];
+  assert.deepEqual(small, [], `${label}: English words on the ${lang} page:\n${words}`);
   for (const scheme of /** @type {const} */ (['light', 'dark'])) {
     await page.emulateMedia({ colorScheme: scheme });
     await expectAccessible(page, `${label} (${lang}, ${scheme})`);

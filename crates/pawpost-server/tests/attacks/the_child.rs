@@ -567,6 +567,17 @@ fn no_frame_from_outside_starts_the_microphone() {
             Frame::PairConfirmed {
                 number: pawpost_toy::ConfirmationNumber::from_number(472).unwrap(),
             },
+            Frame::ChunkRequest {
+                message_id: id,
+                next_index: 0,
+                window: 8,
+            },
+            Frame::UploadChunk {
+                message_id: id,
+                offset: 0,
+                total_len: 40_000,
+                bytes: &envelope[..envelope.len().min(pawpost_toy::MAX_CHUNK_BYTES)],
+            },
             Frame::Challenge {
                 nonce: [4; 32],
                 server_time_ms: wall,
@@ -605,6 +616,21 @@ fn no_frame_from_outside_starts_the_microphone() {
                 household_id: household,
                 signer: mum.device_id(),
                 signature: [5; 64],
+            },
+            Frame::DeliverStart {
+                prefix: &envelope[..envelope.len().min(pawpost_toy::MAX_ENVELOPE_PREFIX_LEN)],
+            },
+            Frame::DeliverChunk {
+                message_id: id,
+                index: 0,
+                chunk: &envelope[..envelope.len().min(pawpost_toy::MAX_CHUNK_BYTES)],
+            },
+            Frame::UploadChunkAck {
+                message_id: id,
+                next_offset: 16_400,
+            },
+            Frame::Names {
+                envelope: &envelope[..envelope.len().min(pawpost_toy::MAX_NAMES_ENVELOPE_LEN)],
             },
         ];
         let types: Vec<FrameType> = frames.iter().map(Frame::frame_type).collect();

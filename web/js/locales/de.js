@@ -301,7 +301,7 @@ const de = {
   'Family (relative)': 'Familie (Verwandte)',
   'Guardian (second parent)': 'Vormund (zweites Elternteil)',
   'Create invitation link': 'Einladungslink erstellen',
-  'We emailed the invitation to {to}.': 'Wir haben die Einladung an {to} geschickt.',
+  'We are emailing the invitation to {to}, unless they turned such emails off; the link below works either way.': 'Wir schicken die Einladung per E-Mail an {to}, außer diese Person hat solche E-Mails abgeschaltet; der Link unten funktioniert so oder so.',
   'Invitation link': 'Einladungslink',
   'Copy link': 'Link kopieren',
   'Copied': 'Kopiert',

@@ -301,7 +301,7 @@ export default {
   'Family (relative)': 'Family (relative)',
   'Guardian (second parent)': 'Guardian (second parent)',
   'Create invitation link': 'Create invitation link',
-  'We emailed the invitation to {to}.': 'We emailed the invitation to {to}.',
+  'We are emailing the invitation to {to}, unless they turned such emails off; the link below works either way.': 'We are emailing the invitation to {to}, unless they turned such emails off; the link below works either way.',
   'Invitation link': 'Invitation link',
   'Copy link': 'Copy link',
   'Copied': 'Copied',

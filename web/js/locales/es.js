@@ -301,7 +301,7 @@ const es = {
   'Family (relative)': 'Familia (pariente)',
   'Guardian (second parent)': 'Tutor (segundo padre o madre)',
   'Create invitation link': 'Crear enlace de invitación',
-  'We emailed the invitation to {to}.': 'Enviamos la invitación a {to}.',
+  'We are emailing the invitation to {to}, unless they turned such emails off; the link below works either way.': 'Enviamos la invitación por correo a {to}, salvo que haya desactivado estos correos; el enlace de abajo funciona igualmente.',
   'Invitation link': 'Enlace de invitación',
   'Copy link': 'Copiar enlace',
   'Copied': 'Copiado',

@@ -199,7 +199,7 @@ export async function familyView(app, householdId) {
       const to = inviteEmail.value.trim();
       try {
         const inv = await api('POST', `/api/v1/households/${householdId}/invitations`, to ? { role: roleSel.value, email: to } : { role: roleSel.value });
-        if (to) inviteEmailResult.textContent = t('We emailed the invitation to {to}.', { to });
+        if (to) inviteEmailResult.textContent = t('We are emailing the invitation to {to}, unless they turned such emails off; the link below works either way.', { to });
         const input = /** @type {HTMLInputElement} */ (h('input', { id: 'invite-url', readonly: true, value: inv.url, 'aria-label': t('Invitation link') }));
         const copy = h('button', { type: 'button', text: t('Copy link') });
         copy.addEventListener('click', async () => {

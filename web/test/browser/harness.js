@@ -25,7 +25,7 @@ export function requireBinary() {
 
 /**
  * Starts `pawpost serve` on a free port of 127.0.0.1 with a fresh data folder.
- * @param {{ timeoutMs?: number }} [options]
+ * @param {{ timeoutMs?: number, args?: string[] }} [options] `args` are added to `pawpost serve`'s (e.g. `--smtp-url`)
  * @returns {Promise<{ url: string, dataDir: string, stop: () => Promise<void>, log: () => string }>}
  */
 export async function startServer(options = {}) {
@@ -33,7 +33,7 @@ export async function startServer(options = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'pawpost-web-'));
   const child = spawn(
     BINARY,
-    ['serve', '--listen', '127.0.0.1:0', '--data-dir', join(dataDir, 'data'), '--insecure-cookies', '--hash-workers', '2'],
+    ['serve', '--listen', '127.0.0.1:0', '--data-dir', join(dataDir, 'data'), '--insecure-cookies', '--hash-workers', '2', ...(options.args ?? [])],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', PAWPOST_LOG: 'warn' } },
   );
   let out = '';
@@ -106,7 +106,7 @@ export function makeVoiceWav(dir, text) {
  * One person's browser: Chromium with its own fresh profile and a fake microphone;
  * `device` overrides the window (a phone: `{ viewport, isMobile: true, hasTouch: true }`).
  * @param {string} wav
- * @param {{ viewport?: { width: number, height: number }, isMobile?: boolean, hasTouch?: boolean, deviceScaleFactor?: number, userAgent?: string, locale?: string }} [device]
+ * @param {{ viewport?: { width: number, height: number }, isMobile?: boolean, hasTouch?: boolean, deviceScaleFactor?: number, userAgent?: string, locale?: string, serviceWorkers?: 'allow' | 'block' }} [device]
  *   `locale` is the browser's language (`navigator.languages`, Accept-Language), e.g. 'de-DE'
  * @returns {Promise<{ context: import('playwright-core').BrowserContext, page: import('playwright-core').Page, close: () => Promise<void>, errors: string[] }>}
  */

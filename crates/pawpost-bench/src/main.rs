@@ -7,6 +7,7 @@
 
 mod delivery;
 mod idle;
+mod jetstream;
 mod keys;
 mod mqtt;
 mod relay;
@@ -53,6 +54,9 @@ enum Command {
     Storm(StormCli),
     /// The same fan-out through Mosquitto, and its RSS per idle subscriber.
     Mqtt(MqttCli),
+    /// The same fan-out through NATS JetStream (file storage, synced before the publish
+    /// acknowledgement where the server can), on a `nats-server` the bench starts.
+    Jetstream(DeliveryCli),
     /// Blob writes and SQLite inserts as fast as this disk allows, without the server.
     Storage(StorageCli),
     /// Delivery to toys on process B, uploaded through B and through A (both on one
@@ -252,6 +256,7 @@ async fn main() -> Result<()> {
         Command::Delivery(a) => ("delivery", delivery_rates(&ctx, &a).await?),
         Command::Storm(a) => ("storm", storm(&ctx, &a.delivery, a.attackers, None).await?),
         Command::Mqtt(a) => ("mqtt", mqtt_all(&a).await?),
+        Command::Jetstream(a) => ("jetstream", jetstream_all(&ctx, &a).await?),
         Command::Storage(a) => ("storage", storage::ceiling(&ctx, &a.args()).await?),
         Command::Relay(a) => ("relay", relay_on(&ctx, &a.delivery, &a.database).await?),
         Command::All(a) => ("results", all(&ctx, &a).await?),
@@ -399,6 +404,22 @@ async fn mqtt_all(a: &MqttCli) -> Result<Value> {
     Ok(json!({"runs": runs, "idle": idle}))
 }
 
+async fn jetstream_all(ctx: &Ctx, d: &DeliveryCli) -> Result<Value> {
+    let runs: Vec<mqtt::MqttRun> = d
+        .rates
+        .iter()
+        .map(|&rate| mqtt::MqttRun {
+            subscribers: d.toys,
+            rate,
+            duration: Duration::from_secs(d.seconds),
+            payload_bytes: d.envelope_bytes,
+            drain: Duration::from_secs(d.drain_s),
+            max_in_flight: u16::try_from(d.max_in_flight).unwrap_or(u16::MAX),
+        })
+        .collect();
+    jetstream::delivery_rates(&ctx.work_dir, &runs).await
+}
+
 async fn all(ctx: &Ctx, a: &AllCli) -> Result<Value> {
     eprintln!("footprint ...");
     let footprint = idle::footprint(ctx, 3).await?;
@@ -440,6 +461,10 @@ async fn all(ctx: &Ctx, a: &AllCli) -> Result<Value> {
         .and_then(|rows| rows.iter().filter_map(|r| r["connected"].as_u64()).max())
         .unwrap_or(mqtt_args.idle);
     let mqtt = mqtt_all(&mqtt_args).await?;
+    let jetstream = jetstream_all(ctx, d).await.unwrap_or_else(|e| {
+        eprintln!("jetstream: failed: {e:#}");
+        json!({ "error": format!("{e:#}") })
+    });
     let mut result = json!({
         "footprint": footprint,
         "idle": idle,
@@ -448,6 +473,7 @@ async fn all(ctx: &Ctx, a: &AllCli) -> Result<Value> {
         "storm": storm,
         "relay": relay,
         "mqtt": mqtt,
+        "jetstream": jetstream,
     });
     result["ratios"] = report::ratios(&result);
     Ok(result)

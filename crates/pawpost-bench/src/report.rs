@@ -1,4 +1,5 @@
-//! The summary table, the pawpost/Mosquitto ratios, and the relay scenario's table.
+//! The summary table, the pawpost/Mosquitto and pawpost/JetStream ratios, and the relay
+//! scenario's table.
 use crate::stats::ratio;
 use serde_json::{json, Value};
 
@@ -28,6 +29,8 @@ pub fn ratios(r: &Value) -> Value {
             "delivered_per_s_pawpost_over_mosquitto": ratio(p["delivered_per_s"].as_f64(), m["delivered_per_s"].as_f64()),
             "p50_pawpost_over_mosquitto": ratio(lat(&p, "p50_ms"), lat(&m, "p50_ms")),
             "p99_pawpost_over_mosquitto": ratio(lat(&p, "p99_ms"), lat(&m, "p99_ms")),
+            "p50_pawpost_over_jetstream": at_rate(&r["jetstream"], rate).map_or(Value::Null, |j| ratio(lat(&p, "p50_ms"), lat(&j, "p50_ms"))),
+            "p99_pawpost_over_jetstream": at_rate(&r["jetstream"], rate).map_or(Value::Null, |j| ratio(lat(&p, "p99_ms"), lat(&j, "p99_ms"))),
         }));
     }
     let idle_n = r["mqtt"]["idle"]["connected"].as_u64();
@@ -182,6 +185,18 @@ pub fn print(all: &Value) {
                 num(&b),
                 num(&ratio(a.as_f64(), b.as_f64())),
             ]);
+        }
+        if let Some(j) = at_rate(&r["jetstream"], rate) {
+            let synced = r["jetstream"]["synced_before_ack"].as_bool() == Some(true);
+            let peer = if synced { "synced" } else { "not synced" };
+            for (q, label) in [("p50_ms", "p50"), ("p99_ms", "p99")] {
+                row([
+                    format!("offered {rate}/s: {label} (ms), JetStream ({peer}) as the peer"),
+                    num(&lat(&p, q)),
+                    num(&lat(&j, q)),
+                    num(&ratio(lat(&p, q).as_f64(), lat(&j, q).as_f64())),
+                ]);
+            }
         }
         row([
             format!("offered {rate}/s: accepted (201) / offered"),

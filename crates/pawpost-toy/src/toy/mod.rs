@@ -198,6 +198,8 @@ pub struct Toy {
     unsaved: bool,
     /// The streamed delivery being received, if any.
     incoming: Option<stream::Incoming>,
+    /// `DeliverStart` prefixes that arrived while another delivery streamed, in order.
+    waiting_starts: VecDeque<Vec<u8>>,
     /// Bytes of the first pending upload sent and acknowledged on this connection.
     upload_sent: u32,
     upload_acked: u32,
@@ -241,6 +243,7 @@ impl Toy {
             heart: None,
             unsaved: false,
             incoming: None,
+            waiting_starts: VecDeque::new(),
             upload_sent: 0,
             upload_acked: 0,
             unstored: Vec::new(),
@@ -307,6 +310,7 @@ impl Toy {
             }
             Event::Disconnected => {
                 self.link = Link::default();
+                self.waiting_starts.clear();
                 self.interrupt_incoming(&mut out);
             }
         }
@@ -330,6 +334,7 @@ impl Toy {
         self.heart = None;
         self.note_key_birth();
         self.incoming = None;
+        self.waiting_starts.clear();
         if !self.unstored.is_empty() {
             // Audio a version 1 state held moves to audio storage before the state that no
             // longer holds it is saved.

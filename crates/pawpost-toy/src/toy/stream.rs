@@ -30,6 +30,10 @@ use super::{
 const UPLOAD_PIECE_LEN: u32 = MAX_CHUNK_BYTES as u32;
 const _: () = assert!(MAX_CHUNK_BYTES <= u32::MAX as usize);
 
+/// `DeliverStart`s kept while another delivery streams (each at most 6.3 KB, most a few
+/// hundred bytes); beyond that the server delivers the rest at the next connection.
+const MAX_WAITING_STARTS: usize = MAX_QUEUED_MESSAGES;
+
 /// A streamed delivery being received.
 pub(super) struct Incoming {
     message_id: MessageId,
@@ -44,7 +48,14 @@ pub(super) struct Incoming {
 
 impl Toy {
     pub(super) fn deliver_start(&mut self, prefix: &[u8], out: &mut Vec<Action>) {
-        self.interrupt_incoming(out);
+        if self.incoming.is_some() {
+            // One delivery streams at a time: the server sends every waiting message's
+            // start at once, and the next begins when this one ends.
+            if self.waiting_starts.len() < MAX_WAITING_STARTS {
+                self.waiting_starts.push_back(prefix.to_vec());
+            }
+            return;
+        }
         match self.open_stream(prefix) {
             Ok(incoming) => {
                 let message_id = incoming.message_id;
@@ -156,6 +167,7 @@ impl Toy {
         let message_id = incoming.message_id;
         if let Err(e) = incoming.opener.finish() {
             self.discard_and_refuse(Rejection::new(Some(message_id), open_refusal(e)), out);
+            self.start_next(out);
             return;
         }
         if incoming.media.finish().is_err() {
@@ -166,11 +178,13 @@ impl Toy {
                 authentic_at: Some(incoming.created_at_ms),
             };
             self.discard_and_refuse(rejection, out);
+            self.start_next(out);
             return;
         }
         if self.queue.len() >= MAX_QUEUED_MESSAGES {
             let rejection = Rejection::new(Some(message_id), RejectReason::QueueFull);
             self.discard_and_refuse(rejection, out);
+            self.start_next(out);
             return;
         }
         let held = self
@@ -187,11 +201,23 @@ impl Toy {
         // Saved before the ack, so that an ack never outlives a lost message.
         self.persist(out);
         self.send_or_queue(&Frame::Delivered { message_id }, out);
+        self.start_next(out);
     }
 
     fn drop_incoming(&mut self, rejection: Rejection, out: &mut Vec<Action>) {
         self.incoming = None;
         self.discard_and_refuse(rejection, out);
+        self.start_next(out);
+    }
+
+    /// Starts the delivery whose `DeliverStart` waited, if any.
+    fn start_next(&mut self, out: &mut Vec<Action>) {
+        while self.incoming.is_none() {
+            let Some(prefix) = self.waiting_starts.pop_front() else {
+                return;
+            };
+            self.deliver_start(&prefix, out);
+        }
     }
 
     fn discard_and_refuse(&mut self, rejection: Rejection, out: &mut Vec<Action>) {
@@ -208,6 +234,7 @@ impl Toy {
             out.push(Action::DiscardAudio { message_id });
             out.push(Action::Report(Report::DeliveryInterrupted { message_id }));
         }
+        self.start_next(out);
     }
 
     fn request_chunks(&self, message_id: MessageId, next_index: u32, out: &mut Vec<Action>) {

@@ -350,3 +350,43 @@ fn saving_the_state_never_rewrites_queued_audio() {
     world.toy = toy;
     assert_eq!(played(&world.press()), vec![id]);
 }
+
+#[test]
+fn messages_whose_starts_arrive_together_are_received_one_after_the_other() {
+    let mut world = World::paired();
+    let toy = world.toy_in_roster();
+    let (first, second) = (message_id(1), message_id(2));
+    let a = split(&seal_voice(
+        &world.family.grandma,
+        household_id(),
+        first,
+        &[toy],
+        &long_voice(20_000, 9),
+    ));
+    let b = split(&seal_voice(
+        &world.family.mum,
+        household_id(),
+        second,
+        &[toy],
+        &long_voice(20_000, 10),
+    ));
+    // The server sends both starts at once (a toy catching up after being offline).
+    let asked = chunk_requests(&world.receive(Frame::DeliverStart { prefix: &a.0 }));
+    assert_eq!(asked, vec![(first, 0, RECEIVE_WINDOW_CHUNKS)]);
+    let actions = world.receive(Frame::DeliverStart { prefix: &b.0 });
+    assert!(sent(&actions).is_empty(), "the second waits its turn");
+    let mut last = Vec::new();
+    for index in 0..a.1.len() {
+        last = world.receive(chunk(first, index, &a.1));
+    }
+    assert_eq!(sent_types(&last)[0], FrameType::Delivered);
+    assert_eq!(
+        chunk_requests(&last),
+        vec![(second, 0, RECEIVE_WINDOW_CHUNKS)],
+        "the second starts when the first is done"
+    );
+    for index in 0..b.1.len() {
+        world.receive(chunk(second, index, &b.1));
+    }
+    assert_eq!(world.toy.queued_messages(), 2);
+}

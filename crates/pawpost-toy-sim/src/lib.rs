@@ -35,7 +35,7 @@ use uuid::Uuid;
 
 pub use cli::{parse_command, run_cli, CliCommand};
 pub use language::{prompt_text_in, Language};
-pub use link::{INITIAL_BACKOFF, MAX_BACKOFF};
+pub use link::{tls_config, INITIAL_BACKOFF, MAX_BACKOFF};
 pub use speech::prompt_text;
 pub use store::STATE_FILE;
 

@@ -217,7 +217,7 @@ impl Link {
 
 /// TLS for `wss://`: the public certificate authorities, and the certificates in
 /// `trust_cert` too.
-pub(crate) fn tls_config(trust_cert: Option<&Path>) -> eyre::Result<Arc<rustls::ClientConfig>> {
+pub fn tls_config(trust_cert: Option<&Path>) -> eyre::Result<Arc<rustls::ClientConfig>> {
     use rustls::pki_types::{pem::PemObject, CertificateDer};
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),

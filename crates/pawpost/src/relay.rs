@@ -4,6 +4,7 @@
 //! reassembles the fragments into the frames the server's toy WebSocket expects, and
 //! fragments the server's frames for the toy. It never decrypts, signs or reads a frame.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -47,6 +48,10 @@ pub(crate) struct RelayArgs {
     /// MTU - 3 bytes.
     #[arg(long, default_value_t = pawpost_firmware::DEFAULT_MTU)]
     mtu: u16,
+    /// A certificate (PEM) to trust for an https:// server besides the public
+    /// certificate authorities, such as a test server's self-signed one.
+    #[arg(long, value_name = "PEM")]
+    trust_cert: Option<PathBuf>,
 }
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
@@ -74,12 +79,19 @@ pub(crate) async fn run(args: RelayArgs) -> eyre::Result<()> {
         );
     }
     let url = pawpost_toy_sim::ws_url(&args.server)?;
+    let tls = if url.starts_with("wss://") {
+        Some(tokio_tungstenite::Connector::Rustls(
+            pawpost_toy_sim::tls_config(args.trust_cert.as_deref())?,
+        ))
+    } else {
+        None
+    };
     let serial = connect_serial(address).await?;
     eprintln!("relay: the toy's link is {address}; the server is {url}");
     let (mut link_in, mut link_out) = serial.into_split();
     let mut decoder = Decoder::new();
     loop {
-        let ws = match connect_server(&url).await {
+        let ws = match connect_server(&url, tls.clone()).await {
             Ok(ws) => ws,
             Err(e) => {
                 eprintln!("relay: {e}; trying again in {SERVER_RETRY:?}");
@@ -192,14 +204,14 @@ async fn connect_serial(address: &str) -> eyre::Result<TcpStream> {
     }
 }
 
-async fn connect_server(url: &str) -> eyre::Result<Ws> {
+async fn connect_server(url: &str, tls: Option<tokio_tungstenite::Connector>) -> eyre::Result<Ws> {
     // The same limits as the toy's own connection: nothing larger than a frame.
     let config = WebSocketConfig::default()
         .max_message_size(Some(pawpost_toy::MAX_FRAME_LEN))
         .max_frame_size(Some(pawpost_toy::MAX_FRAME_LEN));
     match timeout(
         SERVER_CONNECT_TIMEOUT,
-        tokio_tungstenite::connect_async_with_config(url, Some(config), true),
+        tokio_tungstenite::connect_async_tls_with_config(url, Some(config), true, tls),
     )
     .await
     {
@@ -218,6 +230,28 @@ mod tests {
             serial: serial.into(),
             server: "http://127.0.0.1:9".into(),
             mtu,
+            trust_cert: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_certificate_to_trust_that_cannot_be_read_is_refused_before_connecting() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_pem = dir.path().join("server.pem");
+        std::fs::write(&not_pem, "not a certificate").unwrap();
+        for path in [dir.path().join("missing.pem"), not_pem] {
+            let e = run(RelayArgs {
+                server: "https://127.0.0.1:9".into(),
+                trust_cert: Some(path),
+                ..args("tcp:127.0.0.1:9", 247)
+            })
+            .await
+            .unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("cannot read the certificate to trust"),
+                "{e}"
+            );
         }
     }
 

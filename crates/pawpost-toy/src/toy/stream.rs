@@ -30,9 +30,11 @@ use super::{
 const UPLOAD_PIECE_LEN: u32 = MAX_CHUNK_BYTES as u32;
 const _: () = assert!(MAX_CHUNK_BYTES <= u32::MAX as usize);
 
-/// `DeliverStart`s kept while another delivery streams (each at most 6.3 KB, most a few
-/// hundred bytes); beyond that the server delivers the rest at the next connection.
-const MAX_WAITING_STARTS: usize = MAX_QUEUED_MESSAGES;
+/// `DeliverStart`s kept while another delivery streams, and the bytes they may take (a
+/// prefix for one recipient is 264 bytes, for the most recipients 6.3 KB); beyond either
+/// the toy answers `queue_full` and the server delivers it at the next connection.
+const MAX_WAITING_STARTS: usize = 64;
+const MAX_WAITING_START_BYTES: usize = 32 * 1024;
 
 /// A streamed delivery being received.
 pub(super) struct Incoming {
@@ -51,8 +53,16 @@ impl Toy {
         if self.incoming.is_some() {
             // One delivery streams at a time: the server sends every waiting message's
             // start at once, and the next begins when this one ends.
-            if self.waiting_starts.len() < MAX_WAITING_STARTS {
+            let held: usize = self.waiting_starts.iter().map(Vec::len).sum();
+            if self.waiting_starts.len() < MAX_WAITING_STARTS
+                && held + prefix.len() <= MAX_WAITING_START_BYTES
+            {
                 self.waiting_starts.push_back(prefix.to_vec());
+            } else {
+                let id = EnvelopePrefix::parse(prefix)
+                    .ok()
+                    .map(|(p, _)| p.header().message_id);
+                self.reject(id, RejectReason::QueueFull, out);
             }
             return;
         }

@@ -222,21 +222,29 @@ impl Event {
 }
 
 pub async fn record(state: &AppState, event: Event) {
-    record_in(state.store.as_ref(), event).await;
+    state
+        .writes
+        .submit(crate::batch::Write::Audit(audit_record(event)))
+        .await;
 }
 
-/// Records an event in a store directly (for commands that run without a server).
-pub async fn record_in(store: &dyn pawpost_store::MetadataStore, event: Event) {
-    let record = AuditRecord {
+fn audit_record(event: Event) -> AuditRecord {
+    AuditRecord {
         at: OffsetDateTime::now_utc(),
         actor: event.actor,
         household: event.household,
         action: event.action.as_str().to_owned(),
         target: event.target,
         client: event.client.map(|c| c.to_string()),
-    };
+    }
+}
+
+/// Records an event in a store directly (for commands that run without a server).
+pub async fn record_in(store: &dyn pawpost_store::MetadataStore, event: Event) {
+    let action = event.action;
+    let record = audit_record(event);
     if let Err(error) = store.append_audit(&record).await {
-        tracing::error!(%error, action = event.action.as_str(), "could not record an audit event");
+        tracing::error!(%error, action = action.as_str(), "could not record an audit event");
     }
 }
 

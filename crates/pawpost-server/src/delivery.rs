@@ -10,7 +10,7 @@ use crate::toyhub::ToyMode;
 use pawpost_crypto::{PublicIdentity, SignedRoster};
 use pawpost_domain::{Approval, DeviceId, DeviceKind, HouseholdId, PendingPairing};
 use pawpost_protocol::{ConfirmationNumber, Frame, MessageId, ServerError};
-use pawpost_store::{Farewell, StoreResult};
+use pawpost_store::{Arrival, Farewell, StoreResult};
 use uuid::Uuid;
 
 /// Brings `device`, connected here and authenticated, up to date with the store. A toy
@@ -24,14 +24,57 @@ pub async fn catch_up(state: &AppState, device: DeviceId) -> StoreResult<()> {
     else {
         return Ok(());
     };
+    catch_up_in(state, device, household).await
+}
+
+/// [`catch_up`] for a toy of `household` whose row was just read (it authenticated).
+pub async fn catch_up_in(
+    state: &AppState,
+    device: DeviceId,
+    household: HouseholdId,
+) -> StoreResult<()> {
     push_rosters(state, device, household).await?;
     crate::services::toy_profiles::send_names(state, device, household).await?;
+    deliver_waiting(state, device).await?;
+    send_pending_approvals(state, device).await
+}
+
+/// [`catch_up`] for a toy that just authenticated: only what its arrival says waits is
+/// read, so that a toy with nothing new costs no query here.
+pub async fn catch_up_arrived(state: &AppState, arrival: &Arrival) -> StoreResult<()> {
+    let device = arrival.device.id;
+    let Some(household) = arrival.device.household_id else {
+        return Ok(());
+    };
+    let held = state.toys.roster_version(device);
+    if arrival
+        .newest_roster
+        .is_some_and(|newest| held.is_some_and(|held| newest > held))
+    {
+        push_rosters(state, device, household).await?;
+    }
+    crate::services::toy_profiles::send_names_of(state, arrival);
+    if arrival.undelivered {
+        deliver_waiting(state, device).await?;
+    }
+    if arrival.approvals_pending {
+        send_pending_approvals(state, device).await?;
+    }
+    Ok(())
+}
+
+/// Sends `device` every message not yet delivered to it, oldest first.
+async fn deliver_waiting(state: &AppState, device: DeviceId) -> StoreResult<()> {
     for message in state.store.undelivered_for(device).await? {
         match envelope_of(state, message.id).await? {
             Some(envelope) => deliver(state, &envelope, &[device]),
             None => tracing::error!(message = %message.id, "envelope blob missing"),
         }
     }
+    Ok(())
+}
+
+async fn send_pending_approvals(state: &AppState, device: DeviceId) -> StoreResult<()> {
     for approval in state.store.approvals_pending_for(device).await? {
         send_approval(state, device, &approval);
     }

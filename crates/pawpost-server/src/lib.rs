@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod batch;
 pub mod config;
 pub mod credentials;
 pub mod delivery;
@@ -388,6 +389,7 @@ where
         limits,
         toys: Arc::new(toyhub::ToyHub::default()),
         relay: relay.clone(),
+        writes: batch::writer(store.clone()),
         events: Arc::new(events::EventHub::default()),
         started_at: time::OffsetDateTime::now_utc(),
     };

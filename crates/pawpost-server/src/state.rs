@@ -18,6 +18,9 @@ pub struct AppState {
     pub toys: Arc<crate::toyhub::ToyHub>,
     /// The other processes sharing the store, when it has any (PostgreSQL).
     pub relay: Option<Arc<crate::relay::link::Relay>>,
+    /// The writer of audit entries and of when toys were last seen, which commits what
+    /// is recorded at once together.
+    pub writes: crate::batch::Batcher<crate::batch::Write>,
     /// The live-update streams open on this process (`GET /api/v1/events`).
     pub events: Arc<crate::events::EventHub>,
     pub started_at: OffsetDateTime,

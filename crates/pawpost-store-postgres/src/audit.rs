@@ -3,10 +3,23 @@ use crate::rows::{AuditEndRow, AuditRow};
 use crate::{backend, begin, fetch_all};
 use pawpost_domain::{AccountId, AuditEntry, AuditRecord, HouseholdId};
 use pawpost_store::stored::{bound, next_audit_entry, one, to_integer};
-use pawpost_store::{columns, select, StoreResult};
+use pawpost_store::{columns, select, StoreError, StoreResult};
 use sqlx::PgPool;
 
 pub(crate) async fn append_audit(pool: &PgPool, record: &AuditRecord) -> StoreResult<AuditEntry> {
+    let mut entries = append_audits(pool, std::slice::from_ref(record)).await?;
+    entries
+        .pop()
+        .ok_or_else(|| StoreError::Backend("appending to the audit trail gave no entry".into()))
+}
+
+pub(crate) async fn append_audits(
+    pool: &PgPool,
+    records: &[AuditRecord],
+) -> StoreResult<Vec<AuditEntry>> {
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut tx = begin(pool).await?;
     // One chain across every server process: appends take turns.
     sqlx::query("LOCK TABLE audit_log IN EXCLUSIVE MODE")
@@ -19,27 +32,33 @@ pub(crate) async fn append_audit(pool: &PgPool, record: &AuditRecord) -> StoreRe
     .fetch_optional(&mut *tx)
     .await
     .map_err(backend)?;
-    let entry = next_audit_entry(one(last)?, record);
-    let record = &entry.record;
-    sqlx::query(concat!(
-        "INSERT INTO audit_log (",
-        columns!(audit_log),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-    ))
-    .bind(to_integer(entry.seq, "audit sequence")?)
-    .bind(record.at)
-    .bind(record.actor.map(|a| a.0))
-    .bind(record.household.map(|h| h.0))
-    .bind(&record.action)
-    .bind(&record.target)
-    .bind(&record.client)
-    .bind(entry.prev_hash.as_slice())
-    .bind(entry.hash.as_slice())
-    .execute(&mut *tx)
-    .await
-    .map_err(backend)?;
+    let mut end = one(last)?;
+    let mut entries = Vec::with_capacity(records.len());
+    for record in records {
+        let entry = next_audit_entry(end, record);
+        let record = &entry.record;
+        sqlx::query(concat!(
+            "INSERT INTO audit_log (",
+            columns!(audit_log),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(to_integer(entry.seq, "audit sequence")?)
+        .bind(record.at)
+        .bind(record.actor.map(|a| a.0))
+        .bind(record.household.map(|h| h.0))
+        .bind(&record.action)
+        .bind(&record.target)
+        .bind(&record.client)
+        .bind(entry.prev_hash.as_slice())
+        .bind(entry.hash.as_slice())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        end = Some((entry.seq, entry.hash));
+        entries.push(entry);
+    }
     tx.commit().await.map_err(backend)?;
-    Ok(entry)
+    Ok(entries)
 }
 
 pub(crate) async fn audit_entries(

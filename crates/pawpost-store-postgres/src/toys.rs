@@ -82,6 +82,29 @@ pub(crate) async fn set_toy_safety_checked(
     Ok(execute(pool, query).await? > 0)
 }
 
+pub(crate) async fn set_toys_seen(
+    pool: &PgPool,
+    seen: &[(DeviceId, OffsetDateTime)],
+) -> StoreResult<()> {
+    if seen.is_empty() {
+        return Ok(());
+    }
+    let mut tx = crate::begin(pool).await?;
+    for (toy, at) in seen {
+        sqlx::query(
+            "INSERT INTO toy_profiles (toy_device_id, last_seen_at) \
+             SELECT id, $1 FROM devices WHERE id = $2 AND kind = 'toy' \
+             ON CONFLICT (toy_device_id) DO UPDATE SET last_seen_at = excluded.last_seen_at",
+        )
+        .bind(whole_ms(*at))
+        .bind(toy.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(crate::backend)?;
+    }
+    tx.commit().await.map_err(crate::backend)
+}
+
 pub(crate) async fn set_toy_seen(
     pool: &PgPool,
     toy: DeviceId,

@@ -10,19 +10,33 @@ pub(crate) async fn append_audit(
     pool: &SqlitePool,
     record: &AuditRecord,
 ) -> StoreResult<AuditEntry> {
+    let mut entries = append_audits(pool, std::slice::from_ref(record)).await?;
+    entries
+        .pop()
+        .ok_or_else(|| StoreError::Backend("appending to the audit trail gave no entry".into()))
+}
+
+pub(crate) async fn append_audits(
+    pool: &SqlitePool,
+    records: &[AuditRecord],
+) -> StoreResult<Vec<AuditEntry>> {
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
     // The append runs to its end even when the caller stops waiting (a client that
     // hangs up, a timeout): a transaction given up half way would stay open on its
     // pooled connection, keeping the write lock, and what that connection wrote
     // afterwards would be acknowledged but never committed.
     let pool = pool.clone();
-    let record = record.clone();
-    tokio::spawn(async move { append_to_end(&pool, &record).await })
+    let records = records.to_vec();
+    tokio::spawn(async move { append_to_end(&pool, &records).await })
         .await
         .map_err(|e| StoreError::Backend(format!("appending to the audit trail stopped: {e}")))?
 }
 
-/// One audit entry, chained to the last: see [`pawpost_store::MetadataStore::append_audit`].
-async fn append_to_end(pool: &SqlitePool, record: &AuditRecord) -> StoreResult<AuditEntry> {
+/// Entries chained to the last, in one commit: see
+/// [`pawpost_store::MetadataStore::append_audits`].
+async fn append_to_end(pool: &SqlitePool, records: &[AuditRecord]) -> StoreResult<Vec<AuditEntry>> {
     // IMMEDIATE takes the write lock before reading the chain's end, so that two
     // appends cannot both chain to the same entry.
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
@@ -32,27 +46,33 @@ async fn append_to_end(pool: &SqlitePool, record: &AuditRecord) -> StoreResult<A
     .fetch_optional(&mut *tx)
     .await
     .map_err(backend)?;
-    let entry = next_audit_entry(one(last)?, record);
-    let record = &entry.record;
-    sqlx::query(concat!(
-        "INSERT INTO audit_log (",
-        columns!(audit_log),
-        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ))
-    .bind(to_integer(entry.seq, "audit sequence number")?)
-    .bind(to_ms(record.at))
-    .bind(record.actor.map(|a| a.to_string()))
-    .bind(record.household.map(|h| h.to_string()))
-    .bind(&record.action)
-    .bind(&record.target)
-    .bind(&record.client)
-    .bind(entry.prev_hash.as_slice())
-    .bind(entry.hash.as_slice())
-    .execute(&mut *tx)
-    .await
-    .map_err(backend)?;
+    let mut end = one(last)?;
+    let mut entries = Vec::with_capacity(records.len());
+    for record in records {
+        let entry = next_audit_entry(end, record);
+        let record = &entry.record;
+        sqlx::query(concat!(
+            "INSERT INTO audit_log (",
+            columns!(audit_log),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(to_integer(entry.seq, "audit sequence number")?)
+        .bind(to_ms(record.at))
+        .bind(record.actor.map(|a| a.to_string()))
+        .bind(record.household.map(|h| h.to_string()))
+        .bind(&record.action)
+        .bind(&record.target)
+        .bind(&record.client)
+        .bind(entry.prev_hash.as_slice())
+        .bind(entry.hash.as_slice())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        end = Some((entry.seq, entry.hash));
+        entries.push(entry);
+    }
     tx.commit().await.map_err(backend)?;
-    Ok(entry)
+    Ok(entries)
 }
 
 pub(crate) async fn audit_entries(

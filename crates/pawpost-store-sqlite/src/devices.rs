@@ -1,6 +1,6 @@
 //! Devices (members' browsers and toys), the households' signed rosters, and pairing a
 //! toy with a household.
-use crate::rows::{DeviceRow, PairingRow, RosterRow};
+use crate::rows::{ArrivalRow, DeviceRow, PairingRow, RosterRow};
 use crate::write::to_the_end;
 use crate::{backend, execute, fetch_all, fetch_optional, unique_violation};
 use pawpost_domain::{
@@ -10,7 +10,7 @@ use pawpost_domain::{
 use pawpost_store::stored::{
     bound, claim_step, found, from_ms, one, to_integer, to_ms, unsigned, ClaimStep,
 };
-use pawpost_store::{columns, select, StoreResult};
+use pawpost_store::{columns, select, Arrival, StoreResult};
 use sqlx::SqlitePool;
 use time::OffsetDateTime;
 
@@ -36,6 +36,26 @@ pub(crate) async fn create_device(pool: &SqlitePool, d: &Device) -> StoreResult<
 pub(crate) async fn device(pool: &SqlitePool, id: DeviceId) -> StoreResult<Option<Device>> {
     let query =
         sqlx::query_as::<_, DeviceRow>(select!(devices, "WHERE id = ?")).bind(id.to_string());
+    fetch_optional(pool, query).await
+}
+
+/// The device with what it may have to catch up on, in one statement.
+pub(crate) async fn arrival(pool: &SqlitePool, id: DeviceId) -> StoreResult<Option<Arrival>> {
+    let query = sqlx::query_as::<_, ArrivalRow>(concat!(
+        "SELECT ",
+        columns!(devices),
+        ", (SELECT MAX(version) FROM rosters WHERE rosters.household_id = devices.household_id) \
+         AS newest_roster, \
+         EXISTS (SELECT 1 FROM receipts WHERE receipts.device_id = devices.id \
+         AND receipts.delivered_at IS NULL) AS undelivered, \
+         EXISTS (SELECT 1 FROM approvals a JOIN receipts r ON r.message_id = a.message_id \
+         WHERE r.device_id = devices.id AND r.played_at IS NULL AND r.refused_at IS NULL) \
+         AS approvals_pending, \
+         (SELECT names_envelope FROM toy_profiles WHERE toy_device_id = devices.id) \
+         AS names_envelope \
+         FROM devices WHERE id = ?"
+    ))
+    .bind(id.to_string());
     fetch_optional(pool, query).await
 }
 

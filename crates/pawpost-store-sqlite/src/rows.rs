@@ -216,6 +216,33 @@ pub(crate) struct DeviceRow {
     created_at: i64,
 }
 
+/// A device row with what its toy may have to catch up on.
+#[derive(FromRow)]
+pub(crate) struct ArrivalRow {
+    #[sqlx(flatten)]
+    device: DeviceRow,
+    newest_roster: Option<i64>,
+    undelivered: bool,
+    approvals_pending: bool,
+    names_envelope: Option<Vec<u8>>,
+}
+
+impl TryFrom<ArrivalRow> for pawpost_store::Arrival {
+    type Error = StoreError;
+    fn try_from(r: ArrivalRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            device: r.device.try_into()?,
+            newest_roster: r
+                .newest_roster
+                .map(|v| pawpost_store::stored::unsigned(v, "rosters.version"))
+                .transpose()?,
+            undelivered: r.undelivered,
+            approvals_pending: r.approvals_pending,
+            names_envelope: r.names_envelope,
+        })
+    }
+}
+
 impl TryFrom<DeviceRow> for Device {
     type Error = StoreError;
     fn try_from(r: DeviceRow) -> Result<Self, StoreError> {

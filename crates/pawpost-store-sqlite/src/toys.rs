@@ -85,6 +85,40 @@ pub(crate) async fn set_toy_safety_checked(
     Ok(execute(pool, query).await? > 0)
 }
 
+pub(crate) async fn set_toys_seen(
+    pool: &SqlitePool,
+    seen: &[(DeviceId, OffsetDateTime)],
+) -> StoreResult<()> {
+    if seen.is_empty() {
+        return Ok(());
+    }
+    // Run to the end even when the caller stops waiting, like every write here: a
+    // transaction given up half way would keep its connection's write lock.
+    let pool = pool.clone();
+    let seen = seen.to_vec();
+    tokio::spawn(async move {
+        let mut tx = pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(crate::backend)?;
+        for (toy, at) in &seen {
+            sqlx::query(SET_SEEN)
+                .bind(to_ms(*at))
+                .bind(toy.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(crate::backend)?;
+        }
+        tx.commit().await.map_err(crate::backend)
+    })
+    .await
+    .map_err(|e| StoreError::Backend(format!("noting when toys were seen stopped: {e}")))?
+}
+
+const SET_SEEN: &str = "INSERT INTO toy_profiles (toy_device_id, last_seen_at) \
+     SELECT id, ? FROM devices WHERE id = ? AND kind = 'toy' \
+     ON CONFLICT (toy_device_id) DO UPDATE SET last_seen_at = excluded.last_seen_at";
+
 pub(crate) async fn set_toy_seen(
     pool: &SqlitePool,
     toy: DeviceId,

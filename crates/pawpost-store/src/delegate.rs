@@ -71,6 +71,7 @@ macro_rules! impl_metadata_store {
 
             devices::create_device(device: &Device) -> ();
             devices::device(id: DeviceId) -> Option<Device>;
+            devices::arrival(id: DeviceId) -> Option<$crate::Arrival>;
             devices::devices_of_account(account: AccountId) -> Vec<Device>;
             devices::delete_member_device(account: AccountId, id: DeviceId) -> bool;
             devices::devices_of_household(household: HouseholdId) -> Vec<Device>;
@@ -104,6 +105,7 @@ macro_rules! impl_metadata_store {
             privacy::delete_messages(ids: &[Uuid]) -> ();
 
             audit::append_audit(record: &AuditRecord) -> AuditEntry;
+            audit::append_audits(records: &[AuditRecord]) -> Vec<AuditEntry>;
             audit::audit_entries(after_seq: u64, limit: u32) -> Vec<AuditEntry>;
             audit::household_audit(household: HouseholdId, limit: u32) -> Vec<AuditEntry>;
             audit::account_audit(account: AccountId, limit: u32) -> Vec<AuditEntry>;
@@ -125,13 +127,14 @@ macro_rules! impl_metadata_store {
             farewells::delete_farewell(toy: DeviceId) -> bool;
             farewells::delete_farewells_before(cutoff: OffsetDateTime) -> u64;
 
-            certificates::add_device_certificate(certificate: &$crate::DeviceCertificate) -> ();
-            certificates::device_certificates(devices: &[DeviceId]) -> Vec<$crate::DeviceCertificate>;
-
             toys::toy_profiles(household: HouseholdId) -> Vec<$crate::ToyProfile>;
             toys::set_toy_names(toy: DeviceId, envelope: &[u8], at: OffsetDateTime) -> bool;
             toys::set_toy_safety_checked(toy: DeviceId, by: AccountId, at: OffsetDateTime) -> bool;
             toys::set_toy_seen(toy: DeviceId, at: OffsetDateTime) -> ();
+            toys::set_toys_seen(seen: &[(DeviceId, OffsetDateTime)]) -> ();
+
+            certificates::add_device_certificate(certificate: &$crate::DeviceCertificate) -> ();
+            certificates::device_certificates(devices: &[DeviceId]) -> Vec<$crate::DeviceCertificate>;
 
             notifications::notification_settings(account: AccountId) -> Vec<(String, bool)>;
             notifications::set_notification_setting(account: AccountId, kind: &str, enabled: bool) -> ();

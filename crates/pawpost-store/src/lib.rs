@@ -13,6 +13,7 @@ pub mod stored;
 pub mod testsuite;
 
 pub use blob::{BlobCursor, BlobKey, BlobKeyError, BlobPage, BlobStore, BLOB_LIST_PAGE_SIZE};
+pub use metadata::Arrival;
 pub use metadata::DeviceCertificate;
 pub use metadata::Farewell;
 pub use metadata::ToyProfile;

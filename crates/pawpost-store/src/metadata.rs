@@ -96,6 +96,21 @@ pub struct PasskeyCeremony {
 
 /// An owner's signed word that a toy leaves its household (docs/TOY-PROTOCOL.md, "Leaving
 /// a household"), kept for the toy until it pairs again or the retention sweep prunes it:
+/// A toy as it authenticates, with what it may have to catch up on, read in one query:
+/// a storm of reconnecting toys costs one round trip each when nothing waits for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arrival {
+    pub device: Device,
+    /// The newest roster version of the device's household, when it has one.
+    pub newest_roster: Option<u64>,
+    /// Some message addressed to the device is not delivered yet.
+    pub undelivered: bool,
+    /// Some approval waits for it, on a message it has neither played nor refused.
+    pub approvals_pending: bool,
+    /// The sealed names record a parent made for the toy, if any.
+    pub names_envelope: Option<Vec<u8>>,
+}
+
 /// the server sends it as a `Leave` frame to the toy when it is removed, and again
 /// whenever the toy authenticates with `identity` while its device row is gone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -266,6 +281,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Fails with `Conflict` when the device id is taken.
     async fn create_device(&self, device: &Device) -> StoreResult<()>;
     async fn device(&self, id: DeviceId) -> StoreResult<Option<Device>>;
+    /// Device `id` with what it may have to catch up on (see [`Arrival`]).
+    async fn arrival(&self, id: DeviceId) -> StoreResult<Option<Arrival>>;
     async fn devices_of_account(&self, account: AccountId) -> StoreResult<Vec<Device>>;
     /// Deletes one of `account`'s own devices (never a toy), with its certificate; false
     /// if the account has no such device.
@@ -388,6 +405,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Appends an event to the audit trail, chained to the last entry (atomically, so
     /// that concurrent appends from several processes keep one chain).
     async fn append_audit(&self, record: &AuditRecord) -> StoreResult<AuditEntry>;
+    /// Appends events in order, chained like [`append_audit`](Self::append_audit), in one
+    /// commit: a burst of events (toys reconnecting after a deploy) costs one sync.
+    async fn append_audits(&self, records: &[AuditRecord]) -> StoreResult<Vec<AuditEntry>>;
     /// Entries after `after_seq`, in order, at most `limit`.
     async fn audit_entries(&self, after_seq: u64, limit: u32) -> StoreResult<Vec<AuditEntry>>;
     /// The household's most recent entries, newest first, at most `limit`.
@@ -418,22 +438,6 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Deletes the farewells kept since before `cutoff`; returns how many.
     async fn delete_farewells_before(&self, cutoff: OffsetDateTime) -> StoreResult<u64>;
 
-    /// The other server processes sharing this store, when several can; `None` for a
-    /// store that one process uses alone.
-    fn peers(&self) -> Option<std::sync::Arc<dyn crate::Peers>> {
-        None
-    }
-
-    /// Keeps a passkey ceremony until its answer comes. Fails with `Conflict` when the
-    /// id is taken.
-    async fn create_passkey_ceremony(&self, ceremony: &PasskeyCeremony) -> StoreResult<()>;
-    /// Atomically deletes and returns the ceremony, expired or not: of two answers at
-    /// once, even from two processes, only one gets it.
-    async fn take_passkey_ceremony(&self, id: Uuid) -> StoreResult<Option<PasskeyCeremony>>;
-    /// Deletes the ceremonies that expired at or before `cutoff`; returns how many.
-    async fn delete_expired_passkey_ceremonies(&self, cutoff: OffsetDateTime) -> StoreResult<u64>;
-    /// Keeps a new passkey. Fails with `Conflict` when its credential id is taken.
-    async fn add_passkey(&self, passkey: &StoredPasskey) -> StoreResult<()>;
     /// The profiles of the household's toys that have one.
     async fn toy_profiles(&self, household: HouseholdId) -> StoreResult<Vec<ToyProfile>>;
     /// Replaces the toy's names record. `false` (nothing stored) when `toy` is not a toy.
@@ -453,7 +457,25 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// Records when the toy was last connected (nothing when `toy` is not a toy).
     async fn set_toy_seen(&self, toy: DeviceId, at: OffsetDateTime) -> StoreResult<()>;
+    /// [`set_toy_seen`](Self::set_toy_seen) for several toys in one commit.
+    async fn set_toys_seen(&self, seen: &[(DeviceId, OffsetDateTime)]) -> StoreResult<()>;
 
+    /// The other server processes sharing this store, when several can; `None` for a
+    /// store that one process uses alone.
+    fn peers(&self) -> Option<std::sync::Arc<dyn crate::Peers>> {
+        None
+    }
+
+    /// Keeps a passkey ceremony until its answer comes. Fails with `Conflict` when the
+    /// id is taken.
+    async fn create_passkey_ceremony(&self, ceremony: &PasskeyCeremony) -> StoreResult<()>;
+    /// Atomically deletes and returns the ceremony, expired or not: of two answers at
+    /// once, even from two processes, only one gets it.
+    async fn take_passkey_ceremony(&self, id: Uuid) -> StoreResult<Option<PasskeyCeremony>>;
+    /// Deletes the ceremonies that expired at or before `cutoff`; returns how many.
+    async fn delete_expired_passkey_ceremonies(&self, cutoff: OffsetDateTime) -> StoreResult<u64>;
+    /// Keeps a new passkey. Fails with `Conflict` when its credential id is taken.
+    async fn add_passkey(&self, passkey: &StoredPasskey) -> StoreResult<()>;
     /// The account's passkeys, oldest first.
     async fn passkeys_of(&self, account: AccountId) -> StoreResult<Vec<StoredPasskey>>;
     async fn passkey_by_credential_id(

@@ -99,6 +99,22 @@ async fn audit_trail(store: &dyn MetadataStore) {
         .await
         .unwrap();
     assert_eq!(mine, vec![first.clone()], "only that account's own entries");
+
+    // A burst appended at once: in order, each chained to the one before, one chain.
+    let burst: Vec<_> = (0..3)
+        .map(|_| record("toy_connected", Some(home)))
+        .collect();
+    let appended = store.append_audits(&burst).await.unwrap();
+    assert_eq!(
+        appended.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![second.seq + 1, second.seq + 2, second.seq + 3]
+    );
+    assert_eq!(appended[0].prev_hash, second.hash);
+    assert_eq!(appended[2].prev_hash, appended[1].hash);
+    assert!(store.append_audits(&[]).await.unwrap().is_empty());
+    let all = store.audit_entries(0, 1000).await.unwrap();
+    pawpost_domain::audit::verify_chain(0, [0; 32], &all).expect("the burst extends the chain");
+    assert_eq!(&all[all.len() - 3..], appended.as_slice());
 }
 
 async fn forgetting(store: &dyn MetadataStore) {
@@ -527,8 +543,22 @@ async fn toy_profiles(store: &dyn MetadataStore) {
         .await
         .unwrap());
     store.set_toy_seen(bear.id, t2).await.unwrap();
-    store.set_toy_seen(rabbit.id, t1).await.unwrap();
-    store.set_toy_seen(neighbour.id, t1).await.unwrap();
+    // Several at once, as the server writes them, in one commit.
+    store
+        .set_toys_seen(&[(rabbit.id, t1), (neighbour.id, t1)])
+        .await
+        .unwrap();
+    store.set_toys_seen(&[]).await.unwrap();
+    assert_eq!(
+        store
+            .arrival(bear.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .names_envelope,
+        Some(b"sealed v2".to_vec()),
+        "a toy arrives with its names record"
+    );
     // Only toys have a profile.
     assert!(!store.set_toy_names(laptop.id, b"x", t1).await.unwrap());
     assert!(!store
@@ -908,6 +938,18 @@ async fn toys(store: &dyn MetadataStore) {
         store.device(toy.id).await.unwrap().unwrap().identity,
         vec![8; 81]
     );
+    // A toy that arrives to nothing: no roster yet, nothing waiting.
+    let arrived = store.arrival(toy.id).await.unwrap().expect("the toy's row");
+    assert_eq!(arrived.device, store.device(toy.id).await.unwrap().unwrap());
+    assert_eq!(
+        (
+            arrived.newest_roster,
+            arrived.undelivered,
+            arrived.approvals_pending
+        ),
+        (None, false, false)
+    );
+    assert_eq!(store.arrival(DeviceId(Uuid::new_v4())).await.unwrap(), None);
 
     for version in 1..=3u64 {
         let r = StoredRoster {
@@ -926,6 +968,11 @@ async fn toys(store: &dyn MetadataStore) {
         .map(|r| r.version)
         .collect();
     assert_eq!(since, vec![2, 3]);
+    let arrived = store.arrival(toy.id).await.unwrap().unwrap();
+    assert_eq!(
+        (arrived.newest_roster, arrived.undelivered),
+        (Some(3), false)
+    );
 
     let message = |n: i64| Message {
         id: Uuid::now_v7(),
@@ -949,6 +996,7 @@ async fn toys(store: &dyn MetadataStore) {
         .map(|m| m.id)
         .collect();
     assert_eq!(waiting, vec![a.id, b.id], "oldest first");
+    assert!(store.arrival(toy.id).await.unwrap().unwrap().undelivered);
     store
         .set_receipt(a.id, toy.id, ReceiptState::Delivered, t)
         .await
@@ -972,6 +1020,14 @@ async fn toys(store: &dyn MetadataStore) {
     store.insert_approval(&approval(a.id, 2)).await.unwrap();
     let pending = store.approvals_pending_for(toy.id).await.unwrap();
     assert_eq!(pending.len(), 1, "one approval per message");
+    assert!(
+        store
+            .arrival(toy.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .approvals_pending
+    );
     assert_eq!(
         pending[0].signature,
         vec![1; 64],
@@ -988,6 +1044,12 @@ async fn toys(store: &dyn MetadataStore) {
             .unwrap()
             .is_empty(),
         "played messages need no approval"
+    );
+    let arrived = store.arrival(toy.id).await.unwrap().unwrap();
+    assert_eq!(
+        (arrived.undelivered, arrived.approvals_pending),
+        (true, false),
+        "b is still on its way; a, played, needs no approval"
     );
 
     // The toy refuses a waiting message for good (its sender was blocked meanwhile).

@@ -140,6 +140,17 @@ pub async fn profiles(state: &AppState, household: HouseholdId) -> StoreResult<V
     state.store.toy_profiles(household).await
 }
 
+/// Sends a toy that just authenticated here the names record its arrival brought.
+pub fn send_names_of(state: &AppState, arrival: &pawpost_store::Arrival) {
+    if let Some(envelope) = arrival.names_envelope.as_deref() {
+        state.toys.send(
+            arrival.device.id,
+            ToyMode::Authenticated,
+            &Frame::Names { envelope },
+        );
+    }
+}
+
 /// Sends a toy that just authenticated here its names record, if a parent made one.
 pub async fn send_names(
     state: &AppState,
@@ -161,11 +172,9 @@ pub async fn send_names(
 
 /// Notes when a toy was last connected; a failure only makes "last seen" older.
 pub async fn seen(state: &AppState, device: DeviceId) {
-    if let Err(error) = state
-        .store
-        .set_toy_seen(device, OffsetDateTime::now_utc())
-        .await
-    {
-        tracing::warn!(%error, toy = %device, "when the toy was last seen could not be saved");
-    }
+    let at = OffsetDateTime::now_utc();
+    state
+        .writes
+        .submit(crate::batch::Write::Seen(device, at))
+        .await;
 }

@@ -313,13 +313,21 @@ pub async fn connected(state: &AppState, toy: &Device, addr: IpAddr) -> StoreRes
     if let Some(household) = toy.household_id {
         event = event.in_household(household);
     }
-    record(state, event).await;
+    // Both wait for a commit shared with the other toys arriving meanwhile.
+    tokio::join!(
+        record(state, event),
+        super::toy_profiles::seen(state, toy.id)
+    );
     relay::toy_online(state, toy.id).await;
-    super::toy_profiles::seen(state, toy.id).await;
     if let Some(household) = toy.household_id {
         crate::events::publish(state, crate::events::Change::toy(household, toy.id)).await;
     }
-    crate::delivery::catch_up(state, toy.id).await
+    // Read once the hub routes to this connection: what is stored from now on is sent
+    // to it directly, what was stored before is in the arrival.
+    match state.store.arrival(toy.id).await? {
+        Some(arrival) => crate::delivery::catch_up_arrived(state, &arrival).await,
+        None => Ok(()),
+    }
 }
 
 /// The toy `device` left this process.

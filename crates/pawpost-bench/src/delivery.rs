@@ -336,10 +336,10 @@ impl Storm {
                 let stop = stop.clone();
                 let base = base.to_owned();
                 tokio::spawn(async move {
-                    let http = reqwest::Client::builder()
-                        .timeout(Duration::from_secs(30))
-                        .build()
-                        .expect("client builds");
+                    let http = crate::tls::http_client(
+                        reqwest::Client::builder().timeout(Duration::from_secs(30)),
+                    )
+                    .expect("client builds");
                     let mut counts = BTreeMap::new();
                     let mut n = 0u64;
                     while !stop.load(Ordering::Relaxed) {

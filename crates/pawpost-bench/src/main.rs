@@ -15,6 +15,7 @@ mod report;
 mod server;
 mod stats;
 mod storage;
+mod tls;
 mod toys;
 
 use clap::{Args, Parser, Subcommand};
@@ -38,6 +39,10 @@ struct Cli {
     /// Where JSON results go (one file per scenario, and results.json for `all`).
     #[arg(long, default_value = "target/bench-results")]
     out_dir: PathBuf,
+    /// Serve the measured server over TLS (`--tls-cert`, with a certificate the bench
+    /// makes) and connect toys with wss; the Mosquitto idle run adds a TLS listener.
+    #[arg(long, global = true)]
+    tls: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -250,12 +255,17 @@ async fn main() -> Result<()> {
         out_dir: absolute(&cli.out_dir)?,
     };
     std::fs::create_dir_all(&ctx.work_dir)?;
+    if cli.tls {
+        tls::enable(
+            &std::env::temp_dir().join(format!("pawpost-bench-tls-{}", std::process::id())),
+        )?;
+    }
     let (name, result) = match cli.command {
         Command::Footprint(a) => ("footprint", idle::footprint(&ctx, a.runs).await?),
         Command::Idle(a) => ("idle", idle::idle(&ctx, &a.args()).await?),
         Command::Delivery(a) => ("delivery", delivery_rates(&ctx, &a).await?),
         Command::Storm(a) => ("storm", storm(&ctx, &a.delivery, a.attackers, None).await?),
-        Command::Mqtt(a) => ("mqtt", mqtt_all(&a).await?),
+        Command::Mqtt(a) => ("mqtt", mqtt_all(&ctx, &a).await?),
         Command::Jetstream(a) => ("jetstream", jetstream_all(&ctx, &a).await?),
         Command::Storage(a) => ("storage", storage::ceiling(&ctx, &a.args()).await?),
         Command::Relay(a) => ("relay", relay_on(&ctx, &a.delivery, &a.database).await?),
@@ -376,7 +386,7 @@ async fn relay_on(ctx: &Ctx, a: &DeliveryCli, db: &DatabaseCli) -> Result<Value>
     .await
 }
 
-async fn mqtt_all(a: &MqttCli) -> Result<Value> {
+async fn mqtt_all(ctx: &Ctx, a: &MqttCli) -> Result<Value> {
     let mut runs = Vec::new();
     for &rate in &a.delivery.rates {
         eprintln!("mqtt: {rate}/s for {} s ...", a.delivery.seconds);
@@ -401,7 +411,13 @@ async fn mqtt_all(a: &MqttCli) -> Result<Value> {
     } else {
         Value::Null
     };
-    Ok(json!({"runs": runs, "idle": idle}))
+    let idle_tls = if a.idle > 0 && tls::current().is_some() {
+        eprintln!("mqtt: {} idle subscribers over TLS ...", a.idle);
+        mqtt::idle_tls(&ctx.work_dir, a.idle, 64).await?
+    } else {
+        Value::Null
+    };
+    Ok(json!({"runs": runs, "idle": idle, "idle_tls": idle_tls}))
 }
 
 async fn jetstream_all(ctx: &Ctx, d: &DeliveryCli) -> Result<Value> {
@@ -460,7 +476,7 @@ async fn all(ctx: &Ctx, a: &AllCli) -> Result<Value> {
         .as_array()
         .and_then(|rows| rows.iter().filter_map(|r| r["connected"].as_u64()).max())
         .unwrap_or(mqtt_args.idle);
-    let mqtt = mqtt_all(&mqtt_args).await?;
+    let mqtt = mqtt_all(ctx, &mqtt_args).await?;
     let jetstream = jetstream_all(ctx, d).await.unwrap_or_else(|e| {
         eprintln!("jetstream: failed: {e:#}");
         json!({ "error": format!("{e:#}") })

@@ -8,11 +8,12 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 use tokio::sync::mpsc;
 
 /// The broker's process id: from its pid file, else the first process named mosquitto.
@@ -60,7 +61,11 @@ fn string(s: &str, out: &mut Vec<u8>) {
 
 /// An idle MQTT 3.1.1 subscriber written by hand (CONNECT with keep-alive off, one QoS 1
 /// SUBSCRIBE), so that holding thousands costs the client only a socket each.
-async fn idle_subscriber(broker: SocketAddr, index: u64) -> Result<TcpStream> {
+async fn idle_subscriber(
+    broker: SocketAddr,
+    index: u64,
+    tls: bool,
+) -> Result<Box<dyn crate::tls::Io>> {
     let socket = TcpSocket::new_v4()?;
     let source = u8::try_from(index / 20_000)
         .ok()
@@ -68,7 +73,11 @@ async fn idle_subscriber(broker: SocketAddr, index: u64) -> Result<TcpStream> {
         .ok_or_else(|| eyre!("subscriber {index}: 20,000 per loopback address, and 127.0.0.2 to 127.0.0.255 are all taken"))?;
     let source = Ipv4Addr::new(127, 0, 0, source);
     socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
-    let mut stream = socket.connect(broker).await?;
+    let stream = socket.connect(broker).await?;
+    let mut stream: Box<dyn crate::tls::Io> = match crate::tls::current() {
+        Some(bench_tls) if tls => bench_tls.connect(stream).await?,
+        _ => Box::new(stream),
+    };
     let mut connect = Vec::new();
     string("MQTT", &mut connect);
     connect.extend_from_slice(&[4, 0x02, 0, 0]);
@@ -94,6 +103,24 @@ async fn idle_subscriber(broker: SocketAddr, index: u64) -> Result<TcpStream> {
 /// Broker RSS before and after `count` idle subscribers connect and subscribe.
 pub async fn idle(broker: SocketAddr, count: u64, concurrency: usize) -> Result<Value> {
     let pid = broker_pid().ok_or_else(|| eyre!("mosquitto is not running"))?;
+    idle_at(broker, pid, count, concurrency, false).await
+}
+
+/// The same with the subscribers on the TLS listener of a Mosquitto started for the
+/// purpose, with the bench's certificate (`--tls`).
+pub async fn idle_tls(work_dir: &Path, count: u64, concurrency: usize) -> Result<Value> {
+    let tls = crate::tls::current().ok_or_else(|| eyre!("idle_tls needs --tls"))?;
+    let broker = TlsBroker::start(work_dir, tls)?;
+    idle_at(broker.addr, broker.pid(), count, concurrency, true).await
+}
+
+async fn idle_at(
+    broker: SocketAddr,
+    pid: u32,
+    count: u64,
+    concurrency: usize,
+    tls: bool,
+) -> Result<Value> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = rss_kib(pid)?;
     let next = Arc::new(AtomicU64::new(0));
@@ -112,7 +139,7 @@ pub async fn idle(broker: SocketAddr, count: u64, concurrency: usize) -> Result<
                 if i >= count || Instant::now() > deadline {
                     break;
                 }
-                match tokio::time::timeout(Duration::from_secs(30), idle_subscriber(broker, i))
+                match tokio::time::timeout(Duration::from_secs(30), idle_subscriber(broker, i, tls))
                     .await
                 {
                     Ok(Ok(s)) => held.push(s),
@@ -142,6 +169,7 @@ pub async fn idle(broker: SocketAddr, count: u64, concurrency: usize) -> Result<
     let ok = held.len() as u64;
     drop(held);
     Ok(json!({
+        "tls": tls,
         "subscribers": count,
         "connected": ok,
         "failed": failures.load(Ordering::Relaxed),
@@ -299,4 +327,60 @@ pub async fn delivery(broker: SocketAddr, args: &MqttRun) -> Result<Value> {
         "delivered_per_s": round2(delivered as f64 / last.duration_since(t0).max(offer_ended).as_secs_f64()),
         "end_to_end_latency": summary(&mut latencies),
     }))
+}
+
+/// A Mosquitto of the bench's own with one TLS listener on a free loopback port, in
+/// memory, anonymous; stopped when dropped.
+struct TlsBroker {
+    child: std::process::Child,
+    addr: SocketAddr,
+}
+
+impl TlsBroker {
+    fn start(work_dir: &Path, tls: &crate::tls::BenchTls) -> Result<Self> {
+        let port = crate::server::free_port()?;
+        let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+        let config = work_dir.join("mosquitto-tls.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "listener {port} 127.0.0.1\ncertfile {}\nkeyfile {}\nallow_anonymous true\n\
+                persistence false\nlog_dest stderr\n",
+                tls.cert.display(),
+                tls.key.display()
+            ),
+        )?;
+        let log = std::fs::File::create(work_dir.join("mosquitto-tls.log"))?;
+        let child = std::process::Command::new("mosquitto")
+            .arg("-c")
+            .arg(&config)
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| eyre!("starting mosquitto: {e} (apt-get install mosquitto)"))?;
+        let broker = Self { child, addr };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(addr).is_err() {
+            if Instant::now() > deadline {
+                bail!(
+                    "mosquitto's TLS listener did not open within 10 s; see {}",
+                    work_dir.join("mosquitto-tls.log").display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(broker)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for TlsBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -355,6 +355,11 @@ impl ServerProcess {
             .arg("--listen")
             .arg(addr.to_string())
             .args(extra)
+            .args(
+                crate::tls::current()
+                    .map(|t| t.server_args())
+                    .unwrap_or_default(),
+            )
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
             .stderr(log_file)
@@ -363,12 +368,11 @@ impl ServerProcess {
         let mut server = Self {
             child,
             addr,
-            base: format!("http://{addr}"),
+            base: format!("{}://{addr}", crate::tls::scheme()),
             startup: Duration::ZERO,
         };
-        let health = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()?;
+        let health =
+            crate::tls::http_client(reqwest::Client::builder().timeout(Duration::from_secs(2)))?;
         let deadline = started + Duration::from_secs(60);
         loop {
             if let Ok(r) = health.get(format!("{}/healthz", server.base)).send().await {
@@ -443,10 +447,11 @@ pub struct OwnerClient {
 
 impl OwnerClient {
     pub async fn sign_in(base: &str) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(1024)
-            .timeout(Duration::from_secs(60))
-            .build()?;
+        let http = crate::tls::http_client(
+            reqwest::Client::builder()
+                .pool_max_idle_per_host(1024)
+                .timeout(Duration::from_secs(60)),
+        )?;
         let response = http
             .post(format!("{base}/api/v1/sessions"))
             .json(&json!({"email": OWNER_EMAIL, "password": OWNER_PASSWORD}))

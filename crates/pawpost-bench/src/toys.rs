@@ -8,23 +8,22 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;
 
-pub type Ws = WebSocketStream<TcpStream>;
+/// A toy's socket, over TLS under `--tls`.
+pub type Ws = WebSocketStream<Box<dyn crate::tls::Io>>;
 
-/// Client connections per loopback source address: well inside the ephemeral port range,
-/// so that 50k connections to one server port do not run out of ports.
-const CONNECTIONS_PER_SOURCE: u64 = 20_000;
+/// Loopback source addresses the toys take in turn: toys connect from many homes, and
+/// the server limits the sockets of one address that have not yet authenticated.
+const SOURCES: u64 = 64;
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// 127.0.0.2 to 127.0.0.65 in turn: 50k toys take under 800 ports of each.
 fn source_for(index: u64) -> IpAddr {
-    let n = u8::try_from(index / CONNECTIONS_PER_SOURCE)
-        .ok()
-        .and_then(|n| n.checked_add(2))
-        .expect("at most 253 loopback source addresses of CONNECTIONS_PER_SOURCE each");
+    let n = u8::try_from(index % SOURCES + 2).expect("SOURCES + 2 fits in a byte");
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, n))
 }
 
@@ -51,12 +50,20 @@ pub async fn connect_toy(server: SocketAddr, index: u64) -> Result<Ws> {
         .await
         .map_err(|_| eyre!("TCP connect timed out"))??;
     stream.set_nodelay(true)?;
+    let stream = tokio::time::timeout(STEP_TIMEOUT, crate::tls::wrap(stream))
+        .await
+        .map_err(|_| eyre!("TLS handshake timed out"))??;
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0)
         .max_message_size(Some(pawpost_protocol::MAX_FRAME_LEN))
         .max_frame_size(Some(pawpost_protocol::MAX_FRAME_LEN));
-    let url = format!("ws://{server}/api/v1/toy/ws");
+    let scheme = if crate::tls::current().is_some() {
+        "wss"
+    } else {
+        "ws"
+    };
+    let url = format!("{scheme}://{server}/api/v1/toy/ws");
     let (mut ws, _) = tokio::time::timeout(
         STEP_TIMEOUT,
         tokio_tungstenite::client_async_with_config(url, stream, Some(config)),

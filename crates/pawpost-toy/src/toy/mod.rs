@@ -307,6 +307,9 @@ impl Toy {
                     connected: true,
                     ..Link::default()
                 };
+                // A delivery streamed on an earlier connection never ends on this one.
+                self.waiting_starts.clear();
+                self.interrupt_incoming(&mut out);
             }
             Event::Disconnected => {
                 self.link = Link::default();

@@ -540,6 +540,11 @@ async fn connect_toy(toy: &mut Toy, base: &str) -> Received {
             socket.send(barrier()).await.unwrap();
         }
     }
+    // What the toy took in its last frames plays too: the child presses until nothing is left.
+    while toy.queued_messages() > 0 {
+        let actions = toy.handle(Event::PawPressed { long: false }, &mut rng);
+        carry_out(&mut socket, &mut received, actions).await;
+    }
     let _ = toy.handle(Event::Disconnected, &mut rng);
     let _ = socket.close(None).await;
     received

@@ -207,7 +207,12 @@ struct ToyArgs {
     #[arg(long)]
     speak_wav: bool,
     /// The language the toy speaks: en (English), de (German) or es (Spanish).
-    #[arg(long, env = "PAWPOST_TOY_LANGUAGE", default_value = "en", value_name = "LANGUAGE")]
+    #[arg(
+        long,
+        env = "PAWPOST_TOY_LANGUAGE",
+        default_value = "en",
+        value_name = "LANGUAGE"
+    )]
     language: pawpost_toy_sim::Language,
     /// For an https:// server: a PEM certificate to trust besides the public certificate
     /// authorities (a server's self-signed certificate, or a private CA).

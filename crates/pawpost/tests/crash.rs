@@ -12,7 +12,7 @@ use common::{Client, TestServer};
 use futures_util::{SinkExt, StreamExt};
 use pawpost_crypto::{os_rng, DeviceKeys, Envelope, MediaType, PublicIdentity};
 use pawpost_testkit::moto::{MotoServer, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
-use pawpost_toy::{Action, Event, Frame, ServerError, Toy};
+use pawpost_toy::{Action, Event, Frame, RejectReason, Report, ServerError, Toy};
 use procs::{PgSchema, Serve, Server};
 use reqwest::StatusCode;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -407,6 +407,23 @@ struct Received {
     played: BTreeMap<Uuid, usize>,
     /// What the toy refused or complained about.
     reports: Vec<String>,
+    /// Streamed deliveries the toy put off because enough already waited (`queue_full`):
+    /// the server keeps them for the toy's next connection.
+    put_off: BTreeSet<Uuid>,
+}
+
+impl Received {
+    /// Adds what a later connection brought.
+    fn merge(&mut self, later: Received) {
+        for (id, n) in later.deliveries {
+            *self.deliveries.entry(id).or_insert(0) += n;
+        }
+        for (id, n) in later.played {
+            *self.played.entry(id).or_insert(0) += n;
+        }
+        self.reports.extend(later.reports);
+        self.put_off = later.put_off;
+    }
 }
 
 /// An `Upload` the server refuses at once. It answers frames in order, so its refusal
@@ -430,10 +447,26 @@ async fn carry_out(socket: &mut Socket, received: &mut Received, actions: Vec<Ac
     for action in actions {
         match action {
             Action::SendFrame(bytes) => {
-                if let Ok(Frame::Delivered { message_id } | Frame::Rejected { message_id, .. }) =
-                    Frame::decode(&bytes)
-                {
-                    received.streaming.remove(&Uuid::from_bytes(message_id.0));
+                match Frame::decode(&bytes) {
+                    Ok(Frame::Rejected {
+                        message_id,
+                        reason: RejectReason::QueueFull,
+                    }) => {
+                        // Not a delivery: the server keeps it for the next connection.
+                        let id = Uuid::from_bytes(message_id.0);
+                        received.streaming.remove(&id);
+                        received.put_off.insert(id);
+                        if let Some(n) = received.deliveries.get_mut(&id) {
+                            *n -= 1;
+                            if *n == 0 {
+                                received.deliveries.remove(&id);
+                            }
+                        }
+                    }
+                    Ok(Frame::Delivered { message_id } | Frame::Rejected { message_id, .. }) => {
+                        received.streaming.remove(&Uuid::from_bytes(message_id.0));
+                    }
+                    _ => {}
                 }
                 socket.send(WsMessage::Binary(bytes.into())).await.unwrap();
             }
@@ -460,6 +493,10 @@ async fn carry_out(socket: &mut Socket, received: &mut Received, actions: Vec<Ac
                     .entry(Uuid::from_bytes(message_id.0))
                     .or_insert(0) += 1;
             }
+            Action::Report(Report::MessageDropped {
+                reason: RejectReason::QueueFull,
+                ..
+            }) => {}
             Action::Report(report) => received.reports.push(format!("{report:?}")),
             // A refused toy would be asked to reconnect: that is reported, and must not be.
             Action::Reconnect(reason) => received.reports.push(format!("{reason:?}")),
@@ -550,6 +587,10 @@ async fn connect_toy(toy: &mut Toy, base: &str) -> Received {
     received
 }
 
+/// Connections a toy may need to receive everything that waited for it: each takes at
+/// least the toy's window of waiting deliveries.
+const MAX_CONNECTIONS_TO_CATCH_UP: usize = 10;
+
 /// `pawpost serve`'s option that sends every envelope, however small, to the blob store
 /// (by default small ones are kept in their message's database row).
 const EVERY_ENVELOPE_IN_THE_BLOB_STORE: &str = "--envelope-in-row-max-bytes=0";
@@ -619,7 +660,20 @@ async fn crash_story_with(schema: Option<&PgSchema>, blob_url: Option<String>, a
     check_listing(&ledger, &counts, "after the last kill");
 
     // The toy comes online: each message the server kept arrives once and plays.
-    let received = connect_toy(&mut toy, &base).await;
+    let mut received = connect_toy(&mut toy, &base).await;
+    // A toy takes a bounded number of waiting deliveries per connection and puts off the
+    // rest (`queue_full`); each following connection brings what was put off.
+    let mut connections = 1;
+    while !received.put_off.is_empty() {
+        connections += 1;
+        assert!(
+            connections <= MAX_CONNECTIONS_TO_CATCH_UP,
+            "the toy still waits for {:?} after {MAX_CONNECTIONS_TO_CATCH_UP} connections",
+            received.put_off
+        );
+        let later = connect_toy(&mut toy, &base).await;
+        received.merge(later);
+    }
     for id in ledger.kept() {
         assert_eq!(
             received.deliveries.get(&id).copied().unwrap_or(0),
@@ -672,7 +726,7 @@ async fn crash_story_with(schema: Option<&PgSchema>, blob_url: Option<String>, a
         "a reconnected toy got {again:?}"
     );
     eprintln!(
-        "{} messages acknowledged, {} stored without an answer, {} left unknown ({} of them kept), {} half-sent",
+        "{} messages acknowledged, {} stored without an answer, {} left unknown ({} of them kept), {} half-sent; the toy caught up in {connections} connections",
         ledger.acked.len(),
         ledger.stored.len(),
         ledger.unknown.len(),

@@ -7,6 +7,7 @@ use base64::Engine;
 use common::family::*;
 use common::parent_with_household;
 use pawpost_crypto::{open, os_rng, DeviceKeys, MediaType, MemberStatus, SignedRoster};
+use pawpost_server::config::DEFAULT_ENVELOPE_IN_ROW_MAX_BYTES;
 use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
@@ -411,7 +412,15 @@ async fn on_s3_an_envelope_is_one_object_under_the_servers_own_prefix() {
         return; // The stories keep their blobs in a local folder in this run.
     };
     let to_mum = [f.mum_keys.public()];
-    let (envelope, _) = sealed(&f.gran_keys, &f.home, MediaType::OggOpus, &to_mum, VOICE);
+    // Larger than an envelope kept in its message's row: this one goes to the bucket.
+    let long_voice = vec![7u8; DEFAULT_ENVELOPE_IN_ROW_MAX_BYTES + 1];
+    let (envelope, _) = sealed(
+        &f.gran_keys,
+        &f.home,
+        MediaType::OggOpus,
+        &to_mum,
+        &long_voice,
+    );
     let (status, body) = upload(&f.gran, &f.home, envelope.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 

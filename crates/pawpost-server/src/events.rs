@@ -255,6 +255,35 @@ pub async fn publish(state: &AppState, change: Change) {
     relay::announce(state, Note::Live { change }).await;
 }
 
+/// A change whose audience is taken before it happens: once a household is deleted, the
+/// store no longer knows who belonged to it.
+pub struct Announcement {
+    change: Change,
+    who: HashSet<AccountId>,
+}
+
+impl Announcement {
+    /// Takes now who may hear of `change`; [`Announcement::send`] tells them once it happened.
+    pub async fn prepare(state: &AppState, change: Change) -> Self {
+        let who = audience(state, &change).await.unwrap_or_else(|error| {
+            tracing::warn!(%error, kind = change.kind.as_str(), "the audience of a live update could not be read; open pages catch up on their next refresh");
+            HashSet::new()
+        });
+        Self { change, who }
+    }
+
+    /// Tells the streams open here. Another process cannot know the audience any more,
+    /// so its open pages notice at their next refresh.
+    pub fn send(self, state: &AppState) {
+        let listening = state.events.listening();
+        for account in &self.who {
+            if listening.contains(account) {
+                state.events.send(*account, &self.change);
+            }
+        }
+    }
+}
+
 /// Hands `change` to the streams open here of those who may hear of it.
 pub async fn fan_out(state: &AppState, change: &Change) -> StoreResult<()> {
     let listening = state.events.listening();

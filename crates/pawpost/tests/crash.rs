@@ -705,20 +705,35 @@ async fn crash_story_with(schema: Option<&PgSchema>, blob_url: Option<String>, a
         received.reports
     );
 
-    // The server took the toy's receipts: reconnecting brings nothing again.
-    let (_, list) = listed(&mum, &f.home).await;
+    // The server took the toy's receipts (it records each shortly after reading its frame,
+    // so the listing may lag a moment): reconnecting brings nothing again.
     let toy_device = Uuid::from_bytes(toy_identity.device_id.0).to_string();
-    for m in list.as_array().unwrap() {
-        let receipt = m["recipients"]
+    let waiting_since = std::time::Instant::now();
+    loop {
+        let (_, list) = listed(&mum, &f.home).await;
+        let unreceipted: Vec<_> = list
             .as_array()
             .unwrap()
             .iter()
-            .find(|r| r["device_id"] == toy_device.as_str())
-            .unwrap_or_else(|| panic!("the toy is a recipient of {m}"));
+            .filter(|m| {
+                let receipt = m["recipients"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|r| r["device_id"] == toy_device.as_str())
+                    .unwrap_or_else(|| panic!("the toy is a recipient of {m}"));
+                !(receipt["delivered_at"].is_string() && receipt["played_at"].is_string())
+            })
+            .cloned()
+            .collect();
+        if unreceipted.is_empty() {
+            break;
+        }
         assert!(
-            receipt["delivered_at"].is_string() && receipt["played_at"].is_string(),
-            "{m}"
+            waiting_since.elapsed() < STEP,
+            "the toy's receipts never arrived for {unreceipted:?}"
         );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let again = connect_toy(&mut toy, &base).await;
     assert!(

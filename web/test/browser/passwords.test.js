@@ -113,7 +113,7 @@ test('a forgotten password is replaced through the emailed link, which works onc
   await page.getByRole('status').filter({ hasText: 'Your new password is set' }).waitFor();
 
   await signIn(page, STRONG);
-  await page.locator('.error').filter({ hasText: /wrong/i }).waitFor();
+  await page.locator('.error').filter({ hasText: 'do not match an account' }).waitFor();
   await signIn(page, NEW_PASSWORD);
   await page.getByLabel('Household name').waitFor();
   const [notice] = await mails(EMAIL, 'Your pawpost password was reset');

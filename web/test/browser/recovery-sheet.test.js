@@ -92,7 +92,7 @@ test('the sheet shows the title, the code in groups, its QR code, the date, the 
   for (const n of numbers) assert.match(n, /counter\(recovery-group\)/);
   const family = await sheet.locator('.recovery-code').evaluate((el) => getComputedStyle(el).fontFamily);
   assert.match(family, /monospace/);
-  const made = new Date(CREATED_AT).toLocaleDateString('en-US', { dateStyle: 'long' });
+  const made = new Date(CREATED_AT).toLocaleDateString('en-GB', { dateStyle: 'long' });
   assert.ok(text.includes(`Made on ${made}`), `the date (${made}) on the sheet:\n${text}`);
   for (const line of INSTRUCTIONS) assert.ok(text.includes(line), `"${line}" on the sheet:\n${text}`);
   const qr = sheet.getByRole('img', { name: `QR code of the recovery code for ${HOUSEHOLD}` });

@@ -7,7 +7,7 @@ use crate::config::{
     INVITATIONS_PER_ACCOUNT_PER_DAY, INVITATIONS_PER_HOUSEHOLD_PER_DAY, INVITATION_TTL,
     INVITATION_WINDOW,
 };
-use crate::events::{publish as live, Change};
+use crate::events::{publish as live, Announcement, Change};
 use crate::state::AppState;
 use crate::tokens::{new_token, token_hash};
 use pawpost_domain::{
@@ -601,7 +601,9 @@ pub async fn delete(
     for farewell in &farewells {
         state.store.put_farewell(farewell).await?;
     }
+    let gone = Announcement::prepare(state, Change::household(household_id)).await;
     let keys = state.store.delete_household(household_id).await?;
+    gone.send(state);
     super::toys::said_goodbye(state, &farewells).await;
     crate::retention::delete_blobs(state, &keys).await;
     state.mailer.forget_household(household_id.0).await;

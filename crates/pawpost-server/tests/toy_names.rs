@@ -15,6 +15,7 @@ use pawpost_toy::{Prompt, SpokenName};
 use pawpost_toy_sim::{next_event, prompt_text, SimEvent};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use std::time::Duration;
 use uuid::Uuid;
 
 async fn put_names(client: &Client, f: &Family, toy: Uuid, envelope: &[u8]) -> (StatusCode, Value) {
@@ -128,7 +129,16 @@ async fn a_parents_check_of_the_safety_number_is_kept_and_a_relative_cannot_make
     let identity = pair(&f, &toy).await;
     let toy_id = Uuid::from_bytes(identity.device_id.0);
     wait_online(&f, &f.server).await;
-    let listed = the_toy(&f).await;
+    // The last-seen time is written in batches, so it appears shortly after
+    // the toy comes online.
+    let deadline = tokio::time::Instant::now() + STEP;
+    let listed = loop {
+        let listed = the_toy(&f).await;
+        if listed["last_seen_at"].is_string() || tokio::time::Instant::now() > deadline {
+            break listed;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(listed["safety_checked_at"], Value::Null);
     assert!(listed["last_seen_at"].is_string(), "{listed}");
 

@@ -15,8 +15,10 @@ use crate::backend;
 use pawpost_domain::{DeviceId, Message, ReceiptState};
 use pawpost_store::stored::{found, to_integer, to_ms};
 use pawpost_store::{columns, StoreError, StoreResult};
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{SqliteConnection, SqlitePool};
 use std::ops::Deref;
+use std::sync::Arc;
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -46,12 +48,15 @@ struct Job {
     done: oneshot::Sender<StoreResult<()>>,
 }
 
-/// The connection pool, with the writer task that commits [`Write`]s in groups. Reads
-/// and the other writes use the pool as before (it is what this dereferences to).
+/// The connection pool, with the writer task that commits [`Write`]s in groups and the
+/// task that checkpoints the log (see [`crate::checkpoint`]). Reads and the other writes
+/// use the pool as before (it is what this dereferences to).
 #[derive(Clone)]
 pub(crate) struct Database {
     pool: SqlitePool,
     writer: mpsc::UnboundedSender<Job>,
+    /// Dropped with the last clone, which ends the checkpoint task.
+    _checkpoints: Arc<oneshot::Sender<()>>,
 }
 
 impl Deref for Database {
@@ -67,12 +72,19 @@ fn writer_stopped() -> StoreError {
 }
 
 impl Database {
-    /// Starts the writer task on the current Tokio runtime; it ends when the last clone
-    /// of this value is dropped.
-    pub(crate) fn new(pool: SqlitePool) -> Self {
+    /// Starts the writer task and the checkpoint task (on a connection of its own, made
+    /// with `options`) on the current Tokio runtime; they end when the last clone of this
+    /// value is dropped.
+    pub(crate) fn new(pool: SqlitePool, options: SqliteConnectOptions) -> Self {
         let (writer, waiting) = mpsc::unbounded_channel();
         tokio::spawn(commit_in_groups(pool.clone(), waiting));
-        Self { pool, writer }
+        let (checkpoints, stop) = oneshot::channel();
+        tokio::spawn(crate::checkpoint::checkpoint_in_background(options, stop));
+        Self {
+            pool,
+            writer,
+            _checkpoints: Arc::new(checkpoints),
+        }
     }
 
     /// Queues `write` for the next group commit and waits until that commit is durable.

@@ -8,6 +8,8 @@
 mod accounts;
 mod audit;
 mod certificates;
+mod checkpoint;
+pub use checkpoint::{CHECKPOINT_INTERVAL, WAL_TRUNCATE_FRAMES};
 mod devices;
 mod farewells;
 mod group;
@@ -59,18 +61,21 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
             // Deleted content is overwritten with zeros, not left in free pages.
-            .pragma("secure_delete", "ON");
+            .pragma("secure_delete", "ON")
+            // Checkpoints run on a connection of their own, off the commits' path
+            // (`checkpoint`).
+            .pragma("wal_autocheckpoint", "0");
         create_private_file(options.get_filename())?;
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(backend)?;
         MIGRATOR.run(&pool).await.map_err(|e| {
             StoreError::Backend(format!("migrating the SQLite database failed: {e}"))
         })?;
         Ok(Self {
-            db: group::Database::new(pool),
+            db: group::Database::new(pool, options),
         })
     }
 

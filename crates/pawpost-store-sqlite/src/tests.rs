@@ -173,3 +173,39 @@ async fn a_deletion_that_reads_first_waits_for_another_writer_instead_of_failing
     assert!(store.household(household.id).await.unwrap().is_none());
     other.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn commits_leave_the_checkpoints_to_the_background_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pawpost.db");
+    let store = SqliteStore::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    // No pooled connection copies the log into the database file as it commits.
+    let mut conn = store.pool().acquire().await.unwrap();
+    let (automatic,): (i64,) = sqlx::query_as("PRAGMA wal_autocheckpoint")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(automatic, 0);
+    const BYTES: i64 = 4_000_000;
+    sqlx::query("CREATE TABLE bulk (data BLOB)")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO bulk VALUES (randomblob(?))")
+        .bind(BYTES)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    // The background task copies it there on its own (polled, bounded; not timed).
+    let copied = || std::fs::metadata(&path).unwrap().len() >= BYTES as u64;
+    for _ in 0..200 {
+        if copied() {
+            break;
+        }
+        tokio::time::sleep(crate::CHECKPOINT_INTERVAL / 5).await;
+    }
+    assert!(copied(), "the log was never copied into the database file");
+}

@@ -192,11 +192,6 @@ export class Reassembler {
       throw new BleError('FrameTooLarge', `frame of ${maxFrameLen} bytes exceeds the ${MAX_FRAME_LEN}-byte limit`);
     }
     this.maxFrameLen = maxFrameLen;
-    this.reset();
-  }
-
-  /** Forgets everything, as for a new connection. */
-  reset() {
     /** @type {Uint8Array[]} */
     this.parts = [];
     this.received = 0;
@@ -204,7 +199,20 @@ export class Reassembler {
     this.receiving = null;
     /** @type {number | null} */
     this.lastDelivered = null;
-    /** @type {{ seq: number, index: number } | null} */
+    /**
+     * The frame dropped for a gap and the fragment it lacked, so that the late arrival of
+     * that fragment is recognised as reordering.
+     * @type {{ seq: number, index: number } | null}
+     */
+    this.gap = null;
+  }
+
+  /** Forgets everything, as for a new connection. */
+  reset() {
+    this.parts = [];
+    this.received = 0;
+    this.receiving = null;
+    this.lastDelivered = null;
     this.gap = null;
   }
 

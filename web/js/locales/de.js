@@ -641,6 +641,19 @@ const de = {
   'This password is too short: it needs at least {value} characters and has {value2}. A few unrelated words make a long password that is easy to remember.': 'Dieses Passwort ist zu kurz: Es braucht mindestens {value} Zeichen und hat {value2}. Ein paar Wörter, die nichts miteinander zu tun haben, ergeben ein langes Passwort, das man sich gut merken kann.',
   'This password is too long: it can have at most {value} characters.': 'Dieses Passwort ist zu lang: Es darf höchstens {value} Zeichen haben.',
   'This password is too easy to guess: it is a common or leaked password, a keyboard pattern or repetition, or it contains your email address or name. Choose a few unrelated words instead.': 'Dieses Passwort ist zu leicht zu erraten: Es ist ein häufiges oder geleaktes Passwort, ein Tastaturmuster oder eine Wiederholung, oder es enthält deine E-Mail-Adresse oder deinen Namen. Nimm stattdessen ein paar Wörter, die nichts miteinander zu tun haben.',
+  // views/phone-relay.js
+  "For a toy without Wi-Fi, or before its Wi-Fi is set up: keep this phone near the toy and this page open. The phone passes the toy's messages along without being able to read them.": "Für ein Spielzeug ohne WLAN, oder bevor sein WLAN eingerichtet ist: Lassen Sie dieses Telefon in der Nähe des Spielzeugs und diese Seite offen. Das Telefon reicht die Nachrichten des Spielzeugs weiter, ohne sie lesen zu können.",
+  "Connect the toy through this phone": "Das Spielzeug über dieses Telefon verbinden",
+  "This browser cannot use Bluetooth. Open this page in Chrome or Edge on an Android phone or a computer to connect the toy through it.": "Dieser Browser kann Bluetooth nicht nutzen. Öffnen Sie diese Seite in Chrome oder Edge auf einem Android-Telefon oder einem Computer, um das Spielzeug darüber zu verbinden.",
+  "Connect the toy": "Spielzeug verbinden",
+  "Connect again": "Erneut verbinden",
+  "your toy": "Ihr Spielzeug",
+  "Choose the toy in the list your phone shows.": "Wählen Sie das Spielzeug in der Liste, die Ihr Telefon zeigt.",
+  "Connecting to the toy…": "Verbindung zum Spielzeug wird hergestellt …",
+  "Relaying for {name}. Keep this page open and the phone near the toy.": "Verbindung für {name} läuft. Lassen Sie diese Seite offen und das Telefon in der Nähe des Spielzeugs.",
+  "The toy is connected, but pawpost cannot be reached. Trying again…": "Das Spielzeug ist verbunden, aber pawpost ist nicht erreichbar. Neuer Versuch …",
+  "The toy is out of reach. Bring the phone closer to it, then connect again.": "Das Spielzeug ist außer Reichweite. Bringen Sie das Telefon näher heran und verbinden Sie erneut.",
+  "The toy could not be connected. Switch it on, bring the phone close, and try again.": "Das Spielzeug konnte nicht verbunden werden. Schalten Sie es ein, bringen Sie das Telefon nahe heran und versuchen Sie es erneut.",
 };
 
 export default de;

@@ -641,4 +641,17 @@ export default {
   'This password is too short: it needs at least {value} characters and has {value2}. A few unrelated words make a long password that is easy to remember.': 'This password is too short: it needs at least {value} characters and has {value2}. A few unrelated words make a long password that is easy to remember.',
   'This password is too long: it can have at most {value} characters.': 'This password is too long: it can have at most {value} characters.',
   'This password is too easy to guess: it is a common or leaked password, a keyboard pattern or repetition, or it contains your email address or name. Choose a few unrelated words instead.': 'This password is too easy to guess: it is a common or leaked password, a keyboard pattern or repetition, or it contains your email address or name. Choose a few unrelated words instead.',
+  // views/phone-relay.js
+  "For a toy without Wi-Fi, or before its Wi-Fi is set up: keep this phone near the toy and this page open. The phone passes the toy's messages along without being able to read them.": "For a toy without Wi-Fi, or before its Wi-Fi is set up: keep this phone near the toy and this page open. The phone passes the toy's messages along without being able to read them.",
+  "Connect the toy through this phone": "Connect the toy through this phone",
+  "This browser cannot use Bluetooth. Open this page in Chrome or Edge on an Android phone or a computer to connect the toy through it.": "This browser cannot use Bluetooth. Open this page in Chrome or Edge on an Android phone or a computer to connect the toy through it.",
+  "Connect the toy": "Connect the toy",
+  "Connect again": "Connect again",
+  "your toy": "your toy",
+  "Choose the toy in the list your phone shows.": "Choose the toy in the list your phone shows.",
+  "Connecting to the toy…": "Connecting to the toy…",
+  "Relaying for {name}. Keep this page open and the phone near the toy.": "Relaying for {name}. Keep this page open and the phone near the toy.",
+  "The toy is connected, but pawpost cannot be reached. Trying again…": "The toy is connected, but pawpost cannot be reached. Trying again…",
+  "The toy is out of reach. Bring the phone closer to it, then connect again.": "The toy is out of reach. Bring the phone closer to it, then connect again.",
+  "The toy could not be connected. Switch it on, bring the phone close, and try again.": "The toy could not be connected. Switch it on, bring the phone close, and try again.",
 };

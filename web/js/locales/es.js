@@ -641,6 +641,19 @@ const es = {
   'This password is too short: it needs at least {value} characters and has {value2}. A few unrelated words make a long password that is easy to remember.': 'Esta contraseña es demasiado corta: necesita al menos {value} caracteres y tiene {value2}. Unas cuantas palabras sin relación entre sí hacen una contraseña larga y fácil de recordar.',
   'This password is too long: it can have at most {value} characters.': 'Esta contraseña es demasiado larga: puede tener como máximo {value} caracteres.',
   'This password is too easy to guess: it is a common or leaked password, a keyboard pattern or repetition, or it contains your email address or name. Choose a few unrelated words instead.': 'Esta contraseña es demasiado fácil de adivinar: es una contraseña común o filtrada, un patrón del teclado o una repetición, o contiene tu correo o tu nombre. Elige mejor unas cuantas palabras sin relación entre sí.',
+  // views/phone-relay.js
+  "For a toy without Wi-Fi, or before its Wi-Fi is set up: keep this phone near the toy and this page open. The phone passes the toy's messages along without being able to read them.": "Para un juguete sin wifi, o antes de configurar su wifi: deja este teléfono cerca del juguete y esta página abierta. El teléfono pasa los mensajes del juguete sin poder leerlos.",
+  "Connect the toy through this phone": "Conectar el juguete a través de este teléfono",
+  "This browser cannot use Bluetooth. Open this page in Chrome or Edge on an Android phone or a computer to connect the toy through it.": "Este navegador no puede usar Bluetooth. Abre esta página en Chrome o Edge en un teléfono Android o un ordenador para conectar el juguete a través de él.",
+  "Connect the toy": "Conectar el juguete",
+  "Connect again": "Conectar de nuevo",
+  "your toy": "tu juguete",
+  "Choose the toy in the list your phone shows.": "Elige el juguete en la lista que muestra tu teléfono.",
+  "Connecting to the toy…": "Conectando con el juguete…",
+  "Relaying for {name}. Keep this page open and the phone near the toy.": "Conectando a {name}. Deja esta página abierta y el teléfono cerca del juguete.",
+  "The toy is connected, but pawpost cannot be reached. Trying again…": "El juguete está conectado, pero no se puede llegar a pawpost. Volviendo a intentarlo…",
+  "The toy is out of reach. Bring the phone closer to it, then connect again.": "El juguete está fuera de alcance. Acerca el teléfono y vuelve a conectar.",
+  "The toy could not be connected. Switch it on, bring the phone close, and try again.": "No se pudo conectar el juguete. Enciéndelo, acerca el teléfono e inténtalo de nuevo.",
 };
 
 export default es;

@@ -9,6 +9,7 @@ import { bytesUuid, formatTime, h } from '../util.js';
 import { loadHousehold, shareChildInfo } from './context.js';
 import { onHouseholdChange } from '../live.js';
 import { toyCard } from './toy-card.js';
+import { phoneRelaySection } from './phone-relay.js';
 import { formatRelative, t } from '../i18n.js';
 
 const STATUS_LABEL = /** @type {Record<string, string>} */ ({ approved: t('approved'), pending: t('waiting for approval'), blocked: t('blocked') });
@@ -275,6 +276,7 @@ export async function familyView(app, householdId) {
           h('p', { id: 'toy-code-hint', class: 'hint', text: t("Hold the toy's paw until it speaks six digits, then type them here within 10 minutes. The toy then says a three-digit number: if it is the number shown here, press its paw once.") }),
           pairForm,
         ]),
+        phoneRelaySection(soleToyName(toyList)),
       ),
     );
 
@@ -423,6 +425,17 @@ function sectionNav(sections) {
     return [h('li', {}, link)];
   });
   return h('nav', { class: 'page-sections', 'aria-label': t('Parts of this page') }, h('ul', {}, ...links));
+}
+
+/**
+ * The name of the household's only toy, as its card shows it, for the phone relay to say
+ * whom it relays for; '' when there are several toys or the toy has no name yet.
+ * @param {HTMLElement} toyList
+ */
+function soleToyName(toyList) {
+  if (toyList.childElementCount !== 1) return '';
+  const name = toyList.querySelector('.toy-name')?.textContent ?? '';
+  return name === t('Toy') ? '' : name;
 }
 
 /**

@@ -20,6 +20,7 @@
 mod cli;
 mod language;
 mod link;
+mod serial;
 mod shell;
 mod speech;
 mod store;
@@ -36,6 +37,7 @@ use uuid::Uuid;
 pub use cli::{parse_command, run_cli, CliCommand};
 pub use language::{prompt_text_in, Language};
 pub use link::{tls_config, INITIAL_BACKOFF, MAX_BACKOFF};
+pub use serial::SerialLink;
 pub use speech::prompt_text;
 pub use store::STATE_FILE;
 

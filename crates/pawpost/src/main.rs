@@ -218,6 +218,12 @@ struct ToyArgs {
     /// authorities (a server's self-signed certificate, or a private CA).
     #[arg(long, env = "PAWPOST_TOY_TRUST_CERT", value_name = "FILE")]
     trust_cert: Option<PathBuf>,
+    /// Reach the server through a phone, as the firmware does: listen on ADDR (e.g.
+    /// 127.0.0.1:7000, port 0 for any) for the phone's link (`pawpost relay --serial
+    /// tcp:ADDR`, or a test's Bluetooth bridge) instead of connecting to --server. The
+    /// address taken is printed as `link: ADDR`.
+    #[arg(long, value_name = "ADDR")]
+    serial_listen: Option<SocketAddr>,
 }
 
 #[derive(Args)]
@@ -451,8 +457,18 @@ async fn main() -> eyre::Result<()> {
             server.run_until(stop_signal()).await?;
         }
         Command::Toy(args) => {
+            // Kept until the toy stops: the phone's link ends with it.
+            let link = match args.serial_listen {
+                Some(listen) => Some(pawpost_toy_sim::SerialLink::listen(listen).await?),
+                None => None,
+            };
+            if let Some(link) = &link {
+                println!("link: {}", link.address());
+            }
             let config = pawpost_toy_sim::SimConfig {
-                server: args.server,
+                server: link
+                    .as_ref()
+                    .map_or(args.server, |link| link.toy_server().to_string()),
                 state_dir: args.state_dir,
                 speak_wav: args.speak_wav,
                 language: args.language,

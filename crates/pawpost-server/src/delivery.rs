@@ -6,7 +6,7 @@
 //! process and a process catching its toys up after it may have missed notes all come
 //! through here; telling the other processes is [`crate::relay`]'s part.
 use crate::state::AppState;
-use crate::toyhub::ToyMode;
+use crate::toyhub::{StartWanted, ToyMode};
 use pawpost_crypto::{PublicIdentity, SignedRoster};
 use pawpost_domain::{Approval, DeviceId, DeviceKind, HouseholdId, PendingPairing};
 use pawpost_protocol::{ConfirmationNumber, Frame, MessageId, ServerError};
@@ -63,9 +63,19 @@ pub async fn catch_up_arrived(state: &AppState, arrival: &Arrival) -> StoreResul
     Ok(())
 }
 
-/// Sends `device` every message not yet delivered to it, oldest first.
-async fn deliver_waiting(state: &AppState, device: DeviceId) -> StoreResult<()> {
+/// Sends `device` the messages not yet delivered to it, oldest first: every one, or to a
+/// toy that takes deliveries in chunks as many starts as its window has room for (the
+/// rest follow as deliveries finish, `routes::toy_ws`).
+pub async fn deliver_waiting(state: &AppState, device: DeviceId) -> StoreResult<()> {
     for message in state.store.undelivered_for(device).await? {
+        match state
+            .toys
+            .start_wanted(device, MessageId(*message.id.as_bytes()))
+        {
+            StartWanted::Send => {}
+            StartWanted::Ahead => continue,
+            StartWanted::Full => break,
+        }
         match envelope_of(state, message.id).await? {
             Some(envelope) => deliver(state, &envelope, &[device]),
             None => tracing::error!(message = %message.id, "envelope blob missing"),
@@ -164,13 +174,28 @@ pub async fn hand_roster(
 pub fn deliver(state: &AppState, envelope: &[u8], devices: &[DeviceId]) {
     let prefix = pawpost_crypto::EnvelopePrefix::parse(envelope)
         .ok()
-        .map(|(prefix, _)| &envelope[..prefix.encoded_len()]);
+        .map(|(prefix, _)| {
+            (
+                &envelope[..prefix.encoded_len()],
+                prefix.header().message_id,
+            )
+        });
     for device in devices {
-        let frame = match prefix {
-            Some(prefix) if state.toys.streams(*device) => Frame::DeliverStart { prefix },
-            _ => Frame::Deliver { envelope },
-        };
-        state.toys.send(*device, ToyMode::Authenticated, &frame);
+        match prefix {
+            Some((prefix, message)) if state.toys.streams(*device) => {
+                // Paced to the toy's window (`toyhub::DELIVER_STARTS_AHEAD`).
+                state
+                    .toys
+                    .send_start(*device, message, &Frame::DeliverStart { prefix });
+            }
+            _ => {
+                state.toys.send(
+                    *device,
+                    ToyMode::Authenticated,
+                    &Frame::Deliver { envelope },
+                );
+            }
+        }
     }
 }
 

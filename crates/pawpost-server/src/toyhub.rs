@@ -7,7 +7,7 @@
 //! take the first one's place, so a stranger who learns a toy's id (it is sent in clear
 //! over Bluetooth while pairing) receives nothing meant for the toy.
 use pawpost_domain::DeviceId;
-use pawpost_protocol::Frame;
+use pawpost_protocol::{Frame, MessageId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -19,6 +19,35 @@ pub enum ToyMode {
     Pairing,
     /// It proved the keys the store holds for it; frames may flow.
     Authenticated,
+}
+
+/// The most deliveries a toy that takes them in chunks is sent the `DeliverStart` of
+/// before it finishes one: the toy keeps the starts it cannot stream yet and stores at
+/// most 16 messages (`pawpost_toy::MAX_QUEUED_MESSAGES`), answering `queue_full` beyond.
+/// The next start is sent as each delivery finishes, so a toy with hundreds of messages
+/// waiting receives them all on one connection.
+pub const DELIVER_STARTS_AHEAD: usize = 16;
+
+/// Whether a `DeliverStart` should go to a toy now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartWanted {
+    /// Send it (a toy that takes whole messages is always sent them).
+    Send,
+    /// Its start is out already; the toy has not finished it yet.
+    Ahead,
+    /// The toy's window is full: it follows when a delivery finishes.
+    Full,
+}
+
+/// How a delivery the toy was streamed ended, or what made room for more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartFinished {
+    /// Delivered, or refused for a reason of its own (the message stays or is dropped).
+    Done(MessageId),
+    /// Refused for want of room (`queue_full`): it waits for room to be made.
+    NoRoom(MessageId),
+    /// The child played a message: room for one more.
+    Played,
 }
 
 /// A connection that another one, proving other keys, may not replace.
@@ -36,6 +65,11 @@ struct Connection {
     outbox: mpsc::Sender<Vec<u8>>,
     /// The toy takes deliveries in chunks (protocol version 2, docs/TOY-PROTOCOL.md).
     streams: bool,
+    /// Deliveries whose `DeliverStart` was sent and that the toy has not finished, at
+    /// most [`DELIVER_STARTS_AHEAD`].
+    starts_ahead: Vec<MessageId>,
+    /// A start was held back for want of room; more are sent as deliveries finish.
+    starts_held: bool,
 }
 
 #[derive(Default)]
@@ -113,6 +147,8 @@ impl ToyHub {
                 roster_version,
                 outbox,
                 streams: false,
+                starts_ahead: Vec::new(),
+                starts_held: false,
             },
         );
         Ok(id)
@@ -130,6 +166,73 @@ impl ToyHub {
     pub fn streams(&self, device: DeviceId) -> bool {
         let connections = self.connections.lock().expect("hub lock");
         connections.get(&device).is_some_and(|c| c.streams)
+    }
+
+    /// Whether `message`'s `DeliverStart` should go to `device` now; a toy whose window
+    /// is full is noted as waiting for more.
+    pub fn start_wanted(&self, device: DeviceId, message: MessageId) -> StartWanted {
+        let mut connections = self.connections.lock().expect("hub lock");
+        match connections.get_mut(&device) {
+            Some(c) if c.streams => start_wanted(c, message),
+            _ => StartWanted::Send,
+        }
+    }
+
+    /// Sends `message`'s `DeliverStart` (`frame`) to `device`, connected here
+    /// authenticated, if its window has room; returns whether it is out.
+    pub fn send_start(&self, device: DeviceId, message: MessageId, frame: &Frame<'_>) -> bool {
+        let Ok(bytes) = frame.encode() else {
+            return false;
+        };
+        let mut connections = self.connections.lock().expect("hub lock");
+        let Some(c) = connections
+            .get_mut(&device)
+            .filter(|c| c.mode == ToyMode::Authenticated)
+        else {
+            return false;
+        };
+        match start_wanted(c, message) {
+            StartWanted::Ahead => true,
+            StartWanted::Full => false,
+            StartWanted::Send => {
+                if c.outbox.try_send(bytes).is_err() {
+                    // Not reading: the message waits for the next connection.
+                    return false;
+                }
+                c.starts_ahead.push(message);
+                true
+            }
+        }
+    }
+
+    /// A delivery streamed to `device` on `connection` ended, or the toy made room, as
+    /// `finished` says; returns whether starts were held back that may go now (the
+    /// caller sends them, see [`crate::delivery::deliver_waiting`]).
+    pub fn start_finished(
+        &self,
+        device: DeviceId,
+        connection: u64,
+        finished: StartFinished,
+    ) -> bool {
+        let mut connections = self.connections.lock().expect("hub lock");
+        let Some(c) = connections.get_mut(&device).filter(|c| c.id == connection) else {
+            return false;
+        };
+        match finished {
+            StartFinished::Done(message) => c.starts_ahead.retain(|m| *m != message),
+            StartFinished::NoRoom(message) => {
+                c.starts_ahead.retain(|m| *m != message);
+                // Sent again once the toy makes room, not at once.
+                c.starts_held = true;
+                return false;
+            }
+            StartFinished::Played => {}
+        }
+        let more = c.starts_held && c.starts_ahead.len() < DELIVER_STARTS_AHEAD;
+        if more {
+            c.starts_held = false;
+        }
+        more
     }
 
     /// A pairing toy whose keys are `identity` (the keys its household's roster lists)
@@ -265,6 +368,17 @@ impl ToyHub {
 
     pub fn connected(&self) -> usize {
         self.connections.lock().expect("hub lock").len()
+    }
+}
+
+fn start_wanted(c: &mut Connection, message: MessageId) -> StartWanted {
+    if c.starts_ahead.contains(&message) {
+        StartWanted::Ahead
+    } else if c.starts_ahead.len() >= DELIVER_STARTS_AHEAD {
+        c.starts_held = true;
+        StartWanted::Full
+    } else {
+        StartWanted::Send
     }
 }
 

@@ -38,6 +38,8 @@ struct Seen {
     from_toy: Vec<FrameType>,
     /// The most chunks sent to the toy beyond the last one it asked from.
     most_ahead: u32,
+    /// The most deliveries started and not yet finished (delivered or refused).
+    most_starts_ahead: usize,
     asked_from: u32,
     audio: BTreeMap<MessageId, Vec<u8>>,
     played: Vec<(MessageId, Vec<u8>)>,
@@ -137,6 +139,12 @@ async fn run_until(
             seen.most_ahead = seen.most_ahead.max(index + 1 - seen.asked_from);
         }
         seen.to_toy.push(frame.frame_type());
+        let count = |frames: &[FrameType], of: &[FrameType]| {
+            frames.iter().filter(|t| of.contains(t)).count()
+        };
+        let started = count(&seen.to_toy, &[FrameType::DeliverStart]);
+        let finished = count(&seen.from_toy, &[FrameType::Delivered, FrameType::Rejected]);
+        seen.most_starts_ahead = seen.most_starts_ahead.max(started.saturating_sub(finished));
         let mut actions = toy.handle(Event::FrameReceived(&bytes), &mut rng);
         if toy.queued_messages() > 0 {
             actions.extend(toy.handle(Event::PawPressed { long: false }, &mut rng));
@@ -185,6 +193,48 @@ async fn a_thirty_second_message_reaches_a_streaming_toy_in_chunks_within_its_wi
     assert!(seen.from_toy.contains(&FrameType::Delivered));
     let toy_id = uuid::Uuid::from_bytes(identity.device_id.0);
     wait_for_receipt(&f.gran, &f.home, id, toy_id, "played_at").await;
+}
+
+#[tokio::test]
+async fn a_toy_back_from_a_long_time_off_gets_two_hundred_messages_on_one_connection() {
+    const WAITING: usize = 200;
+    let f = family().await;
+    let (mut toy, identity, _state) = paired_toy(&f).await;
+    let ogg = long_voice(1_000);
+    let mut sent = Vec::with_capacity(WAITING);
+    for _ in 0..WAITING {
+        sent.push(send_voice(&f, &f.gran, &identity, &ogg).await);
+    }
+
+    let mut socket = connect(&f.server).await;
+    let mut seen = Seen::default();
+    open(&mut toy, &mut socket, &mut seen, true).await;
+    run_until(&mut toy, &mut socket, &mut seen, true, |s| {
+        s.played.len() == WAITING
+    })
+    .await;
+    let played: Vec<MessageId> = seen.played.iter().map(|(id, _)| *id).collect();
+    let expected: Vec<MessageId> = sent.iter().map(|id| MessageId(*id.as_bytes())).collect();
+    assert_eq!(played, expected, "every message played, oldest first");
+    // The starts were paced to the toy's window: it never had to refuse one for want of
+    // room, and none came twice.
+    assert!(
+        !seen.from_toy.contains(&FrameType::Rejected),
+        "{:?}",
+        seen.from_toy
+    );
+    assert!(seen.most_starts_ahead <= pawpost_server::toyhub::DELIVER_STARTS_AHEAD);
+    assert!(seen.most_starts_ahead > 1, "more than one start went ahead");
+    assert_eq!(
+        seen.to_toy
+            .iter()
+            .filter(|t| **t == FrameType::DeliverStart)
+            .count(),
+        WAITING
+    );
+    let toy_id = uuid::Uuid::from_bytes(identity.device_id.0);
+    let last = *sent.last().unwrap();
+    wait_for_receipt(&f.gran, &f.home, last, toy_id, "played_at").await;
 }
 
 #[tokio::test]

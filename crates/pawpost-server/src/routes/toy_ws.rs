@@ -369,7 +369,8 @@ impl Session {
                     message_uuid(message_id),
                     ReceiptState::Delivered,
                 )
-                .await?
+                .await?;
+                self.delivery_ended(toy, message_id, None).await?;
             }
             Frame::Played { message_id } => {
                 messages::toy_receipt(
@@ -378,10 +379,12 @@ impl Session {
                     message_uuid(message_id),
                     ReceiptState::Played,
                 )
-                .await?
+                .await?;
+                self.room_made(toy).await?;
             }
             Frame::Rejected { message_id, reason } => {
                 messages::toy_rejected(&self.state, toy, message_uuid(message_id), reason).await?;
+                self.delivery_ended(toy, message_id, Some(reason)).await?;
             }
             Frame::RosterRejected { version, reason } => {
                 tracing::warn!(toy = %toy, version, reason = reason.code(), "toy refused a roster");

@@ -4,11 +4,13 @@
 //! does not gets whole `Deliver` frames as before.
 use super::{message_uuid, Session};
 use crate::services::messages::MessageError;
+use crate::toyhub::StartFinished;
 use pawpost_crypto::EnvelopePrefix;
 use pawpost_domain::DeviceId;
 use pawpost_protocol::{
-    Frame, MessageId, ServerError, MAX_CHUNK_BYTES, MAX_ENVELOPE_LEN, STREAMING_HELLO,
+    Frame, MessageId, RejectReason, ServerError, MAX_CHUNK_BYTES, MAX_ENVELOPE_LEN, STREAMING_HELLO,
 };
+use pawpost_store::StoreResult;
 
 /// Most chunks sent ahead of the toy's acknowledgement, whatever window it asks for: a
 /// toy on a slow Bluetooth link asks for fewer.
@@ -50,6 +52,36 @@ struct UploadParts {
 }
 
 impl Session {
+    /// The toy delivered `message_id` (`refused` `None`) or refused it: the starts held
+    /// back for want of room in its window may follow (`toyhub::DELIVER_STARTS_AHEAD`).
+    pub(super) async fn delivery_ended(
+        &self,
+        toy: DeviceId,
+        message_id: MessageId,
+        refused: Option<RejectReason>,
+    ) -> StoreResult<()> {
+        let finished = match refused {
+            Some(RejectReason::QueueFull) => StartFinished::NoRoom(message_id),
+            _ => StartFinished::Done(message_id),
+        };
+        self.send_held_starts(toy, finished).await
+    }
+
+    /// The child played a message: the toy has room to store one more.
+    pub(super) async fn room_made(&self, toy: DeviceId) -> StoreResult<()> {
+        self.send_held_starts(toy, StartFinished::Played).await
+    }
+
+    async fn send_held_starts(&self, toy: DeviceId, finished: StartFinished) -> StoreResult<()> {
+        let Some((_, connection, _)) = &self.toy else {
+            return Ok(());
+        };
+        if self.state.toys.start_finished(toy, *connection, finished) {
+            crate::delivery::deliver_waiting(&self.state, toy).await?;
+        }
+        Ok(())
+    }
+
     /// The toy holds the chunks of `message_id` before `next_index` and has room for
     /// `window` more; sends those not sent yet.
     pub(super) async fn chunk_request(

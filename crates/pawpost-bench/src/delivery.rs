@@ -1,7 +1,8 @@
 //! Scenarios 2 and 5: relatives upload sealed envelopes at a fixed offered rate to toys
 //! that are online; latency runs from the start of the upload to the toy's receipt of the
 //! `Deliver` frame. The toy acknowledges (`Delivered`) and opens every envelope, as a real
-//! toy does. Optionally a flood of wrong passwords runs at the same time. The relay
+//! toy does. Optionally a flood of wrong passwords, or of toys reconnecting, runs at the
+//! same time. The relay
 //! scenario runs the same measurement with the toys on one process and the uploads
 //! through another that shares its store.
 use crate::keys::BenchDevice;
@@ -10,7 +11,7 @@ use crate::server::{
     SharedStore,
 };
 use crate::stats::{round2, summary};
-use crate::toys::{connect_many, Ws};
+use crate::toys::{connect_many, connect_toy, Ws};
 use crate::Ctx;
 use eyre::{bail, eyre, Result};
 use futures_util::{SinkExt, StreamExt};
@@ -18,6 +19,8 @@ use pawpost_crypto::{os_rng, seal, Envelope, MediaType, MessageId, MessageParams
 use pawpost_protocol::Frame;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -43,6 +46,9 @@ pub struct Rig {
     /// Another process sharing `server`'s database and blob folder.
     pub peer: Option<Peer>,
     pub households: Vec<HouseholdPlan>,
+    /// Toys stored with their rosters but not connected (their indices), for a reconnect
+    /// storm.
+    pub spare_toys: Range<u64>,
     receipts: mpsc::UnboundedReceiver<Receipt>,
     stop: Arc<AtomicBool>,
     readers: Vec<tokio::task::JoinHandle<()>>,
@@ -75,16 +81,20 @@ fn limits_args() -> Vec<String> {
 }
 
 impl Rig {
-    /// One process on its own SQLite database in a fresh data folder.
-    pub async fn start(ctx: &Ctx, toys: u64, name: &str) -> Result<Self> {
+    /// One process on its own SQLite database in a fresh data folder, with `spares`
+    /// more toys stored (4 a household, rosters included) that are not connected.
+    pub async fn start(ctx: &Ctx, toys: u64, spares: u64, name: &str) -> Result<Self> {
         let root = ctx.fresh_root(name)?;
         let data_dir = root.join("data");
         let households = plan(0, toys, 1, "delivery-household");
-        let seeded = seed(SeedInto::Sqlite(&data_dir), &households, &[]).await?;
+        let spare_households = plan(toys, spares, 4, "spare-household");
+        let seeded = seed(SeedInto::Sqlite(&data_dir), &households, &spare_households).await?;
         let server =
             ServerProcess::start(&ctx.bin, &data_dir, &ctx.log(name), &limits_args()).await?;
         let blob_dir = data_dir.join(pawpost_storage::BLOBS_DIR);
-        Self::bring_online(server, None, households, seeded, root, blob_dir).await
+        let mut rig = Self::bring_online(server, None, households, seeded, root, blob_dir).await?;
+        rig.spare_toys = toys..toys + spares;
+        Ok(rig)
     }
 
     /// Two processes, B (the toys') and A, on a fresh schema of the PostgreSQL server at
@@ -184,6 +194,7 @@ impl Rig {
             owner,
             peer,
             households,
+            spare_toys: 0..0,
             receipts,
             stop,
             readers,
@@ -388,6 +399,71 @@ impl Storm {
             "attempts_per_s": round2(total as f64 / elapsed.as_secs_f64()),
             "wrong_password_401_per_s": round2(hashed as f64 / elapsed.as_secs_f64()),
             "by_status": all.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        })
+    }
+}
+
+/// A reconnect storm, as after a deploy: `workers` clients each connect a toy of
+/// `toys` in turn (TCP, WebSocket, challenge, signed `Auth`, until its roster arrives),
+/// hang up, and connect the next, until stopped.
+pub struct Reconnects {
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<(u64, u64, Option<String>)>>,
+    started: Instant,
+}
+
+impl Reconnects {
+    pub fn start(server: SocketAddr, toys: Range<u64>, workers: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let next = Arc::new(AtomicU64::new(0));
+        let span = toys.end.saturating_sub(toys.start).max(1);
+        let tasks = (0..workers.max(1))
+            .map(|_| {
+                let stop = stop.clone();
+                let next = next.clone();
+                let first = toys.start;
+                tokio::spawn(async move {
+                    let (mut connected, mut failed, mut first_error) = (0u64, 0u64, None);
+                    while !stop.load(Ordering::Relaxed) {
+                        let toy = first + next.fetch_add(1, Ordering::Relaxed) % span;
+                        match connect_toy(server, toy).await {
+                            Ok(ws) => {
+                                connected += 1;
+                                drop(ws);
+                            }
+                            Err(e) => {
+                                failed += 1;
+                                first_error.get_or_insert_with(|| format!("toy {toy}: {e}"));
+                            }
+                        }
+                    }
+                    (connected, failed, first_error)
+                })
+            })
+            .collect();
+        Self {
+            stop,
+            tasks,
+            started: Instant::now(),
+        }
+    }
+
+    pub async fn finish(self) -> Value {
+        self.stop.store(true, Ordering::Relaxed);
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let (mut connected, mut failed, mut first_error) = (0u64, 0u64, None);
+        for t in self.tasks {
+            if let Ok((c, f, e)) = t.await {
+                connected += c;
+                failed += f;
+                first_error = first_error.or(e);
+            }
+        }
+        json!({
+            "connects": connected,
+            "connects_per_s": round2(connected as f64 / elapsed),
+            "failed": failed,
+            "first_error": first_error,
         })
     }
 }

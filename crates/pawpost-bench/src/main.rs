@@ -100,6 +100,19 @@ struct StormCli {
     /// Concurrent clients sending wrong passwords.
     #[arg(long, default_value_t = 16)]
     attackers: usize,
+    #[command(flatten)]
+    reconnects: ReconnectCli,
+}
+
+#[derive(Args, Clone)]
+struct ReconnectCli {
+    /// Toys that reconnect over and over in the reconnect storm (stored, not otherwise
+    /// connected); 0 leaves that storm out.
+    #[arg(long, default_value_t = 2000)]
+    reconnect_toys: u64,
+    /// Toys connecting at once in the reconnect storm.
+    #[arg(long, default_value_t = 32)]
+    reconnect_workers: usize,
 }
 
 #[derive(Args, Clone)]
@@ -157,6 +170,8 @@ struct AllCli {
     /// Offered rate during the storm (and its baseline).
     #[arg(long, default_value_t = 50.0)]
     storm_rate: f64,
+    #[command(flatten)]
+    reconnects: ReconnectCli,
     #[command(flatten)]
     database: DatabaseCli,
 }
@@ -264,7 +279,10 @@ async fn main() -> Result<()> {
         Command::Footprint(a) => ("footprint", idle::footprint(&ctx, a.runs).await?),
         Command::Idle(a) => ("idle", idle::idle(&ctx, &a.args()).await?),
         Command::Delivery(a) => ("delivery", delivery_rates(&ctx, &a).await?),
-        Command::Storm(a) => ("storm", storm(&ctx, &a.delivery, a.attackers, None).await?),
+        Command::Storm(a) => (
+            "storm",
+            storm(&ctx, &a.delivery, a.attackers, &a.reconnects, None).await?,
+        ),
         Command::Mqtt(a) => ("mqtt", mqtt_all(&ctx, &a).await?),
         Command::Jetstream(a) => ("jetstream", jetstream_all(&ctx, &a).await?),
         Command::Storage(a) => ("storage", storage::ceiling(&ctx, &a.args()).await?),
@@ -332,24 +350,27 @@ async fn delivery_on(rig: &mut delivery::Rig, a: &DeliveryCli) -> Result<Vec<Val
 }
 
 async fn delivery_rates(ctx: &Ctx, a: &DeliveryCli) -> Result<Value> {
-    let mut rig = delivery::Rig::start(ctx, a.toys, "delivery").await?;
+    let mut rig = delivery::Rig::start(ctx, a.toys, 0, "delivery").await?;
     let runs = delivery_on(&mut rig, a).await;
     rig.stop().await?;
     Ok(json!({"runs": runs?}))
 }
 
-/// Delivery at the first rate of `a` without, then with, the storm. A baseline measured
-/// just before on the same server can be passed in.
+/// Delivery at the first rate of `a` without, then with, the storm of wrong passwords,
+/// then with the reconnect storm (toys of the rig's spares). A rig can be passed in.
 async fn storm(
     ctx: &Ctx,
     a: &DeliveryCli,
     attackers: usize,
+    reconnects: &ReconnectCli,
     rig: Option<&mut delivery::Rig>,
 ) -> Result<Value> {
     let mut own = None;
     let rig = match rig {
         Some(rig) => rig,
-        None => own.insert(delivery::Rig::start(ctx, a.toys, "storm").await?),
+        None => {
+            own.insert(delivery::Rig::start(ctx, a.toys, reconnects.reconnect_toys, "storm").await?)
+        }
     };
     let rate = a.rates.first().copied().unwrap_or(50.0);
     let result = async {
@@ -362,13 +383,31 @@ async fn storm(
         let attack = flood.finish().await;
         let under = under?;
         let p99 = |v: &Value| v["end_to_end_latency"]["p99_ms"].as_f64();
-        Ok::<Value, eyre::Report>(json!({
+        let mut result = json!({
             "attackers": attackers,
             "baseline": baseline,
             "under_storm": under,
             "storm": attack,
             "p99_factor": stats::ratio(p99(&under), p99(&baseline)),
-        }))
+        });
+        if !rig.spare_toys.is_empty() {
+            let workers = reconnects.reconnect_workers;
+            eprintln!("storm: {workers} toys at a time reconnecting, delivery at {rate}/s ...");
+            let storm =
+                delivery::Reconnects::start(rig.server.addr, rig.spare_toys.clone(), workers);
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let under = delivery::run(rig, &a.run(rate)).await;
+            let reconnects = storm.finish().await;
+            let under = under?;
+            result["reconnect"] = json!({
+                "toys": rig.spare_toys.end - rig.spare_toys.start,
+                "workers": workers,
+                "under_storm": under,
+                "storm": reconnects,
+                "p99_factor": stats::ratio(p99(&under), p99(&baseline)),
+            });
+        }
+        Ok::<Value, eyre::Report>(result)
     }
     .await;
     if let Some(rig) = own {
@@ -452,14 +491,15 @@ async fn all(ctx: &Ctx, a: &AllCli) -> Result<Value> {
     )
     .await?;
     let d = &a.mqtt.delivery;
-    let mut rig = delivery::Rig::start(ctx, d.toys, "delivery").await?;
+    let mut rig =
+        delivery::Rig::start(ctx, d.toys, a.reconnects.reconnect_toys, "delivery").await?;
     let outcome = async {
         let runs = delivery_on(&mut rig, d).await?;
         let storm_args = DeliveryCli {
             rates: vec![a.storm_rate],
             ..d.clone()
         };
-        let storm = storm(ctx, &storm_args, a.attackers, Some(&mut rig)).await?;
+        let storm = storm(ctx, &storm_args, a.attackers, &a.reconnects, Some(&mut rig)).await?;
         Ok::<_, eyre::Report>((runs, storm))
     }
     .await;

@@ -54,6 +54,7 @@ pub fn ratios(r: &Value) -> Value {
         "idle_connections_compared": idle_n,
         "best_accepted_per_s_over_storage_ceiling": ratio(best_accepted, best_storage),
         "storm_p99_factor": r["storm"]["p99_factor"],
+        "reconnect_storm_p99_factor": r["storm"]["reconnect"]["p99_factor"],
         "relay_across_over_same": runs(&r["relay"])
             .iter()
             .map(|row| json!({
@@ -238,6 +239,18 @@ pub fn print(all: &Value) {
     row([
         "storm: wrong passwords answered 401 per s".into(),
         num(&st["storm"]["wrong_password_401_per_s"]),
+        "".into(),
+        "".into(),
+    ]);
+    row([
+        "reconnect storm: p99 with (ms)".into(),
+        num(&st["reconnect"]["under_storm"]["end_to_end_latency"]["p99_ms"]),
+        "".into(),
+        num(&st["reconnect"]["p99_factor"]),
+    ]);
+    row([
+        "reconnect storm: connects (+ auth) per s".into(),
+        num(&st["reconnect"]["storm"]["connects_per_s"]),
         "".into(),
         "".into(),
     ]);

@@ -11,6 +11,9 @@
 //!   AES-256-GCM in chunks, its key wrapped for each recipient with HPKE (RFC 9180), signed
 //!   by its sender. [`EnvelopePrefix`] lets a server without keys check who sent it.
 //!
+//! - [`Manifest`] / [`ReleaseKey`] / [`verify_manifest`]: signed releases of the toy's own
+//!   software (`docs/UPDATES.md`).
+//!
 //! The byte layouts are specified in `docs/ENVELOPE.md`; `test-vectors/` holds the shared
 //! vectors that other implementations must reproduce. Randomness always comes from the
 //! caller, so a seeded generator gives reproducible bytes.
@@ -25,6 +28,7 @@ mod codec;
 mod envelope;
 mod identity;
 mod recovery;
+mod release;
 mod roster;
 
 pub use certificate::{
@@ -46,6 +50,11 @@ pub use rand_core;
 pub use recovery::{
     recovery_device_id, InvalidRecoveryCode, RecoveryCode, RecoveryKey, RECOVERY_CODE_CHARS,
     RECOVERY_CODE_GROUP, RECOVERY_CODE_LEN,
+};
+pub use release::{
+    manifest_signature_input, valid_board_name, valid_release_public_key, verify_manifest,
+    ImageDigest, Manifest, ManifestError, ReleaseKey, MANIFEST_SIGNATURE_LEN, MANIFEST_VERSION,
+    MAX_BOARD_NAME_LEN, MAX_MANIFEST_LEN,
 };
 pub use roster::{
     HouseholdSettings, Member, MemberStatus, QuietHours, Role, Roster, RosterError, SignedRoster,

@@ -21,6 +21,9 @@ pub const TICK_MS: u64 = 1000;
 /// Bytes of audio read from storage at a time while playing.
 const PLAY_PIECE_BYTES: usize = 512;
 
+/// What a board without image slots says when asked to update.
+const UPDATES_UNSUPPORTED: &[u8] = b"report updates are not supported on this board\n";
+
 /// What a board gives the shell.
 pub trait Board {
     /// Milliseconds since power-on (monotonic).
@@ -49,6 +52,25 @@ pub trait Board {
     /// The heap in use and its peak since the last reset (`reset` starts a new peak after
     /// reading), and the stack's deepest use.
     fn heap(&mut self, reset: bool) -> HeapStats;
+    /// Erases the inactive image slot, before an update is written into it.
+    fn erase_update(&mut self) {
+        self.wires_write(UPDATES_UNSUPPORTED);
+    }
+    /// Writes `bytes` at `offset` of the inactive image slot; done before it returns.
+    fn write_update(&mut self, offset: u32, bytes: &[u8]) {
+        let _ = (offset, bytes);
+        self.wires_write(UPDATES_UNSUPPORTED);
+    }
+    /// Marks the inactive slot, holding this image, to be tried at the next boot, and
+    /// restarts (on a board that can).
+    fn install_update(&mut self, version: u32, counter: u32, size: u32, sha256: &[u8; 32]) {
+        let _ = (version, counter, size, sha256);
+        self.wires_write(UPDATES_UNSUPPORTED);
+    }
+    /// The running image works: the boot stage stops counting its tries.
+    fn confirm_image(&mut self) {
+        self.wires_write(UPDATES_UNSUPPORTED);
+    }
 }
 
 /// How much of the heap is used.
@@ -351,6 +373,15 @@ impl<B: Board, R: CryptoRng> Shell<B, R> {
                 Action::Report(report) => self.say(&format!("report {report:?}")),
                 Action::Reconnect(reason) => reconnect = Some(reason),
                 Action::ConnectionAccepted => self.failures = 0,
+                Action::EraseUpdate => self.board.erase_update(),
+                Action::WriteUpdate { offset, bytes } => self.board.write_update(offset, &bytes),
+                Action::InstallUpdate {
+                    version,
+                    counter,
+                    size,
+                    sha256,
+                } => self.board.install_update(version, counter, size, &sha256),
+                Action::ConfirmImage => self.board.confirm_image(),
             }
         }
         if stop_microphone {

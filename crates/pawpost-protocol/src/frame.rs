@@ -45,6 +45,9 @@ pub const PAIRING_CODE_DIGITS: usize = 6;
 pub const FRAME_SIGNATURE_LEN: usize = 64;
 /// Length of a challenge nonce.
 pub const NONCE_LEN: usize = 32;
+/// Bytes of a software image in every `UpdateChunk` but the last: a flash page multiple
+/// small enough for the toy to hold two in memory.
+pub const UPDATE_CHUNK_BYTES: usize = 4096;
 
 /// Why bytes are not a valid frame. Small and `Copy`, so that a toy can match on it without
 /// allocating.
@@ -372,6 +375,23 @@ pub enum Frame<'a> {
         /// How many chunks from `next_index` the toy has room for (at least 1).
         window: u8,
     },
+    /// The toy asks for `window` pieces of [`UPDATE_CHUNK_BYTES`] of the offered software
+    /// image, starting at `offset` (docs/UPDATES.md).
+    UpdateRequest {
+        /// Where the first piece starts in the image.
+        offset: u32,
+        /// How many pieces from there (at least 1).
+        window: u8,
+    },
+    /// Sent after `Auth`: the software the toy runs.
+    Version {
+        /// Its board, as in a release manifest.
+        board: &'a str,
+        /// The software version.
+        version: u32,
+        /// The anti-rollback counter of the running image.
+        counter: u32,
+    },
     /// A piece of the child's sealed recording: `bytes` sit at `offset` of an envelope of
     /// `total_len` bytes. The server stores the envelope once every piece arrived.
     UploadChunk {
@@ -480,6 +500,22 @@ pub enum Frame<'a> {
         /// The first byte the server does not hold yet.
         next_offset: u32,
     },
+    /// A signed release for the toy's board with a counter above the one it runs
+    /// (docs/UPDATES.md). The toy checks it and asks for the image with `UpdateRequest`.
+    UpdateOffer {
+        /// An encoded `pawpost_crypto::Manifest`.
+        manifest: &'a [u8],
+        /// Ed25519 signature by a release key over
+        /// `pawpost_crypto::manifest_signature_input`.
+        signature: [u8; FRAME_SIGNATURE_LEN],
+    },
+    /// A piece of the offered image, in answer to `UpdateRequest`.
+    UpdateChunk {
+        /// Where `bytes` start in the image.
+        offset: u32,
+        /// [`UPDATE_CHUNK_BYTES`], fewer only at the image's end.
+        bytes: &'a [u8],
+    },
     /// The names a parent set for the toy to say who a message is from: an envelope
     /// (text, `docs/TOY-PROTOCOL.md`, "Names") sealed by a parent's device for the toy and
     /// the household's devices. The server relays it unread.
@@ -516,6 +552,10 @@ pub enum FrameType {
     ChunkRequest = 0x0A,
     /// [`Frame::UploadChunk`].
     UploadChunk = 0x0B,
+    /// [`Frame::UpdateRequest`].
+    UpdateRequest = 0x0C,
+    /// [`Frame::Version`].
+    Version = 0x0D,
     /// [`Frame::Challenge`].
     Challenge = 0x81,
     /// [`Frame::PairCode`].
@@ -546,6 +586,10 @@ pub enum FrameType {
     UploadChunkAck = 0x8E,
     /// [`Frame::Names`].
     Names = 0x8F,
+    /// [`Frame::UpdateOffer`].
+    UpdateOffer = 0x90,
+    /// [`Frame::UpdateChunk`].
+    UpdateChunk = 0x91,
 }
 
 impl FrameType {
@@ -562,6 +606,8 @@ impl FrameType {
         Self::PairConfirmed,
         Self::ChunkRequest,
         Self::UploadChunk,
+        Self::UpdateRequest,
+        Self::Version,
         Self::Challenge,
         Self::PairCode,
         Self::Paired,
@@ -577,6 +623,8 @@ impl FrameType {
         Self::DeliverChunk,
         Self::UploadChunkAck,
         Self::Names,
+        Self::UpdateOffer,
+        Self::UpdateChunk,
     ];
 
     /// Strict decode of the type byte.
@@ -620,6 +668,10 @@ impl<'a> Frame<'a> {
             Self::DeliverChunk { .. } => FrameType::DeliverChunk,
             Self::UploadChunkAck { .. } => FrameType::UploadChunkAck,
             Self::Names { .. } => FrameType::Names,
+            Self::UpdateRequest { .. } => FrameType::UpdateRequest,
+            Self::Version { .. } => FrameType::Version,
+            Self::UpdateOffer { .. } => FrameType::UpdateOffer,
+            Self::UpdateChunk { .. } => FrameType::UpdateChunk,
         }
     }
 
@@ -746,6 +798,34 @@ impl<'a> Frame<'a> {
             } => {
                 body.extend_from_slice(&message_id.0);
                 body.extend_from_slice(&next_offset.to_be_bytes());
+            }
+            Self::UpdateRequest { offset, window } => {
+                body.extend_from_slice(&offset.to_be_bytes());
+                body.push(*window);
+            }
+            Self::Version {
+                board,
+                version,
+                counter,
+            } => {
+                put_field(
+                    &mut body,
+                    board.as_bytes(),
+                    pawpost_crypto::MAX_BOARD_NAME_LEN,
+                )?;
+                body.extend_from_slice(&version.to_be_bytes());
+                body.extend_from_slice(&counter.to_be_bytes());
+            }
+            Self::UpdateOffer {
+                manifest,
+                signature,
+            } => {
+                put_field(&mut body, manifest, pawpost_crypto::MAX_MANIFEST_LEN)?;
+                body.extend_from_slice(signature);
+            }
+            Self::UpdateChunk { offset, bytes } => {
+                body.extend_from_slice(&offset.to_be_bytes());
+                put_field(&mut body, bytes, UPDATE_CHUNK_BYTES)?;
             }
         }
         if FRAME_HEADER_LEN + body.len() > MAX_FRAME_LEN {
@@ -874,6 +954,24 @@ impl<'a> Frame<'a> {
             FrameType::UploadChunkAck => Self::UploadChunkAck {
                 message_id: MessageId(r.array()?),
                 next_offset: r.u32()?,
+            },
+            FrameType::UpdateRequest => Self::UpdateRequest {
+                offset: r.u32()?,
+                window: r.u8()?,
+            },
+            FrameType::Version => Self::Version {
+                board: core::str::from_utf8(r.field(pawpost_crypto::MAX_BOARD_NAME_LEN)?)
+                    .map_err(|_| FrameError::UnknownCode)?,
+                version: r.u32()?,
+                counter: r.u32()?,
+            },
+            FrameType::UpdateOffer => Self::UpdateOffer {
+                manifest: r.field(pawpost_crypto::MAX_MANIFEST_LEN)?,
+                signature: r.array()?,
+            },
+            FrameType::UpdateChunk => Self::UpdateChunk {
+                offset: r.u32()?,
+                bytes: r.field(UPDATE_CHUNK_BYTES)?,
             },
         };
         if !r.rest.is_empty() {

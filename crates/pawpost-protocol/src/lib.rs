@@ -20,6 +20,7 @@ pub mod signing;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use frame::UPDATE_CHUNK_BYTES;
 pub use frame::{
     frame_len, ConfirmationNumber, Frame, FrameError, FrameType, PairingCode, RejectReason,
     RosterRefusal, ServerError, CONFIRMATION_DIGITS, FRAME_HEADER_LEN, FRAME_SIGNATURE_LEN,

@@ -61,6 +61,15 @@ pub fn one_of_each<'a>(
             total_len: 40_000,
             bytes: &envelope[..envelope.len().min(crate::MAX_CHUNK_BYTES)],
         },
+        Frame::UpdateRequest {
+            offset: 8192,
+            window: 2,
+        },
+        Frame::Version {
+            board: "mps2-an386",
+            version: 2,
+            counter: 7,
+        },
         Frame::Challenge {
             nonce: [4; 32],
             server_time_ms: 1_748_779_200_000,
@@ -110,6 +119,14 @@ pub fn one_of_each<'a>(
             next_offset: 32_800,
         },
         Frame::Names { envelope },
+        Frame::UpdateOffer {
+            manifest: &roster[..roster.len().min(pawpost_crypto::MAX_MANIFEST_LEN)],
+            signature: [10; 64],
+        },
+        Frame::UpdateChunk {
+            offset: 4096,
+            bytes: &envelope[..envelope.len().min(crate::UPDATE_CHUNK_BYTES)],
+        },
     ];
     let types: Vec<FrameType> = frames.iter().map(Frame::frame_type).collect();
     assert_eq!(types, FrameType::ALL, "one frame of every type, in order");

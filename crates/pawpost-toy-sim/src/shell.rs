@@ -1,6 +1,8 @@
 //! The shell around the toy's brain: feeds it events from the button, the clock and the
 //! connection, and carries out its actions in order.
 
+mod slots;
+
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,6 +22,7 @@ use crate::link::{Link, LinkEvent};
 use crate::speech::Speaker;
 use crate::store::Store;
 use crate::{uuid, Command, SimConfig, SimEvent, SimStatus, STATE_FILE};
+use slots::{SimFirmware, Slots};
 
 /// The toy's timers (pairing window, recording limit, key rotation) need about one tick a
 /// second.
@@ -42,6 +45,9 @@ pub(crate) struct Shell<R> {
     /// The last connection failure reported, so that a server that stays down is reported
     /// once, not at every retry.
     last_failure: Option<String>,
+    /// The image slots, and what the toy runs if its state folder says.
+    slots: Slots,
+    firmware: Option<SimFirmware>,
 }
 
 /// The toy could not save its state: it must not go on, since what it tells the server next
@@ -74,6 +80,14 @@ pub(crate) async fn start(
             )
         })?,
         None => Toy::first_start(&mut rng),
+    };
+    let slots = Slots::new(&config.state_dir);
+    let firmware = slots
+        .running()
+        .wrap_err("cannot read what software the toy runs")?;
+    let toy = match &firmware {
+        Some(f) => toy.with_firmware(f.firmware.clone(), f.release_keys.clone()),
+        None => toy,
     };
     // Audio of a delivery a crash cut short is no message the toy keeps.
     for name in store.audio_names().unwrap_or_default() {
@@ -112,6 +126,8 @@ pub(crate) async fn start(
         started: Instant::now(),
         microphone_on: false,
         last_failure: None,
+        slots,
+        firmware,
     };
     let wall_clock_unix_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -239,6 +255,39 @@ impl<R: CryptoRng + Send + 'static> Shell<R> {
         }
     }
 
+    /// Boots the installed image: the toy starts again from its saved state, running the
+    /// new version, and connects anew (where it authenticates, confirms the image and
+    /// reports its version).
+    async fn restart_into(&mut self, next: SimFirmware) -> Result<(), SaveFailed> {
+        let saved = self
+            .store
+            .load_state()
+            .map_err(|e| SaveFailed(e.to_string()))?
+            .ok_or_else(|| SaveFailed(format!("{STATE_FILE} is missing")))?;
+        let toy = Toy::restore(&saved).map_err(|e| SaveFailed(format!("{e:?}")))?;
+        self.toy = toy.with_firmware(next.firmware.clone(), next.release_keys.clone());
+        self.emit(SimEvent::Report {
+            text: format!("restarted into software version {}", next.firmware.version),
+        });
+        self.firmware = Some(next);
+        self.microphone_on = false;
+        let was_up = self.link.is_up();
+        self.link.reconnect().await;
+        if was_up {
+            self.set_status(|s| s.connected = false);
+            self.emit(SimEvent::Disconnected);
+        }
+        let now_ms = self.now_ms();
+        self.feed(Event::PowerOn {
+            now_ms,
+            wall_clock_unix_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .ok()
+                .and_then(|d| u64::try_from(d.as_millis()).ok()),
+        })
+        .await
+    }
+
     async fn went_down(&mut self) -> Result<(), SaveFailed> {
         self.set_status(|s| s.connected = false);
         self.emit(SimEvent::Disconnected);
@@ -275,6 +324,7 @@ impl<R: CryptoRng + Send + 'static> Shell<R> {
     async fn execute(&mut self, actions: Vec<Action>) -> Result<(), SaveFailed> {
         let mut stop_microphone = false;
         let mut reconnect = None;
+        let mut restart = None;
         for action in actions {
             match action {
                 Action::SendFrame(frame) => {
@@ -352,7 +402,53 @@ impl<R: CryptoRng + Send + 'static> Shell<R> {
                 // After the batch: the frames before it still go out on this connection.
                 Action::Reconnect(reason) => reconnect = Some(reason),
                 Action::ConnectionAccepted => self.link.accepted(),
+                Action::EraseUpdate => {
+                    if let Err(e) = self.slots.erase() {
+                        self.emit(SimEvent::Report {
+                            text: format!("cannot erase the image slot: {e}"),
+                        });
+                    }
+                }
+                Action::WriteUpdate { offset, bytes } => {
+                    if let Err(e) = self.slots.write(offset, &bytes) {
+                        self.emit(SimEvent::Report {
+                            text: format!("cannot write the image slot: {e}"),
+                        });
+                    }
+                }
+                Action::InstallUpdate {
+                    version,
+                    counter,
+                    size,
+                    sha256,
+                } => {
+                    let Some(running) = &self.firmware else {
+                        continue;
+                    };
+                    match self.slots.install(running, version, counter, size, &sha256) {
+                        Ok(next) => {
+                            // The restart: nothing after it in this batch runs.
+                            restart = Some(next);
+                            break;
+                        }
+                        Err(e) => self.emit(SimEvent::Report {
+                            text: format!("update not installed: {e}"),
+                        }),
+                    }
+                }
+                Action::ConfirmImage => {
+                    if let Some(running) = &mut self.firmware {
+                        if let Err(e) = self.slots.confirm(running) {
+                            self.emit(SimEvent::Report {
+                                text: format!("cannot confirm the running image: {e}"),
+                            });
+                        }
+                    }
+                }
             }
+        }
+        if let Some(next) = restart {
+            return Box::pin(self.restart_into(next)).await;
         }
         let toy = &self.toy;
         let (device_id, fingerprint, household, version, queued) = (
@@ -491,6 +587,7 @@ pub(crate) fn report_text(report: &Report) -> String {
         Report::FrameRefused { error } => format!("frame refused: {}", error.code()),
         Report::FrameIgnored { frame_type } => format!("frame ignored: {frame_type:?}"),
         Report::ServerError { code } => format!("server error: {}", code.code()),
+        Report::UpdateRefused { reason } => format!("update refused: {}", reason.code()),
     }
 }
 

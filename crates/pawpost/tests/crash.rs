@@ -505,7 +505,11 @@ async fn carry_out(socket: &mut Socket, received: &mut Received, actions: Vec<Ac
             | Action::SetHeart(_)
             | Action::Speak(_)
             | Action::StopRecording
-            | Action::ConnectionAccepted => {}
+            | Action::ConnectionAccepted
+            | Action::EraseUpdate
+            | Action::WriteUpdate { .. }
+            | Action::InstallUpdate { .. }
+            | Action::ConfirmImage => {}
         }
     }
 }

@@ -578,6 +578,15 @@ fn no_frame_from_outside_starts_the_microphone() {
                 total_len: 40_000,
                 bytes: &envelope[..envelope.len().min(pawpost_toy::MAX_CHUNK_BYTES)],
             },
+            Frame::UpdateRequest {
+                offset: 0,
+                window: 2,
+            },
+            Frame::Version {
+                board: "pawpost-sim",
+                version: 1,
+                counter: 1,
+            },
             Frame::Challenge {
                 nonce: [4; 32],
                 server_time_ms: wall,
@@ -631,6 +640,15 @@ fn no_frame_from_outside_starts_the_microphone() {
             },
             Frame::Names {
                 envelope: &envelope[..envelope.len().min(pawpost_toy::MAX_NAMES_ENVELOPE_LEN)],
+            },
+            // An offer no release key signed.
+            Frame::UpdateOffer {
+                manifest: &roster[..roster.len().min(pawpost_crypto::MAX_MANIFEST_LEN)],
+                signature: [6; 64],
+            },
+            Frame::UpdateChunk {
+                offset: 0,
+                bytes: &envelope[..envelope.len().min(pawpost_protocol::UPDATE_CHUNK_BYTES)],
             },
         ];
         let types: Vec<FrameType> = frames.iter().map(Frame::frame_type).collect();

@@ -11,6 +11,7 @@ use pawpost_protocol::{
 
 use crate::state::StateBlob;
 use crate::toy::names::{NamesRefusal, SpokenName};
+use crate::toy::update::UpdateRefusal;
 
 /// Something that happened to the toy.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,6 +102,33 @@ pub enum Action {
     Report(Report),
     /// Close the connection and open a new one, for the reason given.
     Reconnect(ReconnectReason),
+    /// Erase the inactive image slot, before an update is written into it (or after one was
+    /// refused, so that nothing of it stays).
+    EraseUpdate,
+    /// Write `bytes` at `offset` of the inactive image slot; done before the next action.
+    WriteUpdate {
+        /// Where the bytes go in the image.
+        offset: u32,
+        /// The image's bytes (not trusted yet: the whole image is checked before
+        /// [`Action::InstallUpdate`]).
+        bytes: Vec<u8>,
+    },
+    /// The inactive slot holds an image whose every byte matched this signed manifest: mark
+    /// it to be tried at the next boot, then restart. The running image stays in its slot
+    /// until the new one confirms ([`Action::ConfirmImage`]).
+    InstallUpdate {
+        /// The new software version.
+        version: u32,
+        /// Its anti-rollback counter.
+        counter: u32,
+        /// The image's length in bytes.
+        size: u32,
+        /// The image's SHA-256.
+        sha256: [u8; 32],
+    },
+    /// The running image works (the toy authenticated to the server after booting it): the
+    /// boot stage stops counting tries, and the old slot may be overwritten later.
+    ConfirmImage,
     /// The server accepted the toy on this connection (a paired toy's `Auth` stood; an
     /// unpaired toy got its `Challenge`): the next wait before reconnecting starts again
     /// from the first of [`crate::reconnect_wait_ms`]'s schedule.
@@ -271,6 +299,11 @@ pub enum Report {
     DeliveryInterrupted {
         /// The message.
         message_id: MessageId,
+    },
+    /// An update was refused or abandoned; the toy keeps running the version it has.
+    UpdateRefused {
+        /// Why.
+        reason: UpdateRefusal,
     },
     /// A recording was discarded.
     RecordingDiscarded {

@@ -12,6 +12,7 @@
 //! - `reset`: the factory reset a long hold of the paw makes;
 //! - `leave`: leaving the household when an owner signs the toy out;
 //! - `names`: the names a parent set, said before a message plays;
+//! - `update`: signed updates of the toy's own software, and the version it reports;
 //! - `persist`: the state blob the toy is saved as and restored from.
 
 mod delivery;
@@ -24,6 +25,7 @@ mod recording;
 mod reset;
 mod rotation;
 mod stream;
+mod update;
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -40,6 +42,7 @@ pub use events::{
     Report,
 };
 pub use names::{parse_names, NamesRefusal, SpokenName, MAX_SPOKEN_NAMES, MAX_SPOKEN_NAME_LEN};
+pub use update::{Firmware, UpdateRefusal, MAX_UPDATE_IMAGE_BYTES, UPDATE_WINDOW_CHUNKS};
 
 /// Longest recording the microphone makes.
 pub const MAX_RECORDING_MS: u32 = 30_000;
@@ -207,6 +210,8 @@ pub struct Toy {
     unstored: Vec<(MessageId, Vec<u8>)>,
     /// Who messages are from, as a parent named them; memory only (see `names`).
     names: Option<names::Names>,
+    /// What the toy runs, the release keys it trusts and the update it downloads.
+    updates: update::Updates,
 }
 
 impl Toy {
@@ -248,6 +253,7 @@ impl Toy {
             upload_acked: 0,
             unstored: Vec::new(),
             names: None,
+            updates: update::Updates::default(),
         }
     }
 
@@ -310,11 +316,13 @@ impl Toy {
                 // A delivery streamed on an earlier connection never ends on this one.
                 self.waiting_starts.clear();
                 self.interrupt_incoming(&mut out);
+                self.updates.link_lost();
             }
             Event::Disconnected => {
                 self.link = Link::default();
                 self.waiting_starts.clear();
                 self.interrupt_incoming(&mut out);
+                self.updates.link_lost();
             }
         }
         let heart = self.wanted_heart();
@@ -432,6 +440,7 @@ impl Toy {
         if self.link.connected && !self.link.accepted {
             self.link.accepted = true;
             out.push(Action::ConnectionAccepted);
+            self.confirm_image(out);
         }
     }
 
@@ -446,6 +455,8 @@ impl Toy {
                 | Frame::DeliverStart { .. }
                 | Frame::DeliverChunk { .. }
                 | Frame::UploadChunkAck { .. }
+                | Frame::UpdateOffer { .. }
+                | Frame::UpdateChunk { .. }
         );
         if for_authenticated_toys && self.link.authenticated {
             self.accept_connection(out);
@@ -487,6 +498,11 @@ impl Toy {
                 signature,
             } => self.leave(household_id, signer, &signature, out),
             Frame::Names { envelope } => self.names(envelope, out),
+            Frame::UpdateOffer {
+                manifest,
+                signature,
+            } => self.update_offer(manifest, &signature, out),
+            Frame::UpdateChunk { offset, bytes } => self.update_chunk(offset, bytes, out),
             other => ignored(other.frame_type(), out),
         }
     }
@@ -550,6 +566,7 @@ impl Toy {
         );
         self.link.authenticated = true;
         self.link.auth_sent_ms = Some(self.clock.now_ms);
+        self.send_version(out);
         while let Some(frame) = self.outbox.pop_front() {
             out.push(Action::SendFrame(frame));
         }

@@ -23,6 +23,8 @@ impl Toy {
         // The clock and the heart light are the device's, not the old toy's.
         fresh.clock = core::mem::take(&mut self.clock);
         fresh.heart = self.heart;
+        // So are the software it runs and the release keys it trusts.
+        fresh.updates = core::mem::take(&mut self.updates);
         fresh.link = Link::default();
         // The old keys are zeroed as they drop.
         *self = fresh;

@@ -16,3 +16,4 @@ mod rotation;
 mod settings;
 mod streaming;
 mod support;
+mod updates;

@@ -31,6 +31,7 @@ pub use backoff::{
 };
 pub use pawpost_crypto::{DeviceId, HouseholdId, MessageId, PublicIdentity, SafetyNumber};
 pub use pawpost_protocol::signing;
+pub use pawpost_protocol::UPDATE_CHUNK_BYTES;
 pub use pawpost_protocol::{
     approval_signature_input, auth_signature_input, leave_signature_input,
     pair_request_signature_input, rotation_signature_input,
@@ -46,10 +47,11 @@ pub use link::{ChannelToy, CHANNEL_STATE_VERSION};
 pub use pawpost_channel::ChannelError;
 pub use state::{StateBlob, StateError, STATE_VERSION};
 pub use toy::{
-    parse_names, Action, ApprovalRefusal, Event, Heart, LeaveRefusal, NamesRefusal, Prompt,
-    ReconnectReason, RecordingProblem, Report, SpokenName, Toy, AUTH_SETTLED_MS,
+    parse_names, Action, ApprovalRefusal, Event, Firmware, Heart, LeaveRefusal, NamesRefusal,
+    Prompt, ReconnectReason, RecordingProblem, Report, SpokenName, Toy, AUTH_SETTLED_MS,
     FACTORY_RESET_HOLD_MS, KEY_ROTATION_INTERVAL_MS, MAX_MESSAGE_MS, MAX_OUTBOX_FRAMES,
     MAX_PENDING_UPLOADS, MAX_QUEUED_MESSAGES, MAX_RECORDING_BYTES, MAX_RECORDING_MS, MAX_SEEN_IDS,
     MAX_SPOKEN_NAMES, MAX_SPOKEN_NAME_LEN, PAIRING_WINDOW_MS, RECEIVE_WINDOW_CHUNKS,
     RECORDING_GRACE_MS, ROTATION_RETRY_MS, UPLOAD_WINDOW_CHUNKS,
 };
+pub use toy::{UpdateRefusal, MAX_UPDATE_IMAGE_BYTES, UPDATE_WINDOW_CHUNKS};

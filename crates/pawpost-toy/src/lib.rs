@@ -29,6 +29,8 @@ mod toy;
 pub use backoff::{
     reconnect_wait_ms, reconnect_wait_range_ms, RECONNECT_INITIAL_MS, RECONNECT_MAX_MS,
 };
+pub use link::{ChannelToy, CHANNEL_STATE_VERSION};
+pub use pawpost_channel::ChannelError;
 pub use pawpost_crypto::{DeviceId, HouseholdId, MessageId, PublicIdentity, SafetyNumber};
 pub use pawpost_protocol::signing;
 pub use pawpost_protocol::UPDATE_CHUNK_BYTES;
@@ -43,8 +45,6 @@ pub use pawpost_protocol::{
     PAIRING_CODE_DIGITS, PROTOCOL_VERSION,
 };
 pub use pawpost_protocol::{MAX_CHUNK_BYTES, MAX_ENVELOPE_PREFIX_LEN, STREAMING_HELLO};
-pub use link::{ChannelToy, CHANNEL_STATE_VERSION};
-pub use pawpost_channel::ChannelError;
 pub use state::{StateBlob, StateError, STATE_VERSION};
 pub use toy::{
     parse_names, Action, ApprovalRefusal, Event, Firmware, Heart, LeaveRefusal, NamesRefusal,

@@ -1,4 +1,5 @@
-//! For the mps2-an386 image: the board's memory map for cortex-m-rt's linker script, and
+//! For the mps2-an386 image and its boot stage: the board's memory map for each in
+//! cortex-m-rt's linker script, and
 //! the build id the image announces (PAWPOST_FIRMWARE_BUILD_ID, set by
 //! scripts/firmware-test, so that a test knows the image it booted is the one just built).
 
@@ -8,15 +9,31 @@ use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-changed=memory.x");
+    println!("cargo:rerun-if-changed=boot.x");
     println!("cargo:rerun-if-env-changed=PAWPOST_FIRMWARE_BUILD_ID");
     let build_id = env::var("PAWPOST_FIRMWARE_BUILD_ID").unwrap_or_else(|_| "dev".into());
     println!("cargo:rustc-env=PAWPOST_FIRMWARE_BUILD_ID={build_id}");
     let bare_arm = env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("arm")
         && env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("none");
     if bare_arm {
+        // cortex-m-rt's link.x includes `memory.x`: each binary finds its own in a folder
+        // of its own.
         let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-        fs::write(out.join("memory.x"), include_bytes!("memory.x")).expect("OUT_DIR is writable");
-        println!("cargo:rustc-link-search={}", out.display());
-        println!("cargo:rustc-link-arg-bins=-Tlink.x");
+        for (bin, memory) in [
+            (
+                "pawpost-firmware-mps2-an386",
+                &include_bytes!("memory.x")[..],
+            ),
+            (
+                "pawpost-firmware-mps2-an386-boot",
+                &include_bytes!("boot.x")[..],
+            ),
+        ] {
+            let dir = out.join(bin);
+            fs::create_dir_all(&dir).expect("OUT_DIR is writable");
+            fs::write(dir.join("memory.x"), memory).expect("OUT_DIR is writable");
+            println!("cargo:rustc-link-arg-bin={bin}=-L{}", dir.display());
+            println!("cargo:rustc-link-arg-bin={bin}=-Tlink.x");
+        }
     }
 }

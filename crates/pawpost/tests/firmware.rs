@@ -3,18 +3,23 @@
 //! WebSocket, and this harness is the wires inside the toy (UART1): it presses the paw,
 //! hears what the toy says and reads what its speaker plays.
 //!
-//! scripts/firmware-test builds the image and runs this with PAWPOST_FIRMWARE_IMAGE and
-//! PAWPOST_FIRMWARE_BUILD_ID set (the id the image must announce, so that an old image is
-//! never taken for the one just built). It prints the heap the image used (`firmware
+//! scripts/firmware-test builds the image and its boot stage and runs this with
+//! PAWPOST_FIRMWARE_IMAGE (the image's bytes), PAWPOST_FIRMWARE_BOOT (the boot stage QEMU
+//! starts) and PAWPOST_FIRMWARE_BUILD_ID set (the id the image must announce, so that an
+//! old image is never taken for the one just built). Each story programs a flash file as a
+//! factory would (the image in slot A, a boot record naming it), which QEMU's toy keeps
+//! its state and queued audio in, and which survives QEMU being killed. It prints the heap the image used (`firmware
 //! heap:` lines) for BENCHMARKS.md; with PAWPOST_FIRMWARE_ICOUNT=shift=0 QEMU counts
 //! instructions, and the milliseconds the toy took over a message are millions of them.
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use pawpost_crypto::{MediaType, Member, MemberStatus, PublicIdentity, Role, SignedRoster};
+use pawpost_firmware::flash::{BootRecord, Flash, MemFlash, FLASH_LEN, IMAGE_SLOTS};
 use pawpost_firmware::link::Packet;
 use pawpost_firmware::wires;
 use pawpost_testkit::server::family::{
@@ -102,27 +107,128 @@ async fn connect(port: u16) -> TcpStream {
     }
 }
 
-fn qemu(image: &str, link_port: u16, wires_port: u16) -> Child {
+/// The firmware scripts/firmware-test built, and a flash file for one toy.
+struct Firmware {
+    boot: String,
+    build_id: String,
+    flash: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// The built firmware and a toy's flash programmed at the factory, or None (the test is
+/// skipped, or fails in CI) without the image or QEMU.
+fn firmware() -> Option<Firmware> {
+    let image = pawpost_testkit::require(
+        "the firmware image (scripts/firmware-test builds it)",
+        "PAWPOST_FIRMWARE_IMAGE",
+    )?;
+    let boot = pawpost_testkit::require(
+        "the firmware's boot stage (scripts/firmware-test builds it)",
+        "PAWPOST_FIRMWARE_BOOT",
+    )
+    .expect("set with the image");
+    let build_id = pawpost_testkit::require(
+        "the firmware's build id (scripts/firmware-test sets it)",
+        "PAWPOST_FIRMWARE_BUILD_ID",
+    )
+    .expect("set with the image");
+    for file in [&image, &boot] {
+        assert!(Path::new(file).is_file(), "no firmware file at {file}");
+    }
+    if std::process::Command::new("qemu-system-arm")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        pawpost_testkit::skip(
+            "QEMU",
+            "apt-get install qemu-system-arm (.ci/run does)",
+            None,
+        );
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let flash = dir.path().join("flash.bin");
+    std::fs::write(&flash, factory_flash(&std::fs::read(&image).unwrap(), 1)).unwrap();
+    Some(Firmware {
+        boot,
+        build_id,
+        flash,
+        _dir: dir,
+    })
+}
+
+/// A new toy's flash: erased, `image` as `version` in slot A and a boot record naming it.
+fn factory_flash(image: &[u8], version: u32) -> Vec<u8> {
+    let mut bytes = vec![0xffu8; FLASH_LEN];
+    let mut flash = MemFlash::new(&mut bytes, ());
+    flash.program(IMAGE_SLOTS[0], image).unwrap();
+    let mut record = BootRecord::factory(version, version, image).expect("the image fits");
+    record.save(&mut flash).unwrap();
+    bytes
+}
+
+/// QEMU with the boot stage, the toy's flash file, and the harness's test points
+/// (`cut-state=N`: the power goes half way through the toy's N-th save of its state).
+fn qemu(firmware: &Firmware, link_port: u16, wires_port: u16, test_points: &[&str]) -> Child {
+    let mut semihosting = format!(
+        "enable=on,target=native,arg=pawpost,arg=flash={}",
+        firmware.flash.display()
+    );
+    for point in test_points {
+        semihosting.push_str(&format!(",arg={point}"));
+    }
     Command::new("qemu-system-arm")
         .args(["-machine", "mps2-an386", "-cpu", "cortex-m4"])
         .args(["-display", "none", "-monitor", "none"])
-        .args(["-semihosting-config", "enable=on,target=native"])
+        .arg("-semihosting-config")
+        .arg(semihosting)
         .arg("-serial")
         .arg(format!("tcp:127.0.0.1:{link_port},server=on,wait=off"))
         .arg("-serial")
-        .arg(format!("tcp:127.0.0.1:{wires_port},server=on,wait=off"))
+        // QEMU waits for the harness on the wires, so that it hears the boot stage.
+        .arg(format!("tcp:127.0.0.1:{wires_port},server=on,wait=on"))
         // For BENCHMARKS.md: with -icount shift=0 each instruction is one virtual
-        // nanosecond, so the toy's `took` milliseconds are millions of instructions.
+        // nanosecond, so the toy's `took` milliseconds are millions of them.
         .args(match std::env::var("PAWPOST_FIRMWARE_ICOUNT") {
             Ok(icount) if !icount.is_empty() => vec!["-icount".to_owned(), icount],
             _ => Vec::new(),
         })
         .arg("-kernel")
-        .arg(image)
+        .arg(&firmware.boot)
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .expect("qemu-system-arm starts")
+}
+
+/// Powers the toy on: QEMU starts, the boot stage starts the image in slot A, the harness
+/// seeds its random numbers, and the image says it is the one just built and ready.
+/// Returns QEMU, the wires, and the `ready` line (device id and key fingerprint).
+async fn power_on(
+    firmware: &Firmware,
+    link_port: u16,
+    wires_port: u16,
+    test_points: &[&str],
+) -> (Child, Wires, String) {
+    let qemu = qemu(firmware, link_port, wires_port, test_points);
+    let (read, out) = connect(wires_port).await.into_split();
+    let mut toy = Wires {
+        lines: BufReader::new(read).lines(),
+        out,
+        heard: Vec::new(),
+    };
+    assert_eq!(toy.expect("boot slot ").await, "A version 1");
+    let seed: [u8; 32] = rand_seed();
+    toy.send(&format!("seed {}", wires::hex(&seed))).await;
+    assert_eq!(
+        toy.expect("build ").await,
+        firmware.build_id,
+        "the image booted is the one just built"
+    );
+    assert_eq!(toy.expect("firmware ").await, "1 slot A confirmed");
+    let ready = toy.expect("ready ").await;
+    (qemu, toy, ready)
 }
 
 fn relay(link_port: u16, server: &str, mtu: u16) -> Child {
@@ -357,51 +463,12 @@ fn attack(f: &Family, identity: &PublicIdentity) -> Vec<Packet> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the firmware image: scripts/firmware-test builds it and runs this test"]
 async fn the_firmware_in_qemu_pairs_plays_a_sealed_message_and_refuses_forged_frames() {
-    let Some(image) = pawpost_testkit::require(
-        "the firmware image (scripts/firmware-test builds it)",
-        "PAWPOST_FIRMWARE_IMAGE",
-    ) else {
+    let Some(firmware) = firmware() else {
         return;
     };
-    let build_id = pawpost_testkit::require(
-        "the firmware's build id (scripts/firmware-test sets it)",
-        "PAWPOST_FIRMWARE_BUILD_ID",
-    )
-    .expect("set with the image");
-    assert!(
-        std::path::Path::new(&image).is_file(),
-        "no firmware image at {image}"
-    );
-    if std::process::Command::new("qemu-system-arm")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        pawpost_testkit::skip(
-            "QEMU",
-            "apt-get install qemu-system-arm (.ci/run does)",
-            None,
-        );
-        return;
-    }
-
     let f = family().await;
     let (link_port, wires_port) = (free_port(), free_port());
-    let _qemu = qemu(&image, link_port, wires_port);
-    let (read, out) = connect(wires_port).await.into_split();
-    let mut toy = Wires {
-        lines: BufReader::new(read).lines(),
-        out,
-        heard: Vec::new(),
-    };
-    let seed: [u8; 32] = rand_seed();
-    toy.send(&format!("seed {}", wires::hex(&seed))).await;
-    assert_eq!(
-        toy.expect("build ").await,
-        build_id,
-        "the image booted is the one just built"
-    );
-    toy.expect("ready ").await;
+    let (_qemu, mut toy, _) = power_on(&firmware, link_port, wires_port, &[]).await;
 
     // Pairing and the first message at the smallest MTU (19-byte fragments).
     let mut phone = relay(link_port, &f.server.base, MIN_MTU);
@@ -471,6 +538,103 @@ async fn the_firmware_in_qemu_pairs_plays_a_sealed_message_and_refuses_forged_fr
             && status.contains("queued=0"),
         "the toy stays in its household with nothing queued: {status}"
     );
+}
+
+/// Waits until the toy's status line contains every one of `wanted`; returns it.
+async fn status_until(toy: &mut Wires, wanted: &[&str]) -> String {
+    let deadline = Instant::now() + STEP;
+    loop {
+        toy.send("status").await;
+        let status = toy.expect("status ").await;
+        if wanted.iter().all(|w| status.contains(w)) {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the toy's status stays {status}, not {wanted:?}"
+        );
+        sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the firmware image: scripts/firmware-test builds it and runs this test"]
+async fn the_firmware_keeps_its_family_and_queued_message_when_qemu_is_killed() {
+    let Some(firmware) = firmware() else {
+        return;
+    };
+    let f = family().await;
+    let (link_port, wires_port) = (free_port(), free_port());
+    let (mut qemu_run, mut toy, ready) = power_on(&firmware, link_port, wires_port, &[]).await;
+    let mut phone = relay(link_port, &f.server.base, MTU);
+    assert_eq!(toy.expect("link up ").await, MTU.to_string());
+    let identity = pair(&f, &mut toy).await;
+    let household = format!("household={}", wires::hex(&uuid_bytes(&f.home)));
+    assert_eq!(toy.expect("link up ").await, MTU.to_string());
+
+    // Gran's message arrives and waits for the child's press; then the power goes.
+    let (envelope, first) = sealed(
+        &f.gran_keys,
+        &f.home,
+        MediaType::OggOpus,
+        &[identity],
+        VOICE,
+    );
+    let (status, body) = upload(&f.gran, &f.home, envelope).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    toy.expect("heart blink").await;
+    status_until(&mut toy, &[&household, "queued=1"]).await;
+    qemu_run.kill().await.unwrap();
+    phone.kill().await.unwrap();
+
+    // Started again on the same flash: the same toy, still in its family, the message
+    // still waiting; it connects as a member (a second message reaches it).
+    let (mut qemu_run, mut toy, again) = power_on(&firmware, link_port, wires_port, &[]).await;
+    assert_eq!(again, ready, "the same toy, with the same keys");
+    status_until(&mut toy, &[&household, "queued=1"]).await;
+    let mut phone = relay(link_port, &f.server.base, MTU);
+    assert_eq!(toy.expect("link up ").await, MTU.to_string());
+    let second_voice = long_voice(2_000);
+    let (envelope, _) = sealed(
+        &f.gran_keys,
+        &f.home,
+        MediaType::OggOpus,
+        &[current_identity(&f, &identity).await],
+        &second_voice,
+    );
+    let (status, body) = upload(&f.gran, &f.home, envelope).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    status_until(&mut toy, &["queued=2"]).await;
+    qemu_run.kill().await.unwrap();
+    phone.kill().await.unwrap();
+
+    // The power goes half way through the save that follows the child's press (the
+    // message played is taken off the queue): the toy starts with the state before it.
+    let (mut qemu_run, mut toy, _) =
+        power_on(&firmware, link_port, wires_port, &["cut-state=1"]).await;
+    toy.send("press").await;
+    let played = toy.expect("play ").await;
+    assert!(
+        played.starts_with(&wires::hex(first.as_bytes())),
+        "the first message plays first"
+    );
+    toy.expect("power cut").await;
+    qemu_run.kill().await.unwrap();
+    let (_qemu, mut toy, _) = power_on(&firmware, link_port, wires_port, &[]).await;
+    status_until(&mut toy, &[&household, "queued=2"]).await;
+    toy.send("press").await;
+    let played = toy.expect("play ").await;
+    let (message, ogg) = played.split_once(' ').expect("play MESSAGE OGG");
+    assert_eq!(
+        message,
+        wires::hex(first.as_bytes()),
+        "the torn save left the message queued"
+    );
+    assert!(
+        wires::decode_hex(ogg).unwrap() == VOICE,
+        "its audio survived every restart"
+    );
+    status_until(&mut toy, &["queued=1"]).await;
 }
 
 fn rand_seed() -> [u8; 32] {

@@ -314,7 +314,7 @@ const de = {
   'Add toy': 'Spielzeug hinzufügen',
   'The code has 6 digits: hold the paw until the toy speaks it.': 'Der Code hat 6 Ziffern: Halte die Pfote gedrückt, bis das Spielzeug ihn sagt.',
   'The toy is paired.': 'Das Spielzeug ist gekoppelt.',
-  'The toy will now say the number {value}. If it says the same number, press its paw once.': 'Das Spielzeug sagt jetzt die Zahl {value}. Wenn es dieselbe Zahl sagt, drück einmal auf seine Pfote.',
+  'The toy will now say the number {value}. If it says the same number, press its paw once. If it says a different number, do not press its paw: hold it until it speaks a new code, and start again.': 'Das Spielzeug sagt jetzt die Zahl {value}. Wenn es dieselbe Zahl sagt, drück einmal auf seine Pfote. Wenn es eine andere Zahl sagt, drück nicht: halte die Pfote, bis es einen neuen Code sagt, und fang noch einmal an.',
   "The toy's paw was not pressed in time. Hold its paw until it speaks a new code, then try again.": 'Die Pfote des Spielzeugs wurde nicht rechtzeitig gedrückt. Halte seine Pfote gedrückt, bis es einen neuen Code sagt, und versuche es dann noch einmal.',
   'Toy': 'Spielzeug',
   'No toy yet.': 'Noch kein Spielzeug.',

@@ -314,7 +314,7 @@ export default {
   'Add toy': 'Add toy',
   'The code has 6 digits: hold the paw until the toy speaks it.': 'The code has 6 digits: hold the paw until the toy speaks it.',
   'The toy is paired.': 'The toy is paired.',
-  'The toy will now say the number {value}. If it says the same number, press its paw once.': 'The toy will now say the number {value}. If it says the same number, press its paw once.',
+  'The toy will now say the number {value}. If it says the same number, press its paw once. If it says a different number, do not press its paw: hold it until it speaks a new code, and start again.': 'The toy will now say the number {value}. If it says the same number, press its paw once. If it says a different number, do not press its paw: hold it until it speaks a new code, and start again.',
   "The toy's paw was not pressed in time. Hold its paw until it speaks a new code, then try again.": "The toy's paw was not pressed in time. Hold its paw until it speaks a new code, then try again.",
   'Toy': 'Toy',
   'No toy yet.': 'No toy yet.',

@@ -314,7 +314,7 @@ const es = {
   'Add toy': 'Añadir juguete',
   'The code has 6 digits: hold the paw until the toy speaks it.': 'El código tiene 6 cifras: mantén apretada la pata hasta que el juguete lo diga.',
   'The toy is paired.': 'El juguete está emparejado.',
-  'The toy will now say the number {value}. If it says the same number, press its paw once.': 'Ahora el juguete dirá el número {value}. Si dice el mismo número, apriétale la pata una vez.',
+  'The toy will now say the number {value}. If it says the same number, press its paw once. If it says a different number, do not press its paw: hold it until it speaks a new code, and start again.': 'Ahora el juguete dirá el número {value}. Si dice el mismo número, apriétale la pata una vez. Si dice otro número, no se la aprietes: mantenla apretada hasta que diga un código nuevo y vuelve a empezar.',
   "The toy's paw was not pressed in time. Hold its paw until it speaks a new code, then try again.": 'No se apretó la pata del juguete a tiempo. Mantén apretada su pata hasta que diga un código nuevo y vuelve a intentarlo.',
   'Toy': 'Juguete',
   'No toy yet.': 'Todavía no hay juguete.',

@@ -257,7 +257,7 @@ export async function familyView(app, householdId) {
       }
       act(t('The toy is paired.'), async () => {
         const claim = await api('POST', `/api/v1/households/${householdId}/toys`, { code });
-        status.textContent = t('The toy will now say the number {value}. If it says the same number, press its paw once.', { value: claim.confirmation.split('').join(' ') });
+        status.textContent = t('The toy will now say the number {value}. If it says the same number, press its paw once. If it says a different number, do not press its paw: hold it until it speaks a new code, and start again.', { value: claim.confirmation.split('').join(' ') });
         const deadline = Date.parse(claim.confirm_by);
         for (;;) {
           const listed = await api('GET', `/api/v1/households/${householdId}/toys`);

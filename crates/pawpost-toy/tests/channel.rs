@@ -3,6 +3,7 @@
 //! neither read a frame nor make the toy do anything with an injected, altered or
 //! replayed one.
 
+use pawpost_ble::{Fragmenter, Reassembler, MAX_FRAME_LEN as BLE_MAX_FRAME_LEN};
 use pawpost_channel::{
     accept, message_kind, Accepted, ChannelError, Established, StaticKey, ToyPairing, KIND_PAIR_1,
     KIND_RESUME_1,
@@ -582,4 +583,90 @@ fn older_state_blobs_restore_and_a_reset_forgets_the_server() {
     let saved = persisted(&actions).unwrap();
     assert_eq!(saved[0], CHANNEL_STATE_VERSION);
     assert_eq!(saved[33], 0, "the saved state pins no server");
+}
+
+/// What a phone relaying over Bluetooth (or a neighbour listening to it) gets from a
+/// channel message: its `pawpost-ble` fragments at `mtu`, and the message they rebuild.
+fn over_ble(message: &[u8], mtu: u16, seq: u16) -> (Vec<Vec<u8>>, Vec<u8>) {
+    assert!(message.len() <= BLE_MAX_FRAME_LEN);
+    let mut fragmenter = Fragmenter::with_first_seq(mtu, seq).unwrap();
+    let fragments: Vec<Vec<u8>> = fragmenter.fragment(message).unwrap().collect();
+    let mut reassembler = Reassembler::new(mtu, BLE_MAX_FRAME_LEN).unwrap();
+    let mut rebuilt = None;
+    for fragment in &fragments {
+        if let Some(done) = reassembler.push(fragment).unwrap() {
+            rebuilt = Some(done.data.to_vec());
+        }
+    }
+    (fragments, rebuilt.expect("the message was reassembled"))
+}
+
+#[test]
+fn over_bluetooth_the_phone_and_a_neighbour_see_only_ciphertext_and_inject_nothing() {
+    let mut link = Link::new_toy();
+    link.pair();
+    let roster = SignedRoster::sign(&link.genesis(), &mum())
+        .unwrap()
+        .encode();
+    let identity = link.toy.toy().identity().encode();
+    let contains =
+        |haystack: &[u8], needle: &[u8]| haystack.windows(needle.len()).any(|w| w == needle);
+    for (seq, message) in (0u16..).zip(link.wire.clone()) {
+        let (fragments, rebuilt) = over_ble(&message, 23, seq);
+        assert_eq!(
+            rebuilt, message,
+            "the relay passes the channel's bytes unchanged"
+        );
+        let payloads: Vec<u8> = fragments.concat();
+        assert!(
+            !contains(&payloads, &roster[..32]),
+            "no roster bytes in a fragment"
+        );
+        assert!(
+            !contains(&payloads, &identity[..32]),
+            "no identity in a fragment"
+        );
+        assert!(
+            !contains(&payloads, &household().0),
+            "no household id in a fragment"
+        );
+    }
+
+    // A neighbour writes a whole frame of his own to the toy's GATT service: well formed
+    // fragments of a plaintext `Error { pairing_expired }`, and then of a channel record
+    // he sealed himself. The toy acts on neither.
+    link.event(Event::Disconnected);
+    link.connect();
+    let forged = Frame::Error {
+        code: pawpost_toy::ServerError::PairingExpired,
+    }
+    .encode()
+    .unwrap();
+    let (_, rebuilt) = over_ble(&forged, 23, 500);
+    let actions = link.event(Event::FrameReceived(&rebuilt));
+    assert!(!does_something(&actions), "{actions:?}");
+    assert_eq!(
+        link.toy.last_channel_error(),
+        Some(ChannelError::NotVersion3)
+    );
+
+    link.event(Event::Disconnected);
+    link.connect();
+    let mut his = Link::new_toy();
+    his.rng = rng(98);
+    his.connect();
+    let mut record = Vec::new();
+    his.server
+        .as_mut()
+        .unwrap()
+        .channel
+        .seal(&forged, &mut record)
+        .unwrap();
+    let (_, rebuilt) = over_ble(&record, 23, 501);
+    let actions = link.event(Event::FrameReceived(&rebuilt));
+    assert!(!does_something(&actions), "{actions:?}");
+    assert_eq!(
+        link.toy.last_channel_error(),
+        Some(ChannelError::RecordRefused)
+    );
 }

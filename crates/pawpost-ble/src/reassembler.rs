@@ -103,6 +103,8 @@ pub struct Reassembler {
     /// The frame dropped for a gap and the fragment it lacked, so that the
     /// late arrival of that fragment is recognised as reordering.
     gap: Option<(u16, u16)>,
+    /// Whether `buf` holds the frame the last `push` returned.
+    delivered: bool,
 }
 
 impl Reassembler {
@@ -123,6 +125,7 @@ impl Reassembler {
             state: State::Idle,
             last_delivered: None,
             gap: None,
+            delivered: false,
         })
     }
 
@@ -132,6 +135,14 @@ impl Reassembler {
         self.state = State::Idle;
         self.last_delivered = None;
         self.gap = None;
+        self.delivered = false;
+    }
+
+    /// The frame the last [`Reassembler::push`] returned, to change where it lies (a
+    /// receiver decrypting it in place instead of copying it). `None` when the last push
+    /// returned no frame.
+    pub fn delivered_mut(&mut self) -> Option<&mut [u8]> {
+        self.delivered.then_some(&mut self.buf[..])
     }
 
     /// Whether a frame is partly received.
@@ -147,6 +158,7 @@ impl Reassembler {
     /// goes on with the new one. Every other error drops the frame in progress
     /// and waits for a first fragment.
     pub fn push(&mut self, fragment: &[u8]) -> Result<Option<Frame<'_>>, BleError> {
+        self.delivered = false;
         let parsed = match parse(fragment, self.payload_len) {
             Ok(parsed) => parsed,
             Err(e) => return Err(self.drop_frame(e)),
@@ -276,6 +288,7 @@ impl Reassembler {
         };
         self.state = State::Idle;
         self.last_delivered = Some(parsed.seq);
+        self.delivered = true;
         Ok(Some(Frame {
             seq: parsed.seq,
             missed,

@@ -530,3 +530,34 @@ fn random_losses_never_deliver_a_wrong_frame_and_always_recover() {
         );
     }
 }
+
+#[test]
+fn the_delivered_frame_can_be_changed_where_it_lies_until_the_next_push() {
+    let mut f = Fragmenter::new(23).unwrap();
+    let mut r = Reassembler::new(23, MAX_FRAME_LEN).unwrap();
+    assert_eq!(r.delivered_mut(), None, "nothing delivered yet");
+    let frame = frame_of(100, 3);
+    let frags = fragments(&mut f, &frame);
+    let (last, first) = frags.split_last().unwrap();
+    for frag in first {
+        assert_eq!(r.push(frag).unwrap(), None);
+        assert_eq!(
+            r.delivered_mut(),
+            None,
+            "a frame in progress is not delivered"
+        );
+    }
+    assert!(r.push(last).unwrap().is_some());
+    let data = r.delivered_mut().unwrap();
+    assert_eq!(data, &frame[..]);
+    data.fill(0);
+    assert_eq!(r.delivered_mut().unwrap(), &[0; 100][..]);
+    // The next push (here a duplicate, refused) ends the loan.
+    assert!(r.push(last).is_err());
+    assert_eq!(r.delivered_mut(), None);
+    // A reset forgets it too.
+    let again = fragments(&mut f, &frame_of(2, 4));
+    assert!(r.push(&again[0]).unwrap().is_some());
+    r.reset();
+    assert_eq!(r.delivered_mut(), None);
+}

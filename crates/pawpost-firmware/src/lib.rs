@@ -20,6 +20,7 @@
 extern crate alloc;
 
 pub mod audio;
+pub mod bench;
 pub mod flash;
 pub mod link;
 mod shell;

@@ -229,21 +229,17 @@ impl<B: Board, R: CryptoRng> Shell<B, R> {
         };
         let was_paired = self.toy.household_id().is_some();
         let started_ms = self.board.now_ms();
-        // The toy reads the frame where the reassembler holds it (no copy: on a chip the
-        // largest frame is the largest buffer); its actions run once that borrow ends.
-        let (actions, frame_type, acked) = match connection.reassembler.push(fragment) {
+        // The toy reads the frame where the reassembler holds it, and decrypts a chunk of a
+        // message there (no copy: on a chip the largest frame is the largest buffer); its
+        // actions run once that borrow ends.
+        let (frame_type, acked) = match connection.reassembler.push(fragment) {
             Ok(Some(frame)) => {
                 let received = Frame::decode(frame.data).ok();
                 let acked = match received {
                     Some(Frame::UploadAck { message_id }) => Some(message_id),
                     _ => None,
                 };
-                (
-                    self.toy
-                        .handle(Event::FrameReceived(frame.data), &mut self.rng),
-                    received.map(|f| f.frame_type()),
-                    acked,
-                )
+                (received.map(|f| f.frame_type()), acked)
             }
             Ok(None) => return,
             Err(e) => {
@@ -252,6 +248,25 @@ impl<B: Board, R: CryptoRng> Shell<B, R> {
                 return;
             }
         };
+        let Some(frame) = connection.reassembler.delivered_mut() else {
+            return;
+        };
+        let (actions, audio) = self.toy.handle_frame_in_place(frame, &mut self.rng);
+        // The chunk's audio goes to storage before any of the actions, as a `StoreAudio`
+        // in front of them would.
+        let stored = match audio {
+            Some(audio) => {
+                let bytes = frame.get(audio.range).unwrap_or_default();
+                self.board
+                    .store_audio(audio.message_id, audio.offset, bytes)
+            }
+            None => Ok(()),
+        };
+        if let Err(why) = stored {
+            self.say(&format!("error cannot store a message's audio: {why}"));
+            self.halted = true;
+            return;
+        }
         // The toy says "sent" only for an acknowledgement of one of its own uploads.
         let sent = acked.filter(|_| {
             actions
@@ -312,6 +327,13 @@ impl<B: Board, R: CryptoRng> Shell<B, R> {
                     }
                 );
                 self.say(&line);
+            }
+            Input::Bench => {
+                let board = &self.board;
+                let lines = crate::bench::run(&mut self.rng, || board.now_ms());
+                for line in lines {
+                    self.say(&line);
+                }
             }
             Input::Seed(_) => self.say("error the seed is taken only at power-on"),
             Input::Invalid(why) => self.say(&format!("error {why}")),
@@ -711,6 +733,37 @@ mod tests {
                 String::from("error unknown command")
             ]
         );
+    }
+
+    #[test]
+    fn bench_times_each_public_key_operation_and_says_so() {
+        let mut shell = start(FakeBoard::default());
+        said(&mut shell);
+        wires(&mut shell, "bench");
+        let lines = said(&mut shell);
+        let names: Vec<&str> = lines
+            .iter()
+            .map(|l| {
+                let fields: Vec<&str> = l.split(' ').collect();
+                assert_eq!(fields.len(), 4, "{l}");
+                assert_eq!(fields[0], "bench", "{l}");
+                assert_eq!(fields[2], crate::bench::REPEATS.to_string(), "{l}");
+                assert!(fields[3].parse::<u64>().is_ok(), "{l}");
+                l.split(' ').nth(1).unwrap()
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "ed25519-verify",
+                "ed25519-verify+hpke-open",
+                "ed25519-sign",
+                "sha256-16k",
+                "aes-gcm+sha256-16k",
+                "device-keys"
+            ]
+        );
+        assert_eq!(shell.toy().queued_messages(), 0, "the toy is untouched");
     }
 
     #[test]

@@ -7,14 +7,14 @@
 //! at power-on), `press`, `long`, `hold MS`, `mic HEX` (what the microphone recorded, after
 //! the toy said `mic on`), `heap` (the heap used and its peak since the last `heap reset`,
 //! and the stack's deepest use since power-on),
-//! `heap reset`, `status`.
+//! `heap reset`, `status`, `bench` (times the public-key operations, [`crate::bench`]).
 //!
 //! Lines from the toy: `build ID`, `ready DEVICE-ID-HEX FINGERPRINT`, `link up MTU`,
 //! `link down`, `heart off|on|blink`, `say PROMPT`, `code DIGITS`, `confirm DIGITS`,
 //! `paired HOUSEHOLD-HEX`, `play MESSAGE-HEX OGG-HEX`, `took FRAME-TYPE MS` (how long the
 //! toy took over a frame from the link), `mic on`, `mic off`, `sent MESSAGE-HEX` (the
 //! server has the child's recording), `saved BYTES`, `report TEXT`,
-//! `heap used=N peak=N stack=N`, `status ...`, `error TEXT`.
+//! `heap used=N peak=N stack=N`, `status ...`, `bench NAME REPEATS MS`, `error TEXT`.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -47,6 +47,8 @@ pub enum Input {
     },
     /// Report the toy's status.
     Status,
+    /// Time the public-key operations (see [`crate::bench`]).
+    Bench,
     /// A line that is none of these, with why.
     Invalid(&'static str),
 }
@@ -74,6 +76,7 @@ pub fn parse(line: &str) -> Input {
         ("heap", "") => Input::Heap { reset: false },
         ("heap", "reset") => Input::Heap { reset: true },
         ("status", "") => Input::Status,
+        ("bench", "") => Input::Bench,
         _ => Input::Invalid("unknown command"),
     }
 }
@@ -155,6 +158,7 @@ mod tests {
         assert_eq!(parse("heap"), Input::Heap { reset: false });
         assert_eq!(parse("heap reset"), Input::Heap { reset: true });
         assert_eq!(parse("status"), Input::Status);
+        assert_eq!(parse("bench"), Input::Bench);
         let seed = hex(&[0xab; SEED_LEN]);
         assert_eq!(
             parse(&alloc::format!("seed {seed}")),

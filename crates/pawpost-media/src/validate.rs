@@ -3,7 +3,7 @@
 
 use alloc::vec::Vec;
 
-use crate::ogg::{parse_page, Page, FULL_SEGMENT, NO_GRANULE};
+use crate::ogg::{parse_page, Page, FULL_SEGMENT, NO_GRANULE, PAGE_HEADER_LEN};
 use crate::opus::{parse_packet, OpusHead, OpusTags, SAMPLE_RATE};
 use crate::MediaError;
 
@@ -162,31 +162,38 @@ impl OggOpusStream {
                 Err(MediaError::DataAfterEos)
             };
         }
-        self.pending.extend_from_slice(bytes);
-        while !self.pending.is_empty() && !self.ended {
-            let page = match parse_page(&self.pending, 0) {
-                Ok(page) => page,
-                Err(MediaError::Truncated { .. }) => return Ok(()),
-                Err(e) => return Err(e),
-            };
-            let v = match &mut self.validator {
-                Some(v) => {
-                    if page.is_bos() || page.serial != v.serial {
-                        return Err(MediaError::SecondStream {
-                            serial: page.serial,
-                        });
-                    }
-                    v
+        let mut input = bytes;
+        // A page begun in an earlier piece: take from this one only the bytes it lacks.
+        while !self.pending.is_empty() {
+            match parse_page(&self.pending, 0) {
+                Ok(page) => {
+                    self.ended = check_page(&mut self.validator, &self.limits, &page)?;
+                    self.pending.clear();
                 }
-                None if !page.is_bos() => return Err(MediaError::FirstPageNotBos),
-                None => self.validator.insert(Validator::new(&self.limits, &page)),
-            };
-            v.page(&page)?;
-            self.ended = page.is_eos();
-            let len = page.encoded_len();
-            self.pending.drain(..len);
+                Err(MediaError::Truncated { .. }) if input.is_empty() => return Ok(()),
+                Err(MediaError::Truncated { .. }) => {
+                    let take = page_bytes_missing(&self.pending).clamp(1, input.len());
+                    self.pending.extend_from_slice(&input[..take]);
+                    input = &input[take..];
+                }
+                Err(e) => return Err(e),
+            }
         }
-        if self.ended && !self.pending.is_empty() {
+        // Whole pages are checked where they are; only an unfinished last one is kept.
+        while !input.is_empty() && !self.ended {
+            match parse_page(input, 0) {
+                Ok(page) => {
+                    self.ended = check_page(&mut self.validator, &self.limits, &page)?;
+                    input = &input[page.encoded_len()..];
+                }
+                Err(MediaError::Truncated { .. }) => {
+                    self.pending.extend_from_slice(input);
+                    input = &[];
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if self.ended && !input.is_empty() {
             return Err(MediaError::DataAfterEos);
         }
         Ok(())
@@ -205,6 +212,43 @@ impl OggOpusStream {
             }),
         }
     }
+}
+
+/// Checks one page of a stream against the pages before it; returns whether it is the
+/// last.
+fn check_page(
+    validator: &mut Option<Validator>,
+    limits: &Limits,
+    page: &Page<'_>,
+) -> Result<bool, MediaError> {
+    let v = match validator {
+        Some(v) => {
+            if page.is_bos() || page.serial != v.serial {
+                return Err(MediaError::SecondStream {
+                    serial: page.serial,
+                });
+            }
+            v
+        }
+        None if !page.is_bos() => return Err(MediaError::FirstPageNotBos),
+        None => validator.insert(Validator::new(limits, page)),
+    };
+    v.page(page)?;
+    Ok(page.is_eos())
+}
+
+/// How many more bytes the page that `start` begins needs, as far as its header tells:
+/// the rest of the fixed header, then of the segment table, then of the body.
+fn page_bytes_missing(start: &[u8]) -> usize {
+    let Some(&nsegs) = start.get(PAGE_HEADER_LEN - 1) else {
+        return PAGE_HEADER_LEN - start.len();
+    };
+    let table_end = PAGE_HEADER_LEN + usize::from(nsegs);
+    let Some(segments) = start.get(PAGE_HEADER_LEN..table_end) else {
+        return table_end - start.len();
+    };
+    let page_len = table_end + segments.iter().map(|&s| usize::from(s)).sum::<usize>();
+    page_len.saturating_sub(start.len())
 }
 
 struct Validator {

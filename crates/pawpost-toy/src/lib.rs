@@ -46,6 +46,7 @@ pub use pawpost_protocol::{
 };
 pub use pawpost_protocol::{MAX_CHUNK_BYTES, MAX_ENVELOPE_PREFIX_LEN, STREAMING_HELLO};
 pub use state::{StateBlob, StateError, STATE_VERSION};
+pub use toy::AudioInFrame;
 pub use toy::{
     parse_names, Action, ApprovalRefusal, Event, Firmware, Heart, LeaveRefusal, NamesRefusal,
     Prompt, ReconnectReason, RecordingProblem, Report, SpokenName, Toy, AUTH_SETTLED_MS,

@@ -42,6 +42,7 @@ pub use events::{
     Report,
 };
 pub use names::{parse_names, NamesRefusal, SpokenName, MAX_SPOKEN_NAMES, MAX_SPOKEN_NAME_LEN};
+pub use stream::AudioInFrame;
 pub use update::{Firmware, UpdateRefusal, MAX_UPDATE_IMAGE_BYTES, UPDATE_WINDOW_CHUNKS};
 
 /// Longest recording the microphone makes.

@@ -11,14 +11,16 @@
 //! unverified ever plays.
 
 use alloc::vec::Vec;
+use core::ops::Range;
 
+use pawpost_crypto::rand_core::CryptoRng;
 use pawpost_crypto::{DeviceId, EnvelopePrefix, MessageId, StreamOpener};
 use pawpost_media::OggOpusStream;
 use pawpost_protocol::{Frame, FrameType, RejectReason, MAX_CHUNK_BYTES};
 
 use super::delivery::{open_refusal, Rejection, RECEIVE_LIMITS};
 use super::{
-    ignored, Action, Queued, Report, Toy, MAX_QUEUED_MESSAGES, RECEIVE_WINDOW_CHUNKS,
+    ignored, Action, Event, Queued, Report, Toy, MAX_QUEUED_MESSAGES, RECEIVE_WINDOW_CHUNKS,
     UPLOAD_WINDOW_CHUNKS,
 };
 
@@ -35,6 +37,19 @@ const _: () = assert!(MAX_CHUNK_BYTES <= u32::MAX as usize);
 /// the toy answers `queue_full` and the server delivers it at the next connection.
 const MAX_WAITING_STARTS: usize = 64;
 const MAX_WAITING_START_BYTES: usize = 32 * 1024;
+
+/// Audio a `DeliverChunk` carried, decrypted where the frame lies
+/// ([`Toy::handle_frame_in_place`]): `frame[range]` goes at `offset` of the message's
+/// audio, as [`Action::StoreAudio`] would carry it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AudioInFrame {
+    /// The message the audio belongs to.
+    pub message_id: MessageId,
+    /// Where in the message's audio it goes.
+    pub offset: u64,
+    /// Where in the frame it lies.
+    pub range: Range<usize>,
+}
 
 /// A streamed delivery being received.
 pub(super) struct Incoming {
@@ -117,27 +132,113 @@ impl Toy {
         chunk: &[u8],
         out: &mut Vec<Action>,
     ) {
+        if !self.chunk_expected(message_id, index, out) {
+            return;
+        }
+        // Decrypted in a copy (see `handle_frame_in_place` for a toy without the room).
+        let mut bytes = chunk.to_vec();
+        let Some((offset, len)) = self.open_chunk(message_id, &mut bytes, out) else {
+            return;
+        };
+        bytes.truncate(len);
+        out.push(Action::StoreAudio {
+            message_id,
+            offset,
+            bytes,
+        });
+        self.chunk_stored(message_id, out);
+    }
+
+    /// [`Toy::handle`] for a frame from the link that the toy may overwrite: a
+    /// `DeliverChunk` is decrypted where it lies instead of in a copy, so that on a chip the
+    /// frame's buffer is the only one a chunk takes. Returns the actions and, when the frame
+    /// carried a chunk that opened, where its audio now lies in `frame`: the shell stores
+    /// it before carrying out the actions, as it would an [`Action::StoreAudio`] in front
+    /// of them.
+    pub fn handle_frame_in_place(
+        &mut self,
+        frame: &mut [u8],
+        rng: &mut impl CryptoRng,
+    ) -> (Vec<Action>, Option<AudioInFrame>) {
+        let chunk = match Frame::decode(frame) {
+            Ok(Frame::DeliverChunk {
+                message_id,
+                index,
+                chunk,
+            }) => {
+                let start = (chunk.as_ptr() as usize).wrapping_sub(frame.as_ptr() as usize);
+                let range = start..start.wrapping_add(chunk.len());
+                frame
+                    .get(range.clone())
+                    .is_some_and(|within| within.as_ptr() == chunk.as_ptr())
+                    .then_some((message_id, index, range))
+            }
+            _ => None,
+        };
+        let Some((message_id, index, range)) = chunk else {
+            return (self.handle(Event::FrameReceived(frame), rng), None);
+        };
+        let mut out = Vec::new();
+        // As `handle` does for every frame only an authenticated toy is sent.
+        if self.link.authenticated {
+            self.accept_connection(&mut out);
+        }
+        let mut audio = None;
+        if self.chunk_expected(message_id, index, &mut out) {
+            if let Some((offset, len)) =
+                self.open_chunk(message_id, &mut frame[range.clone()], &mut out)
+            {
+                audio = Some(AudioInFrame {
+                    message_id,
+                    offset,
+                    range: range.start..range.start + len,
+                });
+                self.chunk_stored(message_id, &mut out);
+            }
+        }
+        let heart = self.wanted_heart();
+        if self.heart != Some(heart) {
+            self.heart = Some(heart);
+            out.push(Action::SetHeart(heart));
+        }
+        (out, audio)
+    }
+
+    /// Whether chunk `index` of `message_id` is the one the delivery under way waits for;
+    /// a chunk after a missing one ends that delivery.
+    fn chunk_expected(&mut self, message_id: MessageId, index: u32, out: &mut Vec<Action>) -> bool {
         let Some(incoming) = self
             .incoming
-            .as_mut()
+            .as_ref()
             .filter(|i| i.message_id == message_id)
         else {
             ignored(FrameType::DeliverChunk, out);
-            return;
+            return false;
         };
         if index < incoming.next_index {
             // A repeat of a chunk already stored.
             ignored(FrameType::DeliverChunk, out);
-            return;
+            return false;
         }
         if index > incoming.next_index {
             // A chunk went missing: the server delivers the message again later.
             self.interrupt_incoming(out);
-            return;
+            return false;
         }
-        // Decrypted in place: the toy's only copy of the chunk.
-        let mut bytes = chunk.to_vec();
-        let opened = match incoming.opener.open_chunk(&mut bytes) {
+        true
+    }
+
+    /// Decrypts the expected chunk in place and checks its audio; returns where the audio
+    /// goes in the message's storage and how long it is (the start of `bytes`). A chunk
+    /// that fails ends the delivery.
+    fn open_chunk(
+        &mut self,
+        message_id: MessageId,
+        bytes: &mut [u8],
+        out: &mut Vec<Action>,
+    ) -> Option<(u64, usize)> {
+        let incoming = self.incoming.as_mut()?;
+        let opened = match incoming.opener.open_chunk(bytes) {
             Ok(plain) => incoming
                 .media
                 .push(plain)
@@ -145,26 +246,28 @@ impl Toy {
                 .map_err(|_| RejectReason::BadMedia),
             Err(e) => Err(open_refusal(e)),
         };
-        let len = match opened {
-            Ok(len) => len,
+        match opened {
+            Ok(len) => {
+                let offset = incoming.stored;
+                incoming.stored += len as u64;
+                incoming.next_index += 1;
+                Some((offset, len))
+            }
             Err(reason) => {
                 self.drop_incoming(Rejection::new(Some(message_id), reason), out);
-                return;
+                None
             }
-        };
-        bytes.truncate(len);
-        out.push(Action::StoreAudio {
-            message_id,
-            offset: incoming.stored,
-            bytes,
-        });
-        incoming.stored += len as u64;
-        incoming.next_index += 1;
-        if incoming.opener.next_chunk_len().is_some() {
-            let next = incoming.next_index;
-            self.request_chunks(message_id, next, out);
-        } else {
-            self.finish_incoming(out);
+        }
+    }
+
+    /// After a chunk's audio: asks for the next chunks, or finishes after the last.
+    fn chunk_stored(&mut self, message_id: MessageId, out: &mut Vec<Action>) {
+        match &self.incoming {
+            Some(incoming) if incoming.opener.next_chunk_len().is_some() => {
+                let next = incoming.next_index;
+                self.request_chunks(message_id, next, out);
+            }
+            _ => self.finish_incoming(out),
         }
     }
 

@@ -390,3 +390,60 @@ fn messages_whose_starts_arrive_together_are_received_one_after_the_other() {
     }
     assert_eq!(world.toy.queued_messages(), 2);
 }
+
+#[test]
+fn chunks_decrypted_where_the_frame_lies_act_as_chunks_decrypted_in_a_copy() {
+    let ogg = long_voice(30_000, 0x66);
+    let mut copied = World::paired();
+    let mut in_place = World::paired();
+    let id = message_id(7);
+    let toy = copied.toy_in_roster();
+    assert_eq!(toy, in_place.toy_in_roster());
+    let envelope = seal_voice(&copied.family.grandma, household_id(), id, &[toy], &ogg);
+    let (prefix, chunks) = split(&envelope);
+    let start = Frame::DeliverStart { prefix: &prefix };
+    assert_eq!(copied.receive(start), in_place.receive_in_place(start));
+    for index in 0..chunks.len() {
+        let with_copy = copied.receive(chunk(id, index, &chunks));
+        let stored: Vec<_> = with_copy
+            .iter()
+            .filter(|a| !matches!(a, Action::StoreAudio { .. }))
+            .cloned()
+            .collect();
+        assert_eq!(stored.len() + 1, with_copy.len(), "one StoreAudio a chunk");
+        // In place, the audio is pointed to rather than carried in an action.
+        assert_eq!(in_place.receive_in_place(chunk(id, index, &chunks)), stored);
+        assert_eq!(copied.audio, in_place.audio);
+    }
+    assert_eq!(in_place.toy.queued_messages(), 1);
+    assert_eq!(played(&in_place.press()), vec![id]);
+    assert_eq!(in_place.heard, vec![(id, ogg)]);
+
+    // A chunk with a bad tag points to nothing, and what was stored is deleted.
+    let mut world = World::paired();
+    let id = message_id(8);
+    let envelope = seal_voice(
+        &world.family.grandma,
+        household_id(),
+        id,
+        &[toy],
+        &long_voice(30_000, 3),
+    );
+    let (prefix, mut chunks) = split(&envelope);
+    chunks[1][10] ^= 1;
+    world.receive_in_place(Frame::DeliverStart { prefix: &prefix });
+    world.receive_in_place(chunk(id, 0, &chunks));
+    assert!(world.audio.contains_key(&id));
+    let actions = world.receive_in_place(chunk(id, 1, &chunks));
+    assert!(actions.contains(&Action::DiscardAudio { message_id: id }));
+    assert_eq!(rejected(&actions), vec![(id, RejectReason::Undecryptable)]);
+    nothing_playable(&mut world);
+    // The chunks of a delivery that ended are ignored, as they are in a copy.
+    let actions = world.receive_in_place(chunk(id, 2, &chunks));
+    assert_eq!(
+        reports(&actions),
+        vec![Report::FrameIgnored {
+            frame_type: FrameType::DeliverChunk
+        }]
+    );
+}

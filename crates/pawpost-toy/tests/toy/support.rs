@@ -271,7 +271,27 @@ impl World {
 
     pub fn event(&mut self, event: Event<'_>) -> Vec<Action> {
         let actions = self.toy.handle(event, &mut self.rng);
-        for action in &actions {
+        self.apply(&actions);
+        actions
+    }
+
+    /// As [`World::receive`], handing the toy a frame it may decrypt where it lies (as the
+    /// firmware does): the audio it points to is stored before its actions are applied.
+    pub fn receive_in_place(&mut self, frame: Frame<'_>) -> Vec<Action> {
+        let mut bytes = encode(frame);
+        let (actions, audio) = self.toy.handle_frame_in_place(&mut bytes, &mut self.rng);
+        if let Some(audio) = audio {
+            let stored = self.audio.entry(audio.message_id).or_default();
+            let at = usize::try_from(audio.offset).unwrap();
+            assert_eq!(at, stored.len(), "audio is written in order");
+            stored.extend_from_slice(&bytes[audio.range]);
+        }
+        self.apply(&actions);
+        actions
+    }
+
+    fn apply(&mut self, actions: &[Action]) {
+        for action in actions {
             match action {
                 Action::Persist(blob) => self.saved = Some(blob.as_bytes().to_vec()),
                 Action::StoreAudio {
@@ -294,7 +314,6 @@ impl World {
                 _ => {}
             }
         }
-        actions
     }
 
     pub fn receive(&mut self, frame: Frame<'_>) -> Vec<Action> {

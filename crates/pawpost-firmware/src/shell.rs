@@ -71,6 +71,12 @@ pub trait Board {
     fn confirm_image(&mut self) {
         self.wires_write(UPDATES_UNSUPPORTED);
     }
+    /// What the board runs (from its boot stage) and the release keys built into the
+    /// image, for the toy to report its version and check updates; None on a board
+    /// without image slots.
+    fn firmware(&mut self) -> Option<(pawpost_toy::Firmware, Vec<[u8; 32]>)> {
+        None
+    }
 }
 
 /// How much of the heap is used.
@@ -117,6 +123,10 @@ impl<B: Board, R: CryptoRng> Shell<B, R> {
         let toy = match board.load_state() {
             Some(saved) => Toy::restore(&saved)?,
             None => Toy::first_start(&mut rng),
+        };
+        let toy = match board.firmware() {
+            Some((firmware, release_keys)) => toy.with_firmware(firmware, release_keys),
+            None => toy,
         };
         let now_ms = board.now_ms();
         let mut shell = Shell {

@@ -42,6 +42,11 @@ use uart::{Uart, UART0, UART1};
 
 /// What the image says it is: the build id scripts/firmware-test gave it.
 const BUILD_ID: &str = env!("PAWPOST_FIRMWARE_BUILD_ID");
+/// The board's name in release manifests.
+const BOARD: &str = "mps2-an386";
+/// The Ed25519 public keys whose signed updates the toy takes (PAWPOST_RELEASE_KEYS at
+/// build time; the release key's private half never comes near the toy or the server).
+const RELEASE_KEYS: &[[u8; 32]] = include!(concat!(env!("OUT_DIR"), "/release_keys.rs"));
 
 struct Mps2 {
     link: Uart,
@@ -185,6 +190,18 @@ impl Board for Mps2 {
         }
         self.report(&format!("restart for version {version}"));
         cortex_m::peripheral::SCB::sys_reset();
+    }
+
+    fn firmware(&mut self) -> Option<(pawpost_toy::Firmware, Vec<[u8; 32]>)> {
+        let record = self.record()?;
+        let running = record.slots[usize::from(record.running())];
+        let firmware = pawpost_toy::Firmware {
+            board: BOARD.into(),
+            version: running.version,
+            counter: running.counter,
+            confirmed: record.pending.is_none(),
+        };
+        Some((firmware, RELEASE_KEYS.to_vec()))
     }
 
     fn confirm_image(&mut self) {

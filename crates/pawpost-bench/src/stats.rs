@@ -12,7 +12,34 @@ pub fn offered(rate: f64, duration: Duration) -> u64 {
     (rate * duration.as_secs_f64()).round().max(1.0) as u64
 }
 
-/// Latency summary in milliseconds: count, p50, p90, p99, max.
+/// Upper bounds (ms) of the latency histogram's buckets; the last bucket is open.
+pub const HISTOGRAM_BOUNDS_MS: [f64; 10] =
+    [0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 500.0];
+
+/// How many samples fall at or under each bound and not under the one before, with the
+/// rest beyond the last: where a tail comes from shows as a second hump.
+pub fn histogram(sorted: &[Duration]) -> Value {
+    let mut counts = [0u64; HISTOGRAM_BOUNDS_MS.len() + 1];
+    for d in sorted {
+        let at = ms(*d);
+        let bucket = HISTOGRAM_BOUNDS_MS
+            .iter()
+            .position(|bound| at <= *bound)
+            .unwrap_or(HISTOGRAM_BOUNDS_MS.len());
+        counts[bucket] += 1;
+    }
+    let mut out = serde_json::Map::new();
+    for (i, count) in counts.iter().enumerate() {
+        let label = match HISTOGRAM_BOUNDS_MS.get(i) {
+            Some(bound) => format!("le_{bound}_ms"),
+            None => format!("over_{}_ms", HISTOGRAM_BOUNDS_MS[i - 1]),
+        };
+        out.insert(label, json!(count));
+    }
+    Value::Object(out)
+}
+
+/// Latency summary in milliseconds: count, p50, p90, p99, max, and the histogram.
 #[allow(
     clippy::cast_possible_truncation,
     clippy::cast_sign_loss,
@@ -33,6 +60,7 @@ pub fn summary(samples: &mut [Duration]) -> Value {
         "p90_ms": pick(0.90),
         "p99_ms": pick(0.99),
         "max_ms": ms(*samples.last().expect("not empty")),
+        "histogram": histogram(samples),
     })
 }
 

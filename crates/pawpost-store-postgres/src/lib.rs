@@ -46,6 +46,7 @@ mod notifications;
 mod passkeys;
 mod peers;
 mod privacy;
+mod releases;
 mod rows;
 mod toys;
 

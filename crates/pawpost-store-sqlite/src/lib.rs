@@ -19,6 +19,7 @@ mod messages;
 mod notifications;
 mod passkeys;
 mod privacy;
+mod releases;
 mod rows;
 #[cfg(test)]
 mod tests;

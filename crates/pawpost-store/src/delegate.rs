@@ -15,6 +15,7 @@
 /// - `passkeys`: passkeys, their recovery material and their ceremonies;
 /// - `farewells`: the signed word that a removed toy leaves its household;
 /// - `toys`: what the household keeps about a paired toy (names, safety check, last seen);
+/// - `releases`: signed releases of the toy's software, and what each toy runs;
 /// - `certificates`: devices vouching for new devices of the same account;
 /// - `notifications`: which notification mails a person wants, and the server's keys.
 ///
@@ -132,6 +133,11 @@ macro_rules! impl_metadata_store {
             toys::set_toy_safety_checked(toy: DeviceId, by: AccountId, at: OffsetDateTime) -> bool;
             toys::set_toy_seen(toy: DeviceId, at: OffsetDateTime) -> ();
             toys::set_toys_seen(seen: &[(DeviceId, OffsetDateTime)]) -> ();
+
+            releases::put_release(release: &$crate::Release) -> ();
+            releases::newest_release(board: &str, above: u32) -> Option<$crate::Release>;
+            releases::set_toy_software(software: &$crate::ToySoftware) -> ();
+            releases::toy_software(household: HouseholdId) -> Vec<$crate::ToySoftware>;
 
             certificates::add_device_certificate(certificate: &$crate::DeviceCertificate) -> ();
             certificates::device_certificates(devices: &[DeviceId]) -> Vec<$crate::DeviceCertificate>;

@@ -17,6 +17,7 @@ pub use metadata::Arrival;
 pub use metadata::DeviceCertificate;
 pub use metadata::Farewell;
 pub use metadata::ToyProfile;
+pub use metadata::{Release, ToySoftware};
 pub use metadata::{
     EmailVerification, InvitationCount, MetadataStore, PasswordReset, RecentInvitations, Redemption,
 };

@@ -142,6 +142,35 @@ pub struct ToyProfile {
     pub last_seen_at: Option<OffsetDateTime>,
 }
 
+/// A signed release of the toy's software (migration 0025, docs/UPDATES.md): the manifest
+/// and its signature exactly as the release key made them, and where the image is in the
+/// blob store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub board: String,
+    pub counter: u32,
+    pub version: u32,
+    /// The image's length in bytes.
+    pub size: u32,
+    /// An encoded `pawpost_crypto::Manifest`.
+    pub manifest: Vec<u8>,
+    /// Ed25519 by a release key over `pawpost_crypto::manifest_signature_input`.
+    pub signature: [u8; 64],
+    /// The image in the blob store.
+    pub blob_key: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// What a toy last said it runs (its `Version` frame).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToySoftware {
+    pub toy_device_id: DeviceId,
+    pub board: String,
+    pub version: u32,
+    pub counter: u32,
+    pub reported_at: OffsetDateTime,
+}
+
 /// A device's certificate: another device of the same account signed its public identity
 /// (docs/ENVELOPE.md, "Device certificates"). One per certified device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -459,6 +488,17 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn set_toy_seen(&self, toy: DeviceId, at: OffsetDateTime) -> StoreResult<()>;
     /// [`set_toy_seen`](Self::set_toy_seen) for several toys in one commit.
     async fn set_toys_seen(&self, seen: &[(DeviceId, OffsetDateTime)]) -> StoreResult<()>;
+
+    /// Keeps a signed release. Fails with `Conflict` when its board already has a release
+    /// with its counter.
+    async fn put_release(&self, release: &Release) -> StoreResult<()>;
+    /// The release of `board` with the highest counter above `above`, if any.
+    async fn newest_release(&self, board: &str, above: u32) -> StoreResult<Option<Release>>;
+    /// Records what a toy runs, replacing what it said before (nothing when `software`'s
+    /// device is not a toy).
+    async fn set_toy_software(&self, software: &ToySoftware) -> StoreResult<()>;
+    /// What the household's toys last said they run.
+    async fn toy_software(&self, household: HouseholdId) -> StoreResult<Vec<ToySoftware>>;
 
     /// The other server processes sharing this store, when several can; `None` for a
     /// store that one process uses alone.

@@ -56,6 +56,7 @@ pub async fn metadata_store(store: &dyn MetadataStore) {
     toys(store).await;
     farewells(store).await;
     toy_profiles(store).await;
+    releases(store).await;
     device_certificates(store).await;
     notification_settings(store).await;
     forgetting(store).await;
@@ -619,6 +620,82 @@ async fn toy_profiles(store: &dyn MetadataStore) {
         (bears.names_envelope.as_ref(), bears.safety_checked_at),
         (None, None)
     );
+}
+
+async fn releases(store: &dyn MetadataStore) {
+    let at = now();
+    let release = |board: &str, counter: u32, version: u32| crate::Release {
+        board: board.into(),
+        counter,
+        version,
+        size: 1000 + counter,
+        manifest: vec![1, 2, u8::try_from(counter).unwrap()],
+        signature: [u8::try_from(counter).unwrap(); 64],
+        blob_key: format!("releases/{board}-{counter}"),
+        created_at: at,
+    };
+    assert_eq!(store.newest_release("story-board", 0).await.unwrap(), None);
+    for (counter, version) in [(3, 1), (5, 2), (4, 9)] {
+        store
+            .put_release(&release("story-board", counter, version))
+            .await
+            .unwrap();
+    }
+    store
+        .put_release(&release("other-board", 9, 9))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.put_release(&release("story-board", 5, 3)).await,
+        Err(crate::StoreError::Conflict(_))
+    ));
+    // The highest counter wins, whatever the version says; none above the toy's is none.
+    let newest = store.newest_release("story-board", 3).await.unwrap();
+    assert_eq!(newest, Some(release("story-board", 5, 2)));
+    assert_eq!(store.newest_release("story-board", 5).await.unwrap(), None);
+    assert_eq!(
+        store.newest_release("no-such-board", 0).await.unwrap(),
+        None
+    );
+
+    let mum = account("software-mum@example.org");
+    store.create_account(&mum).await.unwrap();
+    let home = Household {
+        id: HouseholdId::new(),
+        name: "Software".into(),
+        created_at: now(),
+    };
+    store.create_household(&home, mum.id).await.unwrap();
+    let bear = Device {
+        id: DeviceId(Uuid::new_v4()),
+        kind: DeviceKind::Toy,
+        account_id: None,
+        household_id: Some(home.id),
+        identity: vec![7; 81],
+        label: "Toy".into(),
+        created_at: now(),
+    };
+    store.create_device(&bear).await.unwrap();
+    let said = |version: u32, counter: u32| crate::ToySoftware {
+        toy_device_id: bear.id,
+        board: "story-board".into(),
+        version,
+        counter,
+        reported_at: at,
+    };
+    assert!(store.toy_software(home.id).await.unwrap().is_empty());
+    store.set_toy_software(&said(1, 3)).await.unwrap();
+    store.set_toy_software(&said(2, 5)).await.unwrap();
+    assert_eq!(store.toy_software(home.id).await.unwrap(), vec![said(2, 5)]);
+    // Not a toy: nothing recorded.
+    store
+        .set_toy_software(&crate::ToySoftware {
+            toy_device_id: DeviceId(Uuid::new_v4()),
+            ..said(1, 1)
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.toy_software(home.id).await.unwrap().len(), 1);
 }
 
 async fn farewells(store: &dyn MetadataStore) {

@@ -19,7 +19,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use pawpost_crypto::{MediaType, Member, MemberStatus, PublicIdentity, Role, SignedRoster};
-use pawpost_firmware::flash::{BootRecord, Flash, MemFlash, FLASH_LEN, IMAGE_SLOTS};
+use pawpost_firmware::flash::{BootRecord, Flash, MemFlash, SlotInfo, FLASH_LEN, IMAGE_SLOTS};
 use pawpost_firmware::link::Packet;
 use pawpost_firmware::wires;
 use pawpost_testkit::server::family::{
@@ -111,6 +111,8 @@ async fn connect(port: u16) -> TcpStream {
 struct Firmware {
     boot: String,
     build_id: String,
+    /// The image's bytes, as slot A holds them.
+    image: Vec<u8>,
     flash: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -153,6 +155,7 @@ fn firmware() -> Option<Firmware> {
     Some(Firmware {
         boot,
         build_id,
+        image: std::fs::read(&image).unwrap(),
         flash,
         _dir: dir,
     })
@@ -211,6 +214,23 @@ async fn power_on(
     wires_port: u16,
     test_points: &[&str],
 ) -> (Child, Wires, String) {
+    power_on_as(
+        firmware,
+        (link_port, wires_port),
+        test_points,
+        ("A version 1", "1 slot A confirmed"),
+    )
+    .await
+}
+
+/// As [`power_on`], with what the boot stage and the image must say they run:
+/// (`boot slot …`, `firmware …`).
+async fn power_on_as(
+    firmware: &Firmware,
+    (link_port, wires_port): (u16, u16),
+    test_points: &[&str],
+    (boot, running): (&str, &str),
+) -> (Child, Wires, String) {
     let qemu = qemu(firmware, link_port, wires_port, test_points);
     let (read, out) = connect(wires_port).await.into_split();
     let mut toy = Wires {
@@ -218,7 +238,7 @@ async fn power_on(
         out,
         heard: Vec::new(),
     };
-    assert_eq!(toy.expect("boot slot ").await, "A version 1");
+    assert_eq!(toy.expect("boot slot ").await, boot);
     let seed: [u8; 32] = rand_seed();
     toy.send(&format!("seed {}", wires::hex(&seed))).await;
     assert_eq!(
@@ -226,7 +246,7 @@ async fn power_on(
         firmware.build_id,
         "the image booted is the one just built"
     );
-    assert_eq!(toy.expect("firmware ").await, "1 slot A confirmed");
+    assert_eq!(toy.expect("firmware ").await, running);
     let ready = toy.expect("ready ").await;
     (qemu, toy, ready)
 }
@@ -635,6 +655,72 @@ async fn the_firmware_keeps_its_family_and_queued_message_when_qemu_is_killed() 
         "its audio survived every restart"
     );
     status_until(&mut toy, &["queued=1"]).await;
+}
+
+/// Puts `image` into slot B of the toy's flash, and records it as `version` with
+/// `counter`, installed and pending (`SlotInfo` of `listed`, the image it should be), as
+/// the image does when it installs an update.
+fn install_in_slot_b(firmware: &Firmware, image: &[u8], listed: &[u8], version: u32, counter: u32) {
+    let mut bytes = std::fs::read(&firmware.flash).unwrap();
+    let mut flash = MemFlash::new(&mut bytes, ());
+    flash
+        .erase(IMAGE_SLOTS[1], pawpost_firmware::flash::IMAGE_SLOT_LEN)
+        .unwrap();
+    flash.program(IMAGE_SLOTS[1], image).unwrap();
+    let mut record = BootRecord::load(&flash).expect("a boot record");
+    assert_eq!(record.inactive(), 1, "slot A runs");
+    record.install(SlotInfo::of(version, counter, listed).unwrap());
+    record.save(&mut flash).unwrap();
+    std::fs::write(&firmware.flash, bytes).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the firmware image: scripts/firmware-test builds it and runs this test"]
+async fn the_boot_stage_runs_only_whole_newer_images_and_keeps_the_old_one_until_confirmed() {
+    let Some(firmware) = firmware() else {
+        return;
+    };
+    let ports = (free_port(), free_port());
+    let image = firmware.image.clone();
+    let old = ("A version 1", "1 slot A confirmed");
+
+    // A tampered image (one byte changed), a torn one (QEMU killed half way through
+    // writing it: the rest of the slot still erased) and an older one never run.
+    let mut tampered = image.clone();
+    tampered[image.len() / 2] ^= 1;
+    let torn = &image[..image.len() / 2];
+    for (slot_b, counter) in [(&tampered[..], 2), (torn, 2), (&image[..], 0)] {
+        install_in_slot_b(&firmware, slot_b, &image, 2, counter);
+        let (mut qemu_run, _toy, _) = power_on_as(&firmware, ports, &[], old).await;
+        qemu_run.kill().await.unwrap();
+    }
+
+    // A whole, newer image runs, but only for its tries while it does not confirm: then
+    // the boot stage goes back to version 1.
+    install_in_slot_b(&firmware, &image, &image, 2, 2);
+    let new = ("B version 2", "2 slot B trying");
+    for _ in 0..pawpost_firmware::flash::MAX_BOOT_TRIES {
+        let (mut qemu_run, _toy, _) = power_on_as(&firmware, ports, &[], new).await;
+        qemu_run.kill().await.unwrap();
+    }
+    let (mut qemu_run, _toy, _) = power_on_as(&firmware, ports, &[], old).await;
+    qemu_run.kill().await.unwrap();
+
+    // Installed again, it confirms once the toy authenticated to the server, and stays.
+    install_in_slot_b(&firmware, &image, &image, 2, 2);
+    let f = family().await;
+    let (mut qemu_run, mut toy, _) = power_on_as(&firmware, ports, &[], new).await;
+    let mut phone = relay(ports.0, &f.server.base, MTU);
+    assert_eq!(toy.expect("link up ").await, MTU.to_string());
+    pair(&f, &mut toy).await;
+    assert_eq!(toy.expect("confirmed ").await, "2");
+    qemu_run.kill().await.unwrap();
+    phone.kill().await.unwrap();
+    for _ in 0..=pawpost_firmware::flash::MAX_BOOT_TRIES {
+        let (mut qemu_run, _toy, _) =
+            power_on_as(&firmware, ports, &[], ("B version 2", "2 slot B confirmed")).await;
+        qemu_run.kill().await.unwrap();
+    }
 }
 
 fn rand_seed() -> [u8; 32] {

@@ -95,6 +95,8 @@ export class PhoneRelay {
     /** @type {number | null} */
     this.toyWait = null;
     this.stopped = false;
+    /** @type {WeakSet<object>} */
+    this.listening = new WeakSet();
   }
 
   /** @param {RelayState} state */
@@ -127,8 +129,13 @@ export class PhoneRelay {
       const toToy = await service.getCharacteristic(TO_TOY_UUID);
       const fromToy = await service.getCharacteristic(FROM_TOY_UUID);
       const control = await service.getCharacteristic(CONTROL_UUID);
-      fromToy.addEventListener('characteristicvaluechanged', (/** @type {any} */ e) => this.#fromToy(bytesOf(e.target.value)));
-      control.addEventListener('characteristicvaluechanged', (/** @type {any} */ e) => this.#control(bytesOf(e.target.value)));
+      // The browser hands out the same characteristic objects on every connection to the
+      // device: listen to each once.
+      if (!this.listening.has(fromToy)) {
+        fromToy.addEventListener('characteristicvaluechanged', (/** @type {any} */ e) => this.#fromToy(bytesOf(e.target.value)));
+        control.addEventListener('characteristicvaluechanged', (/** @type {any} */ e) => this.#control(bytesOf(e.target.value)));
+        this.listening.add(fromToy);
+      }
       await fromToy.startNotifications();
       await control.startNotifications();
       this.control = control;

@@ -241,9 +241,10 @@ export async function apiGet(page, server, path) {
  * Starts the simulated toy against `server`, its state kept in `stateDir`.
  * @param {{ url: string }} server
  * @param {string} stateDir
+ * @param {string[]} [args] more of `pawpost toy`'s options (e.g. `--serial-listen`)
  */
-export function startToy(server, stateDir) {
-  const child = spawn(BINARY, ['toy', '--server', server.url, '--state-dir', stateDir], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+export function startToy(server, stateDir, args = []) {
+  const child = spawn(BINARY, ['toy', '--server', server.url, '--state-dir', stateDir, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));

@@ -1,6 +1,7 @@
 //! Records: one padded, encrypted frame each, in order, never twice.
 
 use alloc::vec::Vec;
+use core::ops::Range;
 
 use clatter::transportstate::TransportState;
 
@@ -76,28 +77,37 @@ impl Channel {
     /// The frame in `message`, a record. Anything but the next record of the peer, whole
     /// and unaltered, is refused and closes the channel.
     pub fn open(&mut self, message: &[u8]) -> Result<Vec<u8>, ChannelError> {
+        let mut buf = message.to_vec();
+        let range = self.open_in_place(&mut buf)?;
+        buf.truncate(range.end);
+        buf.drain(..range.start);
+        Ok(buf)
+    }
+
+    /// As [`Channel::open`], decrypting where `message` lies (no copy, for a toy whose
+    /// receive buffer is the only one a record may take): returns where the frame now lies
+    /// in `message`.
+    pub fn open_in_place(&mut self, message: &mut [u8]) -> Result<Range<usize>, ChannelError> {
         if self.closed {
             return Err(ChannelError::Closed);
         }
         self.open_record(message).map_err(|e| self.fail(e))
     }
 
-    fn open_record(&mut self, message: &[u8]) -> Result<Vec<u8>, ChannelError> {
+    fn open_record(&mut self, message: &mut [u8]) -> Result<Range<usize>, ChannelError> {
         if message_kind(message)? != KIND_RECORD {
             return Err(ChannelError::UnexpectedMessage);
         }
-        let sealed = &message[MESSAGE_HEADER_LEN..];
-        let size = sealed
-            .len()
+        let sealed = &mut message[MESSAGE_HEADER_LEN..];
+        let sealed_len = sealed.len();
+        let size = sealed_len
             .checked_sub(TAG_LEN)
             .filter(|size| RECORD_SIZES.contains(size))
             .ok_or(ChannelError::WrongLength)?;
-        let mut buf = sealed.to_vec();
         self.transport
-            .receive_in_place(&mut buf, sealed.len())
+            .receive_in_place(sealed, sealed_len)
             .map_err(|_| ChannelError::RecordRefused)?;
-        buf.truncate(size);
-        let (prefix, rest) = buf.split_at(LENGTH_PREFIX_LEN);
+        let (prefix, rest) = sealed[..size].split_at(LENGTH_PREFIX_LEN);
         let length = usize::try_from(u32::from_be_bytes([
             prefix[0], prefix[1], prefix[2], prefix[3],
         ]))
@@ -109,6 +119,7 @@ impl Channel {
         {
             return Err(ChannelError::BadPadding);
         }
-        Ok(rest[..length].to_vec())
+        let start = MESSAGE_HEADER_LEN + LENGTH_PREFIX_LEN;
+        Ok(start..start + length)
     }
 }

@@ -638,3 +638,34 @@ fn errors_say_what_to_do() {
         );
     }
 }
+
+#[test]
+fn a_record_opens_where_it_lies() {
+    let mut p = pair(&key("toy", 0), &key("server", 0), 0);
+    let frame = sample_frame(5_000);
+    let mut record = seal(&mut p.server, &frame);
+    let range = p.toy.channel.open_in_place(&mut record).unwrap();
+    assert_eq!(&record[range], &frame[..]);
+    // The next record opens; the same record again is refused and closes the channel.
+    let mut next = seal(&mut p.server, &frame);
+    let mut again = next.clone();
+    let range = p.toy.channel.open_in_place(&mut next).unwrap();
+    assert_eq!(&next[range], &frame[..]);
+    assert_eq!(
+        p.toy.channel.open_in_place(&mut again).err(),
+        Some(ChannelError::RecordRefused)
+    );
+    let mut later = seal(&mut p.server, &frame);
+    assert_eq!(
+        p.toy.channel.open_in_place(&mut later).err(),
+        Some(ChannelError::Closed)
+    );
+    let mut q = pair(&key("toy", 0), &key("server", 0), 1);
+    let mut altered = seal(&mut q.server, &frame);
+    let last = altered.len() - 1;
+    altered[last] ^= 1;
+    assert_eq!(
+        q.toy.channel.open_in_place(&mut altered).err(),
+        Some(ChannelError::RecordRefused)
+    );
+}

@@ -42,7 +42,7 @@ use pawpost_protocol::{ConfirmationNumber, Frame};
 use zeroize::Zeroizing;
 
 use crate::state::{StateBlob, StateError};
-use crate::{Action, Event, ReconnectReason, Toy};
+use crate::{Action, AudioInFrame, Event, ReconnectReason, Toy};
 
 /// Version byte of a [`ChannelToy`]'s state blob.
 pub const CHANNEL_STATE_VERSION: u8 = 3;
@@ -197,6 +197,58 @@ impl ChannelToy {
             },
             other => self.toy.handle(other, rng),
         };
+        self.finish(household, device, inner, out, rng)
+    }
+
+    /// As [`Toy::handle_frame_in_place`], for a message from the link that the toy may
+    /// overwrite: a record is decrypted where it lies, and a `DeliverChunk` inside it too,
+    /// so that on a chip the receive buffer is the only one a chunk takes. The audio's
+    /// range is within `message`.
+    pub fn handle_frame_in_place(
+        &mut self,
+        message: &mut [u8],
+        rng: &mut impl CryptoRng,
+    ) -> (Vec<Action>, Option<AudioInFrame>) {
+        let Link::Up {
+            channel,
+            pairing_number: None,
+            ..
+        } = &mut self.link
+        else {
+            // A handshake message, or a record while pairing (its ConfirmPairing number
+            // is replaced): the copying path.
+            return (self.handle(Event::FrameReceived(message), rng), None);
+        };
+        let household = self.toy.household_id();
+        let device = self.toy.device_id();
+        let mut out = Vec::new();
+        match channel.open_in_place(message) {
+            Ok(range) => {
+                let start = range.start;
+                let (inner, audio) = self.toy.handle_frame_in_place(&mut message[range], rng);
+                let audio = audio.map(|a| AudioInFrame {
+                    range: a.range.start + start..a.range.end + start,
+                    ..a
+                });
+                (self.finish(household, device, inner, out, rng), audio)
+            }
+            Err(error) => {
+                self.fail(error, &mut out);
+                (out, None)
+            }
+        }
+    }
+
+    /// The toy's actions after the channel's own: frames sealed, saved states with the
+    /// channel keys.
+    fn finish(
+        &mut self,
+        household: Option<HouseholdId>,
+        device: DeviceId,
+        inner: Vec<Action>,
+        mut out: Vec<Action>,
+        rng: &mut impl CryptoRng,
+    ) -> Vec<Action> {
         let changed = self.follow_toy(household, device, rng);
         let mut persisted = false;
         for action in inner {

@@ -670,3 +670,44 @@ fn over_bluetooth_the_phone_and_a_neighbour_see_only_ciphertext_and_inject_nothi
         Some(ChannelError::RecordRefused)
     );
 }
+
+#[test]
+fn records_open_where_they_lie_and_a_replay_is_refused_there_too() {
+    let mut link = Link::new_toy();
+    link.pair();
+    link.event(Event::Disconnected);
+    link.connect();
+    let mut record = Vec::new();
+    let challenge = Frame::Challenge {
+        nonce: NONCE,
+        server_time_ms: NOON_UTC_MS,
+    }
+    .encode()
+    .unwrap();
+    link.server
+        .as_mut()
+        .unwrap()
+        .channel
+        .seal(&challenge, &mut record)
+        .unwrap();
+    let mut replay = record.clone();
+    let (actions, audio) = link.toy.handle_frame_in_place(&mut record, &mut link.rng);
+    assert_eq!(audio, None);
+    let frames = link.opened(&actions);
+    assert!(
+        frames
+            .iter()
+            .any(|f| Frame::decode(f).unwrap().frame_type() == FrameType::Auth),
+        "the toy answers the challenge: {actions:?}"
+    );
+    let (actions, audio) = link.toy.handle_frame_in_place(&mut replay, &mut link.rng);
+    assert_eq!(audio, None);
+    assert_eq!(
+        actions,
+        vec![Action::Reconnect(ReconnectReason::AuthRefused)]
+    );
+    assert_eq!(
+        link.toy.last_channel_error(),
+        Some(ChannelError::RecordRefused)
+    );
+}

@@ -654,6 +654,7 @@ const es = {
   "The toy is connected, but pawpost cannot be reached. Trying again…": "El juguete está conectado, pero no se puede llegar a pawpost. Volviendo a intentarlo…",
   "The toy is out of reach. Bring the phone closer to it, then connect again.": "El juguete está fuera de alcance. Acerca el teléfono y vuelve a conectar.",
   "The toy could not be connected. Switch it on, bring the phone close, and try again.": "No se pudo conectar el juguete. Enciéndelo, acerca el teléfono e inténtalo de nuevo.",
+  'Software version {version}': 'Versión del programa {version}',
 };
 
 export default es;

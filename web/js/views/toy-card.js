@@ -211,6 +211,8 @@ export async function toyCard(app, ctx, toy, act) {
     { class: 'toy card', dataset: { deviceId: id } },
     h('h3', { class: 'toy-name', text: title }),
     h('p', { class: `muted toy-seen online-${toy.online ? 'yes' : 'no'}`, text: seen }),
+    // What the toy said it runs when it last connected (signed updates, docs/UPDATES.md).
+    toy.software ? h('p', { class: 'muted toy-software', text: t('Software version {version}', { version: toy.software.version }) }) : null,
     safety,
     h('p', { class: 'fingerprint muted' }, t('Fingerprint: '), h('code', { text: toy.fingerprint })),
     ...parts,

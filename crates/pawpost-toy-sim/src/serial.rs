@@ -233,7 +233,8 @@ async fn from_phone(
             let frame = frame.data.to_vec();
             match toy.as_mut() {
                 Some(ws) => {
-                    if ws.send(Message::Binary(frame.into())).await.is_err() {
+                    let sent = ws.send(Message::Binary(frame.into())).await;
+                    if sent.is_err() {
                         *toy = None;
                     }
                 }

@@ -7,8 +7,10 @@
 //! when it has no pinned key, IK with the pinned key otherwise) and sends the toy's frames
 //! only once the channel stands. A message that does not belong to the handshake, a record
 //! that does not decrypt (injected, altered, replayed, reordered) or a handshake that does
-//! not authenticate ends the connection: the toy sees no frame from it, and the shell is
-//! asked to reconnect after a wait ([`ReconnectReason::AuthRefused`]).
+//! not authenticate ends the connection: the toy sees no frame from it and is told the
+//! connection ended (`Event::Disconnected`: it keeps what it would send for the next one
+//! and drops a half-received delivery), and the shell is asked to reconnect after a wait
+//! ([`ReconnectReason::AuthRefused`]).
 //!
 //! **Pairing.** The `ConfirmPairing` number the toy speaks is the channel's pairing number,
 //! computed by the toy from its own side of the handshake, whatever number the frame
@@ -74,6 +76,10 @@ pub struct ChannelToy {
     waiting: Vec<Vec<u8>>,
     /// The last error that ended a channel, for the shell's log.
     last_error: Option<ChannelError>,
+    /// A channel failed during the current event: the toy is told the connection ended.
+    failed: bool,
+    /// The shell is to be asked for a new connection at the end of the current event.
+    reconnect: bool,
 }
 
 fn random_key(rng: &mut impl CryptoRng) -> StaticKey {
@@ -97,6 +103,8 @@ impl ChannelToy {
             link: Link::Down,
             waiting: Vec::new(),
             last_error: None,
+            failed: false,
+            reconnect: false,
         }
     }
 
@@ -180,7 +188,7 @@ impl ChannelToy {
         let household = self.toy.household_id();
         let device = self.toy.device_id();
         let mut out = Vec::new();
-        let inner = match event {
+        let mut inner = match event {
             Event::Connected => {
                 self.waiting.clear();
                 self.start(rng, &mut out);
@@ -197,7 +205,16 @@ impl ChannelToy {
             },
             other => self.toy.handle(other, rng),
         };
+        self.close_if_failed(&mut inner, rng);
         self.finish(household, device, inner, out, rng)
+    }
+
+    /// After a channel failed: the toy learns that the connection ended (so that it keeps
+    /// what it would send for the next one, and drops a half-received delivery).
+    fn close_if_failed(&mut self, inner: &mut Vec<Action>, rng: &mut impl CryptoRng) {
+        if core::mem::take(&mut self.failed) {
+            inner.extend(self.toy.handle(Event::Disconnected, rng));
+        }
     }
 
     /// As [`Toy::handle_frame_in_place`], for a message from the link that the toy may
@@ -221,7 +238,7 @@ impl ChannelToy {
         };
         let household = self.toy.household_id();
         let device = self.toy.device_id();
-        let mut out = Vec::new();
+        let out = Vec::new();
         match channel.open_in_place(message) {
             Ok(range) => {
                 let start = range.start;
@@ -233,8 +250,10 @@ impl ChannelToy {
                 (self.finish(household, device, inner, out, rng), audio)
             }
             Err(error) => {
-                self.fail(error, &mut out);
-                (out, None)
+                self.fail(error);
+                let mut inner = Vec::new();
+                self.close_if_failed(&mut inner, rng);
+                (self.finish(household, device, inner, out, rng), None)
             }
         }
     }
@@ -263,6 +282,9 @@ impl ChannelToy {
         }
         if changed && !persisted {
             out.push(Action::Persist(self.state_blob()));
+        }
+        if core::mem::take(&mut self.reconnect) {
+            out.push(Action::Reconnect(ReconnectReason::AuthRefused));
         }
         out
     }
@@ -315,15 +337,18 @@ impl ChannelToy {
                 self.link = link;
                 out.push(Action::SendFrame(message));
             }
-            Err(error) => self.fail(error, out),
+            Err(error) => self.fail(error),
         }
     }
 
-    fn fail(&mut self, error: ChannelError, out: &mut Vec<Action>) {
+    /// Ends the channel: nothing more is read or sent on this connection, the toy is told
+    /// it ended, and the shell is asked to reconnect after a wait.
+    fn fail(&mut self, error: ChannelError) {
         self.link = Link::Broken;
         self.waiting.clear();
         self.last_error = Some(error);
-        out.push(Action::Reconnect(ReconnectReason::AuthRefused));
+        self.failed = true;
+        self.reconnect = true;
     }
 
     /// The frame inside `message`, if it is the next record of a standing channel; a
@@ -342,14 +367,14 @@ impl ChannelToy {
                         out.push(Action::SendFrame(last));
                         self.established(done.channel, done.peer_key, done.pairing_number, out);
                     }
-                    Err(error) => self.fail(error, out),
+                    Err(error) => self.fail(error),
                 }
                 None
             }
             Link::Resuming(resume) => {
                 match resume.read_reply(message) {
                     Ok(done) => self.established(done.channel, done.peer_key, None, out),
-                    Err(error) => self.fail(error, out),
+                    Err(error) => self.fail(error),
                 }
                 None
             }
@@ -371,7 +396,7 @@ impl ChannelToy {
                     Some(frame)
                 }
                 Err(error) => {
-                    self.fail(error, out);
+                    self.fail(error);
                     None
                 }
             },
@@ -407,7 +432,7 @@ impl ChannelToy {
                     Err(ChannelError::FrameTooLarge) => {
                         self.last_error = Some(ChannelError::FrameTooLarge);
                     }
-                    Err(error) => self.fail(error, out),
+                    Err(error) => self.fail(error),
                 }
             }
             Link::Pairing(_) | Link::Resuming(_) => self.waiting.push(frame),

@@ -201,6 +201,9 @@ pub struct ServerConfig {
     pub hash_queue: usize,
     /// Load balancers whose `X-Forwarded-For` names the client; none by default.
     pub trusted_proxies: Vec<crate::proxy::TrustedProxy>,
+    /// Ed25519 public keys of the release keys whose signed releases of the toy's software
+    /// the server publishes and offers (docs/UPDATES.md); none: no update is offered.
+    pub release_public_keys: Vec<[u8; 32]>,
 }
 
 impl ServerConfig {
@@ -243,6 +246,7 @@ impl ServerConfig {
             hash_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             hash_queue: DEFAULT_HASH_QUEUE,
             trusted_proxies: Vec::new(),
+            release_public_keys: Vec::new(),
         }
     }
 }

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod relay;
+mod release;
 
 use clap::{Args, Parser, Subcommand};
 use pawpost_server::config::{self, RateLimit, ServerConfig};
@@ -80,6 +81,12 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Signed updates of the toy's software: make a release key, sign an image, publish
+    /// a signed release to the server's store (docs/UPDATES.md).
+    Release {
+        #[command(subcommand)]
+        command: release::ReleaseCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -155,7 +162,7 @@ enum AuditCommand {
 /// Where the server keeps its data: the same options for `pawpost serve`, `backup`,
 /// `restore`, `admin` and `audit`.
 #[derive(Args)]
-struct StoreArgs {
+pub(crate) struct StoreArgs {
     /// Folder for the database and blobs. Every command but `backup` creates it with mode
     /// 0700 (or tightens it to 0700); `backup` only reads it.
     #[arg(long, env = "PAWPOST_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
@@ -181,7 +188,7 @@ struct StoreArgs {
 
 impl StoreArgs {
     /// Reads the storage URLs, once; a URL refused here names only its scheme.
-    fn storage(self) -> Result<StorageConfig, UrlError> {
+    pub(crate) fn storage(self) -> Result<StorageConfig, UrlError> {
         StorageConfig::from_options(
             self.data_dir,
             self.database_url.as_deref(),
@@ -378,6 +385,18 @@ struct ServeArgs {
         value_delimiter = ','
     )]
     trusted_proxies: Vec<TrustedProxy>,
+
+    /// The public half of a release key (64 hex digits, from `pawpost release keygen`):
+    /// releases of the toy's software it signed are published and offered to toys.
+    /// Repeat for several [default: none, no update is offered].
+    #[arg(
+        long = "release-public-key",
+        value_name = "HEX",
+        env = "PAWPOST_RELEASE_PUBLIC_KEY",
+        value_delimiter = ',',
+        value_parser = release::parse_public_key
+    )]
+    release_public_keys: Vec<[u8; 32]>,
 }
 
 impl ServeArgs {
@@ -411,6 +430,7 @@ impl ServeArgs {
         c.max_retention_days = self.max_retention_days.max(1);
         c.max_unplayed_days = self.max_unplayed_days.max(1);
         c.trusted_proxies = self.trusted_proxies;
+        c.release_public_keys = self.release_public_keys;
         c.smtp_url = self.mail.smtp_url;
         c.mail_from = self.mail.mail_from;
         if let Some(workers) = self.hash_workers {
@@ -520,6 +540,7 @@ async fn main() -> eyre::Result<()> {
             }
         }
         Command::Admin { command } => admin(command).await?,
+        Command::Release { command } => release::run(command).await?,
         Command::Audit {
             command: AuditCommand::Verify(args),
         } => {

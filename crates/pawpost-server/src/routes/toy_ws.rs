@@ -2,6 +2,7 @@
 //! docs/TOY-PROTOCOL.md. Every connection starts with a fresh challenge; nothing but a
 //! pairing request or a signed authentication is accepted before it is answered.
 mod stream;
+mod update;
 
 use crate::auth::ClientAddr;
 use crate::config::{
@@ -69,6 +70,8 @@ struct Session {
     auth_failures: u32,
     /// Chunked deliveries and uploads (protocol version 2).
     streams: stream::Streams,
+    /// The signed release offered to the toy on this connection, if any.
+    update: Option<update::Offered>,
 }
 
 async fn run(state: AppState, socket: WebSocket, addr: IpAddr, waiting: Unauthenticated) {
@@ -90,6 +93,7 @@ async fn run(state: AppState, socket: WebSocket, addr: IpAddr, waiting: Unauthen
         toy: None,
         auth_failures: 0,
         streams: stream::Streams::default(),
+        update: None,
     };
     session.challenge().await;
     // Counted against its address until it authenticates or asks to pair, and closed if
@@ -413,6 +417,14 @@ impl Session {
             } => {
                 self.rotate(toy, new_identity, &signature_by_old_key)
                     .await?
+            }
+            Frame::Version {
+                board,
+                version,
+                counter,
+            } => self.version(toy, board, version, counter).await?,
+            Frame::UpdateRequest { offset, window } => {
+                self.update_request(toy, offset, window).await?
             }
             other => {
                 tracing::info!(toy = %toy, frame = ?other.frame_type(), "toy sent a server-to-toy frame; ignored");

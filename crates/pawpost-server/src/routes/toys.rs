@@ -2,7 +2,7 @@
 use super::keys::{device_view, DeviceView};
 use crate::auth::Auth;
 use crate::error::{ApiResult, ErrorBody, Json, Path};
-use crate::services::{toy_profiles, toys};
+use crate::services::{releases, toy_profiles, toys};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -38,6 +38,21 @@ pub struct ToyView {
     /// The parent who confirmed it.
     #[schema(value_type = Option<String>, format = Uuid)]
     pub safety_checked_by: Option<AccountId>,
+    /// The software the toy said it runs when it last connected; `null` if it never said.
+    pub software: Option<ToySoftwareView>,
+}
+
+/// What a toy runs (docs/UPDATES.md).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ToySoftwareView {
+    /// The board its software is built for.
+    pub board: String,
+    /// The software version parents see ("version 2").
+    pub version: u32,
+    /// Its anti-rollback counter.
+    pub counter: u32,
+    /// RFC 3339: when the toy said so.
+    pub reported_at: String,
 }
 
 /// A names record sealed on a parent's device (docs/TOY-PROTOCOL.md, "Names").
@@ -149,6 +164,7 @@ pub async fn list(
 ) -> ApiResult<Json<Vec<ToyView>>> {
     let listed = toys::list(&state, auth.account.id, household_id).await?;
     let profiles = toy_profiles::profiles(&state, household_id).await?;
+    let software = releases::household_software(&state, household_id).await?;
     Ok(Json(
         listed
             .iter()
@@ -165,6 +181,14 @@ pub async fn list(
                         .and_then(|p| p.safety_checked_at)
                         .map(super::rfc3339),
                     safety_checked_by: profile.and_then(|p| p.safety_checked_by),
+                    software: software.iter().find(|s| s.toy_device_id == d.id).map(|s| {
+                        ToySoftwareView {
+                            board: s.board.clone(),
+                            version: s.version,
+                            counter: s.counter,
+                            reported_at: super::rfc3339(s.reported_at),
+                        }
+                    }),
                 }
             })
             .collect(),

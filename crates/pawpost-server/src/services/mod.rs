@@ -9,6 +9,7 @@ pub mod households;
 pub mod keys;
 pub mod messages;
 pub mod passkeys;
+pub mod releases;
 pub mod toy_profiles;
 pub mod toys;
 

@@ -304,3 +304,34 @@ pub(crate) async fn end_pairing(pool: &PgPool, device: DeviceId, code: &str) -> 
     let done = execute(pool, query).await?;
     Ok(done > 0)
 }
+
+pub(crate) async fn set_pairing_number(
+    pool: &PgPool,
+    device: DeviceId,
+    code: &str,
+    number: &str,
+) -> StoreResult<bool> {
+    let query =
+        sqlx::query("UPDATE pairings SET channel_number = $1 WHERE device_id = $2 AND code = $3")
+            .bind(number)
+            .bind(device.0)
+            .bind(code);
+    let done = execute(pool, query).await?;
+    Ok(done > 0)
+}
+
+pub(crate) async fn pairing_number(
+    pool: &PgPool,
+    code: &str,
+    now: OffsetDateTime,
+) -> StoreResult<Option<String>> {
+    let number: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT channel_number FROM pairings WHERE code = $1 AND expires_at > $2",
+    )
+    .bind(code)
+    .bind(whole_ms(now))
+    .fetch_optional(pool)
+    .await
+    .map_err(backend)?;
+    Ok(number.flatten())
+}

@@ -310,3 +310,33 @@ pub(crate) async fn end_pairing(
     let done = execute(pool, query).await?;
     Ok(done > 0)
 }
+
+pub(crate) async fn set_pairing_number(
+    pool: &SqlitePool,
+    device: DeviceId,
+    code: &str,
+    number: &str,
+) -> StoreResult<bool> {
+    let query =
+        sqlx::query("UPDATE pairings SET channel_number = ? WHERE device_id = ? AND code = ?")
+            .bind(number)
+            .bind(device.to_string())
+            .bind(code);
+    let done = execute(pool, query).await?;
+    Ok(done > 0)
+}
+
+pub(crate) async fn pairing_number(
+    pool: &SqlitePool,
+    code: &str,
+    now: OffsetDateTime,
+) -> StoreResult<Option<String>> {
+    let number: Option<Option<String>> =
+        sqlx::query_scalar("SELECT channel_number FROM pairings WHERE code = ? AND expires_at > ?")
+            .bind(code)
+            .bind(to_ms(now))
+            .fetch_optional(pool)
+            .await
+            .map_err(backend)?;
+    Ok(number.flatten())
+}

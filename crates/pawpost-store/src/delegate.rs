@@ -84,6 +84,8 @@ macro_rules! impl_metadata_store {
             devices::claim_pairing(code: &str, claimant: &PairingClaimant, now: OffsetDateTime) -> PairingClaim;
             devices::pairing_of_device(device: DeviceId, now: OffsetDateTime) -> Option<PendingPairing>;
             devices::end_pairing(device: DeviceId, code: &str) -> bool;
+            devices::set_pairing_number(device: DeviceId, code: &str, number: &str) -> bool;
+            devices::pairing_number(code: &str, now: OffsetDateTime) -> Option<String>;
 
             messages::insert_message(message: &Message, recipients: &[DeviceId]) -> ();
             messages::insert_message_with_envelope(message: &Message, recipients: &[DeviceId], envelope: &[u8]) -> ();

@@ -406,6 +406,17 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Deletes `device`'s pairing with `code`; returns whether it was there (so that only
     /// one of two racing confirmations pairs the toy).
     async fn end_pairing(&self, device: DeviceId, code: &str) -> StoreResult<bool>;
+    /// Keeps the channel's pairing number (three digits) with `device`'s live pairing
+    /// with `code` (toy protocol version 3); returns whether that pairing was there.
+    async fn set_pairing_number(
+        &self,
+        device: DeviceId,
+        code: &str,
+        number: &str,
+    ) -> StoreResult<bool>;
+    /// The channel's pairing number kept with the live pairing with `code`, if its toy
+    /// speaks version 3 (a version 2 toy's pairing has none).
+    async fn pairing_number(&self, code: &str, now: OffsetDateTime) -> StoreResult<Option<String>>;
 
     /// Keeps a parent's approval of a message; a second approval of it is ignored.
     async fn insert_approval(&self, approval: &Approval) -> StoreResult<()>;

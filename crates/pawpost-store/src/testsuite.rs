@@ -57,11 +57,62 @@ pub async fn metadata_store(store: &dyn MetadataStore) {
     farewells(store).await;
     toy_profiles(store).await;
     releases(store).await;
+    pairing_numbers(store).await;
     device_certificates(store).await;
     notification_settings(store).await;
     forgetting(store).await;
     audit_trail(store).await;
     passkeys(store).await;
+}
+
+async fn pairing_numbers(store: &dyn MetadataStore) {
+    let t = now();
+    let pairing = PendingPairing {
+        code: "262626".into(),
+        device_id: DeviceId(Uuid::new_v4()),
+        identity: vec![7; 81],
+        created_at: t,
+        expires_at: t + Duration::minutes(10),
+        claim: None,
+    };
+    assert_eq!(
+        store.create_pairing(&pairing).await.unwrap(),
+        PairingCreated::Created
+    );
+    assert_eq!(
+        store.pairing_number("262626", t).await.unwrap(),
+        None,
+        "a version 2 toy's pairing has no channel number"
+    );
+    assert!(
+        !store
+            .set_pairing_number(DeviceId(Uuid::new_v4()), "262626", "042")
+            .await
+            .unwrap(),
+        "only the device whose pairing it is"
+    );
+    assert!(store
+        .set_pairing_number(pairing.device_id, "262626", "042")
+        .await
+        .unwrap());
+    assert_eq!(
+        store.pairing_number("262626", t).await.unwrap().as_deref(),
+        Some("042")
+    );
+    assert_eq!(
+        store
+            .pairing_number("262626", t + Duration::minutes(11))
+            .await
+            .unwrap(),
+        None,
+        "not once the pairing expired"
+    );
+    assert_eq!(store.pairing_number("363636", t).await.unwrap(), None);
+    assert!(store
+        .end_pairing(pairing.device_id, "262626")
+        .await
+        .unwrap());
+    assert_eq!(store.pairing_number("262626", t).await.unwrap(), None);
 }
 
 async fn audit_trail(store: &dyn MetadataStore) {

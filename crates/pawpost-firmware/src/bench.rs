@@ -17,6 +17,8 @@ use pawpost_crypto::{
 /// Times each operation runs: the clock ticks in milliseconds, so ten runs of an operation
 /// of a few million instructions read to a tenth of a million each.
 pub const REPEATS: u32 = 10;
+/// How many lines [`run`] says: one for each operation it times.
+pub const OPERATIONS: usize = 6;
 
 /// Runs every operation [`REPEATS`] times; returns one line each, `bench NAME REPEATS MS`
 /// (`MS` for all the runs together), or `error …` when an operation failed.

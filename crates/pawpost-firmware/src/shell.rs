@@ -751,6 +751,7 @@ mod tests {
         said(&mut shell);
         wires(&mut shell, "bench");
         let lines = said(&mut shell);
+        assert_eq!(lines.len(), crate::bench::OPERATIONS, "{lines:?}");
         let names: Vec<&str> = lines
             .iter()
             .map(|l| {

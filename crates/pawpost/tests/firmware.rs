@@ -558,6 +558,14 @@ async fn the_firmware_in_qemu_pairs_plays_a_sealed_message_and_refuses_forged_fr
             && status.contains("queued=0"),
         "the toy stays in its household with nothing queued: {status}"
     );
+
+    // For BENCHMARKS.md: the public-key operations and a chunk's cryptography one by one
+    // (each line: name, runs, milliseconds for all of them together).
+    toy.send("bench").await;
+    for _ in 0..pawpost_firmware::bench::OPERATIONS {
+        let line = toy.expect("bench ").await;
+        println!("firmware bench: {line}");
+    }
 }
 
 /// Waits until the toy's status line contains every one of `wanted`; returns it.

@@ -149,6 +149,7 @@ pub fn app(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(toys::set_names))
         .routes(routes!(toys::safety_checked))
         .routes(routes!(toy_ws::toy_ws))
+        .routes(routes!(toy_ws::channel::toy_channel))
         .with_state(state)
         .split_for_parts();
     let doc_json: Arc<str> = doc

@@ -124,6 +124,7 @@ async fn the_openapi_document_lists_every_route() {
             "post",
         ),
         ("/api/v1/toy/ws", "get"),
+        ("/api/v1/toy/channel", "get"),
         ("/api/v1/accounts/me", "delete"),
         ("/api/v1/accounts/me/export", "get"),
         ("/api/v1/households/{household_id}", "delete"),

@@ -1,6 +1,7 @@
 //! The toy's WebSocket, `/api/v1/toy/ws`: one binary message per frame of
 //! docs/TOY-PROTOCOL.md. Every connection starts with a fresh challenge; nothing but a
 //! pairing request or a signed authentication is accepted before it is answered.
+pub mod channel;
 mod stream;
 mod update;
 
@@ -72,13 +73,34 @@ struct Session {
     streams: stream::Streams,
     /// The signed release offered to the toy on this connection, if any.
     update: Option<update::Offered>,
+    /// The channel the connection runs in (protocol version 3), if any.
+    link: Option<channel::Link>,
 }
 
 async fn run(state: AppState, socket: WebSocket, addr: IpAddr, waiting: Unauthenticated) {
+    run_with(state, socket, addr, waiting, None).await;
+}
+
+/// A toy's connection; with `link`, every frame both ways is a record of its channel.
+async fn run_with(
+    state: AppState,
+    socket: WebSocket,
+    addr: IpAddr,
+    waiting: Unauthenticated,
+    link: Option<channel::Link>,
+) {
     let (mut sink, mut stream) = socket.split();
     let (outbox, mut frames) = mpsc::channel::<Vec<u8>>(TOY_OUTBOX_FRAMES);
+    let sealer = link.clone();
     let writer = tokio::spawn(async move {
         while let Some(frame) = frames.recv().await {
+            let frame = match &sealer {
+                Some(link) => match link.seal(&frame) {
+                    Some(record) => record,
+                    None => break,
+                },
+                None => frame,
+            };
             if sink.send(WsMessage::Binary(frame.into())).await.is_err() {
                 break;
             }
@@ -94,6 +116,7 @@ async fn run(state: AppState, socket: WebSocket, addr: IpAddr, waiting: Unauthen
         auth_failures: 0,
         streams: stream::Streams::default(),
         update: None,
+        link,
     };
     session.challenge().await;
     // Counted against its address until it authenticates or asks to pair, and closed if
@@ -112,6 +135,13 @@ async fn run(state: AppState, socket: WebSocket, addr: IpAddr, waiting: Unauthen
         };
         match next {
             Some(Ok(WsMessage::Binary(bytes))) => {
+                let bytes = match &session.link {
+                    Some(link) => match link.open(&bytes, session.addr) {
+                        Some(frame) => frame.into(),
+                        None => break,
+                    },
+                    None => bytes,
+                };
                 // Boxed: handling a frame needs a large future (storage, crypto); an idle
                 // connection should not carry its size while it waits.
                 if Box::pin(session.on_frame(&bytes)).await.is_break() {
@@ -269,6 +299,7 @@ impl Session {
             return Ok(ControlFlow::Break(()));
         };
         self.toy = Some((device, connection, encoded));
+        channel::keep_number(&self.state, self.link.as_ref(), device, code).await?;
         toys::code_given(&self.state, device, self.addr).await;
         self.send(&Frame::PairCode {
             code,

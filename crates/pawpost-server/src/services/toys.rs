@@ -105,12 +105,19 @@ pub async fn claim(
         .check(&key)
         .map_err(ToyError::WrongCodesThrottled)?;
     let now = OffsetDateTime::now_utc();
+    // A version 3 toy's pairing carries the number its channel's handshake gave the
+    // server's side: the toy speaks the number its own side computed, and the two agree
+    // only if nobody sat between them. A version 2 toy speaks the number drawn here.
+    let confirmation = match state.store.pairing_number(&code, now).await? {
+        Some(number) => number,
+        None => ConfirmationNumber::from_number(rand::random::<u16>() % 1000)
+            .expect("below a thousand")
+            .to_string(),
+    };
     let claimant = PairingClaimant {
         household_id,
         account_id: account,
-        confirmation: ConfirmationNumber::from_number(rand::random::<u16>() % 1000)
-            .expect("below a thousand")
-            .to_string(),
+        confirmation,
         confirm_by: now + PAIRING_CONFIRM_TTL,
     };
     let pairing = match state.store.claim_pairing(&code, &claimant, now).await? {

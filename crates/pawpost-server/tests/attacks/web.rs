@@ -406,6 +406,7 @@ async fn every_page_and_answer_carries_the_security_headers() {
         "/js/missing.js",
         "/api/v1/accounts/me",
         "/api/v1/toy/ws",
+        "/api/v1/toy/channel",
     ] {
         responses.push((path.to_owned(), get(path).await.unwrap()));
     }

@@ -1,0 +1,196 @@
+//! The toy's channel, `/api/v1/toy/channel` (toy protocol version 3, docs/TOY-PROTOCOL.md):
+//! the server's side of `pawpost-channel`. The toy speaks first: the server answers its
+//! handshake (Noise XX while pairing, IK with the key the toy pinned afterwards) with its
+//! static key, kept among the server's secrets, and only then runs the connection of
+//! `/api/v1/toy/ws`, every frame in both directions one padded, encrypted record. A
+//! message that does not decrypt (injected, altered, replayed, reordered) or comes out of
+//! turn ends the connection before any frame in it is acted on.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use pawpost_channel::{
+    accept, Accepted, Channel, ChannelError, StaticKey, KEY_LEN, MAX_MESSAGE_LEN,
+};
+use pawpost_domain::DeviceId;
+use pawpost_protocol::{ConfirmationNumber, PairingCode};
+use pawpost_store::StoreResult;
+use zeroize::Zeroizing;
+
+use crate::auth::ClientAddr;
+use crate::config::{
+    MAX_UNAUTHENTICATED_TOY_SOCKETS_PER_ADDRESS, TOY_HELLO_DEADLINE, TOY_WS_READ_BUFFER_BYTES,
+};
+use crate::error::ApiError;
+use crate::ratelimit::address_key;
+use crate::state::AppState;
+use crate::toyhub::Unauthenticated;
+
+/// The name of the server's channel key among its secrets
+/// (`MetadataStore::server_secret`): made once, the same for every process.
+const CHANNEL_KEY_NAME: &str = "toy-channel-static-key";
+
+/// A toy's channel (WebSocket upgrade).
+#[utoipa::path(get, path = "/api/v1/toy/channel", tag = "toys",
+    responses((status = 101, description = "Switching to the toy protocol's encrypted channel, version 3 (docs/TOY-PROTOCOL.md): the toy sends its handshake first")))]
+pub async fn toy_channel(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let Some(waiting) = state.toys.unauthenticated(
+        address_key(addr),
+        MAX_UNAUTHENTICATED_TOY_SOCKETS_PER_ADDRESS,
+    ) else {
+        return ApiError::too_many(
+            TOY_HELLO_DEADLINE,
+            "too many toy connections from this address wait to authenticate; try again later",
+        )
+        .into_response();
+    };
+    ws.read_buffer_size(TOY_WS_READ_BUFFER_BYTES)
+        .write_buffer_size(0)
+        .max_message_size(MAX_MESSAGE_LEN)
+        .max_frame_size(MAX_MESSAGE_LEN)
+        .on_upgrade(move |socket| run(state, socket, addr, waiting))
+}
+
+/// The channel of one connection, once its handshake finished.
+#[derive(Clone)]
+pub(super) struct Link {
+    channel: Arc<Mutex<Channel>>,
+    /// While pairing, the number this side of the handshake computed.
+    pub(super) pairing_number: Option<ConfirmationNumber>,
+}
+
+impl Link {
+    /// `frame` as one record, or `None` if the channel cannot carry it (the connection
+    /// must end: a frame is never sent in the clear).
+    pub(super) fn seal(&self, frame: &[u8]) -> Option<Vec<u8>> {
+        let mut record = Vec::new();
+        let mut channel = self.channel.lock().unwrap_or_else(|p| p.into_inner());
+        match channel.seal(frame, &mut record) {
+            Ok(()) => Some(record),
+            Err(e) => {
+                tracing::error!(
+                    error = e.code(),
+                    len = frame.len(),
+                    "a frame did not fit the toy's channel; closing"
+                );
+                None
+            }
+        }
+    }
+
+    /// The frame in `message`, or `None` if it is not the toy's next record (the
+    /// connection must end).
+    pub(super) fn open(&self, message: &[u8], addr: IpAddr) -> Option<Vec<u8>> {
+        let mut channel = self.channel.lock().unwrap_or_else(|p| p.into_inner());
+        match channel.open(message) {
+            Ok(frame) => Some(frame),
+            Err(e) => {
+                tracing::info!(client = %addr, error = e.code(), "toy channel refused a message; closing");
+                None
+            }
+        }
+    }
+}
+
+/// The server's channel key, made on first use and kept among its secrets.
+async fn server_key(state: &AppState) -> StoreResult<StaticKey> {
+    let fresh = Zeroizing::new(rand::random::<[u8; KEY_LEN]>());
+    let kept = Zeroizing::new(state.store.server_secret(CHANNEL_KEY_NAME, &*fresh).await?);
+    let secret: [u8; KEY_LEN] = kept.as_slice().try_into().map_err(|_| {
+        pawpost_store::StoreError::Backend(format!(
+            "the stored secret {CHANNEL_KEY_NAME} is not {KEY_LEN} bytes; delete it so that a new one is made (paired toys must then be paired again)"
+        ))
+    })?;
+    Ok(StaticKey::from_secret(secret))
+}
+
+fn random_key() -> StaticKey {
+    StaticKey::from_secret(*Zeroizing::new(rand::random::<[u8; KEY_LEN]>()))
+}
+
+/// The next binary message of the handshake.
+async fn next_message(socket: &mut WebSocket) -> Option<Vec<u8>> {
+    loop {
+        match socket.recv().await? {
+            Ok(WsMessage::Binary(bytes)) => return Some(bytes.to_vec()),
+            Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// Runs the handshake; the channel once it stands.
+async fn handshake(
+    state: &AppState,
+    socket: &mut WebSocket,
+    addr: IpAddr,
+) -> Result<Option<Link>, ChannelError> {
+    let Some(first) = next_message(socket).await else {
+        return Ok(None);
+    };
+    let key = match server_key(state).await {
+        Ok(key) => key,
+        Err(e) => {
+            tracing::error!(error = %e, "the server's channel key could not be read");
+            return Ok(None);
+        }
+    };
+    let nonce = Zeroizing::new(rand::random::<[u8; KEY_LEN]>());
+    let mut reply = Vec::new();
+    let accepted = accept(&key, &random_key(), *nonce, &first, &mut reply)?;
+    if socket.send(WsMessage::Binary(reply.into())).await.is_err() {
+        return Ok(None);
+    }
+    let established = match accepted {
+        Accepted::Resumed(done) => *done,
+        Accepted::Pairing(pairing) => {
+            let Some(last) = next_message(socket).await else {
+                return Ok(None);
+            };
+            pairing.read_final(&last)?
+        }
+    };
+    tracing::debug!(client = %addr, "toy channel established");
+    Ok(Some(Link {
+        channel: Arc::new(Mutex::new(established.channel)),
+        pairing_number: established.pairing_number.and_then(ConfirmationNumber::new),
+    }))
+}
+
+async fn run(state: AppState, mut socket: WebSocket, addr: IpAddr, waiting: Unauthenticated) {
+    let link = match tokio::time::timeout(TOY_HELLO_DEADLINE, handshake(&state, &mut socket, addr))
+        .await
+    {
+        Ok(Ok(Some(link))) => link,
+        Ok(Ok(None)) | Err(_) => return,
+        Ok(Err(e)) => {
+            tracing::info!(client = %addr, error = e.code(), "toy channel handshake refused; closing");
+            return;
+        }
+    };
+    super::run_with(state, socket, addr, waiting, Some(link)).await;
+}
+
+/// Keeps the channel's pairing number with the pairing `code` just given to `device`,
+/// so that a parent's claim shows the number this side of the handshake computed.
+pub(super) async fn keep_number(
+    state: &AppState,
+    link: Option<&Link>,
+    device: DeviceId,
+    code: PairingCode,
+) -> StoreResult<()> {
+    if let Some(number) = link.and_then(|l| l.pairing_number) {
+        state
+            .store
+            .set_pairing_number(device, &code.to_string(), &number.to_string())
+            .await?;
+    }
+    Ok(())
+}

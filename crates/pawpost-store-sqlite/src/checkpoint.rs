@@ -4,13 +4,12 @@
 //! the committing connection: with envelopes kept in their rows that was the group
 //! writer's, every hundred or so messages, and the uploads of that moment waited while
 //! megabytes were copied into the database file and synced. Every pooled connection
-//! therefore has `wal_autocheckpoint=0`, and this task, on a connection of its own,
-//! copies the log into the database file every [`CHECKPOINT_INTERVAL`] with a `PASSIVE`
+//! therefore has `wal_autocheckpoint=0`, and this task, on a connection no commit is
+//! using, copies the log into the database file every [`CHECKPOINT_INTERVAL`] with a `PASSIVE`
 //! checkpoint, which never waits for (nor holds up) a writer. Should readers keep the log
 //! from being reused so that it holds more than [`WAL_TRUNCATE_FRAMES`], a `TRUNCATE`
 //! checkpoint empties it, making writers wait that once.
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, Connection, SqliteConnection};
+use sqlx::{SqliteConnection, SqlitePool};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -21,18 +20,11 @@ pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
 /// again from its beginning and stays far below it.
 pub const WAL_TRUNCATE_FRAMES: i64 = 32_768;
 
-/// Runs the checkpoints on a connection of its own until `stop` is dropped.
-pub(crate) async fn checkpoint_in_background(
-    options: SqliteConnectOptions,
-    stop: oneshot::Receiver<()>,
-) {
-    let mut conn = match options.connect().await {
-        Ok(conn) => conn,
-        Err(e) => {
-            tracing::error!(error = %e, "the SQLite checkpoint connection could not open; the write-ahead log is copied only when the server stops");
-            return;
-        }
-    };
+/// Runs the checkpoints until `stop` is dropped or the pool is closed. Each takes a
+/// pooled connection for its length (never the one a commit is using), so that closing
+/// the pool also waits for a checkpoint under way: whoever closes it (a backup copying
+/// the files, say) finds no connection open.
+pub(crate) async fn checkpoint_in_background(pool: SqlitePool, stop: oneshot::Receiver<()>) {
     let mut stop = std::pin::pin!(stop);
     let mut every = tokio::time::interval(CHECKPOINT_INTERVAL);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -41,6 +33,13 @@ pub(crate) async fn checkpoint_in_background(
             _ = &mut stop => break,
             _ = every.tick() => {}
         }
+        if pool.is_closed() {
+            break;
+        }
+        let Ok(mut conn) = pool.acquire().await else {
+            // Closed meanwhile.
+            break;
+        };
         match checkpoint(&mut conn, "PASSIVE").await {
             Ok(frames) if frames > WAL_TRUNCATE_FRAMES => {
                 tracing::info!(frames, "the write-ahead log stays large; emptying it");
@@ -54,7 +53,6 @@ pub(crate) async fn checkpoint_in_background(
             }
         }
     }
-    let _ = conn.close().await;
 }
 
 /// Runs `PRAGMA wal_checkpoint(mode)`; returns the frames in the log.

@@ -15,7 +15,6 @@ use crate::backend;
 use pawpost_domain::{DeviceId, Message, ReceiptState};
 use pawpost_store::stored::{found, to_integer, to_ms};
 use pawpost_store::{columns, StoreError, StoreResult};
-use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{SqliteConnection, SqlitePool};
 use std::ops::Deref;
 use std::sync::Arc;
@@ -72,14 +71,16 @@ fn writer_stopped() -> StoreError {
 }
 
 impl Database {
-    /// Starts the writer task and the checkpoint task (on a connection of its own, made
-    /// with `options`) on the current Tokio runtime; they end when the last clone of this
-    /// value is dropped.
-    pub(crate) fn new(pool: SqlitePool, options: SqliteConnectOptions) -> Self {
+    /// Starts the writer task and the checkpoint task on the current Tokio runtime; they
+    /// end when the last clone of this value is dropped.
+    pub(crate) fn new(pool: SqlitePool) -> Self {
         let (writer, waiting) = mpsc::unbounded_channel();
         tokio::spawn(commit_in_groups(pool.clone(), waiting));
         let (checkpoints, stop) = oneshot::channel();
-        tokio::spawn(crate::checkpoint::checkpoint_in_background(options, stop));
+        tokio::spawn(crate::checkpoint::checkpoint_in_background(
+            pool.clone(),
+            stop,
+        ));
         Self {
             pool,
             writer,

@@ -69,14 +69,14 @@ impl SqliteStore {
         create_private_file(options.get_filename())?;
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
-            .connect_with(options.clone())
+            .connect_with(options)
             .await
             .map_err(backend)?;
         MIGRATOR.run(&pool).await.map_err(|e| {
             StoreError::Backend(format!("migrating the SQLite database failed: {e}"))
         })?;
         Ok(Self {
-            db: group::Database::new(pool, options),
+            db: group::Database::new(pool),
         })
     }
 

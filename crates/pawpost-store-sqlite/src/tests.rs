@@ -209,3 +209,29 @@ async fn commits_leave_the_checkpoints_to_the_background_task() {
     }
     assert!(copied(), "the log was never copied into the database file");
 }
+
+#[tokio::test]
+async fn closing_the_pool_closes_every_connection_so_the_files_can_be_copied() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pawpost.db");
+    let store = SqliteStore::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE bulk (data BLOB)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    // Let a background checkpoint start (polled, bounded; not timed).
+    tokio::time::sleep(crate::CHECKPOINT_INTERVAL * 2).await;
+    sqlx::query("INSERT INTO bulk VALUES (randomblob(1000000))")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    store.pool().close().await;
+    // SQLite removes the log when its last connection closes: none is left open to
+    // write into the files while someone copies them.
+    assert!(
+        !dir.path().join("pawpost.db-wal").exists(),
+        "a connection outlived the pool"
+    );
+}

@@ -341,6 +341,29 @@ pub(crate) async fn read_recording(path: &std::path::Path) -> eyre::Result<Vec<u
         .wrap_err_with(|| format!("cannot read {}", path.display()))
 }
 
+/// Gives a toy that has no `firmware.txt` yet (docs/UPDATES.md) the image a toy leaves the
+/// factory with: `board`, `version`, `counter`, and the release public keys that may sign
+/// its updates. A toy that already says what it runs keeps it (it may have installed an
+/// update). Returns whether the file was written.
+pub fn install_factory_firmware(
+    state_dir: &std::path::Path,
+    firmware: pawpost_toy::Firmware,
+    release_keys: Vec<[u8; 32]>,
+) -> std::io::Result<bool> {
+    shell::install_factory(
+        state_dir,
+        &shell::SimFirmware {
+            firmware,
+            release_keys,
+        },
+    )
+}
+
+/// Whether `board` is a valid board name for a release (a-z, 0-9 and -, 1 to 32).
+pub fn valid_board(board: &str) -> bool {
+    pawpost_crypto::valid_board_name(board)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,8 @@ use crate::link::{Link, LinkEvent};
 use crate::speech::Speaker;
 use crate::store::Store;
 use crate::{uuid, Command, SimConfig, SimEvent, SimStatus, STATE_FILE};
-use slots::{SimFirmware, Slots};
+use slots::Slots;
+pub(crate) use slots::{install_factory, SimFirmware};
 
 /// The toy's timers (pairing window, recording limit, key rotation) need about one tick a
 /// second.

@@ -231,6 +231,27 @@ struct ToyArgs {
     /// address taken is printed as `link: ADDR`.
     #[arg(long, value_name = "ADDR")]
     serial_listen: Option<SocketAddr>,
+    /// A release public key (64 hex digits) the simulated toy's image trusts for its
+    /// updates; repeat for several. Written with --board, --software-version and
+    /// --software-counter to firmware.txt in --state-dir when the toy has none yet
+    /// (docs/UPDATES.md); without any, a new toy reports no version and takes no update.
+    #[arg(
+        long = "release-public-key",
+        value_name = "HEX",
+        env = "PAWPOST_TOY_RELEASE_PUBLIC_KEY",
+        value_delimiter = ',',
+        value_parser = release::parse_public_key
+    )]
+    release_public_keys: Vec<[u8; 32]>,
+    /// The board the simulated toy's software is built for.
+    #[arg(long, default_value = "pawpost-sim")]
+    board: String,
+    /// The software version the simulated toy starts with.
+    #[arg(long, default_value_t = 1)]
+    software_version: u32,
+    /// The anti-rollback counter of the software it starts with.
+    #[arg(long, default_value_t = 1)]
+    software_counter: u32,
 }
 
 #[derive(Args)]
@@ -484,6 +505,27 @@ async fn main() -> eyre::Result<()> {
             };
             if let Some(link) = &link {
                 println!("link: {}", link.address());
+            }
+            if !args.release_public_keys.is_empty() {
+                if !pawpost_toy_sim::valid_board(&args.board) {
+                    eyre::bail!("--board must be 1 to 32 characters of a-z, 0-9 and -");
+                }
+                let firmware = pawpost_toy::Firmware {
+                    board: args.board,
+                    version: args.software_version,
+                    counter: args.software_counter,
+                    confirmed: true,
+                };
+                if pawpost_toy_sim::install_factory_firmware(
+                    &args.state_dir,
+                    firmware,
+                    args.release_public_keys,
+                )? {
+                    println!(
+                        "software: version {} (firmware.txt written)",
+                        args.software_version
+                    );
+                }
             }
             let config = pawpost_toy_sim::SimConfig {
                 server: link

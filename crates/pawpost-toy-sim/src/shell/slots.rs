@@ -106,6 +106,17 @@ pub(crate) struct Slots {
     dir: PathBuf,
 }
 
+/// Writes the image a toy leaves the factory with, unless the state folder already says
+/// what it runs (it may have installed an update since); returns whether it wrote it.
+pub(crate) fn install_factory(dir: &Path, firmware: &SimFirmware) -> io::Result<bool> {
+    if dir.join(FIRMWARE_FILE).exists() {
+        return Ok(false);
+    }
+    crate::store::Store::open(dir)?;
+    write_atomically(dir, FIRMWARE_FILE, firmware.to_text().as_bytes())?;
+    Ok(true)
+}
+
 impl Slots {
     pub(crate) fn new(dir: &Path) -> Self {
         Self {
@@ -199,4 +210,58 @@ fn from_hex(text: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn factory() -> SimFirmware {
+        SimFirmware {
+            firmware: Firmware {
+                board: "pawpost-sim".into(),
+                version: 1,
+                counter: 4,
+                confirmed: true,
+            },
+            release_keys: vec![pawpost_crypto::ReleaseKey::from_seed(&[9; 32]).public_key()],
+        }
+    }
+
+    #[test]
+    fn what_the_toy_runs_reads_back_as_written() {
+        let written = factory();
+        assert_eq!(SimFirmware::parse(&written.to_text()), Ok(written));
+        assert!(SimFirmware::parse("board=Big Board\nversion=1\ncounter=1\n").is_err());
+        assert!(SimFirmware::parse("board=b\nversion=1\ncounter=1\nrelease-key=00\n").is_err());
+    }
+
+    #[test]
+    fn the_factory_image_never_replaces_an_installed_update() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(install_factory(dir.path(), &factory()).unwrap());
+        let slots = Slots::new(dir.path());
+        let image = b"version two".to_vec();
+        slots.write(0, &image).unwrap();
+        let running = slots.running().unwrap().unwrap();
+        let next = slots
+            .install(&running, 2, 5, 11, &ImageDigest::of(&image))
+            .unwrap();
+        assert!(!next.firmware.confirmed);
+        assert!(!install_factory(dir.path(), &factory()).unwrap());
+        assert_eq!(slots.running().unwrap(), Some(next));
+    }
+
+    #[test]
+    fn a_slot_that_does_not_hold_the_checked_image_is_not_installed() {
+        let dir = tempfile::tempdir().unwrap();
+        install_factory(dir.path(), &factory()).unwrap();
+        let slots = Slots::new(dir.path());
+        slots.write(0, b"half").unwrap();
+        let running = slots.running().unwrap().unwrap();
+        assert!(slots
+            .install(&running, 2, 5, 11, &ImageDigest::of(b"version two"))
+            .is_err());
+        assert_eq!(slots.running().unwrap(), Some(factory()));
+    }
 }

@@ -1,49 +1,47 @@
 //! The hash-chained audit trail.
+use crate::group::{Database, Write, Written};
 use crate::rows::{AuditEndRow, AuditRow};
 use crate::{backend, fetch_all};
 use pawpost_domain::{AccountId, AuditEntry, AuditRecord, HouseholdId};
 use pawpost_store::stored::{bound, next_audit_entry, one, to_integer, to_ms};
 use pawpost_store::{columns, select, StoreError, StoreResult};
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 
-pub(crate) async fn append_audit(
-    pool: &SqlitePool,
-    record: &AuditRecord,
-) -> StoreResult<AuditEntry> {
-    let mut entries = append_audits(pool, std::slice::from_ref(record)).await?;
+pub(crate) async fn append_audit(db: &Database, record: &AuditRecord) -> StoreResult<AuditEntry> {
+    let mut entries = append_audits(db, std::slice::from_ref(record)).await?;
     entries
         .pop()
         .ok_or_else(|| StoreError::Backend("appending to the audit trail gave no entry".into()))
 }
 
+/// Entries chained to the last, in one commit: see
+/// [`pawpost_store::MetadataStore::append_audits`]. They join the group commit (see
+/// [`crate::group`]), which runs to its end even when the caller stops waiting.
 pub(crate) async fn append_audits(
-    pool: &SqlitePool,
+    db: &Database,
     records: &[AuditRecord],
 ) -> StoreResult<Vec<AuditEntry>> {
     if records.is_empty() {
         return Ok(Vec::new());
     }
-    // The append runs to its end even when the caller stops waiting (a client that
-    // hangs up, a timeout): a transaction given up half way would stay open on its
-    // pooled connection, keeping the write lock, and what that connection wrote
-    // afterwards would be acknowledged but never committed.
-    let pool = pool.clone();
-    let records = records.to_vec();
-    tokio::spawn(async move { append_to_end(&pool, &records).await })
-        .await
-        .map_err(|e| StoreError::Backend(format!("appending to the audit trail stopped: {e}")))?
+    match db.write_returning(Write::Audits(records.to_vec())).await? {
+        Written::Audits(entries) => Ok(entries),
+        Written::Nothing => Err(StoreError::Backend(
+            "appending to the audit trail gave no entries".into(),
+        )),
+    }
 }
 
-/// Entries chained to the last, in one commit: see
-/// [`pawpost_store::MetadataStore::append_audits`].
-async fn append_to_end(pool: &SqlitePool, records: &[AuditRecord]) -> StoreResult<Vec<AuditEntry>> {
-    // IMMEDIATE takes the write lock before reading the chain's end, so that two
-    // appends cannot both chain to the same entry.
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
+/// Chains `records` to the end of the trail inside the writer's transaction, which holds
+/// the write lock (`BEGIN IMMEDIATE`), so that no other append chains to the same entry.
+pub(crate) async fn chain(
+    conn: &mut SqliteConnection,
+    records: &[AuditRecord],
+) -> StoreResult<Vec<AuditEntry>> {
     let last = sqlx::query_as::<_, AuditEndRow>(
         "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await
     .map_err(backend)?;
     let mut end = one(last)?;
@@ -65,13 +63,12 @@ async fn append_to_end(pool: &SqlitePool, records: &[AuditRecord]) -> StoreResul
         .bind(&record.client)
         .bind(entry.prev_hash.as_slice())
         .bind(entry.hash.as_slice())
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .map_err(backend)?;
         end = Some((entry.seq, entry.hash));
         entries.push(entry);
     }
-    tx.commit().await.map_err(backend)?;
     Ok(entries)
 }
 

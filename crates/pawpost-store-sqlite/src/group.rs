@@ -2,9 +2,12 @@
 //!
 //! With `synchronous=FULL` in WAL mode every commit costs one sync of the log, whatever
 //! it holds. New messages (with their receipts, and their envelope when it is kept in the
-//! row) and receipts marked delivered or played therefore go to one writer task, which
+//! row), receipts marked delivered or played, audit entries and when toys were last seen
+//! therefore go to one writer task, which
 //! takes every write waiting when it is free and commits them together: one sync for all
-//! the uploads that arrived meanwhile. A lone write waits for no one.
+//! the uploads that arrived meanwhile. A lone write waits for no one. Being the only
+//! writer of all of them, it never waits for the write lock behind another (a reconnect
+//! storm's audit entries used to, and the uploads of the moment with them).
 //!
 //! Each write runs inside a savepoint of the shared transaction, so that one that fails
 //! (a replayed message id, a receipt that does not exist) fails alone. Each caller hears
@@ -12,7 +15,7 @@
 //! failure), so an answer still means durable. A write runs to its end in the writer
 //! task whether or not its caller still waits (see [`crate::write`]).
 use crate::backend;
-use pawpost_domain::{DeviceId, Message, ReceiptState};
+use pawpost_domain::{AuditEntry, AuditRecord, DeviceId, Message, ReceiptState};
 use pawpost_store::stored::{found, to_integer, to_ms};
 use pawpost_store::{columns, StoreError, StoreResult};
 use sqlx::{SqliteConnection, SqlitePool};
@@ -40,11 +43,22 @@ pub(crate) enum Write {
         state: ReceiptState,
         at: OffsetDateTime,
     },
+    /// Audit entries, chained to the end of the trail in this commit.
+    Audits(Vec<AuditRecord>),
+    /// When toys were last seen (see [`crate::toys::set_toys_seen`]).
+    ToysSeen(Vec<(DeviceId, OffsetDateTime)>),
+}
+
+/// What a write made that its caller needs.
+pub(crate) enum Written {
+    Nothing,
+    /// The entries [`Write::Audits`] appended, with their sequence numbers and hashes.
+    Audits(Vec<AuditEntry>),
 }
 
 struct Job {
     write: Write,
-    done: oneshot::Sender<StoreResult<()>>,
+    done: oneshot::Sender<StoreResult<Written>>,
 }
 
 /// The connection pool, with the writer task that commits [`Write`]s in groups and the
@@ -90,6 +104,11 @@ impl Database {
 
     /// Queues `write` for the next group commit and waits until that commit is durable.
     pub(crate) async fn write(&self, write: Write) -> StoreResult<()> {
+        self.write_returning(write).await.map(drop)
+    }
+
+    /// [`Database::write`], returning what the write made.
+    pub(crate) async fn write_returning(&self, write: Write) -> StoreResult<Written> {
         let (done, answer) = oneshot::channel();
         self.writer
             .send(Job { write, done })
@@ -123,7 +142,10 @@ async fn commit_in_groups(pool: SqlitePool, mut waiting: mpsc::UnboundedReceiver
 
 /// Applies `writes` in one transaction, each in a savepoint of its own, and commits;
 /// returns each write's own result once the commit is durable.
-async fn commit_group(pool: &SqlitePool, writes: &[Write]) -> StoreResult<Vec<StoreResult<()>>> {
+async fn commit_group(
+    pool: &SqlitePool,
+    writes: &[Write],
+) -> StoreResult<Vec<StoreResult<Written>>> {
     // IMMEDIATE: the write lock first (see `crate::write`).
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
     let mut results = Vec::with_capacity(writes.len());
@@ -148,7 +170,7 @@ async fn run(conn: &mut SqliteConnection, sql: &'static str) -> StoreResult<()> 
         .map_err(backend)
 }
 
-async fn apply(conn: &mut SqliteConnection, write: &Write) -> StoreResult<()> {
+async fn apply(conn: &mut SqliteConnection, write: &Write) -> StoreResult<Written> {
     match write {
         Write::Message {
             message: m,
@@ -181,7 +203,7 @@ async fn apply(conn: &mut SqliteConnection, write: &Write) -> StoreResult<()> {
                     .await
                     .map_err(backend)?;
             }
-            Ok(())
+            Ok(Written::Nothing)
         }
         Write::Receipt {
             message,
@@ -205,7 +227,21 @@ async fn apply(conn: &mut SqliteConnection, write: &Write) -> StoreResult<()> {
                 .execute(&mut *conn)
                 .await
                 .map_err(backend)?;
-            found(done.rows_affected(), "receipt")
+            found(done.rows_affected(), "receipt").map(|()| Written::Nothing)
+        }
+        Write::Audits(records) => crate::audit::chain(conn, records)
+            .await
+            .map(Written::Audits),
+        Write::ToysSeen(seen) => {
+            for (toy, at) in seen {
+                sqlx::query(crate::toys::SET_SEEN)
+                    .bind(to_ms(*at))
+                    .bind(toy.to_string())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+            }
+            Ok(Written::Nothing)
         }
     }
 }

@@ -1,5 +1,6 @@
 //! What the household keeps about a paired toy besides its keys: its names record, the
 //! parents' safety-number check and when it was last connected (see migration 0020).
+use crate::group::{Database, Write};
 use crate::{execute, fetch_all};
 use pawpost_domain::{AccountId, DeviceId, HouseholdId};
 use pawpost_store::stored::{self, opt_from_ms, to_ms};
@@ -85,37 +86,19 @@ pub(crate) async fn set_toy_safety_checked(
     Ok(execute(pool, query).await? > 0)
 }
 
+/// Joins the group commit (see [`crate::group`]): a reconnect storm's last-seen times
+/// share the sync of the uploads and receipts of the moment.
 pub(crate) async fn set_toys_seen(
-    pool: &SqlitePool,
+    db: &Database,
     seen: &[(DeviceId, OffsetDateTime)],
 ) -> StoreResult<()> {
     if seen.is_empty() {
         return Ok(());
     }
-    // Run to the end even when the caller stops waiting, like every write here: a
-    // transaction given up half way would keep its connection's write lock.
-    let pool = pool.clone();
-    let seen = seen.to_vec();
-    tokio::spawn(async move {
-        let mut tx = pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(crate::backend)?;
-        for (toy, at) in &seen {
-            sqlx::query(SET_SEEN)
-                .bind(to_ms(*at))
-                .bind(toy.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(crate::backend)?;
-        }
-        tx.commit().await.map_err(crate::backend)
-    })
-    .await
-    .map_err(|e| StoreError::Backend(format!("noting when toys were seen stopped: {e}")))?
+    db.write(Write::ToysSeen(seen.to_vec())).await
 }
 
-const SET_SEEN: &str = "INSERT INTO toy_profiles (toy_device_id, last_seen_at) \
+pub(crate) const SET_SEEN: &str = "INSERT INTO toy_profiles (toy_device_id, last_seen_at) \
      SELECT id, ? FROM devices WHERE id = ? AND kind = 'toy' \
      ON CONFLICT (toy_device_id) DO UPDATE SET last_seen_at = excluded.last_seen_at";
 

@@ -16,8 +16,9 @@ pub fn offered(rate: f64, duration: Duration) -> u64 {
 pub const HISTOGRAM_BOUNDS_MS: [f64; 10] =
     [0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 500.0];
 
-/// How many samples fall at or under each bound and not under the one before, with the
-/// rest beyond the last: where a tail comes from shows as a second hump.
+/// How many samples fall at or under each bound and over the one before (`le_ms`), and
+/// beyond the last (`le_ms` null), in order: where a tail comes from shows as a second
+/// hump.
 pub fn histogram(sorted: &[Duration]) -> Value {
     let mut counts = [0u64; HISTOGRAM_BOUNDS_MS.len() + 1];
     for d in sorted {
@@ -28,15 +29,11 @@ pub fn histogram(sorted: &[Duration]) -> Value {
             .unwrap_or(HISTOGRAM_BOUNDS_MS.len());
         counts[bucket] += 1;
     }
-    let mut out = serde_json::Map::new();
-    for (i, count) in counts.iter().enumerate() {
-        let label = match HISTOGRAM_BOUNDS_MS.get(i) {
-            Some(bound) => format!("le_{bound}_ms"),
-            None => format!("over_{}_ms", HISTOGRAM_BOUNDS_MS[i - 1]),
-        };
-        out.insert(label, json!(count));
-    }
-    Value::Object(out)
+    counts
+        .iter()
+        .enumerate()
+        .map(|(i, count)| json!({"le_ms": HISTOGRAM_BOUNDS_MS.get(i), "count": count}))
+        .collect()
 }
 
 /// Latency summary in milliseconds: count, p50, p90, p99, max, and the histogram.

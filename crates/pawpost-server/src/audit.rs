@@ -110,6 +110,9 @@ audit_actions! {
     PasswordResetRequested = "password_reset_requested",
     /// An owner published a roster version; the target is its version.
     RosterPublished = "roster_published",
+    /// The operator published a signed release of the toy's software (`pawpost release
+    /// publish`); the target is `<board> version <version> counter <counter>`.
+    ReleasePublished = "release_published",
     /// A sign-in with the right password.
     SignIn = "sign_in",
     /// A sign-in with a wrong password (the actor, when the account exists).

@@ -655,6 +655,7 @@ const de = {
   "The toy is out of reach. Bring the phone closer to it, then connect again.": "Das Spielzeug ist außer Reichweite. Bringen Sie das Telefon näher heran und verbinden Sie erneut.",
   "The toy could not be connected. Switch it on, bring the phone close, and try again.": "Das Spielzeug konnte nicht verbunden werden. Schalten Sie es ein, bringen Sie das Telefon nahe heran und versuchen Sie es erneut.",
   'Software version {version}': 'Softwareversion {version}',
+  "The server's operator published new software for toys ({what})": "Der Betreiber des Servers hat neue Software für Spielzeuge veröffentlicht ({what})",
 };
 
 export default de;

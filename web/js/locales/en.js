@@ -655,4 +655,5 @@ export default {
   "The toy is out of reach. Bring the phone closer to it, then connect again.": "The toy is out of reach. Bring the phone closer to it, then connect again.",
   "The toy could not be connected. Switch it on, bring the phone close, and try again.": "The toy could not be connected. Switch it on, bring the phone close, and try again.",
   'Software version {version}': 'Software version {version}',
+  "The server's operator published new software for toys ({what})": "The server's operator published new software for toys ({what})",
 };

@@ -655,6 +655,7 @@ const es = {
   "The toy is out of reach. Bring the phone closer to it, then connect again.": "El juguete está fuera de alcance. Acerca el teléfono y vuelve a conectar.",
   "The toy could not be connected. Switch it on, bring the phone close, and try again.": "No se pudo conectar el juguete. Enciéndelo, acerca el teléfono e inténtalo de nuevo.",
   'Software version {version}': 'Versión del programa {version}',
+  "The server's operator published new software for toys ({what})": "El operador del servidor publicó un programa nuevo para los juguetes ({what})",
 };
 
 export default es;

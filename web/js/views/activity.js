@@ -157,6 +157,8 @@ export function describe(e, opts) {
       return bad(opts.own ? t("The server's operator locked your account") : t("The server's operator locked the account"));
     case 'account_unlocked':
       return ok(opts.own ? t("The server's operator unlocked your account") : t("The server's operator unlocked the account"));
+    case 'release_published':
+      return ok(t("The server's operator published new software for toys ({what})", { what: e.target ?? '' }));
     case 'breach_notice_sent':
       return bad(opts.own ? t('A notice of a data breach was sent to you; read it and change your password') : t('A notice of a data breach was sent to the account; read it and change your password'));
     default: {

@@ -86,7 +86,17 @@ pub async fn publish(
         created_at: pawpost_store::stored::whole_ms(OffsetDateTime::now_utc()),
     };
     match store.put_release(&release).await {
-        Ok(()) => Ok(release),
+        Ok(()) => {
+            crate::audit::record_in(
+                store,
+                crate::audit::Event::new(crate::audit::AuditAction::ReleasePublished).on(format!(
+                    "{} version {} counter {}",
+                    release.board, release.version, release.counter
+                )),
+            )
+            .await;
+            Ok(release)
+        }
         Err(StoreError::Conflict(_)) => Err(PublishError::AlreadyPublished),
         Err(e) => Err(e.into()),
     }

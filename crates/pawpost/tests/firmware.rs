@@ -23,9 +23,10 @@ use pawpost_firmware::flash::{BootRecord, Flash, MemFlash, SlotInfo, FLASH_LEN, 
 use pawpost_firmware::link::Packet;
 use pawpost_firmware::wires;
 use pawpost_testkit::server::family::{
-    download, family, new_device, publish, sealed, upload, uuid_bytes, Family, VOICE,
+    download, family, family_on, new_device, publish, sealed, upload, uuid_bytes, Family, VOICE,
 };
 use pawpost_testkit::server::toys::latest_roster;
+use pawpost_testkit::server::TestServer;
 use pawpost_toy::Frame;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -735,115 +736,57 @@ async fn the_boot_stage_runs_only_whole_newer_images_and_keeps_the_old_one_until
 /// image (PAWPOST_RELEASE_KEYS).
 const TEST_RELEASE_SEED: [u8; 32] = [0x5a; 32];
 
-/// The harness in the server's place on the link (the server's side of updates is not
-/// built yet): it speaks the toy protocol's frames in `pawpost-ble` fragments.
-struct ServerSide {
-    stream: TcpStream,
-    decoder: pawpost_firmware::link::Decoder,
-    reassembler: pawpost_ble::Reassembler,
-    fragmenter: pawpost_ble::Fragmenter,
+/// Publishes `image` to the family's server as version 2, counter 2 of the
+/// `mps2-an386` board, signed with the test release key, as `pawpost release sign` and
+/// `pawpost release publish` do.
+async fn publish_version_2(f: &Family, image: &[u8]) {
+    let key = pawpost_crypto::ReleaseKey::from_seed(&TEST_RELEASE_SEED);
+    let manifest = pawpost_crypto::Manifest {
+        board: "mps2-an386".into(),
+        version: 2,
+        counter: 2,
+        size: u32::try_from(image.len()).unwrap(),
+        sha256: pawpost_firmware::flash::sha256(image),
+    }
+    .encode()
+    .unwrap();
+    let (store, blobs) = pawpost_storage::open(f.server.storage.as_ref().unwrap())
+        .await
+        .unwrap();
+    pawpost_server::services::releases::publish(
+        store.as_ref(),
+        blobs.as_ref(),
+        &[key.public_key()],
+        &manifest,
+        &key.sign(&manifest),
+        image,
+    )
+    .await
+    .expect("the release is published");
 }
 
-impl ServerSide {
-    /// Takes the phone's place on the link and opens a server connection.
-    async fn open(link_port: u16) -> Self {
-        let mut stream = connect(link_port).await;
-        let up = Packet::ServerUp { mtu: MTU }.encode().unwrap();
-        stream.write_all(&up).await.unwrap();
-        Self {
-            stream,
-            decoder: pawpost_firmware::link::Decoder::new(),
-            reassembler: pawpost_ble::Reassembler::new(MTU, pawpost_ble::MAX_FRAME_LEN).unwrap(),
-            fragmenter: pawpost_ble::Fragmenter::new(MTU).unwrap(),
+/// The software version the parents' page lists for the toy `device`, once it is `want`.
+async fn wait_version_shown(f: &Family, device: &str, want: u64) {
+    let deadline = Instant::now() + STEP;
+    loop {
+        let (_, toys) = f
+            .mum
+            .get(&format!("/api/v1/households/{}/toys", f.home))
+            .await;
+        let shown = toys
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["device_id"] == device)
+            .and_then(|t| t["software"]["version"].as_u64());
+        if shown == Some(want) {
+            return;
         }
-    }
-
-    async fn send(&mut self, frame: &Frame<'_>) {
-        let frame = frame.encode().unwrap();
-        for fragment in self.fragmenter.fragment(&frame).unwrap() {
-            let packet = Packet::Fragment(fragment).encode().unwrap();
-            self.stream.write_all(&packet).await.unwrap();
-        }
-    }
-
-    /// The next frame from the toy.
-    async fn next(&mut self) -> Vec<u8> {
-        use tokio::io::AsyncReadExt;
-        let mut byte = [0u8; 1];
-        loop {
-            tokio::time::timeout(STEP, self.stream.read_exact(&mut byte))
-                .await
-                .expect("the toy sends a frame")
-                .expect("the link reads");
-            if let Some(Packet::Fragment(fragment)) = self.decoder.push(byte[0]) {
-                if let Some(frame) = self.reassembler.push(&fragment).unwrap() {
-                    return frame.data.to_vec();
-                }
-            }
-        }
-    }
-
-    /// Challenges the paired toy; it authenticates and says what it runs: returns its
-    /// (board, version, counter).
-    async fn challenge(&mut self) -> (String, u32, u32) {
-        self.send(&Frame::Challenge {
-            nonce: [3; pawpost_toy::NONCE_LEN],
-            server_time_ms: 1_764_000_000_000,
-        })
-        .await;
-        loop {
-            let frame = self.next().await;
-            if let Ok(Frame::Version {
-                board,
-                version,
-                counter,
-            }) = Frame::decode(&frame)
-            {
-                return (board.to_owned(), version, counter);
-            }
-        }
-    }
-
-    /// Offers `image` as a signed release and serves the pieces the toy asks for, until
-    /// the last one went out.
-    async fn update(&mut self, image: &[u8], version: u32, counter: u32) {
-        let manifest = pawpost_crypto::Manifest {
-            board: "mps2-an386".into(),
-            version,
-            counter,
-            size: u32::try_from(image.len()).unwrap(),
-            sha256: pawpost_firmware::flash::sha256(image),
-        }
-        .encode()
-        .unwrap();
-        let signature = pawpost_crypto::ReleaseKey::from_seed(&TEST_RELEASE_SEED).sign(&manifest);
-        self.send(&Frame::UpdateOffer {
-            manifest: &manifest,
-            signature,
-        })
-        .await;
-        let piece = pawpost_protocol::UPDATE_CHUNK_BYTES;
-        loop {
-            let frame = self.next().await;
-            let Ok(Frame::UpdateRequest { offset, window }) = Frame::decode(&frame) else {
-                continue;
-            };
-            for n in 0..usize::from(window) {
-                let start = usize::try_from(offset).unwrap() + n * piece;
-                if start >= image.len() {
-                    return;
-                }
-                let end = image.len().min(start + piece);
-                self.send(&Frame::UpdateChunk {
-                    offset: u32::try_from(start).unwrap(),
-                    bytes: &image[start..end],
-                })
-                .await;
-                if end == image.len() {
-                    return;
-                }
-            }
-        }
+        assert!(
+            Instant::now() < deadline,
+            "the parents see version {shown:?}, not {want}: {toys}"
+        );
+        sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -858,55 +801,51 @@ async fn a_signed_update_from_version_1_to_2_applies_and_a_cut_one_leaves_versio
         "PAWPOST_RELEASE_KEYS",
     )
     .expect("set with the image");
+    let key = pawpost_crypto::ReleaseKey::from_seed(&TEST_RELEASE_SEED).public_key();
     assert_eq!(
         release_keys,
-        wires::hex(&pawpost_crypto::ReleaseKey::from_seed(&TEST_RELEASE_SEED).public_key()),
+        wires::hex(&key),
         "the image trusts the test release key"
     );
+    let f =
+        family_on(TestServer::start_with(move |c| c.release_public_keys = vec![key]).await).await;
     let ports = (free_port(), free_port());
-    let f = family().await;
     let (mut qemu_run, mut toy, _) = power_on(&firmware, ports.0, ports.1, &[]).await;
     let mut phone = relay(ports.0, &f.server.base, MTU);
     assert_eq!(toy.expect("link up ").await, MTU.to_string());
-    pair(&f, &mut toy).await;
-    assert_eq!(toy.expect("link up ").await, MTU.to_string());
+    let identity = pair(&f, &mut toy).await;
+    let device = uuid::Uuid::from_bytes(identity.device_id.0).to_string();
+    wait_version_shown(&f, &device, 1).await;
     phone.kill().await.unwrap();
     qemu_run.kill().await.unwrap();
     // Version 2: the same code, released as version 2 with counter 2.
-    let image = firmware.image.clone();
+    publish_version_2(&f, &firmware.image).await;
 
-    // The power goes half way through the 20th piece written: version 1 runs on.
+    // The server offers it; the power goes half way through the 20th piece the toy
+    // writes: version 1 runs on from slot A.
     let (mut qemu_run, mut toy, _) =
         power_on(&firmware, ports.0, ports.1, &["cut-update=20"]).await;
-    let mut server = ServerSide::open(ports.0).await;
-    assert_eq!(server.challenge().await, ("mps2-an386".into(), 1, 1));
-    let serving = tokio::spawn(async move {
-        server.update(&image, 2, 2).await;
-    });
+    let mut phone = relay(ports.0, &f.server.base, MTU);
     toy.expect("power cut").await;
-    serving.abort();
     qemu_run.kill().await.unwrap();
+    phone.kill().await.unwrap();
     let (mut qemu_run, _toy, _) = power_on(&firmware, ports.0, ports.1, &[]).await;
     qemu_run.kill().await.unwrap();
 
-    // Whole, it applies: the toy restarts into slot B, reports version 2, and confirms it
-    // once the real server accepted it.
+    // Whole, it applies: the toy checks it, installs and restarts into slot B, reports
+    // version 2 (the parents see it) and confirms the image once the server accepted it.
     let (_qemu, mut toy, _) = power_on(&firmware, ports.0, ports.1, &[]).await;
-    let mut server = ServerSide::open(ports.0).await;
-    assert_eq!(server.challenge().await, ("mps2-an386".into(), 1, 1));
-    server.update(&firmware.image, 2, 2).await;
+    let mut phone = relay(ports.0, &f.server.base, MTU);
     assert_eq!(toy.expect("restart for version ").await, "2");
-    drop(server);
+    phone.kill().await.unwrap();
     assert_eq!(toy.expect("boot slot ").await, "B version 2");
     toy.send(&format!("seed {}", wires::hex(&rand_seed())))
         .await;
     assert_eq!(toy.expect("firmware ").await, "2 slot B trying");
     toy.expect("ready ").await;
-    let mut server = ServerSide::open(ports.0).await;
-    assert_eq!(server.challenge().await, ("mps2-an386".into(), 2, 2));
-    drop(server);
     let _phone = relay(ports.0, &f.server.base, MTU);
     assert_eq!(toy.expect("confirmed ").await, "2");
+    wait_version_shown(&f, &device, 2).await;
 }
 
 fn rand_seed() -> [u8; 32] {

@@ -393,6 +393,7 @@ where
         writes: batch::writer(store.clone()),
         events: Arc::new(events::EventHub::default()),
         started_at: time::OffsetDateTime::now_utc(),
+        toy_channel_key: Arc::default(),
     };
     let (router, _) = app(state.clone());
     let sweeper = tokio::spawn(sweep_sessions(store));

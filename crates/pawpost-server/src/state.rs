@@ -27,6 +27,9 @@ pub struct AppState {
     pub mailer: crate::mail::Mailer,
     /// The configured public URL, or the bound address; without a trailing slash.
     pub public_url: Arc<str>,
+    /// The server's static key of the toys' channel (protocol version 3), read from its
+    /// secrets at the first channel connection and kept for the next ones.
+    pub toy_channel_key: Arc<tokio::sync::OnceCell<pawpost_channel::StaticKey>>,
 }
 
 /// The keyed rate limiters.

@@ -99,8 +99,17 @@ impl Link {
     }
 }
 
-/// The server's channel key, made on first use and kept among its secrets.
+/// The server's channel key, made on first use and kept among its secrets; read once per
+/// process.
 async fn server_key(state: &AppState) -> StoreResult<StaticKey> {
+    state
+        .toy_channel_key
+        .get_or_try_init(|| stored_key(state))
+        .await
+        .cloned()
+}
+
+async fn stored_key(state: &AppState) -> StoreResult<StaticKey> {
     let fresh = Zeroizing::new(rand::random::<[u8; KEY_LEN]>());
     let kept = Zeroizing::new(state.store.server_secret(CHANNEL_KEY_NAME, &*fresh).await?);
     let secret: [u8; KEY_LEN] = kept.as_slice().try_into().map_err(|_| {

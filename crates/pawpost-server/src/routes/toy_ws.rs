@@ -71,8 +71,8 @@ struct Session {
     auth_failures: u32,
     /// Chunked deliveries and uploads (protocol version 2).
     streams: stream::Streams,
-    /// The signed release offered to the toy on this connection, if any.
-    update: Option<update::Offered>,
+    /// What the toy said it runs on this connection, and the release offered to it.
+    update: update::Updates,
     /// The channel the connection runs in (protocol version 3), if any.
     link: Option<channel::Link>,
 }
@@ -115,7 +115,7 @@ async fn run_with(
         toy: None,
         auth_failures: 0,
         streams: stream::Streams::default(),
-        update: None,
+        update: update::Updates::default(),
         link,
     };
     session.challenge().await;

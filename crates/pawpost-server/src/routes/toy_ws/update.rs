@@ -12,8 +12,17 @@ use pawpost_store::{Release, StoreResult};
 /// Most pieces sent for one `UpdateRequest`, whatever window the toy asks for.
 pub const MAX_UPDATE_WINDOW_CHUNKS: u8 = 8;
 
+/// A connection's updates: the toy says what it runs once per connection (a toy saying it
+/// again is ignored, so that it cannot make the server write and notify in a loop), and
+/// the release offered then.
+#[derive(Default)]
+pub(super) struct Updates {
+    reported: bool,
+    offered: Option<Offered>,
+}
+
 /// The release offered on this connection, and its image once the toy asked for it.
-pub(super) struct Offered {
+struct Offered {
     release: Release,
     image: Option<Vec<u8>>,
 }
@@ -26,6 +35,10 @@ impl Session {
         version: u32,
         counter: u32,
     ) -> StoreResult<()> {
+        if std::mem::replace(&mut self.update.reported, true) {
+            tracing::info!(toy = %toy, "toy said its version twice on one connection; ignored");
+            return Ok(());
+        }
         let Some(release) =
             releases::toy_reported(&self.state, toy, board, version, counter).await?
         else {
@@ -37,7 +50,7 @@ impl Session {
             signature: release.signature,
         })
         .await;
-        self.update = Some(Offered {
+        self.update.offered = Some(Offered {
             release,
             image: None,
         });
@@ -50,7 +63,7 @@ impl Session {
         offset: u32,
         window: u8,
     ) -> StoreResult<()> {
-        let Some(offered) = &mut self.update else {
+        let Some(offered) = &mut self.update.offered else {
             tracing::info!(toy = %toy, "toy asked for an update it was not offered; ignored");
             return Ok(());
         };

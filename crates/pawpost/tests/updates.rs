@@ -94,7 +94,11 @@ async fn publish(
 
 /// The software version the parents' page lists for the toy.
 async fn version_shown(f: &Family, toy: &SimToy) -> Option<u64> {
-    let device = toy.status().device_id.to_string();
+    version_of(f, &toy.status().device_id.to_string()).await
+}
+
+/// The software version the parents' page lists for the toy `device`.
+async fn version_of(f: &Family, device: &str) -> Option<u64> {
     let (_, toys) = f
         .mum
         .get(&format!("/api/v1/households/{}/toys", f.home))
@@ -102,7 +106,7 @@ async fn version_shown(f: &Family, toy: &SimToy) -> Option<u64> {
     toys.as_array()
         .unwrap()
         .iter()
-        .find(|t| t["device_id"] == device.as_str())
+        .find(|t| t["device_id"] == device)
         .and_then(|t| t["software"]["version"].as_u64())
 }
 
@@ -377,4 +381,69 @@ async fn a_toy_killed_half_way_through_the_download_keeps_version_1_and_finishes
     wait_shown(&f, &toy, 2).await;
     assert_eq!(std::fs::read(&slot).unwrap(), image);
     toy.stop().await;
+}
+
+#[tokio::test]
+async fn a_toy_saying_its_version_again_on_one_connection_is_not_believed() {
+    use futures_util::{SinkExt, StreamExt};
+    use pawpost_toy::{Action, Event, Firmware, Frame, FrameType, Toy};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let key = ReleaseKey::from_seed(&[7; 32]);
+    let trusted = [key.public_key()];
+    let f = family_trusting(&trusted).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sim = toy_on_v1(&f, dir.path(), 1, &trusted).await;
+    wait_shown(&f, &sim, 1).await;
+    let device = sim.status().device_id.to_string();
+    sim.stop().await;
+
+    // The same toy, driven frame by frame over its own WebSocket.
+    let saved = std::fs::read(dir.path().join(pawpost_toy_sim::STATE_FILE)).unwrap();
+    let firmware = Firmware {
+        board: BOARD.into(),
+        version: 1,
+        counter: 1,
+        confirmed: true,
+    };
+    let mut toy = Toy::restore(&saved)
+        .unwrap()
+        .with_firmware(firmware, trusted.to_vec());
+    let mut rng = pawpost_crypto::os_rng();
+    toy.handle(Event::Connected, &mut rng);
+    let url = format!(
+        "{}/api/v1/toy/ws",
+        f.server.base.replace("http://", "ws://")
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let challenge = loop {
+        match tokio::time::timeout(STEP, socket.next()).await.unwrap() {
+            Some(Ok(Message::Binary(bytes))) => break bytes.to_vec(),
+            Some(Ok(_)) => continue,
+            other => panic!("the connection ended: {other:?}"),
+        }
+    };
+    let mut said_version = false;
+    for action in toy.handle(Event::FrameReceived(&challenge), &mut rng) {
+        if let Action::SendFrame(frame) = action {
+            said_version |= Frame::decode(&frame).unwrap().frame_type() == FrameType::Version;
+            socket.send(Message::Binary(frame.into())).await.unwrap();
+        }
+    }
+    assert!(said_version, "the toy says what it runs after Auth");
+    wait_online(&f, &f.server).await;
+    // Then it claims a version it does not run, on the same connection, and hangs up.
+    let claim = Frame::Version {
+        board: BOARD,
+        version: 9,
+        counter: 9,
+    }
+    .encode()
+    .unwrap();
+    socket.send(Message::Binary(claim.into())).await.unwrap();
+    socket.close(None).await.unwrap();
+    // The server handles a connection's frames in order: once it shows the toy offline,
+    // it has handled the claim.
+    common::toys::wait_shown(&f, &f.server, false).await;
+    assert_eq!(version_of(&f, &device).await, Some(1));
 }

@@ -17,11 +17,11 @@ pub use metadata::Arrival;
 pub use metadata::DeviceCertificate;
 pub use metadata::Farewell;
 pub use metadata::ToyProfile;
-pub use metadata::{Release, ToySoftware};
 pub use metadata::{
     EmailVerification, InvitationCount, MetadataStore, PasswordReset, RecentInvitations, Redemption,
 };
 pub use metadata::{PasskeyCeremony, StoredPasskey};
+pub use metadata::{Release, ToySoftware};
 pub use peers::{PeerListener, Peers, MAX_NOTE_BYTES};
 
 /// What can go wrong below the traits. Messages are for logs; clients see a generic

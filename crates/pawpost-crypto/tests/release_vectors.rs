@@ -15,7 +15,9 @@ const FILE: &str = concat!(
 );
 
 fn image() -> Vec<u8> {
-    (0..10_000u32).map(|i| (i * 31 % 256) as u8).collect()
+    (0..10_000u32)
+        .map(|i| u8::try_from(i * 31 % 256).unwrap())
+        .collect()
 }
 
 fn vectors() -> Value {

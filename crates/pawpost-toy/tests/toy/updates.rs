@@ -16,7 +16,9 @@ fn release_key() -> ReleaseKey {
 }
 
 fn image(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 7 % 251) as u8).collect()
+    (0..len)
+        .map(|i| u8::try_from(i * 7 % 251).unwrap())
+        .collect()
 }
 
 fn manifest(board: &str, version: u32, counter: u32, image: &[u8]) -> Manifest {

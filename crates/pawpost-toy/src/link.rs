@@ -39,7 +39,7 @@ use pawpost_channel::{
     PAIRING_NUMBER_DIGITS,
 };
 use pawpost_crypto::rand_core::CryptoRng;
-use pawpost_crypto::{DeviceId, HouseholdId};
+use pawpost_crypto::{DeviceId, HouseholdId, MessageId};
 use pawpost_protocol::{ConfirmationNumber, Frame};
 use zeroize::Zeroizing;
 
@@ -80,6 +80,8 @@ pub struct ChannelToy {
     failed: bool,
     /// The shell is to be asked for a new connection at the end of the current event.
     reconnect: bool,
+    /// The last `UploadAck` received.
+    last_upload_ack: Option<MessageId>,
 }
 
 fn random_key(rng: &mut impl CryptoRng) -> StaticKey {
@@ -105,6 +107,7 @@ impl ChannelToy {
             last_error: None,
             failed: false,
             reconnect: false,
+            last_upload_ack: None,
         }
     }
 
@@ -160,6 +163,18 @@ impl ChannelToy {
     /// The toy inside.
     pub fn toy(&self) -> &Toy {
         &self.toy
+    }
+
+    /// The toy running `firmware`, as [`Toy::with_firmware`].
+    pub fn with_firmware(mut self, firmware: crate::Firmware, release_keys: Vec<[u8; 32]>) -> Self {
+        self.toy = self.toy.with_firmware(firmware, release_keys);
+        self
+    }
+
+    /// The message id of the last `UploadAck` the server sent on the channel, for a shell
+    /// that reports which upload was acknowledged (it sees only records).
+    pub fn last_upload_ack(&self) -> Option<MessageId> {
+        self.last_upload_ack
     }
 
     /// The server key the toy pinned at pairing, if any.
@@ -241,6 +256,10 @@ impl ChannelToy {
         let out = Vec::new();
         match channel.open_in_place(message) {
             Ok(range) => {
+                if let Ok(Frame::UploadAck { message_id }) = Frame::decode(&message[range.clone()])
+                {
+                    self.last_upload_ack = Some(message_id);
+                }
                 let start = range.start;
                 let (inner, audio) = self.toy.handle_frame_in_place(&mut message[range], rng);
                 let audio = audio.map(|a| AudioInFrame {
@@ -384,6 +403,9 @@ impl ChannelToy {
                 pairing_number,
             } => match channel.open(message) {
                 Ok(frame) => {
+                    if let Ok(Frame::UploadAck { message_id }) = Frame::decode(&frame) {
+                        self.last_upload_ack = Some(message_id);
+                    }
                     let frame = match pairing_number {
                         Some(digits) => with_own_number(frame, digits),
                         None => frame,

@@ -658,3 +658,55 @@ async fn a_toy_paired_through_one_server_talks_to_the_other_with_the_key_it_pinn
         vec![(MessageId(*id.as_bytes()), VOICE.to_vec())]
     );
 }
+
+#[tokio::test]
+async fn the_simulator_on_the_channel_pairs_plays_grans_message_and_sends_the_childs_answer() {
+    let f = family().await;
+    let state = tempfile::tempdir().unwrap();
+    let config = || pawpost_toy_sim::SimConfig {
+        server: f.server.base.clone(),
+        state_dir: state.path().to_owned(),
+        speak_wav: false,
+        language: pawpost_toy_sim::Language::default(),
+        trust_cert: None,
+    };
+    let toy = pawpost_toy_sim::SimToy::start_on_channel(config())
+        .await
+        .unwrap();
+    assert!(toy.status().ws_url.ends_with(CHANNEL_PATH));
+    // The app shows the number the toy speaks (checked by `pair`): the channel's.
+    let identity = pair(&f, &toy).await;
+    let toy_id = Uuid::from_bytes(identity.device_id.0);
+    wait_online(&f, &f.server).await;
+
+    let id = send_voice(&f, &f.gran, &identity, VOICE).await;
+    assert_eq!(play(&toy, 1).await, vec![id]);
+    wait_for_receipt(&f.gran, &f.home, id, toy_id, "played_at").await;
+
+    // The child answers; the toy sees the server's acknowledgement inside the channel.
+    let mut events = toy.events();
+    toy.record(VOICE.to_vec());
+    let uploaded = pawpost_toy_sim::next_event(
+        &mut events,
+        |e| matches!(e, pawpost_toy_sim::SimEvent::Uploaded { .. }),
+        STEP,
+    )
+    .await
+    .expect("the answer is acknowledged");
+    let pawpost_toy_sim::SimEvent::Uploaded { message_id } = uploaded else {
+        unreachable!()
+    };
+    assert_eq!(
+        download(&f.gran, &message_id.to_string()).await.0,
+        StatusCode::OK
+    );
+
+    // Started again from its saved state, it resumes its channel with the key it pinned.
+    toy.stop().await;
+    let toy = pawpost_toy_sim::SimToy::start_on_channel(config())
+        .await
+        .unwrap();
+    let again = send_voice(&f, &f.gran, &identity, VOICE).await;
+    assert_eq!(play(&toy, 1).await, vec![again]);
+    toy.stop().await;
+}

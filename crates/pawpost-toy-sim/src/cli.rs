@@ -103,10 +103,25 @@ pub fn parse_command(line: &str) -> Result<Option<CliCommand>, String> {
 pub async fn run_cli(
     config: SimConfig,
     input: impl AsyncBufRead + Unpin,
+    output: impl Write,
+) -> eyre::Result<()> {
+    run_cli_on(config, false, input, output).await
+}
+
+/// As [`run_cli`]; with `channel`, the toy speaks toy protocol version 3, every frame inside
+/// the encrypted channel ([`SimToy::start_on_channel`]).
+pub async fn run_cli_on(
+    config: SimConfig,
+    channel: bool,
+    input: impl AsyncBufRead + Unpin,
     mut output: impl Write,
 ) -> eyre::Result<()> {
     let state_dir = config.state_dir.clone();
-    let toy = SimToy::start(config).await?;
+    let toy = if channel {
+        SimToy::start_on_channel(config).await?
+    } else {
+        SimToy::start(config).await?
+    };
     let mut events = toy.events();
     let status = toy.status();
     for line in identity_lines(&status, &state_dir) {

@@ -34,7 +34,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-pub use cli::{parse_command, run_cli, CliCommand};
+pub use cli::{parse_command, run_cli, run_cli_on, CliCommand};
 pub use language::{prompt_text_in, Language};
 pub use link::{tls_config, INITIAL_BACKOFF, MAX_BACKOFF};
 pub use serial::SerialLink;
@@ -43,6 +43,8 @@ pub use store::STATE_FILE;
 
 /// The toy endpoint, below the server's base address.
 pub const TOY_WS_PATH: &str = "/api/v1/toy/ws";
+/// The server's path for toy protocol version 3, the encrypted channel.
+pub const TOY_CHANNEL_PATH: &str = "/api/v1/toy/channel";
 
 /// Events kept for a slow subscriber before it starts missing them.
 const EVENT_BUFFER: usize = 1024;
@@ -185,7 +187,22 @@ impl SimToy {
     /// back-off in a moment. The waits the toy announces ([`SimEvent::Waiting`]) are the
     /// schedule's, unscaled.
     pub async fn start_with_backoff_scale(config: SimConfig, scale: u32) -> eyre::Result<SimToy> {
-        let ws_url = ws_url(&config.server)?;
+        Self::start_with(config, scale, false).await
+    }
+
+    /// As [`SimToy::start`], the toy speaking toy protocol version 3: every frame inside
+    /// the encrypted channel (`ChannelToy`), on the server's [`TOY_CHANNEL_PATH`]. A toy
+    /// state saved by a version 2 toy is taken over (with a new channel key).
+    pub async fn start_on_channel(config: SimConfig) -> eyre::Result<SimToy> {
+        Self::start_with(config, 1, true).await
+    }
+
+    async fn start_with(config: SimConfig, scale: u32, channel: bool) -> eyre::Result<SimToy> {
+        let mut ws_url = ws_url(&config.server)?;
+        if channel {
+            let base = ws_url.strip_suffix(TOY_WS_PATH).unwrap_or(&ws_url);
+            ws_url = format!("{base}{TOY_CHANNEL_PATH}");
+        }
         let tls = if ws_url.starts_with("wss://") {
             Some(link::tls_config(config.trust_cert.as_deref())?)
         } else {
@@ -193,7 +210,7 @@ impl SimToy {
         };
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (commands, command_rx) = mpsc::unbounded_channel();
-        let shell = shell::start(&config, ws_url, tls, scale, events.clone()).await?;
+        let shell = shell::start(&config, ws_url, tls, scale, events.clone(), channel).await?;
         let status = shell.status_handle();
         let task = tokio::spawn(shell.run(command_rx));
         Ok(SimToy {

@@ -11,8 +11,8 @@ use eyre::{eyre, WrapErr};
 use pawpost_crypto::os_rng;
 use pawpost_crypto::rand_core::CryptoRng;
 use pawpost_toy::{
-    Action, ApprovalRefusal, Event, Frame, Heart, Prompt, ReconnectReason, RecordingProblem,
-    Report, StateBlob, Toy,
+    Action, ApprovalRefusal, ChannelToy, Event, Frame, Heart, MessageId, Prompt, ReconnectReason,
+    RecordingProblem, Report, StateBlob, StateError, Toy,
 };
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::{interval, Instant, MissedTickBehavior};
@@ -29,8 +29,82 @@ pub(crate) use slots::{install_factory, SimFirmware};
 /// second.
 const TICK: Duration = Duration::from_secs(1);
 
+/// The toy's brain: speaking toy protocol version 2 in the clear, or behind the channel of
+/// version 3 (`ChannelToy`). Reading it reads the toy inside.
+enum Brain {
+    Clear(Box<Toy>),
+    Channel(Box<ChannelToy>),
+}
+
+impl std::ops::Deref for Brain {
+    type Target = Toy;
+
+    fn deref(&self) -> &Toy {
+        match self {
+            Brain::Clear(toy) => toy,
+            Brain::Channel(toy) => toy.toy(),
+        }
+    }
+}
+
+impl Brain {
+    fn first_start(channel: bool, rng: &mut impl CryptoRng) -> Self {
+        if channel {
+            Brain::Channel(Box::new(ChannelToy::first_start(rng)))
+        } else {
+            Brain::Clear(Box::new(Toy::first_start(rng)))
+        }
+    }
+
+    /// A saved toy; a channel toy restores a version 2 state too (with a new channel key).
+    fn restore(bytes: &[u8], channel: bool, rng: &mut impl CryptoRng) -> Result<Self, StateError> {
+        if channel {
+            ChannelToy::restore(bytes, rng).map(|t| Brain::Channel(Box::new(t)))
+        } else {
+            Toy::restore(bytes).map(|t| Brain::Clear(Box::new(t)))
+        }
+    }
+
+    fn with_firmware(self, firmware: pawpost_toy::Firmware, keys: Vec<[u8; 32]>) -> Self {
+        match self {
+            Brain::Clear(toy) => Brain::Clear(Box::new(toy.with_firmware(firmware, keys))),
+            Brain::Channel(toy) => Brain::Channel(Box::new(toy.with_firmware(firmware, keys))),
+        }
+    }
+
+    fn handle(&mut self, event: Event<'_>, rng: &mut impl CryptoRng) -> Vec<Action> {
+        match self {
+            Brain::Clear(toy) => toy.handle(event, rng),
+            Brain::Channel(toy) => toy.handle(event, rng),
+        }
+    }
+
+    fn is_channel(&self) -> bool {
+        matches!(self, Brain::Channel(_))
+    }
+
+    /// The upload the server acknowledged in `bytes` (a frame, or a record of the channel,
+    /// whose `UploadAck` the channel toy remembers), given the one remembered before.
+    fn upload_acked(&self, bytes: &[u8], before: Option<MessageId>) -> Option<MessageId> {
+        match self {
+            Brain::Clear(_) => match Frame::decode(bytes) {
+                Ok(Frame::UploadAck { message_id }) => Some(message_id),
+                _ => None,
+            },
+            Brain::Channel(toy) => toy.last_upload_ack().filter(|id| Some(*id) != before),
+        }
+    }
+
+    fn last_upload_ack(&self) -> Option<MessageId> {
+        match self {
+            Brain::Clear(_) => None,
+            Brain::Channel(toy) => toy.last_upload_ack(),
+        }
+    }
+}
+
 pub(crate) struct Shell<R> {
-    toy: Toy,
+    toy: Brain,
     rng: R,
     store: Store,
     link: Link,
@@ -63,6 +137,7 @@ pub(crate) async fn start(
     tls: Option<Arc<rustls::ClientConfig>>,
     backoff_scale: u32,
     events: broadcast::Sender<SimEvent>,
+    channel: bool,
 ) -> eyre::Result<Shell<impl CryptoRng + Send + 'static>> {
     let store = Store::open(&config.state_dir)
         .wrap_err_with(|| format!("cannot create {}", config.state_dir.display()))?;
@@ -74,13 +149,13 @@ pub(crate) async fn start(
     let toy = match saved {
         // A toy whose state cannot be read is not silently replaced: that would throw
         // away its keys and its household.
-        Some(bytes) => Toy::restore(&bytes).map_err(|e| {
+        Some(bytes) => Brain::restore(&bytes, channel, &mut rng).map_err(|e| {
             eyre!(
                 "{} is not a toy state this version can read ({e:?}); move it away to reset the toy",
                 store.state_path().display()
             )
         })?,
-        None => Toy::first_start(&mut rng),
+        None => Brain::first_start(channel, &mut rng),
     };
     let slots = Slots::new(&config.state_dir);
     let firmware = slots
@@ -210,12 +285,10 @@ impl<R: CryptoRng + Send + 'static> Shell<R> {
                 self.feed(Event::Connected).await
             }
             LinkEvent::Frame(bytes) => {
-                let acked_upload = match Frame::decode(&bytes) {
-                    Ok(Frame::UploadAck { message_id }) => Some(message_id),
-                    _ => None,
-                };
+                let acked_before = self.toy.last_upload_ack();
                 let was_paired = self.toy.household_id().is_some();
                 let actions = self.toy.handle(Event::FrameReceived(&bytes), &mut self.rng);
+                let acked_upload = self.toy.upload_acked(&bytes, acked_before);
                 // The toy says "sent" only for an acknowledgement of one of its uploads.
                 let sent = actions
                     .iter()
@@ -265,7 +338,8 @@ impl<R: CryptoRng + Send + 'static> Shell<R> {
             .load_state()
             .map_err(|e| SaveFailed(e.to_string()))?
             .ok_or_else(|| SaveFailed(format!("{STATE_FILE} is missing")))?;
-        let toy = Toy::restore(&saved).map_err(|e| SaveFailed(format!("{e:?}")))?;
+        let toy = Brain::restore(&saved, self.toy.is_channel(), &mut self.rng)
+            .map_err(|e| SaveFailed(format!("{e:?}")))?;
         self.toy = toy.with_firmware(next.firmware.clone(), next.release_keys.clone());
         self.emit(SimEvent::Report {
             text: format!("restarted into software version {}", next.firmware.version),

@@ -231,6 +231,11 @@ struct ToyArgs {
     /// address taken is printed as `link: ADDR`.
     #[arg(long, value_name = "ADDR")]
     serial_listen: Option<SocketAddr>,
+    /// Speak toy protocol version 3: every frame inside the encrypted channel, on the
+    /// server's /api/v1/toy/channel (docs/TOY-PROTOCOL.md). Without it the toy speaks
+    /// version 2 in the clear, which the server still accepts. Not yet with --serial-listen.
+    #[arg(long, conflicts_with = "serial_listen")]
+    channel: bool,
     /// A release public key (64 hex digits) the simulated toy's image trusts for its
     /// updates; repeat for several. Written with --board, --software-version and
     /// --software-counter to firmware.txt in --state-dir when the toy has none yet
@@ -537,7 +542,7 @@ async fn main() -> eyre::Result<()> {
                 trust_cert: args.trust_cert,
             };
             let input = tokio::io::BufReader::new(tokio::io::stdin());
-            pawpost_toy_sim::run_cli(config, input, std::io::stdout()).await?;
+            pawpost_toy_sim::run_cli_on(config, args.channel, input, std::io::stdout()).await?;
         }
         Command::Relay(args) => relay::run(args).await?,
         Command::Demo(args) => demo(args).await?,

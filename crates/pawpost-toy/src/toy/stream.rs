@@ -66,8 +66,8 @@ pub(super) struct Incoming {
 impl Toy {
     pub(super) fn deliver_start(&mut self, prefix: &[u8], out: &mut Vec<Action>) {
         if self.incoming.is_some() {
-            // One delivery streams at a time: the server sends every waiting message's
-            // start at once, and the next begins when this one ends.
+            // One delivery streams at a time: the server sends a few starts ahead (it
+            // paces them to the toy's room), and the next begins when this one ends.
             let held: usize = self.waiting_starts.iter().map(Vec::len).sum();
             if self.waiting_starts.len() < MAX_WAITING_STARTS
                 && held + prefix.len() <= MAX_WAITING_START_BYTES

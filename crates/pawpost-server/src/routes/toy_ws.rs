@@ -78,16 +78,19 @@ struct Session {
 }
 
 async fn run(state: AppState, socket: WebSocket, addr: IpAddr, waiting: Unauthenticated) {
-    run_with(state, socket, addr, waiting, None).await;
+    let hello_by = tokio::time::Instant::now() + TOY_HELLO_DEADLINE;
+    run_with(state, socket, addr, waiting, None, hello_by).await;
 }
 
 /// A toy's connection; with `link`, every frame both ways is a record of its channel.
+/// It must authenticate or ask to pair by `hello_by`.
 async fn run_with(
     state: AppState,
     socket: WebSocket,
     addr: IpAddr,
     waiting: Unauthenticated,
     link: Option<channel::Link>,
+    hello_by: tokio::time::Instant,
 ) {
     let (mut sink, mut stream) = socket.split();
     let (outbox, mut frames) = mpsc::channel::<Vec<u8>>(TOY_OUTBOX_FRAMES);
@@ -120,8 +123,7 @@ async fn run_with(
     };
     session.challenge().await;
     // Counted against its address until it authenticates or asks to pair, and closed if
-    // it has done neither by the deadline, however many pings it sends meanwhile.
-    let hello_by = tokio::time::Instant::now() + TOY_HELLO_DEADLINE;
+    // it has done neither by `hello_by`, however many pings it sends meanwhile.
     let mut waiting = Some(waiting);
     loop {
         let next = if session.toy.is_none() {

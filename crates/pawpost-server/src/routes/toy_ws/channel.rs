@@ -174,9 +174,9 @@ async fn handshake(
 }
 
 async fn run(state: AppState, mut socket: WebSocket, addr: IpAddr, waiting: Unauthenticated) {
-    let link = match tokio::time::timeout(TOY_HELLO_DEADLINE, handshake(&state, &mut socket, addr))
-        .await
-    {
+    // One deadline for the handshake and the authentication after it.
+    let hello_by = tokio::time::Instant::now() + TOY_HELLO_DEADLINE;
+    let link = match tokio::time::timeout_at(hello_by, handshake(&state, &mut socket, addr)).await {
         Ok(Ok(Some(link))) => link,
         Ok(Ok(None)) | Err(_) => return,
         Ok(Err(e)) => {
@@ -184,7 +184,7 @@ async fn run(state: AppState, mut socket: WebSocket, addr: IpAddr, waiting: Unau
             return;
         }
     };
-    super::run_with(state, socket, addr, waiting, Some(link)).await;
+    super::run_with(state, socket, addr, waiting, Some(link), hello_by).await;
 }
 
 /// Keeps the channel's pairing number with the pairing `code` just given to `device`,

@@ -42,6 +42,22 @@ pub async fn toy_ws(
     ClientAddr(addr): ClientAddr,
     ws: WebSocketUpgrade,
 ) -> Response {
+    upgrade(state, addr, ws, MAX_FRAME_LEN, run)
+}
+
+/// Upgrades a toy's WebSocket (version 2 or the version 3 channel) once its address may
+/// hold one more connection that has not authenticated yet; `run` then serves it.
+fn upgrade<F, Fut>(
+    state: AppState,
+    addr: IpAddr,
+    ws: WebSocketUpgrade,
+    max_message_len: usize,
+    run: F,
+) -> Response
+where
+    F: FnOnce(AppState, WebSocket, IpAddr, Unauthenticated) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let Some(waiting) = state.toys.unauthenticated(
         address_key(addr),
         MAX_UNAUTHENTICATED_TOY_SOCKETS_PER_ADDRESS,
@@ -55,8 +71,8 @@ pub async fn toy_ws(
     ws.read_buffer_size(TOY_WS_READ_BUFFER_BYTES)
         // Frames are written as they come: no write buffer to keep per idle toy.
         .write_buffer_size(0)
-        .max_message_size(MAX_FRAME_LEN)
-        .max_frame_size(MAX_FRAME_LEN)
+        .max_message_size(max_message_len)
+        .max_frame_size(max_message_len)
         .on_upgrade(move |socket| run(state, socket, addr, waiting))
 }
 

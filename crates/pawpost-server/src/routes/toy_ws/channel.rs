@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use pawpost_channel::{
     accept, Accepted, Channel, ChannelError, StaticKey, KEY_LEN, MAX_MESSAGE_LEN,
 };
@@ -21,11 +21,7 @@ use pawpost_store::StoreResult;
 use zeroize::Zeroizing;
 
 use crate::auth::ClientAddr;
-use crate::config::{
-    MAX_UNAUTHENTICATED_TOY_SOCKETS_PER_ADDRESS, TOY_HELLO_DEADLINE, TOY_WS_READ_BUFFER_BYTES,
-};
-use crate::error::ApiError;
-use crate::ratelimit::address_key;
+use crate::config::TOY_HELLO_DEADLINE;
 use crate::state::AppState;
 use crate::toyhub::Unauthenticated;
 
@@ -41,21 +37,7 @@ pub async fn toy_channel(
     ClientAddr(addr): ClientAddr,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let Some(waiting) = state.toys.unauthenticated(
-        address_key(addr),
-        MAX_UNAUTHENTICATED_TOY_SOCKETS_PER_ADDRESS,
-    ) else {
-        return ApiError::too_many(
-            TOY_HELLO_DEADLINE,
-            "too many toy connections from this address wait to authenticate; try again later",
-        )
-        .into_response();
-    };
-    ws.read_buffer_size(TOY_WS_READ_BUFFER_BYTES)
-        .write_buffer_size(0)
-        .max_message_size(MAX_MESSAGE_LEN)
-        .max_frame_size(MAX_MESSAGE_LEN)
-        .on_upgrade(move |socket| run(state, socket, addr, waiting))
+    super::upgrade(state, addr, ws, MAX_MESSAGE_LEN, run)
 }
 
 /// The channel of one connection, once its handshake finished.

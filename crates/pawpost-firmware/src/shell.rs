@@ -1,5 +1,11 @@
 //! The shell around the toy's brain, free of board details: it feeds the toy the link's
 //! frames, the wires' presses and the clock, and carries out the toy's actions in order.
+//!
+//! The toy speaks toy protocol version 3: a [`ChannelToy`], every frame to and from the
+//! server inside the encrypted channel (`pawpost-channel`). What crosses the link, and the
+//! phone relaying it, is handshake messages and padded records only; a fragment injected,
+//! altered or replayed on the link ends the channel, and the toy asks for a new
+//! connection.
 
 use alloc::format;
 use alloc::string::String;
@@ -8,8 +14,8 @@ use alloc::vec::Vec;
 use pawpost_ble::{Fragmenter, Reassembler};
 use pawpost_crypto::rand_core::CryptoRng;
 use pawpost_toy::{
-    reconnect_wait_ms, Action, Event, Frame, Heart, MessageId, Prompt, ReconnectReason, StateError,
-    Toy,
+    reconnect_wait_ms, Action, ChannelToy, Event, FrameType, Heart, MessageId, Prompt,
+    ReconnectReason, StateError, CHANNEL_STATE_VERSION, MAX_CHANNEL_MESSAGE_LEN,
 };
 
 use crate::link::{Decoder, Packet, MAX_LINK_MTU};
@@ -102,7 +108,7 @@ struct Connection {
 pub struct Shell<B, R> {
     board: B,
     rng: R,
-    toy: Toy,
+    toy: ChannelToy,
     link_in: Decoder,
     wires_in: Lines,
     connection: Option<Connection>,
@@ -118,11 +124,16 @@ pub struct Shell<B, R> {
 impl<B: Board, R: CryptoRng> Shell<B, R> {
     /// Restores the toy the board saved (or makes a new one), powers it on and says
     /// `ready`. A saved state this version cannot read is an error: it holds the toy's
-    /// keys and household, and is not silently replaced.
+    /// keys and household, and is not silently replaced. A state saved before the channel
+    /// (version 1 or 2) restores, gets a channel key, and is saved again as version 3 at
+    /// once, so that the toy keeps that key.
     pub fn start(mut board: B, mut rng: R) -> Result<Self, StateError> {
-        let toy = match board.load_state() {
-            Some(saved) => Toy::restore(&saved)?,
-            None => Toy::first_start(&mut rng),
+        let (toy, older) = match board.load_state() {
+            Some(saved) => (
+                ChannelToy::restore(&saved, &mut rng)?,
+                saved.first() != Some(&CHANNEL_STATE_VERSION),
+            ),
+            None => (ChannelToy::first_start(&mut rng), false),
         };
         let toy = match board.firmware() {
             Some((firmware, release_keys)) => toy.with_firmware(firmware, release_keys),
@@ -141,13 +152,17 @@ impl<B: Board, R: CryptoRng> Shell<B, R> {
             next_tick_ms: now_ms + TICK_MS,
             halted: false,
         };
-        let identity = shell.toy.identity();
+        let identity = shell.toy.toy().identity();
         let line = format!(
             "ready {} {}",
-            wires::hex(&shell.toy.device_id().0),
+            wires::hex(&shell.toy.toy().device_id().0),
             identity.fingerprint()
         );
         shell.say(&line);
+        if older {
+            let blob = shell.toy.state_blob();
+            shell.execute(alloc::vec![Action::Persist(blob)]);
+        }
         shell.feed(Event::PowerOn {
             now_ms,
             wall_clock_unix_ms: None,
@@ -161,7 +176,7 @@ impl<B: Board, R: CryptoRng> Shell<B, R> {
     }
 
     /// The toy, to look at.
-    pub fn toy(&self) -> &Toy {
+    pub fn toy(&self) -> &ChannelToy {
         &self.toy
     }
 
@@ -204,7 +219,7 @@ impl<B: Board, R: CryptoRng> Shell<B, R> {
                         Some(Connection {
                             mtu,
                             fragmenter: Fragmenter::new(mtu).ok()?,
-                            reassembler: Reassembler::new(mtu, pawpost_ble::MAX_FRAME_LEN).ok()?,
+                            reassembler: Reassembler::new(mtu, MAX_CHANNEL_MESSAGE_LEN).ok()?,
                         })
                     })
                     .flatten();
@@ -237,31 +252,35 @@ impl<B: Board, R: CryptoRng> Shell<B, R> {
             self.say("report fragment refused: no server connection");
             return;
         };
-        let was_paired = self.toy.household_id().is_some();
+        let was_paired = self.toy.toy().household_id().is_some();
         let started_ms = self.board.now_ms();
-        // The toy reads the frame where the reassembler holds it, and decrypts a chunk of a
-        // message there (no copy: on a chip the largest frame is the largest buffer); its
-        // actions run once that borrow ends.
-        let (frame_type, acked) = match connection.reassembler.push(fragment) {
-            Ok(Some(frame)) => {
-                let received = Frame::decode(frame.data).ok();
-                let acked = match received {
-                    Some(Frame::UploadAck { message_id }) => Some(message_id),
-                    _ => None,
-                };
-                (received.map(|f| f.frame_type()), acked)
-            }
+        match connection.reassembler.push(fragment) {
+            Ok(Some(_)) => {}
             Ok(None) => return,
             Err(e) => {
                 let line = format!("report fragment refused: {e}");
                 self.say(&line);
                 return;
             }
-        };
+        }
+        // The toy decrypts the record where the reassembler holds it, and a chunk of a
+        // message inside it too (no copy: on a chip the largest message on the link is the
+        // largest buffer); its actions run once that borrow ends.
         let Some(frame) = connection.reassembler.delivered_mut() else {
             return;
         };
         let (actions, audio) = self.toy.handle_frame_in_place(frame, &mut self.rng);
+        let frame_type = self.toy.take_opened_frame_type();
+        let acked = match frame_type {
+            Some(FrameType::UploadAck) => self.toy.last_upload_ack(),
+            _ => None,
+        };
+        // A message that is not the channel's next (injected, altered, replayed) ended the
+        // channel: the toy read nothing from it and asks for a new connection.
+        let refused = (!self.toy.channel_up()
+            && actions.iter().any(|a| matches!(a, Action::Reconnect(_))))
+        .then(|| self.toy.last_channel_error())
+        .flatten();
         // The chunk's audio goes to storage before any of the actions, as a `StoreAudio`
         // in front of them would.
         let stored = match audio {
@@ -276,6 +295,9 @@ impl<B: Board, R: CryptoRng> Shell<B, R> {
             self.say(&format!("error cannot store a message's audio: {why}"));
             self.halted = true;
             return;
+        }
+        if let Some(error) = refused {
+            self.say(&format!("report channel refused: {}", error.code()));
         }
         // The toy says "sent" only for an acknowledgement of one of its own uploads.
         let sent = acked.filter(|_| {
@@ -293,7 +315,7 @@ impl<B: Board, R: CryptoRng> Shell<B, R> {
             let took_ms = self.board.now_ms().saturating_sub(started_ms);
             self.say(&format!("took {frame_type:?} {took_ms}"));
         }
-        if !was_paired && self.toy.household_id().is_some() && self.connection.is_some() {
+        if !was_paired && self.toy.toy().household_id().is_some() && self.connection.is_some() {
             // The toy authenticates only in answer to a challenge, and the pairing
             // connection's challenge came before it had a household: a fresh connection
             // lets it authenticate now.
@@ -325,16 +347,23 @@ impl<B: Board, R: CryptoRng> Shell<B, R> {
             }
             Input::Status => {
                 let line = format!(
-                    "status household={} roster={} queued={} link={}",
+                    "status household={} roster={} queued={} link={} channel={} pinned={}",
                     self.toy
+                        .toy()
                         .household_id()
                         .map_or_else(|| String::from("none"), |h| wires::hex(&h.0)),
-                    self.toy.roster_version(),
-                    self.toy.queued_messages(),
+                    self.toy.toy().roster_version(),
+                    self.toy.toy().queued_messages(),
                     match &self.connection {
                         Some(c) => format!("up/{}", c.mtu),
                         None => String::from("down"),
-                    }
+                    },
+                    if self.toy.channel_up() { "up" } else { "down" },
+                    if self.toy.pinned_server_key().is_some() {
+                        "yes"
+                    } else {
+                        "no"
+                    },
                 );
                 self.say(&line);
             }
@@ -484,7 +513,7 @@ impl<B: Board, R: CryptoRng> Shell<B, R> {
             Prompt::PairingCode(code) => self.say(&format!("code {code}")),
             Prompt::ConfirmPairing(number) => self.say(&format!("confirm {number}")),
             Prompt::Paired => {
-                if let Some(household) = self.toy.household_id() {
+                if let Some(household) = self.toy.toy().household_id() {
                     self.say(&format!("paired {}", wires::hex(&household.0)));
                 }
             }
@@ -523,6 +552,7 @@ mod tests {
     use alloc::string::ToString;
     use alloc::vec;
     use pawpost_crypto::rand_core::SeedableRng;
+    use pawpost_toy::Frame;
     use pawpost_toy::PublicIdentity;
     use rand_chacha::ChaCha20Rng;
 
@@ -650,20 +680,40 @@ mod tests {
         );
         // A restart restores the same toy.
         let state = shell.board().state.clone();
-        let id = shell.toy().device_id();
+        let id = shell.toy().toy().device_id();
         let again = start(FakeBoard {
             state,
             ..FakeBoard::default()
         });
-        assert_eq!(again.toy().device_id(), id);
+        assert_eq!(again.toy().toy().device_id(), id);
     }
 
     #[test]
-    fn pairing_crosses_the_smallest_mtu_in_fragments_both_ways() {
+    fn the_toy_opens_its_channel_in_fragments_and_a_frame_in_the_clear_ends_it() {
         let mut shell = start(FakeBoard::default());
         said(&mut shell);
         wires(&mut shell, "long");
         link(&mut shell, &Packet::ServerUp { mtu: 23 });
+        // The toy's first message is the channel's pairing handshake (version 3), in
+        // fragments of at most 20 bytes: no frame of version 2 in the clear.
+        let frames = sent_frames(&mut shell, 23);
+        assert_eq!(frames.len(), 1, "{frames:?}");
+        let first = &frames[0];
+        assert_eq!(
+            first[..2],
+            [
+                pawpost_toy::channel::CHANNEL_VERSION,
+                pawpost_toy::channel::KIND_PAIR_1
+            ]
+        );
+        assert!(Frame::decode(first).is_err());
+        let identity: PublicIdentity = shell.toy().toy().identity();
+        assert!(
+            !first.windows(16).any(|w| w == identity.device_id.0),
+            "the device id is not on the link"
+        );
+        // A challenge in the clear, where the server's handshake reply belongs, ends the
+        // channel: the toy reads nothing from it and asks the phone for a new connection.
         let mut fragmenter = Fragmenter::new(23).unwrap();
         let challenge = Frame::Challenge {
             nonce: [5; pawpost_toy::NONCE_LEN],
@@ -672,24 +722,52 @@ mod tests {
         .encode()
         .unwrap();
         server_frame(&mut shell, &mut fragmenter, &challenge);
-        let frames = sent_frames(&mut shell, 23);
-        let identity: PublicIdentity = shell.toy().identity();
-        assert!(
-            frames.iter().any(|f| matches!(
-                Frame::decode(f),
-                Ok(Frame::PairRequest { identity: sent, .. }) if sent == identity
-            )),
-            "the toy asks to pair, in fragments of at most 20 bytes"
-        );
         let lines = said(&mut shell);
         assert!(lines.contains(&"link up 23".into()), "{lines:?}");
-        assert!(lines.contains(&"say PairingStarted".into()), "{lines:?}");
+        assert!(
+            lines.contains(&"report channel refused: unexpected_message".into())
+                || lines.contains(&"report channel refused: not_version_3".into()),
+            "{lines:?}"
+        );
+        assert!(lines.contains(&"link down".into()), "{lines:?}");
+        let mut decoder = Decoder::new();
+        let asked = core::mem::take(&mut shell.board().link_out)
+            .into_iter()
+            .filter_map(|b| decoder.push(b))
+            .any(|p| matches!(p, Packet::Reconnect { .. }));
+        assert!(asked, "the toy asks for a new connection");
+        assert!(!shell.toy().channel_up());
+        assert_eq!(shell.toy().toy().household_id(), None);
+    }
+
+    #[test]
+    fn a_state_saved_before_the_channel_restores_and_is_saved_as_version_3() {
+        let older = pawpost_toy::Toy::first_start(&mut ChaCha20Rng::from_seed([3; 32]));
+        let id = older.device_id();
+        let mut shell = start(FakeBoard {
+            state: Some(older.state_blob().as_bytes().to_vec()),
+            ..FakeBoard::default()
+        });
+        assert_eq!(shell.toy().toy().device_id(), id, "the same toy");
+        let saved = shell.board().state.clone().unwrap();
+        assert_eq!(saved[0], CHANNEL_STATE_VERSION, "saved again as version 3");
+        let key = *shell.toy().channel_public_key();
+        let again = start(FakeBoard {
+            state: Some(saved),
+            ..FakeBoard::default()
+        });
+        assert_eq!(
+            again.toy().channel_public_key(),
+            &key,
+            "it keeps its channel key"
+        );
+        assert_eq!(again.toy().toy().device_id(), id);
     }
 
     #[test]
     fn nothing_on_the_link_presses_the_paw_records_or_plays() {
         let mut shell = start(FakeBoard::default());
-        let identity = shell.toy().identity();
+        let identity = shell.toy().toy().identity();
         link(&mut shell, &Packet::ServerUp { mtu: 247 });
         let mut fragmenter = Fragmenter::new(247).unwrap();
         let envelope = [0x42; 300];
@@ -719,8 +797,8 @@ mod tests {
             lines.iter().any(|l| l.starts_with("report link refused")),
             "{lines:?}"
         );
-        assert_eq!(shell.toy().household_id(), None);
-        assert_eq!(shell.toy().queued_messages(), 0);
+        assert_eq!(shell.toy().toy().household_id(), None);
+        assert_eq!(shell.toy().toy().queued_messages(), 0);
     }
 
     #[test]
@@ -774,7 +852,11 @@ mod tests {
                 "device-keys"
             ]
         );
-        assert_eq!(shell.toy().queued_messages(), 0, "the toy is untouched");
+        assert_eq!(
+            shell.toy().toy().queued_messages(),
+            0,
+            "the toy is untouched"
+        );
     }
 
     #[test]

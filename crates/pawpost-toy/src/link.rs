@@ -40,7 +40,7 @@ use pawpost_channel::{
 };
 use pawpost_crypto::rand_core::CryptoRng;
 use pawpost_crypto::{DeviceId, HouseholdId, MessageId};
-use pawpost_protocol::{ConfirmationNumber, Frame};
+use pawpost_protocol::{ConfirmationNumber, Frame, FrameType};
 use zeroize::Zeroizing;
 
 use crate::state::{StateBlob, StateError};
@@ -82,6 +82,8 @@ pub struct ChannelToy {
     reconnect: bool,
     /// The last `UploadAck` received.
     last_upload_ack: Option<MessageId>,
+    /// The type of the last frame opened from a record, until taken.
+    opened: Option<FrameType>,
 }
 
 fn random_key(rng: &mut impl CryptoRng) -> StaticKey {
@@ -108,6 +110,7 @@ impl ChannelToy {
             failed: false,
             reconnect: false,
             last_upload_ack: None,
+            opened: None,
         }
     }
 
@@ -175,6 +178,12 @@ impl ChannelToy {
     /// that reports which upload was acknowledged (it sees only records).
     pub fn last_upload_ack(&self) -> Option<MessageId> {
         self.last_upload_ack
+    }
+
+    /// The type of the frame opened from a record since the last call, if one was (a
+    /// shell that sees only records logs what the toy got and how long it took).
+    pub fn take_opened_frame_type(&mut self) -> Option<FrameType> {
+        self.opened.take()
     }
 
     /// The server key the toy pinned at pairing, if any.
@@ -256,8 +265,9 @@ impl ChannelToy {
         let out = Vec::new();
         match channel.open_in_place(message) {
             Ok(range) => {
-                if let Ok(Frame::UploadAck { message_id }) = Frame::decode(&message[range.clone()])
-                {
+                let opened = Frame::decode(&message[range.clone()]);
+                self.opened = opened.as_ref().ok().map(Frame::frame_type);
+                if let Ok(Frame::UploadAck { message_id }) = opened {
                     self.last_upload_ack = Some(message_id);
                 }
                 let start = range.start;
@@ -403,7 +413,9 @@ impl ChannelToy {
                 pairing_number,
             } => match channel.open(message) {
                 Ok(frame) => {
-                    if let Ok(Frame::UploadAck { message_id }) = Frame::decode(&frame) {
+                    let opened = Frame::decode(&frame);
+                    self.opened = opened.as_ref().ok().map(Frame::frame_type);
+                    if let Ok(Frame::UploadAck { message_id }) = opened {
                         self.last_upload_ack = Some(message_id);
                     }
                     let frame = match pairing_number {

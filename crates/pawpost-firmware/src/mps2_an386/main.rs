@@ -284,7 +284,7 @@ fn main() -> ! {
     // that the server then dropped) is deleted.
     let held: Vec<MessageId> = shell.board().audio.held().collect();
     for message in held {
-        if !shell.toy().keeps_audio_of(message) {
+        if !shell.toy().toy().keeps_audio_of(message) {
             let board = shell.board();
             board.audio.discard(&mut board.flash, message);
         }

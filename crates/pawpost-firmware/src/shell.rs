@@ -83,6 +83,11 @@ pub trait Board {
     fn firmware(&mut self) -> Option<(pawpost_toy::Firmware, Vec<[u8; 32]>)> {
         None
     }
+    /// The size of one image slot, in bytes: the toy refuses an update larger than that
+    /// before downloading it. None on a board without image slots.
+    fn update_slot_bytes(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// How much of the heap is used.
@@ -137,6 +142,10 @@ impl<B: Board, R: CryptoRng> Shell<B, R> {
         };
         let toy = match board.firmware() {
             Some((firmware, release_keys)) => toy.with_firmware(firmware, release_keys),
+            None => toy,
+        };
+        let toy = match board.update_slot_bytes() {
+            Some(slot_bytes) => toy.with_update_slot(slot_bytes),
             None => toy,
         };
         let now_ms = board.now_ms();

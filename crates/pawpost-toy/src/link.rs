@@ -174,6 +174,13 @@ impl ChannelToy {
         self
     }
 
+    /// The toy with its board's image slot size, as [`Toy::with_update_slot`].
+    #[must_use]
+    pub fn with_update_slot(mut self, slot_bytes: u32) -> Self {
+        self.toy = self.toy.with_update_slot(slot_bytes);
+        self
+    }
+
     /// The message id of the last `UploadAck` the server sent on the channel, for a shell
     /// that reports which upload was acknowledged (it sees only records).
     pub fn last_upload_ack(&self) -> Option<MessageId> {

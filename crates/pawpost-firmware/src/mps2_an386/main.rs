@@ -204,6 +204,10 @@ impl Board for Mps2 {
         Some((firmware, RELEASE_KEYS.to_vec()))
     }
 
+    fn update_slot_bytes(&self) -> Option<u32> {
+        u32::try_from(IMAGE_SLOT_LEN).ok()
+    }
+
     fn confirm_image(&mut self) {
         let Some(mut record) = self.record() else {
             return;

@@ -19,7 +19,8 @@ use pawpost_protocol::{Frame, FRAME_SIGNATURE_LEN, UPDATE_CHUNK_BYTES};
 
 use super::{Action, Report, Toy};
 
-/// Largest image the toy takes: the size of one image slot of the flash it keeps two of.
+/// Largest image the toy takes on any board; a board with smaller image slots says so
+/// ([`Toy::with_update_slot`]), and the toy takes no image larger than its slot.
 pub const MAX_UPDATE_IMAGE_BYTES: u32 = 1024 * 1024;
 /// Pieces of an image the toy asks for ahead of the one it is writing: two pieces of
 /// [`UPDATE_CHUNK_BYTES`] in memory at most, whatever the link.
@@ -56,7 +57,8 @@ pub enum UpdateRefusal {
     /// it offers nothing the toy does not run, and taking it would let an old image of the
     /// same counter be installed again.
     StaleCounter,
-    /// The image is larger than [`MAX_UPDATE_IMAGE_BYTES`].
+    /// The image is larger than the board's image slot ([`Toy::with_update_slot`]), or
+    /// than [`MAX_UPDATE_IMAGE_BYTES`].
     TooLarge,
     /// A piece arrived for another place in the image than the next, or of another length
     /// than the protocol's.
@@ -100,6 +102,8 @@ pub(super) struct Download {
 pub(super) struct Updates {
     firmware: Option<Firmware>,
     release_keys: Vec<[u8; 32]>,
+    /// The size of the board's image slot, if the shell gave it.
+    slot_bytes: Option<u32>,
     download: Option<Download>,
     /// The last manifest refused for its image (its digest did not match): not downloaded
     /// again until the toy restarts.
@@ -123,6 +127,19 @@ impl Toy {
         self.updates.firmware = Some(firmware);
         self.updates.release_keys = release_keys;
         self
+    }
+
+    /// Tells the toy how large an image its board's slot holds: it refuses a larger offer
+    /// (`TooLarge`) before downloading any of it. Never above [`MAX_UPDATE_IMAGE_BYTES`].
+    #[must_use]
+    pub fn with_update_slot(mut self, slot_bytes: u32) -> Self {
+        self.updates.slot_bytes = Some(slot_bytes.min(MAX_UPDATE_IMAGE_BYTES));
+        self
+    }
+
+    /// The largest image the toy takes: its board's slot, or [`MAX_UPDATE_IMAGE_BYTES`].
+    pub fn max_update_image_bytes(&self) -> u32 {
+        self.updates.slot_bytes.unwrap_or(MAX_UPDATE_IMAGE_BYTES)
     }
 
     /// What the toy runs, as its shell told it.
@@ -217,7 +234,7 @@ impl Toy {
         if manifest.counter <= firmware.counter {
             return Err(UpdateRefusal::StaleCounter);
         }
-        if manifest.size > MAX_UPDATE_IMAGE_BYTES {
+        if manifest.size > self.max_update_image_bytes() {
             return Err(UpdateRefusal::TooLarge);
         }
         Ok(manifest)

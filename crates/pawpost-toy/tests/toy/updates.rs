@@ -225,6 +225,33 @@ fn an_image_larger_than_a_slot_is_refused() {
 }
 
 #[test]
+fn an_image_larger_than_the_boards_slot_is_refused_before_any_of_it_is_asked_for() {
+    const SLOT: u32 = 512 * 1024;
+    let mut world = toy_on_v1();
+    let toy = std::mem::replace(&mut world.toy, Toy::first_start(&mut rng(1)));
+    world.toy = toy.with_update_slot(SLOT);
+    assert_eq!(world.toy.max_update_image_bytes(), SLOT);
+    let mut m = manifest(BOARD, 2, 6, &image(10));
+    m.size = SLOT + 1;
+    let actions = offer(&mut world, &release_key(), &m);
+    assert_eq!(refusals(&actions), vec![UpdateRefusal::TooLarge]);
+    assert!(requests(&actions).is_empty(), "nothing is downloaded");
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::EraseUpdate)),
+        "the slot is not touched"
+    );
+    // An image that fills the slot exactly is taken.
+    let mut m = manifest(BOARD, 2, 6, &image(10));
+    m.size = SLOT;
+    let actions = offer(&mut world, &release_key(), &m);
+    assert!(refusals(&actions).is_empty(), "{actions:?}");
+    assert!(!requests(&actions).is_empty());
+    // A board cannot raise the limit above the toy's own.
+    let toy = Toy::first_start(&mut rng(2)).with_update_slot(u32::MAX);
+    assert_eq!(toy.max_update_image_bytes(), MAX_UPDATE_IMAGE_BYTES);
+}
+
+#[test]
 fn a_piece_out_of_place_abandons_the_download() {
     let mut world = toy_on_v1();
     let image = image(3 * UPDATE_CHUNK_BYTES);

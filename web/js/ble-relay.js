@@ -1,12 +1,13 @@
 /**
- * The phone relay: a parent's phone near a toy without Wi-Fi carries the toy's frames
- * between its Bluetooth link and the server's toy WebSocket (/api/v1/toy/ws), as
- * `pawpost relay` does for a UART. It reassembles the toy's fragments into frames and
- * fragments the server's frames for the toy, and never reads, opens or signs a frame: the
- * toy and the server check everything themselves. GATT profile: docs/TOY-PROTOCOL.md,
- * "Through a phone: the GATT profile".
+ * The phone relay: a parent's phone near a toy without Wi-Fi carries the toy's encrypted
+ * channel (toy protocol version 3) between its Bluetooth link and the server's channel
+ * WebSocket (/api/v1/toy/channel), as `pawpost relay` does for a UART. It reassembles the
+ * toy's fragments into the channel's messages and fragments the server's messages for the
+ * toy; it cannot read them (each is a padded record encrypted between toy and server) and
+ * never alters one: the toy and the server check everything themselves. GATT profile:
+ * docs/TOY-PROTOCOL.md, "Through a phone: the GATT profile".
  */
-import { Fragmenter, MAX_FRAME_LEN, Reassembler } from './ble-frames.js';
+import { Fragmenter, Reassembler } from './ble-frames.js';
 
 /** The pawpost toy's GATT service. */
 export const SERVICE_UUID = '922b0001-c08a-40a6-abcb-3b99f0d93f7a';
@@ -34,6 +35,15 @@ export const RELAY_MTU = 23;
 export const SERVER_RETRY_MS = 1000;
 /** The longest wait a toy may ask for before a new server connection (its back-off's ceiling). */
 export const MAX_TOY_WAIT_MS = 5 * 60 * 1000;
+/**
+ * The largest message of the toy's channel, either way (`MAX_MESSAGE_LEN` of
+ * crates/pawpost-channel: a record padded to 17 408 bytes, its 2 header bytes and the
+ * 16-byte tag). The toy sends nothing larger, the server accepts nothing larger, and a
+ * larger one from the server is not passed on.
+ */
+export const MAX_RECORD_LEN = 2 + 17408 + 16;
+/** The server's path for the toy's channel (toy protocol version 3). */
+export const TOY_CHANNEL_PATH = '/api/v1/toy/channel';
 
 /**
  * What the relay is doing, for the screen: `choosing` (the phone's device list is open),
@@ -49,12 +59,12 @@ export function bluetoothAvailable() {
 }
 
 /**
- * The toy WebSocket on the server this page came from.
+ * The toy's channel WebSocket on the server this page came from.
  * @param {Location} location
  */
-export function toyWsUrl(location) {
+export function toyChannelUrl(location) {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  return `${scheme}//${location.host}/api/v1/toy/ws`;
+  return `${scheme}//${location.host}${TOY_CHANNEL_PATH}`;
 }
 
 /**
@@ -168,18 +178,21 @@ export class PhoneRelay {
       opened = true;
       // Each server connection numbers its frames from 0 again, on both sides.
       this.fragmenter = new Fragmenter(RELAY_MTU);
-      this.reassembler = new Reassembler(RELAY_MTU, MAX_FRAME_LEN);
+      this.reassembler = new Reassembler(RELAY_MTU, MAX_RECORD_LEN);
       const up = new Uint8Array([SERVER_UP, RELAY_MTU & 0xff, RELAY_MTU >> 8]);
       this.#write(() => this.control.writeValueWithResponse(up));
       this.#set('relaying');
     });
     ws.addEventListener('message', (event) => {
       if (!(event.data instanceof ArrayBuffer) || !this.fragmenter) return;
+      // Larger than any message of the channel: the toy would refuse it; dropped, as
+      // `pawpost relay` drops what the link cannot carry.
+      if (event.data.byteLength > MAX_RECORD_LEN) return;
       let fragments;
       try {
         fragments = this.fragmenter.fragment(new Uint8Array(event.data));
       } catch {
-        return; // larger than any frame the toy takes: dropped, as `pawpost relay` does
+        return;
       }
       for (const fragment of fragments) this.#write(() => this.toToy.writeValueWithoutResponse(fragment));
     });

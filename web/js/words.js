@@ -84,6 +84,7 @@ export const ERROR_WORDS = Object.freeze({
   toy_not_found: t('This toy is no longer in the household. Reload the page.'),
   names_too_large: t('These names are too long for the toy. Make them shorter, then save again.'),
   invalid_names: t('The names could not be saved as they were. Reload the page and save them again.'),
+  toy_protocol_too_old: t("This toy's software is too old for this pawpost server. Update the toy's software, then connect it again."),
   // The app and the browser.
   network: t('Could not reach pawpost. Check your internet connection and try again.'),
   csrf: t('This page is out of date. Reload it and try again.'),

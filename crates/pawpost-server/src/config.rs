@@ -100,6 +100,14 @@ pub const TOY_OUTBOX_FRAMES: usize = 64;
 /// WebSocket read buffer per toy connection, kept small so that an idle toy costs little
 /// (larger frames still arrive whole; the buffer is only the unit of each read).
 pub const TOY_WS_READ_BUFFER_BYTES: usize = 1024;
+/// The oldest toy protocol version the server speaks: version 2, in the clear on
+/// `/api/v1/toy/ws`.
+pub const OLDEST_TOY_PROTOCOL: u8 = 2;
+/// The toy protocol version of the encrypted channel, `/api/v1/toy/channel`.
+pub const CHANNEL_TOY_PROTOCOL: u8 = 3;
+/// The oldest toy protocol version accepted unless configured otherwise: version 2, so
+/// that toys not yet updated to the channel still connect.
+pub const DEFAULT_TOY_MIN_PROTOCOL: u8 = OLDEST_TOY_PROTOCOL;
 /// Days a played message is kept when the household's roster does not say.
 pub const DEFAULT_RETENTION_DAYS: u16 = 30;
 /// The most days any household may keep played messages.
@@ -204,6 +212,10 @@ pub struct ServerConfig {
     /// Ed25519 public keys of the release keys whose signed releases of the toy's software
     /// the server publishes and offers (docs/UPDATES.md); none: no update is offered.
     pub release_public_keys: Vec<[u8; 32]>,
+    /// The oldest toy protocol version accepted ([`OLDEST_TOY_PROTOCOL`] to
+    /// [`CHANNEL_TOY_PROTOCOL`]): at 3, `/api/v1/toy/ws` (version 2, in the clear) is
+    /// refused with 426 and only the channel is served.
+    pub toy_min_protocol: u8,
 }
 
 impl ServerConfig {
@@ -247,6 +259,7 @@ impl ServerConfig {
             hash_queue: DEFAULT_HASH_QUEUE,
             trusted_proxies: Vec::new(),
             release_public_keys: Vec::new(),
+            toy_min_protocol: DEFAULT_TOY_MIN_PROTOCOL,
         }
     }
 }

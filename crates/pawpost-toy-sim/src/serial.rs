@@ -10,6 +10,12 @@
 //! phone and the phone's fragments become frames for the toy. When the toy closes its
 //! WebSocket (to authenticate on a new one, or after a refusal) the bridge asks the phone
 //! for a new server connection. The bridge never reads a frame.
+//!
+//! With `--channel` (toy protocol version 3) the toy opens its channel's path on the bridge
+//! instead, and what crosses the link are the channel's messages, which the toy sends
+//! first; the phone must then open the server's `/api/v1/toy/channel` (the web app's
+//! Bluetooth relay does). The bridge carries them the same way: it does not look at the
+//! path or at what it carries.
 
 use std::net::SocketAddr;
 

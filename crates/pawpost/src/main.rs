@@ -233,8 +233,10 @@ struct ToyArgs {
     serial_listen: Option<SocketAddr>,
     /// Speak toy protocol version 3: every frame inside the encrypted channel, on the
     /// server's /api/v1/toy/channel (docs/TOY-PROTOCOL.md). Without it the toy speaks
-    /// version 2 in the clear, which the server still accepts. Not yet with --serial-listen.
-    #[arg(long, conflicts_with = "serial_listen")]
+    /// version 2 in the clear, which the server accepts unless started with
+    /// --toy-min-protocol 3. With --serial-listen the phone carries the channel's records
+    /// (the web app's Bluetooth relay opens /api/v1/toy/channel).
+    #[arg(long)]
     channel: bool,
     /// A release public key (64 hex digits) the simulated toy's image trusts for its
     /// updates; repeat for several. Written with --board, --software-version and
@@ -423,6 +425,16 @@ struct ServeArgs {
         value_parser = release::parse_public_key
     )]
     release_public_keys: Vec<[u8; 32]>,
+
+    /// The oldest toy protocol version accepted: 2 also lets toys speaking version 2 in
+    /// the clear connect (/api/v1/toy/ws); 3 accepts only the encrypted channel
+    /// (/api/v1/toy/channel) and answers version 2 toys 426, telling their maker to update
+    /// them (docs/TOY-PROTOCOL.md).
+    #[arg(long, env = "PAWPOST_TOY_MIN_PROTOCOL", default_value_t = config::DEFAULT_TOY_MIN_PROTOCOL,
+        value_name = "VERSION",
+        value_parser = clap::value_parser!(u8)
+            .range(config::OLDEST_TOY_PROTOCOL as i64..=config::CHANNEL_TOY_PROTOCOL as i64))]
+    toy_min_protocol: u8,
 }
 
 impl ServeArgs {
@@ -457,6 +469,7 @@ impl ServeArgs {
         c.max_unplayed_days = self.max_unplayed_days.max(1);
         c.trusted_proxies = self.trusted_proxies;
         c.release_public_keys = self.release_public_keys;
+        c.toy_min_protocol = self.toy_min_protocol;
         c.smtp_url = self.mail.smtp_url;
         c.mail_from = self.mail.mail_from;
         if let Some(workers) = self.hash_workers {

@@ -632,6 +632,7 @@ const de = {
   "Someone else typed this code too, so it no longer works. Hold the toy's paw until it speaks a new code, then type that one.": 'Jemand anderes hat diesen Code auch eingetippt, deshalb funktioniert er nicht mehr. Halte die Pfote des Spielzeugs gedrückt, bis es einen neuen Code sagt, und tippe dann diesen ein.',
   'This toy is no longer in the household. Reload the page.': 'Dieses Spielzeug ist nicht mehr im Haushalt. Lade die Seite neu.',
   'These names are too long for the toy. Make them shorter, then save again.': 'Diese Namen sind zu lang für das Spielzeug. Kürze sie und speichere noch einmal.',
+  "This toy's software is too old for this pawpost server. Update the toy's software, then connect it again.": 'Die Software dieses Spielzeugs ist zu alt für diesen pawpost-Server. Aktualisiere die Software des Spielzeugs und verbinde es dann noch einmal.',
   'The names could not be saved as they were. Reload the page and save them again.': 'Die Namen konnten so nicht gespeichert werden. Lade die Seite neu und speichere sie noch einmal.',
   'This page is out of date. Reload it and try again.': 'Diese Seite ist veraltet. Lade sie neu und versuche es noch einmal.',
   'This address is not complete. Go back to your households and try again.': 'Diese Adresse ist nicht vollständig. Geh zurück zu deinen Haushalten und versuche es noch einmal.',

@@ -632,6 +632,7 @@ export default {
   "Someone else typed this code too, so it no longer works. Hold the toy's paw until it speaks a new code, then type that one.": "Someone else typed this code too, so it no longer works. Hold the toy's paw until it speaks a new code, then type that one.",
   'This toy is no longer in the household. Reload the page.': 'This toy is no longer in the household. Reload the page.',
   'These names are too long for the toy. Make them shorter, then save again.': 'These names are too long for the toy. Make them shorter, then save again.',
+  "This toy's software is too old for this pawpost server. Update the toy's software, then connect it again.": "This toy's software is too old for this pawpost server. Update the toy's software, then connect it again.",
   'The names could not be saved as they were. Reload the page and save them again.': 'The names could not be saved as they were. Reload the page and save them again.',
   'This page is out of date. Reload it and try again.': 'This page is out of date. Reload it and try again.',
   'This address is not complete. Go back to your households and try again.': 'This address is not complete. Go back to your households and try again.',

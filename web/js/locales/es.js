@@ -632,6 +632,7 @@ const es = {
   "Someone else typed this code too, so it no longer works. Hold the toy's paw until it speaks a new code, then type that one.": 'Otra persona también escribió este código, así que ya no funciona. Mantén apretada la pata del juguete hasta que diga un código nuevo y escribe ese.',
   'This toy is no longer in the household. Reload the page.': 'Este juguete ya no está en el hogar. Recarga la página.',
   'These names are too long for the toy. Make them shorter, then save again.': 'Estos nombres son demasiado largos para el juguete. Acórtalos y vuelve a guardarlos.',
+  "This toy's software is too old for this pawpost server. Update the toy's software, then connect it again.": 'El software de este juguete es demasiado antiguo para este servidor de pawpost. Actualiza el software del juguete y vuelve a conectarlo.',
   'The names could not be saved as they were. Reload the page and save them again.': 'No se pudieron guardar los nombres así. Vuelve a cargar la página y guárdalos otra vez.',
   'This page is out of date. Reload it and try again.': 'Esta página está desactualizada. Recárgala y vuelve a intentarlo.',
   'This address is not complete. Go back to your households and try again.': 'Esta dirección no está completa. Vuelve a tus hogares y vuelve a intentarlo.',

@@ -1,7 +1,7 @@
 // "Connect the toy through this phone": for a toy without Wi-Fi, or before its Wi-Fi is set
 // up, a parent's phone near it carries its messages over Bluetooth (web/js/ble-relay.js).
-// The phone only passes the toy's sealed frames along; it cannot read them.
-import { PhoneRelay, bluetoothAvailable, toyWsUrl } from '../ble-relay.js';
+// The phone only passes the toy's encrypted channel along; it cannot read it.
+import { PhoneRelay, bluetoothAvailable, toyChannelUrl } from '../ble-relay.js';
 import { t } from '../i18n.js';
 import { h } from '../util.js';
 
@@ -48,7 +48,7 @@ export function phoneRelaySection(toyName) {
 
   connect.addEventListener('click', async () => {
     running?.stop();
-    const relay = new PhoneRelay({ wsUrl: toyWsUrl(window.location), onState: show });
+    const relay = new PhoneRelay({ wsUrl: toyChannelUrl(window.location), onState: show });
     running = relay;
     try {
       await relay.start();

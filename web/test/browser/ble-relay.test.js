@@ -1,6 +1,8 @@
 // "Connect the toy through this phone" in a real Chromium, a real server and the simulated
-// toy behind its Bluetooth link (`pawpost toy --serial-listen`, the firmware's link: the
-// packets of docs/FIRMWARE.md). The toy's radio is Chromium's own Web Bluetooth emulation
+// toy behind its Bluetooth link (`pawpost toy --serial-listen --channel`, the firmware's
+// link: the packets of docs/FIRMWARE.md), speaking toy protocol version 3: every frame
+// inside the encrypted channel, which the phone carries to /api/v1/toy/channel without
+// being able to read it. The toy's radio is Chromium's own Web Bluetooth emulation
 // (the DevTools Protocol's BluetoothEmulation domain: a simulated adapter and a peripheral
 // with the pawpost GATT service), bridged in this process to the toy's link socket. The
 // parent's phone finds the toy, relays for it, the parent pairs it from a laptop, the
@@ -17,7 +19,7 @@
 // GATT link. Everything else (the device chooser, connection, discovery, subscriptions,
 // writes without response and with) is the emulation's own.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +27,8 @@ import { after, before, beforeEach, test } from 'node:test';
 
 import { chromium } from 'playwright-core';
 
-import { CONTROL_UUID, FROM_TOY_UUID, SERVICE_UUID, TO_TOY_UUID } from '../../js/ble-relay.js';
+import { CONTROL_UUID, FROM_TOY_UUID, MAX_RECORD_LEN, SERVICE_UUID, TO_TOY_UUID } from '../../js/ble-relay.js';
+import { Reassembler } from '../../js/ble-frames.js';
 import { CHROMIUM, expectAccessible, makeVoiceWav, openBrowser, REPO, screenshot, startServer, startToy, StoryFamily } from './harness.js';
 
 const REPLY = join(REPO, 'crates/pawpost-media/tests/fixtures/hello-mono-20ms.ogg');
@@ -38,6 +41,28 @@ const FRAGMENT = 0x01;
 const SERVER_UP = 0x02;
 const SERVER_DOWN = 0x03;
 const RECONNECT = 0x04;
+/** The first byte of every channel message (toy protocol version 3); a version 2 frame starts with 1. */
+const CHANNEL_VERSION = 3;
+/** The kind of a channel message that carries one frame (a record). */
+const KIND_RECORD = 0x20;
+
+/**
+ * What crates/pawpost-channel says about its messages: the sizes a record is padded to,
+ * and the bytes around them (header and tag).
+ */
+function channelSizes() {
+  const source = readFileSync(join(REPO, 'crates/pawpost-channel/src/lib.rs'), 'utf8');
+  const constant = (/** @type {string} */ name) => {
+    const m = new RegExp(`pub const ${name}: usize = (\\d+);`).exec(source);
+    assert.ok(m, `crates/pawpost-channel/src/lib.rs has no ${name}`);
+    return Number(m[1]);
+  };
+  const sizes = /pub const RECORD_SIZES: \[usize; \d+\] = \[([^\]]+)\]/.exec(source);
+  assert.ok(sizes, 'crates/pawpost-channel/src/lib.rs has no RECORD_SIZES');
+  const around = constant('MESSAGE_HEADER_LEN') + constant('TAG_LEN');
+  const records = sizes[1].split(',').map((n) => Number(n.trim().replaceAll('_', '')) + around);
+  return { records, max: Math.max(...records) };
+}
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let server;
@@ -126,6 +151,16 @@ class ToyRadio {
     this.control = [];
     this.fragmentsToToy = 0;
     this.fragmentsFromToy = 0;
+    /**
+     * What a neighbour listening on the radio reassembles from the fragments of each
+     * server connection, both ways: the messages the phone relays.
+     * @type {Uint8Array[]}
+     */
+    this.messages = [];
+    /** @type {Reassembler | null} */
+    this.toToyMessages = null;
+    /** @type {Reassembler | null} */
+    this.fromToyMessages = null;
     this.toPage = Promise.resolve();
     /** @type {net.Socket | null} */
     this.socket = null;
@@ -199,9 +234,13 @@ class ToyRadio {
       if (uuid === TO_TOY_UUID) {
         assert.equal(e.writeType, 'write-without-response', 'fragments go without response');
         this.fragmentsToToy += 1;
+        this.#overhear(this.toToyMessages, data);
         this.#toToy(FRAGMENT, data);
       } else if (uuid === CONTROL_UUID && data[0] === SERVER_UP && data.length === 3) {
         this.control.push(`server up ${data.readUInt16LE(1)}`);
+        // Each server connection numbers its fragments from 0 again.
+        this.toToyMessages = new Reassembler(data.readUInt16LE(1));
+        this.fromToyMessages = new Reassembler(data.readUInt16LE(1));
         this.#toToy(SERVER_UP, data.subarray(1));
       } else if (uuid === CONTROL_UUID && data[0] === SERVER_DOWN && data.length === 1) {
         this.control.push('server down');
@@ -214,6 +253,20 @@ class ToyRadio {
       delete this.nextRead[uuid];
     }
     this.cdp?.send('BluetoothEmulation.simulateCharacteristicOperationResponse', answer).catch(() => {});
+  }
+
+  /**
+   * Reassembles what crosses the radio, as a neighbour could.
+   * @param {Reassembler | null} reassembler
+   * @param {Uint8Array} fragment
+   */
+  #overhear(reassembler, fragment) {
+    try {
+      const whole = reassembler?.push(new Uint8Array(fragment));
+      if (whole) this.messages.push(whole.data);
+    } catch {
+      // A fragment of a connection that ended: the relay drops it too.
+    }
   }
 
   /**
@@ -237,6 +290,7 @@ class ToyRadio {
         this.pending = this.pending.subarray(2 + this.pending[1]);
         if (kind === FRAGMENT) {
           this.fragmentsFromToy += 1;
+          this.#overhear(this.fromToyMessages, payload);
           this.#toPage(FROM_TOY_UUID, payload);
         } else if (kind === RECONNECT) {
           this.#toPage(CONTROL_UUID, Buffer.concat([Buffer.from([RECONNECT]), payload]));
@@ -280,6 +334,20 @@ class ToyRadio {
   }
 }
 
+/**
+ * Every message the phone carried, both ways, is one of the channel's: version 3, and a
+ * record is one of four padded sizes, so that the radio shows no frame type, id or length.
+ * @param {Uint8Array[]} messages
+ */
+function onlyChannelMessages(messages) {
+  const { records } = channelSizes();
+  assert.ok(messages.length > 0, 'the radio carried messages');
+  for (const m of messages) {
+    assert.equal(m[0], CHANNEL_VERSION, `a message in the clear crossed the radio: ${Buffer.from(m.subarray(0, 8)).toString('hex')}…`);
+    if (m[1] === KIND_RECORD) assert.ok(records.includes(m.length), `a record of ${m.length} bytes is not padded to one of ${records.join(', ')}`);
+  }
+}
+
 before(async () => {
   server = await startServer();
   work = mkdtempSync(join(tmpdir(), 'pawpost-ble-relay-'));
@@ -287,7 +355,7 @@ before(async () => {
   laptop = await openBrowser(wav);
   gran = await openBrowser(wav);
   phone = await openPhone();
-  toy = startToy(server, join(work, 'toy'), ['--serial-listen', '127.0.0.1:0']);
+  toy = startToy(server, join(work, 'toy'), ['--serial-listen', '127.0.0.1:0', '--channel']);
   const [, link] = await toy.says(/link: (\S+)/);
   radio = new ToyRadio(phone, link);
   await radio.start();
@@ -314,6 +382,10 @@ after(async () => {
   await gran?.close();
   await server?.stop();
   if (work) rmSync(work, { recursive: true, force: true });
+});
+
+test("the phone's largest message is the channel's largest", () => {
+  assert.equal(MAX_RECORD_LEN, channelSizes().max, 'MAX_RECORD_LEN in web/js/ble-relay.js follows crates/pawpost-channel');
 });
 
 test('a browser without Web Bluetooth says so in plain words and shows no button', { timeout: 90000 }, async () => {
@@ -348,6 +420,7 @@ test("the parent's phone finds the toy and relays for it, and the toy is paired 
   // Mum pairs the toy from her laptop; every frame of it crosses the phone.
   await family.ensurePairedToy(toy);
   assert.ok(radio.fragmentsFromToy > 0 && radio.fragmentsToToy > 0, 'the frames went through the emulated radio');
+  onlyChannelMessages(radio.messages);
   // After pairing the toy asks for a new server connection; the phone opens it.
   assert.ok(radio.control.includes('server down'), `the phone closed the pairing connection: ${radio.control.join(', ')}`);
   assert.deepEqual(phone.errors, []);
@@ -390,6 +463,8 @@ test("the grandparent's message reaches the toy through the phone and plays, and
     }),
   );
   assert.ok(Number(duration) > 0, `the grandparent opens and plays the answer (${duration} s)`);
+  onlyChannelMessages(radio.messages);
+  assert.ok(radio.messages.some((m) => m.length === channelSizes().max), 'the message crossed in full-size records');
   assert.deepEqual(gran.errors, []);
   assert.deepEqual(phone.errors, []);
 });

@@ -7,8 +7,8 @@ mod update;
 
 use crate::auth::ClientAddr;
 use crate::config::{
-    MAX_UNAUTHENTICATED_TOY_SOCKETS_PER_ADDRESS, PAIRING_CODE_TTL, TOY_AUTH_ATTEMPTS,
-    TOY_HELLO_DEADLINE, TOY_OUTBOX_FRAMES, TOY_WS_READ_BUFFER_BYTES,
+    MAX_UNAUTHENTICATED_TOY_SOCKETS_PER_ADDRESS, OLDEST_TOY_PROTOCOL, PAIRING_CODE_TTL,
+    TOY_AUTH_ATTEMPTS, TOY_HELLO_DEADLINE, TOY_OUTBOX_FRAMES, TOY_WS_READ_BUFFER_BYTES,
 };
 use crate::error::ApiError;
 use crate::ratelimit::address_key;
@@ -36,12 +36,16 @@ use uuid::Uuid;
 
 /// A toy's connection (WebSocket upgrade).
 #[utoipa::path(get, path = "/api/v1/toy/ws", tag = "toys",
-    responses((status = 101, description = "Switching to the toy protocol (docs/TOY-PROTOCOL.md)")))]
+    responses((status = 101, description = "Switching to the toy protocol (docs/TOY-PROTOCOL.md)"),
+        (status = 426, description = "The server is configured to accept only toy protocol version 3 (`--toy-min-protocol 3`): the toy must connect to /api/v1/toy/channel", body = crate::error::ErrorBody)))]
 pub async fn toy_ws(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
     ws: WebSocketUpgrade,
 ) -> Response {
+    if state.config.toy_min_protocol > OLDEST_TOY_PROTOCOL {
+        return channel::version_2_refused(&state, addr);
+    }
     upgrade(state, addr, ws, MAX_FRAME_LEN, run)
 }
 

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::response::Response;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use pawpost_channel::{
     accept, Accepted, Channel, ChannelError, StaticKey, KEY_LEN, MAX_MESSAGE_LEN,
 };
@@ -21,13 +22,16 @@ use pawpost_store::StoreResult;
 use zeroize::Zeroizing;
 
 use crate::auth::ClientAddr;
-use crate::config::TOY_HELLO_DEADLINE;
+use crate::config::{CHANNEL_TOY_PROTOCOL, TOY_HELLO_DEADLINE};
+use crate::error::ApiError;
 use crate::state::AppState;
 use crate::toyhub::Unauthenticated;
 
 /// The name of the server's channel key among its secrets
 /// (`MetadataStore::server_secret`): made once, the same for every process.
 const CHANNEL_KEY_NAME: &str = "toy-channel-static-key";
+/// The path of the channel, named in the refusal of version 2 toys.
+const CHANNEL_PATH: &str = "/api/v1/toy/channel";
 
 /// A toy's channel (WebSocket upgrade).
 #[utoipa::path(get, path = "/api/v1/toy/channel", tag = "toys",
@@ -38,6 +42,29 @@ pub async fn toy_channel(
     ws: WebSocketUpgrade,
 ) -> Response {
     super::upgrade(state, addr, ws, MAX_MESSAGE_LEN, run)
+}
+
+/// The answer on `/api/v1/toy/ws` when the server accepts only version 3
+/// (`ServerConfig::toy_min_protocol`): 426, with what the toy's maker has to do.
+pub(super) fn version_2_refused(state: &AppState, addr: IpAddr) -> Response {
+    tracing::info!(
+        client = %addr,
+        min_protocol = state.config.toy_min_protocol,
+        "refused a toy speaking protocol version 2 on /api/v1/toy/ws"
+    );
+    let mut response = ApiError::new(
+        StatusCode::UPGRADE_REQUIRED,
+        "toy_protocol_too_old",
+        format!(
+            "this server accepts toys speaking toy protocol version {} or later only; update the toy's software so that it speaks version {CHANNEL_TOY_PROTOCOL}, the encrypted channel at {CHANNEL_PATH} (docs/TOY-PROTOCOL.md)",
+            state.config.toy_min_protocol
+        ),
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    response
 }
 
 /// The channel of one connection, once its handshake finished.

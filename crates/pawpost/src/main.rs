@@ -38,7 +38,8 @@ enum Command {
     Toy(ToyArgs),
     /// Stand in for the parent's phone between a toy's Bluetooth link (an emulated UART on
     /// a TCP port, e.g. the firmware in QEMU) and the server: relays the link's fragments
-    /// to the toy WebSocket and back, without reading them.
+    /// to the toy's encrypted channel (/api/v1/toy/channel) and back, without a key to
+    /// read them.
     Relay(relay::RelayArgs),
     /// Try pawpost on this computer: the server with the embedded defaults (plain http on
     /// loopback) and a simulated toy that reads commands on standard input.

@@ -1,8 +1,11 @@
 //! `pawpost relay`: stands in for the parent's phone between a toy's Bluetooth link and
 //! the server. The toy's link arrives as a byte stream (an emulated UART on a TCP port,
 //! carrying `pawpost-ble` fragments as `pawpost_firmware::link` describes); the relay
-//! reassembles the fragments into the frames the server's toy WebSocket expects, and
-//! fragments the server's frames for the toy. It never decrypts, signs or reads a frame.
+//! reassembles the fragments into the messages of the toy's encrypted channel (toy
+//! protocol version 3) and sends them to the server's channel WebSocket
+//! ([`pawpost_toy_sim::TOY_CHANNEL_PATH`]), and fragments the server's messages for the
+//! toy. It holds no key of the channel: it sees handshake messages and padded records, and
+//! never decrypts, signs or reads a frame.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,6 +33,9 @@ const SERVER_RETRY: Duration = Duration::from_secs(1);
 const SERVER_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes read from the link at a time.
 const READ_CHUNK: usize = 4096;
+/// The largest message carried either way: the channel's largest padded record (or
+/// handshake message). Anything longer is not the channel's and is dropped.
+const MAX_MESSAGE_LEN: usize = pawpost_toy::MAX_CHANNEL_MESSAGE_LEN;
 
 /// `pawpost relay`'s options.
 #[derive(Args)]
@@ -37,7 +43,8 @@ pub(crate) struct RelayArgs {
     /// The toy's link: tcp:HOST:PORT (an emulated UART, as QEMU's `-serial tcp:...`).
     #[arg(long, value_name = "tcp:HOST:PORT")]
     serial: String,
-    /// The server's address: http://HOST:PORT, or https://.
+    /// The server's address: http://HOST:PORT, or https:// (the relay opens its toy
+    /// channel, /api/v1/toy/channel).
     #[arg(
         long,
         env = "PAWPOST_TOY_SERVER",
@@ -78,7 +85,7 @@ pub(crate) async fn run(args: RelayArgs) -> eyre::Result<()> {
             pawpost_ble::MIN_ATT_MTU
         );
     }
-    let url = pawpost_toy_sim::ws_url(&args.server)?;
+    let url = channel_url(&args.server)?;
     let tls = if url.starts_with("wss://") {
         Some(tokio_tungstenite::Connector::Rustls(
             pawpost_toy_sim::tls_config(args.trust_cert.as_deref())?,
@@ -126,8 +133,7 @@ async fn relay(
     link_out: &mut OwnedWriteHalf,
 ) -> eyre::Result<Ended> {
     let mut fragmenter = Fragmenter::new(mtu).map_err(|e| eyre!("{e}"))?;
-    let mut reassembler =
-        Reassembler::new(mtu, pawpost_ble::MAX_FRAME_LEN).map_err(|e| eyre!("{e}"))?;
+    let mut reassembler = Reassembler::new(mtu, MAX_MESSAGE_LEN).map_err(|e| eyre!("{e}"))?;
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
         tokio::select! {
@@ -178,6 +184,15 @@ async fn relay(
     }
 }
 
+/// The WebSocket address of the server's toy channel.
+fn channel_url(server: &str) -> eyre::Result<String> {
+    let url = pawpost_toy_sim::ws_url(server)?;
+    let base = url
+        .strip_suffix(pawpost_toy_sim::TOY_WS_PATH)
+        .unwrap_or(&url);
+    Ok(format!("{base}{}", pawpost_toy_sim::TOY_CHANNEL_PATH))
+}
+
 async fn send(link_out: &mut OwnedWriteHalf, packet: &Packet) -> eyre::Result<()> {
     let bytes = packet
         .encode()
@@ -205,10 +220,10 @@ async fn connect_serial(address: &str) -> eyre::Result<TcpStream> {
 }
 
 async fn connect_server(url: &str, tls: Option<tokio_tungstenite::Connector>) -> eyre::Result<Ws> {
-    // The same limits as the toy's own connection: nothing larger than a frame.
+    // Nothing larger than the channel's largest message.
     let config = WebSocketConfig::default()
-        .max_message_size(Some(pawpost_toy::MAX_FRAME_LEN))
-        .max_frame_size(Some(pawpost_toy::MAX_FRAME_LEN));
+        .max_message_size(Some(MAX_MESSAGE_LEN))
+        .max_frame_size(Some(MAX_MESSAGE_LEN));
     match timeout(
         SERVER_CONNECT_TIMEOUT,
         tokio_tungstenite::connect_async_tls_with_config(url, Some(config), true, tls),
@@ -253,6 +268,35 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn the_relay_opens_the_channel_and_carries_its_largest_record() {
+        for server in [
+            "http://127.0.0.1:8080",
+            "http://127.0.0.1:8080/",
+            "http://127.0.0.1:8080/api/v1/toy/ws",
+        ] {
+            assert_eq!(
+                channel_url(server).unwrap(),
+                "ws://127.0.0.1:8080/api/v1/toy/channel"
+            );
+        }
+        assert_eq!(
+            channel_url("https://toys.example").unwrap(),
+            "wss://toys.example/api/v1/toy/channel"
+        );
+        // The largest padded record crosses the link whole at the smallest MTU.
+        let largest = vec![0x5a; MAX_MESSAGE_LEN];
+        let mut fragmenter = Fragmenter::new(pawpost_ble::MIN_ATT_MTU).unwrap();
+        let mut reassembler = Reassembler::new(pawpost_ble::MIN_ATT_MTU, MAX_MESSAGE_LEN).unwrap();
+        let mut whole = None;
+        for fragment in fragmenter.fragment(&largest).unwrap() {
+            if let Some(frame) = reassembler.push(&fragment).unwrap() {
+                whole = Some(frame.data.to_vec());
+            }
+        }
+        assert_eq!(whole.as_deref(), Some(&largest[..]));
     }
 
     #[tokio::test]

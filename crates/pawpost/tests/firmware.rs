@@ -911,7 +911,8 @@ impl Neighbour {
 }
 
 /// Carries one way of the link packet by packet, recording each, and writes the frames
-/// injected for this way between two packets, numbered after the last fragment passed on.
+/// injected for this way between two frames (never inside one, which would only make the
+/// reassembler drop both), numbered after the last fragment passed on.
 async fn carry(
     way: Way,
     mut from: OwnedReadHalf,
@@ -921,51 +922,64 @@ async fn carry(
 ) {
     let mut decoder = Decoder::new();
     let mut next_seq = 0u16;
+    let mut inside_frame = false;
+    let mut waiting: VecDeque<Vec<u8>> = VecDeque::new();
     let mut buf = vec![0u8; 4096];
     loop {
+        let mut out = Vec::new();
         tokio::select! {
             read = from.read(&mut buf) => {
                 let n = match read {
                     Ok(0) | Err(_) => return,
                     Ok(n) => n,
                 };
-                let mut out = Vec::new();
-                {
-                    let mut heard = heard.lock().unwrap();
-                    match way {
-                        Way::ToToy => heard.to_toy.extend_from_slice(&buf[..n]),
-                        Way::ToServer => heard.to_server.extend_from_slice(&buf[..n]),
+                let mut heard = heard.lock().unwrap();
+                match way {
+                    Way::ToToy => heard.to_toy.extend_from_slice(&buf[..n]),
+                    Way::ToServer => heard.to_server.extend_from_slice(&buf[..n]),
+                }
+                for &byte in &buf[..n] {
+                    let Some(packet) = decoder.push(byte) else {
+                        continue;
+                    };
+                    if let Packet::Fragment(fragment) = &packet {
+                        if fragment.len() >= 3 {
+                            next_seq = u16::from_le_bytes([fragment[1], fragment[2]]).wrapping_add(1);
+                            inside_frame = fragment[0] & pawpost_ble::FLAG_LAST == 0;
+                        }
                     }
-                    for &byte in &buf[..n] {
-                        if let Some(packet) = decoder.push(byte) {
-                            if let Packet::Fragment(fragment) = &packet {
-                                if fragment.len() >= 3 {
-                                    next_seq =
-                                        u16::from_le_bytes([fragment[1], fragment[2]]).wrapping_add(1);
-                                }
-                            }
-                            out.extend(packet.encode().unwrap());
-                            heard.packets.push((way, packet));
+                    out.extend(packet.encode().unwrap());
+                    heard.packets.push((way, packet));
+                    if !inside_frame {
+                        for frame in waiting.drain(..) {
+                            out.extend(injected(&frame, &mut next_seq));
                         }
                     }
                 }
-                if to.write_all(&out).await.is_err() {
-                    return;
-                }
             }
             Some(frame) = inject.recv() => {
-                let mut fragmenter = Fragmenter::with_first_seq(MTU, next_seq).unwrap();
-                next_seq = next_seq.wrapping_add(1);
-                let mut out = Vec::new();
-                for fragment in fragmenter.fragment(&frame).unwrap() {
-                    out.extend(Packet::Fragment(fragment).encode().unwrap());
-                }
-                if to.write_all(&out).await.is_err() {
-                    return;
+                if inside_frame {
+                    waiting.push_back(frame);
+                } else {
+                    out.extend(injected(&frame, &mut next_seq));
                 }
             }
         }
+        if to.write_all(&out).await.is_err() {
+            return;
+        }
     }
+}
+
+/// `frame` as the link's packets, under the next sequence number of its way.
+fn injected(frame: &[u8], next_seq: &mut u16) -> Vec<u8> {
+    let mut fragmenter = Fragmenter::with_first_seq(MTU, *next_seq).unwrap();
+    *next_seq = next_seq.wrapping_add(1);
+    let mut out = Vec::new();
+    for fragment in fragmenter.fragment(frame).unwrap() {
+        out.extend(Packet::Fragment(fragment).encode().unwrap());
+    }
+    out
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

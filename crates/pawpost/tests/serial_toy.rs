@@ -1,7 +1,9 @@
-//! The simulated toy reached through a phone (`pawpost toy --serial-listen`, the library's
-//! `SerialLink`): `pawpost relay` plays the phone on the toy's link, as it does for the
-//! firmware in QEMU, and a family pairs the toy, sends it a message that plays, and gets
-//! the child's answer back. The phone dies and another one, at a larger MTU, carries on.
+//! The simulated toy reached through a phone (`pawpost toy --serial-listen --channel`, the
+//! library's `SerialLink` with a toy speaking toy protocol version 3): `pawpost relay` plays
+//! the phone on the toy's link, as it does for the firmware in QEMU, carrying the toy's
+//! encrypted channel to `/api/v1/toy/channel`, and a family pairs the toy, sends it a
+//! message that plays, and gets the child's answer back. The phone dies and another one, at
+//! a larger MTU, carries on.
 use std::net::SocketAddr;
 
 use pawpost_testkit::server::family::{download, family};
@@ -35,7 +37,7 @@ async fn a_toy_behind_a_phone_pairs_plays_a_message_and_answers_and_a_second_pho
         .await
         .expect("the link listens");
     let dir = tempfile::tempdir().unwrap();
-    let toy = SimToy::start(SimConfig {
+    let toy = SimToy::start_on_channel(SimConfig {
         server: link.toy_server().to_string(),
         state_dir: dir.path().to_owned(),
         speak_wav: false,

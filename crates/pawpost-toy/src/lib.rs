@@ -30,12 +30,12 @@ pub use backoff::{
     reconnect_wait_ms, reconnect_wait_range_ms, RECONNECT_INITIAL_MS, RECONNECT_MAX_MS,
 };
 pub use link::{ChannelToy, CHANNEL_STATE_VERSION};
+/// The channel itself, for a server, a relay's tests or a test's man in the middle.
+pub use pawpost_channel as channel;
 pub use pawpost_channel::ChannelError;
 /// The largest message of the channel on a link (a padded record of the largest size, or a
 /// handshake message): what a relay or a toy's reassembler must carry whole.
 pub use pawpost_channel::MAX_MESSAGE_LEN as MAX_CHANNEL_MESSAGE_LEN;
-/// The channel itself, for a server, a relay's tests or a test's man in the middle.
-pub use pawpost_channel as channel;
 pub use pawpost_crypto::{DeviceId, HouseholdId, MessageId, PublicIdentity, SafetyNumber};
 pub use pawpost_protocol::signing;
 pub use pawpost_protocol::UPDATE_CHUNK_BYTES;

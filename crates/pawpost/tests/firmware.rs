@@ -55,6 +55,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// How long one step may take in the emulator (the crypto runs in emulated Thumb code).
 const STEP: Duration = Duration::from_secs(60);
+/// How long a whole update may take to arrive: about 240 KB of image, in records padded
+/// to twice a piece's size, through the emulated UART, which the image polls byte by byte.
+const DOWNLOAD: Duration = Duration::from_secs(300);
 /// How long QEMU may take to open its UART sockets.
 const BOOT: Duration = Duration::from_secs(20);
 /// The link's ATT MTU for the long message and the neighbour (the relay's default).
@@ -87,7 +90,12 @@ impl Wires {
 
     /// The next line starting with `prefix`, skipping others (kept in `heard`).
     async fn expect(&mut self, prefix: &str) -> String {
-        let deadline = Instant::now() + STEP;
+        self.expect_within(prefix, STEP).await
+    }
+
+    /// As [`Wires::expect`], waiting up to `wait`.
+    async fn expect_within(&mut self, prefix: &str, wait: Duration) -> String {
+        let deadline = Instant::now() + wait;
         loop {
             let line = tokio::time::timeout_at(deadline, self.lines.next_line())
                 .await
@@ -771,7 +779,7 @@ async fn a_signed_update_from_version_1_to_2_applies_and_a_cut_one_leaves_versio
     let (mut qemu_run, mut toy, _) =
         power_on(&firmware, ports.0, ports.1, &["cut-update=20"]).await;
     let mut phone = relay(ports.0, &f.server.base, MTU);
-    toy.expect("power cut").await;
+    toy.expect_within("power cut", DOWNLOAD).await;
     qemu_run.kill().await.unwrap();
     phone.kill().await.unwrap();
     let (mut qemu_run, _toy, _) = power_on(&firmware, ports.0, ports.1, &[]).await;
@@ -781,7 +789,10 @@ async fn a_signed_update_from_version_1_to_2_applies_and_a_cut_one_leaves_versio
     // version 2 (the parents see it) and confirms the image once the server accepted it.
     let (_qemu, mut toy, _) = power_on(&firmware, ports.0, ports.1, &[]).await;
     let mut phone = relay(ports.0, &f.server.base, MTU);
-    assert_eq!(toy.expect("restart for version ").await, "2");
+    assert_eq!(
+        toy.expect_within("restart for version ", DOWNLOAD).await,
+        "2"
+    );
     phone.kill().await.unwrap();
     assert_eq!(toy.expect("boot slot ").await, "B version 2");
     toy.send(&format!("seed {}", wires::hex(&rand_seed())))

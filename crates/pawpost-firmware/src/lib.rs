@@ -1,7 +1,8 @@
 //! The pawpost toy as firmware: the part that does not depend on the board.
 //!
-//! - [`Shell`]: link bytes in → [`pawpost_ble::Reassembler`] → [`pawpost_toy::Toy`] →
-//!   actions out, through a [`Board`] that only moves bytes, tells the time and keeps the
+//! - [`Shell`]: link bytes in → [`pawpost_ble::Reassembler`] →
+//!   [`pawpost_toy::ChannelToy`] (the toy behind its encrypted channel, toy protocol
+//!   version 3) → actions out, through a [`Board`] that only moves bytes, tells the time and keeps the
 //!   toy's state and its [`audio`] storage. A board (the `mps2_an386` image in this crate, later an nRF52 or an
 //!   ESP32-C3) adds its drivers and feeds the shell.
 //! - [`link`]: how the BLE fragments of `pawpost-ble` cross a byte stream (a UART standing

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod delivery;
+mod fleet;
 mod idle;
 mod jetstream;
 mod keys;
@@ -67,6 +68,9 @@ enum Command {
     /// Delivery to toys on process B, uploaded through B and through A (both on one
     /// PostgreSQL schema and blob folder): what crossing processes costs.
     Relay(RelayCli),
+    /// Toys spread over 1, 2, 4, 8 processes on one PostgreSQL schema: what each process
+    /// spends on the notes every process receives (the first limit of a million toys).
+    Fleet(FleetCli),
     /// Every scenario with its defaults; prints the table and writes results.json.
     All(AllCli),
 }
@@ -133,6 +137,65 @@ struct RelayCli {
     delivery: DeliveryCli,
     #[command(flatten)]
     database: DatabaseCli,
+}
+
+#[derive(Args, Clone)]
+struct FleetCli {
+    /// Numbers of processes, comma-separated; one run each.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+    processes: Vec<usize>,
+    /// Toys in all, one per household, spread over the processes in equal blocks.
+    #[arg(long, default_value_t = 2000)]
+    toys: u64,
+    /// Offered uploads per second, spread over the processes in turn.
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+    /// Seconds of offered uploads per run.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Size of each sealed envelope in bytes.
+    #[arg(long, default_value_t = 30_000)]
+    envelope_bytes: usize,
+    /// Longest wait for deliveries after the offer ends, in seconds.
+    #[arg(long, default_value_t = 20)]
+    drain_s: u64,
+    /// Unanswered uploads at most; a message whose turn comes beyond it is not sent.
+    #[arg(long, default_value_t = 1000)]
+    max_in_flight: usize,
+    /// Seconds of the idle window (toys connected, nothing sent).
+    #[arg(long, default_value_t = 5)]
+    idle_s: u64,
+    /// Notes per second the bench announces itself in the flood window (0 leaves it
+    /// out); the default is what each process receives at a million toys' evening peak.
+    #[arg(long, default_value_t = fleet::MILLION_PEAK_NOTES_PER_S)]
+    flood_rate: f64,
+    /// Seconds of each flood window.
+    #[arg(long, default_value_t = 10)]
+    flood_s: u64,
+    /// Open pages (live event streams) per process in a second flood window; 0 leaves
+    /// that window out.
+    #[arg(long, default_value_t = 1)]
+    pages: usize,
+    #[command(flatten)]
+    database: DatabaseCli,
+}
+
+impl FleetCli {
+    fn args(&self) -> fleet::FleetArgs {
+        fleet::FleetArgs {
+            processes: self.processes.clone(),
+            toys: self.toys,
+            rate: self.rate,
+            duration: Duration::from_secs(self.seconds),
+            envelope_bytes: self.envelope_bytes,
+            drain: Duration::from_secs(self.drain_s),
+            max_in_flight: self.max_in_flight,
+            idle: Duration::from_secs(self.idle_s),
+            flood_rate: self.flood_rate,
+            flood: Duration::from_secs(self.flood_s),
+            pages: self.pages,
+        }
+    }
 }
 
 #[derive(Args, Clone)]
@@ -287,6 +350,10 @@ async fn main() -> Result<()> {
         Command::Jetstream(a) => ("jetstream", jetstream_all(&ctx, &a).await?),
         Command::Storage(a) => ("storage", storage::ceiling(&ctx, &a.args()).await?),
         Command::Relay(a) => ("relay", relay_on(&ctx, &a.delivery, &a.database).await?),
+        Command::Fleet(a) => (
+            "fleet",
+            fleet::fleet(&ctx, a.database.database_url.as_deref(), &a.args()).await?,
+        ),
         Command::All(a) => ("results", all(&ctx, &a).await?),
     };
     let result = json!({"machine": machine(), name: result});

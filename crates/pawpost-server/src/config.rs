@@ -97,9 +97,13 @@ pub const TOY_AUTH_FAILURES_PER_ADDRESS: u32 = 30;
 pub const TOY_AUTH_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Frames waiting to be written to one toy; a toy that does not read is disconnected.
 pub const TOY_OUTBOX_FRAMES: usize = 64;
-/// WebSocket read buffer per toy connection, kept small so that an idle toy costs little
-/// (larger frames still arrive whole; the buffer is only the unit of each read).
+/// Bytes a toy's WebSocket reads at once into a buffer on the stack: a connection keeps
+/// no read buffer while it waits, and only a frame that arrives in pieces is kept on the
+/// heap until it is whole (`routes/toy_ws/socket.rs`).
 pub const TOY_WS_READ_BUFFER_BYTES: usize = 1024;
+/// How long a toy's connection that ends waits to send its close frame (a toy that does
+/// not read is not waited for longer).
+pub const TOY_WS_CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// The oldest toy protocol version the server speaks: version 2, in the clear on
 /// `/api/v1/toy/ws`.
 pub const OLDEST_TOY_PROTOCOL: u8 = 2;

@@ -8,9 +8,115 @@
 //! over Bluetooth while pairing) receives nothing meant for the toy.
 use pawpost_domain::DeviceId;
 use pawpost_protocol::{Frame, MessageId};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
+
+/// The frames waiting to be written to one toy's connection, at most the capacity it was
+/// made with. A clone is another handle on the same queue: the hub's entry and the
+/// connection's session put frames in, the connection takes them out. It costs a few
+/// words while empty (no block of slots is kept, unlike a channel), which is the common
+/// case of an idle toy.
+#[derive(Clone)]
+pub struct Outbox(Arc<OutboxInner>);
+
+struct OutboxInner {
+    capacity: usize,
+    queue: Mutex<Queue>,
+    /// Woken when a frame is put in.
+    put: Notify,
+    /// Woken when a frame is taken out.
+    taken: Notify,
+}
+
+#[derive(Default)]
+struct Queue {
+    frames: VecDeque<Vec<u8>>,
+    closed: bool,
+}
+
+/// The outbox is full (the toy is not reading) or its connection is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotSent;
+
+impl Outbox {
+    pub fn new(capacity: usize) -> Self {
+        Self(Arc::new(OutboxInner {
+            capacity,
+            queue: Mutex::default(),
+            put: Notify::new(),
+            taken: Notify::new(),
+        }))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.0.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Puts `frame` in unless the outbox is full or closed.
+    pub fn try_send(&self, frame: Vec<u8>) -> Result<(), NotSent> {
+        let mut queue = self.lock();
+        if queue.closed || queue.frames.len() >= self.0.capacity {
+            return Err(NotSent);
+        }
+        queue.frames.push_back(frame);
+        drop(queue);
+        self.0.put.notify_one();
+        Ok(())
+    }
+
+    /// Puts `frame` in, waiting for room; fails only once the connection is over.
+    pub async fn send(&self, frame: Vec<u8>) -> Result<(), NotSent> {
+        let mut frame = Some(frame);
+        loop {
+            let taken = self.0.taken.notified();
+            {
+                let mut queue = self.lock();
+                if queue.closed {
+                    return Err(NotSent);
+                }
+                if queue.frames.len() < self.0.capacity {
+                    queue.frames.extend(frame.take());
+                    drop(queue);
+                    self.0.put.notify_one();
+                    return Ok(());
+                }
+            }
+            taken.await;
+        }
+    }
+
+    /// The next frame, once there is one; `None` once closed and empty. Cancel-safe.
+    pub async fn recv(&self) -> Option<Vec<u8>> {
+        loop {
+            let put = self.0.put.notified();
+            {
+                let mut queue = self.lock();
+                if let Some(frame) = queue.frames.pop_front() {
+                    if queue.frames.is_empty() {
+                        // Emptied: give its slots back while the toy is idle.
+                        queue.frames = VecDeque::new();
+                    }
+                    drop(queue);
+                    self.0.taken.notify_one();
+                    return Some(frame);
+                }
+                if queue.closed {
+                    return None;
+                }
+            }
+            put.await;
+        }
+    }
+
+    /// No more frames are put in (those in it can still be taken); wakes a sender
+    /// waiting for room.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.0.taken.notify_waiters();
+        self.0.put.notify_waiters();
+    }
+}
 
 /// Where a connected toy stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,7 +168,7 @@ struct Connection {
     /// The newest roster version the toy holds: the one it named when it authenticated,
     /// or the last one sent to it since.
     roster_version: u64,
-    outbox: mpsc::Sender<Vec<u8>>,
+    outbox: Outbox,
     /// The toy takes deliveries in chunks (protocol version 2, docs/TOY-PROTOCOL.md).
     streams: bool,
     /// Deliveries whose `DeliverStart` was sent and that the toy has not finished, at
@@ -127,7 +233,7 @@ impl ToyHub {
         identity: &[u8],
         mode: ToyMode,
         roster_version: u64,
-        outbox: mpsc::Sender<Vec<u8>>,
+        outbox: Outbox,
     ) -> Result<u64, Occupied> {
         let mut connections = self.connections.lock().expect("hub lock");
         if let Some(existing) = connections.get(&device) {
@@ -385,17 +491,39 @@ fn start_wanted(c: &mut Connection, message: MessageId) -> StartWanted {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::FutureExt;
 
-    fn outbox() -> (mpsc::Sender<Vec<u8>>, mpsc::Receiver<Vec<u8>>) {
-        mpsc::channel(4)
+    fn outbox() -> (Outbox, Outbox) {
+        let outbox = Outbox::new(4);
+        (outbox.clone(), outbox)
+    }
+
+    fn taken(outbox: &Outbox) -> Option<Vec<u8>> {
+        outbox.recv().now_or_never().flatten()
+    }
+
+    #[test]
+    fn an_outbox_holds_its_capacity_and_gives_what_it_holds_after_closing() {
+        let outbox = Outbox::new(2);
+        assert_eq!(outbox.try_send(vec![1]), Ok(()));
+        assert_eq!(outbox.try_send(vec![2]), Ok(()));
+        assert_eq!(outbox.try_send(vec![3]), Err(NotSent), "full");
+        assert_eq!(taken(&outbox), Some(vec![1]));
+        assert_eq!(outbox.try_send(vec![3]), Ok(()));
+        outbox.close();
+        assert_eq!(outbox.try_send(vec![4]), Err(NotSent), "closed");
+        assert_eq!(outbox.send(vec![4]).now_or_never(), Some(Err(NotSent)));
+        assert_eq!(taken(&outbox), Some(vec![2]));
+        assert_eq!(taken(&outbox), Some(vec![3]));
+        assert_eq!(outbox.recv().now_or_never(), Some(None));
     }
 
     #[test]
     fn a_pairing_connection_with_other_keys_cannot_take_a_toys_place() {
         let hub = ToyHub::default();
         let toy = DeviceId(uuid::Uuid::new_v4());
-        let (real, mut real_rx) = outbox();
-        let (stranger, mut stranger_rx) = outbox();
+        let (real, real_rx) = outbox();
+        let (stranger, stranger_rx) = outbox();
         let first = hub
             .join(toy, b"real keys", ToyMode::Pairing, 0, real)
             .unwrap();
@@ -408,8 +536,8 @@ mod tests {
         };
         assert!(!hub.promote(toy, b"stranger keys", 1, &frame));
         assert!(hub.promote(toy, b"real keys", 1, &frame));
-        assert!(real_rx.try_recv().is_ok());
-        assert!(stranger_rx.try_recv().is_err());
+        assert!(taken(&real_rx).is_some());
+        assert!(taken(&stranger_rx).is_none());
         assert_eq!(hub.mode_of(toy, first), Some(ToyMode::Authenticated));
 
         // The same keys reconnecting replace the old connection.

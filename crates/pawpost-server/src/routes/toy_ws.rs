@@ -2,13 +2,14 @@
 //! docs/TOY-PROTOCOL.md. Every connection starts with a fresh challenge; nothing but a
 //! pairing request or a signed authentication is accepted before it is answered.
 pub mod channel;
+mod socket;
 mod stream;
 mod update;
 
 use crate::auth::ClientAddr;
 use crate::config::{
     MAX_UNAUTHENTICATED_TOY_SOCKETS_PER_ADDRESS, OLDEST_TOY_PROTOCOL, PAIRING_CODE_TTL,
-    TOY_AUTH_ATTEMPTS, TOY_HELLO_DEADLINE, TOY_OUTBOX_FRAMES, TOY_WS_READ_BUFFER_BYTES,
+    TOY_AUTH_ATTEMPTS, TOY_HELLO_DEADLINE, TOY_OUTBOX_FRAMES,
 };
 use crate::error::ApiError;
 use crate::ratelimit::address_key;
@@ -16,11 +17,9 @@ use crate::services::keys::domain_device_id;
 use crate::services::messages::{self, MessageError, Uploader};
 use crate::services::toys::{self, Authentication, CodeRequest, Confirmation};
 use crate::state::AppState;
-use crate::toyhub::{ToyMode, Unauthenticated};
-use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use crate::toyhub::{Outbox, ToyMode, Unauthenticated};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use futures_util::{SinkExt, StreamExt};
 use pawpost_crypto::PublicIdentity;
 use pawpost_domain::{DeviceId, ReceiptState};
 use pawpost_protocol::signing::verify_pair_request;
@@ -28,10 +27,10 @@ use pawpost_protocol::{
     ConfirmationNumber, Frame, MessageId, ServerError, MAX_FRAME_LEN, NONCE_LEN,
 };
 use pawpost_store::StoreResult;
+use socket::{Incoming, ToySocket, ToyUpgrade};
 use std::net::IpAddr;
 use std::ops::ControlFlow;
 use time::OffsetDateTime;
-use tokio::sync::mpsc;
 use uuid::Uuid;
 
 /// A toy's connection (WebSocket upgrade).
@@ -41,7 +40,7 @@ use uuid::Uuid;
 pub async fn toy_ws(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
-    ws: WebSocketUpgrade,
+    ws: ToyUpgrade,
 ) -> Response {
     if state.config.toy_min_protocol > OLDEST_TOY_PROTOCOL {
         return channel::version_2_refused(&state, addr);
@@ -54,12 +53,12 @@ pub async fn toy_ws(
 fn upgrade<F, Fut>(
     state: AppState,
     addr: IpAddr,
-    ws: WebSocketUpgrade,
+    ws: ToyUpgrade,
     max_message_len: usize,
     run: F,
 ) -> Response
 where
-    F: FnOnce(AppState, WebSocket, IpAddr, Unauthenticated) -> Fut + Send + 'static,
+    F: FnOnce(AppState, ToySocket, IpAddr, Unauthenticated) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let Some(waiting) = state.toys.unauthenticated(
@@ -72,18 +71,17 @@ where
         )
         .into_response();
     };
-    ws.read_buffer_size(TOY_WS_READ_BUFFER_BYTES)
-        // Frames are written as they come: no write buffer to keep per idle toy.
-        .write_buffer_size(0)
-        .max_message_size(max_message_len)
-        .max_frame_size(max_message_len)
-        .on_upgrade(move |socket| run(state, socket, addr, waiting))
+    ws.on_upgrade(max_message_len, move |socket| {
+        run(state, socket, addr, waiting)
+    })
 }
 
+/// What a connection knows of its toy. It lives as long as the connection, so what only
+/// some connections need (a stream, an update, the channel) is boxed or behind a pointer.
 struct Session {
     state: AppState,
     addr: IpAddr,
-    outbox: mpsc::Sender<Vec<u8>>,
+    outbox: Outbox,
     nonce: [u8; NONCE_LEN],
     /// The toy on this connection once it asked to pair or authenticated, with the hub's
     /// connection id and the encoded identity whose keys it proved.
@@ -97,43 +95,47 @@ struct Session {
     link: Option<channel::Link>,
 }
 
-async fn run(state: AppState, socket: WebSocket, addr: IpAddr, waiting: Unauthenticated) {
+async fn run(state: AppState, socket: ToySocket, addr: IpAddr, waiting: Unauthenticated) {
     let hello_by = tokio::time::Instant::now() + TOY_HELLO_DEADLINE;
     run_with(state, socket, addr, waiting, None, hello_by).await;
 }
 
+/// A frame for the toy, sealed into a record of its channel if it has one; `None` if the
+/// channel cannot carry it (the connection must end: a frame is never sent in the clear).
+fn outgoing(link: Option<&channel::Link>, frame: Vec<u8>) -> Option<Vec<u8>> {
+    match link {
+        Some(link) => link.seal(&frame),
+        None => Some(frame),
+    }
+}
+
+/// Writes `frame` (from the outbox) to the toy; false if the connection must end.
+async fn write_out(socket: &mut ToySocket, link: Option<&channel::Link>, frame: Vec<u8>) -> bool {
+    match outgoing(link, frame) {
+        Some(bytes) => socket.send(&bytes).await.is_ok(),
+        None => false,
+    }
+}
+
 /// A toy's connection; with `link`, every frame both ways is a record of its channel.
 /// It must authenticate or ask to pair by `hello_by`.
+///
+/// One task serves the connection: it waits for the toy's next message or a frame in
+/// the outbox, whichever comes first, and while a message is handled (storage, crypto)
+/// it keeps writing the outbox, as a separate writer would.
 async fn run_with(
     state: AppState,
-    socket: WebSocket,
+    mut socket: ToySocket,
     addr: IpAddr,
     waiting: Unauthenticated,
     link: Option<channel::Link>,
     hello_by: tokio::time::Instant,
 ) {
-    let (mut sink, mut stream) = socket.split();
-    let (outbox, mut frames) = mpsc::channel::<Vec<u8>>(TOY_OUTBOX_FRAMES);
-    let sealer = link.clone();
-    let writer = tokio::spawn(async move {
-        while let Some(frame) = frames.recv().await {
-            let frame = match &sealer {
-                Some(link) => match link.seal(&frame) {
-                    Some(record) => record,
-                    None => break,
-                },
-                None => frame,
-            };
-            if sink.send(WsMessage::Binary(frame.into())).await.is_err() {
-                break;
-            }
-        }
-        let _ = sink.close().await;
-    });
+    let outbox = Outbox::new(TOY_OUTBOX_FRAMES);
     let mut session = Session {
         state,
         addr,
-        outbox,
+        outbox: outbox.clone(),
         nonce: [0; NONCE_LEN],
         toy: None,
         auth_failures: 0,
@@ -145,43 +147,82 @@ async fn run_with(
     // Counted against its address until it authenticates or asks to pair, and closed if
     // it has done neither by `hello_by`, however many pings it sends meanwhile.
     let mut waiting = Some(waiting);
+    let mut close_code = None;
     loop {
-        let next = if session.toy.is_none() {
-            match tokio::time::timeout_at(hello_by, stream.next()).await {
-                Ok(next) => next,
-                Err(_) => break,
-            }
-        } else {
+        if session.toy.is_some() {
             waiting = None;
-            stream.next().await
-        };
-        match next {
-            Some(Ok(WsMessage::Binary(bytes))) => {
-                let bytes = match &session.link {
-                    Some(link) => match link.open(&bytes, session.addr) {
-                        Some(frame) => frame.into(),
-                        None => break,
-                    },
-                    None => bytes,
-                };
-                // Boxed: handling a frame needs a large future (storage, crypto); an idle
-                // connection should not carry its size while it waits.
-                if Box::pin(session.on_frame(&bytes)).await.is_break() {
+        }
+        let incoming = tokio::select! {
+            biased;
+            frame = outbox.recv() => {
+                let Some(frame) = frame else { break };
+                if !write_out(&mut socket, session.link.as_ref(), frame).await {
                     break;
                 }
+                continue;
             }
-            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
-            _ => break,
+            incoming = socket.recv() => incoming,
+            () = tokio::time::sleep_until(hello_by), if session.toy.is_none() => break,
+        };
+        let bytes = match incoming {
+            Incoming::Binary(bytes) => bytes,
+            Incoming::Ping(payload) => {
+                if socket.pong(&payload).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+            Incoming::Close(code) => {
+                close_code = code;
+                break;
+            }
+            Incoming::End => break,
+        };
+        let bytes = match &session.link {
+            Some(link) => match link.open(&bytes, session.addr) {
+                Some(frame) => frame,
+                None => break,
+            },
+            None => bytes,
+        };
+        // Boxed: handling a frame needs a large future (storage, crypto); an idle
+        // connection should not carry its size while it waits.
+        let link = session.link.clone();
+        let mut handling = Box::pin(session.on_frame(&bytes));
+        let mut broken = false;
+        let flow = loop {
+            tokio::select! {
+                biased;
+                flow = &mut handling => break flow,
+                Some(frame) = outbox.recv(), if !broken => {
+                    broken = !write_out(&mut socket, link.as_ref(), frame).await;
+                    if broken {
+                        // Nothing more is written: a handler waiting for room must not wait.
+                        outbox.close();
+                    }
+                }
+            }
+        };
+        if flow.is_break() || broken {
+            break;
         }
     }
     drop(waiting);
     if let Some((device, connection, _)) = session.toy {
         if session.state.toys.leave(device, connection) {
-            toys::disconnected(&session.state, device).await;
+            Box::pin(toys::disconnected(&session.state, device)).await;
         }
     }
+    // What was put in the outbox before the end is still written, then the close.
+    outbox.close();
+    let link = session.link.take();
     drop(session);
-    let _ = writer.await;
+    while let Some(frame) = outbox.recv().await {
+        if !write_out(&mut socket, link.as_ref(), frame).await {
+            return;
+        }
+    }
+    socket.close(close_code).await;
 }
 
 fn message_uuid(id: MessageId) -> Uuid {

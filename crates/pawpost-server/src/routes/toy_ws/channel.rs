@@ -9,7 +9,6 @@
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -27,6 +26,8 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::toyhub::Unauthenticated;
 
+use super::socket::{Incoming, ToySocket};
+
 /// The name of the server's channel key among its secrets
 /// (`MetadataStore::server_secret`): made once, the same for every process.
 const CHANNEL_KEY_NAME: &str = "toy-channel-static-key";
@@ -39,7 +40,7 @@ const CHANNEL_PATH: &str = "/api/v1/toy/channel";
 pub async fn toy_channel(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
-    ws: WebSocketUpgrade,
+    ws: super::ToyUpgrade,
 ) -> Response {
     super::upgrade(state, addr, ws, MAX_MESSAGE_LEN, run)
 }
@@ -134,12 +135,12 @@ fn random_key() -> StaticKey {
 }
 
 /// The next binary message of the handshake.
-async fn next_message(socket: &mut WebSocket) -> Option<Vec<u8>> {
+async fn next_message(socket: &mut ToySocket) -> Option<Vec<u8>> {
     loop {
-        match socket.recv().await? {
-            Ok(WsMessage::Binary(bytes)) => return Some(bytes.to_vec()),
-            Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => continue,
-            _ => return None,
+        match socket.recv().await {
+            Incoming::Binary(bytes) => return Some(bytes),
+            Incoming::Ping(payload) => socket.pong(&payload).await.ok()?,
+            Incoming::Close(_) | Incoming::End => return None,
         }
     }
 }
@@ -147,7 +148,7 @@ async fn next_message(socket: &mut WebSocket) -> Option<Vec<u8>> {
 /// Runs the handshake; the channel once it stands.
 async fn handshake(
     state: &AppState,
-    socket: &mut WebSocket,
+    socket: &mut ToySocket,
     addr: IpAddr,
 ) -> Result<Option<Link>, ChannelError> {
     let Some(first) = next_message(socket).await else {
@@ -163,7 +164,7 @@ async fn handshake(
     let nonce = Zeroizing::new(rand::random::<[u8; KEY_LEN]>());
     let mut reply = Vec::new();
     let accepted = accept(&key, &random_key(), *nonce, &first, &mut reply)?;
-    if socket.send(WsMessage::Binary(reply.into())).await.is_err() {
+    if socket.send(&reply).await.is_err() {
         return Ok(None);
     }
     let established = match accepted {
@@ -182,10 +183,13 @@ async fn handshake(
     }))
 }
 
-async fn run(state: AppState, mut socket: WebSocket, addr: IpAddr, waiting: Unauthenticated) {
+async fn run(state: AppState, mut socket: ToySocket, addr: IpAddr, waiting: Unauthenticated) {
     // One deadline for the handshake and the authentication after it.
     let hello_by = tokio::time::Instant::now() + TOY_HELLO_DEADLINE;
-    let link = match tokio::time::timeout_at(hello_by, handshake(&state, &mut socket, addr)).await {
+    // Boxed: the handshake's future is large and over once the channel stands; the
+    // connection's task should not keep its size for as long as the toy stays.
+    let handshake = Box::pin(handshake(&state, &mut socket, addr));
+    let link = match tokio::time::timeout_at(hello_by, handshake).await {
         Ok(Ok(Some(link))) => link,
         Ok(Ok(None)) | Err(_) => return,
         Ok(Err(e)) => {

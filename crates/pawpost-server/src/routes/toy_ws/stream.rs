@@ -16,13 +16,14 @@ use pawpost_store::StoreResult;
 /// toy on a slow Bluetooth link asks for fewer.
 pub const MAX_CHUNK_WINDOW: u8 = 8;
 
-/// What a connection streams: at most one delivery and one upload at a time.
+/// What a connection streams: at most one delivery and one upload at a time, each boxed
+/// so that a connection streaming nothing keeps two empty pointers.
 #[derive(Default)]
 pub(super) struct Streams {
     /// The toy sent the hello before authenticating.
     pub(super) hello: bool,
-    outgoing: Option<Outgoing>,
-    upload: Option<UploadParts>,
+    outgoing: Option<Box<Outgoing>>,
+    upload: Option<Box<UploadParts>>,
 }
 
 /// A delivery being streamed: the stored envelope, read once.
@@ -122,13 +123,13 @@ impl Session {
             }
             let chunks_at = prefix.encoded_len();
             let count = prefix.header().chunk_count();
-            self.streams.outgoing = Some(Outgoing {
+            self.streams.outgoing = Some(Box::new(Outgoing {
                 message_id,
                 envelope,
                 chunks_at,
                 count,
                 sent_to: 0,
-            });
+            }));
         }
         let Some(outgoing) = self.streams.outgoing.as_mut() else {
             return Ok(());
@@ -180,11 +181,11 @@ impl Session {
             return Ok(());
         }
         if offset == 0 {
-            self.streams.upload = Some(UploadParts {
+            self.streams.upload = Some(Box::new(UploadParts {
                 message_id,
                 total_len,
                 bytes: Vec::with_capacity(total_len),
-            });
+            }));
         }
         let Some(upload) = self
             .streams

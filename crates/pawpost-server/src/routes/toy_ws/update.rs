@@ -18,7 +18,8 @@ pub const MAX_UPDATE_WINDOW_CHUNKS: u8 = 8;
 #[derive(Default)]
 pub(super) struct Updates {
     reported: bool,
-    offered: Option<Offered>,
+    /// Boxed: most connections are offered nothing.
+    offered: Option<Box<Offered>>,
 }
 
 /// The release offered on this connection, and its image once the toy asked for it.
@@ -50,10 +51,10 @@ impl Session {
             signature: release.signature,
         })
         .await;
-        self.update.offered = Some(Offered {
+        self.update.offered = Some(Box::new(Offered {
             release,
             image: None,
-        });
+        }));
         Ok(())
     }
 

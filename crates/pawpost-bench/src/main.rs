@@ -1,7 +1,9 @@
 //! `pawpost-bench`: measures a real `pawpost serve` (started from the release binary)
 //! on this machine: idle toys, delivery latency, a Mosquitto peer under the same load,
-//! the raw storage ceiling, a login storm, the idle footprint, and delivery across two
-//! server processes sharing PostgreSQL. Prints a table and writes JSON. Every loop is
+//! the raw storage ceiling, a login storm, the idle footprint, delivery across two
+//! server processes sharing PostgreSQL, and a fleet of up to eight processes on one
+//! PostgreSQL (what the notes every process receives cost). Prints a table and writes
+//! JSON. Every loop is
 //! bounded in count and in time. See BENCHMARKS.md.
 #![forbid(unsafe_code)]
 

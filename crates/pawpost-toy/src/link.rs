@@ -32,6 +32,7 @@
 //! server key. Such a toy, if paired, pins the key of the first server it completes a
 //! pairing handshake (XX) with: the trust it placed in the link before version 3.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use pawpost_channel::{
@@ -49,16 +50,20 @@ use crate::{Action, AudioInFrame, Event, ReconnectReason, Toy};
 /// Version byte of a [`ChannelToy`]'s state blob.
 pub const CHANNEL_STATE_VERSION: u8 = 3;
 
+/// The channel of the current connection. The handshake states and the channel are
+/// boxed: on a chip a [`ChannelToy`] is moved whole through the stack (made, restored,
+/// given its firmware), and each move of a handshake state held by value cost its size
+/// in every frame it passed through.
 enum Link {
     /// No connection.
     Down,
     /// Pairing handshake sent, waiting for the server's reply.
-    Pairing(ToyPairing),
+    Pairing(Box<ToyPairing>),
     /// Paired toy's handshake sent, waiting for the server's reply.
-    Resuming(ToyResume),
+    Resuming(Box<ToyResume>),
     /// The channel stands.
     Up {
-        channel: Channel,
+        channel: Box<Channel>,
         server_key: PublicKey,
         pairing_number: Option<[u8; PAIRING_NUMBER_DIGITS]>,
     },
@@ -68,7 +73,9 @@ enum Link {
 
 /// A [`Toy`] that speaks to the server only through the version 3 channel.
 pub struct ChannelToy {
-    toy: Toy,
+    /// Boxed, for the same reason as the [`Link`]: the toy's keys and rosters are
+    /// kilobytes, kept once on the heap instead of copied at every move.
+    toy: Box<Toy>,
     channel_key: StaticKey,
     server_key: Option<PublicKey>,
     link: Link,
@@ -95,11 +102,11 @@ fn random_key(rng: &mut impl CryptoRng) -> StaticKey {
 impl ChannelToy {
     /// A brand-new toy (see [`Toy::first_start`]) with a new channel key.
     pub fn first_start(rng: &mut impl CryptoRng) -> Self {
-        let toy = Toy::first_start(rng);
+        let toy = Box::new(Toy::first_start(rng));
         Self::with(toy, random_key(rng), None)
     }
 
-    fn with(toy: Toy, channel_key: StaticKey, server_key: Option<PublicKey>) -> Self {
+    fn with(toy: Box<Toy>, channel_key: StaticKey, server_key: Option<PublicKey>) -> Self {
         Self {
             toy,
             channel_key,
@@ -117,13 +124,16 @@ impl ChannelToy {
     /// The toy as saved by an [`Action::Persist`]: a version 3 blob, or an older one (a
     /// new channel key is made for it from `rng`, and no server key is pinned).
     pub fn restore(state: &[u8], rng: &mut impl CryptoRng) -> Result<Self, StateError> {
-        match state.first() {
+        // The channel's part first, so that the toy is restored in one place, straight
+        // into its box (on a chip each `Toy` held on the stack is kilobytes).
+        let (keys, toy_state) = match state.first() {
             Some(&CHANNEL_STATE_VERSION) => {
                 let rest = &state[1..];
-                let secret: [u8; KEY_LEN] = rest
-                    .get(..KEY_LEN)
-                    .and_then(|s| s.try_into().ok())
-                    .ok_or(StateError::Truncated)?;
+                let secret: Zeroizing<[u8; KEY_LEN]> = Zeroizing::new(
+                    rest.get(..KEY_LEN)
+                        .and_then(|s| s.try_into().ok())
+                        .ok_or(StateError::Truncated)?,
+                );
                 let (server_key, toy_state) = match rest.get(KEY_LEN) {
                     Some(0) => (None, &rest[KEY_LEN + 1..]),
                     Some(1) => {
@@ -136,14 +146,17 @@ impl ChannelToy {
                     Some(_) => return Err(StateError::InvalidFlag),
                     None => return Err(StateError::Truncated),
                 };
-                let toy = Toy::restore(toy_state)?;
-                Ok(Self::with(toy, StaticKey::from_secret(secret), server_key))
+                (Some((secret, server_key)), toy_state)
             }
-            _ => {
-                let toy = Toy::restore(state)?;
-                Ok(Self::with(toy, random_key(rng), None))
+            _ => (None, state),
+        };
+        let toy = Box::new(Toy::restore(toy_state)?);
+        Ok(match keys {
+            Some((secret, server_key)) => {
+                Self::with(toy, StaticKey::from_secret(*secret), server_key)
             }
-        }
+            None => Self::with(toy, random_key(rng), None),
+        })
     }
 
     /// The state to save now; the same bytes an [`Action::Persist`] carries.
@@ -170,14 +183,16 @@ impl ChannelToy {
 
     /// The toy running `firmware`, as [`Toy::with_firmware`].
     pub fn with_firmware(mut self, firmware: crate::Firmware, release_keys: Vec<[u8; 32]>) -> Self {
-        self.toy = self.toy.with_firmware(firmware, release_keys);
+        let toy = *self.toy;
+        *self.toy = toy.with_firmware(firmware, release_keys);
         self
     }
 
     /// The toy with its board's image slot size, as [`Toy::with_update_slot`].
     #[must_use]
     pub fn with_update_slot(mut self, slot_bytes: u32) -> Self {
-        self.toy = self.toy.with_update_slot(slot_bytes);
+        let toy = *self.toy;
+        *self.toy = toy.with_update_slot(slot_bytes);
         self
     }
 
@@ -359,13 +374,13 @@ impl ChannelToy {
         let started = match (&self.server_key, self.toy.household_id()) {
             (Some(server_key), Some(_)) => {
                 ToyResume::start(&self.channel_key, server_key, &ephemeral, &mut message)
-                    .map(Link::Resuming)
+                    .map(|resume| Link::Resuming(Box::new(resume)))
             }
             _ => {
                 let mut nonce = Zeroizing::new([0u8; KEY_LEN]);
                 rng.fill_bytes(nonce.as_mut());
                 ToyPairing::start(&self.channel_key, &ephemeral, *nonce, &mut message)
-                    .map(Link::Pairing)
+                    .map(|pairing| Link::Pairing(Box::new(pairing)))
             }
         };
         match started {
@@ -401,7 +416,12 @@ impl ChannelToy {
                 match pairing.read_reply(message, &mut last) {
                     Ok(done) => {
                         out.push(Action::SendFrame(last));
-                        self.established(done.channel, done.peer_key, done.pairing_number, out);
+                        self.established(
+                            Box::new(done.channel),
+                            done.peer_key,
+                            done.pairing_number,
+                            out,
+                        );
                     }
                     Err(error) => self.fail(error),
                 }
@@ -409,7 +429,7 @@ impl ChannelToy {
             }
             Link::Resuming(resume) => {
                 match resume.read_reply(message) {
-                    Ok(done) => self.established(done.channel, done.peer_key, None, out),
+                    Ok(done) => self.established(Box::new(done.channel), done.peer_key, None, out),
                     Err(error) => self.fail(error),
                 }
                 None
@@ -446,7 +466,7 @@ impl ChannelToy {
 
     fn established(
         &mut self,
-        channel: Channel,
+        channel: Box<Channel>,
         server_key: PublicKey,
         pairing_number: Option<[u8; PAIRING_NUMBER_DIGITS]>,
         out: &mut Vec<Action>,

@@ -231,6 +231,15 @@ pub async fn record(state: &AppState, event: Event) {
         .await;
 }
 
+/// Hands `event` to the writer for its next commit without waiting for that commit (see
+/// [`crate::batch::Batcher::enqueue`]); the trail keeps the order events are handed in.
+pub async fn record_soon(state: &AppState, event: Event) {
+    state
+        .writes
+        .enqueue(crate::batch::Write::Audit(audit_record(event)))
+        .await;
+}
+
 fn audit_record(event: Event) -> AuditRecord {
     AuditRecord {
         at: OffsetDateTime::now_utc(),

@@ -51,6 +51,13 @@ impl<T: Send + 'static> Batcher<T> {
         Self { queue }
     }
 
+    /// Hands `record` to the writer for the next commit without waiting for it, only for
+    /// room in the queue: for records that nothing the caller answers depends on.
+    pub async fn enqueue(&self, record: T) {
+        let (done, _) = oneshot::channel();
+        let _ = self.queue.send((record, done)).await;
+    }
+
     /// Writes `record` with whatever else is waiting; returns once its commit is done
     /// (or has failed and been reported).
     pub async fn submit(&self, record: T) {

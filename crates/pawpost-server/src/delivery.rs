@@ -8,7 +8,7 @@
 use crate::state::AppState;
 use crate::toyhub::{StartWanted, ToyMode};
 use pawpost_crypto::{PublicIdentity, SignedRoster};
-use pawpost_domain::{Approval, DeviceId, DeviceKind, HouseholdId, PendingPairing};
+use pawpost_domain::{Approval, DeviceId, DeviceKind, HouseholdId, PendingPairing, StoredRoster};
 use pawpost_protocol::{ConfirmationNumber, Frame, MessageId, ServerError};
 use pawpost_store::{Arrival, Farewell, StoreResult};
 use uuid::Uuid;
@@ -43,16 +43,11 @@ pub async fn catch_up_in(
 /// read, so that a toy with nothing new costs no query here.
 pub async fn catch_up_arrived(state: &AppState, arrival: &Arrival) -> StoreResult<()> {
     let device = arrival.device.id;
-    let Some(household) = arrival.device.household_id else {
+    if arrival.device.household_id.is_none() {
         return Ok(());
-    };
-    let held = state.toys.roster_version(device);
-    if arrival
-        .newest_roster
-        .is_some_and(|newest| held.is_some_and(|held| newest > held))
-    {
-        push_rosters(state, device, household).await?;
     }
+    // The rosters it lacks were read with the arrival.
+    send_rosters(state, device, &arrival.rosters);
     crate::services::toy_profiles::send_names_of(state, arrival);
     if arrival.undelivered {
         deliver_waiting(state, device).await?;
@@ -102,7 +97,21 @@ pub async fn push_rosters(
     let Some(held) = state.toys.roster_version(device) else {
         return Ok(());
     };
-    for roster in state.store.rosters_since(household, held).await? {
+    send_rosters(
+        state,
+        device,
+        &state.store.rosters_since(household, held).await?,
+    );
+    Ok(())
+}
+
+/// Sends `device` those of `rosters` (one household's, oldest first) newer than the
+/// version it holds, in order.
+fn send_rosters(state: &AppState, device: DeviceId, rosters: &[StoredRoster]) {
+    let Some(held) = state.toys.roster_version(device) else {
+        return;
+    };
+    for roster in rosters.iter().filter(|r| r.version > held) {
         let sent = state.toys.send(
             device,
             ToyMode::Authenticated,
@@ -116,7 +125,6 @@ pub async fn push_rosters(
         }
         state.toys.roster_sent(device, roster.version);
     }
-    Ok(())
 }
 
 /// Gives a new roster to the household's toys connected here: a toy waiting to be paired

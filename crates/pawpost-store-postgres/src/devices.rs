@@ -37,10 +37,16 @@ pub(crate) async fn device(pool: &PgPool, id: DeviceId) -> StoreResult<Option<De
     fetch_optional(pool, query).await
 }
 
-/// The device with what it may have to catch up on, in one statement.
-pub(crate) async fn arrival(pool: &PgPool, id: DeviceId) -> StoreResult<Option<Arrival>> {
-    let query = sqlx::query_as::<_, ArrivalRow>(concat!(
-        "SELECT ",
+/// The device with what it may have to catch up on, and its household's rosters after
+/// `held_roster`, in one statement: one row per such roster (at least one row).
+pub(crate) async fn arrival(
+    pool: &PgPool,
+    id: DeviceId,
+    held_roster: u64,
+) -> StoreResult<Option<Arrival>> {
+    let rows = sqlx::query_as::<_, ArrivalRow>(concat!(
+        "SELECT d.*, ro.version AS roster_version, ro.signed AS roster_signed, \
+         ro.created_at AS roster_created_at FROM (SELECT ",
         columns!(devices),
         ", (SELECT MAX(version) FROM rosters WHERE rosters.household_id = devices.household_id) \
          AS newest_roster, \
@@ -51,10 +57,16 @@ pub(crate) async fn arrival(pool: &PgPool, id: DeviceId) -> StoreResult<Option<A
          AS approvals_pending, \
          (SELECT names_envelope FROM toy_profiles WHERE toy_device_id = devices.id) \
          AS names_envelope \
-         FROM devices WHERE id = $1"
+         FROM devices WHERE id = $1) AS d \
+         LEFT JOIN rosters ro ON ro.household_id = d.household_id AND ro.version > $2 \
+         ORDER BY ro.version"
     ))
-    .bind(id.0);
-    fetch_optional(pool, query).await
+    .bind(id.0)
+    .bind(bound(held_roster))
+    .fetch_all(pool)
+    .await
+    .map_err(backend)?;
+    crate::rows::arrival(rows)
 }
 
 pub(crate) async fn devices_of_account(

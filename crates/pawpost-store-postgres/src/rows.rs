@@ -226,7 +226,8 @@ pub(crate) struct DeviceRow {
     created_at: OffsetDateTime,
 }
 
-/// A device row with what its toy may have to catch up on.
+/// A device row with what its toy may have to catch up on, and one roster it lacks (if
+/// any).
 #[derive(FromRow)]
 pub(crate) struct ArrivalRow {
     #[sqlx(flatten)]
@@ -235,22 +236,51 @@ pub(crate) struct ArrivalRow {
     undelivered: bool,
     approvals_pending: bool,
     names_envelope: Option<Vec<u8>>,
+    roster_version: Option<i64>,
+    roster_signed: Option<Vec<u8>>,
+    roster_created_at: Option<OffsetDateTime>,
 }
 
-impl TryFrom<ArrivalRow> for pawpost_store::Arrival {
-    type Error = StoreError;
-    fn try_from(r: ArrivalRow) -> Result<Self, StoreError> {
-        Ok(Self {
-            device: r.device.try_into()?,
-            newest_roster: r
-                .newest_roster
-                .map(|v| pawpost_store::stored::unsigned(v, "rosters.version"))
-                .transpose()?,
-            undelivered: r.undelivered,
-            approvals_pending: r.approvals_pending,
-            names_envelope: r.names_envelope,
-        })
+/// The arrival read as `rows` (one per roster the toy lacks, or one without a roster).
+pub(crate) fn arrival(rows: Vec<ArrivalRow>) -> Result<Option<pawpost_store::Arrival>, StoreError> {
+    let mut rows = rows.into_iter();
+    let Some(first) = rows.next() else {
+        return Ok(None);
+    };
+    let device: Device = first.device.try_into()?;
+    let newest_roster = first
+        .newest_roster
+        .map(|v| unsigned(v, "rosters.version"))
+        .transpose()?;
+    let (undelivered, approvals_pending) = (first.undelivered, first.approvals_pending);
+    let names_envelope = first.names_envelope;
+    let mut rosters = Vec::new();
+    for r in std::iter::once((
+        first.roster_version,
+        first.roster_signed,
+        first.roster_created_at,
+    ))
+    .chain(rows.map(|r| (r.roster_version, r.roster_signed, r.roster_created_at)))
+    {
+        if let (Some(version), Some(signed), Some(created_at), Some(household_id)) =
+            (r.0, r.1, r.2, device.household_id)
+        {
+            rosters.push(pawpost_domain::StoredRoster {
+                household_id,
+                version: unsigned(version, "rosters.version")?,
+                signed,
+                created_at,
+            });
+        }
     }
+    Ok(Some(pawpost_store::Arrival {
+        device,
+        newest_roster,
+        rosters,
+        undelivered,
+        approvals_pending,
+        names_envelope,
+    }))
 }
 
 impl TryFrom<DeviceRow> for Device {

@@ -72,7 +72,7 @@ macro_rules! impl_metadata_store {
 
             devices::create_device(device: &Device) -> ();
             devices::device(id: DeviceId) -> Option<Device>;
-            devices::arrival(id: DeviceId) -> Option<$crate::Arrival>;
+            devices::arrival(id: DeviceId, held_roster: u64) -> Option<$crate::Arrival>;
             devices::devices_of_account(account: AccountId) -> Vec<Device>;
             devices::delete_member_device(account: AccountId, id: DeviceId) -> bool;
             devices::devices_of_household(household: HouseholdId) -> Vec<Device>;

@@ -103,6 +103,9 @@ pub struct Arrival {
     pub device: Device,
     /// The newest roster version of the device's household, when it has one.
     pub newest_roster: Option<u64>,
+    /// Every roster version of the household after the one the toy says it holds, oldest
+    /// first: what it must be sent, read in the same statement.
+    pub rosters: Vec<StoredRoster>,
     /// Some message addressed to the device is not delivered yet.
     pub undelivered: bool,
     /// Some approval waits for it, on a message it has neither played nor refused.
@@ -310,8 +313,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Fails with `Conflict` when the device id is taken.
     async fn create_device(&self, device: &Device) -> StoreResult<()>;
     async fn device(&self, id: DeviceId) -> StoreResult<Option<Device>>;
-    /// Device `id` with what it may have to catch up on (see [`Arrival`]).
-    async fn arrival(&self, id: DeviceId) -> StoreResult<Option<Arrival>>;
+    /// Device `id` with what it may have to catch up on (see [`Arrival`]), its household's
+    /// rosters after version `held_roster` among it.
+    async fn arrival(&self, id: DeviceId, held_roster: u64) -> StoreResult<Option<Arrival>>;
     async fn devices_of_account(&self, account: AccountId) -> StoreResult<Vec<Device>>;
     /// Deletes one of `account`'s own devices (never a toy), with its certificate; false
     /// if the account has no such device.

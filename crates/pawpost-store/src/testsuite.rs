@@ -603,7 +603,7 @@ async fn toy_profiles(store: &dyn MetadataStore) {
     store.set_toys_seen(&[]).await.unwrap();
     assert_eq!(
         store
-            .arrival(bear.id)
+            .arrival(bear.id, 0)
             .await
             .unwrap()
             .unwrap()
@@ -1067,7 +1067,11 @@ async fn toys(store: &dyn MetadataStore) {
         vec![8; 81]
     );
     // A toy that arrives to nothing: no roster yet, nothing waiting.
-    let arrived = store.arrival(toy.id).await.unwrap().expect("the toy's row");
+    let arrived = store
+        .arrival(toy.id, 0)
+        .await
+        .unwrap()
+        .expect("the toy's row");
     assert_eq!(arrived.device, store.device(toy.id).await.unwrap().unwrap());
     assert_eq!(
         (
@@ -1077,7 +1081,10 @@ async fn toys(store: &dyn MetadataStore) {
         ),
         (None, false, false)
     );
-    assert_eq!(store.arrival(DeviceId(Uuid::new_v4())).await.unwrap(), None);
+    assert_eq!(
+        store.arrival(DeviceId(Uuid::new_v4()), 0).await.unwrap(),
+        None
+    );
 
     for version in 1..=3u64 {
         let r = StoredRoster {
@@ -1096,10 +1103,36 @@ async fn toys(store: &dyn MetadataStore) {
         .map(|r| r.version)
         .collect();
     assert_eq!(since, vec![2, 3]);
-    let arrived = store.arrival(toy.id).await.unwrap().unwrap();
+    let arrived = store.arrival(toy.id, 1).await.unwrap().unwrap();
     assert_eq!(
         (arrived.newest_roster, arrived.undelivered),
         (Some(3), false)
+    );
+    let lacked: Vec<(u64, Vec<u8>)> = arrived
+        .rosters
+        .iter()
+        .map(|r| (r.version, r.signed.clone()))
+        .collect();
+    assert_eq!(
+        lacked,
+        vec![(2, vec![2]), (3, vec![3])],
+        "a toy holding version 1 arrives with versions 2 and 3, oldest first"
+    );
+    assert!(arrived.rosters.iter().all(|r| r.household_id == home.id));
+    assert_eq!(
+        store.arrival(toy.id, 3).await.unwrap().unwrap().rosters,
+        vec![],
+        "a toy holding the newest roster lacks none"
+    );
+    assert_eq!(
+        store
+            .arrival(toy.id, 0)
+            .await
+            .unwrap()
+            .unwrap()
+            .rosters
+            .len(),
+        3
     );
 
     let message = |n: i64| Message {
@@ -1124,7 +1157,7 @@ async fn toys(store: &dyn MetadataStore) {
         .map(|m| m.id)
         .collect();
     assert_eq!(waiting, vec![a.id, b.id], "oldest first");
-    assert!(store.arrival(toy.id).await.unwrap().unwrap().undelivered);
+    assert!(store.arrival(toy.id, 0).await.unwrap().unwrap().undelivered);
     store
         .set_receipt(a.id, toy.id, ReceiptState::Delivered, t)
         .await
@@ -1150,7 +1183,7 @@ async fn toys(store: &dyn MetadataStore) {
     assert_eq!(pending.len(), 1, "one approval per message");
     assert!(
         store
-            .arrival(toy.id)
+            .arrival(toy.id, 0)
             .await
             .unwrap()
             .unwrap()
@@ -1173,7 +1206,7 @@ async fn toys(store: &dyn MetadataStore) {
             .is_empty(),
         "played messages need no approval"
     );
-    let arrived = store.arrival(toy.id).await.unwrap().unwrap();
+    let arrived = store.arrival(toy.id, 0).await.unwrap().unwrap();
     assert_eq!(
         (arrived.undelivered, arrived.approvals_pending),
         (true, false),

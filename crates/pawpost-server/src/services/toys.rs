@@ -5,7 +5,7 @@
 use super::households::active_membership;
 use super::keys::domain_device_id;
 use super::MembershipError;
-use crate::audit::{record, AuditAction, Event};
+use crate::audit::{record, record_soon, AuditAction, Event};
 use crate::config::{PAIRING_CODE_TTL, PAIRING_CONFIRM_TTL, TOY_AUTH_FAILURES_PER_ADDRESS};
 use crate::ratelimit::{address_key, LimitName};
 use crate::relay::{self, Note};
@@ -315,23 +315,30 @@ pub async fn authentication_failed(state: &AppState, addr: IpAddr, id: DeviceId)
 
 /// The toy `toy`, authenticated, joined this process from `addr`: it is recorded, the
 /// other processes hear of it, and it is caught up with the store.
+///
+/// Its audit entry and "last seen" time go to the next commit, shared with the other
+/// toys arriving meanwhile, and the toy does not wait for it: nothing it is told depends
+/// on them, and a storm of reconnecting toys is then not paced by the disk's syncs. The
+/// trail keeps the order: whatever the toy does next is recorded after its arrival.
 pub async fn connected(state: &AppState, toy: &Device, addr: IpAddr) -> StoreResult<()> {
     let mut event = Event::new(AuditAction::ToyConnected).on(toy.id).from(addr);
     if let Some(household) = toy.household_id {
         event = event.in_household(household);
     }
-    // Both wait for a commit shared with the other toys arriving meanwhile.
-    tokio::join!(
-        record(state, event),
-        super::toy_profiles::seen(state, toy.id)
-    );
+    record_soon(state, event).await;
+    state
+        .writes
+        .enqueue(crate::batch::Write::Seen(toy.id, OffsetDateTime::now_utc()))
+        .await;
     relay::toy_online(state, toy.id).await;
     if let Some(household) = toy.household_id {
         crate::events::publish(state, crate::events::Change::toy(household, toy.id)).await;
     }
     // Read once the hub routes to this connection: what is stored from now on is sent
-    // to it directly, what was stored before is in the arrival.
-    match state.store.arrival(toy.id).await? {
+    // to it directly, what was stored before is in the arrival, with the rosters newer
+    // than the one it holds (none to read when it is no longer connected here).
+    let held = state.toys.roster_version(toy.id).unwrap_or(u64::MAX);
+    match state.store.arrival(toy.id, held).await? {
         Some(arrival) => crate::delivery::catch_up_arrived(state, &arrival).await,
         None => Ok(()),
     }

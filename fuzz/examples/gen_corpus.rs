@@ -300,6 +300,44 @@ fn toy_frame_corpus(frames: &[(&str, Vec<u8>)]) {
     }
 }
 
+/// `payload` as a client's masked WebSocket frame with first byte `first`.
+fn masked_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let mut frame = vec![first];
+    match payload.len() {
+        len @ 0..=125 => frame.push(0x80 | len as u8),
+        len if len <= usize::from(u16::MAX) => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        len => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+/// The toy's frames as it sends them on its WebSocket, whole and in fragments, with a
+/// ping and a close; the first byte chooses the size of the pieces they are read in.
+fn toy_websocket_corpus(frames: &[(&str, Vec<u8>)]) {
+    let mut c = Corpus::new("toy_websocket");
+    for (i, (name, bytes)) in frames.iter().enumerate() {
+        let mut data = vec![i as u8];
+        data.extend(masked_frame(0x89, b"ping"));
+        data.extend(masked_frame(0x82, bytes));
+        c.add(&format!("{name}-whole"), &data);
+        let half = bytes.len() / 2;
+        let mut data = vec![(i * 7) as u8];
+        data.extend(masked_frame(0x02, &bytes[..half]));
+        data.extend(masked_frame(0x80, &bytes[half..]));
+        data.extend(masked_frame(0x88, &[0x03, 0xe8]));
+        c.add(&format!("{name}-fragments"), &data);
+    }
+}
+
 fn ble_corpus(frames: &[(&str, Vec<u8>)]) {
     let mut c = Corpus::new("ble_reassembly");
     let mut seq = 0u16;
@@ -509,5 +547,6 @@ fn main() {
     let frames = frames(&toy);
     toy_frame_corpus(&frames);
     ble_corpus(&frames);
+    toy_websocket_corpus(&frames);
     toy_state_corpus(&toy, &frames);
 }

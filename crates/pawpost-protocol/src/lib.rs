@@ -7,6 +7,7 @@
 //!   `Copy` errors, and the limits each field is held to ([`MAX_ENVELOPE_LEN`] and friends).
 //! - [`signing`]: the byte strings signed in the protocol (auth, pairing, key rotation,
 //!   parent approval, leaving a household), their signers and their verifiers.
+//! - [`websocket`]: the server's reading of a toy's WebSocket frames, sans I/O.
 //!
 //! `docs/TOY-PROTOCOL.md` specifies the byte layouts and what each check defends against.
 #![no_std]
@@ -19,6 +20,7 @@ mod frame;
 pub mod signing;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod websocket;
 
 pub use frame::UPDATE_CHUNK_BYTES;
 pub use frame::{

@@ -329,7 +329,10 @@ mod tests {
             })
             .collect();
         for job in jobs {
-            assert!(!job.await.unwrap().unwrap(), "every check ran, none refused");
+            assert!(
+                !job.await.unwrap().unwrap(),
+                "every check ran, none refused"
+            );
         }
         assert!(hasher.checking.lock().unwrap().is_empty());
     }

@@ -78,10 +78,8 @@ async fn by_default_a_version_2_toy_still_connects_in_the_clear() {
 
 #[tokio::test]
 async fn at_version_3_the_clear_path_is_refused_with_what_to_do_and_the_channel_serves() {
-    let f = family_on(
-        TestServer::start_with(|c| c.toy_min_protocol = CHANNEL_TOY_PROTOCOL).await,
-    )
-    .await;
+    let f = family_on(TestServer::start_with(|c| c.toy_min_protocol = CHANNEL_TOY_PROTOCOL).await)
+        .await;
 
     let answer = upgrade_answer(&f.server, V2_PATH).await;
     assert_eq!(answer.status(), StatusCode::UPGRADE_REQUIRED);

@@ -17,6 +17,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
+pub use pawpost_protocol::websocket::Incoming;
+use pawpost_protocol::websocket::{FrameReader, MAX_CONTROL_PAYLOAD, OP_BINARY, OP_CLOSE, OP_PONG};
 use sha1::{Digest, Sha1};
 use std::future::{poll_fn, Future};
 use std::io;
@@ -29,16 +31,6 @@ use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 const MAX_READ_CHUNK_BYTES: usize = 64 * 1024;
 /// The GUID of RFC 6455 that the accept key is derived with.
 const WEBSOCKET_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-/// Largest payload of a control frame (ping, pong, close), RFC 6455 section 5.5.
-const MAX_CONTROL_PAYLOAD: usize = 125;
-
-const OP_CONTINUATION: u8 = 0x0;
-const OP_TEXT: u8 = 0x1;
-const OP_BINARY: u8 = 0x2;
-const OP_CLOSE: u8 = 0x8;
-const OP_PING: u8 = 0x9;
-const OP_PONG: u8 = 0xA;
-
 /// A WebSocket upgrade request, checked: answer it with [`ToyUpgrade::on_upgrade`].
 pub struct ToyUpgrade {
     accept: HeaderValue,
@@ -137,128 +129,25 @@ impl ToyUpgrade {
     }
 }
 
-/// What arrived on a toy's WebSocket.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Incoming {
-    /// A whole binary message.
-    Binary(Vec<u8>),
-    /// A ping, to be answered with a pong carrying its payload.
-    Ping(Vec<u8>),
-    /// The toy closed the connection, with this status code if it gave one.
-    Close(Option<[u8; 2]>),
-    /// The connection ended: the socket closed or failed, or the toy broke the protocol.
-    End,
-}
-
-/// Why a frame ends the connection.
-#[derive(Debug, PartialEq, Eq)]
-enum Violation {
-    Reserved,
-    Unmasked,
-    Opcode,
-    Control,
-    TooLong,
-    Fragments,
-}
-
-impl Violation {
-    fn code(&self) -> &'static str {
-        match self {
-            Self::Reserved => "reserved_bits",
-            Self::Unmasked => "unmasked_frame",
-            Self::Opcode => "unknown_opcode",
-            Self::Control => "bad_control_frame",
-            Self::TooLong => "too_long",
-            Self::Fragments => "bad_fragments",
-        }
-    }
-}
-
-/// A frame's header: what it is, and where its payload lies in the bytes read.
-struct Header {
-    fin: bool,
-    opcode: u8,
-    mask: [u8; 4],
-    /// Header length: the payload starts here.
-    start: usize,
-    len: usize,
-}
-
-/// The header at the start of `bytes`; `None` if it has not arrived whole.
-fn header(bytes: &[u8], max_len: usize) -> Result<Option<Header>, Violation> {
-    let [first, second, ..] = *bytes else {
-        return Ok(None);
-    };
-    if first & 0x70 != 0 {
-        return Err(Violation::Reserved);
-    }
-    if second & 0x80 == 0 {
-        return Err(Violation::Unmasked);
-    }
-    let fin = first & 0x80 != 0;
-    let opcode = first & 0x0F;
-    let (len, at) = match second & 0x7F {
-        126 => match bytes.get(2..4) {
-            Some(b) => (u64::from(u16::from_be_bytes([b[0], b[1]])), 4),
-            None => return Ok(None),
-        },
-        127 => match bytes.get(2..10) {
-            Some(b) => (u64::from_be_bytes(b.try_into().expect("eight bytes")), 10),
-            None => return Ok(None),
-        },
-        short => (u64::from(short), 2),
-    };
-    match opcode {
-        OP_CLOSE | OP_PING | OP_PONG => {
-            if !fin || len > MAX_CONTROL_PAYLOAD as u64 {
-                return Err(Violation::Control);
-            }
-        }
-        OP_CONTINUATION | OP_TEXT | OP_BINARY => {}
-        _ => return Err(Violation::Opcode),
-    }
-    let len = usize::try_from(len).map_err(|_| Violation::TooLong)?;
-    if len > max_len {
-        return Err(Violation::TooLong);
-    }
-    let Some(mask) = bytes.get(at..at + 4) else {
-        return Ok(None);
-    };
-    Ok(Some(Header {
-        fin,
-        opcode,
-        mask: mask.try_into().expect("four bytes"),
-        start: at + 4,
-        len,
-    }))
-}
-
 /// A toy's upgraded connection.
 pub struct ToySocket {
     io: TokioIo<Upgraded>,
-    max_len: usize,
-    /// Bytes read that are not yet a whole frame; empty, without an allocation, while
-    /// the toy is idle.
-    unread: Vec<u8>,
-    /// The fragments of a message that is not finished (toys send whole messages, so
-    /// this is rare); `None` between messages.
-    fragments: Option<Vec<u8>>,
+    /// The frames read (`pawpost_protocol::websocket`, fuzzed there).
+    reader: FrameReader,
 }
 
 impl ToySocket {
     fn new(upgraded: Upgraded, max_len: usize) -> Self {
         Self {
             io: TokioIo::new(upgraded),
-            max_len,
-            unread: Vec::new(),
-            fragments: None,
+            reader: FrameReader::new(max_len),
         }
     }
 
     /// The next message. Cancel-safe: bytes read are kept until a call returns them.
     pub async fn recv(&mut self) -> Incoming {
         loop {
-            match self.next_buffered() {
+            match self.reader.next_message() {
                 Ok(Some(incoming)) => return incoming,
                 Ok(None) => {}
                 Err(violation) => {
@@ -276,85 +165,28 @@ impl ToySocket {
         }
     }
 
-    /// A message from the bytes read, if they hold one.
-    fn next_buffered(&mut self) -> Result<Option<Incoming>, Violation> {
-        loop {
-            let Some(h) = header(&self.unread, self.max_len)? else {
-                return Ok(None);
-            };
-            let end = h.start + h.len;
-            if self.unread.len() < end {
-                return Ok(None);
-            }
-            let mut payload = self.unread[h.start..end].to_vec();
-            for (i, b) in payload.iter_mut().enumerate() {
-                *b ^= h.mask[i % 4];
-            }
-            if end == self.unread.len() {
-                // Nothing left over: give the buffer back.
-                self.unread = Vec::new();
-            } else {
-                self.unread.drain(..end);
-            }
-            match h.opcode {
-                OP_BINARY if self.fragments.is_some() => return Err(Violation::Fragments),
-                OP_BINARY if h.fin => return Ok(Some(Incoming::Binary(payload))),
-                OP_BINARY => self.fragments = Some(payload),
-                OP_CONTINUATION => {
-                    let Some(message) = self.fragments.as_mut() else {
-                        return Err(Violation::Fragments);
-                    };
-                    if message.len() + payload.len() > self.max_len {
-                        return Err(Violation::TooLong);
-                    }
-                    message.extend_from_slice(&payload);
-                    if h.fin {
-                        let whole = self.fragments.take().unwrap_or_default();
-                        return Ok(Some(Incoming::Binary(whole)));
-                    }
-                }
-                // Toys speak binary only; as before, text ends the connection.
-                OP_TEXT => return Ok(Some(Incoming::End)),
-                OP_PING => return Ok(Some(Incoming::Ping(payload))),
-                OP_CLOSE => {
-                    let code = payload.get(..2).map(|c| [c[0], c[1]]);
-                    return Ok(Some(Incoming::Close(code)));
-                }
-                // A pong answers nothing here.
-                _ => {}
-            }
-        }
-    }
-
-    /// Bytes still missing of the frame being read (at least one).
-    fn missing(&self) -> usize {
-        match header(&self.unread, self.max_len) {
-            Ok(Some(h)) => (h.start + h.len).saturating_sub(self.unread.len()).max(1),
-            _ => 1,
-        }
-    }
-
     /// Reads what the socket has: onto the stack when nothing is pending (the idle case,
     /// so that waiting holds no buffer), else straight onto the end of the pending frame.
     /// Everything happens inside one poll, so dropping the future loses nothing.
     async fn read_more(&mut self) -> io::Result<usize> {
-        let missing = self.missing();
+        let missing = self.reader.missing();
         poll_fn(|cx| {
-            if self.unread.is_empty() {
+            if self.reader.is_idle() {
                 let mut stack = [0u8; TOY_WS_READ_BUFFER_BYTES];
                 let mut buf = ReadBuf::new(&mut stack);
                 ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
                 let got = buf.filled();
-                self.unread.extend_from_slice(got);
+                self.reader.unread_mut().extend_from_slice(got);
                 Poll::Ready(Ok(got.len()))
             } else {
-                let at = self.unread.len();
+                let unread = self.reader.unread_mut();
+                let at = unread.len();
                 let chunk = missing.min(MAX_READ_CHUNK_BYTES);
-                self.unread.resize(at + chunk, 0);
-                let mut buf = ReadBuf::new(&mut self.unread[at..]);
+                unread.resize(at + chunk, 0);
+                let mut buf = ReadBuf::new(&mut unread[at..]);
                 let read = Pin::new(&mut self.io).poll_read(cx, &mut buf);
                 let got = buf.filled().len();
-                self.unread.truncate(at + got);
+                unread.truncate(at + got);
                 ready!(read)?;
                 Poll::Ready(Ok(got))
             }
@@ -417,53 +249,6 @@ mod tests {
         assert_eq!(
             accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
             "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-        );
-    }
-
-    fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
-        let mask = [1, 2, 3, 4];
-        let mut frame = vec![first];
-        match payload.len() {
-            len @ 0..=125 => frame.push(0x80 | u8::try_from(len).unwrap()),
-            len => {
-                frame.push(0x80 | 126);
-                frame.extend_from_slice(&u16::try_from(len).unwrap().to_be_bytes());
-            }
-        }
-        frame.extend_from_slice(&mask);
-        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        frame
-    }
-
-    #[test]
-    fn headers_are_read_only_when_whole_and_within_the_limits() {
-        let frame = masked(0x82, &[7; 300]);
-        for cut in 0..8 {
-            assert!(header(&frame[..cut], 1000).unwrap().is_none(), "{cut}");
-        }
-        let h = header(&frame, 1000).unwrap().unwrap();
-        assert_eq!((h.fin, h.opcode, h.start, h.len), (true, OP_BINARY, 8, 300));
-        assert_eq!(header(&frame, 299).err(), Some(Violation::TooLong));
-        let mut unmasked = frame.clone();
-        unmasked[1] &= 0x7F;
-        assert_eq!(header(&unmasked, 1000).err(), Some(Violation::Unmasked));
-        assert_eq!(
-            header(&masked(0xC2, b"x"), 1000).err(),
-            Some(Violation::Reserved)
-        );
-        assert_eq!(
-            header(&masked(0x83, b"x"), 1000).err(),
-            Some(Violation::Opcode)
-        );
-        assert_eq!(
-            header(&masked(0x09, b"x"), 1000).err(),
-            Some(Violation::Control),
-            "a fragmented ping"
-        );
-        assert_eq!(
-            header(&masked(0x89, &[0; 126]), 1000).err(),
-            Some(Violation::Control),
-            "a ping too long"
         );
     }
 }

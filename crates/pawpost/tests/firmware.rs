@@ -693,7 +693,13 @@ const TEST_RELEASE_SEED: [u8; 32] = [0x5a; 32];
 /// `mps2-an386` board, signed with the test release key, as `pawpost release sign` and
 /// `pawpost release publish` do.
 async fn publish_version_2(f: &Family, image: &[u8]) {
-    let key = pawpost_crypto::ReleaseKey::from_seed(&TEST_RELEASE_SEED);
+    publish_version_2_signed(f, image, &TEST_RELEASE_SEED).await;
+}
+
+/// As [`publish_version_2`], signed with the release key of `seed` (which the family's
+/// server must have been given).
+async fn publish_version_2_signed(f: &Family, image: &[u8], seed: &[u8; 32]) {
+    let key = pawpost_crypto::ReleaseKey::from_seed(seed);
     let manifest = pawpost_crypto::Manifest {
         board: "mps2-an386".into(),
         version: 2,
@@ -802,6 +808,52 @@ async fn a_signed_update_from_version_1_to_2_applies_and_a_cut_one_leaves_versio
     let _phone = relay(ports.0, &f.server.base, MTU);
     assert_eq!(toy.expect("confirmed ").await, "2");
     wait_version_shown(&f, &device, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the firmware image: scripts/firmware-test builds it and runs this test"]
+async fn a_release_signed_by_a_key_the_image_does_not_trust_leaves_version_1() {
+    let Some(firmware) = firmware() else {
+        return;
+    };
+    // The server was given another release key than the one built into the image (a
+    // stolen server key, or a release meant for other toys): it publishes and offers the
+    // release, and the toy refuses it before it downloads any of it.
+    let other_seed = [0x33; 32];
+    let other = pawpost_crypto::ReleaseKey::from_seed(&other_seed).public_key();
+    let f =
+        family_on(TestServer::start_with(move |c| c.release_public_keys = vec![other]).await).await;
+    let ports = (free_port(), free_port());
+    let (mut qemu_run, mut toy, _) = power_on(&firmware, ports.0, ports.1, &[]).await;
+    let mut phone = relay(ports.0, &f.server.base, MTU);
+    assert_eq!(toy.expect("link up ").await, MTU.to_string());
+    let identity = pair(&f, &mut toy).await;
+    let device = uuid::Uuid::from_bytes(identity.device_id.0).to_string();
+    wait_version_shown(&f, &device, 1).await;
+    phone.kill().await.unwrap();
+    qemu_run.kill().await.unwrap();
+    publish_version_2_signed(&f, &firmware.image, &other_seed).await;
+
+    let (mut qemu_run, mut toy, _) = power_on(&firmware, ports.0, ports.1, &[]).await;
+    let mut phone = relay(ports.0, &f.server.base, MTU);
+    assert_eq!(
+        toy.expect_within("report UpdateRefused ", DOWNLOAD).await,
+        "{ reason: BadSignature }"
+    );
+    phone.kill().await.unwrap();
+    qemu_run.kill().await.unwrap();
+    assert!(
+        !toy.heard
+            .iter()
+            .any(|line| line.starts_with("restart for version")),
+        "the toy must not install a release it does not trust: {}",
+        toy.tail()
+    );
+    // Started again, version 1 runs from slot A, and the parents still see version 1.
+    let (_qemu, mut toy, _) = power_on(&firmware, ports.0, ports.1, &[]).await;
+    let _phone = relay(ports.0, &f.server.base, MTU);
+    assert_eq!(toy.expect("link up ").await, MTU.to_string());
+    wait_version_shown(&f, &device, 1).await;
 }
 
 fn rand_seed() -> [u8; 32] {

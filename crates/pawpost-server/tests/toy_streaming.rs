@@ -50,6 +50,11 @@ async fn paired_toy(f: &Family) -> (Toy, PublicIdentity, tempfile::TempDir) {
     let state = tempfile::tempdir().unwrap();
     let sim = start_toy(&f.server, state.path()).await;
     let identity = pair(f, &sim).await;
+    // Having joined its household, the simulated toy leaves the connection it paired on
+    // and authenticates on a new one. It is stopped only once that one has joined: a
+    // connection still on its way would take the place of the test's own, made with the
+    // same keys, as a toy's newest connection does.
+    wait_for_audit(f, "toy_connected").await;
     sim.stop().await;
     let saved = std::fs::read(state.path().join(pawpost_toy_sim::STATE_FILE)).unwrap();
     let mut toy = Toy::restore(&saved).unwrap();
@@ -61,6 +66,28 @@ async fn paired_toy(f: &Family) -> (Toy, PublicIdentity, tempfile::TempDir) {
         &mut os_rng(),
     );
     (toy, identity, state)
+}
+
+/// Waits until the household's activity trail holds an entry of `action`.
+async fn wait_for_audit(f: &Family, action: &str) {
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        let (_, trail) = f
+            .mum
+            .get(&format!("/api/v1/households/{}/audit", f.home))
+            .await;
+        let found = trail
+            .as_array()
+            .is_some_and(|entries| entries.iter().any(|e| e["action"] == action));
+        if found {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {action} in the household's activity: {trail}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 async fn connect(server: &TestServer) -> Socket {

@@ -136,10 +136,6 @@ pub async fn seed(
     }
 }
 
-/// How long, at most, seeding waits for the closed seed database's log to go.
-const SEED_CLOSE_POLLS: u32 = 200;
-const SEED_CLOSE_POLL: std::time::Duration = std::time::Duration::from_millis(50);
-
 async fn seed_sqlite(
     data_dir: &Path,
     households: &[HouseholdPlan],
@@ -157,17 +153,10 @@ async fn seed_sqlite(
         .await
         .map_err(|e| eyre!("opening the seed database: {e}"))?;
     let seeded = write_seed(&store, households, with_rosters).await?;
-    store.pool().close().await;
+    store.close().await;
     drop(store);
-    // The last connection copies the log into the database file and removes it as it
-    // closes, on its own thread, just after `close` returns: copy only once it is gone.
-    let wal = staging.join(format!("{SQLITE_FILE}-wal"));
-    for _ in 0..SEED_CLOSE_POLLS {
-        if !wal.exists() {
-            break;
-        }
-        tokio::time::sleep(SEED_CLOSE_POLL).await;
-    }
+    // No connection is open any more: the database file and its log, if one is left,
+    // are a consistent copy.
     std::fs::create_dir_all(data_dir)?;
     for name in [SQLITE_FILE.to_owned(), format!("{SQLITE_FILE}-wal")] {
         let from = staging.join(&name);

@@ -167,7 +167,7 @@ pub async fn ceiling(ctx: &Ctx, args: &StorageArgs) -> Result<Value> {
             "messages_per_s": round2(n as f64 / elapsed),
         }));
     }
-    store.pool().close().await;
+    store.close().await;
     let _ = std::fs::remove_dir_all(data.parent().unwrap_or(&data));
     Ok(json!({
         "envelope_bytes": args.envelope_bytes,

@@ -83,7 +83,34 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.db
     }
+
+    /// Closes every connection, waiting for those in use, so that whoever copies the
+    /// files next (a backup, say) finds none open.
+    ///
+    /// The pool's own `close` can return while a connection that was being handed back
+    /// (the background checkpoint's, say) goes into its idle queue after the last look:
+    /// that one stays open until the pool is closed again, which closes the idle queue
+    /// and returns at once when nothing is left.
+    pub async fn close(&self) {
+        for _ in 0..CLOSE_ROUNDS {
+            self.db.close().await;
+            if self.db.size() == 0 {
+                return;
+            }
+            tokio::time::sleep(CLOSE_POLL).await;
+        }
+        tracing::warn!(
+            open = self.db.size(),
+            "SQLite connections stayed open after closing the store"
+        );
+    }
 }
+
+/// How many times, [`CLOSE_POLL`] apart, [`SqliteStore::close`] closes the pool again
+/// while a connection that was being handed back is still open (10 s in all).
+pub const CLOSE_ROUNDS: u32 = 1_000;
+/// See [`CLOSE_ROUNDS`].
+pub const CLOSE_POLL: Duration = Duration::from_millis(10);
 
 /// SQLite gives its -wal and -shm files the mode of the main file, so making the main
 /// file 0600 before SQLite opens it keeps all three private.

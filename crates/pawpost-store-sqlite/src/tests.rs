@@ -38,7 +38,7 @@ async fn the_database_file_is_private_and_reopens_with_its_data() {
     };
     store.create_account(&owner).await.unwrap();
     store.create_household(&household, owner.id).await.unwrap();
-    store.pool().close().await;
+    store.close().await;
     for file in ["pawpost.db", "pawpost.db-wal", "pawpost.db-shm"] {
         let p = dir.path().join(file);
         if p.exists() {
@@ -211,7 +211,7 @@ async fn commits_leave_the_checkpoints_to_the_background_task() {
 }
 
 #[tokio::test]
-async fn closing_the_pool_closes_every_connection_so_the_files_can_be_copied() {
+async fn closing_the_store_closes_every_connection_so_the_files_can_be_copied() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pawpost.db");
     let store = SqliteStore::open(&format!("sqlite://{}", path.display()))
@@ -227,18 +227,35 @@ async fn closing_the_pool_closes_every_connection_so_the_files_can_be_copied() {
         .execute(store.pool())
         .await
         .unwrap();
-    store.pool().close().await;
-    // SQLite removes the log when its last connection closes (on the connection's own
-    // thread, just after): none is left open to write into the files while someone
-    // copies them. Polled, bounded; not timed.
-    let wal = dir.path().join("pawpost.db-wal");
-    // Up to 30 s: on a machine busy with other tests the connections' threads may be
-    // slow to run.
-    for _ in 0..600 {
-        if !wal.exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(!wal.exists(), "a connection outlived the pool");
+    // While the store is open, its connections keep anyone else from holding the
+    // database alone: the check below can tell.
+    assert!(
+        !alone_with(&path).await,
+        "a connection of its own got the database while the store was open"
+    );
+    store.close().await;
+    // Once every connection has closed, a new one holds the database alone (an
+    // exclusive lock, refused at once while any other connection has the file open).
+    // Closing leaves no connection behind, whatever the background checkpoint was doing.
+    assert!(alone_with(&path).await, "a connection outlived the store");
+}
+
+/// Whether a new connection can take the database at `path` for itself alone: in WAL
+/// mode with `locking_mode=EXCLUSIVE` its first write needs an exclusive lock on the
+/// file, which SQLite refuses (busy, at once) while another connection has it open.
+async fn alone_with(path: &std::path::Path) -> bool {
+    use sqlx::Connection;
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .locking_mode(sqlx::sqlite::SqliteLockingMode::Exclusive)
+        .busy_timeout(Duration::ZERO);
+    let Ok(mut conn) = sqlx::SqliteConnection::connect_with(&options).await else {
+        return false;
+    };
+    let took = sqlx::query("INSERT INTO bulk VALUES (NULL)")
+        .execute(&mut conn)
+        .await
+        .is_ok();
+    let _ = conn.close().await;
+    took
 }

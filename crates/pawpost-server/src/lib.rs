@@ -31,6 +31,7 @@ pub mod state;
 mod storage;
 pub use storage::Stores;
 pub mod tls;
+pub mod tls_records;
 pub mod tokens;
 pub mod toyhub;
 mod web;
@@ -380,7 +381,7 @@ where
         Some(relay) => Some(relay.listen().await?),
         None => None,
     };
-    let state = AppState {
+    let state = AppState::new(state::Services {
         mailer,
         public_url,
         store: store.clone(),
@@ -394,7 +395,7 @@ where
         events: Arc::new(events::EventHub::default()),
         started_at: time::OffsetDateTime::now_utc(),
         toy_channel_key: Arc::default(),
-    };
+    });
     let (router, _) = app(state.clone());
     let sweeper = tokio::spawn(sweep_sessions(store));
     let retention = tokio::spawn(retention::run(state.clone()));

@@ -528,9 +528,13 @@ impl Drop for Registration {
     }
 }
 
+/// A client's TCP socket, as the accept loop hands it to HTTP (and TLS): the toy's
+/// WebSocket takes it back from hyper after the upgrade (`routes/toy_ws/socket.rs`).
+pub(crate) type ClientSocket = Counted<TcpStream>;
+
 /// A client socket that holds its [`Registration`] for as long as it is open, and
 /// notes when a read finds nothing waiting.
-struct Counted<S> {
+pub(crate) struct Counted<S> {
     io: S,
     registration: Registration,
 }

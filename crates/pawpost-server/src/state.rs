@@ -6,9 +6,27 @@ use pawpost_store::{BlobStore, MetadataStore};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
-/// What every handler can reach.
+/// What every handler can reach: one pointer, so that a clone (one per request, one
+/// per connected toy) costs a reference count, not a copy of every field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The server's parts, behind [`AppState`].
+pub struct Services {
     pub store: Arc<dyn MetadataStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub config: Arc<ServerConfig>,

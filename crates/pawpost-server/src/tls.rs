@@ -113,6 +113,9 @@ pub fn acceptor(config: &ServerConfig) -> Result<Option<Handshakes>, TlsError> {
         .with_single_cert(chain, key)
         .map_err(unusable)?;
     tls.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
+    // A toy's WebSocket takes its TLS 1.3 keys out of rustls once upgraded, so that an
+    // idle toy keeps no TLS buffers (`tls_records.rs`); nothing else does.
+    tls.enable_secret_extraction = true;
     warn_if_key_is_shared(key_path);
     Ok(Some(Handshakes::new(TlsAcceptor::from(Arc::new(tls)))))
 }

@@ -4,7 +4,7 @@ use pawpost_testkit::server as common;
 
 use base64::Engine;
 use common::{test_config, Client, TestServer, GOOD_PASSWORD};
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use pawpost_server::config::{ServerConfig, STRICT_TRANSPORT_SECURITY, TLS_HANDSHAKE_TIMEOUT};
 use pawpost_server::{RunningServer, StartError};
 use reqwest::StatusCode;
@@ -495,13 +495,21 @@ async fn a_stalled_handshake_blocks_nobody_and_is_closed_in_time() {
 
 /// A TLS client connection to the server, trusting `cert_pem`.
 async fn tls_connect(s: &TlsServer) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    tls_connect_with(s, rustls::DEFAULT_VERSIONS).await
+}
+
+/// [`tls_connect`] offering only `versions`.
+async fn tls_connect_with(
+    s: &TlsServer,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     let mut roots = rustls::RootCertStore::empty();
     let der = rustls::pki_types::CertificateDer::from_pem_slice(s.cert_pem.as_bytes()).unwrap();
     roots.add(der).unwrap();
     let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
-    .with_safe_default_protocol_versions()
+    .with_protocol_versions(versions)
     .unwrap()
     .with_root_certificates(roots)
     .with_no_client_auth();
@@ -546,6 +554,111 @@ async fn the_toy_websocket_works_over_wss() {
         pawpost_toy::Frame::decode(&bytes).unwrap(),
         pawpost_toy::Frame::Challenge { .. }
     ));
+}
+
+/// The toy's WebSocket over `tls`: the socket, once the server's challenge has come.
+async fn toy_socket_over(
+    s: &TlsServer,
+    tls: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+) -> tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    use tokio_tungstenite::tungstenite::Message;
+    let url = format!("{}/api/v1/toy/ws", s.base.replace("https://", "wss://"));
+    let (mut socket, _) = tokio_tungstenite::client_async(url.as_str(), tls)
+        .await
+        .expect("the WebSocket upgrade succeeds over TLS");
+    let first = tokio::time::timeout(STEP, socket.next())
+        .await
+        .expect("a frame in time")
+        .expect("the connection is open")
+        .unwrap();
+    let Message::Binary(bytes) = first else {
+        panic!("expected the challenge, got {first:?}")
+    };
+    assert!(matches!(
+        pawpost_toy::Frame::decode(&bytes).unwrap(),
+        pawpost_toy::Frame::Challenge { .. }
+    ));
+    socket
+}
+
+/// The next message that is not a ping; `None` when the connection ended.
+async fn next_answer(
+    socket: &mut tokio_tungstenite::WebSocketStream<
+        tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    >,
+) -> Option<tokio_tungstenite::tungstenite::Message> {
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        match tokio::time::timeout(STEP, socket.next())
+            .await
+            .expect("an answer or the end in time")
+        {
+            Some(Ok(Message::Ping(_))) => continue,
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
+            Some(Ok(message)) => return Some(message),
+        }
+    }
+}
+
+/// Over TLS 1.3 the server reads and writes a toy's records itself, with the keys taken
+/// out of rustls after the upgrade (so that an idle toy keeps no TLS buffers): a frame
+/// that arrives in several records comes whole, the answer opens in the client's own TLS
+/// library, and a `KeyUpdate`, which rustls would have followed, ends the connection.
+#[tokio::test]
+async fn over_tls_1_3_a_toys_records_are_the_servers_own() {
+    use tokio_tungstenite::tungstenite::Message;
+    let s = tls_server().await;
+    let tls = tls_connect_with(&s, &[&rustls::version::TLS13]).await;
+    assert_eq!(
+        tls.get_ref().1.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_3)
+    );
+    let mut socket = toy_socket_over(&s, tls).await;
+    // A masked ping, written a few bytes at a time: each piece is a record of its own.
+    let mask = [0x11, 0x22, 0x33, 0x44];
+    let mut ping = vec![0x89, 0x80 | 3];
+    ping.extend_from_slice(&mask);
+    ping.extend(b"paw".iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+    for piece in ping.chunks(3) {
+        socket.get_mut().write_all(piece).await.unwrap();
+        socket.get_mut().flush().await.unwrap();
+    }
+    assert_eq!(
+        next_answer(&mut socket).await,
+        Some(Message::Pong(b"paw".to_vec().into()))
+    );
+    // The client's library renews its keys: the server does not follow.
+    socket.get_mut().get_mut().1.refresh_traffic_keys().unwrap();
+    socket
+        .send(Message::Ping(b"again".to_vec().into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_answer(&mut socket).await,
+        None,
+        "a key update ends the connection; the toy connects again"
+    );
+}
+
+/// A client that speaks only TLS 1.2 is served too, its records left to rustls.
+#[tokio::test]
+async fn over_tls_1_2_a_toy_is_served_by_rustls() {
+    use tokio_tungstenite::tungstenite::Message;
+    let s = tls_server().await;
+    let tls = tls_connect_with(&s, &[&rustls::version::TLS12]).await;
+    assert_eq!(
+        tls.get_ref().1.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_2)
+    );
+    let mut socket = toy_socket_over(&s, tls).await;
+    socket
+        .send(Message::Ping(b"paw".to_vec().into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_answer(&mut socket).await,
+        Some(Message::Pong(b"paw".to_vec().into()))
+    );
 }
 
 #[tokio::test]

@@ -95,9 +95,16 @@ struct Session {
     link: Option<channel::Link>,
 }
 
-async fn run(state: AppState, socket: ToySocket, addr: IpAddr, waiting: Unauthenticated) {
+fn run(
+    state: AppState,
+    socket: ToySocket,
+    addr: IpAddr,
+    waiting: Unauthenticated,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
     let hello_by = tokio::time::Instant::now() + TOY_HELLO_DEADLINE;
-    run_with(state, socket, addr, waiting, None, hello_by).await;
+    serve(Connection::new(
+        state, socket, addr, waiting, None, hello_by,
+    ))
 }
 
 /// A frame for the toy, sealed into a record of its channel if it has one; `None` if the
@@ -117,57 +124,91 @@ async fn write_out(socket: &mut ToySocket, link: Option<&channel::Link>, frame: 
     }
 }
 
-/// A toy's connection; with `link`, every frame both ways is a record of its channel.
-/// It must authenticate or ask to pair by `hello_by`.
+/// Everything a toy's connection keeps, in one allocation: the task serving it holds
+/// only a pointer to it, and what it waits on.
+struct Connection {
+    session: Session,
+    socket: ToySocket,
+    outbox: Outbox,
+    /// Counted against its address until it authenticates or asks to pair.
+    waiting: Option<Unauthenticated>,
+    /// It must authenticate or ask to pair by then.
+    hello_by: tokio::time::Instant,
+}
+
+impl Connection {
+    /// A toy's connection; with `link`, every frame both ways is a record of its channel.
+    fn new(
+        state: AppState,
+        socket: ToySocket,
+        addr: IpAddr,
+        waiting: Unauthenticated,
+        link: Option<channel::Link>,
+        hello_by: tokio::time::Instant,
+    ) -> Box<Self> {
+        let outbox = Outbox::new(TOY_OUTBOX_FRAMES);
+        Box::new(Self {
+            session: Session {
+                state,
+                addr,
+                outbox: outbox.clone(),
+                nonce: [0; NONCE_LEN],
+                toy: None,
+                auth_failures: 0,
+                streams: stream::Streams::default(),
+                update: update::Updates::default(),
+                link,
+            },
+            socket,
+            outbox,
+            waiting: Some(waiting),
+            hello_by,
+        })
+    }
+}
+
+/// Serves a toy's connection to its end.
 ///
 /// One task serves the connection: it waits for the toy's next message or a frame in
 /// the outbox, whichever comes first, and while a message is handled (storage, crypto)
-/// it keeps writing the outbox, as a separate writer would.
-async fn run_with(
-    state: AppState,
-    mut socket: ToySocket,
-    addr: IpAddr,
-    waiting: Unauthenticated,
-    link: Option<channel::Link>,
-    hello_by: tokio::time::Instant,
-) {
-    let outbox = Outbox::new(TOY_OUTBOX_FRAMES);
-    let mut session = Session {
-        state,
-        addr,
-        outbox: outbox.clone(),
-        nonce: [0; NONCE_LEN],
-        toy: None,
-        auth_failures: 0,
-        streams: stream::Streams::default(),
-        update: update::Updates::default(),
-        link,
-    };
-    session.challenge().await;
+/// it keeps writing the outbox, as a separate writer would. Its future holds the boxed
+/// [`Connection`] and the futures of the moment; whatever is large and rare (handling a
+/// frame, the goodbye) is boxed while it runs.
+async fn serve(mut connection: Box<Connection>) {
+    let Connection {
+        session,
+        socket,
+        outbox,
+        waiting,
+        hello_by,
+    } = &mut *connection;
+    // Boxed, and only until the toy authenticates or asks to pair.
+    let mut deadline = Some(Box::pin(tokio::time::sleep_until(*hello_by)));
+    Box::pin(session.challenge()).await;
     // Counted against its address until it authenticates or asks to pair, and closed if
     // it has done neither by `hello_by`, however many pings it sends meanwhile.
-    let mut waiting = Some(waiting);
     let mut close_code = None;
     loop {
         if session.toy.is_some() {
-            waiting = None;
+            *waiting = None;
+            deadline = None;
         }
         let incoming = tokio::select! {
             biased;
             frame = outbox.recv() => {
                 let Some(frame) = frame else { break };
-                if !write_out(&mut socket, session.link.as_ref(), frame).await {
+                if !Box::pin(write_out(socket, session.link.as_ref(), frame)).await {
                     break;
                 }
                 continue;
             }
             incoming = socket.recv() => incoming,
-            () = tokio::time::sleep_until(hello_by), if session.toy.is_none() => break,
+            () = async { deadline.as_mut().expect("checked").await }, if deadline.is_some() => break,
         };
         let bytes = match incoming {
             Incoming::Binary(bytes) => bytes,
             Incoming::Ping(payload) => {
-                if socket.pong(&payload).await.is_err() {
+                if Box::pin(socket.pong(&payload)).await.is_err() {
                     break;
                 }
                 continue;
@@ -195,7 +236,7 @@ async fn run_with(
                 biased;
                 flow = &mut handling => break flow,
                 Some(frame) = outbox.recv(), if !broken => {
-                    broken = !write_out(&mut socket, link.as_ref(), frame).await;
+                    broken = !Box::pin(write_out(socket, link.as_ref(), frame)).await;
                     if broken {
                         // Nothing more is written: a handler waiting for room must not wait.
                         outbox.close();
@@ -207,22 +248,21 @@ async fn run_with(
             break;
         }
     }
-    drop(waiting);
-    if let Some((device, connection, _)) = session.toy {
-        if session.state.toys.leave(device, connection) {
+    *waiting = None;
+    if let Some((device, id, _)) = session.toy.take() {
+        if session.state.toys.leave(device, id) {
             Box::pin(toys::disconnected(&session.state, device)).await;
         }
     }
     // What was put in the outbox before the end is still written, then the close.
     outbox.close();
     let link = session.link.take();
-    drop(session);
     while let Some(frame) = outbox.recv().await {
-        if !write_out(&mut socket, link.as_ref(), frame).await {
+        if !Box::pin(write_out(socket, link.as_ref(), frame)).await {
             return;
         }
     }
-    socket.close(close_code).await;
+    Box::pin(socket.close(close_code)).await;
 }
 
 fn message_uuid(id: MessageId) -> Uuid {

@@ -183,21 +183,57 @@ async fn handshake(
     }))
 }
 
-async fn run(state: AppState, mut socket: ToySocket, addr: IpAddr, waiting: Unauthenticated) {
-    // One deadline for the handshake and the authentication after it.
-    let hello_by = tokio::time::Instant::now() + TOY_HELLO_DEADLINE;
-    // Boxed: the handshake's future is large and over once the channel stands; the
-    // connection's task should not keep its size for as long as the toy stays.
-    let handshake = Box::pin(handshake(&state, &mut socket, addr));
-    let link = match tokio::time::timeout_at(hello_by, handshake).await {
-        Ok(Ok(Some(link))) => link,
-        Ok(Ok(None)) | Err(_) => return,
-        Ok(Err(e)) => {
-            tracing::info!(client = %addr, error = e.code(), "toy channel handshake refused; closing");
-            return;
-        }
-    };
-    super::run_with(state, socket, addr, waiting, Some(link), hello_by).await;
+/// What a channel connection starts with, boxed so that its task's future keeps only a
+/// pointer to it for as long as the toy stays (a future keeps room for what it was
+/// started with all its life).
+struct Start {
+    state: AppState,
+    socket: ToySocket,
+    addr: IpAddr,
+    waiting: Unauthenticated,
+}
+
+fn run(
+    state: AppState,
+    socket: ToySocket,
+    addr: IpAddr,
+    waiting: Unauthenticated,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let start = Box::new(Start {
+        state,
+        socket,
+        addr,
+        waiting,
+    });
+    async move {
+        let Start {
+            state,
+            mut socket,
+            addr,
+            waiting,
+        } = *start;
+        // One deadline for the handshake and the authentication after it.
+        let hello_by = tokio::time::Instant::now() + TOY_HELLO_DEADLINE;
+        // Boxed: the handshake's future is large and over once the channel stands.
+        let handshake = Box::pin(handshake(&state, &mut socket, addr));
+        let link = match tokio::time::timeout_at(hello_by, handshake).await {
+            Ok(Ok(Some(link))) => link,
+            Ok(Ok(None)) | Err(_) => return,
+            Ok(Err(e)) => {
+                tracing::info!(client = %addr, error = e.code(), "toy channel handshake refused; closing");
+                return;
+            }
+        };
+        super::serve(super::Connection::new(
+            state,
+            socket,
+            addr,
+            waiting,
+            Some(link),
+            hello_by,
+        ))
+        .await;
+    }
 }
 
 /// Keeps the channel's pairing number with the pairing `code` just given to `device`,

@@ -4,11 +4,18 @@
 //! is kept on the heap until it is whole. Frames are written as they come. There is no
 //! read buffer, write buffer, split lock or writer task per connection.
 //!
+//! The socket is taken back from hyper's upgraded stream when it is the server's own
+//! TCP socket, and over TLS 1.3 the records are read and written here
+//! ([`crate::tls_records`]) with the keys taken out of rustls, so that an idle wss toy
+//! keeps no TLS buffer either. Anything else (TLS 1.2) stays behind hyper's stream.
+//!
 //! What the toys' WebSocket library did before stays: one binary message per frame of
 //! docs/TOY-PROTOCOL.md, messages and frames at most the route's limit, a ping answered
 //! with a pong, a close answered with a close, and anything else (text, an unmasked
 //! frame, reserved bits or opcodes) ends the connection.
 use crate::config::{TOY_WS_CLOSE_WAIT, TOY_WS_READ_BUFFER_BYTES};
+use crate::serve::ClientSocket;
+use crate::tls_records::{self, Opened, Records};
 use axum::body::Body;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -24,7 +31,9 @@ use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Poll};
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio_rustls::rustls::ProtocolVersion;
+use tokio_rustls::server::TlsStream;
 
 /// The most bytes read at once into a frame that arrives in pieces (a large `Upload`
 /// grows its buffer by at most this much per read).
@@ -114,10 +123,16 @@ impl ToyUpgrade {
     {
         let on_upgrade = self.on_upgrade;
         tokio::spawn(async move {
-            match on_upgrade.await {
-                Ok(upgraded) => run(ToySocket::new(upgraded, max_len)).await,
-                Err(e) => tracing::debug!(error = %e, "a toy's WebSocket upgrade failed"),
-            }
+            // Nothing of the upgrade is kept while the connection runs: its task's
+            // future is little more than `run`'s.
+            let socket = match on_upgrade.await {
+                Ok(upgraded) => ToySocket::new(upgraded, max_len),
+                Err(e) => {
+                    tracing::debug!(error = %e, "a toy's WebSocket upgrade failed");
+                    return;
+                }
+            };
+            run(socket).await
         });
         let mut response = Response::new(Body::empty());
         *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -131,17 +146,167 @@ impl ToyUpgrade {
 
 /// A toy's upgraded connection.
 pub struct ToySocket {
-    io: TokioIo<Upgraded>,
+    io: Io,
     /// The frames read (`pawpost_protocol::websocket`, fuzzed there).
     reader: FrameReader,
 }
 
+/// Where a toy's bytes go.
+enum Io {
+    /// The server's own TCP socket, taken back from hyper.
+    Plain(ClientSocket),
+    /// TLS 1.3, its records read and written here. (Each variant but `Plain` is boxed,
+    /// so that a plain toy's socket is no larger than its TCP socket.)
+    Tls(Box<Tls>),
+    /// TLS 1.2, whose records stay with rustls.
+    Rustls(Box<TlsStream<ClientSocket>>),
+    /// Anything else hyper upgraded.
+    Upgraded(Box<TokioIo<Upgraded>>),
+    /// The keys could not be taken out of rustls: the connection ends at once.
+    Lost,
+}
+
+/// A TLS 1.3 connection after its handshake: the socket, the traffic keys, and the
+/// bytes of a record that arrived in pieces (nothing while the toy is idle).
+struct Tls {
+    io: ClientSocket,
+    records: Records,
+    raw: Vec<u8>,
+}
+
+/// Reads what `io` has into `reader`: onto the stack when nothing is pending (the idle
+/// case, so that waiting holds no buffer), else straight onto the end of the pending
+/// frame.
+fn poll_read_frames<R: AsyncRead + Unpin>(
+    io: &mut R,
+    reader: &mut FrameReader,
+    cx: &mut std::task::Context<'_>,
+) -> Poll<io::Result<usize>> {
+    if reader.is_idle() {
+        let mut stack = [0u8; TOY_WS_READ_BUFFER_BYTES];
+        let mut buf = ReadBuf::new(&mut stack);
+        ready!(Pin::new(io).poll_read(cx, &mut buf))?;
+        let got = buf.filled();
+        reader.unread_mut().extend_from_slice(got);
+        Poll::Ready(Ok(got.len()))
+    } else {
+        let missing = reader.missing();
+        read_onto(io, reader.unread_mut(), missing, cx)
+    }
+}
+
+/// Reads at most `wanted` (bounded by [`MAX_READ_CHUNK_BYTES`]) onto the end of `buf`.
+fn read_onto<R: AsyncRead + Unpin>(
+    io: &mut R,
+    buf: &mut Vec<u8>,
+    wanted: usize,
+    cx: &mut std::task::Context<'_>,
+) -> Poll<io::Result<usize>> {
+    let at = buf.len();
+    buf.resize(at + wanted.clamp(1, MAX_READ_CHUNK_BYTES), 0);
+    let mut read_buf = ReadBuf::new(&mut buf[at..]);
+    let read = Pin::new(io).poll_read(cx, &mut read_buf);
+    let got = read_buf.filled().len();
+    buf.truncate(at + got);
+    ready!(read)?;
+    Poll::Ready(Ok(got))
+}
+
+impl Tls {
+    /// Reads what the socket has and opens every whole record into `reader`; 0 at the
+    /// end of the connection (or its `close_notify`).
+    fn poll_read_frames(
+        &mut self,
+        reader: &mut FrameReader,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<io::Result<usize>> {
+        let got = if self.raw.is_empty() {
+            let mut stack = [0u8; TOY_WS_READ_BUFFER_BYTES];
+            let mut buf = ReadBuf::new(&mut stack);
+            ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
+            self.raw.extend_from_slice(buf.filled());
+            buf.filled().len()
+        } else {
+            let wanted = Records::wanted(&self.raw);
+            ready!(read_onto(&mut self.io, &mut self.raw, wanted, cx))?
+        };
+        if got == 0 {
+            return Poll::Ready(Ok(0));
+        }
+        loop {
+            match self.records.open(&mut self.raw, reader.unread_mut()) {
+                Ok(Opened::Data(used)) => {
+                    self.raw.drain(..used);
+                }
+                Ok(Opened::Missing(_)) => break,
+                Ok(Opened::Closed) => return Poll::Ready(Ok(0)),
+                Err(e) => {
+                    tracing::info!(error = e.code(), "toy's TLS record refused; closing");
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, e.code())));
+                }
+            }
+        }
+        if self.raw.is_empty() {
+            // Give the buffer back: an idle toy keeps none.
+            self.raw = Vec::new();
+        }
+        Poll::Ready(Ok(got))
+    }
+}
+
+/// Takes a TLS 1.3 connection's keys out of rustls, with the plaintext it already
+/// decrypted (`reader`); `Err` with the stream untouched when it is not TLS 1.3 or
+/// rustls still has records to send.
+fn take_tls(
+    stream: TlsStream<ClientSocket>,
+    reader: &mut FrameReader,
+) -> Result<Option<Tls>, TlsStream<ClientSocket>> {
+    let (_, conn) = stream.get_ref();
+    if conn.protocol_version() != Some(ProtocolVersion::TLSv1_3) || conn.wants_write() {
+        return Err(stream);
+    }
+    let (io, mut conn) = stream.into_inner();
+    let mut plain = [0u8; TOY_WS_READ_BUFFER_BYTES];
+    loop {
+        match io::Read::read(&mut conn.reader(), &mut plain) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => reader.unread_mut().extend_from_slice(&plain[..n]),
+        }
+    }
+    match conn.dangerous_extract_secrets() {
+        Ok(secrets) => Ok(Records::new(secrets).map(|records| Tls {
+            io,
+            records,
+            raw: Vec::new(),
+        })),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not take a toy's TLS keys; closing its connection");
+            Ok(None)
+        }
+    }
+}
+
 impl ToySocket {
     fn new(upgraded: Upgraded, max_len: usize) -> Self {
-        Self {
-            io: TokioIo::new(upgraded),
-            reader: FrameReader::new(max_len),
-        }
+        let mut reader = FrameReader::new(max_len);
+        let io = match upgraded.downcast::<TokioIo<ClientSocket>>() {
+            Ok(parts) => {
+                reader.unread_mut().extend_from_slice(&parts.read_buf);
+                Io::Plain(parts.io.into_inner())
+            }
+            Err(upgraded) => match upgraded.downcast::<TokioIo<TlsStream<ClientSocket>>>() {
+                Ok(parts) => {
+                    reader.unread_mut().extend_from_slice(&parts.read_buf);
+                    match take_tls(parts.io.into_inner(), &mut reader) {
+                        Ok(Some(tls)) => Io::Tls(Box::new(tls)),
+                        Ok(None) => Io::Lost,
+                        Err(stream) => Io::Rustls(Box::new(stream)),
+                    }
+                }
+                Err(upgraded) => Io::Upgraded(Box::new(TokioIo::new(upgraded))),
+            },
+        };
+        Self { io, reader }
     }
 
     /// The next message. Cancel-safe: bytes read are kept until a call returns them.
@@ -165,33 +330,34 @@ impl ToySocket {
         }
     }
 
-    /// Reads what the socket has: onto the stack when nothing is pending (the idle case,
-    /// so that waiting holds no buffer), else straight onto the end of the pending frame.
-    /// Everything happens inside one poll, so dropping the future loses nothing.
+    /// Reads what the socket has. Everything happens inside one poll, so dropping the
+    /// future loses nothing.
     async fn read_more(&mut self) -> io::Result<usize> {
-        let missing = self.reader.missing();
-        poll_fn(|cx| {
-            if self.reader.is_idle() {
-                let mut stack = [0u8; TOY_WS_READ_BUFFER_BYTES];
-                let mut buf = ReadBuf::new(&mut stack);
-                ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
-                let got = buf.filled();
-                self.reader.unread_mut().extend_from_slice(got);
-                Poll::Ready(Ok(got.len()))
-            } else {
-                let unread = self.reader.unread_mut();
-                let at = unread.len();
-                let chunk = missing.min(MAX_READ_CHUNK_BYTES);
-                unread.resize(at + chunk, 0);
-                let mut buf = ReadBuf::new(&mut unread[at..]);
-                let read = Pin::new(&mut self.io).poll_read(cx, &mut buf);
-                let got = buf.filled().len();
-                unread.truncate(at + got);
-                ready!(read)?;
-                Poll::Ready(Ok(got))
-            }
+        poll_fn(|cx| match &mut self.io {
+            Io::Plain(io) => poll_read_frames(io, &mut self.reader, cx),
+            Io::Upgraded(io) => poll_read_frames(&mut **io, &mut self.reader, cx),
+            Io::Rustls(io) => poll_read_frames(&mut **io, &mut self.reader, cx),
+            Io::Tls(tls) => tls.poll_read_frames(&mut self.reader, cx),
+            Io::Lost => Poll::Ready(Ok(0)),
         })
         .await
+    }
+
+    /// Writes `bytes` (whole WebSocket frames) to the toy.
+    async fn write_bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match &mut self.io {
+            Io::Plain(io) => write_all(io, bytes).await,
+            Io::Upgraded(io) => write_all(&mut **io, bytes).await,
+            Io::Rustls(io) => write_all(&mut **io, bytes).await,
+            Io::Tls(tls) => {
+                let mut records = Vec::with_capacity(bytes.len() + tls_records::HEADER_LEN + 32);
+                tls.records
+                    .seal(bytes, &mut records)
+                    .map_err(|e| io::Error::other(e.code()))?;
+                write_all(&mut tls.io, &records).await
+            }
+            Io::Lost => Err(io::ErrorKind::NotConnected.into()),
+        }
     }
 
     async fn write_frame(&mut self, opcode: u8, payload: &[u8]) -> io::Result<()> {
@@ -213,8 +379,7 @@ impl ToySocket {
             },
         }
         frame.extend_from_slice(payload);
-        self.io.write_all(&frame).await?;
-        self.io.flush().await
+        self.write_bytes(&frame).await
     }
 
     /// Sends one binary message.
@@ -229,14 +394,31 @@ impl ToySocket {
 
     /// Sends a close frame (with `code`, answering the toy's) and shuts the connection,
     /// waiting at most [`TOY_WS_CLOSE_WAIT`] for a toy that does not read.
-    pub async fn close(mut self, code: Option<[u8; 2]>) {
+    pub async fn close(&mut self, code: Option<[u8; 2]>) {
         let closing = async {
             self.write_frame(OP_CLOSE, code.as_ref().map_or(&[][..], |c| &c[..]))
                 .await?;
-            self.io.shutdown().await
+            match &mut self.io {
+                Io::Plain(io) => io.shutdown().await,
+                Io::Upgraded(io) => io.shutdown().await,
+                Io::Rustls(io) => io.shutdown().await,
+                Io::Tls(tls) => {
+                    let mut alert = Vec::new();
+                    if tls.records.seal_close_notify(&mut alert).is_ok() {
+                        tls.io.write_all(&alert).await?;
+                    }
+                    tls.io.shutdown().await
+                }
+                Io::Lost => Ok(()),
+            }
         };
         let _ = tokio::time::timeout(TOY_WS_CLOSE_WAIT, closing).await;
     }
+}
+
+async fn write_all<W: AsyncWrite + Unpin>(io: &mut W, bytes: &[u8]) -> io::Result<()> {
+    io.write_all(bytes).await?;
+    io.flush().await
 }
 
 #[cfg(test)]

@@ -10,21 +10,21 @@ use pawpost_domain::DeviceId;
 use pawpost_protocol::{Frame, MessageId};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use tokio::sync::Notify;
 
 /// The frames waiting to be written to one toy's connection, at most the capacity it was
 /// made with. A clone is another handle on the same queue: the hub's entry and the
-/// connection's session put frames in, the connection takes them out. It costs a few
-/// words while empty (no block of slots is kept, unlike a channel), which is the common
-/// case of an idle toy.
+/// connection's session put frames in, the connection's own task (the one receiver)
+/// takes them out. It costs a few words while empty (no block of slots is kept, unlike
+/// a channel), which is the common case of an idle toy, and the receiver waits on it
+/// without a future of its own ([`Outbox::poll_recv`]).
 #[derive(Clone)]
 pub struct Outbox(Arc<OutboxInner>);
 
 struct OutboxInner {
     capacity: usize,
     queue: Mutex<Queue>,
-    /// Woken when a frame is put in.
-    put: Notify,
     /// Woken when a frame is taken out.
     taken: Notify,
 }
@@ -33,6 +33,8 @@ struct OutboxInner {
 struct Queue {
     frames: VecDeque<Vec<u8>>,
     closed: bool,
+    /// The receiver, waiting for a frame.
+    receiver: Option<Waker>,
 }
 
 /// The outbox is full (the toy is not reading) or its connection is over.
@@ -44,7 +46,6 @@ impl Outbox {
         Self(Arc::new(OutboxInner {
             capacity,
             queue: Mutex::default(),
-            put: Notify::new(),
             taken: Notify::new(),
         }))
     }
@@ -60,8 +61,9 @@ impl Outbox {
             return Err(NotSent);
         }
         queue.frames.push_back(frame);
+        let receiver = queue.receiver.take();
         drop(queue);
-        self.0.put.notify_one();
+        receiver.map(Waker::wake);
         Ok(())
     }
 
@@ -77,8 +79,9 @@ impl Outbox {
                 }
                 if queue.frames.len() < self.0.capacity {
                     queue.frames.extend(frame.take());
+                    let receiver = queue.receiver.take();
                     drop(queue);
-                    self.0.put.notify_one();
+                    receiver.map(Waker::wake);
                     return Ok(());
                 }
             }
@@ -86,35 +89,44 @@ impl Outbox {
         }
     }
 
-    /// The next frame, once there is one; `None` once closed and empty. Cancel-safe.
-    pub async fn recv(&self) -> Option<Vec<u8>> {
-        loop {
-            let put = self.0.put.notified();
-            {
-                let mut queue = self.lock();
-                if let Some(frame) = queue.frames.pop_front() {
-                    if queue.frames.is_empty() {
-                        // Emptied: give its slots back while the toy is idle.
-                        queue.frames = VecDeque::new();
-                    }
-                    drop(queue);
-                    self.0.taken.notify_one();
-                    return Some(frame);
-                }
-                if queue.closed {
-                    return None;
-                }
+    /// The next frame, once there is one; `None` once closed and empty. For the one
+    /// receiver (the connection's task): a later poll's waker replaces an earlier one's.
+    pub fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Vec<u8>>> {
+        let mut queue = self.lock();
+        if let Some(frame) = queue.frames.pop_front() {
+            if queue.frames.is_empty() {
+                // Emptied: give its slots back while the toy is idle.
+                queue.frames = VecDeque::new();
             }
-            put.await;
+            drop(queue);
+            self.0.taken.notify_one();
+            return Poll::Ready(Some(frame));
         }
+        if queue.closed {
+            return Poll::Ready(None);
+        }
+        match &mut queue.receiver {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// [`Outbox::poll_recv`] as a future. Cancel-safe.
+    pub async fn recv(&self) -> Option<Vec<u8>> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
     }
 
     /// No more frames are put in (those in it can still be taken); wakes a sender
     /// waiting for room.
     pub fn close(&self) {
-        self.lock().closed = true;
+        let receiver = {
+            let mut queue = self.lock();
+            queue.closed = true;
+            queue.receiver.take()
+        };
         self.0.taken.notify_waiters();
-        self.0.put.notify_waiters();
+        receiver.map(Waker::wake);
     }
 }
 
@@ -163,8 +175,9 @@ pub struct Occupied;
 struct Connection {
     id: u64,
     mode: ToyMode,
-    /// The encoded public identity this connection proved.
-    identity: Vec<u8>,
+    /// The encoded public identity this connection proved (shared with the connection's
+    /// own session).
+    identity: Arc<[u8]>,
     /// The newest roster version the toy holds: the one it named when it authenticated,
     /// or the last one sent to it since.
     roster_version: u64,
@@ -230,7 +243,7 @@ impl ToyHub {
     pub fn join(
         &self,
         device: DeviceId,
-        identity: &[u8],
+        identity: Arc<[u8]>,
         mode: ToyMode,
         roster_version: u64,
         outbox: Outbox,
@@ -249,7 +262,7 @@ impl ToyHub {
             Connection {
                 id,
                 mode,
-                identity: identity.to_vec(),
+                identity,
                 roster_version,
                 outbox,
                 streams: false,
@@ -357,7 +370,7 @@ impl ToyHub {
         };
         let mut connections = self.connections.lock().expect("hub lock");
         match connections.get_mut(&device) {
-            Some(c) if c.mode == ToyMode::Pairing && c.identity == identity => {
+            Some(c) if c.mode == ToyMode::Pairing && *c.identity == *identity => {
                 if c.outbox.try_send(bytes).is_err() {
                     return false;
                 }
@@ -400,16 +413,18 @@ impl ToyHub {
         };
         let connections = self.connections.lock().expect("hub lock");
         match connections.get(&device) {
-            Some(c) if c.mode == mode && c.identity == identity => c.outbox.try_send(bytes).is_ok(),
+            Some(c) if c.mode == mode && *c.identity == *identity => {
+                c.outbox.try_send(bytes).is_ok()
+            }
             _ => false,
         }
     }
 
     /// The toy rotated its keys on `connection`: it now proves `identity`.
-    pub fn rotated(&self, device: DeviceId, connection: u64, identity: &[u8]) {
+    pub fn rotated(&self, device: DeviceId, connection: u64, identity: Arc<[u8]>) {
         let mut connections = self.connections.lock().expect("hub lock");
         if let Some(c) = connections.get_mut(&device).filter(|c| c.id == connection) {
-            c.identity = identity.to_vec();
+            c.identity = identity;
         }
     }
 
@@ -525,10 +540,16 @@ mod tests {
         let (real, real_rx) = outbox();
         let (stranger, stranger_rx) = outbox();
         let first = hub
-            .join(toy, b"real keys", ToyMode::Pairing, 0, real)
+            .join(toy, (&b"real keys"[..]).into(), ToyMode::Pairing, 0, real)
             .unwrap();
         assert_eq!(
-            hub.join(toy, b"stranger keys", ToyMode::Pairing, 0, stranger.clone()),
+            hub.join(
+                toy,
+                (&b"stranger keys"[..]).into(),
+                ToyMode::Pairing,
+                0,
+                stranger.clone()
+            ),
             Err(Occupied)
         );
         let frame = Frame::UploadAck {
@@ -543,17 +564,29 @@ mod tests {
         // The same keys reconnecting replace the old connection.
         let (again, _rx) = outbox();
         let second = hub
-            .join(toy, b"real keys", ToyMode::Pairing, 0, again)
+            .join(toy, (&b"real keys"[..]).into(), ToyMode::Pairing, 0, again)
             .unwrap();
         assert_eq!(hub.mode_of(toy, first), None);
         assert_eq!(hub.mode_of(toy, second), Some(ToyMode::Pairing));
         // A connection that authenticated against the stored keys wins over anyone.
         let (stored, _rx) = outbox();
         let hub2 = ToyHub::default();
-        hub2.join(toy, b"stranger keys", ToyMode::Pairing, 0, stranger)
-            .unwrap();
+        hub2.join(
+            toy,
+            (&b"stranger keys"[..]).into(),
+            ToyMode::Pairing,
+            0,
+            stranger,
+        )
+        .unwrap();
         let third = hub2
-            .join(toy, b"real keys", ToyMode::Authenticated, 0, stored)
+            .join(
+                toy,
+                (&b"real keys"[..]).into(),
+                ToyMode::Authenticated,
+                0,
+                stored,
+            )
             .unwrap();
         assert_eq!(hub2.mode_of(toy, third), Some(ToyMode::Authenticated));
     }

@@ -30,6 +30,8 @@ use pawpost_store::StoreResult;
 use socket::{Incoming, ToySocket, ToyUpgrade};
 use std::net::IpAddr;
 use std::ops::ControlFlow;
+use std::pin::Pin;
+use std::task::Poll;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -85,7 +87,7 @@ struct Session {
     nonce: [u8; NONCE_LEN],
     /// The toy on this connection once it asked to pair or authenticated, with the hub's
     /// connection id and the encoded identity whose keys it proved.
-    toy: Option<(DeviceId, u64, Vec<u8>)>,
+    toy: Option<(DeviceId, u64, std::sync::Arc<[u8]>)>,
     auth_failures: u32,
     /// Chunked deliveries and uploads (protocol version 2).
     streams: stream::Streams,
@@ -129,11 +131,21 @@ async fn write_out(socket: &mut ToySocket, link: Option<&channel::Link>, frame: 
 struct Connection {
     session: Session,
     socket: ToySocket,
-    outbox: Outbox,
     /// Counted against its address until it authenticates or asks to pair.
     waiting: Option<Unauthenticated>,
-    /// It must authenticate or ask to pair by then.
-    hello_by: tokio::time::Instant,
+    /// Until it authenticates or asks to pair: when it is closed if it has done neither,
+    /// however many pings it sends meanwhile.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+/// What woke a waiting connection.
+enum Woken {
+    /// A frame for the toy, from the outbox.
+    Out(Vec<u8>),
+    /// Something from the toy.
+    In(Incoming),
+    /// The outbox was closed, or the toy missed its deadline.
+    Over,
 }
 
 impl Connection {
@@ -151,7 +163,7 @@ impl Connection {
             session: Session {
                 state,
                 addr,
-                outbox: outbox.clone(),
+                outbox,
                 nonce: [0; NONCE_LEN],
                 toy: None,
                 auth_failures: 0,
@@ -160,74 +172,64 @@ impl Connection {
                 link,
             },
             socket,
-            outbox,
             waiting: Some(waiting),
-            hello_by,
+            deadline: Some(Box::pin(tokio::time::sleep_until(hello_by))),
         })
     }
-}
 
-/// Serves a toy's connection to its end.
-///
-/// One task serves the connection: it waits for the toy's next message or a frame in
-/// the outbox, whichever comes first, and while a message is handled (storage, crypto)
-/// it keeps writing the outbox, as a separate writer would. Its future holds the boxed
-/// [`Connection`] and the futures of the moment; whatever is large and rare (handling a
-/// frame, the goodbye) is boxed while it runs.
-async fn serve(mut connection: Box<Connection>) {
-    let Connection {
-        session,
-        socket,
-        outbox,
-        waiting,
-        hello_by,
-    } = &mut *connection;
-    // Boxed, and only until the toy authenticates or asks to pair.
-    let mut deadline = Some(Box::pin(tokio::time::sleep_until(*hello_by)));
-    Box::pin(session.challenge()).await;
-    // Counted against its address until it authenticates or asks to pair, and closed if
-    // it has done neither by `hello_by`, however many pings it sends meanwhile.
-    let mut close_code = None;
-    loop {
-        if session.toy.is_some() {
-            *waiting = None;
-            deadline = None;
-        }
-        let incoming = tokio::select! {
-            biased;
-            frame = outbox.recv() => {
-                let Some(frame) = frame else { break };
-                if !Box::pin(write_out(socket, session.link.as_ref(), frame)).await {
-                    break;
+    /// Waits for the toy's next message, a frame in the outbox or the deadline, in that
+    /// order: all an idle connection does, with no future of its own for any of them.
+    async fn wait(&mut self) -> Woken {
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(frame) = self.session.outbox.poll_recv(cx) {
+                return Poll::Ready(frame.map_or(Woken::Over, Woken::Out));
+            }
+            if let Poll::Ready(incoming) = self.socket.poll_recv(cx) {
+                return Poll::Ready(Woken::In(incoming));
+            }
+            if let Some(deadline) = &mut self.deadline {
+                if std::future::Future::poll(deadline.as_mut(), cx).is_ready() {
+                    return Poll::Ready(Woken::Over);
                 }
-                continue;
             }
-            incoming = socket.recv() => incoming,
-            () = async { deadline.as_mut().expect("checked").await }, if deadline.is_some() => break,
-        };
-        let bytes = match incoming {
-            Incoming::Binary(bytes) => bytes,
-            Incoming::Ping(payload) => {
-                if Box::pin(socket.pong(&payload)).await.is_err() {
-                    break;
-                }
-                continue;
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Acts on what woke the connection; `Break` with the close code to answer when the
+    /// connection must end.
+    async fn act(&mut self, woken: Woken) -> ControlFlow<Option<[u8; 2]>> {
+        let Self {
+            session, socket, ..
+        } = self;
+        let outbox = session.outbox.clone();
+        let bytes = match woken {
+            Woken::Out(frame) => {
+                return match write_out(socket, session.link.as_ref(), frame).await {
+                    true => ControlFlow::Continue(()),
+                    false => ControlFlow::Break(None),
+                };
             }
-            Incoming::Close(code) => {
-                close_code = code;
-                break;
+            Woken::Over => return ControlFlow::Break(None),
+            Woken::In(Incoming::Binary(bytes)) => bytes,
+            Woken::In(Incoming::Ping(payload)) => {
+                return match socket.pong(&payload).await {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(_) => ControlFlow::Break(None),
+                };
             }
-            Incoming::End => break,
+            Woken::In(Incoming::Close(code)) => return ControlFlow::Break(code),
+            Woken::In(Incoming::End) => return ControlFlow::Break(None),
         };
         let bytes = match &session.link {
             Some(link) => match link.open(&bytes, session.addr) {
                 Some(frame) => frame,
-                None => break,
+                None => return ControlFlow::Break(None),
             },
             None => bytes,
         };
-        // Boxed: handling a frame needs a large future (storage, crypto); an idle
-        // connection should not carry its size while it waits.
+        // Boxed: handling a frame needs a large future (storage, crypto).
         let link = session.link.clone();
         let mut handling = Box::pin(session.on_frame(&bytes));
         let mut broken = false;
@@ -245,24 +247,58 @@ async fn serve(mut connection: Box<Connection>) {
             }
         };
         if flow.is_break() || broken {
-            break;
+            ControlFlow::Break(None)
+        } else {
+            ControlFlow::Continue(())
         }
     }
-    *waiting = None;
-    if let Some((device, id, _)) = session.toy.take() {
-        if session.state.toys.leave(device, id) {
-            Box::pin(toys::disconnected(&session.state, device)).await;
+
+    /// Leaves the hub, writes what was put in the outbox before the end, then the close
+    /// (answering the toy's `close_code`).
+    async fn finish(&mut self, close_code: Option<[u8; 2]>) {
+        let Self {
+            session,
+            socket,
+            waiting,
+            ..
+        } = self;
+        *waiting = None;
+        let outbox = session.outbox.clone();
+        if let Some((device, id, _)) = session.toy.take() {
+            if session.state.toys.leave(device, id) {
+                toys::disconnected(&session.state, device).await;
+            }
         }
-    }
-    // What was put in the outbox before the end is still written, then the close.
-    outbox.close();
-    let link = session.link.take();
-    while let Some(frame) = outbox.recv().await {
-        if !Box::pin(write_out(socket, link.as_ref(), frame)).await {
-            return;
+        outbox.close();
+        let link = session.link.take();
+        while let Some(frame) = outbox.recv().await {
+            if !write_out(socket, link.as_ref(), frame).await {
+                return;
+            }
         }
+        socket.close(close_code).await;
     }
-    Box::pin(socket.close(close_code)).await;
+}
+
+/// Serves a toy's connection to its end.
+///
+/// One task serves the connection: it waits for the toy's next message or a frame in
+/// the outbox, whichever comes first, and while a message is handled (storage, crypto)
+/// it keeps writing the outbox, as a separate writer would. Its future holds the boxed
+/// [`Connection`] and the wait; acting on what woke it is boxed while it runs.
+async fn serve(mut connection: Box<Connection>) {
+    Box::pin(connection.session.challenge()).await;
+    let close_code = loop {
+        if connection.session.toy.is_some() {
+            connection.waiting = None;
+            connection.deadline = None;
+        }
+        let woken = connection.wait().await;
+        if let ControlFlow::Break(close_code) = Box::pin(connection.act(woken)).await {
+            break close_code;
+        }
+    };
+    Box::pin(connection.finish(close_code)).await;
 }
 
 fn message_uuid(id: MessageId) -> Uuid {
@@ -359,7 +395,7 @@ impl Session {
     ) -> StoreResult<ControlFlow<()>> {
         // A toy whose pairing failed (its code was contested, say) may ask again on the
         // same connection, with the same keys; nothing else that proved keys here may.
-        let encoded = identity.encode().to_vec();
+        let encoded: std::sync::Arc<[u8]> = identity.encode()[..].into();
         let asked_before = match &self.toy {
             None => None,
             Some((device, connection, proved)) => {
@@ -392,7 +428,13 @@ impl Session {
             }
             self.state
                 .toys
-                .join(device, &encoded, ToyMode::Pairing, 0, self.outbox.clone())
+                .join(
+                    device,
+                    encoded.clone(),
+                    ToyMode::Pairing,
+                    0,
+                    self.outbox.clone(),
+                )
                 .ok()
                 .map(|connection| (code, connection))
         });
@@ -455,18 +497,19 @@ impl Session {
         };
         // It proved the stored keys: it takes the place of any other connection for this
         // id, which can only be an older one of its own or one that proved nothing.
+        let identity: std::sync::Arc<[u8]> = toy.identity[..].into();
         let connection = self
             .state
             .toys
             .join(
                 id,
-                &toy.identity,
+                identity.clone(),
                 ToyMode::Authenticated,
                 roster_version,
                 self.outbox.clone(),
             )
             .expect("an authenticated connection always joins");
-        self.toy = Some((id, connection, toy.identity.clone()));
+        self.toy = Some((id, connection, identity));
         if self.streams.hello {
             self.state.toys.set_streaming(id, connection);
         }
@@ -607,8 +650,9 @@ impl Session {
             self.fail(ServerError::RotateRefused).await;
             return Ok(());
         };
+        let encoded: std::sync::Arc<[u8]> = encoded[..].into();
         if let Some((_, connection, identity)) = &mut self.toy {
-            self.state.toys.rotated(toy, *connection, &encoded);
+            self.state.toys.rotated(toy, *connection, encoded.clone());
             *identity = encoded;
         }
         self.send(&Frame::RotateAck {

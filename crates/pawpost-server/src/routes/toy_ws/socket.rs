@@ -121,10 +121,12 @@ impl ToyUpgrade {
         F: FnOnce(ToySocket) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let on_upgrade = self.on_upgrade;
+        // Boxed until the upgrade is done: a future keeps room for what it was started
+        // with all its life, and the connection's task should hold little more than
+        // `run`'s future.
+        let start = Box::new((self.on_upgrade, run));
         tokio::spawn(async move {
-            // Nothing of the upgrade is kept while the connection runs: its task's
-            // future is little more than `run`'s.
+            let (on_upgrade, run) = *start;
             let socket = match on_upgrade.await {
                 Ok(upgraded) => ToySocket::new(upgraded, max_len),
                 Err(e) => {
@@ -311,20 +313,26 @@ impl ToySocket {
 
     /// The next message. Cancel-safe: bytes read are kept until a call returns them.
     pub async fn recv(&mut self) -> Incoming {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// [`ToySocket::recv`] as a poll: a connection waiting on its socket and its outbox
+    /// needs no future for either.
+    pub fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Incoming> {
         loop {
             match self.reader.next_message() {
-                Ok(Some(incoming)) => return incoming,
+                Ok(Some(incoming)) => return Poll::Ready(incoming),
                 Ok(None) => {}
                 Err(violation) => {
                     tracing::info!(
                         error = violation.code(),
                         "toy broke the WebSocket protocol; closing"
                     );
-                    return Incoming::End;
+                    return Poll::Ready(Incoming::End);
                 }
             }
-            match self.read_more().await {
-                Ok(0) | Err(_) => return Incoming::End,
+            match ready!(self.poll_read_more(cx)) {
+                Ok(0) | Err(_) => return Poll::Ready(Incoming::End),
                 Ok(_) => {}
             }
         }
@@ -332,15 +340,14 @@ impl ToySocket {
 
     /// Reads what the socket has. Everything happens inside one poll, so dropping the
     /// future loses nothing.
-    async fn read_more(&mut self) -> io::Result<usize> {
-        poll_fn(|cx| match &mut self.io {
+    fn poll_read_more(&mut self, cx: &mut std::task::Context<'_>) -> Poll<io::Result<usize>> {
+        match &mut self.io {
             Io::Plain(io) => poll_read_frames(io, &mut self.reader, cx),
             Io::Upgraded(io) => poll_read_frames(&mut **io, &mut self.reader, cx),
             Io::Rustls(io) => poll_read_frames(&mut **io, &mut self.reader, cx),
             Io::Tls(tls) => tls.poll_read_frames(&mut self.reader, cx),
             Io::Lost => Poll::Ready(Ok(0)),
-        })
-        .await
+        }
     }
 
     /// Writes `bytes` (whole WebSocket frames) to the toy.

@@ -16,7 +16,7 @@ use pawpost_crypto::{
 };
 use pawpost_fuzz::{
     encode_ops, household_id, join_ble_input, paired_genesis, paired_toy, run_rng, run_toy,
-    vector_device, Op, NOON_UTC_MS,
+    tls_records_pair, vector_device, Op, NOON_UTC_MS, TLS_SUITES,
 };
 use pawpost_media::OggOpusWriter;
 use pawpost_toy::signing::sign_approval;
@@ -338,6 +338,24 @@ fn toy_websocket_corpus(frames: &[(&str, Vec<u8>)]) {
     }
 }
 
+/// The toy's WebSocket frames as TLS 1.3 records sealed with the fixed keys of the target,
+/// with every suite and in pieces of several sizes, and a closing alert.
+fn tls_records_corpus(frames: &[(&str, Vec<u8>)]) {
+    let mut c = Corpus::new("tls_records");
+    for (i, (name, frame)) in frames.iter().enumerate() {
+        let choice = (i % 3 + 3 * (i * 5 % 64)) as u8;
+        let (mut client, _) = tls_records_pair(TLS_SUITES[usize::from(choice % 3)]);
+        let mut data = vec![choice];
+        client.seal(&masked_frame(0x82, frame), &mut data).unwrap();
+        client
+            .seal(&masked_frame(0x89, b"ping"), &mut data)
+            .unwrap();
+        c.add(&format!("{name}-records"), &data);
+        client.seal_close_notify(&mut data).unwrap();
+        c.add(&format!("{name}-then-close"), &data);
+    }
+}
+
 fn ble_corpus(frames: &[(&str, Vec<u8>)]) {
     let mut c = Corpus::new("ble_reassembly");
     let mut seq = 0u16;
@@ -548,5 +566,6 @@ fn main() {
     toy_frame_corpus(&frames);
     ble_corpus(&frames);
     toy_websocket_corpus(&frames);
+    tls_records_corpus(&frames);
     toy_state_corpus(&toy, &frames);
 }

@@ -416,3 +416,37 @@ pub fn run_toy(ops: &[Op<'_>]) -> Vec<Action> {
     }
     all
 }
+
+/// The TLS 1.3 suites of `pawpost_tls_records`, chosen by a fuzz input's first byte.
+pub const TLS_SUITES: [pawpost_tls_records::Suite; 3] = [
+    pawpost_tls_records::Suite::Aes128Gcm,
+    pawpost_tls_records::Suite::Aes256Gcm,
+    pawpost_tls_records::Suite::Chacha20Poly1305,
+];
+
+/// A client's side and the server's side of one TLS 1.3 connection's records with fixed
+/// keys: what the first writes, the second opens.
+pub fn tls_records_pair(
+    suite: pawpost_tls_records::Suite,
+) -> (pawpost_tls_records::Records, pawpost_tls_records::Records) {
+    use pawpost_tls_records::{Records, TrafficKeys, NONCE_LEN};
+    let key_len = match suite {
+        pawpost_tls_records::Suite::Aes128Gcm => 16,
+        _ => 32,
+    };
+    const IV: [u8; NONCE_LEN] = [0x33; NONCE_LEN];
+    fn traffic(suite: pawpost_tls_records::Suite, key: &[u8]) -> TrafficKeys<'_> {
+        TrafficKeys {
+            suite,
+            key,
+            iv: &IV,
+            seq: 0,
+        }
+    }
+    let (client_key, server_key) = (&[0x11; 32][..key_len], &[0x22; 32][..key_len]);
+    let client =
+        Records::new(traffic(suite, server_key), traffic(suite, client_key)).expect("valid keys");
+    let server =
+        Records::new(traffic(suite, client_key), traffic(suite, server_key)).expect("valid keys");
+    (client, server)
+}

@@ -31,7 +31,6 @@ pub mod state;
 mod storage;
 pub use storage::Stores;
 pub mod tls;
-pub mod tls_records;
 pub mod tokens;
 pub mod toyhub;
 mod web;

@@ -6,7 +6,7 @@
 //!
 //! The socket is taken back from hyper's upgraded stream when it is the server's own
 //! TCP socket, and over TLS 1.3 the records are read and written here
-//! ([`crate::tls_records`]) with the keys taken out of rustls, so that an idle wss toy
+//! (`pawpost_tls_records`) with the keys taken out of rustls, so that an idle wss toy
 //! keeps no TLS buffer either. Anything else (TLS 1.2) stays behind hyper's stream.
 //!
 //! What the toys' WebSocket library did before stays: one binary message per frame of
@@ -15,7 +15,6 @@
 //! frame, reserved bits or opcodes) ends the connection.
 use crate::config::{TOY_WS_CLOSE_WAIT, TOY_WS_READ_BUFFER_BYTES};
 use crate::serve::ClientSocket;
-use crate::tls_records::{self, Opened, Records};
 use axum::body::Body;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -26,13 +25,14 @@ use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 pub use pawpost_protocol::websocket::Incoming;
 use pawpost_protocol::websocket::{FrameReader, MAX_CONTROL_PAYLOAD, OP_BINARY, OP_CLOSE, OP_PONG};
+use pawpost_tls_records::{Opened, Records, Suite, TrafficKeys};
 use sha1::{Digest, Sha1};
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio_rustls::rustls::ProtocolVersion;
+use tokio_rustls::rustls::{ConnectionTrafficSecrets, ExtractedSecrets, ProtocolVersion};
 use tokio_rustls::server::TlsStream;
 
 /// The most bytes read at once into a frame that arrives in pieces (a large `Upload`
@@ -276,7 +276,7 @@ fn take_tls(
         }
     }
     match conn.dangerous_extract_secrets() {
-        Ok(secrets) => Ok(Records::new(secrets).map(|records| Tls {
+        Ok(secrets) => Ok(records(&secrets).map(|records| Tls {
             io,
             records,
             raw: Vec::new(),
@@ -286,6 +286,30 @@ fn take_tls(
             Ok(None)
         }
     }
+}
+
+/// The record layer for the keys rustls handed over; `None` for a suite not spoken here.
+fn records(secrets: &ExtractedSecrets) -> Option<Records> {
+    fn keys(seq: u64, secrets: &ConnectionTrafficSecrets) -> Option<TrafficKeys<'_>> {
+        let (suite, key, iv) = match secrets {
+            ConnectionTrafficSecrets::Aes128Gcm { key, iv } => (Suite::Aes128Gcm, key, iv),
+            ConnectionTrafficSecrets::Aes256Gcm { key, iv } => (Suite::Aes256Gcm, key, iv),
+            ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => {
+                (Suite::Chacha20Poly1305, key, iv)
+            }
+            _ => return None,
+        };
+        Some(TrafficKeys {
+            suite,
+            key: key.as_ref(),
+            iv: iv.as_ref(),
+            seq,
+        })
+    }
+    Records::new(
+        keys(secrets.rx.0, &secrets.rx.1)?,
+        keys(secrets.tx.0, &secrets.tx.1)?,
+    )
 }
 
 impl ToySocket {
@@ -357,7 +381,8 @@ impl ToySocket {
             Io::Upgraded(io) => write_all(&mut **io, bytes).await,
             Io::Rustls(io) => write_all(&mut **io, bytes).await,
             Io::Tls(tls) => {
-                let mut records = Vec::with_capacity(bytes.len() + tls_records::HEADER_LEN + 32);
+                let mut records =
+                    Vec::with_capacity(bytes.len() + pawpost_tls_records::HEADER_LEN + 32);
                 tls.records
                     .seal(bytes, &mut records)
                     .map_err(|e| io::Error::other(e.code()))?;

@@ -13,11 +13,14 @@
 //! handshake message, an alert other than `close_notify`, a record that does not
 //! decrypt) ends the connection; the toy connects again with a fresh handshake.
 //!
-//! Sans I/O: bytes in, bytes out; the toy's socket (`routes/toy_ws/socket.rs`) reads and
-//! writes them.
-use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey, NONCE_LEN};
-use tokio_rustls::rustls::{ConnectionTrafficSecrets, ExtractedSecrets};
+//! Sans I/O: bytes in, bytes out; the server's toy socket
+//! (`pawpost-server`, `routes/toy_ws/socket.rs`) reads and writes them, and hands over
+//! the keys from rustls's `ExtractedSecrets`.
+#![forbid(unsafe_code)]
+use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use zeroize::Zeroizing;
+
+pub use ring::aead::NONCE_LEN;
 
 /// A record's header: content type, legacy version, length.
 pub const HEADER_LEN: usize = 5;
@@ -61,8 +64,9 @@ impl RecordError {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Suite {
+/// The TLS 1.3 cipher suite's AEAD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suite {
     Aes128Gcm,
     Aes256Gcm,
     Chacha20Poly1305,
@@ -86,19 +90,24 @@ struct Direction {
     seq: u64,
 }
 
+/// One direction's traffic key and IV (RFC 8446, 7.3), and the sequence number of its
+/// next record.
+pub struct TrafficKeys<'a> {
+    pub suite: Suite,
+    pub key: &'a [u8],
+    pub iv: &'a [u8],
+    pub seq: u64,
+}
+
 impl Direction {
-    fn new(seq: u64, secrets: ConnectionTrafficSecrets) -> Option<Self> {
-        let (suite, key, iv) = match secrets {
-            ConnectionTrafficSecrets::Aes128Gcm { key, iv } => (Suite::Aes128Gcm, key, iv),
-            ConnectionTrafficSecrets::Aes256Gcm { key, iv } => (Suite::Aes256Gcm, key, iv),
-            ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => {
-                (Suite::Chacha20Poly1305, key, iv)
-            }
-            #[allow(unreachable_patterns)]
-            _ => return None,
-        };
-        let key = key.as_ref();
-        if key.len() != suite.algorithm().key_len() || iv.as_ref().len() != NONCE_LEN {
+    fn new(keys: TrafficKeys<'_>) -> Option<Self> {
+        let TrafficKeys {
+            suite,
+            key,
+            iv,
+            seq,
+        } = keys;
+        if key.len() != suite.algorithm().key_len() || iv.len() != NONCE_LEN {
             return None;
         }
         let mut stored = Zeroizing::new([0u8; 32]);
@@ -106,7 +115,7 @@ impl Direction {
         Some(Self {
             suite,
             key: stored,
-            iv: iv.as_ref().try_into().ok()?,
+            iv: iv.try_into().ok()?,
             seq,
         })
     }
@@ -145,13 +154,12 @@ pub struct Records {
 }
 
 impl Records {
-    /// From what rustls handed over; `None` for a suite not spoken here.
-    pub fn new(secrets: ExtractedSecrets) -> Option<Self> {
-        let (read_seq, read) = secrets.rx;
-        let (write_seq, write) = secrets.tx;
+    /// From the keys the TLS library handed over (`read`: the client's, `write`: the
+    /// server's); `None` if a key or IV has the wrong length for its suite.
+    pub fn new(read: TrafficKeys<'_>, write: TrafficKeys<'_>) -> Option<Self> {
         Some(Self {
-            read: Direction::new(read_seq, read)?,
-            write: Direction::new(write_seq, write)?,
+            read: Direction::new(read)?,
+            write: Direction::new(write)?,
         })
     }
 
@@ -250,10 +258,28 @@ impl Records {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use rustls::{ClientConnection, ConnectionTrafficSecrets, ServerConnection};
     use std::io::{Read, Write};
     use std::sync::Arc;
-    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-    use tokio_rustls::rustls::{self, ClientConnection, ServerConnection};
+
+    /// The keys of `secrets`, as the server hands them over.
+    fn keys(seq: u64, secrets: &ConnectionTrafficSecrets) -> TrafficKeys<'_> {
+        let (suite, key, iv) = match secrets {
+            ConnectionTrafficSecrets::Aes128Gcm { key, iv } => (Suite::Aes128Gcm, key, iv),
+            ConnectionTrafficSecrets::Aes256Gcm { key, iv } => (Suite::Aes256Gcm, key, iv),
+            ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => {
+                (Suite::Chacha20Poly1305, key, iv)
+            }
+            _ => unreachable!("TLS 1.3 suites only"),
+        };
+        TrafficKeys {
+            suite,
+            key: key.as_ref(),
+            iv: iv.as_ref(),
+            seq,
+        }
+    }
 
     /// A client (rustls, as a toy's TLS library would be) and the server's records,
     /// after a real handshake in memory with `suite`.
@@ -304,7 +330,12 @@ mod tests {
             }
             to_client.clear();
         }
-        let records = Records::new(server.dangerous_extract_secrets().unwrap()).unwrap();
+        let secrets = server.dangerous_extract_secrets().unwrap();
+        let records = Records::new(
+            keys(secrets.rx.0, &secrets.rx.1),
+            keys(secrets.tx.0, &secrets.tx.1),
+        )
+        .unwrap();
         (client, records)
     }
 

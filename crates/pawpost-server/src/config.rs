@@ -207,7 +207,8 @@ pub struct ServerConfig {
     pub smtp_url: Option<String>,
     /// The sender of pawpost's emails.
     pub mail_from: String,
-    /// Password hashes computed at once; each takes 19 MiB and one core.
+    /// Password hashes computed at once; each takes 19 MiB and one core. By default
+    /// [`default_hash_workers`]: one core is always left to everything else.
     pub hash_workers: usize,
     /// Password hashes allowed to wait for a worker before the server answers 503.
     pub hash_queue: usize,
@@ -220,6 +221,13 @@ pub struct ServerConfig {
     /// [`CHANNEL_TOY_PROTOCOL`]): at 3, `/api/v1/toy/ws` (version 2, in the clear) is
     /// refused with 426 and only the channel is served.
     pub toy_min_protocol: u8,
+}
+
+/// One password hash at a time per core but one (at least one): a flood of wrong
+/// passwords then never takes every core from the deliveries (the login storm of
+/// BENCHMARKS.md).
+pub fn default_hash_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
 
 impl ServerConfig {
@@ -259,7 +267,7 @@ impl ServerConfig {
             max_unplayed_days: DEFAULT_MAX_UNPLAYED_DAYS,
             smtp_url: None,
             mail_from: crate::mail::DEFAULT_MAIL_FROM.into(),
-            hash_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            hash_workers: default_hash_workers(),
             hash_queue: DEFAULT_HASH_QUEUE,
             trusted_proxies: Vec::new(),
             release_public_keys: Vec::new(),

@@ -400,7 +400,7 @@ struct ServeArgs {
     #[command(flatten)]
     log: LogArgs,
 
-    /// Password hashes computed at once (each uses 19 MiB and a core) [default: number of cores].
+    /// Password hashes computed at once (each uses 19 MiB and a core) [default: one fewer than the cores, at least 1].
     #[arg(long, env = "PAWPOST_HASH_WORKERS")]
     hash_workers: Option<usize>,
 

@@ -63,7 +63,9 @@ impl Outbox {
         queue.frames.push_back(frame);
         let receiver = queue.receiver.take();
         drop(queue);
-        receiver.map(Waker::wake);
+        if let Some(receiver) = receiver {
+            receiver.wake();
+        }
         Ok(())
     }
 
@@ -81,7 +83,9 @@ impl Outbox {
                     queue.frames.extend(frame.take());
                     let receiver = queue.receiver.take();
                     drop(queue);
-                    receiver.map(Waker::wake);
+                    if let Some(receiver) = receiver {
+                        receiver.wake();
+                    }
                     return Ok(());
                 }
             }
@@ -126,7 +130,9 @@ impl Outbox {
             queue.receiver.take()
         };
         self.0.taken.notify_waiters();
-        receiver.map(Waker::wake);
+        if let Some(receiver) = receiver {
+            receiver.wake();
+        }
     }
 }
 

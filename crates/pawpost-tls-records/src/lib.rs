@@ -233,16 +233,18 @@ impl Records {
     }
 
     fn seal_one(&mut self, kind: u8, piece: &[u8], out: &mut Vec<u8>) -> Result<(), RecordError> {
-        let len = piece.len() + 1 + TAG_LEN;
+        // At most MAX_PLAINTEXT_LEN + 17: two bytes.
+        let len = u16::try_from(piece.len() + 1 + TAG_LEN).map_err(|_| RecordError::Malformed)?;
+        let [high, low] = len.to_be_bytes();
         let header = [
             APPLICATION_DATA,
             LEGACY_VERSION[0],
             LEGACY_VERSION[1],
-            (len >> 8) as u8,
-            len as u8,
+            high,
+            low,
         ];
         let (key, nonce) = self.write.next()?;
-        out.reserve(HEADER_LEN + len);
+        out.reserve(HEADER_LEN + usize::from(len));
         out.extend_from_slice(&header);
         let at = out.len();
         out.extend_from_slice(piece);
@@ -376,7 +378,7 @@ mod tests {
         for suite in suites() {
             let (mut client, mut records) = connected(suite);
             for len in [1, 100, MAX_PLAINTEXT_LEN, MAX_PLAINTEXT_LEN + 1, 40_000] {
-                let sent: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+                let sent: Vec<u8> = (0..len).map(|i| (i % 251).to_le_bytes()[0]).collect();
                 let mut wire = client_wire(&mut client, &sent);
                 assert_eq!(
                     open_all(&mut records, &mut wire).unwrap(),

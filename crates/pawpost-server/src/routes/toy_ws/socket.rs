@@ -260,14 +260,14 @@ impl Tls {
 /// decrypted (`reader`); `Err` with the stream untouched when it is not TLS 1.3 or
 /// rustls still has records to send.
 fn take_tls(
-    stream: TlsStream<ClientSocket>,
+    stream: Box<TlsStream<ClientSocket>>,
     reader: &mut FrameReader,
-) -> Result<Option<Tls>, TlsStream<ClientSocket>> {
+) -> Result<Option<Tls>, Box<TlsStream<ClientSocket>>> {
     let (_, conn) = stream.get_ref();
     if conn.protocol_version() != Some(ProtocolVersion::TLSv1_3) || conn.wants_write() {
         return Err(stream);
     }
-    let (io, mut conn) = stream.into_inner();
+    let (io, mut conn) = (*stream).into_inner();
     let mut plain = [0u8; TOY_WS_READ_BUFFER_BYTES];
     loop {
         match io::Read::read(&mut conn.reader(), &mut plain) {
@@ -323,10 +323,10 @@ impl ToySocket {
             Err(upgraded) => match upgraded.downcast::<TokioIo<TlsStream<ClientSocket>>>() {
                 Ok(parts) => {
                     reader.unread_mut().extend_from_slice(&parts.read_buf);
-                    match take_tls(parts.io.into_inner(), &mut reader) {
+                    match take_tls(Box::new(parts.io.into_inner()), &mut reader) {
                         Ok(Some(tls)) => Io::Tls(Box::new(tls)),
                         Ok(None) => Io::Lost,
-                        Err(stream) => Io::Rustls(Box::new(stream)),
+                        Err(stream) => Io::Rustls(stream),
                     }
                 }
                 Err(upgraded) => Io::Upgraded(Box::new(TokioIo::new(upgraded))),

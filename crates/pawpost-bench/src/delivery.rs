@@ -11,12 +11,10 @@ use crate::server::{
     SharedStore,
 };
 use crate::stats::{round2, summary};
-use crate::toys::{connect_many, connect_toy, Ws};
+use crate::toys::{connect_many, connect_toy, next_delivery, Ws};
 use crate::Ctx;
 use eyre::{bail, eyre, Result};
-use futures_util::{SinkExt, StreamExt};
 use pawpost_crypto::{os_rng, seal, Envelope, MediaType, MessageId, MessageParams};
-use pawpost_protocol::Frame;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -26,7 +24,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
 use uuid::Uuid;
 
 /// One toy's receipt of a `Deliver`, with whether the envelope opened and verified.
@@ -239,27 +236,8 @@ async fn read_toy(
 ) {
     let owner = owner_device().public();
     let me = BenchDevice::toy(index);
-    while !stop.load(Ordering::Relaxed) {
-        let Some(Ok(message)) = ws.next().await else {
-            break;
-        };
-        let WsMessage::Binary(bytes) = message else {
-            continue;
-        };
-        let Ok(Frame::Deliver { envelope }) = Frame::decode(&bytes) else {
-            continue;
-        };
-        let at = Instant::now();
-        let Ok(parsed) = Envelope::parse(envelope) else {
-            continue;
-        };
-        let header = parsed.header();
-        let id = header.message_id;
-        let ack = Frame::Delivered { message_id: id }.encode();
-        if let Ok(ack) = ack {
-            let _ = ws.send(WsMessage::Binary(ack.into())).await;
-        }
-        let opened = pawpost_crypto::open(envelope, &me.keys, &owner).is_ok();
+    while let Some((envelope, at, id)) = next_delivery(&mut ws, &stop).await {
+        let opened = pawpost_crypto::open(&envelope, &me.keys, &owner).is_ok();
         let _ = tx.send(Receipt {
             message: id.0,
             at,

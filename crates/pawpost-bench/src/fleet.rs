@@ -27,13 +27,11 @@
 //! bounded in count and time.
 use crate::server::{plan, seed, OwnerClient, SeedInto, ServerProcess, SharedStore};
 use crate::stats::{round2, summary};
-use crate::toys::{connect_many, Ws};
+use crate::toys::{connect_many, next_delivery, Ws};
 use crate::Ctx;
 use eyre::{bail, eyre, Result};
-use futures_util::{SinkExt, StreamExt};
-use pawpost_crypto::{os_rng, seal, Envelope, MediaType, MessageId, MessageParams};
+use pawpost_crypto::{os_rng, seal, MediaType, MessageId, MessageParams};
 use pawpost_domain::{DeviceId, HouseholdId};
-use pawpost_protocol::Frame;
 use pawpost_server::events::Change;
 use pawpost_server::relay::Note;
 use serde_json::{json, Value};
@@ -44,7 +42,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
 use uuid::Uuid;
 
 /// Messages a second at the evening peak of a million toys whose families send ten
@@ -397,24 +394,7 @@ impl Fleet<'_> {
 /// does (the acknowledgement is a receipt the server stores and announces). Opening the
 /// envelope is left out: the bench's CPU is the servers' too.
 async fn read_toy(mut ws: Ws, tx: mpsc::UnboundedSender<(Uuid, Instant)>, stop: Arc<AtomicBool>) {
-    while !stop.load(Ordering::Relaxed) {
-        let Some(Ok(message)) = ws.next().await else {
-            break;
-        };
-        let WsMessage::Binary(bytes) = message else {
-            continue;
-        };
-        let Ok(Frame::Deliver { envelope }) = Frame::decode(&bytes) else {
-            continue;
-        };
-        let at = Instant::now();
-        let Ok(parsed) = Envelope::parse(envelope) else {
-            continue;
-        };
-        let id = parsed.header().message_id;
-        if let Ok(ack) = (Frame::Delivered { message_id: id }).encode() {
-            let _ = ws.send(WsMessage::Binary(ack.into())).await;
-        }
+    while let Some((_, at, id)) = next_delivery(&mut ws, &stop).await {
         let _ = tx.send((Uuid::from_bytes(id.0), at));
     }
 }

@@ -27,6 +27,37 @@ fn source_for(index: u64) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, n))
 }
 
+/// The next delivery a reading toy gets, as a real toy takes it: the envelope of the next
+/// `Deliver`, the moment it came, and its message id, once the `Delivered` receipt is
+/// sent back (the receipt the server stores and announces). Other frames are passed
+/// over; `None` once `stop` is set or the socket ends.
+pub async fn next_delivery(
+    ws: &mut Ws,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Option<(Vec<u8>, Instant, pawpost_crypto::MessageId)> {
+    while !stop.load(Ordering::Relaxed) {
+        let Some(Ok(message)) = ws.next().await else {
+            break;
+        };
+        let WsMessage::Binary(bytes) = message else {
+            continue;
+        };
+        let Ok(Frame::Deliver { envelope }) = Frame::decode(&bytes) else {
+            continue;
+        };
+        let at = Instant::now();
+        let Ok(parsed) = pawpost_crypto::Envelope::parse(envelope) else {
+            continue;
+        };
+        let id = parsed.header().message_id;
+        if let Ok(ack) = (Frame::Delivered { message_id: id }).encode() {
+            let _ = ws.send(WsMessage::Binary(ack.into())).await;
+        }
+        return Some((envelope.to_vec(), at, id));
+    }
+    None
+}
+
 async fn next_binary(ws: &mut Ws) -> Result<Vec<u8>> {
     loop {
         match tokio::time::timeout(STEP_TIMEOUT, ws.next()).await {

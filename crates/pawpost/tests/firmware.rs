@@ -749,6 +749,28 @@ async fn wait_version_shown(f: &Family, device: &str, want: u64) {
     }
 }
 
+/// A family on a server given `release_key` for releases, and the emulated toy paired
+/// with it through the relay until the parents see "Software version 1"; then the toy and
+/// the relay are switched off. Returns the family, the toy's two ports and its device id.
+async fn paired_on_version_1(
+    firmware: &Firmware,
+    release_key: [u8; 32],
+) -> (Family, (u16, u16), String) {
+    let f =
+        family_on(TestServer::start_with(move |c| c.release_public_keys = vec![release_key]).await)
+            .await;
+    let ports = (free_port(), free_port());
+    let (mut qemu_run, mut toy, _) = power_on(firmware, ports.0, ports.1, &[]).await;
+    let mut phone = relay(ports.0, &f.server.base, MTU);
+    assert_eq!(toy.expect("link up ").await, MTU.to_string());
+    let identity = pair(&f, &mut toy).await;
+    let device = uuid::Uuid::from_bytes(identity.device_id.0).to_string();
+    wait_version_shown(&f, &device, 1).await;
+    phone.kill().await.unwrap();
+    qemu_run.kill().await.unwrap();
+    (f, ports, device)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the firmware image: scripts/firmware-test builds it and runs this test"]
 async fn a_signed_update_from_version_1_to_2_applies_and_a_cut_one_leaves_version_1() {
@@ -766,17 +788,7 @@ async fn a_signed_update_from_version_1_to_2_applies_and_a_cut_one_leaves_versio
         wires::hex(&key),
         "the image trusts the test release key"
     );
-    let f =
-        family_on(TestServer::start_with(move |c| c.release_public_keys = vec![key]).await).await;
-    let ports = (free_port(), free_port());
-    let (mut qemu_run, mut toy, _) = power_on(&firmware, ports.0, ports.1, &[]).await;
-    let mut phone = relay(ports.0, &f.server.base, MTU);
-    assert_eq!(toy.expect("link up ").await, MTU.to_string());
-    let identity = pair(&f, &mut toy).await;
-    let device = uuid::Uuid::from_bytes(identity.device_id.0).to_string();
-    wait_version_shown(&f, &device, 1).await;
-    phone.kill().await.unwrap();
-    qemu_run.kill().await.unwrap();
+    let (f, ports, device) = paired_on_version_1(&firmware, key).await;
     // Version 2: the same code, released as version 2 with counter 2.
     publish_version_2(&f, &firmware.image).await;
 
@@ -821,17 +833,7 @@ async fn a_release_signed_by_a_key_the_image_does_not_trust_leaves_version_1() {
     // release, and the toy refuses it before it downloads any of it.
     let other_seed = [0x33; 32];
     let other = pawpost_crypto::ReleaseKey::from_seed(&other_seed).public_key();
-    let f =
-        family_on(TestServer::start_with(move |c| c.release_public_keys = vec![other]).await).await;
-    let ports = (free_port(), free_port());
-    let (mut qemu_run, mut toy, _) = power_on(&firmware, ports.0, ports.1, &[]).await;
-    let mut phone = relay(ports.0, &f.server.base, MTU);
-    assert_eq!(toy.expect("link up ").await, MTU.to_string());
-    let identity = pair(&f, &mut toy).await;
-    let device = uuid::Uuid::from_bytes(identity.device_id.0).to_string();
-    wait_version_shown(&f, &device, 1).await;
-    phone.kill().await.unwrap();
-    qemu_run.kill().await.unwrap();
+    let (f, ports, device) = paired_on_version_1(&firmware, other).await;
     publish_version_2_signed(&f, &firmware.image, &other_seed).await;
 
     let (mut qemu_run, mut toy, _) = power_on(&firmware, ports.0, ports.1, &[]).await;

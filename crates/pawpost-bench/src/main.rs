@@ -1,9 +1,9 @@
 //! `pawpost-bench`: measures a real `pawpost serve` (started from the release binary)
-//! on this machine: idle toys, delivery latency, a Mosquitto peer under the same load,
-//! the raw storage ceiling, a login storm, the idle footprint, delivery across two
-//! server processes sharing PostgreSQL, and a fleet of up to eight processes on one
-//! PostgreSQL (what the notes every process receives cost). Prints a table and writes
-//! JSON. Every loop is
+//! on this machine: idle toys, delivery latency, a Mosquitto peer under the same load
+//! (and the durable peers NATS JetStream and RabbitMQ), the raw storage ceiling, a
+//! login storm, the idle footprint, delivery across two server processes sharing
+//! PostgreSQL, and a fleet of up to eight processes on one PostgreSQL (what the notes
+//! every process receives cost). Prints a table and writes JSON. Every loop is
 //! bounded in count and in time. See BENCHMARKS.md.
 #![forbid(unsafe_code)]
 
@@ -13,6 +13,7 @@ mod idle;
 mod jetstream;
 mod keys;
 mod mqtt;
+mod rabbitmq;
 mod relay;
 mod report;
 mod server;
@@ -65,6 +66,10 @@ enum Command {
     /// The same fan-out through NATS JetStream (file storage, synced before the publish
     /// acknowledgement where the server can), on a `nats-server` the bench starts.
     Jetstream(DeliveryCli),
+    /// The same fan-out through RabbitMQ quorum queues with publisher confirms (confirmed
+    /// after the broker's fsync), on a running broker: amqp://guest:guest@127.0.0.1:5672/%2f,
+    /// or the URL in PAWPOST_BENCH_AMQP_URL. Each run declares fresh queues and deletes them.
+    Rabbitmq(DeliveryCli),
     /// Blob writes and SQLite inserts as fast as this disk allows, without the server.
     Storage(StorageCli),
     /// Delivery to toys on process B, uploaded through B and through A (both on one
@@ -350,6 +355,7 @@ async fn main() -> Result<()> {
         ),
         Command::Mqtt(a) => ("mqtt", mqtt_all(&ctx, &a).await?),
         Command::Jetstream(a) => ("jetstream", jetstream_all(&ctx, &a).await?),
+        Command::Rabbitmq(a) => ("rabbitmq", rabbitmq::delivery_rates(&peer_runs(&a)).await?),
         Command::Storage(a) => ("storage", storage::ceiling(&ctx, &a.args()).await?),
         Command::Relay(a) => ("relay", relay_on(&ctx, &a.delivery, &a.database).await?),
         Command::Fleet(a) => (
@@ -528,9 +534,9 @@ async fn mqtt_all(ctx: &Ctx, a: &MqttCli) -> Result<Value> {
     Ok(json!({"runs": runs, "idle": idle, "idle_tls": idle_tls}))
 }
 
-async fn jetstream_all(ctx: &Ctx, d: &DeliveryCli) -> Result<Value> {
-    let runs: Vec<mqtt::MqttRun> = d
-        .rates
+/// One broker run per rate of `d`: a subscriber per toy, the same payload and drain.
+fn peer_runs(d: &DeliveryCli) -> Vec<mqtt::MqttRun> {
+    d.rates
         .iter()
         .map(|&rate| mqtt::MqttRun {
             subscribers: d.toys,
@@ -540,8 +546,11 @@ async fn jetstream_all(ctx: &Ctx, d: &DeliveryCli) -> Result<Value> {
             drain: Duration::from_secs(d.drain_s),
             max_in_flight: u16::try_from(d.max_in_flight).unwrap_or(u16::MAX),
         })
-        .collect();
-    jetstream::delivery_rates(&ctx.work_dir, &runs).await
+        .collect()
+}
+
+async fn jetstream_all(ctx: &Ctx, d: &DeliveryCli) -> Result<Value> {
+    jetstream::delivery_rates(&ctx.work_dir, &peer_runs(d)).await
 }
 
 async fn all(ctx: &Ctx, a: &AllCli) -> Result<Value> {
@@ -590,6 +599,12 @@ async fn all(ctx: &Ctx, a: &AllCli) -> Result<Value> {
         eprintln!("jetstream: failed: {e:#}");
         json!({ "error": format!("{e:#}") })
     });
+    let rabbitmq = rabbitmq::delivery_rates(&peer_runs(d))
+        .await
+        .unwrap_or_else(|e| {
+            eprintln!("rabbitmq: failed: {e:#}");
+            json!({ "error": format!("{e:#}") })
+        });
     let mut result = json!({
         "footprint": footprint,
         "idle": idle,
@@ -599,6 +614,7 @@ async fn all(ctx: &Ctx, a: &AllCli) -> Result<Value> {
         "relay": relay,
         "mqtt": mqtt,
         "jetstream": jetstream,
+        "rabbitmq": rabbitmq,
     });
     result["ratios"] = report::ratios(&result);
     Ok(result)

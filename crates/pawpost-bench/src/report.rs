@@ -1,5 +1,5 @@
-//! The summary table, the pawpost/Mosquitto and pawpost/JetStream ratios, and the relay
-//! scenario's table.
+//! The summary table, the pawpost/Mosquitto, pawpost/JetStream and pawpost/RabbitMQ
+//! ratios, and the relay scenario's table.
 use crate::stats::ratio;
 use serde_json::{json, Value};
 
@@ -31,6 +31,8 @@ pub fn ratios(r: &Value) -> Value {
             "p99_pawpost_over_mosquitto": ratio(lat(&p, "p99_ms"), lat(&m, "p99_ms")),
             "p50_pawpost_over_jetstream": at_rate(&r["jetstream"], rate).map_or(Value::Null, |j| ratio(lat(&p, "p50_ms"), lat(&j, "p50_ms"))),
             "p99_pawpost_over_jetstream": at_rate(&r["jetstream"], rate).map_or(Value::Null, |j| ratio(lat(&p, "p99_ms"), lat(&j, "p99_ms"))),
+            "p50_pawpost_over_rabbitmq": at_rate(&r["rabbitmq"], rate).map_or(Value::Null, |q| ratio(lat(&p, "p50_ms"), lat(&q, "p50_ms"))),
+            "p99_pawpost_over_rabbitmq": at_rate(&r["rabbitmq"], rate).map_or(Value::Null, |q| ratio(lat(&p, "p99_ms"), lat(&q, "p99_ms"))),
         }));
     }
     let idle_n = r["mqtt"]["idle"]["connected"].as_u64();
@@ -196,6 +198,16 @@ pub fn print(all: &Value) {
                     num(&lat(&p, q)),
                     num(&lat(&j, q)),
                     num(&ratio(lat(&p, q).as_f64(), lat(&j, q).as_f64())),
+                ]);
+            }
+        }
+        if let Some(b) = at_rate(&r["rabbitmq"], rate) {
+            for (q, label) in [("p50_ms", "p50"), ("p99_ms", "p99")] {
+                row([
+                    format!("offered {rate}/s: {label} (ms), RabbitMQ (synced) as the peer"),
+                    num(&lat(&p, q)),
+                    num(&lat(&b, q)),
+                    num(&ratio(lat(&p, q).as_f64(), lat(&b, q).as_f64())),
                 ]);
             }
         }

@@ -518,6 +518,8 @@ pub async fn run(rig: &mut Rig, args: &RunArgs) -> Result<Value> {
     // Each message counts once, at its first delivery.
     let drain_deadline = Instant::now() + args.drain;
     let mut latencies = Vec::with_capacity(accepted_count);
+    // When each message's upload started (from the run's start) and how long it took.
+    let mut timeline = Vec::with_capacity(accepted_count);
     let mut opened = 0u64;
     let mut last_receipt = t0;
     while !accepted.is_empty() {
@@ -526,6 +528,7 @@ pub async fn run(rig: &mut Rig, args: &RunArgs) -> Result<Value> {
             Ok(Some(r)) => {
                 if let Some(start) = accepted.remove(&r.message) {
                     latencies.push(r.at.duration_since(start));
+                    timeline.push((start.duration_since(t0), r.at.duration_since(start)));
                     opened += u64::from(r.opened);
                     last_receipt = last_receipt.max(r.at);
                 }
@@ -563,7 +566,22 @@ pub async fn run(rig: &mut Rig, args: &RunArgs) -> Result<Value> {
         "delivered_per_s": round2(delivered as f64 / last_receipt.duration_since(t0).max(offer_ended).as_secs_f64()),
         "upload_201_latency": summary(&mut acks),
         "end_to_end_latency": summary(&mut latencies),
+        "slowest_end_to_end": slowest(timeline, SLOWEST_LISTED),
     }))
+}
+
+/// How many of a run's slowest deliveries its result lists, with when they started.
+const SLOWEST_LISTED: usize = 20;
+
+/// The `n` slowest of `timeline` (upload start from the run's start, latency), slowest
+/// first: whether the tail comes at one moment or spreads over the run.
+fn slowest(mut timeline: Vec<(Duration, Duration)>, n: usize) -> Value {
+    timeline.sort_by(|a, b| b.1.cmp(&a.1));
+    timeline
+        .iter()
+        .take(n)
+        .map(|(at, took)| json!({"started_at_ms": crate::stats::ms(*at), "ms": crate::stats::ms(*took)}))
+        .collect()
 }
 
 pub fn count_files(dir: &std::path::Path) -> u64 {

@@ -180,22 +180,21 @@ async fn connection(
     mut stop: watch::Receiver<bool>,
 ) {
     let activity = registration.activity.clone();
-    let close = registration.close.clone();
     let io = Counted {
         io: stream,
         registration,
     };
     let Some(tls) = &shared.tls else {
-        return http(&shared, io, peer, &activity, &close, stop).await;
+        return http(&shared, io, peer, &activity, stop).await;
     };
     let handshake = tls.accept(io, peer);
     let tls_stream = tokio::select! {
         done = handshake => done,
-        () = close.notified() => None,
+        () = activity.close.notified() => None,
         _ = stop.changed() => None,
     };
     if let Some(tls_stream) = tls_stream {
-        http(&shared, tls_stream, peer, &activity, &close, stop).await;
+        http(&shared, tls_stream, peer, &activity, stop).await;
     }
 }
 
@@ -205,7 +204,6 @@ async fn http<I>(
     io: I,
     peer: SocketAddr,
     activity: &Arc<Activity>,
-    close: &Notify,
     mut stop: watch::Receiver<bool>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -246,7 +244,7 @@ async fn http<I>(
                 }
                 break;
             }
-            () = close.notified() => {
+            () = activity.close.notified() => {
                 if !activity.started() {
                     return;
                 }
@@ -265,10 +263,18 @@ async fn http<I>(
     activity.ended.store(true, Ordering::Relaxed);
 }
 
-/// What a connection is doing, as the shedding needs to know it.
+/// One open connection, as the accept loop and the shedding see it: what it is doing,
+/// and how to tell it to close. One allocation per connection, shared by its socket and
+/// [`Registry::open`].
 struct Activity {
     /// The connection's place in [`Registry::open`].
     id: u64,
+    accepted: Instant,
+    /// Told to close; its socket still counts until it is closed (changed only under
+    /// the registry's lock).
+    closing: AtomicBool,
+    /// Woken to tell the connection to close.
+    close: Notify,
     /// A first request has arrived.
     started: AtomicBool,
     /// Requests whose answer is not yet sent.
@@ -284,6 +290,14 @@ struct Activity {
 }
 
 impl Activity {
+    fn past_grace(&self) -> bool {
+        self.accepted.elapsed() >= NEW_CONNECTION_GRACE
+    }
+
+    fn closing(&self) -> bool {
+        self.closing.load(Ordering::Relaxed)
+    }
+
     fn started(&self) -> bool {
         self.started.load(Ordering::Relaxed)
     }
@@ -333,28 +347,15 @@ struct Connections {
 #[derive(Default)]
 struct Registry {
     next_id: u64,
-    open: BTreeMap<u64, Entry>,
+    open: BTreeMap<u64, Arc<Activity>>,
     /// Entries of `open` told to close.
     closing: usize,
+    /// The connections of `open` from a counted address (not a trusted proxy's) that
+    /// have sent no request yet, with their address's key, oldest first. A connection
+    /// leaves it at its first request: an open WebSocket keeps no address here.
+    waiting: BTreeMap<u64, String>,
+    /// How many of `waiting` each address has.
     pending: HashMap<String, usize>,
-}
-
-struct Entry {
-    /// The client address's key, unless it is a trusted proxy's.
-    key: Option<String>,
-    /// No request has arrived yet (kept here, under the lock, for the per-address count).
-    pending: bool,
-    /// Told to close; its socket still counts until it is closed.
-    closing: bool,
-    accepted: Instant,
-    activity: Arc<Activity>,
-    close: Arc<Notify>,
-}
-
-impl Entry {
-    fn past_grace(&self) -> bool {
-        self.accepted.elapsed() >= NEW_CONNECTION_GRACE
-    }
 }
 
 impl Connections {
@@ -379,10 +380,14 @@ impl Connections {
                 >= MAX_PENDING_CONNECTIONS_PER_ADDRESS
             {
                 let oldest = registry
-                    .open
+                    .waiting
                     .iter()
-                    .find(|(_, e)| {
-                        e.key.as_ref() == Some(key) && e.pending && !e.closing && e.past_grace()
+                    .filter(|(_, k)| *k == key)
+                    .find(|(id, _)| {
+                        registry
+                            .open
+                            .get(id)
+                            .is_some_and(|a| !a.closing() && a.past_grace())
                     })
                     .map(|(id, _)| *id);
                 let Some(id) = oldest else { break };
@@ -392,46 +397,31 @@ impl Connections {
         }
         let id = registry.next_id;
         registry.next_id += 1;
-        if let Some(key) = &key {
+        if let Some(key) = key {
             *registry.pending.entry(key.clone()).or_default() += 1;
+            registry.waiting.insert(id, key);
         }
         let activity = Arc::new(Activity {
             id,
+            accepted: Instant::now(),
+            closing: AtomicBool::new(false),
+            close: Notify::new(),
             started: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
             ended: AtomicBool::new(false),
             starved: AtomicBool::new(false),
             heard: AtomicBool::new(false),
         });
-        let close = Arc::new(Notify::new());
-        registry.open.insert(
-            id,
-            Entry {
-                key,
-                pending: true,
-                closing: false,
-                accepted: Instant::now(),
-                activity: activity.clone(),
-                close: close.clone(),
-            },
-        );
+        registry.open.insert(id, activity.clone());
         Registration {
             connections: self.clone(),
             activity,
-            close,
         }
     }
 
     /// A connection's first request has arrived: it no longer counts as pending.
     fn first_request(&self, id: u64) {
-        let mut registry = self.lock();
-        let found = registry
-            .open
-            .get_mut(&id)
-            .map(|e| (std::mem::replace(&mut e.pending, false), e.key.clone()));
-        if let Some((true, Some(key))) = found {
-            registry.forget_pending(&key);
-        }
+        self.lock().forget_waiting(id);
     }
 
     fn shed_oldest_idle(&self) -> bool {
@@ -460,7 +450,7 @@ impl Registry {
         let oldest = |idle: fn(&Activity) -> bool| {
             self.open
                 .iter()
-                .find(|(_, e)| !e.closing && idle(&e.activity))
+                .find(|(_, a)| !a.closing() && idle(a))
                 .map(|(id, _)| *id)
         };
         let oldest = oldest(Activity::surely_idle).or_else(|| oldest(Activity::idle));
@@ -476,38 +466,36 @@ impl Registry {
 
     /// Tells connection `id` to close; it no longer counts for its address.
     fn shed(&mut self, id: u64) {
-        let Some(entry) = self.open.get_mut(&id) else {
+        let Some(activity) = self.open.get(&id) else {
             return;
         };
-        entry.closing = true;
-        entry.close.notify_one();
-        let key = std::mem::replace(&mut entry.pending, false)
-            .then(|| entry.key.clone())
-            .flatten();
+        activity.closing.store(true, Ordering::Relaxed);
+        activity.close.notify_one();
         self.closing += 1;
-        if let Some(key) = key {
-            self.forget_pending(&key);
-        }
+        self.forget_waiting(id);
     }
 
     /// The socket of connection `id` is closed.
     fn remove(&mut self, id: u64) {
-        let Some(entry) = self.open.remove(&id) else {
+        let Some(activity) = self.open.remove(&id) else {
             return;
         };
-        if entry.closing {
+        if activity.closing() {
             self.closing -= 1;
         }
-        if let (true, Some(key)) = (entry.pending, &entry.key) {
-            self.forget_pending(key);
-        }
+        self.forget_waiting(id);
     }
 
-    fn forget_pending(&mut self, key: &str) {
-        if let Some(n) = self.pending.get_mut(key) {
+    /// Connection `id` no longer counts for its address: it sent a request, or it is
+    /// closing.
+    fn forget_waiting(&mut self, id: u64) {
+        let Some(key) = self.waiting.remove(&id) else {
+            return;
+        };
+        if let Some(n) = self.pending.get_mut(&key) {
             *n -= 1;
             if *n == 0 {
-                self.pending.remove(key);
+                self.pending.remove(&key);
             }
         }
     }
@@ -518,7 +506,6 @@ impl Registry {
 struct Registration {
     connections: Arc<Connections>,
     activity: Arc<Activity>,
-    close: Arc<Notify>,
 }
 
 impl Drop for Registration {

@@ -20,6 +20,7 @@ use pawpost_store::stored::{found, to_integer, to_ms};
 use pawpost_store::{columns, StoreError, StoreResult};
 use sqlx::{SqliteConnection, SqlitePool};
 use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
@@ -89,10 +90,12 @@ impl Database {
     /// end when the last clone of this value is dropped.
     pub(crate) fn new(pool: SqlitePool) -> Self {
         let (writer, waiting) = mpsc::unbounded_channel();
-        tokio::spawn(commit_in_groups(pool.clone(), waiting));
+        let restart = Arc::new(AtomicBool::new(false));
+        tokio::spawn(commit_in_groups(pool.clone(), waiting, restart.clone()));
         let (checkpoints, stop) = oneshot::channel();
         tokio::spawn(crate::checkpoint::checkpoint_in_background(
             pool.clone(),
+            restart,
             stop,
         ));
         Self {
@@ -117,7 +120,13 @@ impl Database {
     }
 }
 
-async fn commit_in_groups(pool: SqlitePool, mut waiting: mpsc::UnboundedReceiver<Job>) {
+/// Commits the waiting writes in groups; between two groups, starts the log again from
+/// its beginning when the checkpoint task asks (`restart`, see [`crate::checkpoint`]).
+async fn commit_in_groups(
+    pool: SqlitePool,
+    mut waiting: mpsc::UnboundedReceiver<Job>,
+    restart: Arc<AtomicBool>,
+) {
     let mut jobs = Vec::with_capacity(GROUP_COMMIT_MAX_WRITES);
     while waiting.recv_many(&mut jobs, GROUP_COMMIT_MAX_WRITES).await > 0 {
         let (writes, answers): (Vec<Write>, Vec<_>) =
@@ -136,6 +145,9 @@ async fn commit_in_groups(pool: SqlitePool, mut waiting: mpsc::UnboundedReceiver
                     let _ = done.send(Err(StoreError::Backend(message.clone())));
                 }
             }
+        }
+        if restart.swap(false, Ordering::Relaxed) {
+            crate::checkpoint::restart(&pool).await;
         }
     }
 }

@@ -9,7 +9,7 @@ mod accounts;
 mod audit;
 mod certificates;
 mod checkpoint;
-pub use checkpoint::{CHECKPOINT_INTERVAL, WAL_TRUNCATE_FRAMES};
+pub use checkpoint::{CHECKPOINT_INTERVAL, WAL_RESTART_FRAMES, WAL_TRUNCATE_FRAMES};
 mod devices;
 mod farewells;
 mod group;
@@ -41,6 +41,19 @@ use std::time::Duration;
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections in the pool; SQLite serialises writers anyway.
 pub const MAX_CONNECTIONS: u32 = 8;
+/// SQLite's own page cache, per connection, in KiB (SQLite's default is about 2 MiB).
+/// Every connection keeps its own copy of the pages it read, while the operating
+/// system's page cache already holds the file once for all of them: with SQLite's
+/// default, a burst of reads (toys authenticating after a deploy) left 2 MiB in each of
+/// the pool's connections, 16 MiB in all; a page missing here costs one read from the
+/// system's cache.
+pub const PAGE_CACHE_KIB_PER_CONNECTION: u32 = 256;
+/// Pages a transaction may change before SQLite writes some to the log ahead of its
+/// commit (16 MiB of 4 KiB pages; above [`PAGE_CACHE_KIB_PER_CONNECTION`], the cache
+/// shrinks back after the commit). A group commit changes some hundreds of pages, many
+/// of them (indexes, the last leaf of a table) again and again: written ahead, each
+/// change would cost another frame in the log.
+pub const DIRTY_PAGES_BEFORE_SPILL: u32 = 4096;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -65,7 +78,10 @@ impl SqliteStore {
             .pragma("secure_delete", "ON")
             // Checkpoints run on a connection of their own, off the commits' path
             // (`checkpoint`).
-            .pragma("wal_autocheckpoint", "0");
+            .pragma("wal_autocheckpoint", "0")
+            // Negative: a size in KiB rather than in pages.
+            .pragma("cache_size", format!("-{PAGE_CACHE_KIB_PER_CONNECTION}"))
+            .pragma("cache_spill", DIRTY_PAGES_BEFORE_SPILL.to_string());
         create_private_file(options.get_filename())?;
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)

@@ -259,3 +259,120 @@ async fn alone_with(path: &std::path::Path) -> bool {
     let _ = conn.close().await;
     took
 }
+
+/// A pool as the store opens it, without its background checkpoints: nothing copies the
+/// log into the database file but what a test runs.
+async fn pool_without_checkpoints(dir: &std::path::Path) -> SqlitePool {
+    let options = SqliteConnectOptions::new()
+        .filename(dir.join("pawpost.db"))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(BUSY_TIMEOUT)
+        .pragma("wal_autocheckpoint", "0");
+    let pool = SqlitePoolOptions::new()
+        .max_connections(MAX_CONNECTIONS)
+        .connect_with(options)
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE bulk (data BLOB)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool
+}
+
+async fn write(pool: &SqlitePool, bytes: i64) {
+    sqlx::query("INSERT INTO bulk VALUES (randomblob(?))")
+        .bind(bytes)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+/// Frames in the log, as a passive checkpoint finds them (copying what it may).
+async fn log_frames(pool: &SqlitePool) -> i64 {
+    let (_busy, log, _copied): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    log
+}
+
+/// A few hundred frames of 4 KiB.
+const BIG: i64 = 400_000;
+/// One row of a few bytes: a frame or two.
+const SMALL: i64 = 10;
+
+#[tokio::test]
+async fn after_a_restart_the_next_commit_writes_the_log_from_its_beginning() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = pool_without_checkpoints(dir.path()).await;
+    write(&pool, BIG).await;
+    // Without a checkpoint that finished, commits only ever append to the log.
+    write(&pool, SMALL).await;
+    crate::checkpoint::restart(&pool).await;
+    write(&pool, SMALL).await;
+    let frames = log_frames(&pool).await;
+    assert!(
+        (1..10).contains(&frames),
+        "the log holds {frames} frames after a restart"
+    );
+}
+
+#[tokio::test]
+async fn a_restart_gives_way_to_a_long_read_instead_of_holding_up_the_writer() {
+    use sqlx::Acquire;
+    let dir = tempfile::tempdir().unwrap();
+    let pool = pool_without_checkpoints(dir.path()).await;
+    write(&pool, BIG).await;
+    // A reader in the middle of a long read (a backup, say) holds a snapshot of the log,
+    // and a write comes after it.
+    let mut reader = pool.acquire().await.unwrap();
+    let mut read = reader.begin().await.unwrap();
+    let (rows,): (i64,) = sqlx::query_as("SELECT count(*) FROM bulk")
+        .fetch_one(&mut *read)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
+    write(&pool, BIG).await;
+    // The restart gives up after its short wait, well before the busy timeout that
+    // other writers keep: the writer that runs it goes on with the next commit.
+    tokio::time::timeout(BUSY_TIMEOUT / 2, crate::checkpoint::restart(&pool))
+        .await
+        .expect("the restart waited for the reader");
+    write(&pool, SMALL).await;
+    assert!(log_frames(&pool).await > 90, "the reader's log was kept");
+    // The connection it used went back to the pool with the usual busy timeout.
+    let waits = busy_timeouts(&pool).await;
+    let usual = i64::try_from(BUSY_TIMEOUT.as_millis()).unwrap();
+    assert!(
+        waits.iter().all(|w| *w == usual),
+        "busy timeouts in the pool: {waits:?}"
+    );
+    read.rollback().await.unwrap();
+    drop(reader);
+    crate::checkpoint::restart(&pool).await;
+    write(&pool, SMALL).await;
+    let frames = log_frames(&pool).await;
+    assert!(
+        (1..10).contains(&frames),
+        "{frames} frames once the reader left"
+    );
+}
+
+/// The busy timeout of every connection the pool holds but one.
+async fn busy_timeouts(pool: &SqlitePool) -> Vec<i64> {
+    let mut held = Vec::new();
+    let mut waits = Vec::new();
+    while held.len() < usize::try_from(MAX_CONNECTIONS).unwrap() - 1 {
+        let mut conn = pool.acquire().await.unwrap();
+        let (wait,): (i64,) = sqlx::query_as("PRAGMA busy_timeout")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        waits.push(wait);
+        held.push(conn);
+    }
+    waits
+}

@@ -170,7 +170,10 @@ pub async fn accept(
         }
     }
     let message_id = Uuid::from_bytes(header.message_id.0);
-    if state.store.message(message_id).await?.is_some() {
+    let in_row = bytes.len() <= state.config.envelope_in_row_max_bytes;
+    // An envelope kept in its row needs no look first: its insert refuses a replayed id.
+    // One stored as a blob is looked for first, so that a replay writes no blob.
+    if !in_row && state.store.message(message_id).await?.is_some() {
         return Err(MessageError::Duplicate);
     }
     // A random suffix keeps a racing duplicate from overwriting the first envelope.
@@ -179,7 +182,6 @@ pub async fn accept(
         rand::random::<u64>()
     ))
     .map_err(|e| StoreError::Backend(e.to_string()))?;
-    let in_row = bytes.len() <= state.config.envelope_in_row_max_bytes;
     if !in_row {
         state.blobs.put(&blob_key, &bytes).await?;
     }
@@ -221,6 +223,17 @@ pub async fn accept(
         });
     }
     tracing::info!(household = %household_id, message = %message_id, bytes = bytes.len(), "message stored");
+    // Durable now: the toys hear of it first, here and on the other processes, before
+    // the audit trail's commit and the pages' news (neither changes what they receive).
+    crate::delivery::deliver(state, &bytes, &recipients);
+    relay::announce(
+        state,
+        Note::Message {
+            id: message.id,
+            devices: recipients.clone(),
+        },
+    )
+    .await;
     let mut event = Event::new(AuditAction::MessageUploaded)
         .in_household(household_id)
         .on(message_id);
@@ -229,17 +242,8 @@ pub async fn accept(
     }
     record(state, event).await;
     if matches!(uploader, Uploader::Toy(_)) {
-        crate::notify::child_replied(state, household_id, recipients.clone());
+        crate::notify::child_replied(state, household_id, recipients);
     }
-    crate::delivery::deliver(state, &bytes, &recipients);
-    relay::announce(
-        state,
-        Note::Message {
-            id: message.id,
-            devices: recipients,
-        },
-    )
-    .await;
     live(state, Change::message(household_id, message.id)).await;
     Ok(message)
 }

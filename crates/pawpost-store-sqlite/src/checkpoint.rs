@@ -23,7 +23,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-/// How often the log is copied into the database file.
+/// How often the log is copied into the database file. Often, so that each copy is
+/// small: its sync of the database file shares the disk with the commits' syncs of the
+/// log, and at 200 uploads of 30 KB a second a copy of 500 ms' worth (about 7 MB) held
+/// the commits of its moment up by 12 to 15 ms, one of 100 ms' worth by a few.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
 /// Log frames (pages) beyond which the log is emptied with a `TRUNCATE` checkpoint
 /// (32,768 frames of 4 KiB: 128 MiB). A log that passive checkpoints keep up with starts

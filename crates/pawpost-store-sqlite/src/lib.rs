@@ -85,6 +85,11 @@ impl SqliteStore {
         create_private_file(options.get_filename())?;
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
+            // A connection to a file in this process has no other end to lose: no
+            // `ping` before every query (each a round trip to the connection's thread).
+            // The pool still pings a connection as it comes back, which finishes a
+            // transaction its holder dropped.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(backend)?;

@@ -160,6 +160,20 @@ async fn commit_group(
 ) -> StoreResult<Vec<StoreResult<Written>>> {
     // IMMEDIATE: the write lock first (see `crate::write`).
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
+    if let [write] = writes {
+        // Alone in its group (the usual case when uploads are not many at once): the
+        // transaction is the write's own, and one that fails rolls all of it back.
+        return match apply(&mut tx, write).await {
+            Ok(written) => {
+                tx.commit().await.map_err(backend)?;
+                Ok(vec![Ok(written)])
+            }
+            Err(e) => {
+                tx.rollback().await.map_err(backend)?;
+                Ok(vec![Err(e)])
+            }
+        };
+    }
     let mut results = Vec::with_capacity(writes.len());
     for write in writes {
         if let Write::Receipt { .. } = write {

@@ -118,11 +118,12 @@ pub async fn accept(
         return Err(MessageError::WrongHousehold);
     }
     let sender_device = domain_device_id(header.sender);
-    let device = state
-        .store
-        .device(sender_device)
-        .await?
-        .ok_or(MessageError::UnregisteredSender)?;
+    // Both reads at once (each waits for a connection's thread); checked in order.
+    let (device, stored) = tokio::join!(
+        state.store.device(sender_device),
+        state.store.latest_roster(household_id)
+    );
+    let device = device?.ok_or(MessageError::UnregisteredSender)?;
     match uploader {
         Uploader::Member(account)
             if device.kind == DeviceKind::Member && device.account_id == Some(account) => {}
@@ -141,11 +142,7 @@ pub async fn accept(
         .update(envelope.ciphertext())
         .and_then(|()| digest.finish())
         .map_err(|_| MessageError::BadPayload)?;
-    let stored = state
-        .store
-        .latest_roster(household_id)
-        .await?
-        .ok_or(MessageError::NoRoster)?;
+    let stored = stored?.ok_or(MessageError::NoRoster)?;
     let roster = SignedRoster::decode(&stored.signed).map_err(stored_roster_broken)?;
     let roster = roster.unverified_roster();
     if !roster.is_approved_sender(header.sender) {

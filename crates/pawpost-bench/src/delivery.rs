@@ -576,7 +576,7 @@ const SLOWEST_LISTED: usize = 20;
 /// The `n` slowest of `timeline` (upload start from the run's start, latency), slowest
 /// first: whether the tail comes at one moment or spreads over the run.
 fn slowest(mut timeline: Vec<(Duration, Duration)>, n: usize) -> Value {
-    timeline.sort_by(|a, b| b.1.cmp(&a.1));
+    timeline.sort_by_key(|&(_, took)| std::cmp::Reverse(took));
     timeline
         .iter()
         .take(n)

@@ -34,17 +34,27 @@ pub(crate) async fn append_audits(
 
 /// Chains `records` to the end of the trail inside the writer's transaction, which holds
 /// the write lock (`BEGIN IMMEDIATE`), so that no other append chains to the same entry.
+///
+/// `known_end` is the end of the trail when an earlier write of the same transaction
+/// already read or moved it (`None`: read it here); it holds the new end once every entry
+/// is in (and is left as it was when one fails).
 pub(crate) async fn chain(
     conn: &mut SqliteConnection,
     records: &[AuditRecord],
+    known_end: &mut Option<Option<(u64, [u8; 32])>>,
 ) -> StoreResult<Vec<AuditEntry>> {
-    let last = sqlx::query_as::<_, AuditEndRow>(
-        "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-    )
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(backend)?;
-    let mut end = one(last)?;
+    let mut end = match *known_end {
+        Some(end) => end,
+        None => {
+            let last = sqlx::query_as::<_, AuditEndRow>(
+                "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            )
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(backend)?;
+            one(last)?
+        }
+    };
     let mut entries = Vec::with_capacity(records.len());
     for record in records {
         let entry = next_audit_entry(end, record);
@@ -69,6 +79,7 @@ pub(crate) async fn chain(
         end = Some((entry.seq, entry.hash));
         entries.push(entry);
     }
+    *known_end = Some(end);
     Ok(entries)
 }
 

@@ -154,10 +154,20 @@ async fn commit_in_groups(
 
 /// Applies `writes` in one transaction, each in a savepoint of its own, and commits;
 /// returns each write's own result once the commit is durable.
+///
+/// Each statement sent to SQLite is a trip to the connection's own thread and back (a
+/// wake-up each way), and the writes of a group wait for one another's trips: a write
+/// therefore goes as one batch of statements, its savepoint included, and a write alone
+/// in its group as one batch with its `BEGIN` and `COMMIT`.
 async fn commit_group(
     pool: &SqlitePool,
     writes: &[Write],
 ) -> StoreResult<Vec<StoreResult<Written>>> {
+    if let [write] = writes {
+        if let Some(result) = commit_alone(pool, write).await? {
+            return Ok(vec![result]);
+        }
+    }
     // IMMEDIATE: the write lock first (see `crate::write`).
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
     if let [write] = writes {
@@ -175,29 +185,178 @@ async fn commit_group(
         };
     }
     let mut results = Vec::with_capacity(writes.len());
+    // The end of the audit trail, once read in this transaction (which holds the write
+    // lock, so no one else appends meanwhile).
+    let mut trail_end = None;
     for write in writes {
-        if let Write::Receipt { .. } = write {
-            // One `UPDATE` that no constraint can refuse: it needs no savepoint of its
-            // own (two fewer statements for every receipt). A receipt that does not
-            // exist changes nothing and fails alone; a database error (the disk, say)
-            // fails the group, as it would have failed its savepoint.
-            let result = apply(&mut tx, write).await;
-            if let Err(StoreError::Backend(e)) = &result {
-                return Err(StoreError::Backend(e.clone()));
+        match write {
+            Write::Receipt { .. } | Write::ToysSeen(_) => {
+                // One statement that no constraint can refuse: it needs no savepoint of
+                // its own. A receipt that does not exist changes nothing and fails alone;
+                // a database error (the disk, say) fails the group, as it would have
+                // failed its savepoint.
+                let result = apply(&mut tx, write).await;
+                if let Err(StoreError::Backend(e)) = &result {
+                    return Err(StoreError::Backend(e.clone()));
+                }
+                results.push(result);
             }
-            results.push(result);
-            continue;
+            Write::Message {
+                message,
+                recipients,
+                envelope,
+            } => {
+                // The savepoint, the message and its receipts in one batch; a replayed
+                // id stops the batch at the message's insert.
+                let result = message_query(IN_SAVEPOINT, message, recipients, envelope)?
+                    .execute(&mut *tx)
+                    .await
+                    .map(drop)
+                    .map_err(|e| crate::unique_violation(e, "a message with this id"));
+                match result {
+                    Ok(()) => results.push(Ok(Written::Nothing)),
+                    Err(e) => {
+                        run(&mut tx, UNDO_SAVEPOINT).await?;
+                        results.push(Err(e));
+                    }
+                }
+            }
+            Write::Audits(records) => {
+                run(&mut tx, "SAVEPOINT one_write").await?;
+                let result = crate::audit::chain(&mut tx, records, &mut trail_end).await;
+                match &result {
+                    Ok(_) => run(&mut tx, "RELEASE one_write").await?,
+                    Err(_) => {
+                        // What the savepoint undid may have moved the end read.
+                        trail_end = None;
+                        run(&mut tx, UNDO_SAVEPOINT).await?;
+                    }
+                }
+                results.push(result.map(Written::Audits));
+            }
         }
-        run(&mut tx, "SAVEPOINT one_write").await?;
-        let result = apply(&mut tx, write).await;
-        if result.is_err() {
-            run(&mut tx, "ROLLBACK TO one_write").await?;
-        }
-        run(&mut tx, "RELEASE one_write").await?;
-        results.push(result);
     }
     tx.commit().await.map_err(backend)?;
     Ok(results)
+}
+
+/// Undoes the write of the savepoint `one_write` and ends the savepoint.
+const UNDO_SAVEPOINT: &str = "ROLLBACK TO one_write; RELEASE one_write";
+
+/// A message and its receipts, alone in their transaction.
+const ALONE: usize = 0;
+/// A message and its receipts, in a savepoint of the group's transaction.
+const IN_SAVEPOINT: usize = 1;
+/// The statements that store a message with one receipt per recipient (`?11`, a JSON
+/// array of device ids), as a batch alone in its transaction or in a savepoint.
+const INSERT_MESSAGE: [&str; 2] = [
+    concat!(
+        "BEGIN IMMEDIATE; INSERT INTO messages (",
+        columns!(messages),
+        ", envelope) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10); ",
+        "INSERT OR IGNORE INTO receipts (message_id, device_id) SELECT ?1, value FROM json_each(?11); ",
+        "COMMIT"
+    ),
+    concat!(
+        "SAVEPOINT one_write; INSERT INTO messages (",
+        columns!(messages),
+        ", envelope) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10); ",
+        "INSERT OR IGNORE INTO receipts (message_id, device_id) SELECT ?1, value FROM json_each(?11); ",
+        "RELEASE one_write"
+    ),
+];
+
+fn message_query<'q>(
+    batch: usize,
+    m: &'q Message,
+    recipients: &[DeviceId],
+    envelope: &'q Option<Vec<u8>>,
+) -> StoreResult<sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>> {
+    Ok(sqlx::query(INSERT_MESSAGE[batch])
+        .bind(m.id.to_string())
+        .bind(m.household_id.to_string())
+        .bind(m.sender_device.to_string())
+        .bind(m.sender_account.map(|a| a.to_string()))
+        .bind(i64::from(m.media_type))
+        .bind(i64::from(m.duration_ms))
+        .bind(to_integer(m.envelope_len, "envelope length")?)
+        .bind(to_ms(m.created_at))
+        .bind(&m.blob_key)
+        .bind(envelope.as_deref())
+        .bind(json_ids(recipients)))
+}
+
+/// Device ids as a JSON array of strings (a UUID's text needs no escaping).
+fn json_ids(ids: &[DeviceId]) -> String {
+    let mut json = String::with_capacity(2 + ids.len() * 39);
+    json.push('[');
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push('"');
+        json.push_str(&id.to_string());
+        json.push('"');
+    }
+    json.push(']');
+    json
+}
+
+/// Toys and when they were last seen as a JSON array of `[id, ms]` pairs.
+fn json_seen(seen: &[(DeviceId, OffsetDateTime)]) -> String {
+    let mut json = String::with_capacity(2 + seen.len() * 56);
+    json.push('[');
+    for (i, (toy, at)) in seen.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push_str(&format!("[\"{toy}\",{}]", to_ms(*at)));
+    }
+    json.push(']');
+    json
+}
+
+/// A write alone in its group that is one batch of statements with its own `BEGIN` and
+/// `COMMIT`, or one statement that commits by itself: a single trip to SQLite's thread.
+/// `None` for the writes that take the usual transaction.
+async fn commit_alone(
+    pool: &SqlitePool,
+    write: &Write,
+) -> StoreResult<Option<StoreResult<Written>>> {
+    if let Write::Audits(_) | Write::ToysSeen(_) = write {
+        return Ok(None);
+    }
+    let mut conn = pool.acquire().await.map_err(backend)?;
+    match write {
+        Write::Message {
+            message,
+            recipients,
+            envelope,
+        } => {
+            let done = message_query(ALONE, message, recipients, envelope)?
+                .execute(&mut *conn)
+                .await;
+            match done {
+                Ok(_) => Ok(Some(Ok(Written::Nothing))),
+                Err(e) => {
+                    // The batch stopped at the failing statement with its transaction
+                    // open (unless the failure was the `BEGIN` or ended it): end it here.
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                    match crate::unique_violation(e, "a message with this id") {
+                        StoreError::Conflict(what) => Ok(Some(Err(StoreError::Conflict(what)))),
+                        e => Err(e),
+                    }
+                }
+            }
+        }
+        // One statement, its own transaction (its write lock is waited for by the busy
+        // handler: it has read nothing before).
+        Write::Receipt { .. } => match apply(&mut conn, write).await {
+            Err(StoreError::Backend(e)) => Err(StoreError::Backend(e)),
+            result => Ok(Some(result)),
+        },
+        Write::Audits(_) | Write::ToysSeen(_) => Ok(None),
+    }
 }
 
 async fn run(conn: &mut SqliteConnection, sql: &'static str) -> StoreResult<()> {
@@ -267,18 +426,15 @@ async fn apply(conn: &mut SqliteConnection, write: &Write) -> StoreResult<Writte
                 .map_err(backend)?;
             found(done.rows_affected(), "receipt").map(|()| Written::Nothing)
         }
-        Write::Audits(records) => crate::audit::chain(conn, records)
+        Write::Audits(records) => crate::audit::chain(conn, records, &mut None)
             .await
             .map(Written::Audits),
         Write::ToysSeen(seen) => {
-            for (toy, at) in seen {
-                sqlx::query(crate::toys::SET_SEEN)
-                    .bind(to_ms(*at))
-                    .bind(toy.to_string())
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(backend)?;
-            }
+            sqlx::query(crate::toys::SET_SEEN_MANY)
+                .bind(json_seen(seen))
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
             Ok(Written::Nothing)
         }
     }

@@ -98,8 +98,13 @@ pub(crate) async fn set_toys_seen(
     db.write(Write::ToysSeen(seen.to_vec())).await
 }
 
-pub(crate) const SET_SEEN: &str = "INSERT INTO toy_profiles (toy_device_id, last_seen_at) \
-     SELECT id, ? FROM devices WHERE id = ? AND kind = 'toy' \
+/// When toys were last seen, from a JSON array of `[id, ms]` pairs, in one statement
+/// (one trip to SQLite's thread for a reconnect storm's batch). A toy named twice keeps
+/// its later entry; ids that are not toys are passed over. (`WHERE true` tells SQLite's
+/// parser that `ON CONFLICT` is the upsert's, not the join's.)
+pub(crate) const SET_SEEN_MANY: &str = "INSERT INTO toy_profiles (toy_device_id, last_seen_at) \
+     SELECT d.id, s.value ->> 1 FROM json_each(?1) AS s JOIN devices AS d \
+     ON d.id = s.value ->> 0 AND d.kind = 'toy' WHERE true ORDER BY s.key \
      ON CONFLICT (toy_device_id) DO UPDATE SET last_seen_at = excluded.last_seen_at";
 
 pub(crate) async fn set_toy_seen(

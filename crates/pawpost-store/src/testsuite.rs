@@ -167,6 +167,29 @@ async fn audit_trail(store: &dyn MetadataStore) {
     let all = store.audit_entries(0, 1000).await.unwrap();
     pawpost_domain::audit::verify_chain(0, [0; 32], &all).expect("the burst extends the chain");
     assert_eq!(&all[all.len() - 3..], appended.as_slice());
+
+    // Bursts from many callers at once (sharing commits where the store groups them):
+    // still one chain, every entry once.
+    let bursts: Vec<Vec<AuditRecord>> = (0..8)
+        .map(|i| {
+            (0..=i % 3)
+                .map(|_| record("toy_connected", Some(home)))
+                .collect()
+        })
+        .collect();
+    let appended = futures_util::future::join_all(bursts.iter().map(|b| store.append_audits(b)))
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let mut seqs: Vec<u64> = appended.iter().flatten().map(|e| e.seq).collect();
+    seqs.sort_unstable();
+    let last = all.last().unwrap().seq;
+    let total = bursts.iter().map(Vec::len).sum::<usize>() as u64;
+    assert_eq!(seqs, (last + 1..=last + total).collect::<Vec<_>>());
+    let all = store.audit_entries(0, 1000).await.unwrap();
+    pawpost_domain::audit::verify_chain(0, [0; 32], &all).expect("the bursts extend the chain");
+    assert_eq!(all.last().unwrap().seq, last + total);
 }
 
 async fn forgetting(store: &dyn MetadataStore) {
@@ -595,9 +618,15 @@ async fn toy_profiles(store: &dyn MetadataStore) {
         .await
         .unwrap());
     store.set_toy_seen(bear.id, t2).await.unwrap();
-    // Several at once, as the server writes them, in one commit.
+    // Several at once, as the server writes them, in one commit: a toy named twice keeps
+    // its later entry, and a device that is not a toy is passed over.
     store
-        .set_toys_seen(&[(rabbit.id, t1), (neighbour.id, t1)])
+        .set_toys_seen(&[
+            (rabbit.id, t2),
+            (laptop.id, t2),
+            (neighbour.id, t1),
+            (rabbit.id, t1),
+        ])
         .await
         .unwrap();
     store.set_toys_seen(&[]).await.unwrap();

@@ -242,17 +242,29 @@ impl TestServer {
     }
 }
 
+/// How long dropping a story's schema waits for a lock before giving up (the schema is
+/// then left behind).
+const DROP_SCHEMA_LOCK_TIMEOUT: &str = "10s";
+
 impl Drop for TestServer {
     /// Each story's PostgreSQL schema goes with it, so that runs do not pile up.
+    ///
+    /// The server runs in the story's own runtime, which this drop blocks: a transaction
+    /// it had under way (a batch of last-seen times, say) can never finish and would
+    /// hold its locks on the schema's tables for ever. Its connections are therefore
+    /// ended first; and the drop waits for a lock at most [`DROP_SCHEMA_LOCK_TIMEOUT`].
     fn drop(&mut self) {
         if let Some((url, schema)) = &self.postgres {
+            let sql = format!(
+                "SET lock_timeout = '{DROP_SCHEMA_LOCK_TIMEOUT}'; \
+                 SELECT pg_terminate_backend(pid) FROM (SELECT DISTINCT l.pid FROM pg_locks l \
+                 JOIN pg_class c ON c.oid = l.relation \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = '{schema}' AND l.pid <> pg_backend_pid()) AS holders; \
+                 DROP SCHEMA IF EXISTS {schema} CASCADE"
+            );
             let _ = std::process::Command::new("psql")
-                .args([
-                    url.as_str(),
-                    "-q",
-                    "-c",
-                    &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
-                ])
+                .args([url.as_str(), "-q", "-o", "/dev/null", "-c", &sql])
                 .output();
         }
     }

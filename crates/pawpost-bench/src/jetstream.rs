@@ -219,23 +219,9 @@ async fn delivery(addr: SocketAddr, args: &MqttRun) -> Result<Value> {
         }));
     }
     let offer_ended = t0.elapsed();
-    let drain_deadline = Instant::now() + args.drain;
-    let mut latencies = Vec::with_capacity(usize::try_from(count)?);
-    let mut last = t0;
-    while (latencies.len() as u64) < count {
-        let left = drain_deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, rx.recv()).await {
-            Ok(Some((seq, at))) => {
-                if starts.remove(&seq).is_some_and(|start| {
-                    latencies.push(at.duration_since(start));
-                    true
-                }) {
-                    last = last.max(at);
-                }
-            }
-            _ => break,
-        }
-    }
+    let (mut latencies, last) =
+        crate::stats::drain_arrivals(&mut rx, &mut starts, count, Instant::now() + args.drain, t0)
+            .await?;
     for wait in ack_waits {
         let _ = tokio::time::timeout(Duration::from_secs(5), wait).await;
     }

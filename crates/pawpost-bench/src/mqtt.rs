@@ -294,21 +294,9 @@ pub async fn delivery(broker: SocketAddr, args: &MqttRun) -> Result<Value> {
         starts.insert(k, start);
     }
     let offer_ended = t0.elapsed();
-    let drain_deadline = Instant::now() + args.drain;
-    let mut latencies = Vec::with_capacity(usize::try_from(count)?);
-    let mut last = t0;
-    while (latencies.len() as u64) < count {
-        let left = drain_deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, rx.recv()).await {
-            Ok(Some((seq, at))) => {
-                if let Some(start) = starts.get(&seq) {
-                    latencies.push(at.duration_since(*start));
-                    last = last.max(at);
-                }
-            }
-            _ => break,
-        }
-    }
+    let (mut latencies, last) =
+        crate::stats::drain_arrivals(&mut rx, &mut starts, count, Instant::now() + args.drain, t0)
+            .await?;
     let delivered = latencies.len();
     let _ = publisher.disconnect().await;
     for (client, task) in subs {

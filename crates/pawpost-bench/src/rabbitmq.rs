@@ -583,21 +583,9 @@ async fn measure_with(
         outstanding.waiting.insert(k + 1, start);
     }
     let offer_ended = t0.elapsed();
-    let drain_deadline = Instant::now() + args.drain;
-    let mut latencies = Vec::with_capacity(usize::try_from(count)?);
-    let mut last = t0;
-    while (latencies.len() as u64) < count {
-        let left = drain_deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, rx.recv()).await {
-            Ok(Some((seq, at))) => {
-                if let Some(start) = starts.remove(&seq) {
-                    latencies.push(at.duration_since(start));
-                    last = last.max(at);
-                }
-            }
-            _ => break,
-        }
-    }
+    let (mut latencies, last) =
+        crate::stats::drain_arrivals(&mut rx, &mut starts, count, Instant::now() + args.drain, t0)
+            .await?;
     let confirm_deadline = Instant::now() + CONFIRM_LIMIT;
     while !outstanding.waiting.is_empty() {
         let left = confirm_deadline.saturating_duration_since(Instant::now());

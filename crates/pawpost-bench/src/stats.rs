@@ -89,3 +89,31 @@ pub fn open_file_limit() -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1024)
 }
+
+/// Waits until `count` messages have arrived (each `(seq, when)` from `arrivals`) or
+/// `deadline` passes; returns each message's latency from its entry in `starts` (taken
+/// out, so that a duplicate arrival counts once) and when the last one arrived (`since`
+/// when none did).
+pub async fn drain_arrivals(
+    arrivals: &mut tokio::sync::mpsc::UnboundedReceiver<(u64, std::time::Instant)>,
+    starts: &mut std::collections::HashMap<u64, std::time::Instant>,
+    count: u64,
+    deadline: std::time::Instant,
+    since: std::time::Instant,
+) -> Result<(Vec<Duration>, std::time::Instant), std::num::TryFromIntError> {
+    let mut latencies = Vec::with_capacity(usize::try_from(count)?);
+    let mut last = since;
+    while (latencies.len() as u64) < count {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match tokio::time::timeout(left, arrivals.recv()).await {
+            Ok(Some((seq, at))) => {
+                if let Some(start) = starts.remove(&seq) {
+                    latencies.push(at.duration_since(start));
+                    last = last.max(at);
+                }
+            }
+            _ => break,
+        }
+    }
+    Ok((latencies, last))
+}

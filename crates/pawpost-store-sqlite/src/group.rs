@@ -247,23 +247,30 @@ const UNDO_SAVEPOINT: &str = "ROLLBACK TO one_write; RELEASE one_write";
 const ALONE: usize = 0;
 /// A message and its receipts, in a savepoint of the group's transaction.
 const IN_SAVEPOINT: usize = 1;
+/// A message and its receipts, in a transaction the caller began.
+const IN_TRANSACTION: usize = 2;
+
 /// The statements that store a message with one receipt per recipient (`?11`, a JSON
-/// array of device ids), as a batch alone in its transaction or in a savepoint.
-const INSERT_MESSAGE: [&str; 2] = [
-    concat!(
-        "BEGIN IMMEDIATE; INSERT INTO messages (",
-        columns!(messages),
-        ", envelope) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10); ",
-        "INSERT OR IGNORE INTO receipts (message_id, device_id) SELECT ?1, value FROM json_each(?11); ",
-        "COMMIT"
-    ),
-    concat!(
-        "SAVEPOINT one_write; INSERT INTO messages (",
-        columns!(messages),
-        ", envelope) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10); ",
-        "INSERT OR IGNORE INTO receipts (message_id, device_id) SELECT ?1, value FROM json_each(?11); ",
-        "RELEASE one_write"
-    ),
+/// array of device ids), between `$before` and `$after`.
+macro_rules! insert_message {
+    ($before:literal, $after:literal) => {
+        concat!(
+            $before,
+            "INSERT INTO messages (",
+            columns!(messages),
+            ", envelope) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10); ",
+            "INSERT OR IGNORE INTO receipts (message_id, device_id) SELECT ?1, value FROM json_each(?11)",
+            $after
+        )
+    };
+}
+
+/// [`insert_message!`] as a batch alone in its transaction, in a savepoint, or in the
+/// caller's transaction.
+const INSERT_MESSAGE: [&str; 3] = [
+    insert_message!("BEGIN IMMEDIATE; ", "; COMMIT"),
+    insert_message!("SAVEPOINT one_write; ", "; RELEASE one_write"),
+    insert_message!("", ""),
 ];
 
 fn message_query<'q>(
@@ -370,36 +377,14 @@ async fn run(conn: &mut SqliteConnection, sql: &'static str) -> StoreResult<()> 
 async fn apply(conn: &mut SqliteConnection, write: &Write) -> StoreResult<Written> {
     match write {
         Write::Message {
-            message: m,
+            message,
             recipients,
             envelope,
         } => {
-            sqlx::query(concat!(
-                "INSERT INTO messages (",
-                columns!(messages),
-                ", envelope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ))
-            .bind(m.id.to_string())
-            .bind(m.household_id.to_string())
-            .bind(m.sender_device.to_string())
-            .bind(m.sender_account.map(|a| a.to_string()))
-            .bind(i64::from(m.media_type))
-            .bind(i64::from(m.duration_ms))
-            .bind(to_integer(m.envelope_len, "envelope length")?)
-            .bind(to_ms(m.created_at))
-            .bind(&m.blob_key)
-            .bind(envelope.as_deref())
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| crate::unique_violation(e, "a message with this id"))?;
-            for device in recipients {
-                sqlx::query("INSERT OR IGNORE INTO receipts (message_id, device_id) VALUES (?, ?)")
-                    .bind(m.id.to_string())
-                    .bind(device.to_string())
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(backend)?;
-            }
+            message_query(IN_TRANSACTION, message, recipients, envelope)?
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| crate::unique_violation(e, "a message with this id"))?;
             Ok(Written::Nothing)
         }
         Write::Receipt {

@@ -123,7 +123,7 @@ async fn checkpoint(conn: &mut SqliteConnection, mode: &str) -> Result<i64, sqlx
 
 /// Runs `PRAGMA wal_checkpoint(mode)`; returns whether it could not finish (busy), and
 /// the frames in the log.
-async fn checkpoint_busy(
+pub(crate) async fn checkpoint_busy(
     conn: &mut SqliteConnection,
     mode: &str,
 ) -> Result<(bool, i64), sqlx::Error> {

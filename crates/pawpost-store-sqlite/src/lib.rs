@@ -149,14 +149,40 @@ fn create_private_file(path: &Path) -> StoreResult<()> {
         .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", path.display())))
 }
 
+/// How long a deletion keeps trying to empty the log while another checkpoint (the
+/// background one, every [`CHECKPOINT_INTERVAL`]) is under way. SQLite answers such a
+/// `TRUNCATE` checkpoint "busy" at once, without waiting, and the erased rows' old pages
+/// would stay in the log until the next one.
+pub const ERASE_CHECKPOINT_WAIT: Duration = BUSY_TIMEOUT;
+/// The pause between two tries of a deletion's `TRUNCATE` checkpoint (a background
+/// checkpoint copies 100 ms of writes: a few milliseconds).
+pub const ERASE_CHECKPOINT_RETRY: Duration = Duration::from_millis(2);
+
 /// Copies the write-ahead log into the database file and empties it, so that erased
-/// data does not linger in the log either.
+/// data does not linger in the log either. Tries again while another checkpoint is under
+/// way, for at most [`ERASE_CHECKPOINT_WAIT`]; past it (a read that never ends, say) the
+/// deletion stands, and a warning says the log still holds the old pages.
 async fn checkpoint(pool: &SqlitePool) -> StoreResult<()> {
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(pool)
-        .await
-        .map_err(backend)?;
-    Ok(())
+    let mut conn = pool.acquire().await.map_err(backend)?;
+    let deadline = tokio::time::Instant::now() + ERASE_CHECKPOINT_WAIT;
+    loop {
+        let (busy, frames) = checkpoint::checkpoint_busy(&mut conn, "TRUNCATE")
+            .await
+            .map_err(backend)?;
+        if !busy {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                frames,
+                "erased rows stay in the SQLite write-ahead log: another connection held it \
+                 for {ERASE_CHECKPOINT_WAIT:?}; end long reads (a backup copying the files?) \
+                 so that the next deletion or checkpoint empties it"
+            );
+            return Ok(());
+        }
+        tokio::time::sleep(ERASE_CHECKPOINT_RETRY).await;
+    }
 }
 
 fn backend(e: sqlx::Error) -> StoreError {

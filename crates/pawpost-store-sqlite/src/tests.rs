@@ -376,3 +376,41 @@ async fn busy_timeouts(pool: &SqlitePool) -> Vec<i64> {
     }
     waits
 }
+
+/// Deletions whose log-emptying checkpoint is checked while another connection copies
+/// the log again and again.
+const ERASE_ROUNDS: usize = 40;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deletion_empties_the_log_even_while_another_checkpoint_is_under_way() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let pool = pool_without_checkpoints(dir.path()).await;
+    // As the background task does, but without pause: SQLite answers a TRUNCATE
+    // checkpoint that meets one of these "busy" at once.
+    let stop = Arc::new(AtomicBool::new(false));
+    let copier = tokio::spawn({
+        let (pool, stop) = (pool.clone(), stop.clone());
+        async move {
+            let mut conn = pool.acquire().await.unwrap();
+            let mut copies = 0_u64;
+            while !stop.load(Ordering::Relaxed) {
+                crate::checkpoint::checkpoint_busy(&mut conn, "PASSIVE")
+                    .await
+                    .unwrap();
+                copies += 1;
+            }
+            copies
+        }
+    });
+    let wal = dir.path().join("pawpost.db-wal");
+    for round in 0..ERASE_ROUNDS {
+        write(&pool, BIG).await;
+        crate::checkpoint(&pool).await.unwrap();
+        let left = std::fs::metadata(&wal).unwrap().len();
+        assert_eq!(left, 0, "round {round}: the log still holds {left} bytes");
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(copier.await.unwrap() > 0, "the other checkpoints ran");
+}

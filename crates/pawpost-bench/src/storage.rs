@@ -1,9 +1,9 @@
 //! Scenario 4: the storage ceiling without the server: what accepting a message writes
 //! (through the server's own store crates, as its defaults choose: a small envelope in
-//! its SQLite row, a large one as an fsynced blob file first; the row committed with
-//! synchronous=FULL in a group commit shared with the other writers), and what a toy's
-//! `Delivered` writes (a receipt), as fast as this disk allows; plus the raw fsync rate
-//! of the disk.
+//! its SQLite row, a large one as an fsynced blob file first; the row committed in a
+//! group commit shared with the other writers, the log synced after it), and what a
+//! toy's `Delivered` writes (a receipt), as fast as this disk allows; plus the raw fsync
+//! rate of the disk.
 use crate::stats::round2;
 use crate::Ctx;
 use eyre::{eyre, Result};
@@ -172,9 +172,9 @@ pub async fn ceiling(ctx: &Ctx, args: &StorageArgs) -> Result<Value> {
     Ok(json!({
         "envelope_bytes": args.envelope_bytes,
         "each_message": if in_row {
-            "message row with its envelope and receipt rows inserted, then the receipt marked delivered, each in a group commit shared with the other writers (SQLite, synchronous=FULL, WAL)"
+            "message row with its envelope and receipt rows inserted, then the receipt marked delivered, each in a group commit shared with the other writers (SQLite, WAL), answered once the log is synced"
         } else {
-            "blob written, fsynced, renamed, folder fsynced; message row and receipt rows inserted, then the receipt marked delivered, each in a group commit shared with the other writers (SQLite, synchronous=FULL, WAL)"
+            "blob written, fsynced, renamed, folder fsynced; message row and receipt rows inserted, then the receipt marked delivered, each in a group commit shared with the other writers (SQLite, WAL), answered once the log is synced"
         },
         "envelope_in_row": in_row,
         "disk_fsyncs_per_s_4kib": round2(fsyncs),

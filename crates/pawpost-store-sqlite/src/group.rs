@@ -11,15 +11,26 @@
 //!
 //! Each write runs inside a savepoint of the shared transaction, so that one that fails
 //! (a replayed message id, a receipt that does not exist) fails alone. Each caller hears
-//! of its own write only once the whole group is committed (or hears the commit's
-//! failure), so an answer still means durable. A write runs to its end in the writer
-//! task whether or not its caller still waits (see [`crate::write`]).
+//! of its own write only once the whole group is committed and synced (or hears the
+//! commit's failure), so an answer still means durable. A write runs to its end in the
+//! writer task whether or not its caller still waits (see [`crate::write`]).
+//!
+//! The writer commits on a connection of its own with `synchronous=NORMAL` (its commit
+//! writes the log without syncing it), and hands each committed group to a thread that
+//! syncs the log ([`answer_when_synced`]) and only then answers: while one sync is under
+//! way, the writer commits the next groups, and the next sync covers all of them. With
+//! `synchronous=FULL` the writer waited for each sync before taking the next group.
+//! A crash of the process loses nothing written (the operating system holds it); a power
+//! cut loses only commits not yet answered. What a commit wrote is visible to readers
+//! from its commit on, a moment before its sync: the toys are handed a message only once
+//! its upload's answer came, after the sync.
 use crate::backend;
 use pawpost_domain::{AuditEntry, AuditRecord, DeviceId, Message, ReceiptState};
 use pawpost_store::stored::{found, to_integer, to_ms};
 use pawpost_store::{columns, StoreError, StoreResult};
 use sqlx::{SqliteConnection, SqlitePool};
 use std::ops::Deref;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -68,6 +79,9 @@ struct Job {
 #[derive(Clone)]
 pub(crate) struct Database {
     pool: SqlitePool,
+    /// The group writer's own connection (`synchronous=NORMAL`, see the module's
+    /// documentation); `None` for a database in memory, whose writer uses `pool`.
+    commits: Option<SqlitePool>,
     writer: mpsc::UnboundedSender<Job>,
     /// Dropped with the last clone, which ends the checkpoint task.
     _checkpoints: Arc<oneshot::Sender<()>>,
@@ -86,12 +100,37 @@ fn writer_stopped() -> StoreError {
 }
 
 impl Database {
-    /// Starts the writer task and the checkpoint task on the current Tokio runtime; they
-    /// end when the last clone of this value is dropped.
-    pub(crate) fn new(pool: SqlitePool) -> Self {
+    /// Starts the writer task and the checkpoint task on the current Tokio runtime, and
+    /// the thread that syncs the log at `log` (the database file's `-wal`; `None` for a
+    /// database in memory); they end when the last clone of this value is dropped.
+    /// `commits` is the writer's pool: one connection with `synchronous=NORMAL`.
+    pub(crate) fn new(pool: SqlitePool, commits: Option<SqlitePool>, log: Option<PathBuf>) -> Self {
+        Self::with_sync(
+            pool,
+            commits,
+            Box::new(move || match &log {
+                Some(log) => sync_log(log),
+                None => Ok(()),
+            }),
+        )
+    }
+
+    /// [`Database::new`] with the log synced by `sync`.
+    pub(crate) fn with_sync(pool: SqlitePool, commits: Option<SqlitePool>, sync: SyncLog) -> Self {
         let (writer, waiting) = mpsc::unbounded_channel();
         let restart = Arc::new(AtomicBool::new(false));
-        tokio::spawn(commit_in_groups(pool.clone(), waiting, restart.clone()));
+        let (committed, to_sync) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("pawpost-sqlite-sync".into())
+            .spawn(move || answer_when_synced(to_sync, sync))
+            .expect("the thread that syncs the SQLite log starts");
+        tokio::spawn(commit_in_groups(
+            commits.clone().unwrap_or_else(|| pool.clone()),
+            pool.clone(),
+            waiting,
+            restart.clone(),
+            committed,
+        ));
         let (checkpoints, stop) = oneshot::channel();
         tokio::spawn(crate::checkpoint::checkpoint_in_background(
             pool.clone(),
@@ -100,9 +139,23 @@ impl Database {
         ));
         Self {
             pool,
+            commits,
             writer,
             _checkpoints: Arc::new(checkpoints),
         }
+    }
+
+    /// Closes the writer's connection and the pool's, waiting for those in use.
+    pub(crate) async fn close(&self) {
+        if let Some(commits) = &self.commits {
+            commits.close().await;
+        }
+        self.pool.close().await;
+    }
+
+    /// The connections open, the writer's included.
+    pub(crate) fn size(&self) -> u32 {
+        self.pool.size() + self.commits.as_ref().map_or(0, SqlitePool::size)
     }
 
     /// Queues `write` for the next group commit and waits until that commit is durable.
@@ -120,22 +173,69 @@ impl Database {
     }
 }
 
-/// Commits the waiting writes in groups; between two groups, starts the log again from
-/// its beginning when the checkpoint task asks (`restart`, see [`crate::checkpoint`]).
+/// Syncs the log: what every commit before wrote is on the disk when it returns.
+pub(crate) type SyncLog = Box<dyn Fn() -> std::io::Result<()> + Send>;
+
+/// Syncs the log file at `log`. A log that does not exist holds nothing: the last
+/// connection to close copied it into the database file, synced, and removed it.
+fn sync_log(log: &std::path::Path) -> std::io::Result<()> {
+    match std::fs::File::open(log) {
+        Ok(file) => file.sync_data(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A committed write's caller, with what to tell it once the log is synced.
+type Answer = (oneshot::Sender<StoreResult<Written>>, StoreResult<Written>);
+
+/// Answers the writers of committed groups once the log is synced: one sync for every
+/// group committed before it began (those committed during a sync wait for the next).
+/// Ends when the writer task ends.
+fn answer_when_synced(committed: std::sync::mpsc::Receiver<Vec<Answer>>, sync: SyncLog) {
+    while let Ok(first) = committed.recv() {
+        let mut groups = vec![first];
+        groups.extend(committed.try_iter());
+        let synced = sync();
+        if let Err(e) = &synced {
+            tracing::error!(error = %e, "syncing the SQLite log failed; the writes it covered were answered with an error");
+        }
+        for (done, result) in groups.into_iter().flatten() {
+            let result = match &synced {
+                Ok(()) => result,
+                Err(e) => Err(StoreError::Backend(format!(
+                    "the disk did not confirm the write ({e}); it may not have been kept"
+                ))),
+            };
+            // A caller that stopped waiting needs no answer.
+            let _ = done.send(result);
+        }
+    }
+}
+
+/// Commits the waiting writes in groups on `commits`, handing each committed group to
+/// the syncing thread (`committed`); between two groups, starts the log again from its
+/// beginning (on `pool`) when the checkpoint task asks (`restart`, see
+/// [`crate::checkpoint`]).
 async fn commit_in_groups(
+    commits: SqlitePool,
     pool: SqlitePool,
     mut waiting: mpsc::UnboundedReceiver<Job>,
     restart: Arc<AtomicBool>,
+    committed: std::sync::mpsc::Sender<Vec<Answer>>,
 ) {
     let mut jobs = Vec::with_capacity(GROUP_COMMIT_MAX_WRITES);
     while waiting.recv_many(&mut jobs, GROUP_COMMIT_MAX_WRITES).await > 0 {
         let (writes, answers): (Vec<Write>, Vec<_>) =
             jobs.drain(..).map(|j| (j.write, j.done)).unzip();
-        match commit_group(&pool, &writes).await {
+        match commit_group(&commits, &writes).await {
             Ok(results) => {
-                for (done, result) in answers.into_iter().zip(results) {
-                    // A caller that stopped waiting needs no answer.
-                    let _ = done.send(result);
+                if committed
+                    .send(answers.into_iter().zip(results).collect())
+                    .is_err()
+                {
+                    tracing::error!("the thread that syncs the SQLite log stopped");
+                    break;
                 }
             }
             Err(e) => {

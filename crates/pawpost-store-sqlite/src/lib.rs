@@ -83,6 +83,11 @@ impl SqliteStore {
             .pragma("cache_size", format!("-{PAGE_CACHE_KIB_PER_CONNECTION}"))
             .pragma("cache_spill", DIRTY_PAGES_BEFORE_SPILL.to_string());
         create_private_file(options.get_filename())?;
+        let file = options.get_filename().to_path_buf();
+        let in_memory = file.as_os_str().is_empty() || file.to_str() == Some(":memory:");
+        // The group writer's connection: its commits write the log, and a thread of the
+        // writer's syncs it for every group committed meanwhile (`group`).
+        let commits = options.clone().synchronous(SqliteSynchronous::Normal);
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             // A connection to a file in this process has no other end to lose: no
@@ -96,8 +101,21 @@ impl SqliteStore {
         MIGRATOR.run(&pool).await.map_err(|e| {
             StoreError::Backend(format!("migrating the SQLite database failed: {e}"))
         })?;
+        let (commits, log) = if in_memory {
+            (None, None)
+        } else {
+            let commits = SqlitePoolOptions::new()
+                .max_connections(1)
+                .test_before_acquire(false)
+                .connect_with(commits)
+                .await
+                .map_err(backend)?;
+            let mut log = file.into_os_string();
+            log.push("-wal");
+            (Some(commits), Some(log.into()))
+        };
         Ok(Self {
-            db: group::Database::new(pool),
+            db: group::Database::new(pool, commits, log),
         })
     }
 

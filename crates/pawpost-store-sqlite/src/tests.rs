@@ -2,9 +2,10 @@
 use super::*;
 use pawpost_domain::{Account, AccountId, AuditRecord, Email, Household, HouseholdId};
 use pawpost_store::MetadataStore;
-use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteSynchronous};
 use std::os::unix::fs::PermissionsExt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -413,4 +414,136 @@ async fn a_deletion_empties_the_log_even_while_another_checkpoint_is_under_way()
     }
     stop.store(true, Ordering::Relaxed);
     assert!(copier.await.unwrap() > 0, "the other checkpoints ran");
+}
+
+/// A store whose group writer syncs its log with `sync`, on the database at `url`
+/// (migrated by a first store, which is returned beside it).
+async fn store_syncing_with(url: &str, sync: group::SyncLog) -> (SqliteStore, SqliteStore) {
+    let first = SqliteStore::open(url).await.unwrap();
+    let commits = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            SqliteConnectOptions::from_str(url)
+                .unwrap()
+                .synchronous(SqliteSynchronous::Normal),
+        )
+        .await
+        .unwrap();
+    let store = SqliteStore {
+        db: group::Database::with_sync(first.pool().clone(), Some(commits), sync),
+    };
+    (store, first)
+}
+
+fn audit_record(action: &str) -> AuditRecord {
+    AuditRecord {
+        at: OffsetDateTime::now_utc(),
+        actor: None,
+        household: None,
+        action: action.into(),
+        target: None,
+        client: None,
+    }
+}
+
+/// The group writer's commits do not sync the log themselves: a write committed (and
+/// seen by readers) is answered only once the thread that syncs the log has synced it.
+#[tokio::test]
+async fn a_write_is_answered_only_once_the_log_is_synced() {
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("pawpost.db").display());
+    // Each sync waits for a `go` while `hold` is set.
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let wait = std::sync::Mutex::new(wait);
+    let hold = Arc::new(AtomicBool::new(true));
+    let syncs = Arc::new(AtomicU32::new(0));
+    let (held, counted) = (hold.clone(), syncs.clone());
+    let (store, _first) = store_syncing_with(
+        &url,
+        Box::new(move || {
+            if held.load(SeqCst) {
+                wait.lock().unwrap().recv().ok();
+            }
+            counted.fetch_add(1, SeqCst);
+            Ok(())
+        }),
+    )
+    .await;
+    let write = |action: &'static str| {
+        let store = store.clone();
+        tokio::spawn(async move { store.append_audit(&audit_record(action)).await })
+    };
+    let committed = |n: i64| {
+        let pool = store.pool().clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + BUSY_TIMEOUT;
+            loop {
+                let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                if seen == n {
+                    break;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "never committed");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
+    let writing = write("held");
+    // Committed: a reader sees it; but not answered while its sync waits.
+    committed(1).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!writing.is_finished(), "answered before the log was synced");
+    assert_eq!(syncs.load(SeqCst), 0);
+    go.send(()).unwrap();
+    assert_eq!(writing.await.unwrap().unwrap().seq, 1);
+    assert_eq!(syncs.load(SeqCst), 1);
+
+    // Twenty writes: the first group's sync waits; the others commit meanwhile and share
+    // the next sync.
+    let writing: Vec<_> = (0..20).map(|_| write("together")).collect();
+    committed(21).await;
+    assert!(writing.iter().all(|w| !w.is_finished()));
+    hold.store(false, SeqCst);
+    go.send(()).unwrap();
+    for w in writing {
+        w.await.unwrap().unwrap();
+    }
+    assert!(
+        syncs.load(SeqCst) <= 3,
+        "twenty writes committed during one sync took {} more",
+        syncs.load(SeqCst) - 1
+    );
+}
+
+/// A sync the disk refuses fails every write it covered: none of them is answered as
+/// kept.
+#[tokio::test]
+async fn a_sync_that_fails_fails_the_writes_it_covered() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("pawpost.db").display());
+    let fail = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let failing = fail.clone();
+    let (store, _first) = store_syncing_with(
+        &url,
+        Box::new(move || {
+            if failing.load(std::sync::atomic::Ordering::SeqCst) {
+                Err(std::io::Error::other("the disk went away"))
+            } else {
+                Ok(())
+            }
+        }),
+    )
+    .await;
+    let refused = store.append_audit(&audit_record("unsure")).await;
+    match refused {
+        Err(pawpost_store::StoreError::Backend(e)) => {
+            assert!(e.contains("the disk did not confirm the write"), "{e}")
+        }
+        other => panic!("answered {other:?}"),
+    }
+    fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    store.append_audit(&audit_record("sure")).await.unwrap();
 }

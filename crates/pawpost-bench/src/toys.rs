@@ -1,6 +1,6 @@
 //! Toy clients on the WebSocket: challenge, signed `Auth`, then held open (idle) or read
 //! (delivery).
-use crate::keys::BenchDevice;
+use crate::keys::ToyAuthKey;
 use eyre::{bail, eyre, Result};
 use futures_util::{SinkExt, StreamExt};
 use pawpost_protocol::Frame;
@@ -74,7 +74,11 @@ async fn next_binary(ws: &mut Ws) -> Result<Vec<u8>> {
 /// Connects toy `index`, answers the challenge, and waits for the roster the server sends
 /// to a toy that says it holds version 0: proof that the server accepted the signature.
 pub async fn connect_toy(server: SocketAddr, index: u64) -> Result<Ws> {
-    let toy = BenchDevice::toy(index);
+    connect_toy_with(server, index, &ToyAuthKey::toy(index)).await
+}
+
+/// [`connect_toy`] with toy `index`'s key derived beforehand.
+async fn connect_toy_with(server: SocketAddr, index: u64, toy: &ToyAuthKey) -> Result<Ws> {
     let socket = TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(source_for(index), 0))?;
     let stream = tokio::time::timeout(STEP_TIMEOUT, socket.connect(server))
@@ -107,7 +111,7 @@ pub async fn connect_toy(server: SocketAddr, index: u64) -> Result<Ws> {
         other => bail!("expected a challenge, got {:?}", other.frame_type()),
     };
     let auth = Frame::Auth {
-        device_id: toy.keys.device_id(),
+        device_id: toy.id,
         roster_version: 0,
         signature: toy.sign_auth(&nonce, 0),
     }
@@ -139,14 +143,15 @@ pub async fn connect_many(
     concurrency: usize,
     budget: Duration,
 ) -> Connected {
+    // Each toy holds its keys; deriving them is no part of connecting.
+    let keys: Arc<[ToyAuthKey]> = (first..first + count).map(ToyAuthKey::toy).collect();
     let next = Arc::new(AtomicU64::new(first));
     let failures = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let deadline = started + budget;
     let mut workers = Vec::new();
     for _ in 0..concurrency.max(1) {
-        let next = next.clone();
-        let failures = failures.clone();
+        let (next, failures, keys) = (next.clone(), failures.clone(), keys.clone());
         workers.push(tokio::spawn(async move {
             let mut held = Vec::new();
             let mut first_error = None;
@@ -155,7 +160,8 @@ pub async fn connect_many(
                 if i >= first + count || Instant::now() > deadline {
                     break;
                 }
-                match connect_toy(server, i).await {
+                let key = &keys[usize::try_from(i - first).expect("a toy's place in memory")];
+                match connect_toy_with(server, i, key).await {
                     Ok(ws) => held.push((i, ws)),
                     Err(e) => {
                         failures.fetch_add(1, Ordering::Relaxed);

@@ -253,7 +253,8 @@ async fn commit_in_groups(
 }
 
 /// Applies `writes` in one transaction, each in a savepoint of its own, and commits;
-/// returns each write's own result once the commit is durable.
+/// returns each write's own result once committed (durable once the log is synced: see
+/// [`answer_when_synced`]).
 ///
 /// Each statement sent to SQLite is a trip to the connection's own thread and back (a
 /// wake-up each way), and the writes of a group wait for one another's trips: a write

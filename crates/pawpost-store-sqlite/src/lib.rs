@@ -84,7 +84,6 @@ impl SqliteStore {
             .pragma("cache_spill", DIRTY_PAGES_BEFORE_SPILL.to_string());
         create_private_file(options.get_filename())?;
         let file = options.get_filename().to_path_buf();
-        let in_memory = file.as_os_str().is_empty() || file.to_str() == Some(":memory:");
         // The group writer's connection: its commits write the log, and a thread of the
         // writer's syncs it for every group committed meanwhile (`group`).
         let commits = options.clone().synchronous(SqliteSynchronous::Normal);
@@ -101,7 +100,7 @@ impl SqliteStore {
         MIGRATOR.run(&pool).await.map_err(|e| {
             StoreError::Backend(format!("migrating the SQLite database failed: {e}"))
         })?;
-        let (commits, log) = if in_memory {
+        let (commits, log) = if in_memory(&file) {
             (None, None)
         } else {
             let commits = SqlitePoolOptions::new()
@@ -151,10 +150,15 @@ pub const CLOSE_ROUNDS: u32 = 1_000;
 /// See [`CLOSE_ROUNDS`].
 pub const CLOSE_POLL: Duration = Duration::from_millis(10);
 
+/// A database with no file: nothing to make private, no log to sync.
+fn in_memory(path: &Path) -> bool {
+    path.as_os_str().is_empty() || path.to_str() == Some(":memory:")
+}
+
 /// SQLite gives its -wal and -shm files the mode of the main file, so making the main
 /// file 0600 before SQLite opens it keeps all three private.
 fn create_private_file(path: &Path) -> StoreResult<()> {
-    if path.as_os_str().is_empty() || path.to_str() == Some(":memory:") || path.exists() {
+    if in_memory(path) || path.exists() {
         return Ok(());
     }
     use std::os::unix::fs::OpenOptionsExt;
@@ -195,7 +199,7 @@ async fn checkpoint(pool: &SqlitePool) -> StoreResult<()> {
                 frames,
                 "erased rows stay in the SQLite write-ahead log: another connection held it \
                  for {ERASE_CHECKPOINT_WAIT:?}; end long reads (a backup copying the files?) \
-                 so that the next deletion or checkpoint empties it"
+                 so that the next deletion empties it"
             );
             return Ok(());
         }

@@ -129,17 +129,20 @@ impl FromRequestParts<AppState> for Auth {
             (None, None) => return Err(ApiError::unauthorized()),
         };
         let now = OffsetDateTime::now_utc();
-        let session = state
-            .store
-            .session_by_token_hash(&token_hash(token), now)
-            .await?
-            .ok_or_else(|| {
-                ApiError::new(
-                    axum::http::StatusCode::UNAUTHORIZED,
-                    "session_expired",
-                    "your session has ended or was signed out; sign in again",
-                )
-            })?;
+        let hash = token_hash(token);
+        // Both reads at once (each waits for a connection's thread); a session ended
+        // between the two names no account, and the pair is refused below.
+        let (session, account) = tokio::join!(
+            state.store.session_by_token_hash(&hash, now),
+            state.store.account_by_session(&hash, now)
+        );
+        let session = session?.ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "session_expired",
+                "your session has ended or was signed out; sign in again",
+            )
+        })?;
         if via_cookie && changes_state(&parts.method) {
             let sent = parts
                 .headers
@@ -153,10 +156,8 @@ impl FromRequestParts<AppState> for Auth {
                 ));
             }
         }
-        let account = state
-            .store
-            .account_by_id(session.account_id)
-            .await?
+        let account = account?
+            .filter(|account| account.id == session.account_id)
             .ok_or_else(ApiError::unauthorized)?;
         if account.locked {
             return Err(ApiError::forbidden(

@@ -213,6 +213,20 @@ async fn a_blocked_relative_and_an_outsider_cannot_send_or_read() {
     let (status, body) = upload(&f.gran, &f.home, blocked).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["error"], "blocked");
+    // Whatever the envelope holds, the answer is the membership's: not an envelope, or
+    // one sealed for another household.
+    let (elsewhere, _) = sealed(
+        &f.gran_keys,
+        &Uuid::now_v7().to_string(),
+        MediaType::OggOpus,
+        &recipients,
+        VOICE,
+    );
+    for body in [b"not an envelope".to_vec(), elsewhere] {
+        let (status, answer) = upload(&f.gran, &f.home, body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+        assert_eq!(answer["error"], "blocked");
+    }
     let (_, listed) = f
         .mum
         .get(&format!("/api/v1/households/{}/messages", f.home))
@@ -242,6 +256,13 @@ async fn a_blocked_relative_and_an_outsider_cannot_send_or_read() {
     assert_eq!(
         upload(&outsider, &f.home, theirs).await.0,
         StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        upload(&outsider, &f.home, b"not an envelope".to_vec())
+            .await
+            .0,
+        StatusCode::NOT_FOUND,
+        "an outsider learns nothing from a malformed upload either"
     );
     assert_eq!(
         download(&outsider, &first_id.to_string()).await.0,

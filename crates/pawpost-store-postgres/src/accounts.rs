@@ -100,6 +100,20 @@ pub(crate) async fn session_by_token_hash(
     fetch_optional(pool, query).await
 }
 
+pub(crate) async fn account_by_session(
+    pool: &PgPool,
+    token_hash: &[u8; 32],
+    now: OffsetDateTime,
+) -> StoreResult<Option<Account>> {
+    let query = sqlx::query_as::<_, AccountRow>(select!(
+        accounts,
+        "WHERE id = (SELECT account_id FROM sessions WHERE token_hash = $1 AND expires_at > $2)"
+    ))
+    .bind(token_hash.as_slice())
+    .bind(whole_ms(now));
+    fetch_optional(pool, query).await
+}
+
 pub(crate) async fn sessions_of(
     pool: &PgPool,
     account: AccountId,

@@ -108,6 +108,20 @@ pub(crate) async fn session_by_token_hash(
     fetch_optional(pool, query).await
 }
 
+pub(crate) async fn account_by_session(
+    pool: &SqlitePool,
+    token_hash: &[u8; 32],
+    now: OffsetDateTime,
+) -> StoreResult<Option<Account>> {
+    let query = sqlx::query_as::<_, AccountRow>(select!(
+        accounts,
+        "WHERE id = (SELECT account_id FROM sessions WHERE token_hash = ? AND expires_at > ?)"
+    ))
+    .bind(token_hash.as_slice())
+    .bind(to_ms(now));
+    fetch_optional(pool, query).await
+}
+
 pub(crate) async fn sessions_of(
     pool: &SqlitePool,
     account: AccountId,

@@ -44,6 +44,7 @@ macro_rules! impl_metadata_store {
             accounts::accounts() -> Vec<Account>;
             accounts::create_session(session: &Session) -> ();
             accounts::session_by_token_hash(token_hash: &[u8; 32], now: OffsetDateTime) -> Option<Session>;
+            accounts::account_by_session(token_hash: &[u8; 32], now: OffsetDateTime) -> Option<Account>;
             accounts::sessions_of(account: AccountId, now: OffsetDateTime) -> Vec<Session>;
             accounts::delete_session(id: Uuid) -> ();
             accounts::delete_other_sessions(account: AccountId, keep: Uuid) -> u64;

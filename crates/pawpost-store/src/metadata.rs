@@ -204,6 +204,14 @@ pub trait MetadataStore: Send + Sync + 'static {
         token_hash: &[u8; 32],
         now: OffsetDateTime,
     ) -> StoreResult<Option<Session>>;
+    /// The account of the unexpired session with this token hash. It needs nothing from
+    /// [`MetadataStore::session_by_token_hash`], so that a signed-in request can wait for
+    /// both reads at once instead of one after the other.
+    async fn account_by_session(
+        &self,
+        token_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Account>>;
     async fn sessions_of(
         &self,
         account: AccountId,

@@ -1526,6 +1526,17 @@ async fn sessions(store: &dyn MetadataStore) {
         None,
         "expired sessions are not found"
     );
+    assert_eq!(
+        store.account_by_session(&[1; 32], t).await.unwrap(),
+        Some(ann.clone()),
+        "a live session's account is found by the session's token hash"
+    );
+    assert_eq!(
+        store.account_by_session(&[3; 32], t).await.unwrap(),
+        None,
+        "an expired session names no account"
+    );
+    assert_eq!(store.account_by_session(&[9; 32], t).await.unwrap(), None);
     assert_eq!(store.sessions_of(ann.id, t).await.unwrap().len(), 2);
     assert_eq!(
         store.delete_other_sessions(ann.id, live.id).await.unwrap(),
@@ -1556,6 +1567,14 @@ async fn sessions(store: &dyn MetadataStore) {
         .await
         .unwrap()
         .is_none());
+    assert!(
+        store
+            .account_by_session(&[4; 32], t)
+            .await
+            .unwrap()
+            .is_none(),
+        "a signed-out session names no account"
+    );
 }
 
 fn password_reset(account: AccountId, token_hash: [u8; 32], t: OffsetDateTime) -> PasswordReset {

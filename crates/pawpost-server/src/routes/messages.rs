@@ -141,9 +141,15 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<MessageView>)> {
-    // Membership first: a blocked or pending member's upload is refused unread.
-    active_membership(&state, household_id, auth.account.id).await?;
-    let bytes = read_capped(&headers, body, state.config.max_envelope_bytes).await?;
+    // The membership is checked first (a blocked or pending member's upload is refused
+    // whatever its body), read beside the envelope's sender in `messages::accept`.
+    let bytes = match read_capped(&headers, body, state.config.max_envelope_bytes).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            active_membership(&state, household_id, auth.account.id).await?;
+            return Err(e);
+        }
+    };
     let message = messages::accept(
         &state,
         household_id,

@@ -111,18 +111,45 @@ pub async fn accept(
     bytes: Vec<u8>,
     uploader: Uploader,
 ) -> MessageResult<Message> {
-    let envelope =
-        Envelope::parse(&bytes).map_err(|e| MessageError::InvalidEnvelope(e.to_string()))?;
+    // A member's membership is read beside the envelope's sender and roster and checked
+    // before anything else: a blocked or pending member's upload is refused whatever it
+    // holds.
+    let admitted = async {
+        match uploader {
+            Uploader::Member(account) => {
+                super::households::active_membership(state, household_id, account)
+                    .await
+                    .map(drop)
+            }
+            Uploader::Toy(_) => Ok(()),
+        }
+    };
+    let envelope = match Envelope::parse(&bytes) {
+        Ok(envelope) if envelope.header().household_id.0 == *household_id.0.as_bytes() => envelope,
+        parsed => {
+            admitted.await?;
+            return Err(match parsed {
+                Ok(_) => MessageError::WrongHousehold,
+                Err(e) => MessageError::InvalidEnvelope(e.to_string()),
+            });
+        }
+    };
     let header = envelope.header();
-    if header.household_id.0 != *household_id.0.as_bytes() {
-        return Err(MessageError::WrongHousehold);
-    }
     let sender_device = domain_device_id(header.sender);
-    // Both reads at once (each waits for a connection's thread); checked in order.
-    let (device, stored) = tokio::join!(
+    // The reads at once (each waits for a connection's thread) and, meanwhile, the
+    // payload's digest on this one; checked in order.
+    let (admitted, device, stored, payload) = tokio::join!(
+        admitted,
         state.store.device(sender_device),
-        state.store.latest_roster(household_id)
+        state.store.latest_roster(household_id),
+        async {
+            let mut digest = envelope.prefix().payload_verifier();
+            digest
+                .update(envelope.ciphertext())
+                .and_then(|()| digest.finish())
+        }
     );
+    admitted?;
     let device = device?.ok_or(MessageError::UnregisteredSender)?;
     match uploader {
         Uploader::Member(account)
@@ -137,11 +164,7 @@ pub async fn accept(
         .prefix()
         .verify_sender(&identity)
         .map_err(|_| MessageError::BadSignature)?;
-    let mut digest = envelope.prefix().payload_verifier();
-    digest
-        .update(envelope.ciphertext())
-        .and_then(|()| digest.finish())
-        .map_err(|_| MessageError::BadPayload)?;
+    payload.map_err(|_| MessageError::BadPayload)?;
     let stored = stored?.ok_or(MessageError::NoRoster)?;
     let roster = SignedRoster::decode(&stored.signed).map_err(stored_roster_broken)?;
     let roster = roster.unverified_roster();

@@ -796,7 +796,7 @@ impl Snapshot {
 }
 
 /// utime + stime of `pid`, in clock ticks.
-fn cpu_ticks(pid: u32) -> Option<u64> {
+pub(crate) fn cpu_ticks(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse_cpu_ticks(&stat)
 }
@@ -833,7 +833,7 @@ fn postgres_ticks() -> HashMap<u32, u64> {
 }
 
 /// Clock ticks a second, as `getconf CLK_TCK` says.
-fn clock_ticks() -> u64 {
+pub(crate) fn clock_ticks() -> u64 {
     std::process::Command::new("getconf")
         .arg("CLK_TCK")
         .output()

@@ -1,7 +1,7 @@
 //! Scenario 1 and 6: the server's footprint with no clients, and with N idle toys.
 use crate::fleet::{clock_ticks, cpu_ticks};
 use crate::server::{plan, seed, SeedInto, ServerProcess};
-use crate::stats::{open_file_limit, round2};
+use crate::stats::{open_file_limit, round2, round3};
 use crate::toys::connect_many;
 use crate::Ctx;
 use eyre::Result;
@@ -98,8 +98,8 @@ pub async fn idle(ctx: &Ctx, args: &IdleArgs) -> Result<Value> {
             "first_error": connected.first_error,
             "connect_seconds": round2(connected.elapsed.as_secs_f64()),
             "connects_per_s": round2(rate),
-            "server_cpu_ms_per_connect": server_ms.map(|v| (v * 1000.0).round() / 1000.0),
-            "bench_cpu_ms_per_connect": per_connect(cpu.map(|c| c.bench)).map(|v| (v * 1000.0).round() / 1000.0),
+            "server_cpu_ms_per_connect": server_ms.map(round3),
+            "bench_cpu_ms_per_connect": per_connect(cpu.map(|c| c.bench)).map(round3),
             "connects_per_s_server_cpu_alone": server_ms.filter(|&v| v > 0.0).map(|v| round2(cores as f64 * 1000.0 / v)),
             "rss_before_kib": before,
             "rss_after_kib": after,

@@ -69,6 +69,10 @@ pub fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+pub fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
 /// `a / b`, or null when either side is missing or b is zero.
 pub fn ratio(a: Option<f64>, b: Option<f64>) -> Value {
     match (a, b) {
